@@ -1,1 +1,31 @@
+//! # chatd
+//!
+//! The chat daemon as a library, so that tests and benchmarks can run it
+//! in-process. Modules follow the flow of data:
+//!
+//! * [`listener`]: accept loops (plaintext and TLS), connection limits;
+//! * [`framing`]: bytes ⇄ frames, the per-connection writer task;
+//! * [`session`]: handshake, the frame loop, the core router;
+//! * [`pipeline`]: the ordered plugins every frame passes through;
+//! * [`hub`]: who is connected and where, and routing to recipients;
+//! * [`peer`]: a session as the hub sees it (queue, identity, rooms);
+//! * [`host`]: the narrow server handle plugins get;
+//! * [`server`]: start-up and graceful shutdown; [`config`]: `chatd.toml`.
+//!
+//! See `docs/architecture.md` for the design and its locking rules.
 
+pub mod config;
+pub mod dynamic;
+pub mod framing;
+pub mod host;
+pub mod hub;
+pub mod listener;
+pub mod peer;
+pub mod pipeline;
+pub mod server;
+pub mod session;
+pub mod tls;
+
+pub use config::Config;
+pub use pipeline::PluginRegistry;
+pub use server::{start, start_with, RunningServer, StartError};

@@ -1,1 +1,143 @@
-fn main(){}
+//! The `chatd` command: runs the server, checks a configuration, or
+//! generates a development certificate.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use chatd::config::{Config, RuntimeFlavor};
+
+#[derive(Parser)]
+#[command(name = "chatd", version, about = "A modular chat daemon")]
+struct Cli {
+    /// Configuration file; without it the embedded defaults are used
+    /// (plaintext on 127.0.0.1:7878, data in ./data).
+    #[arg(long, short, global = true)]
+    config: Option<PathBuf>,
+    /// Override the plaintext listen address (port 0 picks a free port).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Run,
+    /// Check a configuration file and exit.
+    CheckConfig,
+    /// Write a self-signed certificate and key for development.
+    GenCert {
+        /// Directory to write cert.pem and key.pem into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Names the certificate is valid for.
+        #[arg(long = "name", default_values = ["localhost", "127.0.0.1"])]
+        names: Vec<String>,
+    },
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let mut config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::embedded(),
+    };
+    if let Some(listen) = cli.listen {
+        config.server.listen = Some(listen);
+    }
+    Ok(config)
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    match cli.command {
+        Some(Command::GenCert { ref out, ref names }) => {
+            let (cert, key) = chatd::tls::generate_self_signed(out, names)?;
+            println!("wrote {} and {}", cert.display(), key.display());
+            println!("enable TLS in chatd.toml:\n[tls]\nlisten = \"127.0.0.1:7879\"\ncert = \"{}\"\nkey = \"{}\"", cert.display(), key.display());
+            Ok(())
+        }
+        Some(Command::CheckConfig) => {
+            let config = load_config(&cli)?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            // Building the pipeline checks every plugin's own table too.
+            runtime.block_on(check_plugins(&config))?;
+            println!("{}: configuration is valid", config.source_name);
+            Ok(())
+        }
+        Some(Command::Run) | None => {
+            let config = load_config(&cli)?;
+            let runtime = build_runtime(&config)?;
+            runtime.block_on(run(config))
+        }
+    }
+}
+
+fn build_runtime(config: &Config) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut builder = match config.runtime.flavor {
+        RuntimeFlavor::CurrentThread => tokio::runtime::Builder::new_current_thread(),
+        RuntimeFlavor::MultiThread => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            if config.runtime.worker_threads > 0 {
+                b.worker_threads(config.runtime.worker_threads);
+            }
+            b
+        }
+    };
+    builder
+        .enable_all()
+        .thread_name("chatd-worker")
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn check_plugins(config: &Config) -> anyhow::Result<()> {
+    let mut config = config.clone();
+    // Bind nothing: only the pipeline is of interest.
+    config.server.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    config.tls.listen = None;
+    let server = chatd::start(config).await?;
+    server.stop().await;
+    Ok(())
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let server = chatd::start(config)
+        .await
+        .context("chatd could not start")?;
+    if let Some(addr) = server.tcp_addr {
+        eprintln!("chatd listening on {addr} (plaintext); try: nc {} {}", addr.ip(), addr.port());
+    }
+    if let Some(addr) = server.tls_addr {
+        eprintln!("chatd listening on {addr} (TLS)");
+    }
+    wait_for_signal().await;
+    server.stop().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

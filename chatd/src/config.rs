@@ -1,0 +1,344 @@
+//! `chatd.toml`: the server's configuration, its defaults and its checks.
+//!
+//! Every table rejects unknown keys so that a typo is reported at start, with
+//! the file name and the key, instead of being silently ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The configuration committed as `chatd.toml`, embedded so that `chatd`
+/// runs with no file at all.
+pub const DEFAULT_CONFIG: &str = include_str!("../../chatd.toml");
+
+/// A configuration that could not be loaded; the message names the file and
+/// the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{source_name}: {message}")]
+    Invalid {
+        source_name: String,
+        message: String,
+    },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    /// The handler pipeline, in order.
+    #[serde(default, rename = "plugin")]
+    pub plugins: Vec<PluginEntry>,
+    /// Where the configuration came from (file path or `<embedded defaults>`).
+    #[serde(skip)]
+    pub source_name: String,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Plaintext TCP listen address; absent disables plaintext.
+    pub listen: Option<SocketAddr>,
+    /// Directory for the database and spooled files (relative paths are
+    /// resolved against the config file's directory).
+    pub data_dir: PathBuf,
+    /// Who may send `broadcast`.
+    pub broadcast: BroadcastPolicy,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 7878))),
+            data_dir: PathBuf::from("data"),
+            broadcast: BroadcastPolicy::Everyone,
+        }
+    }
+}
+
+/// Who may broadcast to every connected user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BroadcastPolicy {
+    Everyone,
+    /// Only sessions with the admin role (set by the accounts plugin).
+    Admins,
+    Nobody,
+}
+
+/// `[tls]`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// TLS listen address; absent disables TLS.
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain (see `chatd gen-cert`).
+    pub cert: Option<PathBuf>,
+    /// PEM private key.
+    pub key: Option<PathBuf>,
+}
+
+/// `[limits]`: every bound the server enforces.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Connections held at once; more are told `server_full` and closed.
+    pub max_connections: usize,
+    /// Longest inbound frame in bytes (newline included).
+    pub max_frame_bytes: usize,
+    /// Frames queued for one client before it is disconnected as too slow.
+    pub outbound_queue: usize,
+    /// Time a new connection has to complete the handshake (TLS and `hello`).
+    pub handshake_timeout_ms: u64,
+    /// Time given to flushing queued frames at shutdown.
+    pub shutdown_timeout_ms: u64,
+    /// Sustained frames per second per connection; 0 disables the limit.
+    pub frames_per_second: u32,
+    /// Frames a connection may send in a burst above the sustained rate.
+    pub frames_burst: u32,
+    /// Idle time before TCP keepalive probes start (dead-peer detection).
+    pub tcp_keepalive_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_connections: 19_500,
+            max_frame_bytes: 64 * 1024,
+            outbound_queue: 1024,
+            handshake_timeout_ms: 10_000,
+            shutdown_timeout_ms: 5_000,
+            frames_per_second: 50,
+            frames_burst: 200,
+            tcp_keepalive_secs: 60,
+        }
+    }
+}
+
+impl LimitsConfig {
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
+    }
+}
+
+/// `[runtime]`: the Tokio scheduler (see docs/performance.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeConfig {
+    pub flavor: RuntimeFlavor,
+    /// Worker threads of the multi-threaded scheduler; 0 means one per core.
+    pub worker_threads: usize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            flavor: RuntimeFlavor::MultiThread,
+            worker_threads: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuntimeFlavor {
+    MultiThread,
+    CurrentThread,
+}
+
+/// One `[[plugin]]` entry: a stage of the handler pipeline.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginEntry {
+    /// A built-in plugin's name, or the name a shared-library plugin is known by.
+    pub name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Path of a shared library (third-party plugin); absent for built-ins.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// The plugin's own table, deserialised by the plugin.
+    #[serde(default)]
+    pub config: Option<toml::Table>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Config {
+    /// The embedded defaults (the committed `chatd.toml`).
+    pub fn embedded() -> Config {
+        Config::parse(DEFAULT_CONFIG, "<embedded defaults>", None)
+            .expect("the committed chatd.toml is valid")
+    }
+
+    /// Reads and checks a configuration file. Relative paths inside it are
+    /// resolved against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().map(Path::to_path_buf);
+        Config::parse(&text, &path.display().to_string(), base.as_deref())
+    }
+
+    /// Parses and checks configuration text.
+    pub fn parse(text: &str, source_name: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            source_name: source_name.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.source_name = source_name.to_string();
+        if let Some(base) = base.filter(|b| !b.as_os_str().is_empty()) {
+            config.resolve_paths(base);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.server.data_dir);
+        if let Some(p) = self.tls.cert.as_mut() {
+            fix(p);
+        }
+        if let Some(p) = self.tls.key.as_mut() {
+            fix(p);
+        }
+        for plugin in &mut self.plugins {
+            if let Some(p) = plugin.path.as_mut() {
+                fix(p);
+            }
+        }
+    }
+
+    fn invalid(&self, message: String) -> ConfigError {
+        ConfigError::Invalid {
+            source_name: self.source_name.clone(),
+            message,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        if l.max_frame_bytes < 256 {
+            return Err(self.invalid(format!(
+                "limits.max_frame_bytes = {} is too small (minimum 256)",
+                l.max_frame_bytes
+            )));
+        }
+        if l.outbound_queue == 0 {
+            return Err(self.invalid("limits.outbound_queue must be at least 1".into()));
+        }
+        if l.max_connections == 0 {
+            return Err(self.invalid("limits.max_connections must be at least 1".into()));
+        }
+        if l.frames_per_second > 0 && l.frames_burst == 0 {
+            return Err(self.invalid(
+                "limits.frames_burst must be at least 1 when limits.frames_per_second is set"
+                    .into(),
+            ));
+        }
+        if self.tls.listen.is_some() && (self.tls.cert.is_none() || self.tls.key.is_none()) {
+            return Err(self.invalid(
+                "tls.listen is set but tls.cert or tls.key is missing; run `chatd gen-cert --out certs` for a development certificate".into(),
+            ));
+        }
+        if self.server.listen.is_none() && self.tls.listen.is_none() {
+            return Err(self.invalid(
+                "no listener: set server.listen and/or tls.listen".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for p in self.plugins.iter().filter(|p| p.enabled) {
+            if !seen.insert(p.name.as_str()) {
+                return Err(self.invalid(format!(
+                    "plugin '{}' is enabled twice in the pipeline",
+                    p.name
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The enabled pipeline stages, in order.
+    pub fn enabled_plugins(&self) -> impl Iterator<Item = &PluginEntry> {
+        self.plugins.iter().filter(|p| p.enabled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_parse() {
+        let c = Config::embedded();
+        assert_eq!(c.server.listen, Some("127.0.0.1:7878".parse().unwrap()));
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n", "x.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("x.toml") && err.contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_named() {
+        let err = Config::parse("[limits]\noutbound_queue = -1\n", "y.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("y.toml") && err.contains("outbound_queue"), "{err}");
+        let err = Config::parse("[limits]\noutbound_queue = 0\n", "y.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("outbound_queue"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_cert() {
+        let err = Config::parse("[tls]\nlisten = \"127.0.0.1:0\"\n", "z.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gen-cert"), "{err}");
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file() {
+        let c = Config::parse(
+            "[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"c.pem\"\nkey = \"/abs/k.pem\"\n",
+            "etc/chatd.toml",
+            Some(Path::new("/etc/chatd")),
+        )
+        .unwrap();
+        assert_eq!(c.tls.cert.unwrap(), Path::new("/etc/chatd/c.pem"));
+        assert_eq!(c.tls.key.unwrap(), Path::new("/abs/k.pem"));
+    }
+}

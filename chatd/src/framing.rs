@@ -1,0 +1,239 @@
+//! Bytes ⇄ frames for stream transports (TCP, TLS): reading newline-delimited
+//! frames with a hard size bound, and the writer task that flushes a
+//! session's queue in batches.
+//!
+//! Idle connections hold no buffers: the reader allocates when bytes arrive
+//! and drops the buffer once every complete line in it has been consumed; the
+//! writer allocates a batch buffer only while several frames are waiting.
+
+use std::future::Future;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use chat_api::{ErrorCode, Payload, ServerFrame};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::peer::Closer;
+
+/// Bytes read per `read` call once data is flowing.
+const READ_CHUNK: usize = 4096;
+/// Most bytes gathered into one write.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
+/// How long a closing connection may take to flush its last frames.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// The read half of a stream transport.
+pub trait ReadSide: AsyncRead + Unpin + Send + 'static {
+    /// Waits until reading would not block, before a buffer is allocated.
+    fn ready(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+impl ReadSide for tokio::net::tcp::OwnedReadHalf {
+    async fn ready(&mut self) -> io::Result<()> {
+        self.readable().await
+    }
+}
+
+impl<T: AsyncRead + Send + 'static> ReadSide for tokio::io::ReadHalf<T> {
+    // TLS state already holds rustls's buffers; nothing to gain by waiting.
+    async fn ready(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// What the reader produced.
+#[derive(Debug)]
+pub enum ReadEvent {
+    /// One frame without its line ending.
+    Frame(Bytes),
+    /// A line exceeded the limit; it is being discarded up to its newline.
+    TooLarge,
+    /// The first bytes of the connection are a TLS handshake.
+    TlsOnPlainPort,
+    /// The peer closed the connection (a partial last line is dropped).
+    Eof,
+    Failed(io::Error),
+}
+
+/// Splits a byte stream into lines of at most `max` bytes.
+pub struct FrameReader<R> {
+    inner: R,
+    /// Present only while unconsumed bytes are buffered.
+    buf: Option<BytesMut>,
+    max: usize,
+    /// Dropping the rest of an oversized line.
+    discarding: bool,
+    /// No byte has been read yet (for the TLS-on-plain-port check).
+    fresh: bool,
+    check_tls: bool,
+}
+
+impl<R: ReadSide> FrameReader<R> {
+    pub fn new(inner: R, max: usize, check_tls: bool) -> Self {
+        FrameReader {
+            inner,
+            buf: None,
+            max,
+            discarding: false,
+            fresh: true,
+            check_tls,
+        }
+    }
+
+    /// Reads the next event. Cancel-safe: bytes already read stay buffered.
+    pub async fn next(&mut self) -> ReadEvent {
+        loop {
+            if let Some(event) = self.take_line() {
+                return event;
+            }
+            if self.buf.is_none() {
+                if let Err(e) = self.inner.ready().await {
+                    return ReadEvent::Failed(e);
+                }
+            }
+            let buf = self
+                .buf
+                .get_or_insert_with(|| BytesMut::with_capacity(READ_CHUNK));
+            buf.reserve(READ_CHUNK);
+            match self.inner.read_buf(buf).await {
+                Ok(0) => {
+                    self.buf = None;
+                    return ReadEvent::Eof;
+                }
+                Ok(_) => {
+                    if self.fresh {
+                        self.fresh = false;
+                        if self.check_tls && buf.first() == Some(&0x16) {
+                            self.buf = None;
+                            return ReadEvent::TlsOnPlainPort;
+                        }
+                    }
+                }
+                Err(e) => return ReadEvent::Failed(e),
+            }
+        }
+    }
+
+    /// Takes one complete line out of the buffer, if there is one.
+    fn take_line(&mut self) -> Option<ReadEvent> {
+        loop {
+            let buf = self.buf.as_mut()?;
+            match buf.iter().position(|&b| b == b'\n') {
+                Some(pos) => {
+                    let mut line = buf.split_to(pos + 1);
+                    if buf.is_empty() {
+                        // Give the memory back while the connection is quiet.
+                        self.buf = None;
+                    }
+                    if std::mem::take(&mut self.discarding) {
+                        // The tail of an oversized line, already reported.
+                        continue;
+                    }
+                    if line.len() > self.max {
+                        return Some(ReadEvent::TooLarge);
+                    }
+                    line.truncate(pos);
+                    if line.last() == Some(&b'\r') {
+                        line.truncate(pos - 1);
+                    }
+                    return Some(ReadEvent::Frame(line.freeze()));
+                }
+                None if buf.len() >= self.max => {
+                    // Never buffer more than `max`: drop what we have and
+                    // keep dropping until the line ends.
+                    self.buf = None;
+                    let first = !self.discarding;
+                    self.discarding = true;
+                    return first.then_some(ReadEvent::TooLarge);
+                }
+                None => {
+                    if buf.is_empty() {
+                        self.buf = None;
+                    }
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// Drains a session's queue into a stream, batching whatever is waiting
+/// into one write. Ends when the session closes: then the rest of the queue
+/// (unless the client was too slow to read it) and a `bye` are flushed
+/// within [`LINGER`], and the stream is shut down.
+pub async fn run_writer<W: AsyncWrite + Unpin + Send>(
+    mut writer: W,
+    mut queue: mpsc::Receiver<Payload>,
+    closer: Arc<Closer>,
+) {
+    let mut pending = BytesMut::new();
+    loop {
+        let first = tokio::select! {
+            biased;
+            item = queue.recv() => item,
+            _ = closer.closed() => None,
+        };
+        let Some(first) = first else { break };
+        let write = match queue.try_recv() {
+            // The common quiet case: one frame, written without copying.
+            Err(_) => {
+                let mut one = first.line().clone();
+                tokio::select! {
+                    r = write_buf(&mut writer, &mut one) => r,
+                    _ = closer.closed() => { pending.extend_from_slice(&one); break }
+                }
+            }
+            Ok(second) => {
+                pending.reserve(MAX_BATCH_BYTES.min(first.len() * 8));
+                pending.extend_from_slice(first.line());
+                pending.extend_from_slice(second.line());
+                while pending.len() < MAX_BATCH_BYTES {
+                    match queue.try_recv() {
+                        Ok(next) => pending.extend_from_slice(next.line()),
+                        Err(_) => break,
+                    }
+                }
+                let result = tokio::select! {
+                    r = write_buf(&mut writer, &mut pending) => r,
+                    _ = closer.closed() => break,
+                };
+                // Release the batch buffer; the next burst allocates again.
+                pending = BytesMut::new();
+                result
+            }
+        };
+        if write.is_err() {
+            // The peer is gone; the reader sees it too and ends the session.
+            closer.close(ErrorCode::QUIT, "connection lost");
+            return;
+        }
+    }
+    let reason = closer.reason();
+    let _ = tokio::time::timeout(LINGER, async {
+        if reason.code != ErrorCode::SLOW_CONSUMER {
+            while let Ok(next) = queue.try_recv() {
+                pending.extend_from_slice(next.line());
+            }
+        }
+        pending.extend_from_slice(
+            Payload::encode(&ServerFrame::Bye {
+                code: reason.code,
+                reason: reason.reason,
+            })
+            .line(),
+        );
+        write_buf(&mut writer, &mut pending).await?;
+        writer.shutdown().await
+    })
+    .await;
+}
+
+/// Writes all of `buf` (advancing it, so progress survives cancellation) and
+/// flushes (which TLS needs).
+async fn write_buf<W: AsyncWrite + Unpin, B: bytes::Buf>(writer: &mut W, buf: &mut B) -> io::Result<()> {
+    writer.write_all_buf(buf).await?;
+    writer.flush().await
+}

@@ -1,0 +1,612 @@
+//! The hub: who is connected, which rooms exist and who is in them, and the
+//! routing of messages to one user, a room, or everyone.
+//!
+//! The hub knows nothing of sockets or wire formats: it queues encoded
+//! [`Payload`]s on [`Peer`]s. Locking (see docs/architecture.md):
+//!
+//! * `nicks` and `sessions` are sharded maps; a direct message takes one
+//!   shard's read lock.
+//! * `rooms` (the room map) is taken for writing only to create, leave or
+//!   remove rooms; sending to a room does not touch it.
+//! * Each room's member list has its own mutex. A room message holds it while
+//!   it assigns the message id and queues the payload, so every member sees a
+//!   room's messages in the same order.
+//! * Lock order: room map → a room's members → a peer's room list; and a
+//!   peer's identity → a nick shard. Queueing never waits (`try_send`), so no
+//!   lock is held while anything blocks, and none across `.await` (std guards
+//!   are not `Send`, so the compiler refuses that in spawned tasks).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chat_api::names::{fold, validate_nick, validate_room};
+use chat_api::{
+    ApiError, ErrorCode, Identity, Message, MessageKind, Payload, Presence, PresenceEvent,
+    RoomInfo, ServerFrame, SessionId,
+};
+
+use crate::peer::{IdentityState, Peer};
+
+const SHARDS: usize = 16;
+
+/// A map split into independently locked shards.
+struct Sharded<K, V> {
+    hasher: RandomState,
+    shards: Box<[RwLock<HashMap<K, V>>]>,
+}
+
+impl<K: Hash + Eq, V: Clone> Sharded<K, V> {
+    fn new() -> Self {
+        Sharded {
+            hasher: RandomState::new(),
+            shards: (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect(),
+        }
+    }
+
+    fn shard<Q: Hash + ?Sized>(&self, key: &Q) -> &RwLock<HashMap<K, V>> {
+        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+    }
+
+    fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        self.shard(key).read().unwrap().get(key).cloned()
+    }
+
+    fn for_each(&self, mut f: impl FnMut(&V)) {
+        for shard in self.shards.iter() {
+            for v in shard.read().unwrap().values() {
+                f(v);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.read().unwrap().len()).sum()
+    }
+}
+
+/// A room: created by its first member, removed with its last.
+pub struct Room {
+    /// The name as its creator spelled it.
+    pub name: String,
+    /// The folded name, the room map's key.
+    pub key: String,
+    /// Members in join order (modulo removals). Held while fanning out.
+    members: Mutex<Vec<Arc<Peer>>>,
+}
+
+impl std::fmt::Debug for Room {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Room").field("name", &self.name).finish()
+    }
+}
+
+/// The result of accepting a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub msg_id: u64,
+    pub ts: u64,
+    /// Sessions the message was queued for.
+    pub recipients: usize,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Routing state shared by every session.
+pub struct Hub {
+    /// Every session past the handshake, by id.
+    sessions: Sharded<SessionId, Arc<Peer>>,
+    /// Sessions with a nickname, by folded nickname.
+    nicks: Sharded<String, Arc<Peer>>,
+    /// Rooms with at least one member, by folded name.
+    rooms: RwLock<HashMap<String, Arc<Room>>>,
+    /// Last message id handed out.
+    last_msg_id: AtomicU64,
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new()
+    }
+}
+
+fn nick_required() -> ApiError {
+    ApiError::new(
+        ErrorCode::NICK_REQUIRED,
+        "choose a nickname first: {\"type\":\"nick\",\"nick\":\"NAME\"}",
+    )
+}
+
+fn not_in_room(room: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NOT_IN_ROOM,
+        format!("you are not in {room}; join it first"),
+    )
+}
+
+impl Hub {
+    pub fn new() -> Hub {
+        Hub {
+            sessions: Sharded::new(),
+            nicks: Sharded::new(),
+            rooms: RwLock::new(HashMap::new()),
+            last_msg_id: AtomicU64::new(0),
+        }
+    }
+
+    /// A fresh message id and timestamp.
+    pub fn next_message_id(&self) -> (u64, u64) {
+        (self.last_msg_id.fetch_add(1, Ordering::Relaxed) + 1, now_ms())
+    }
+
+    /// Makes a session reachable by id (after its handshake).
+    pub fn register(&self, peer: &Arc<Peer>) {
+        self.sessions
+            .shard(&peer.id)
+            .write()
+            .unwrap()
+            .insert(peer.id, peer.clone());
+    }
+
+    pub fn session(&self, id: SessionId) -> Option<Arc<Peer>> {
+        self.sessions.get(&id)
+    }
+
+    /// The session holding a nickname.
+    pub fn by_nick(&self, nick: &str) -> Option<Arc<Peer>> {
+        self.nicks.get(&fold(nick))
+    }
+
+    /// Number of sessions past the handshake.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Sets a session's identity, claiming the nickname. With `replace`, a
+    /// different session holding it is ended; otherwise that is `nick_taken`.
+    pub fn set_identity(
+        &self,
+        peer: &Arc<Peer>,
+        identity: Identity,
+        replace: bool,
+    ) -> Result<(), ApiError> {
+        validate_nick(&identity.nick)
+            .map_err(|e| ApiError::new(ErrorCode::INVALID_NICK, e.to_string()))?;
+        let key = fold(&identity.nick);
+        let mut current = peer.identity.lock().unwrap();
+        if peer.is_gone() {
+            return Err(ApiError::new(ErrorCode::INTERNAL, "the session is closing"));
+        }
+        let displaced = {
+            let mut shard = self.nicks.shard(&key).write().unwrap();
+            match shard.get(&key) {
+                Some(other) if other.id != peer.id && !replace => {
+                    return Err(ApiError::new(
+                        ErrorCode::NICK_TAKEN,
+                        format!(
+                            "the nickname '{}' is in use; choose another",
+                            identity.nick
+                        ),
+                    ));
+                }
+                _ => shard
+                    .insert(key.clone(), peer.clone())
+                    .filter(|other| other.id != peer.id),
+            }
+        };
+        let new = Arc::new(IdentityState {
+            nick: Arc::from(identity.nick.as_str()),
+            key: key.clone(),
+            account: identity.account,
+            admin: identity.admin,
+        });
+        let old = current.replace(new.clone());
+        drop(current);
+        if let Some(old) = &old {
+            if old.key != key {
+                self.release_nick(peer, &old.key);
+            }
+        }
+        if let Some(displaced) = displaced {
+            displaced.closer.close(
+                ErrorCode::KICKED,
+                "you logged in from another connection; this one is closed",
+            );
+        }
+        if let Some(old) = old.filter(|old| *old.nick != *new.nick) {
+            let rooms: Vec<Arc<Room>> = peer.rooms.lock().unwrap().clone();
+            for room in rooms {
+                let members = room.members.lock().unwrap();
+                let payload = presence(
+                    PresenceEvent::Nick,
+                    &room.name,
+                    &old.nick,
+                    Some(&new.nick),
+                    None,
+                );
+                for member in members.iter() {
+                    member.deliver(payload.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the nick-map entry `key` if it still points at `peer`.
+    fn release_nick(&self, peer: &Arc<Peer>, key: &str) {
+        let mut shard = self.nicks.shard(key).write().unwrap();
+        if shard.get(key).is_some_and(|p| p.id == peer.id) {
+            shard.remove(key);
+        }
+    }
+
+    /// Forgets a session's identity (log out): it leaves its rooms.
+    pub fn clear_identity(&self, peer: &Arc<Peer>) {
+        let old = peer.identity.lock().unwrap().take();
+        if let Some(old) = old {
+            self.leave_all(peer, &old.nick, PresenceEvent::Part, Some("logged out"));
+            self.release_nick(peer, &old.key);
+        }
+    }
+
+    /// Puts a session into a room, creating the room if needed. Returns the
+    /// room's display name and its members (sorted) after joining.
+    pub fn join(&self, peer: &Arc<Peer>, room_name: &str) -> Result<(String, Vec<String>), ApiError> {
+        validate_room(room_name)
+            .map_err(|e| ApiError::new(ErrorCode::INVALID_ROOM, e.to_string()))?;
+        let nick = peer.nick().ok_or_else(nick_required)?;
+        let key = fold(room_name);
+        let mut map = self.rooms.write().unwrap();
+        if peer.is_gone() {
+            return Err(ApiError::new(ErrorCode::INTERNAL, "the session is closing"));
+        }
+        let room = map
+            .entry(key.clone())
+            .or_insert_with(|| {
+                Arc::new(Room {
+                    name: room_name.to_string(),
+                    key,
+                    members: Mutex::new(Vec::new()),
+                })
+            })
+            .clone();
+        let mut members = room.members.lock().unwrap();
+        if !members.iter().any(|m| m.id == peer.id) {
+            let payload = presence(PresenceEvent::Join, &room.name, &nick, None, None);
+            for member in members.iter() {
+                member.deliver(payload.clone());
+            }
+            members.push(peer.clone());
+            peer.rooms.lock().unwrap().push(room.clone());
+        }
+        let names = member_names(&members);
+        Ok((room.name.clone(), names))
+    }
+
+    /// Takes a session out of a room; the others see `event` (part or quit).
+    pub fn part(
+        &self,
+        peer: &Arc<Peer>,
+        room_name: &str,
+        reason: Option<&str>,
+    ) -> Result<(), ApiError> {
+        let nick = peer.nick().ok_or_else(nick_required)?;
+        let key = fold(room_name);
+        let mut map = self.rooms.write().unwrap();
+        let room = map.get(&key).cloned().ok_or_else(|| not_in_room(room_name))?;
+        if !self.remove_member(&room, peer, &nick, PresenceEvent::Part, reason) {
+            return Err(not_in_room(room_name));
+        }
+        if room.members.lock().unwrap().is_empty() {
+            map.remove(&key);
+        }
+        Ok(())
+    }
+
+    /// Removes `peer` from `room` and tells the remaining members. Caller
+    /// holds the room map's write lock.
+    fn remove_member(
+        &self,
+        room: &Arc<Room>,
+        peer: &Arc<Peer>,
+        nick: &str,
+        event: PresenceEvent,
+        reason: Option<&str>,
+    ) -> bool {
+        let mut members = room.members.lock().unwrap();
+        let Some(pos) = members.iter().position(|m| m.id == peer.id) else {
+            return false;
+        };
+        members.swap_remove(pos);
+        peer.rooms.lock().unwrap().retain(|r| !Arc::ptr_eq(r, room));
+        let payload = presence(event, &room.name, nick, None, reason);
+        for member in members.iter() {
+            member.deliver(payload.clone());
+        }
+        true
+    }
+
+    /// Leaves every room the session is in.
+    fn leave_all(&self, peer: &Arc<Peer>, nick: &str, event: PresenceEvent, reason: Option<&str>) {
+        let mut map = self.rooms.write().unwrap();
+        let rooms: Vec<Arc<Room>> = peer.rooms.lock().unwrap().clone();
+        for room in rooms {
+            self.remove_member(&room, peer, nick, event, reason);
+            if room.members.lock().unwrap().is_empty()
+                && map.get(&room.key).is_some_and(|r| Arc::ptr_eq(r, &room))
+            {
+                map.remove(&room.key);
+            }
+        }
+    }
+
+    /// Sends a message to a room the sender is in.
+    pub fn say(&self, peer: &Arc<Peer>, room_name: &str, text: &str) -> Result<Accepted, ApiError> {
+        let nick = peer.nick().ok_or_else(nick_required)?;
+        let key = fold(room_name);
+        let room = peer
+            .rooms
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|r| r.key == key)
+            .cloned()
+            .ok_or_else(|| not_in_room(room_name))?;
+        let members = room.members.lock().unwrap();
+        // Re-checked under the room lock: a kick may have raced with us.
+        if !peer.in_room(&room) {
+            return Err(not_in_room(room_name));
+        }
+        let (msg_id, ts) = self.next_message_id();
+        let payload = Payload::encode(&ServerFrame::Message(Message {
+            msg_id,
+            ts,
+            kind: MessageKind::Room,
+            from: nick.to_string(),
+            room: Some(room.name.clone()),
+            to: None,
+            text: text.to_string(),
+        }));
+        let mut recipients = 0;
+        for member in members.iter() {
+            if member.id != peer.id && member.deliver(payload.clone()) {
+                recipients += 1;
+            }
+        }
+        Ok(Accepted {
+            msg_id,
+            ts,
+            recipients,
+        })
+    }
+
+    /// Sends a direct message to one user.
+    pub fn direct(&self, peer: &Arc<Peer>, to: &str, text: &str) -> Result<Accepted, ApiError> {
+        let nick = peer.nick().ok_or_else(nick_required)?;
+        let target = self.by_nick(to).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NO_SUCH_USER,
+                format!("nobody called '{to}' is connected"),
+            )
+        })?;
+        let to_nick = target.nick().map(|n| n.to_string()).unwrap_or_else(|| to.to_string());
+        let (msg_id, ts) = self.next_message_id();
+        let payload = Payload::encode(&ServerFrame::Message(Message {
+            msg_id,
+            ts,
+            kind: MessageKind::Direct,
+            from: nick.to_string(),
+            room: None,
+            to: Some(to_nick),
+            text: text.to_string(),
+        }));
+        let recipients = usize::from(target.deliver(payload));
+        Ok(Accepted {
+            msg_id,
+            ts,
+            recipients,
+        })
+    }
+
+    /// Sends a message to every session with a nickname but the sender.
+    pub fn broadcast(&self, peer: &Arc<Peer>, text: &str) -> Result<Accepted, ApiError> {
+        let nick = peer.nick().ok_or_else(nick_required)?;
+        let (msg_id, ts) = self.next_message_id();
+        let payload = Payload::encode(&ServerFrame::Message(Message {
+            msg_id,
+            ts,
+            kind: MessageKind::Broadcast,
+            from: nick.to_string(),
+            room: None,
+            to: None,
+            text: text.to_string(),
+        }));
+        let mut recipients = 0;
+        self.nicks.for_each(|member| {
+            if member.id != peer.id && member.deliver(payload.clone()) {
+                recipients += 1;
+            }
+        });
+        Ok(Accepted {
+            msg_id,
+            ts,
+            recipients,
+        })
+    }
+
+    /// Queues a payload for every session with a nickname; returns how many.
+    pub fn deliver_to_all(&self, payload: &Payload) -> usize {
+        let mut n = 0;
+        self.nicks.for_each(|member| {
+            if member.deliver(payload.clone()) {
+                n += 1;
+            }
+        });
+        n
+    }
+
+    /// Queues a payload for every member of a room; returns how many.
+    pub fn deliver_to_room(&self, room_name: &str, payload: &Payload) -> Option<usize> {
+        let room = self.rooms.read().unwrap().get(&fold(room_name)).cloned()?;
+        let members = room.members.lock().unwrap();
+        Some(
+            members
+                .iter()
+                .filter(|m| m.deliver(payload.clone()))
+                .count(),
+        )
+    }
+
+    /// Removes every member of a room and the room itself; each member is
+    /// told with a `part` presence carrying `reason`.
+    pub fn close_room(&self, room_name: &str, reason: &str) {
+        let key = fold(room_name);
+        let mut map = self.rooms.write().unwrap();
+        let Some(room) = map.remove(&key) else { return };
+        let mut members = room.members.lock().unwrap();
+        for member in members.drain(..) {
+            member.rooms.lock().unwrap().retain(|r| !Arc::ptr_eq(r, &room));
+            if let Some(nick) = member.nick() {
+                let payload = presence(PresenceEvent::Part, &room.name, &nick, None, Some(reason));
+                member.deliver(payload);
+            }
+        }
+    }
+
+    /// Takes a session out of the hub for good: its nickname is released and
+    /// the rooms it was in see it quit.
+    pub fn remove(&self, peer: &Arc<Peer>, reason: &str) {
+        let identity = {
+            let mut identity = peer.identity.lock().unwrap();
+            peer.gone.store(true, Ordering::Release);
+            identity.take()
+        };
+        if let Some(identity) = identity {
+            self.leave_all(peer, &identity.nick, PresenceEvent::Quit, Some(reason));
+            self.release_nick(peer, &identity.key);
+        }
+        let mut shard = self.sessions.shard(&peer.id).write().unwrap();
+        shard.remove(&peer.id);
+    }
+
+    /// Nicknames of everyone connected, sorted.
+    pub fn users(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        self.nicks.for_each(|p| {
+            if let Some(n) = p.nick() {
+                names.push(n.to_string());
+            }
+        });
+        names.sort_unstable_by_key(|n| fold(n));
+        names
+    }
+
+    /// All rooms with their member counts, sorted by name.
+    pub fn rooms(&self) -> Vec<RoomInfo> {
+        let rooms: Vec<Arc<Room>> = self.rooms.read().unwrap().values().cloned().collect();
+        let mut infos: Vec<RoomInfo> = rooms
+            .iter()
+            .map(|r| RoomInfo {
+                name: r.name.clone(),
+                members: r.members.lock().unwrap().len(),
+                kind: None,
+                topic: None,
+            })
+            .filter(|r| r.members > 0)
+            .collect();
+        infos.sort_by(|a, b| fold(&a.name).cmp(&fold(&b.name)));
+        infos
+    }
+
+    /// The members of a room, sorted; `None` if the room does not exist.
+    pub fn room_members(&self, room_name: &str) -> Option<(String, Vec<String>)> {
+        let room = self.rooms.read().unwrap().get(&fold(room_name)).cloned()?;
+        let members = room.members.lock().unwrap();
+        Some((room.name.clone(), member_names(&members)))
+    }
+
+    /// Names of the rooms a session is in.
+    pub fn rooms_of(&self, peer: &Peer) -> Vec<String> {
+        peer.rooms
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    /// Checks the hub's invariants (for tests): every room in the map has
+    /// members, every member is alive and lists the room, every peer's room
+    /// list matches, every nick maps to a live session with that nick.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let map = self.rooms.read().unwrap();
+        for (key, room) in map.iter() {
+            let members = room.members.lock().unwrap();
+            if members.is_empty() {
+                return Err(format!("room {key} is empty but still listed"));
+            }
+            for m in members.iter() {
+                if m.is_gone() {
+                    return Err(format!("room {key} holds departed session {}", m.id));
+                }
+                if !m.in_room(room) {
+                    return Err(format!("session {} in {key} does not list it", m.id));
+                }
+            }
+        }
+        let mut problem = None;
+        self.sessions.for_each(|peer| {
+            for room in peer.rooms.lock().unwrap().iter() {
+                let listed = map.get(&room.key).is_some_and(|r| Arc::ptr_eq(r, room));
+                if !listed {
+                    problem = Some(format!("session {} lists removed room {}", peer.id, room.key));
+                }
+            }
+        });
+        drop(map);
+        self.nicks.for_each(|peer| {
+            if peer.is_gone() {
+                problem = Some(format!("nick held by departed session {}", peer.id));
+            }
+        });
+        problem.map_or(Ok(()), Err)
+    }
+}
+
+fn member_names(members: &[Arc<Peer>]) -> Vec<String> {
+    let mut names: Vec<String> = members
+        .iter()
+        .filter_map(|m| m.nick().map(|n| n.to_string()))
+        .collect();
+    names.sort_unstable_by_key(|n| fold(n));
+    names
+}
+
+fn presence(
+    event: PresenceEvent,
+    room: &str,
+    nick: &str,
+    new_nick: Option<&str>,
+    reason: Option<&str>,
+) -> Payload {
+    Payload::encode(&ServerFrame::Presence(Presence {
+        event,
+        room: room.to_string(),
+        nick: nick.to_string(),
+        ts: now_ms(),
+        new_nick: new_nick.map(str::to_string),
+        reason: reason.map(str::to_string),
+    }))
+}

@@ -1,0 +1,122 @@
+//! Accept loops: one per listening socket. Each accepted connection gets its
+//! own task; the TLS handshake runs inside that task, never in the loop.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_api::{ErrorCode, Payload, ServerFrame, Transport};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use crate::session::{self, Shared};
+
+/// Longest pause between accepts while the process is out of descriptors.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// How connections on one listener are secured.
+#[derive(Clone)]
+pub enum Security {
+    Plain,
+    Tls(TlsAcceptor),
+}
+
+/// Accepts connections until shutdown.
+pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, security: Security) {
+    let local = listener.local_addr().ok();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, addr)) => {
+                backoff = Duration::from_millis(5);
+                let shared2 = shared.clone();
+                let security = security.clone();
+                shared
+                    .tracker
+                    .spawn(async move { serve_connection(shared2, stream, addr, security).await });
+            }
+            Err(e) if is_resource_exhaustion(&e) => {
+                // Existing sessions keep running; new ones wait until a
+                // descriptor frees up. Back off instead of spinning.
+                tracing::warn!(listener = ?local, error = %e, pause_ms = backoff.as_millis() as u64,
+                    "cannot accept: out of file descriptors or memory; pausing accepts, existing connections are unaffected");
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+            }
+            Err(e) => {
+                // Per-connection failures (e.g. reset before accept).
+                tracing::debug!(listener = ?local, error = %e, "accept failed");
+            }
+        }
+    }
+    tracing::debug!(listener = ?local, "listener closed");
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    // EMFILE, ENFILE, ENOBUFS, ENOMEM
+    matches!(e.raw_os_error(), Some(24) | Some(23) | Some(105) | Some(12))
+}
+
+async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr, security: Security) {
+    let Some(slot) = shared.admit() else {
+        refuse_full(&shared, stream, addr);
+        return;
+    };
+    configure_socket(&stream, shared.limits.tcp_keepalive_secs);
+    match security {
+        Security::Plain => {
+            let (read, write) = stream.into_split();
+            session::run_stream(shared, slot, read, write, Some(addr), Transport::Tcp).await;
+        }
+        Security::Tls(acceptor) => {
+            let timeout = shared.limits.handshake_timeout();
+            let handshake = tokio::select! {
+                _ = shared.shutdown.cancelled() => return,
+                r = tokio::time::timeout(timeout, acceptor.accept(stream)) => r,
+            };
+            match handshake {
+                Ok(Ok(tls)) => {
+                    let (read, write) = tokio::io::split(tls);
+                    session::run_stream(shared, slot, read, write, Some(addr), Transport::Tls)
+                        .await;
+                }
+                Ok(Err(e)) => tracing::info!(%addr, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::info!(%addr, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+/// Tells a client the server is full, without waiting on it, and closes.
+fn refuse_full(shared: &Shared, stream: TcpStream, addr: SocketAddr) {
+    tracing::warn!(%addr, max = shared.limits.max_connections, "refusing connection: limits.max_connections reached");
+    let bye = Payload::encode(&ServerFrame::Bye {
+        code: ErrorCode::SERVER_FULL,
+        reason: format!(
+            "the server holds its maximum of {} connections; try again later",
+            shared.limits.max_connections
+        ),
+    });
+    let _ = stream.try_write(bye.line());
+}
+
+/// Low latency (no Nagle delay) and dead-peer detection by the kernel
+/// rather than a timer per connection.
+fn configure_socket(stream: &TcpStream, keepalive_secs: u64) {
+    let _ = stream.set_nodelay(true);
+    if keepalive_secs > 0 {
+        let keepalive = socket2::TcpKeepalive::new()
+            .with_time(Duration::from_secs(keepalive_secs))
+            .with_interval(Duration::from_secs(keepalive_secs.clamp(1, 15)))
+            .with_retries(4);
+        let _ = socket2::SockRef::from(stream).set_tcp_keepalive(&keepalive);
+    }
+}

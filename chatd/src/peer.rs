@@ -1,0 +1,162 @@
+//! A connected session as the hub sees it: where to queue its frames, who it
+//! is, which rooms it is in, and how to end it. Independent of the transport.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use chat_api::{ErrorCode, Payload, SessionId, Transport};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::hub::Room;
+
+/// Who a session is. Swapped as a whole so readers never see half an update.
+#[derive(Debug)]
+pub struct IdentityState {
+    pub nick: Arc<str>,
+    /// The nickname folded to lower case: the key in the hub's nick map.
+    pub key: String,
+    pub account: Option<String>,
+    pub admin: bool,
+}
+
+/// Why a session ended, as told to the client in `bye`.
+#[derive(Debug, Clone)]
+pub struct CloseReason {
+    pub code: ErrorCode,
+    pub reason: String,
+}
+
+/// Tells a session's tasks to stop, and why.
+#[derive(Debug)]
+pub struct Closer {
+    /// Child of the server's shutdown token: server shutdown closes every session.
+    token: CancellationToken,
+    /// The first reason given wins; none means the server is shutting down.
+    reason: OnceLock<CloseReason>,
+}
+
+impl Closer {
+    pub fn new(token: CancellationToken) -> Closer {
+        Closer {
+            token,
+            reason: OnceLock::new(),
+        }
+    }
+
+    /// Ends the session with a reason (the first call wins).
+    pub fn close(&self, code: ErrorCode, reason: impl Into<String>) {
+        let _ = self.reason.set(CloseReason {
+            code,
+            reason: reason.into(),
+        });
+        self.token.cancel();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    pub async fn closed(&self) {
+        self.token.cancelled().await
+    }
+
+    /// The reason the session ended (server shutdown when none was given).
+    pub fn reason(&self) -> CloseReason {
+        self.reason.get().cloned().unwrap_or_else(|| CloseReason {
+            code: ErrorCode::SHUTTING_DOWN,
+            reason: "the server is shutting down".to_string(),
+        })
+    }
+}
+
+/// The hub's handle on one session.
+pub struct Peer {
+    pub id: SessionId,
+    pub addr: Option<SocketAddr>,
+    pub transport: Transport,
+    /// Bounded queue drained by the session's writer task.
+    outbox: mpsc::Sender<Payload>,
+    /// Shared with the writer task, which must not keep the `Peer` alive.
+    pub closer: Arc<Closer>,
+    /// `None` until the session chooses a nickname or logs in. Locked briefly,
+    /// never across `.await`; lock order: identity before a nick-map shard.
+    pub(crate) identity: Mutex<Option<Arc<IdentityState>>>,
+    /// Rooms this session is in. Lock order: the hub's room map, then a
+    /// room's member list, then this list.
+    pub(crate) rooms: Mutex<Vec<Arc<Room>>>,
+    /// Set once the session has left the hub; after that it joins nothing.
+    pub(crate) gone: AtomicBool,
+}
+
+impl Peer {
+    pub fn new(
+        id: SessionId,
+        addr: Option<SocketAddr>,
+        transport: Transport,
+        outbox: mpsc::Sender<Payload>,
+        closer: Arc<Closer>,
+    ) -> Peer {
+        Peer {
+            id,
+            addr,
+            transport,
+            outbox,
+            closer,
+            identity: Mutex::new(None),
+            rooms: Mutex::new(Vec::new()),
+            gone: AtomicBool::new(false),
+        }
+    }
+
+    /// Queues a frame without waiting. A full queue means the client is not
+    /// reading: it is disconnected rather than allowed to slow the sender.
+    pub fn deliver(&self, payload: Payload) -> bool {
+        match self.outbox.try_send(payload) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.closer.close(
+                    ErrorCode::SLOW_CONSUMER,
+                    format!(
+                        "you were disconnected because {} frames were waiting for you to read them",
+                        self.outbox.max_capacity()
+                    ),
+                );
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    pub fn identity(&self) -> Option<Arc<IdentityState>> {
+        self.identity.lock().unwrap().clone()
+    }
+
+    pub fn nick(&self) -> Option<Arc<str>> {
+        self.identity().map(|i| i.nick.clone())
+    }
+
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+
+    /// Whether this session is currently in `room` (by identity).
+    pub(crate) fn in_room(&self, room: &Arc<Room>) -> bool {
+        self.rooms
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| Arc::ptr_eq(r, room))
+    }
+}
+
+impl std::fmt::Debug for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Peer")
+            .field("id", &self.id)
+            .field("addr", &self.addr)
+            .field("nick", &self.nick())
+            .finish()
+    }
+}

@@ -1,0 +1,256 @@
+//! The handler pipeline: the ordered plugins every inbound frame passes
+//! through before the core router, and the registry that builds them from
+//! `chatd.toml`.
+//!
+//! Handler failures are contained here: an error or a panic (also one raised
+//! while its future is polled) becomes an `internal` error for that one
+//! frame, logged with the plugin's name; the session and the server go on.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use chat_api::{
+    ApiError, ErrorCode, Inbound, MessageHandler, PluginConfig, PluginContext, Session, Verdict,
+};
+
+use crate::config::Config;
+
+/// Builds a handler from its configuration (built-ins and test handlers).
+pub type PluginFactory = Arc<
+    dyn Fn(PluginContext) -> Result<Arc<dyn MessageHandler>, chat_api::ConfigError> + Send + Sync,
+>;
+
+/// Plugins chatd can build by name.
+#[derive(Clone, Default)]
+pub struct PluginRegistry {
+    factories: HashMap<String, PluginFactory>,
+}
+
+impl PluginRegistry {
+    /// The built-in plugins.
+    pub fn builtin() -> PluginRegistry {
+        let mut registry = PluginRegistry::default();
+        registry.register("wordfilter", |ctx| {
+            Ok(Arc::new(chatd_plugin_wordfilter::WordFilter::from_config(&ctx.config)?))
+        });
+        registry
+    }
+
+    /// Adds (or replaces) a plugin under `name`.
+    pub fn register(
+        &mut self,
+        name: &str,
+        factory: impl Fn(PluginContext) -> Result<Arc<dyn MessageHandler>, chat_api::ConfigError>
+            + Send
+            + Sync
+            + 'static,
+    ) {
+        self.factories.insert(name.to_string(), Arc::new(factory));
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.factories.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
+    fn get(&self, name: &str) -> Option<&PluginFactory> {
+        self.factories.get(name)
+    }
+}
+
+/// Why the pipeline could not be built; names the plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("{source_name}: unknown plugin '{name}' (built-in plugins: {known}); a third-party plugin needs `path = \"...\"`")]
+    Unknown {
+        source_name: String,
+        name: String,
+        known: String,
+    },
+    #[error(transparent)]
+    Config(#[from] chat_api::ConfigError),
+    #[error("{source_name}: plugin '{name}': {message}")]
+    Load {
+        source_name: String,
+        name: String,
+        message: String,
+    },
+}
+
+/// One stage of the pipeline.
+pub struct Stage {
+    pub name: String,
+    pub handler: Arc<dyn MessageHandler>,
+}
+
+/// What became of a frame after the pipeline.
+pub enum Outcome {
+    /// Every handler passed it on: the core router handles it.
+    Continue,
+    /// A handler answered it.
+    Done,
+    /// A handler refused it (or failed): send this error.
+    Reject(ApiError),
+}
+
+/// The ordered handlers.
+#[derive(Default)]
+pub struct Pipeline {
+    stages: Vec<Stage>,
+}
+
+impl Pipeline {
+    /// Builds the pipeline from the enabled `[[plugin]]` entries.
+    pub fn build(
+        config: &Config,
+        registry: &PluginRegistry,
+        host: Arc<dyn chat_api::Host>,
+        loader: &mut dyn FnMut(&crate::config::PluginEntry, PluginContext) -> Result<Arc<dyn MessageHandler>, PipelineError>,
+    ) -> Result<Pipeline, PipelineError> {
+        let mut stages = Vec::new();
+        for entry in config.enabled_plugins() {
+            let plugin_config = PluginConfig {
+                plugin: entry.name.clone(),
+                source: config.source_name.clone(),
+                toml: entry
+                    .config
+                    .as_ref()
+                    .map(|t| toml::to_string(t).unwrap_or_default())
+                    .unwrap_or_default(),
+            };
+            let ctx = PluginContext {
+                config: plugin_config,
+                host: host.clone(),
+            };
+            let handler = if entry.path.is_some() {
+                loader(entry, ctx)?
+            } else {
+                let factory = registry.get(&entry.name).ok_or_else(|| PipelineError::Unknown {
+                    source_name: config.source_name.clone(),
+                    name: entry.name.clone(),
+                    known: registry.names().join(", "),
+                })?;
+                factory(ctx)?
+            };
+            stages.push(Stage {
+                name: entry.name.clone(),
+                handler,
+            });
+        }
+        Ok(Pipeline { stages })
+    }
+
+    pub fn stages(&self) -> &[Stage] {
+        &self.stages
+    }
+
+    /// Plugin names in order.
+    pub fn names(&self) -> Vec<String> {
+        self.stages.iter().map(|s| s.name.clone()).collect()
+    }
+
+    /// Features announced in `welcome`.
+    pub fn features(&self) -> Vec<String> {
+        self.stages.iter().flat_map(|s| s.handler.features()).collect()
+    }
+
+    pub fn requires_login(&self) -> bool {
+        self.stages.iter().any(|s| s.handler.requires_login())
+    }
+
+    /// Passes a frame through every handler in order.
+    pub async fn process(&self, session: &dyn Session, frame: &mut Inbound) -> Outcome {
+        for stage in &self.stages {
+            let result = CatchUnwind(stage.handler.on_frame(session, frame)).await;
+            match result {
+                Ok(Ok(Verdict::Continue)) => continue,
+                Ok(Ok(Verdict::Done)) => return Outcome::Done,
+                Ok(Ok(Verdict::Reject(error))) => return Outcome::Reject(error),
+                Ok(Err(error)) => {
+                    tracing::error!(plugin = %stage.name, session = session.id(), frame = %frame.kind, %error, "plugin failed");
+                    return Outcome::Reject(internal(&stage.name));
+                }
+                Err(panic) => {
+                    tracing::error!(plugin = %stage.name, session = session.id(), frame = %frame.kind, panic = %panic_message(&panic), "plugin panicked");
+                    return Outcome::Reject(internal(&stage.name));
+                }
+            }
+        }
+        Outcome::Continue
+    }
+
+    /// Runs every handler's session-start hook; the first failure ends the
+    /// session with that error.
+    pub async fn session_start(&self, session: &dyn Session) -> Result<(), ApiError> {
+        for stage in &self.stages {
+            match CatchUnwind(stage.handler.on_session_start(session)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    tracing::error!(plugin = %stage.name, session = session.id(), %error, "plugin failed at session start");
+                    return Err(internal(&stage.name));
+                }
+                Err(panic) => {
+                    tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&panic), "plugin panicked at session start");
+                    return Err(internal(&stage.name));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs every handler's session-end hook (all of them, whatever fails).
+    pub async fn session_end(&self, session: &dyn Session) {
+        for stage in &self.stages {
+            if let Err(panic) = CatchUnwind(stage.handler.on_session_end(session)).await {
+                tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&panic), "plugin panicked at session end");
+            }
+        }
+    }
+
+    /// Runs every handler's shutdown hook.
+    pub async fn shutdown(&self) {
+        for stage in &self.stages {
+            if let Err(panic) = CatchUnwind(stage.handler.on_shutdown()).await {
+                tracing::error!(plugin = %stage.name, panic = %panic_message(&panic), "plugin panicked at shutdown");
+            }
+        }
+    }
+}
+
+fn internal(plugin: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::INTERNAL,
+        format!("the server's '{plugin}' plugin failed on this request; it has been logged, try again later"),
+    )
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}
+
+/// Polls a future, turning a panic during any poll into an `Err`.
+struct CatchUnwind<F>(F);
+
+impl<F: Future + Unpin> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}

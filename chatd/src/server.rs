@@ -1,0 +1,177 @@
+//! Starting and stopping the server: binds the listeners, builds the
+//! pipeline, and on shutdown stops accepting, tells every client, flushes
+//! what is queued and waits (bounded) for the sessions to end.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chat_api::{MessageHandler, PluginContext};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::config::{Config, PluginEntry};
+use crate::hub::Hub;
+use crate::host::ServerHost;
+use crate::listener::{accept_loop, Security};
+use crate::pipeline::{Pipeline, PipelineError, PluginRegistry};
+use crate::session::Shared;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr} ({what}): {source}; is another chatd running? Use another address or port 0")]
+    Bind {
+        addr: SocketAddr,
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A running server.
+pub struct RunningServer {
+    /// Bound plaintext address, if enabled.
+    pub tcp_addr: Option<SocketAddr>,
+    /// Bound TLS address, if enabled.
+    pub tls_addr: Option<SocketAddr>,
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Starts shutting down (idempotent).
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// Waits until the server has shut down.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    /// Shuts down and waits.
+    pub async fn stop(self) {
+        self.shutdown();
+        self.wait().await;
+    }
+
+    /// The hub, for tests that check its invariants.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.shared.hub
+    }
+
+    /// Connections currently held.
+    pub fn connection_count(&self) -> usize {
+        self.shared.connection_count()
+    }
+}
+
+/// Loads a shared-library plugin (`path = ...` in `[[plugin]]`).
+pub type DynamicLoader =
+    dyn FnMut(&PluginEntry, PluginContext) -> Result<Arc<dyn MessageHandler>, PipelineError>;
+
+/// Starts a server with the built-in plugins.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    start_with(config, PluginRegistry::builtin()).await
+}
+
+/// Starts a server with the given plugin registry.
+pub async fn start_with(config: Config, registry: PluginRegistry) -> Result<RunningServer, StartError> {
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|source| StartError::DataDir {
+        path: config.server.data_dir.clone(),
+        source,
+    })?;
+    let hub = Arc::new(Hub::new());
+    let host = Arc::new(ServerHost::new(
+        hub.clone(),
+        config.server.data_dir.clone(),
+        tokio::runtime::Handle::current(),
+    ));
+    let mut loader = crate::dynamic::load;
+    let pipeline = Pipeline::build(&config, &registry, host, &mut loader)?;
+
+    let tls = match (&config.tls.listen, &config.tls.cert, &config.tls.key) {
+        (Some(addr), Some(cert), Some(key)) => Some((*addr, crate::tls::acceptor(cert, key)?)),
+        _ => None,
+    };
+    let plain_listener = match config.server.listen {
+        Some(addr) => Some(bind(addr, "plaintext").await?),
+        None => None,
+    };
+    let tls_listener = match tls {
+        Some((addr, acceptor)) => Some((bind(addr, "TLS").await?, acceptor)),
+        None => None,
+    };
+
+    let shared = Arc::new(Shared::new(
+        hub,
+        pipeline,
+        config.limits.clone(),
+        config.server.broadcast,
+    ));
+    let mut loops = Vec::new();
+    let tcp_addr = plain_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let tls_addr = tls_listener.as_ref().and_then(|(l, _)| l.local_addr().ok());
+    if let Some(listener) = plain_listener {
+        tracing::info!(addr = %tcp_addr.unwrap(), "listening (plaintext)");
+        loops.push(tokio::spawn(accept_loop(shared.clone(), listener, Security::Plain)));
+    }
+    if let Some((listener, acceptor)) = tls_listener {
+        tracing::info!(addr = %tls_addr.unwrap(), "listening (TLS)");
+        loops.push(tokio::spawn(accept_loop(shared.clone(), listener, Security::Tls(acceptor))));
+    }
+    tracing::info!(plugins = ?shared.pipeline.names(), "pipeline ready");
+
+    let task = tokio::spawn(run_until_shutdown(shared.clone(), loops));
+    Ok(RunningServer {
+        tcp_addr,
+        tls_addr,
+        shared,
+        task,
+    })
+}
+
+async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, StartError> {
+    // Bound through socket2 for a deep accept backlog under connection storms.
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .and_then(|s| {
+        s.set_reuseaddr(true)?;
+        s.bind(addr)?;
+        Ok(s)
+    })
+    .map_err(|source| StartError::Bind { addr, what, source })?;
+    socket
+        .listen(4096)
+        .map_err(|source| StartError::Bind { addr, what, source })
+}
+
+async fn run_until_shutdown(shared: Arc<Shared>, loops: Vec<JoinHandle<()>>) {
+    shared.shutdown.cancelled().await;
+    tracing::info!(sessions = shared.connection_count(), "shutting down: no new connections, telling clients, flushing queues");
+    for l in loops {
+        let _ = l.await;
+    }
+    shared.tracker.close();
+    // Sessions see the cancelled token, say `bye`, and flush within LINGER;
+    // the timeout bounds the whole.
+    if tokio::time::timeout(shared.limits.shutdown_timeout(), shared.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(remaining = shared.tracker.len(), "shutdown timeout: some connections did not finish flushing");
+    }
+    shared.pipeline.shutdown().await;
+    tracing::info!("shut down");
+}

@@ -1,0 +1,577 @@
+//! One client session, from handshake to goodbye: reads frames, passes them
+//! through the pipeline, lets the core router act on what is left, and cleans
+//! up. Transport-independent: it reads from a [`FrameSource`] and writes to
+//! the peer's queue, which a transport-specific writer task drains.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use chat_api::{
+    ApiError, ClientFrame, ErrorCode, Identity, Inbound, Payload, Request, RequestId, ServerFrame,
+    SessionId, Transport, PROTOCOL_VERSION,
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{BroadcastPolicy, LimitsConfig};
+use crate::framing::{FrameReader, ReadEvent, ReadSide};
+use crate::hub::{Accepted, Hub};
+use crate::peer::{Closer, Peer};
+use crate::pipeline::{Outcome, Pipeline};
+
+/// State every session shares.
+pub struct Shared {
+    pub hub: Arc<Hub>,
+    pub pipeline: Pipeline,
+    pub limits: LimitsConfig,
+    pub broadcast: BroadcastPolicy,
+    /// The `welcome` frame, encoded once at start.
+    pub welcome: Payload,
+    /// Cancelled at shutdown; every session's token is a child of it.
+    pub shutdown: CancellationToken,
+    /// Every session and writer task, so shutdown can wait for them.
+    pub tracker: TaskTracker,
+    next_session_id: AtomicU64,
+    /// Connections currently held (for `limits.max_connections`).
+    connections: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new(
+        hub: Arc<Hub>,
+        pipeline: Pipeline,
+        limits: LimitsConfig,
+        broadcast: BroadcastPolicy,
+    ) -> Shared {
+        let welcome = Payload::encode(&ServerFrame::Welcome {
+            server: "chatd".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            protocol: PROTOCOL_VERSION,
+            plugins: pipeline.names(),
+            features: ["rooms", "direct", "broadcast", "presence"]
+                .into_iter()
+                .map(String::from)
+                .chain(pipeline.features())
+                .collect(),
+            max_frame_bytes: limits.max_frame_bytes,
+            auth_required: pipeline.requires_login(),
+        });
+        Shared {
+            hub,
+            pipeline,
+            limits,
+            broadcast,
+            welcome,
+            shutdown: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            next_session_id: AtomicU64::new(1),
+            connections: AtomicUsize::new(0),
+        }
+    }
+
+    /// Reserves a connection slot, or `None` at `max_connections`.
+    pub fn admit(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let held = self.connections.fetch_add(1, Ordering::AcqRel);
+        if held >= self.limits.max_connections {
+            self.connections.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(ConnectionSlot(self.clone()))
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.connections.load(Ordering::Acquire)
+    }
+}
+
+/// A held connection slot, released on drop.
+pub struct ConnectionSlot(Arc<Shared>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Where a session's inbound frames come from.
+pub trait FrameSource: Send {
+    /// The next frame or connection event; must be cancel-safe.
+    fn next_event(&mut self) -> impl Future<Output = ReadEvent> + Send;
+}
+
+impl<R: ReadSide> FrameSource for FrameReader<R> {
+    fn next_event(&mut self) -> impl Future<Output = ReadEvent> + Send {
+        self.next()
+    }
+}
+
+/// Runs a session on a stream transport (TCP or TLS) until it ends.
+pub async fn run_stream<R, W>(
+    shared: Arc<Shared>,
+    slot: ConnectionSlot,
+    read: R,
+    write: W,
+    addr: Option<SocketAddr>,
+    transport: Transport,
+) where
+    R: ReadSide,
+    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (peer, queue) = new_peer(&shared, addr, transport);
+    shared
+        .tracker
+        .spawn(crate::framing::run_writer(write, queue, peer.closer.clone()));
+    let mut frames = FrameReader::new(
+        read,
+        shared.limits.max_frame_bytes,
+        transport == Transport::Tcp,
+    );
+    run(shared, peer, &mut frames).await;
+    drop(slot);
+}
+
+/// Creates a session's hub handle and the queue its writer drains.
+pub fn new_peer(
+    shared: &Shared,
+    addr: Option<SocketAddr>,
+    transport: Transport,
+) -> (Arc<Peer>, mpsc::Receiver<Payload>) {
+    let id = shared.next_session_id.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = mpsc::channel(shared.limits.outbound_queue);
+    let closer = Arc::new(Closer::new(shared.shutdown.child_token()));
+    (Arc::new(Peer::new(id, addr, transport, tx, closer)), rx)
+}
+
+/// Runs a session: handshake, frames, cleanup.
+pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSource) {
+    let mut session = SessionTask {
+        view: SessionView {
+            peer: peer.clone(),
+            hub: shared.hub.clone(),
+        },
+        limiter: RateLimiter::new(&shared.limits),
+        shared,
+    };
+    tracing::debug!(session = peer.id, addr = ?peer.addr, transport = ?peer.transport, "connected");
+    let greeted = session.handshake(source).await;
+    if greeted {
+        session.shared.hub.register(&peer);
+        match session.shared.pipeline.session_start(&session.view).await {
+            Ok(()) => session.serve(source).await,
+            Err(error) => peer.closer.close(error.code, error.message),
+        }
+    }
+    let reason = if peer.closer.is_closed() {
+        peer.closer.reason()
+    } else {
+        // The loop ended without a close reason only if the peer vanished.
+        peer.closer.close(ErrorCode::QUIT, "connection closed");
+        peer.closer.reason()
+    };
+    session.shared.hub.remove(&peer, &reason.reason);
+    if greeted {
+        session.shared.pipeline.session_end(&session.view).await;
+    }
+    tracing::debug!(session = peer.id, code = %reason.code, reason = %reason.reason, "disconnected");
+}
+
+struct SessionTask {
+    shared: Arc<Shared>,
+    view: SessionView,
+    limiter: RateLimiter,
+}
+
+impl SessionTask {
+    fn peer(&self) -> &Arc<Peer> {
+        &self.view.peer
+    }
+
+    fn reply(&self, frame: &ServerFrame) {
+        self.peer().deliver(Payload::encode(frame));
+    }
+
+    fn reply_error(&self, id: Option<RequestId>, error: &ApiError) {
+        self.reply(&ServerFrame::error(id, error));
+    }
+
+    /// Waits for `hello`. Returns whether the session may proceed.
+    async fn handshake(&mut self, source: &mut impl FrameSource) -> bool {
+        let deadline = tokio::time::Instant::now() + self.shared.limits.handshake_timeout();
+        let closer = self.peer().closer.clone();
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = closer.closed() => return false,
+                _ = tokio::time::sleep_until(deadline) => {
+                    closer.close(ErrorCode::HANDSHAKE_TIMEOUT, format!(
+                        "no hello within {} ms; send {{\"type\":\"hello\",\"protocol\":{PROTOCOL_VERSION}}} first",
+                        self.shared.limits.handshake_timeout_ms));
+                    return false;
+                }
+                event = source.next_event() => event,
+            };
+            let line = match event {
+                ReadEvent::Frame(line) => line,
+                ReadEvent::TooLarge => {
+                    self.reply_error(None, &too_large(&self.shared.limits));
+                    continue;
+                }
+                ReadEvent::TlsOnPlainPort => {
+                    tracing::info!(session = self.peer().id, addr = ?self.peer().addr, "TLS handshake on the plaintext port; closing");
+                    closer.close(ErrorCode::MALFORMED_FRAME, "this port speaks plaintext; connect without TLS or use the TLS port");
+                    return false;
+                }
+                ReadEvent::Eof | ReadEvent::Failed(_) => return false,
+            };
+            match Inbound::parse(&line) {
+                Ok(Inbound {
+                    request: Request::Core(ClientFrame::Hello { protocol, client }),
+                    ..
+                }) => {
+                    if protocol != PROTOCOL_VERSION {
+                        closer.close(
+                            ErrorCode::UNSUPPORTED_PROTOCOL,
+                            format!("this server speaks protocol {PROTOCOL_VERSION}, the client asked for {protocol}; upgrade the client or the server"),
+                        );
+                        return false;
+                    }
+                    tracing::debug!(session = self.peer().id, client = ?client, "hello");
+                    self.peer().deliver(self.shared.welcome.clone());
+                    return true;
+                }
+                Ok(frame) => self.reply_error(
+                    frame.id,
+                    &ApiError::new(
+                        ErrorCode::HANDSHAKE_REQUIRED,
+                        format!("send {{\"type\":\"hello\",\"protocol\":{PROTOCOL_VERSION}}} before '{}'", frame.kind),
+                    ),
+                ),
+                Err(e) => self.reply_error(e.id, &e.error),
+            }
+        }
+    }
+
+    /// Handles frames until the session ends.
+    async fn serve(&mut self, source: &mut impl FrameSource) {
+        let closer = self.peer().closer.clone();
+        loop {
+            let event = tokio::select! {
+                biased;
+                _ = closer.closed() => return,
+                event = source.next_event() => event,
+            };
+            match event {
+                ReadEvent::Frame(line) => self.on_line(line).await,
+                ReadEvent::TooLarge => self.reply_error(None, &too_large(&self.shared.limits)),
+                ReadEvent::TlsOnPlainPort => {}
+                ReadEvent::Eof => return,
+                ReadEvent::Failed(e) => {
+                    tracing::debug!(session = self.peer().id, error = %e, "read failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn on_line(&mut self, line: Bytes) {
+        if !self.limiter.allow() {
+            let id = Inbound::parse(&line).ok().and_then(|f| f.id);
+            self.reply_error(
+                id,
+                &ApiError::new(
+                    ErrorCode::RATE_LIMITED,
+                    format!(
+                        "too many frames: at most {} per second; this one was dropped",
+                        self.shared.limits.frames_per_second
+                    ),
+                ),
+            );
+            return;
+        }
+        let mut frame = match Inbound::parse(&line) {
+            Ok(frame) => frame,
+            Err(e) => return self.reply_error(e.id, &e.error),
+        };
+        match self.shared.pipeline.process(&self.view, &mut frame).await {
+            Outcome::Continue => {
+                let id = frame.id;
+                match self.route(frame) {
+                    Ok(Some(reply)) => self.reply(&reply),
+                    Ok(None) => {}
+                    Err(error) => self.reply_error(id, &error),
+                }
+            }
+            Outcome::Done => {}
+            Outcome::Reject(error) => self.reply_error(frame.id, &error),
+        }
+    }
+
+    /// The core router: what chatd does with a frame no plugin consumed.
+    fn route(&self, frame: Inbound) -> Result<Option<ServerFrame>, ApiError> {
+        let id = frame.id;
+        let hub = &self.shared.hub;
+        let peer = self.peer();
+        let request = match frame.request {
+            Request::Core(request) => request,
+            Request::Custom(_) => return Err(unknown_type(&frame.kind)),
+        };
+        let sent = |a: Accepted| {
+            Some(ServerFrame::Sent {
+                id,
+                msg_id: a.msg_id,
+                ts: a.ts,
+                recipients: a.recipients,
+            })
+        };
+        Ok(match request {
+            ClientFrame::Hello { .. } => {
+                return Err(ApiError::new(
+                    ErrorCode::ALREADY_GREETED,
+                    "hello was already received on this connection",
+                ))
+            }
+            ClientFrame::Nick { nick } => {
+                let identity = Identity {
+                    nick: nick.clone(),
+                    account: None,
+                    admin: false,
+                };
+                hub.set_identity(peer, identity, false)?;
+                Some(ServerFrame::Ok {
+                    id,
+                    nick: Some(nick),
+                })
+            }
+            ClientFrame::Join { room } => {
+                let (room, members) = hub.join(peer, &room)?;
+                Some(ServerFrame::Joined {
+                    id,
+                    room,
+                    members,
+                    topic: None,
+                })
+            }
+            ClientFrame::Part { room } => {
+                hub.part(peer, &room, None)?;
+                Some(ServerFrame::ok(id))
+            }
+            ClientFrame::Say { room, text } => {
+                check_text(&text)?;
+                sent(hub.say(peer, &room, &text)?)
+            }
+            ClientFrame::Msg { to, text } => {
+                check_text(&text)?;
+                sent(hub.direct(peer, &to, &text)?)
+            }
+            ClientFrame::Broadcast { text } => {
+                self.check_broadcast()?;
+                check_text(&text)?;
+                sent(hub.broadcast(peer, &text)?)
+            }
+            ClientFrame::Users { room: None } => Some(ServerFrame::Users {
+                id,
+                room: None,
+                users: hub.users(),
+            }),
+            ClientFrame::Users { room: Some(room) } => {
+                let (room, users) = hub.room_members(&room).ok_or_else(|| {
+                    ApiError::new(ErrorCode::NO_SUCH_ROOM, format!("there is no room {room}"))
+                })?;
+                Some(ServerFrame::Users {
+                    id,
+                    room: Some(room),
+                    users,
+                })
+            }
+            ClientFrame::Rooms {} => Some(ServerFrame::Rooms {
+                id,
+                rooms: hub.rooms(),
+            }),
+            ClientFrame::Ping { token } => Some(ServerFrame::Pong { id, token }),
+            ClientFrame::Quit { reason } => {
+                peer.closer
+                    .close(ErrorCode::QUIT, reason.unwrap_or_else(|| "quit".to_string()));
+                None
+            }
+        })
+    }
+
+    fn check_broadcast(&self) -> Result<(), ApiError> {
+        let allowed = match self.shared.broadcast {
+            BroadcastPolicy::Everyone => true,
+            BroadcastPolicy::Admins => self.peer().identity().is_some_and(|i| i.admin),
+            BroadcastPolicy::Nobody => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                ErrorCode::FORBIDDEN,
+                match self.shared.broadcast {
+                    BroadcastPolicy::Admins => "only administrators may broadcast on this server",
+                    _ => "broadcasting is disabled on this server",
+                },
+            ))
+        }
+    }
+}
+
+fn too_large(limits: &LimitsConfig) -> ApiError {
+    ApiError::new(
+        ErrorCode::FRAME_TOO_LARGE,
+        format!(
+            "frame longer than {} bytes; it was discarded",
+            limits.max_frame_bytes
+        ),
+    )
+}
+
+/// Frame types that belong to plugins, for a helpful error when the plugin
+/// is not enabled.
+fn unknown_type(kind: &str) -> ApiError {
+    let plugin = match kind {
+        "register" | "login" | "logout" | "passwd" => Some("auth"),
+        k if k.starts_with("room_") => Some("rooms"),
+        k if k.starts_with("file_") => Some("files"),
+        _ => None,
+    };
+    match plugin {
+        Some(plugin) => ApiError::new(
+            ErrorCode::FEATURE_DISABLED,
+            format!("'{kind}' needs the '{plugin}' plugin, which this server has not enabled"),
+        ),
+        None => ApiError::new(
+            ErrorCode::UNKNOWN_TYPE,
+            format!("unknown frame type '{kind}'; see docs/protocol.md"),
+        ),
+    }
+}
+
+/// Chat text must say something and hold no control characters but
+/// newline and tab (which would let one user garble another's terminal).
+fn check_text(text: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::new(ErrorCode::INVALID_TEXT, "the message is empty"));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err(ApiError::new(
+            ErrorCode::INVALID_TEXT,
+            "the message contains control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Token bucket for flood control (state lives in the session task).
+struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    fn new(limits: &LimitsConfig) -> RateLimiter {
+        RateLimiter {
+            rate: f64::from(limits.frames_per_second),
+            burst: f64::from(limits.frames_burst),
+            tokens: f64::from(limits.frames_burst),
+            last: Instant::now(),
+        }
+    }
+
+    fn allow(&mut self) -> bool {
+        if self.rate == 0.0 {
+            return true;
+        }
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// The plugin API's view of a session.
+pub struct SessionView {
+    peer: Arc<Peer>,
+    hub: Arc<Hub>,
+}
+
+impl chat_api::Session for SessionView {
+    fn id(&self) -> SessionId {
+        self.peer.id
+    }
+    fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer.addr
+    }
+    fn transport(&self) -> Transport {
+        self.peer.transport
+    }
+    fn nick(&self) -> Option<String> {
+        self.peer.nick().map(|n| n.to_string())
+    }
+    fn account(&self) -> Option<String> {
+        self.peer.identity().and_then(|i| i.account.clone())
+    }
+    fn is_admin(&self) -> bool {
+        self.peer.identity().is_some_and(|i| i.admin)
+    }
+    fn send(&self, payload: Payload) -> bool {
+        self.peer.deliver(payload)
+    }
+    fn set_identity(&self, identity: Identity, replace: bool) -> Result<(), ApiError> {
+        self.hub.set_identity(&self.peer, identity, replace)
+    }
+    fn clear_identity(&self) {
+        self.hub.clear_identity(&self.peer)
+    }
+    fn close(&self, code: ErrorCode, reason: &str) {
+        self.peer.closer.close(code, reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_rules() {
+        assert!(check_text("hello\nworld\t!").is_ok());
+        assert!(check_text("  ").is_err());
+        assert!(check_text("bell\u{7}").is_err());
+        assert!(check_text("esc\u{1b}[2J").is_err());
+    }
+
+    #[test]
+    fn rate_limiter_allows_burst_then_refuses() {
+        let limits = LimitsConfig {
+            frames_per_second: 1,
+            frames_burst: 3,
+            ..LimitsConfig::default()
+        };
+        let mut limiter = RateLimiter::new(&limits);
+        assert!((0..3).all(|_| limiter.allow()));
+        assert!(!limiter.allow());
+    }
+
+    #[test]
+    fn plugin_frames_name_their_plugin() {
+        assert_eq!(unknown_type("login").code, ErrorCode::FEATURE_DISABLED);
+        assert_eq!(unknown_type("file_offer").code, ErrorCode::FEATURE_DISABLED);
+        assert_eq!(unknown_type("dance").code, ErrorCode::UNKNOWN_TYPE);
+    }
+}

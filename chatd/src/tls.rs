@@ -1,0 +1,103 @@
+//! TLS: loading the server certificate, and `chatd gen-cert`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::TlsAcceptor;
+
+/// A TLS setup problem; the message names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("cannot read TLS certificate {path}: {message}; run `chatd gen-cert --out DIR` for a development certificate")]
+    Cert { path: PathBuf, message: String },
+    #[error("cannot read TLS private key {path}: {message}")]
+    Key { path: PathBuf, message: String },
+    #[error("TLS certificate {cert} and key {key} do not form a usable pair: {message}")]
+    Config {
+        cert: PathBuf,
+        key: PathBuf,
+        message: String,
+    },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot generate a certificate: {0}")]
+    Generate(String),
+}
+
+/// The crypto provider chatd uses everywhere (pure Rust, no system libraries).
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// Builds an acceptor from PEM files (TLS 1.2 and 1.3).
+pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| TlsError::Cert {
+            path: cert.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    if certs.is_empty() {
+        return Err(TlsError::Cert {
+            path: cert.to_path_buf(),
+            message: "no CERTIFICATE block found".to_string(),
+        });
+    }
+    let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
+        path: key.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .and_then(|b| {
+            b.with_no_client_auth()
+                .with_single_cert(certs, private_key)
+        })
+        .map_err(|e| TlsError::Config {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Writes a self-signed certificate (`cert.pem`) and key (`key.pem`) for the
+/// given names into `dir`. Returns the two paths.
+pub fn generate_self_signed(dir: &Path, names: &[String]) -> Result<(PathBuf, PathBuf), TlsError> {
+    let certified = rcgen::generate_simple_self_signed(names.to_vec())
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let cert_path = dir.join("cert.pem");
+    let key_path = dir.join("key.pem");
+    std::fs::write(&cert_path, certified.cert.pem()).map_err(|source| TlsError::Write {
+        path: cert_path.clone(),
+        source,
+    })?;
+    write_private(&key_path, certified.signing_key.serialize_pem().as_bytes()).map_err(
+        |source| TlsError::Write {
+            path: key_path.clone(),
+            source,
+        },
+    )?;
+    Ok((cert_path, key_path))
+}
+
+/// Writes a file readable by its owner only.
+fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    options.open(path)?.write_all(data)
+}
