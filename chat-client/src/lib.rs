@@ -228,11 +228,13 @@ fn tls_connector(options: &ConnectOptions) -> Result<tokio_rustls::TlsConnector,
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| ClientError::Tls(format!("cannot read CA file {}: {e}", path.display())))?;
+                .map_err(|e| {
+                    ClientError::Tls(format!("cannot read CA file {}: {e}", path.display()))
+                })?;
             for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| ClientError::Tls(format!("bad CA certificate in {}: {e}", path.display())))?;
+                roots.add(cert).map_err(|e| {
+                    ClientError::Tls(format!("bad CA certificate in {}: {e}", path.display()))
+                })?;
             }
         }
         None => {
@@ -354,25 +356,6 @@ pub fn encode_request<T: Serialize + ?Sized>(id: Option<u64>, frame: &T) -> Vec<
     }
     line.push(b'\n');
     line
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_spliced_in() {
-        let line = encode_request(Some(5), &ClientFrame::Join { room: "#a".into() });
-        assert_eq!(line, b"{\"id\":5,\"type\":\"join\",\"room\":\"#a\"}\n");
-        let line = encode_request(None, &ClientFrame::Rooms {});
-        assert_eq!(line, b"{\"type\":\"rooms\"}\n");
-    }
-
-    #[test]
-    fn host_part_strips_port() {
-        assert_eq!(host_part("localhost:7879"), "localhost");
-        assert_eq!(host_part("[::1]:7879"), "::1");
-    }
 }
 
 /// A connection with request/reply bookkeeping: every request gets a fresh
@@ -512,5 +495,24 @@ impl Client {
             }
             before.push(frame);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_spliced_in() {
+        let line = encode_request(Some(5), &ClientFrame::Join { room: "#a".into() });
+        assert_eq!(line, b"{\"id\":5,\"type\":\"join\",\"room\":\"#a\"}\n");
+        let line = encode_request(None, &ClientFrame::Rooms {});
+        assert_eq!(line, b"{\"type\":\"rooms\"}\n");
+    }
+
+    #[test]
+    fn host_part_strips_port() {
+        assert_eq!(host_part("localhost:7879"), "localhost");
+        assert_eq!(host_part("[::1]:7879"), "::1");
     }
 }

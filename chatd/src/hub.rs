@@ -11,8 +11,8 @@
 //! * Each room's member list has its own mutex. A room message holds it while
 //!   it assigns the message id and queues the payload, so every member sees a
 //!   room's messages in the same order.
-//! * Lock order: room map → a room's members → a peer's room list; and a
-//!   peer's identity → a nick shard. Queueing never waits (`try_send`), so no
+//! * Lock order: room map → a room's members → a peer's room list or a
+//!   peer's identity → a nick shard. Each arrow only ever points one way. Queueing never waits (`try_send`), so no
 //!   lock is held while anything blocks, and none across `.await` (std guards
 //!   are not `Send`, so the compiler refuses that in spawned tasks).
 
@@ -148,7 +148,10 @@ impl Hub {
 
     /// A fresh message id and timestamp.
     pub fn next_message_id(&self) -> (u64, u64) {
-        (self.last_msg_id.fetch_add(1, Ordering::Relaxed) + 1, now_ms())
+        (
+            self.last_msg_id.fetch_add(1, Ordering::Relaxed) + 1,
+            now_ms(),
+        )
     }
 
     /// Makes a session reachable by id (after its handshake).
@@ -195,10 +198,7 @@ impl Hub {
                 Some(other) if other.id != peer.id && !replace => {
                     return Err(ApiError::new(
                         ErrorCode::NICK_TAKEN,
-                        format!(
-                            "the nickname '{}' is in use; choose another",
-                            identity.nick
-                        ),
+                        format!("the nickname '{}' is in use; choose another", identity.nick),
                     ));
                 }
                 _ => shard
@@ -254,16 +254,27 @@ impl Hub {
 
     /// Forgets a session's identity (log out): it leaves its rooms.
     pub fn clear_identity(&self, peer: &Arc<Peer>) {
+        let mut map = self.rooms.write().unwrap();
         let old = peer.identity.lock().unwrap().take();
         if let Some(old) = old {
-            self.leave_all(peer, &old.nick, PresenceEvent::Part, Some("logged out"));
             self.release_nick(peer, &old.key);
+            self.leave_all(
+                &mut map,
+                peer,
+                &old.nick,
+                PresenceEvent::Part,
+                Some("logged out"),
+            );
         }
     }
 
     /// Puts a session into a room, creating the room if needed. Returns the
     /// room's display name and its members (sorted) after joining.
-    pub fn join(&self, peer: &Arc<Peer>, room_name: &str) -> Result<(String, Vec<String>), ApiError> {
+    pub fn join(
+        &self,
+        peer: &Arc<Peer>,
+        room_name: &str,
+    ) -> Result<(String, Vec<String>), ApiError> {
         validate_room(room_name)
             .map_err(|e| ApiError::new(ErrorCode::INVALID_ROOM, e.to_string()))?;
         let nick = peer.nick().ok_or_else(nick_required)?;
@@ -305,7 +316,10 @@ impl Hub {
         let nick = peer.nick().ok_or_else(nick_required)?;
         let key = fold(room_name);
         let mut map = self.rooms.write().unwrap();
-        let room = map.get(&key).cloned().ok_or_else(|| not_in_room(room_name))?;
+        let room = map
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| not_in_room(room_name))?;
         if !self.remove_member(&room, peer, &nick, PresenceEvent::Part, reason) {
             return Err(not_in_room(room_name));
         }
@@ -338,9 +352,15 @@ impl Hub {
         true
     }
 
-    /// Leaves every room the session is in.
-    fn leave_all(&self, peer: &Arc<Peer>, nick: &str, event: PresenceEvent, reason: Option<&str>) {
-        let mut map = self.rooms.write().unwrap();
+    /// Leaves every room the session is in; the caller holds the room map.
+    fn leave_all(
+        &self,
+        map: &mut HashMap<String, Arc<Room>>,
+        peer: &Arc<Peer>,
+        nick: &str,
+        event: PresenceEvent,
+        reason: Option<&str>,
+    ) {
         let rooms: Vec<Arc<Room>> = peer.rooms.lock().unwrap().clone();
         for room in rooms {
             self.remove_member(&room, peer, nick, event, reason);
@@ -401,7 +421,10 @@ impl Hub {
                 format!("nobody called '{to}' is connected"),
             )
         })?;
-        let to_nick = target.nick().map(|n| n.to_string()).unwrap_or_else(|| to.to_string());
+        let to_nick = target
+            .nick()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| to.to_string());
         let (msg_id, ts) = self.next_message_id();
         let payload = Payload::encode(&ServerFrame::Message(Message {
             msg_id,
@@ -477,7 +500,11 @@ impl Hub {
         let Some(room) = map.remove(&key) else { return };
         let mut members = room.members.lock().unwrap();
         for member in members.drain(..) {
-            member.rooms.lock().unwrap().retain(|r| !Arc::ptr_eq(r, &room));
+            member
+                .rooms
+                .lock()
+                .unwrap()
+                .retain(|r| !Arc::ptr_eq(r, &room));
             if let Some(nick) = member.nick() {
                 let payload = presence(PresenceEvent::Part, &room.name, &nick, None, Some(reason));
                 member.deliver(payload);
@@ -486,17 +513,30 @@ impl Hub {
     }
 
     /// Takes a session out of the hub for good: its nickname is released and
-    /// the rooms it was in see it quit.
+    /// the rooms it was in see it quit. Marking it gone, releasing its nick
+    /// and leaving its rooms happen under the room map's lock, so nobody can
+    /// observe (or re-add) a departed session in between.
     pub fn remove(&self, peer: &Arc<Peer>, reason: &str) {
+        let mut map = self.rooms.write().unwrap();
         let identity = {
             let mut identity = peer.identity.lock().unwrap();
+            let taken = identity.take();
+            if let Some(taken) = &taken {
+                self.release_nick(peer, &taken.key);
+            }
             peer.gone.store(true, Ordering::Release);
-            identity.take()
+            taken
         };
         if let Some(identity) = identity {
-            self.leave_all(peer, &identity.nick, PresenceEvent::Quit, Some(reason));
-            self.release_nick(peer, &identity.key);
+            self.leave_all(
+                &mut map,
+                peer,
+                &identity.nick,
+                PresenceEvent::Quit,
+                Some(reason),
+            );
         }
+        drop(map);
         let mut shard = self.sessions.shard(&peer.id).write().unwrap();
         shard.remove(&peer.id);
     }
@@ -526,7 +566,7 @@ impl Hub {
             })
             .filter(|r| r.members > 0)
             .collect();
-        infos.sort_by(|a, b| fold(&a.name).cmp(&fold(&b.name)));
+        infos.sort_by_key(|r| fold(&r.name));
         infos
     }
 
@@ -571,7 +611,10 @@ impl Hub {
             for room in peer.rooms.lock().unwrap().iter() {
                 let listed = map.get(&room.key).is_some_and(|r| Arc::ptr_eq(r, room));
                 if !listed {
-                    problem = Some(format!("session {} lists removed room {}", peer.id, room.key));
+                    problem = Some(format!(
+                        "session {} lists removed room {}",
+                        peer.id, room.key
+                    ));
                 }
             }
         });

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
 use chatd::config::{Config, RuntimeFlavor};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "chatd", version, about = "A modular chat daemon")]
@@ -69,7 +69,9 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::CheckConfig) => {
             let config = load_config(&cli)?;
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             // Building the pipeline checks every plugin's own table too.
             runtime.block_on(check_plugins(&config))?;
             println!("{}: configuration is valid", config.source_name);
@@ -112,32 +114,46 @@ async fn check_plugins(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    // Signal handlers first: a SIGTERM that arrives while starting up must
+    // still mean a graceful stop, not the default instant death.
+    let signals = shutdown_signal()?;
     let server = chatd::start(config)
         .await
         .context("chatd could not start")?;
     if let Some(addr) = server.tcp_addr {
-        eprintln!("chatd listening on {addr} (plaintext); try: nc {} {}", addr.ip(), addr.port());
+        eprintln!(
+            "chatd listening on {addr} (plaintext); try: nc {} {}",
+            addr.ip(),
+            addr.port()
+        );
     }
     if let Some(addr) = server.tls_addr {
         eprintln!("chatd listening on {addr} (TLS)");
     }
-    wait_for_signal().await;
+    signals.await;
     server.stop().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+/// Resolves on SIGINT or SIGTERM. The handlers are installed now, not at
+/// the first poll.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    Ok(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
             _ = term.recv() => tracing::info!("SIGTERM received"),
         }
-    }
-    #[cfg(not(unix))]
-    {
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }
