@@ -273,7 +273,7 @@ impl Reader {
     /// Cancel-safe.
     pub async fn next_line(&mut self) -> Result<Option<Bytes>, ClientError> {
         loop {
-            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+            if let Some(pos) = memchr::memchr(b'\n', &self.buf) {
                 let mut line = self.buf.split_to(pos + 1);
                 line.truncate(pos);
                 return Ok(Some(line.freeze()));
