@@ -9,6 +9,7 @@
 //! * [`pipeline`]: the ordered plugins every frame passes through;
 //! * [`hub`]: who is connected and where, and routing to recipients;
 //! * [`peer`]: a session as the hub sees it (queue, identity, rooms);
+//! * [`outbox`]: the bounded per-connection queue the writer drains;
 //! * [`host`]: the narrow server handle plugins get;
 //! * [`server`]: start-up and graceful shutdown; [`config`]: `chatd.toml`.
 //!
@@ -20,6 +21,7 @@ pub mod framing;
 pub mod host;
 pub mod hub;
 pub mod listener;
+pub mod outbox;
 pub mod peer;
 pub mod pipeline;
 pub mod server;
