@@ -1,6 +1,7 @@
 //! Integration tests of the chatd core against a real server on loopback.
 
 mod bad_input;
+mod cli;
 mod common;
 mod pipeline;
 mod races;
