@@ -372,6 +372,34 @@ impl Hub {
         }
     }
 
+    /// Assigns a message its id and timestamp and encodes it, once for all
+    /// its recipients.
+    fn message(
+        &self,
+        kind: MessageKind,
+        from: &str,
+        room: Option<&str>,
+        to: Option<&str>,
+        text: &str,
+    ) -> (Accepted, Payload) {
+        let (msg_id, ts) = self.next_message_id();
+        let payload = Payload::encode(&ServerFrame::Message(Message {
+            msg_id,
+            ts,
+            kind,
+            from: from.to_string(),
+            room: room.map(str::to_string),
+            to: to.map(str::to_string),
+            text: text.to_string(),
+        }));
+        let accepted = Accepted {
+            msg_id,
+            ts,
+            recipients: 0,
+        };
+        (accepted, payload)
+    }
+
     /// Sends a message to a room the sender is in.
     pub fn say(&self, peer: &Arc<Peer>, room_name: &str, text: &str) -> Result<Accepted, ApiError> {
         let nick = peer.nick().ok_or_else(nick_required)?;
@@ -389,27 +417,14 @@ impl Hub {
         if !peer.in_room(&room) {
             return Err(not_in_room(room_name));
         }
-        let (msg_id, ts) = self.next_message_id();
-        let payload = Payload::encode(&ServerFrame::Message(Message {
-            msg_id,
-            ts,
-            kind: MessageKind::Room,
-            from: nick.to_string(),
-            room: Some(room.name.clone()),
-            to: None,
-            text: text.to_string(),
-        }));
-        let mut recipients = 0;
+        let (mut accepted, payload) =
+            self.message(MessageKind::Room, &nick, Some(&room.name), None, text);
         for member in members.iter() {
             if member.id != peer.id && member.deliver(payload.clone()) {
-                recipients += 1;
+                accepted.recipients += 1;
             }
         }
-        Ok(Accepted {
-            msg_id,
-            ts,
-            recipients,
-        })
+        Ok(accepted)
     }
 
     /// Sends a direct message to one user.
@@ -425,48 +440,22 @@ impl Hub {
             .nick()
             .map(|n| n.to_string())
             .unwrap_or_else(|| to.to_string());
-        let (msg_id, ts) = self.next_message_id();
-        let payload = Payload::encode(&ServerFrame::Message(Message {
-            msg_id,
-            ts,
-            kind: MessageKind::Direct,
-            from: nick.to_string(),
-            room: None,
-            to: Some(to_nick),
-            text: text.to_string(),
-        }));
-        let recipients = usize::from(target.deliver(payload));
-        Ok(Accepted {
-            msg_id,
-            ts,
-            recipients,
-        })
+        let (mut accepted, payload) =
+            self.message(MessageKind::Direct, &nick, None, Some(&to_nick), text);
+        accepted.recipients = usize::from(target.deliver(payload));
+        Ok(accepted)
     }
 
     /// Sends a message to every session with a nickname but the sender.
     pub fn broadcast(&self, peer: &Arc<Peer>, text: &str) -> Result<Accepted, ApiError> {
         let nick = peer.nick().ok_or_else(nick_required)?;
-        let (msg_id, ts) = self.next_message_id();
-        let payload = Payload::encode(&ServerFrame::Message(Message {
-            msg_id,
-            ts,
-            kind: MessageKind::Broadcast,
-            from: nick.to_string(),
-            room: None,
-            to: None,
-            text: text.to_string(),
-        }));
-        let mut recipients = 0;
+        let (mut accepted, payload) = self.message(MessageKind::Broadcast, &nick, None, None, text);
         self.nicks.for_each(|member| {
             if member.id != peer.id && member.deliver(payload.clone()) {
-                recipients += 1;
+                accepted.recipients += 1;
             }
         });
-        Ok(Accepted {
-            msg_id,
-            ts,
-            recipients,
-        })
+        Ok(accepted)
     }
 
     /// Queues a payload for every session with a nickname; returns how many.
