@@ -1,12 +1,14 @@
-//! The `chatd` command: runs the server, checks a configuration, or
-//! generates a development certificate.
+//! The `chatd` command: runs the server, checks a configuration,
+//! generates a development certificate, or manages accounts.
+
+mod user_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
 use chatd::config::{Config, RuntimeFlavor};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "chatd", version, about = "A modular chat daemon")]
@@ -37,6 +39,12 @@ enum Command {
         #[arg(long = "name", default_values = ["localhost", "127.0.0.1"])]
         names: Vec<String>,
     },
+    /// Manage accounts (auth plugin) in the server's database; safe while
+    /// the server runs.
+    User {
+        #[command(subcommand)]
+        command: user_cli::UserCommand,
+    },
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -61,6 +69,10 @@ fn main() -> anyhow::Result<()> {
         .init();
 
     match cli.command {
+        Some(Command::User { ref command }) => {
+            let config = load_config(&cli)?;
+            user_cli::run(&config, command.clone())
+        }
         Some(Command::GenCert { ref out, ref names }) => {
             let (cert, key) = chatd::tls::generate_self_signed(out, names)?;
             println!("wrote {} and {}", cert.display(), key.display());
@@ -69,7 +81,9 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::CheckConfig) => {
             let config = load_config(&cli)?;
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             // Building the pipeline checks every plugin's own table too.
             runtime.block_on(check_plugins(&config))?;
             println!("{}: configuration is valid", config.source_name);
@@ -116,7 +130,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("chatd could not start")?;
     if let Some(addr) = server.tcp_addr {
-        eprintln!("chatd listening on {addr} (plaintext); try: nc {} {}", addr.ip(), addr.port());
+        eprintln!(
+            "chatd listening on {addr} (plaintext); try: nc {} {}",
+            addr.ip(),
+            addr.port()
+        );
     }
     if let Some(addr) = server.tls_addr {
         eprintln!("chatd listening on {addr} (TLS)");

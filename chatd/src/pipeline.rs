@@ -17,6 +17,8 @@ use chat_api::{
     ApiError, ErrorCode, Inbound, MessageHandler, PluginConfig, PluginContext, Session, Verdict,
 };
 
+use chatd_storage::Database;
+
 use crate::config::Config;
 
 /// Builds a handler from its configuration (built-ins and test handlers).
@@ -24,10 +26,26 @@ pub type PluginFactory = Arc<
     dyn Fn(PluginContext) -> Result<Arc<dyn MessageHandler>, chat_api::ConfigError> + Send + Sync,
 >;
 
+/// Builds a built-in handler that keeps data in the server's database.
+pub type DatabasePluginFactory = Arc<
+    dyn Fn(PluginContext, Database) -> Result<Arc<dyn MessageHandler>, chat_api::ConfigError>
+        + Send
+        + Sync,
+>;
+
+/// How a registered plugin is built.
+#[derive(Clone)]
+enum Factory {
+    Plain(PluginFactory),
+    /// Needs the database: the server opens it (and applies the migrations)
+    /// only when such a plugin is enabled.
+    WithDatabase(DatabasePluginFactory),
+}
+
 /// Plugins chatd can build by name.
 #[derive(Clone, Default)]
 pub struct PluginRegistry {
-    factories: HashMap<String, PluginFactory>,
+    factories: HashMap<String, Factory>,
 }
 
 impl PluginRegistry {
@@ -35,9 +53,35 @@ impl PluginRegistry {
     pub fn builtin() -> PluginRegistry {
         let mut registry = PluginRegistry::default();
         registry.register("wordfilter", |ctx| {
-            Ok(Arc::new(chatd_plugin_wordfilter::WordFilter::from_config(&ctx.config)?))
+            Ok(Arc::new(chatd_plugin_wordfilter::WordFilter::from_config(
+                &ctx.config,
+            )?))
+        });
+        registry.register_with_database("auth", |ctx, db| {
+            Ok(Arc::new(chatd_plugin_auth::AuthPlugin::new(&ctx, db)?))
         });
         registry
+    }
+
+    /// Adds (or replaces) a plugin that stores data in the server's
+    /// database; its factory gets the open database.
+    pub fn register_with_database(
+        &mut self,
+        name: &str,
+        factory: impl Fn(PluginContext, Database) -> Result<Arc<dyn MessageHandler>, chat_api::ConfigError>
+            + Send
+            + Sync
+            + 'static,
+    ) {
+        self.factories
+            .insert(name.to_string(), Factory::WithDatabase(Arc::new(factory)));
+    }
+
+    /// Whether an enabled built-in plugin of `config` needs the database.
+    pub fn needs_database(&self, config: &Config) -> bool {
+        config.enabled_plugins().any(|entry| {
+            entry.path.is_none() && matches!(self.get(&entry.name), Some(Factory::WithDatabase(_)))
+        })
     }
 
     /// Adds (or replaces) a plugin under `name`.
@@ -49,7 +93,8 @@ impl PluginRegistry {
             + Sync
             + 'static,
     ) {
-        self.factories.insert(name.to_string(), Arc::new(factory));
+        self.factories
+            .insert(name.to_string(), Factory::Plain(Arc::new(factory)));
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -58,7 +103,7 @@ impl PluginRegistry {
         names
     }
 
-    fn get(&self, name: &str) -> Option<&PluginFactory> {
+    fn get(&self, name: &str) -> Option<&Factory> {
         self.factories.get(name)
     }
 }
@@ -106,11 +151,16 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Builds the pipeline from the enabled `[[plugin]]` entries.
+    /// `database` must be open if [`PluginRegistry::needs_database`] says so.
     pub fn build(
         config: &Config,
         registry: &PluginRegistry,
         host: Arc<dyn chat_api::Host>,
-        loader: &mut dyn FnMut(&crate::config::PluginEntry, PluginContext) -> Result<Arc<dyn MessageHandler>, PipelineError>,
+        database: Option<&Database>,
+        loader: &mut dyn FnMut(
+            &crate::config::PluginEntry,
+            PluginContext,
+        ) -> Result<Arc<dyn MessageHandler>, PipelineError>,
     ) -> Result<Pipeline, PipelineError> {
         let mut stages = Vec::new();
         for entry in config.enabled_plugins() {
@@ -130,12 +180,24 @@ impl Pipeline {
             let handler = if entry.path.is_some() {
                 loader(entry, ctx)?
             } else {
-                let factory = registry.get(&entry.name).ok_or_else(|| PipelineError::Unknown {
-                    source_name: config.source_name.clone(),
-                    name: entry.name.clone(),
-                    known: registry.names().join(", "),
-                })?;
-                factory(ctx)?
+                let factory = registry
+                    .get(&entry.name)
+                    .ok_or_else(|| PipelineError::Unknown {
+                        source_name: config.source_name.clone(),
+                        name: entry.name.clone(),
+                        known: registry.names().join(", "),
+                    })?;
+                match (factory, database) {
+                    (Factory::Plain(factory), _) => factory(ctx)?,
+                    (Factory::WithDatabase(factory), Some(db)) => factory(ctx, db.clone())?,
+                    (Factory::WithDatabase(_), None) => {
+                        return Err(PipelineError::Load {
+                            source_name: config.source_name.clone(),
+                            name: entry.name.clone(),
+                            message: "needs the database, which was not opened".to_string(),
+                        })
+                    }
+                }
             };
             stages.push(Stage {
                 name: entry.name.clone(),
@@ -156,7 +218,10 @@ impl Pipeline {
 
     /// Features announced in `welcome`.
     pub fn features(&self) -> Vec<String> {
-        self.stages.iter().flat_map(|s| s.handler.features()).collect()
+        self.stages
+            .iter()
+            .flat_map(|s| s.handler.features())
+            .collect()
     }
 
     pub fn requires_login(&self) -> bool {

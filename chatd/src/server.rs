@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, PluginEntry};
-use crate::hub::Hub;
 use crate::host::ServerHost;
+use crate::hub::Hub;
 use crate::listener::{accept_loop, Security};
 use crate::pipeline::{Pipeline, PipelineError, PluginRegistry};
 use crate::session::Shared;
@@ -35,6 +35,8 @@ pub enum StartError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Database(#[from] chatd_storage::StorageError),
 }
 
 /// A running server.
@@ -85,7 +87,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 }
 
 /// Starts a server with the given plugin registry.
-pub async fn start_with(config: Config, registry: PluginRegistry) -> Result<RunningServer, StartError> {
+pub async fn start_with(
+    config: Config,
+    registry: PluginRegistry,
+) -> Result<RunningServer, StartError> {
     std::fs::create_dir_all(&config.server.data_dir).map_err(|source| StartError::DataDir {
         path: config.server.data_dir.clone(),
         source,
@@ -96,8 +101,26 @@ pub async fn start_with(config: Config, registry: PluginRegistry) -> Result<Runn
         config.server.data_dir.clone(),
         tokio::runtime::Handle::current(),
     ));
+    // One database for every plugin that stores data; opened (and migrated)
+    // only when one is enabled, so a guest-mode server needs no file.
+    let database = if registry.needs_database(&config) {
+        let options = config.database_options();
+        let db = chatd_storage::Database::open(&options).await?;
+        tracing::info!(path = %options.path.display(), "database ready");
+        Some(db)
+    } else {
+        None
+    };
     let mut loader = crate::dynamic::load;
-    let pipeline = Pipeline::build(&config, &registry, host, &mut loader)?;
+    let pipeline = match Pipeline::build(&config, &registry, host, database.as_ref(), &mut loader) {
+        Ok(pipeline) => pipeline,
+        Err(e) => {
+            if let Some(db) = &database {
+                db.close().await;
+            }
+            return Err(e.into());
+        }
+    };
 
     let tls = match (&config.tls.listen, &config.tls.cert, &config.tls.key) {
         (Some(addr), Some(cert), Some(key)) => Some((*addr, crate::tls::acceptor(cert, key)?)),
@@ -123,15 +146,23 @@ pub async fn start_with(config: Config, registry: PluginRegistry) -> Result<Runn
     let tls_addr = tls_listener.as_ref().and_then(|(l, _)| l.local_addr().ok());
     if let Some(listener) = plain_listener {
         tracing::info!(addr = %tcp_addr.unwrap(), "listening (plaintext)");
-        loops.push(tokio::spawn(accept_loop(shared.clone(), listener, Security::Plain)));
+        loops.push(tokio::spawn(accept_loop(
+            shared.clone(),
+            listener,
+            Security::Plain,
+        )));
     }
     if let Some((listener, acceptor)) = tls_listener {
         tracing::info!(addr = %tls_addr.unwrap(), "listening (TLS)");
-        loops.push(tokio::spawn(accept_loop(shared.clone(), listener, Security::Tls(acceptor))));
+        loops.push(tokio::spawn(accept_loop(
+            shared.clone(),
+            listener,
+            Security::Tls(acceptor),
+        )));
     }
     tracing::info!(plugins = ?shared.pipeline.names(), "pipeline ready");
 
-    let task = tokio::spawn(run_until_shutdown(shared.clone(), loops));
+    let task = tokio::spawn(run_until_shutdown(shared.clone(), loops, database));
     Ok(RunningServer {
         tcp_addr,
         tls_addr,
@@ -157,9 +188,16 @@ async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Start
         .map_err(|source| StartError::Bind { addr, what, source })
 }
 
-async fn run_until_shutdown(shared: Arc<Shared>, loops: Vec<JoinHandle<()>>) {
+async fn run_until_shutdown(
+    shared: Arc<Shared>,
+    loops: Vec<JoinHandle<()>>,
+    database: Option<chatd_storage::Database>,
+) {
     shared.shutdown.cancelled().await;
-    tracing::info!(sessions = shared.connection_count(), "shutting down: no new connections, telling clients, flushing queues");
+    tracing::info!(
+        sessions = shared.connection_count(),
+        "shutting down: no new connections, telling clients, flushing queues"
+    );
     for l in loops {
         let _ = l.await;
     }
@@ -170,8 +208,14 @@ async fn run_until_shutdown(shared: Arc<Shared>, loops: Vec<JoinHandle<()>>) {
         .await
         .is_err()
     {
-        tracing::warn!(remaining = shared.tracker.len(), "shutdown timeout: some connections did not finish flushing");
+        tracing::warn!(
+            remaining = shared.tracker.len(),
+            "shutdown timeout: some connections did not finish flushing"
+        );
     }
     shared.pipeline.shutdown().await;
+    if let Some(db) = database {
+        db.close().await;
+    }
     tracing::info!("shut down");
 }
