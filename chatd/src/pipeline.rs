@@ -53,9 +53,7 @@ impl PluginRegistry {
     pub fn builtin() -> PluginRegistry {
         let mut registry = PluginRegistry::default();
         registry.register("wordfilter", |ctx| {
-            Ok(Arc::new(chatd_plugin_wordfilter::WordFilter::from_config(
-                &ctx.config,
-            )?))
+            Ok(Arc::new(chatd_plugin_wordfilter::WordFilter::from_config(&ctx.config)?))
         });
         registry.register_with_database("auth", |ctx, db| {
             Ok(Arc::new(chatd_plugin_auth::AuthPlugin::new(&ctx, db)?))
@@ -80,7 +78,8 @@ impl PluginRegistry {
     /// Whether an enabled built-in plugin of `config` needs the database.
     pub fn needs_database(&self, config: &Config) -> bool {
         config.enabled_plugins().any(|entry| {
-            entry.path.is_none() && matches!(self.get(&entry.name), Some(Factory::WithDatabase(_)))
+            entry.path.is_none()
+                && matches!(self.get(&entry.name), Some(Factory::WithDatabase(_)))
         })
     }
 
@@ -157,10 +156,7 @@ impl Pipeline {
         registry: &PluginRegistry,
         host: Arc<dyn chat_api::Host>,
         database: Option<&Database>,
-        loader: &mut dyn FnMut(
-            &crate::config::PluginEntry,
-            PluginContext,
-        ) -> Result<Arc<dyn MessageHandler>, PipelineError>,
+        loader: &mut dyn FnMut(&crate::config::PluginEntry, PluginContext) -> Result<Arc<dyn MessageHandler>, PipelineError>,
     ) -> Result<Pipeline, PipelineError> {
         let mut stages = Vec::new();
         for entry in config.enabled_plugins() {
@@ -180,13 +176,11 @@ impl Pipeline {
             let handler = if entry.path.is_some() {
                 loader(entry, ctx)?
             } else {
-                let factory = registry
-                    .get(&entry.name)
-                    .ok_or_else(|| PipelineError::Unknown {
-                        source_name: config.source_name.clone(),
-                        name: entry.name.clone(),
-                        known: registry.names().join(", "),
-                    })?;
+                let factory = registry.get(&entry.name).ok_or_else(|| PipelineError::Unknown {
+                    source_name: config.source_name.clone(),
+                    name: entry.name.clone(),
+                    known: registry.names().join(", "),
+                })?;
                 match (factory, database) {
                     (Factory::Plain(factory), _) => factory(ctx)?,
                     (Factory::WithDatabase(factory), Some(db)) => factory(ctx, db.clone())?,
@@ -218,10 +212,7 @@ impl Pipeline {
 
     /// Features announced in `welcome`.
     pub fn features(&self) -> Vec<String> {
-        self.stages
-            .iter()
-            .flat_map(|s| s.handler.features())
-            .collect()
+        self.stages.iter().flat_map(|s| s.handler.features()).collect()
     }
 
     pub fn requires_login(&self) -> bool {

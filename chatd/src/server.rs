@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, PluginEntry};
-use crate::host::ServerHost;
 use crate::hub::Hub;
+use crate::host::ServerHost;
 use crate::listener::{accept_loop, Security};
 use crate::pipeline::{Pipeline, PipelineError, PluginRegistry};
 use crate::session::Shared;
@@ -87,10 +87,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 }
 
 /// Starts a server with the given plugin registry.
-pub async fn start_with(
-    config: Config,
-    registry: PluginRegistry,
-) -> Result<RunningServer, StartError> {
+pub async fn start_with(config: Config, registry: PluginRegistry) -> Result<RunningServer, StartError> {
     std::fs::create_dir_all(&config.server.data_dir).map_err(|source| StartError::DataDir {
         path: config.server.data_dir.clone(),
         source,
@@ -112,7 +109,8 @@ pub async fn start_with(
         None
     };
     let mut loader = crate::dynamic::load;
-    let pipeline = match Pipeline::build(&config, &registry, host, database.as_ref(), &mut loader) {
+    let pipeline = match Pipeline::build(&config, &registry, host, database.as_ref(), &mut loader)
+    {
         Ok(pipeline) => pipeline,
         Err(e) => {
             if let Some(db) = &database {
@@ -146,19 +144,11 @@ pub async fn start_with(
     let tls_addr = tls_listener.as_ref().and_then(|(l, _)| l.local_addr().ok());
     if let Some(listener) = plain_listener {
         tracing::info!(addr = %tcp_addr.unwrap(), "listening (plaintext)");
-        loops.push(tokio::spawn(accept_loop(
-            shared.clone(),
-            listener,
-            Security::Plain,
-        )));
+        loops.push(tokio::spawn(accept_loop(shared.clone(), listener, Security::Plain)));
     }
     if let Some((listener, acceptor)) = tls_listener {
         tracing::info!(addr = %tls_addr.unwrap(), "listening (TLS)");
-        loops.push(tokio::spawn(accept_loop(
-            shared.clone(),
-            listener,
-            Security::Tls(acceptor),
-        )));
+        loops.push(tokio::spawn(accept_loop(shared.clone(), listener, Security::Tls(acceptor))));
     }
     tracing::info!(plugins = ?shared.pipeline.names(), "pipeline ready");
 
@@ -194,10 +184,7 @@ async fn run_until_shutdown(
     database: Option<chatd_storage::Database>,
 ) {
     shared.shutdown.cancelled().await;
-    tracing::info!(
-        sessions = shared.connection_count(),
-        "shutting down: no new connections, telling clients, flushing queues"
-    );
+    tracing::info!(sessions = shared.connection_count(), "shutting down: no new connections, telling clients, flushing queues");
     for l in loops {
         let _ = l.await;
     }
@@ -208,10 +195,7 @@ async fn run_until_shutdown(
         .await
         .is_err()
     {
-        tracing::warn!(
-            remaining = shared.tracker.len(),
-            "shutdown timeout: some connections did not finish flushing"
-        );
+        tracing::warn!(remaining = shared.tracker.len(), "shutdown timeout: some connections did not finish flushing");
     }
     shared.pipeline.shutdown().await;
     if let Some(db) = database {
