@@ -345,19 +345,6 @@ impl Inner {
             return reject(codes::INVALID_PASSWORD, e.to_string());
         }
         if self
-            .host
-            .session_of(&creds.name)
-            .is_some_and(|holder| holder != session.id())
-        {
-            return reject(
-                ErrorCode::NICK_TAKEN,
-                format!(
-                    "someone connected is using the name '{}'; choose another",
-                    creds.name
-                ),
-            );
-        }
-        if self
             .accounts
             .exists(&creds.name)
             .await
@@ -367,6 +354,19 @@ impl Inner {
                 codes::ACCOUNT_EXISTS,
                 format!(
                     "the name '{}' is already registered; choose another, or log in",
+                    creds.name
+                ),
+            );
+        }
+        if self
+            .host
+            .session_of(&creds.name)
+            .is_some_and(|holder| holder != session.id())
+        {
+            return reject(
+                ErrorCode::NICK_TAKEN,
+                format!(
+                    "someone connected is using the name '{}'; choose another",
                     creds.name
                 ),
             );
