@@ -116,6 +116,15 @@ impl Database {
                 path: path.clone(),
                 reason: describe(&e),
             })?;
+        // SQLite silently opens an unwritable file read-only; find out now
+        // rather than at the first login.
+        if let Err(e) = check_writable(&pool).await {
+            pool.close().await;
+            return Err(StorageError::Open {
+                path,
+                reason: describe(&e),
+            });
+        }
         if let Err(e) = MIGRATOR.run(&pool).await {
             pool.close().await;
             return Err(StorageError::Migrate {
@@ -152,6 +161,21 @@ impl Database {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// Writes the database header (rewriting `user_version` unchanged), which
+/// fails with SQLITE_READONLY if the file cannot be written.
+async fn check_writable(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(pool)
+        .await?;
+    // An integer we just read: nothing to inject.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "PRAGMA user_version = {version}"
+    )))
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Whether a failed statement broke a UNIQUE constraint (e.g. a name that
@@ -316,5 +340,51 @@ mod tests {
             .unwrap_err();
         assert!(matches!(err, StorageError::CreateDir { .. }), "{err}");
         assert!(err.to_string().contains("plain"), "{err}");
+    }
+}
+
+#[cfg(all(test, unix))]
+mod read_only_tests {
+    use super::*;
+
+    /// Makes `path` unwritable even for root (immutable attribute), or with
+    /// permissions when not root. Returns false if neither is possible here.
+    fn make_read_only(path: &Path) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444)).unwrap();
+        if std::fs::OpenOptions::new().write(true).open(path).is_err() {
+            return true;
+        }
+        std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn undo_read_only(path: &Path) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(path)
+            .status();
+    }
+
+    #[tokio::test]
+    async fn a_read_only_database_is_refused_with_advice() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("chatd.db");
+        let options = DatabaseOptions::new(&path);
+        Database::open(&options).await.unwrap().close().await;
+        assert!(
+            make_read_only(&path),
+            "cannot make a file read-only here (root without chattr)"
+        );
+        let result = Database::open(&options).await;
+        undo_read_only(&path);
+        let text = result.unwrap_err().to_string();
+        assert!(
+            text.contains("chatd.db") && text.contains("read-only"),
+            "{text}"
+        );
     }
 }

@@ -79,3 +79,108 @@ impl HashPool {
         result.await.map_err(|_| PoolError::Failed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chat_api::{ApiError, BoxFuture, ErrorCode, Payload, RoomInfo, SessionId};
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// A host with only the runtime services; routing is never used here.
+    struct RuntimeHost(tokio::runtime::Handle);
+
+    impl Host for RuntimeHost {
+        fn send_to_session(&self, _: SessionId, _: Payload) -> bool {
+            false
+        }
+        fn send_to_user(&self, _: &str, _: Payload) -> Result<(), ApiError> {
+            Ok(())
+        }
+        fn send_to_room(&self, _: &str, _: Payload) -> Result<usize, ApiError> {
+            Ok(0)
+        }
+        fn broadcast(&self, _: Payload) -> usize {
+            0
+        }
+        fn users(&self) -> Vec<String> {
+            Vec::new()
+        }
+        fn rooms(&self) -> Vec<RoomInfo> {
+            Vec::new()
+        }
+        fn room_members(&self, _: &str) -> Option<Vec<String>> {
+            None
+        }
+        fn session_of(&self, _: &str) -> Option<SessionId> {
+            None
+        }
+        fn join_room(&self, _: SessionId, _: &str) -> Result<Vec<String>, ApiError> {
+            Ok(Vec::new())
+        }
+        fn leave_room(&self, _: SessionId, _: &str, _: Option<&str>) -> Result<(), ApiError> {
+            Ok(())
+        }
+        fn close_room(&self, _: &str, _: &str) {}
+        fn disconnect(&self, _: SessionId, _: ErrorCode, _: &str) {}
+        fn next_message_id(&self) -> (u64, u64) {
+            (0, 0)
+        }
+        fn spawn(&self, task: BoxFuture<()>) {
+            self.0.spawn(task);
+        }
+        fn spawn_blocking(&self, work: Box<dyn FnOnce() + Send + 'static>) {
+            self.0.spawn_blocking(work);
+        }
+        fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+            Box::pin(tokio::time::sleep(duration))
+        }
+        fn data_dir(&self) -> &Path {
+            Path::new(".")
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn runs_a_bounded_number_at_once_and_refuses_beyond_the_queue() {
+        let host = Arc::new(RuntimeHost(tokio::runtime::Handle::current()));
+        let pool = Arc::new(HashPool::new(host, 1, 1));
+        // The first job holds the only slot until released.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = oneshot::channel();
+        let first = {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                pool.run(move || {
+                    let _ = started_tx.send(());
+                    held.recv().ok();
+                    1
+                })
+                .await
+            })
+        };
+        started.await.unwrap();
+        // The second waits for it (the queue holds one)...
+        let second = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.run(|| 2).await })
+        };
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while pool.waiting.load(Ordering::Acquire) == 0 {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the second job queues");
+        // ...and a third is refused at once.
+        assert_eq!(pool.run(|| 3).await, Err(PoolError::Busy));
+        release.send(()).unwrap();
+        assert_eq!(first.await.unwrap(), Ok(1));
+        assert_eq!(second.await.unwrap(), Ok(2));
+        // A panicking job is an error, and its slot is freed.
+        assert_eq!(
+            pool.run(|| -> i32 { panic!("boom") }).await,
+            Err(PoolError::Failed)
+        );
+        assert_eq!(pool.run(|| 4).await, Ok(4));
+    }
+}
