@@ -787,3 +787,41 @@ async fn a_corrupt_database_stops_the_server_with_a_clear_message() {
         "left untouched"
     );
 }
+
+#[tokio::test]
+async fn raising_the_cost_renews_stored_hashes_at_the_next_login() {
+    let setup = Setup::new("[plugin.config.argon2]\nmemory_kib = 2048\niterations = 1\n");
+    let db = chatd_storage::Database::open(&setup.config().database_options())
+        .await
+        .unwrap();
+    let accounts = chatd_plugin_auth::Accounts::new(db.clone());
+    let old_cost = chatd_plugin_auth::Passwords::new(&chatd_plugin_auth::config::Argon2Config {
+        memory_kib: 1024,
+        iterations: 1,
+        ..Default::default()
+    })
+    .unwrap();
+    let hash = old_cost.hash("lena's password").unwrap();
+    accounts.create("lena", &hash, false).await.unwrap();
+    let stored = || async {
+        chatd_storage::sqlx::query_scalar::<_, String>(
+            "SELECT password_hash FROM accounts WHERE name_key = 'lena'",
+        )
+        .fetch_one(db.pool())
+        .await
+        .unwrap()
+    };
+    assert!(stored().await.contains("m=1024,"));
+
+    let server = setup.start().await;
+    server.logged_in("lena", "lena's password").await;
+    let renewed = stored().await;
+    assert!(
+        renewed.starts_with("$argon2id$v=19$m=2048,t=1,p=1$"),
+        "{renewed}"
+    );
+    // The same password still works with the new hash.
+    server.logged_in("lena", "lena's password").await;
+    server.stop().await;
+    db.close().await;
+}

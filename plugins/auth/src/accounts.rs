@@ -300,6 +300,18 @@ impl Accounts {
         .await
     }
 
+    /// Replaces a password hash by one of the same password at the current
+    /// cost (no event: nothing changes for the user).
+    pub async fn renew_hash(&self, id: i64, hash: &str) -> Result<(), AccountError> {
+        sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ?")
+            .bind(hash)
+            .bind(id)
+            .execute(self.db.pool())
+            .await
+            .map_err(|e| self.err(e))
+            .map(|_| ())
+    }
+
     /// Notes a successful login.
     pub async fn record_login(&self, id: i64) -> Result<(), AccountError> {
         sqlx::query("UPDATE accounts SET last_login_at = ? WHERE id = ?")

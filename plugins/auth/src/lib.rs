@@ -453,22 +453,27 @@ impl Inner {
         let phc = stored.as_ref().map(|s| s.password_hash.clone());
         let (passwords, decoy, password) =
             (self.passwords.clone(), self.decoy.clone(), creds.password);
+        // Verified, and a new hash when the stored one has an outdated cost.
         let verified = self
             .hashes
-            .run(move || {
-                // Unknown names are checked against the decoy, which never
-                // matches, so that they take as long as a wrong password.
-                let matched = match &phc {
-                    Some(phc) => passwords.verify(&password, phc),
-                    None => {
-                        passwords.verify(&password, decoy.get_or_init(|| make_decoy(&passwords)));
-                        false
-                    }
-                };
-                matched
+            .run(move || match &phc {
+                Some(phc) => {
+                    let matched = passwords.verify(&password, phc);
+                    let renewed = (matched && passwords.needs_rehash(phc))
+                        .then(|| passwords.hash(&password).ok())
+                        .flatten();
+                    (matched, renewed)
+                }
+                None => {
+                    // Unknown names are checked against the decoy, which
+                    // never matches, so that they take as long as a wrong
+                    // password.
+                    passwords.verify(&password, decoy.get_or_init(|| make_decoy(&passwords)));
+                    (false, None)
+                }
             })
             .await;
-        let verified = match verified {
+        let (verified, renewed) = match verified {
             Ok(v) => v,
             Err(PoolError::Busy) => return busy(),
             Err(PoolError::Failed) => {
@@ -492,6 +497,16 @@ impl Inner {
         self.throttle.record_success(&subjects[0]);
         if let Err(e) = self.log_in(session, &stored.account, true) {
             return Ok(Verdict::Reject(e));
+        }
+        if let Some(hash) = renewed {
+            match self.accounts.renew_hash(stored.account.id, &hash).await {
+                Ok(()) => {
+                    tracing::info!(account = %stored.account.name, "password hash renewed at the configured cost")
+                }
+                Err(e) => {
+                    tracing::warn!(account = %stored.account.name, error = %e, "cannot renew the password hash")
+                }
+            }
         }
         if let Err(e) = self.accounts.record_login(stored.account.id).await {
             tracing::warn!(account = %stored.account.name, error = %e, "cannot record the login time");

@@ -110,6 +110,25 @@ impl Passwords {
             }
         }
     }
+
+    /// Whether a stored hash was made with another algorithm or cost than
+    /// the configured one; such hashes are replaced at the next successful
+    /// login, so raising the cost in the configuration takes effect.
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let same = parsed.algorithm.as_str() == "argon2id"
+            && Params::try_from(&parsed).is_ok_and(|p| {
+                (p.m_cost(), p.t_cost(), p.p_cost())
+                    == (
+                        self.params.m_cost(),
+                        self.params.t_cost(),
+                        self.params.p_cost(),
+                    )
+            });
+        !same
+    }
 }
 
 /// Hashing failed (it only does for absurd parameters or no randomness).
@@ -141,6 +160,21 @@ mod tests {
         assert!(p.verify("correct horse", &a));
         assert!(!p.verify("correct horsf", &a));
         assert!(!p.verify("correct horse", "not a hash"));
+    }
+
+    #[test]
+    fn hashes_of_another_cost_are_renewed() {
+        let cheap = cheap();
+        let other = Passwords::new(&Argon2Config {
+            memory_kib: 2048,
+            iterations: 1,
+            ..Argon2Config::default()
+        })
+        .unwrap();
+        let hash = cheap.hash("pw").unwrap();
+        assert!(!cheap.needs_rehash(&hash));
+        assert!(other.needs_rehash(&hash));
+        assert!(!other.needs_rehash("garbage"), "nothing to renew from");
     }
 
     #[test]
