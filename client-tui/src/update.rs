@@ -2,7 +2,9 @@
 //! lines and network events go in; requests for the connection task come out.
 
 use chat_api::names::fold;
-use chat_api::{ClientFrame, Message, MessageKind, Presence, PresenceEvent, ServerFrame};
+use chat_api::{
+    ClientFrame, ErrorCode, Message, MessageKind, Presence, PresenceEvent, ServerFrame,
+};
 use chat_client::Received;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 use serde_json::{json, Value};
@@ -882,6 +884,35 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                         // A wrong password must not be retried at every reconnect.
                         state.password = None;
                         state.rejoin_after_login = false;
+                        if code == ErrorCode::FEATURE_DISABLED && !state.logged_in {
+                            // No accounts on this server: carry on as a guest.
+                            state.user = None;
+                            let nick = state.nick.clone();
+                            state.note(
+                                index,
+                                Body::Error {
+                                    code: code.to_string(),
+                                    message,
+                                },
+                            );
+                            state.note(
+                                index,
+                                Body::Info(format!(
+                                    "this server has no accounts; continuing as guest {nick}"
+                                )),
+                            );
+                            send(
+                                state,
+                                SERVER_CONV,
+                                PendingKind::Nick(nick.clone()),
+                                Outgoing::Core(ClientFrame::Nick { nick }),
+                                out,
+                            );
+                            for (id, frame) in join_requests(state) {
+                                out.push(NetCommand::Send(id, frame));
+                            }
+                            return;
+                        }
                     }
                     _ => {}
                 }
@@ -1007,3 +1038,7 @@ fn on_presence(state: &mut State, p: Presence) {
         },
     );
 }
+
+#[cfg(test)]
+#[path = "update_tests.rs"]
+mod tests;
