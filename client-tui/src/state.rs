@@ -408,7 +408,8 @@ impl State {
 
     /// Rows the conversation area has, for paging.
     pub fn page_rows(&self) -> usize {
-        usize::from(self.viewport.1).saturating_sub(4).max(1)
+        // Minus the title, status and input rows.
+        usize::from(self.viewport.1).saturating_sub(3).max(1)
     }
 }
 
