@@ -172,6 +172,9 @@ pub enum PendingKind {
     Users,
     Rooms,
     Login(String),
+    /// The login sent automatically on connecting (`--user`); on a server
+    /// without accounts the client falls back to guest mode.
+    SetupLogin(String),
     Register(String),
     /// Carries the new password, remembered for reconnecting once accepted.
     Passwd(String),

@@ -569,7 +569,16 @@ fn password_entered(
     }
     match purpose {
         PasswordPurpose::Login { user } => {
-            out.push(account_request(state, &here_name, &user, password, false));
+            let request = account_request(state, &here_name, &user, password, false);
+            if let NetCommand::Send(id, _) = &request {
+                // Answering the prompt shown on connecting (`--user`).
+                if state.rejoin_after_login {
+                    if let Some(pending) = state.pending.get_mut(id) {
+                        pending.what = PendingKind::SetupLogin(user.clone());
+                    }
+                }
+            }
+            out.push(request);
         }
         PasswordPurpose::Register { user } => {
             out.push(account_request(state, &here_name, &user, password, true));
@@ -682,66 +691,50 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
 /// nickname), then rejoin the rooms.
 fn setup_frames(state: &mut State) -> Vec<(u64, Outgoing)> {
     let mut frames = Vec::new();
-    match (state.user.clone(), state.password.clone()) {
-        (Some(user), Some(password)) => {
-            if let NetCommand::Send(id, frame) =
-                account_request(state, SERVER_CONV, &user, password, false)
-            {
-                frames.push((id, frame));
-            }
-        }
-        (Some(user), None) => {
-            state.rejoin_after_login = true;
-            let password = match &state.frontend {
-                Frontend::Line { password, .. } => password.clone(),
-                Frontend::Screen => None,
-            };
-            match (password, &state.frontend) {
-                (Some(password), _) => {
-                    state.rejoin_after_login = false;
-                    if let NetCommand::Send(id, frame) =
-                        account_request(state, SERVER_CONV, &user, password, false)
-                    {
-                        frames.push((id, frame));
+    if let Some(user) = state.user.clone() {
+        let env_password = match &state.frontend {
+            Frontend::Line { password, .. } => password.clone(),
+            Frontend::Screen => None,
+        };
+        match (state.password.clone().or(env_password), &state.frontend) {
+            (Some(password), _) => {
+                if let NetCommand::Send(id, frame) =
+                    account_request(state, SERVER_CONV, &user, password, false)
+                {
+                    if let Some(pending) = state.pending.get_mut(&id) {
+                        pending.what = PendingKind::SetupLogin(user.clone());
                     }
-                }
-                (None, Frontend::Screen) => {
-                    state.switch_to(0);
-                    state.note(
-                        0,
-                        Body::Info(format!("password for {user} (not shown; Esc cancels):")),
-                    );
-                    state.prompt = Some(PasswordPurpose::Login { user });
-                    return frames;
-                }
-                (None, Frontend::Line { .. }) => {
-                    state.note(
-                        0,
-                        error_body(
-                            "no_password",
-                            format!("--user {user} needs the password in the CHATD_PASSWORD environment variable"),
-                        ),
-                    );
-                    return frames;
+                    frames.push((id, frame));
                 }
             }
+            (None, Frontend::Screen) => {
+                state.switch_to(0);
+                state.note(
+                    0,
+                    Body::Info(format!("password for {user} (not shown; Esc cancels):")),
+                );
+                state.prompt = Some(PasswordPurpose::Login { user });
+            }
+            (None, Frontend::Line { .. }) => {
+                let message = format!(
+                    "--user {user} needs the password in the CHATD_PASSWORD environment variable"
+                );
+                state.note(0, error_body("no_password", message));
+            }
         }
-        (None, _) if state.server.auth_required => {
-            state.note(
-                0,
-                Body::Info(
-                    "this server needs an account: /login USER, or /register USER for a new one"
-                        .into(),
-                ),
-            );
-            return frames;
-        }
-        (None, _) => {
-            let nick = state.nick.clone();
-            let id = state.request(SERVER_CONV, PendingKind::Nick(nick.clone()));
-            frames.push((id, Outgoing::Core(ClientFrame::Nick { nick })));
-        }
+        // Rooms are rejoined once the login is confirmed.
+        state.rejoin_after_login = true;
+        return frames;
     }
+    if state.server.auth_required {
+        let hint = "this server needs an account: /login USER, or /register USER for a new one";
+        state.note(0, Body::Info(hint.into()));
+        state.rejoin_after_login = true;
+        return frames;
+    }
+    let nick = state.nick.clone();
+    let id = state.request(SERVER_CONV, PendingKind::Nick(nick.clone()));
+    frames.push((id, Outgoing::Core(ClientFrame::Nick { nick })));
     frames.extend(join_requests(state));
     frames
 }
@@ -880,11 +873,16 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                             index = i;
                         }
                     }
-                    Some(PendingKind::Login(_) | PendingKind::Register(_)) => {
+                    Some(
+                        PendingKind::Login(_)
+                        | PendingKind::SetupLogin(_)
+                        | PendingKind::Register(_),
+                    ) => {
                         // A wrong password must not be retried at every reconnect.
                         state.password = None;
-                        state.rejoin_after_login = false;
-                        if code == ErrorCode::FEATURE_DISABLED && !state.logged_in {
+                        let automatic = matches!(what, Some(PendingKind::SetupLogin(_)));
+                        if automatic && code == ErrorCode::FEATURE_DISABLED {
+                            state.rejoin_after_login = false;
                             // No accounts on this server: carry on as a guest.
                             state.user = None;
                             let nick = state.nick.clone();

@@ -13,7 +13,10 @@ use ratatui::style::{Color, Modifier};
 use ratatui::Terminal;
 
 fn connected_state() -> State {
-    let server = ServerInfo { addr: "127.0.0.1:7878".into(), ..ServerInfo::default() };
+    let server = ServerInfo {
+        addr: "127.0.0.1:7878".into(),
+        ..ServerInfo::default()
+    };
     let mut s = State::new(server, "alice".into(), None, Frontend::Screen);
     for room in ["#rust", "#go"] {
         let i = s.conv_index(room, ConvKind::Room);
@@ -38,15 +41,17 @@ fn connected_state() -> State {
 fn message(s: &mut State, room: &str, from: &str, text: &str, ts: u64) {
     update(
         s,
-        Event::Net(NetEvent::Frame(Received::Core(ServerFrame::Message(Message {
-            msg_id: ts,
-            ts,
-            kind: MessageKind::Room,
-            from: from.into(),
-            room: Some(room.into()),
-            to: None,
-            text: text.into(),
-        })))),
+        Event::Net(NetEvent::Frame(Received::Core(ServerFrame::Message(
+            Message {
+                msg_id: ts,
+                ts,
+                kind: MessageKind::Room,
+                from: from.into(),
+                room: Some(room.into()),
+                to: None,
+                text: text.into(),
+            },
+        )))),
     );
 }
 
@@ -57,7 +62,9 @@ fn render(s: &State, cols: u16, rows: u16) -> Buffer {
 }
 
 fn row(buffer: &Buffer, y: u16) -> String {
-    (0..buffer.area.width).map(|x| buffer[(x, y)].symbol()).collect()
+    (0..buffer.area.width)
+        .map(|x| buffer[(x, y)].symbol())
+        .collect()
 }
 
 fn screen(buffer: &Buffer) -> Vec<String> {
@@ -66,7 +73,8 @@ fn screen(buffer: &Buffer) -> Vec<String> {
 
 fn find(buffer: &Buffer, needle: &str) -> Option<(u16, u16)> {
     screen(buffer).iter().enumerate().find_map(|(y, line)| {
-        line.find(needle).map(|byte| (line[..byte].chars().count() as u16, y as u16))
+        line.find(needle)
+            .map(|byte| (line[..byte].chars().count() as u16, y as u16))
     })
 }
 
@@ -82,14 +90,24 @@ fn sidebar_shows_unread_counts_and_highlights_mentions() {
     assert!(lines[0].starts_with(" 1 server"), "{lines:#?}");
     assert!(lines[1].starts_with(" 2 #rust "), "{lines:#?}");
     let sidebar_go: String = lines[2].chars().take(19).collect();
-    assert!(sidebar_go.starts_with(" 3 #go") && sidebar_go.trim_end().ends_with(" 3"), "{lines:#?}");
+    assert!(
+        sidebar_go.starts_with(" 3 #go") && sidebar_go.trim_end().ends_with(" 3"),
+        "{lines:#?}"
+    );
     // The current conversation is drawn reversed; one with a mention in yellow.
     assert!(buffer[(3, 1)].modifier.contains(Modifier::REVERSED));
     assert_eq!(buffer[(3, 2)].bg, Color::Yellow);
     assert_eq!(buffer[(3, 0)].bg, Color::Reset);
     // The conversation, member list and status bar.
-    assert!(lines.iter().any(|l| l.contains("<bob> in view")), "{lines:#?}");
-    assert!(lines[10].contains("127.0.0.1:7878") && lines[10].contains("alice") && lines[10].contains("connected"));
+    assert!(
+        lines.iter().any(|l| l.contains("<bob> in view")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[10].contains("127.0.0.1:7878")
+            && lines[10].contains("alice")
+            && lines[10].contains("connected")
+    );
     assert!(lines[10].contains("3 unread"), "{}", lines[10]);
     assert!(lines[11].starts_with("[#rust] "), "{}", lines[11]);
 }
@@ -99,27 +117,42 @@ fn scrolled_conversation_shows_older_messages_and_says_so() {
     let mut s = connected_state();
     s.viewport = (80, 10);
     for i in 0..30 {
-        message(&mut s, "#rust", "bob", &format!("line number {i:02}"), 1_000 * i);
+        message(
+            &mut s,
+            "#rust",
+            "bob",
+            &format!("line number {i:02}"),
+            1_000 * i,
+        );
     }
     let bottom = render(&s, 80, 10);
     assert!(find(&bottom, "line number 29").is_some());
     assert!(find(&bottom, "scrolled").is_none());
-    update(&mut s, Event::Key(crossterm::event::KeyEvent::new(
-        crossterm::event::KeyCode::PageUp,
-        crossterm::event::KeyModifiers::NONE,
-    )));
+    update(
+        &mut s,
+        Event::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::PageUp,
+            crossterm::event::KeyModifiers::NONE,
+        )),
+    );
     let scrolled = render(&s, 80, 10);
     let lines = screen(&scrolled);
     assert!(find(&scrolled, "line number 29").is_none(), "{lines:#?}");
     assert!(find(&scrolled, "scrolled").is_some(), "{lines:#?}");
     // Seven rows of messages; a page up moves six, keeping one for context.
     for i in 17..=23 {
-        assert!(find(&scrolled, &format!("line number {i}")).is_some(), "{i}: {lines:#?}");
+        assert!(
+            find(&scrolled, &format!("line number {i}")).is_some(),
+            "{i}: {lines:#?}"
+        );
     }
     assert!(find(&scrolled, "line number 16").is_none(), "{lines:#?}");
     // Nick colours are applied to the sender.
     let (x, y) = find(&scrolled, "<bob>").unwrap();
-    assert_eq!(scrolled[(x + 1, y)].fg, client_tui::view::nick_colour("bob"));
+    assert_eq!(
+        scrolled[(x + 1, y)].fg,
+        client_tui::view::nick_colour("bob")
+    );
 }
 
 #[test]
@@ -136,7 +169,12 @@ fn progress_bar_shows_fraction_rate_and_eta() {
     terminal
         .draw(|f| {
             f.render_widget(
-                TransferBar { label: "photo.jpg", done: 512 * 1024, total: 1024 * 1024, bytes_per_sec: 128.0 * 1024.0 },
+                TransferBar {
+                    label: "photo.jpg",
+                    done: 512 * 1024,
+                    total: 1024 * 1024,
+                    bytes_per_sec: 128.0 * 1024.0,
+                },
                 f.area(),
             )
         })
