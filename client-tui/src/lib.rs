@@ -41,7 +41,7 @@ pub fn now_ms() -> u64 {
 }
 
 /// The initial state for `settings`: rooms to join are marked wanted, so the
-/// first connection's setup joins them.
+/// first connection's setup joins them, and the first one is shown.
 pub fn initial_state(settings: &Settings, frontend: Frontend, utc_offset_secs: i32) -> State {
     let server = ServerInfo {
         addr: settings.server.clone(),
@@ -59,6 +59,10 @@ pub fn initial_state(settings: &Settings, frontend: Frontend, utc_offset_secs: i
     for room in &settings.rooms {
         let index = state.conv_index(room, ConvKind::Room);
         state.convs[index].joined = true;
+    }
+    // Start in the first room: plain text typed first goes there.
+    if state.convs.len() > 1 {
+        state.switch_to(1);
     }
     state
 }

@@ -497,7 +497,15 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
 fn draw_input(state: &State, frame: &mut Frame, area: Rect) {
     let prompt = match &state.prompt {
         Some(_) => "password: ".to_string(),
-        None => format!("[{}] ", truncate(&state.current_conv().name, 20)),
+        None => {
+            let conv = state.current_conv();
+            let name = if conv.kind == ConvKind::Server {
+                "server"
+            } else {
+                &conv.name
+            };
+            format!("[{}] ", truncate(name, 20))
+        }
     };
     let prompt_width = prompt.width() as u16;
     let room = usize::from(area.width.saturating_sub(prompt_width));

@@ -22,7 +22,6 @@ async fn room_messages_direct_messages_and_broadcasts() {
         .await
         .unwrap();
 
-    alice.send("/join #team").await;
     alice.send("hello team, ça va? 日本 🎉").await;
     bob.expect_line("msg #team alice hello team, ça va? 日本 🎉")
         .await;
@@ -147,7 +146,7 @@ async fn account_commands_explain_that_the_server_has_no_accounts() {
         .await;
     dave.send("/register dave").await;
     dave.expect("the register refusal", |l| {
-        l.starts_with("error * feature_disabled 'register' needs")
+        l.starts_with("error #r feature_disabled 'register' needs")
     })
     .await;
     dave.send("/join #r").await;
@@ -173,8 +172,7 @@ async fn account_commands_explain_that_the_server_has_no_accounts() {
 
 #[tokio::test]
 async fn reconnects_after_the_server_restarts_and_rejoins_rooms() {
-    let listen = format!("127.0.0.1:{}", common::quiet_port());
-    let srv = start_server_at(&listen, tempfile::tempdir().unwrap(), "").await;
+    let srv = common::start_restartable_server().await;
     let addr = srv.addr;
     let home = tempfile::tempdir().unwrap();
     let mut alice = LineClient::guest("alice", addr, home.path(), &["--join", "#keep"]);

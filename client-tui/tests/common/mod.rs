@@ -34,14 +34,27 @@ pub async fn start_server_at(listen: &str, dir: tempfile::TempDir, extra: &str) 
     TestServer { server, addr, dir }
 }
 
-/// A free port below the kernel's ephemeral range (32768 and up on Linux),
-/// so that a server can be restarted on it without another test's port-0
-/// listener or outgoing connection taking it in between.
-pub fn quiet_port() -> u16 {
-    let start = 20_000 + (std::process::id() % 10_000) as u16;
-    (start..32_000)
-        .find(|port| std::net::TcpListener::bind(("127.0.0.1", *port)).is_ok())
-        .expect("a free port below 32000")
+/// Starts chatd on a port below the kernel's ephemeral range (32768 and up
+/// on Linux), so that it can be restarted on the same port without another
+/// test's port-0 listener or outgoing connection taking it in between.
+/// Ports that are busy are skipped.
+pub async fn start_restartable_server() -> TestServer {
+    let first = 20_000 + (std::process::id() % 10_000) as u16;
+    for port in (first..32_000).take(200) {
+        let text = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n");
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = chatd::Config::parse(&text, "test", None).unwrap();
+        config.server.data_dir = dir.path().join("data");
+        match chatd::start(config).await {
+            Ok(server) => {
+                let addr = server.tcp_addr.expect("plaintext listener");
+                return TestServer { server, addr, dir };
+            }
+            Err(chatd::StartError::Bind { .. }) => continue,
+            Err(e) => panic!("server does not start: {e}"),
+        }
+    }
+    panic!("no free port found below 32000")
 }
 
 pub async fn start_server() -> TestServer {
