@@ -22,11 +22,9 @@ pub struct TransferBar<'a> {
 impl TransferBar<'_> {
     /// Whole percent done (100 for an empty file).
     pub fn percent(&self) -> u64 {
-        if self.total == 0 {
-            100
-        } else {
-            (self.done.min(self.total) * 100) / self.total
-        }
+        (self.done.min(self.total) * 100)
+            .checked_div(self.total)
+            .unwrap_or(100)
     }
 
     /// `12 s`, `3:05`, `1:02:03`, or `--` when nothing moves.

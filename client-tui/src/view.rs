@@ -356,6 +356,15 @@ fn draw_sidebar(state: &State, frame: &mut Frame, area: Rect) {
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
 
+/// `1 member`, `2 members`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 fn truncate(text: &str, width: usize) -> String {
     if text.width() <= width {
         return text.to_string();
@@ -406,7 +415,7 @@ fn draw_conversation(state: &State, frame: &mut Frame, area: Rect) {
     )];
     match conv.kind {
         ConvKind::Room if conv.joined => {
-            title.push(Span::raw(format!("{} members", conv.members.len())))
+            title.push(Span::raw(plural(conv.members.len(), "member")))
         }
         ConvKind::Room => title.push(Span::styled(
             "not joined",
@@ -432,7 +441,7 @@ fn draw_conversation(state: &State, frame: &mut Frame, area: Rect) {
 fn draw_members(conv: &Conversation, frame: &mut Frame, area: Rect) {
     let width = usize::from(area.width.saturating_sub(2));
     let mut lines = vec![Line::styled(
-        format!("{} users", conv.members.len()),
+        plural(conv.members.len(), "user"),
         Style::default().add_modifier(Modifier::BOLD),
     )];
     lines.extend(
