@@ -707,6 +707,17 @@ fn setup_frames(state: &mut State) -> Vec<(u64, Outgoing)> {
                     frames.push((id, frame));
                 }
             }
+            (None, Frontend::Screen) if !state.server.features.iter().any(|f| f == "accounts") => {
+                // No point asking for a password the server cannot check.
+                state.user = None;
+                let nick = state.nick.clone();
+                let text = format!("this server has no accounts (its welcome lists no 'accounts' feature); continuing as guest {nick}");
+                state.note(0, Body::Info(text));
+                let id = state.request(SERVER_CONV, PendingKind::Nick(nick.clone()));
+                frames.push((id, Outgoing::Core(ClientFrame::Nick { nick })));
+                frames.extend(join_requests(state));
+                return frames;
+            }
             (None, Frontend::Screen) => {
                 state.switch_to(0);
                 state.note(

@@ -453,3 +453,43 @@ fn page_up_scrolls_and_end_returns_to_the_bottom() {
     }
     assert!(s.current_conv().scroll <= 101, "clamped to the history");
 }
+
+#[test]
+fn screen_login_without_an_accounts_server_goes_guest_without_asking() {
+    let server = ServerInfo {
+        addr: "x:1".into(),
+        ..ServerInfo::default()
+    };
+    let mut s = State::new(
+        server,
+        "alice".into(),
+        Some("alice".into()),
+        Frontend::Screen,
+    );
+    let out = net(&mut s, NetEvent::Connected(welcome(false)));
+    assert!(s.prompt.is_none());
+    let [NetCommand::Setup(frames)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        frames[0].1,
+        Outgoing::Core(ClientFrame::Nick {
+            nick: "alice".into()
+        })
+    );
+    assert!(matches!(last_body(&s, "*"), Body::Info(t) if t.contains("no accounts")));
+    // With accounts, it asks.
+    let mut s = State::new(
+        ServerInfo::default(),
+        "alice".into(),
+        Some("alice".into()),
+        Frontend::Screen,
+    );
+    let mut w = welcome(true);
+    w.features = vec!["accounts".into()];
+    let out = net(&mut s, NetEvent::Connected(w));
+    assert_eq!(out, [NetCommand::Setup(vec![])]);
+    assert!(s.prompt.is_some());
+    let out = type_line(&mut s, "pw");
+    assert!(matches!(&sent_ids(&out)[0].1, Outgoing::Json(v) if v["type"] == "login"));
+}
