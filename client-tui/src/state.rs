@@ -347,6 +347,13 @@ impl State {
     /// unread when it is a message in a conversation not shown.
     pub fn record(&mut self, index: usize, entry: Entry) {
         let shown = index == self.current;
+        // Rows the entry adds, to keep the reader's place when scrolled up.
+        let added_rows = if self.convs[index].scroll > 0 {
+            let width = crate::view::conversation_width(self.viewport.0, &self.convs[index]);
+            crate::view::entry_rows(self, &entry, width)
+        } else {
+            0
+        };
         let conv = &mut self.convs[index];
         if let Body::Chat {
             own: false,
@@ -359,10 +366,7 @@ impl State {
                 conv.mentioned |= *mention;
             }
         }
-        if conv.scroll > 0 {
-            // Keep the reader's place while they read older messages.
-            conv.scroll += 1 + entry_extra_rows(&entry);
-        }
+        conv.scroll += added_rows;
         let pending = matches!(
             &entry.body,
             Body::Chat {
@@ -413,15 +417,6 @@ impl State {
     pub fn page_rows(&self) -> usize {
         // Minus the title, status and input rows.
         usize::from(self.viewport.1).saturating_sub(3).max(1)
-    }
-}
-
-/// Extra rows an entry takes for embedded newlines (wrapping aside), so the
-/// reader's place is kept roughly even before the next draw.
-fn entry_extra_rows(entry: &Entry) -> usize {
-    match &entry.body {
-        Body::Chat { text, .. } => text.matches('\n').count(),
-        _ => 0,
     }
 }
 

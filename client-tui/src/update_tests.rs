@@ -446,6 +446,13 @@ fn page_up_scrolls_and_end_returns_to_the_bottom() {
     // New messages keep the reader's place.
     frame(&mut s, room_message("#rust", "bob", "newer"));
     assert_eq!(s.current_conv().scroll, scrolled + 1);
+    // A message on three rows moves the view by three.
+    frame(&mut s, room_message("#rust", "bob", "one\ntwo\nthree"));
+    assert_eq!(s.current_conv().scroll, scrolled + 4);
+    // The conversation is 62 columns wide; 200 characters wrap onto 4 rows
+    // of 50 after the 12-column prefix.
+    frame(&mut s, room_message("#rust", "bob", &"word ".repeat(40)));
+    assert_eq!(s.current_conv().scroll, scrolled + 8);
     key(&mut s, KeyCode::End);
     assert_eq!(s.current_conv().scroll, 0);
     for _ in 0..100 {

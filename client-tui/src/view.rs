@@ -67,6 +67,11 @@ pub fn total_rows(state: &State, index: usize, width: usize) -> usize {
         .sum()
 }
 
+/// Rows one entry takes at `width` columns.
+pub fn entry_rows(state: &State, entry: &Entry, width: usize) -> usize {
+    entry_lines(state, entry, width).len()
+}
+
 /// Replaces control characters that would garble the terminal.
 fn sanitize(text: &str) -> String {
     text.chars()
@@ -390,12 +395,17 @@ fn draw_conversation(state: &State, frame: &mut Frame, area: Rect) {
     let [title_area, body] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
     let width = usize::from(body.width).max(1);
-    let rows: Vec<Line> = conv
-        .entries
-        .iter()
-        .flat_map(|e| entry_lines(state, e, width))
-        .collect();
     let height = usize::from(body.height);
+    // Only the newest entries that can be seen are laid out.
+    let needed = height + conv.scroll;
+    let mut rows: Vec<Line> = Vec::new();
+    for entry in conv.entries.iter().rev() {
+        rows.extend(entry_lines(state, entry, width).into_iter().rev());
+        if rows.len() >= needed {
+            break;
+        }
+    }
+    rows.reverse();
     let max_scroll = rows.len().saturating_sub(height);
     let scroll = conv.scroll.min(max_scroll);
     let end = rows.len() - scroll;
