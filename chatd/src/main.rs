@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use chatd::config::{Config, RuntimeFlavor};
 use clap::{Parser, Subcommand};
+use chatd::config::{Config, RuntimeFlavor};
 
 #[derive(Parser)]
 #[command(name = "chatd", version, about = "A modular chat daemon")]
@@ -69,9 +69,7 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::CheckConfig) => {
             let config = load_config(&cli)?;
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             // Building the pipeline checks every plugin's own table too.
             runtime.block_on(check_plugins(&config))?;
             println!("{}: configuration is valid", config.source_name);
@@ -118,11 +116,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("chatd could not start")?;
     if let Some(addr) = server.tcp_addr {
-        eprintln!(
-            "chatd listening on {addr} (plaintext); try: nc {} {}",
-            addr.ip(),
-            addr.port()
-        );
+        eprintln!("chatd listening on {addr} (plaintext); try: nc {} {}", addr.ip(), addr.port());
     }
     if let Some(addr) = server.tls_addr {
         eprintln!("chatd listening on {addr} (TLS)");
