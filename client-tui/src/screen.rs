@@ -121,6 +121,8 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
     let mut net = crate::net::spawn(crate::target(&settings));
     let mut terminal_events = EventStream::new();
     let mut give_up: Option<tokio::time::Instant> = None;
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     loop {
         guard
             .terminal
@@ -141,6 +143,8 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
             },
             _ = signals.recv() => Event::InputClosed,
             _ = sleep_until(give_up), if give_up.is_some() => break,
+            // Only while a countdown is shown: an idle client stays idle.
+            _ = ticks.tick(), if matches!(state.link, Link::Disconnected { .. }) => Event::Tick,
         };
         state.now_ms = crate::now_ms();
         let commands = update(&mut state, event);

@@ -148,8 +148,8 @@ pub enum Link {
     Connecting { attempt: u32 },
     /// Connected and greeted.
     Connected,
-    /// Lost; the next attempt is after `retry_in`.
-    Disconnected { reason: String, retry_in: Duration },
+    /// Lost; the next attempt is at `retry_at` (ms since the epoch).
+    Disconnected { reason: String, retry_at: u64 },
     /// We quit; nothing more will happen.
     Closed,
 }
@@ -411,6 +411,16 @@ impl State {
     /// Whether `text` mentions `nick` as a whole word (case-insensitive).
     pub fn mentions(&self, text: &str) -> bool {
         mentions(text, &self.nick)
+    }
+
+    /// Whole seconds until the next connection attempt, when disconnected.
+    pub fn retry_in_secs(&self) -> Option<u64> {
+        match self.link {
+            Link::Disconnected { retry_at, .. } => {
+                Some(retry_at.saturating_sub(self.now_ms).div_ceil(1000))
+            }
+            _ => None,
+        }
     }
 
     /// Rows the conversation area has, for paging.

@@ -31,6 +31,8 @@ pub enum Event {
     Line(String),
     /// End of standard input (line mode): quit.
     InputClosed,
+    /// A second passed (refreshes countdowns; the clock is `state.now_ms`).
+    Tick,
 }
 
 /// Rows one mouse-wheel step scrolls.
@@ -62,6 +64,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<NetCommand> {
         Event::Net(net) => on_net(state, net, &mut out),
         Event::Line(line) => submit(state, line, &mut out),
         Event::InputClosed => quit(state, None, &mut out),
+        Event::Tick => {}
     }
     out
 }
@@ -234,9 +237,10 @@ fn submit(state: &mut State, line: String, out: &mut Vec<NetCommand>) {
     );
     if needs_server && !online(state) {
         let why = match &state.link {
-            Link::Disconnected { retry_in, .. } => {
-                format!("not connected (retrying in {} s)", retry_in.as_secs())
-            }
+            Link::Disconnected { .. } => format!(
+                "not connected (retrying in {} s)",
+                state.retry_in_secs().unwrap_or(0)
+            ),
             _ => "not connected yet".to_string(),
         };
         state.note(
@@ -678,7 +682,8 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
                 retry_in.as_secs().max(1)
             );
             state.note(0, Body::Status(text));
-            state.link = Link::Disconnected { reason, retry_in };
+            let retry_at = state.now_ms + retry_in.as_millis() as u64;
+            state.link = Link::Disconnected { reason, retry_at };
         }
         NetEvent::Closed => {
             state.link = Link::Closed;

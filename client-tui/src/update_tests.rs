@@ -358,6 +358,9 @@ fn losing_the_link_fails_pending_requests_and_reconnecting_rejoins() {
         },
     );
     assert!(matches!(s.link, Link::Disconnected { .. }));
+    assert_eq!(s.retry_in_secs(), Some(2));
+    s.now_ms += 1_500;
+    assert_eq!(s.retry_in_secs(), Some(1));
     let rust = s.find("#rust").unwrap();
     assert!(s.convs[rust].entries.iter().any(|e| matches!(
         e.body,

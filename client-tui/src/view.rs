@@ -474,8 +474,11 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
             format!("reconnecting (attempt {attempt})…"),
             bar.fg(Color::Yellow),
         ),
-        Link::Disconnected { retry_in, .. } => (
-            format!("disconnected, retry in {} s", retry_in.as_secs().max(1)),
+        Link::Disconnected { .. } => (
+            format!(
+                "disconnected, retrying in {} s",
+                state.retry_in_secs().unwrap_or(0)
+            ),
             bar.fg(Color::LightRed).add_modifier(Modifier::BOLD),
         ),
         Link::Closed => ("closed".to_string(), bar.fg(Color::LightRed)),
