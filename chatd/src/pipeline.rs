@@ -45,6 +45,11 @@ impl PluginRegistry {
                 &ctx.config,
             )?))
         });
+        registry.register("files", |ctx| {
+            Ok(Arc::new(chatd_plugin_files::FilesPlugin::from_context(
+                &ctx,
+            )?))
+        });
         registry
     }
 
@@ -169,6 +174,14 @@ impl Pipeline {
         self.stages
             .iter()
             .flat_map(|s| s.handler.features())
+            .collect()
+    }
+
+    /// Frame types some handler paces itself: exempt from flood control.
+    pub fn self_paced_frames(&self) -> std::collections::HashSet<String> {
+        self.stages
+            .iter()
+            .flat_map(|s| s.handler.self_paced_frames())
             .collect()
     }
 

@@ -93,6 +93,7 @@ pub async fn start_with(
         hub.clone(),
         config.server.data_dir.clone(),
         tokio::runtime::Handle::current(),
+        config.limits.max_frame_bytes,
     ));
     let mut loader = crate::dynamic::load;
     let pipeline = Pipeline::build(&config, &registry, host, &mut loader)?;
