@@ -321,6 +321,50 @@ pub async fn download(
         total,
     };
     progress(report(have));
+    let received = receive(client, file, &part, &mut out, have, &mut progress).await;
+    // Whatever happened, what was received is on disk for a resume.
+    out.flush().await.map_err(io_error("write", &part))?;
+    received?;
+    out.sync_all().await.map_err(io_error("write", &part))?;
+    drop(out);
+    let (_, found) = hash_file(&part).await?;
+    if found != file.sha256 {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(FileError::HashMismatch {
+            found,
+            expected: file.sha256.clone(),
+        });
+    }
+    tokio::fs::rename(&part, dest)
+        .await
+        .map_err(io_error("rename", &part))?;
+    let reply = client
+        .request_json(&FileReceived {
+            transfer: file.transfer.clone(),
+        })
+        .await?;
+    match reply {
+        Received::Core(ServerFrame::Ok { .. }) => Ok(()),
+        other => Err(refused(other)),
+    }
+}
+
+/// Pulls the file from `have` to its end into `out`, keeping a window of
+/// `file_get` requests in flight.
+async fn receive(
+    client: &mut Client,
+    file: &FileInfo,
+    part: &Path,
+    out: &mut tokio::fs::File,
+    mut have: u64,
+    progress: &mut impl FnMut(Progress),
+) -> Result<(), FileError> {
+    let total = file.size;
+    let report = |done| Progress {
+        transfer: file.transfer.clone(),
+        done,
+        total,
+    };
     // The first reply tells the server's chunk size; then keep a window.
     let window = 8usize;
     let mut chunk: Option<u64> = None;
@@ -365,35 +409,14 @@ pub async fn download(
         }
         out.write_all(&bytes)
             .await
-            .map_err(io_error("write", &part))?;
+            .map_err(io_error("write", part))?;
         have += bytes.len() as u64;
         progress(report(have));
         if data.eof {
             break;
         }
     }
-    out.sync_all().await.map_err(io_error("write", &part))?;
-    drop(out);
-    let (_, found) = hash_file(&part).await?;
-    if found != file.sha256 {
-        let _ = tokio::fs::remove_file(&part).await;
-        return Err(FileError::HashMismatch {
-            found,
-            expected: file.sha256.clone(),
-        });
-    }
-    tokio::fs::rename(&part, dest)
-        .await
-        .map_err(io_error("rename", &part))?;
-    let reply = client
-        .request_json(&FileReceived {
-            transfer: file.transfer.clone(),
-        })
-        .await?;
-    match reply {
-        Received::Core(ServerFrame::Ok { .. }) => Ok(()),
-        other => Err(refused(other)),
-    }
+    Ok(())
 }
 
 /// Files waiting for this user, and this user's own uploads.
