@@ -256,8 +256,7 @@ pub struct OutgoingFile {
 #[serde(tag = "type", rename = "file_removed")]
 pub struct FileRemoved {
     pub transfer: String,
-    /// `"cancelled"`, `"expired"`, `"failed"` or `"delivered"` (nobody was
-    /// left to receive it).
+    /// `"cancelled"`, `"expired"` or `"failed"`.
     pub reason: String,
 }
 

@@ -27,14 +27,16 @@ pub(crate) fn start_sweep(files: &Arc<Files>) {
 }
 
 impl Files {
-    /// Deletes every transfer past its expiry (except one busy writing a
-    /// chunk: the next sweep gets it) and tells those concerned.
+    /// Deletes every transfer past its expiry and tells those concerned.
+    /// A transfer busy with a chunk is deleted too: the late write finds its
+    /// file gone (or writes to an unlinked one), so nothing is left behind,
+    /// and a handler that failed mid-chunk cannot pin a transfer forever.
     async fn sweep(self: &Arc<Self>) {
         let now = now_ms();
         let expired: Vec<String> = self
             .registry()
             .values()
-            .filter(|e| e.meta.expires_at <= now && !e.busy)
+            .filter(|e| e.meta.expires_at <= now)
             .map(|e| e.meta.transfer.clone())
             .collect();
         for transfer in expired {

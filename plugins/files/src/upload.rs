@@ -326,6 +326,10 @@ impl Files {
         .await;
         let found = match verified {
             Ok(Ok(found)) => found,
+            Ok(Err(_)) if !self.registry().contains_key(transfer) => {
+                // Cancelled or expired while being verified.
+                return Err(no_such_transfer(transfer));
+            }
             Ok(Err(error)) => {
                 let api = self.disk_error(&error, "verifying the upload");
                 self.remove(transfer, "failed", false).await;
