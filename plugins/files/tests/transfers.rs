@@ -673,3 +673,98 @@ async fn chat_keeps_flowing_during_a_large_transfer() {
     );
     eprintln!("{during} chat round trips during the transfer, slowest {slowest:?}");
 }
+
+/// With a flood limit of 2 frames/s, a 200-chunk transfer still goes
+/// through (chunks and gets are paced by their acks), while chat frames are
+/// still limited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_frames_are_paced_by_acks_not_by_flood_control() {
+    let t = start(
+        "frames_per_second = 2\nframes_burst = 8",
+        "chunk_size = 1024",
+    )
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let original = random_file(work.path(), "small-chunks.bin", 200 * 1024, 9);
+    let mut alice = client(&t.addr, "alice").await;
+    let mut bob = client(&t.addr, "bob").await;
+    files::upload(
+        &mut alice,
+        &original,
+        &Recipient::User("bob".into()),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let offered = expect_available(&mut bob).await;
+    let copy = work.path().join("copy.bin");
+    files::download(&mut bob, &offered, &copy, |_| {})
+        .await
+        .unwrap();
+    same_bytes(&original, &copy);
+
+    let mut limited = 0;
+    for _ in 0..20 {
+        let reply = alice
+            .request(&ClientFrame::Msg {
+                to: "bob".into(),
+                text: "flood".into(),
+            })
+            .await
+            .unwrap();
+        if matches!(&reply, Received::Core(ServerFrame::Error { code, .. }) if code.as_str() == "rate_limited")
+        {
+            limited += 1;
+        }
+    }
+    assert!(limited > 0, "chat frames must still be flood-controlled");
+}
+
+/// `/dev/full` fails every write with ENOSPC, like a full disk: the upload
+/// file is swapped for a link to it once the transfer exists.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_gives_a_clean_error_and_leaves_nothing_behind() {
+    let t = start("", "").await;
+    let mut alice = client(&t.addr, "alice").await;
+    let _bob = client(&t.addr, "bob").await;
+    let offered: chat_api::files::FileOffered = alice
+        .request_json(&FileOffer {
+            target: FileTarget {
+                to: Some("bob".into()),
+                room: None,
+            },
+            name: "big.bin".into(),
+            size: 4096,
+            sha256: "c".repeat(64),
+        })
+        .await
+        .unwrap()
+        .decode_custom()
+        .unwrap();
+    let part = t
+        .dir
+        .path()
+        .join("files")
+        .join(format!("{}.part", offered.transfer));
+    std::fs::remove_file(&part).unwrap();
+    std::os::unix::fs::symlink("/dev/full", &part).unwrap();
+
+    let reply = alice
+        .request_json(&chunk(&offered.transfer, 0, &[0u8; 4096]))
+        .await
+        .unwrap();
+    assert_eq!(error_code(&reply), "storage_full");
+    let Received::Core(ServerFrame::Error { message, .. }) = &reply else {
+        unreachable!()
+    };
+    assert!(message.contains("disk is full"), "{message}");
+    assert!(files::list(&mut alice).await.unwrap().outgoing.is_empty());
+    assert!(t.stored().is_empty(), "left on disk: {:?}", t.stored());
+    // The server goes on: the next offer works.
+    let work = tempfile::tempdir().unwrap();
+    let path = random_file(work.path(), "ok.bin", 1000, 10);
+    files::upload(&mut alice, &path, &Recipient::User("bob".into()), |_| {})
+        .await
+        .unwrap();
+}
