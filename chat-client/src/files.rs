@@ -48,6 +48,42 @@ pub struct Progress {
     pub total: u64,
 }
 
+/// Watches a transfer: its progress, and every other frame that arrives on
+/// the connection meanwhile (chat keeps flowing during a transfer).
+///
+/// The plain functions ([`upload`], [`download`], ...) take a progress
+/// closure and keep the other frames, in order, for [`Client::recv`]; an
+/// application that must show chat during a long transfer implements
+/// [`other_frame`](Self::other_frame) and uses the `_observed` variants.
+pub trait Observer {
+    fn progress(&mut self, progress: Progress);
+
+    /// A frame that is not part of the transfer arrived. Return it to keep
+    /// it for [`Client::recv`], or `None` once handled.
+    fn other_frame(&mut self, frame: Received) -> Option<Received> {
+        Some(frame)
+    }
+}
+
+impl<O: Observer + ?Sized> Observer for &mut O {
+    fn progress(&mut self, progress: Progress) {
+        (**self).progress(progress)
+    }
+
+    fn other_frame(&mut self, frame: Received) -> Option<Received> {
+        (**self).other_frame(frame)
+    }
+}
+
+/// A progress closure as an observer.
+struct OnProgress<F>(F);
+
+impl<F: FnMut(Progress)> Observer for OnProgress<F> {
+    fn progress(&mut self, progress: Progress) {
+        (self.0)(progress)
+    }
+}
+
 /// Who a file goes to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recipient {
@@ -123,7 +159,7 @@ pub async fn upload(
         .and_then(|n| n.to_str())
         .ok_or_else(|| FileError::Protocol(format!("{} has no usable file name", path.display())))?
         .to_string();
-    upload_as(client, path, &name, to, progress).await
+    upload_as_observed(client, path, &name, to, OnProgress(progress)).await
 }
 
 /// Uploads a file under the given name: hashes it, offers it, sends it.
@@ -133,6 +169,17 @@ pub async fn upload_as(
     name: &str,
     to: &Recipient,
     progress: impl FnMut(Progress),
+) -> Result<Uploaded, FileError> {
+    upload_as_observed(client, path, name, to, OnProgress(progress)).await
+}
+
+/// [`upload_as`] with an [`Observer`].
+pub async fn upload_as_observed(
+    client: &mut Client,
+    path: &Path,
+    name: &str,
+    to: &Recipient,
+    observer: impl Observer,
 ) -> Result<Uploaded, FileError> {
     let (size, sha256) = hash_file(path).await?;
     let target = match to {
@@ -160,7 +207,7 @@ pub async fn upload_as(
         size,
         offered.chunk_size,
         offered.window,
-        progress,
+        observer,
     )
     .await
 }
@@ -171,7 +218,17 @@ pub async fn resume_upload(
     client: &mut Client,
     transfer: &str,
     path: &Path,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
+) -> Result<Uploaded, FileError> {
+    resume_upload_observed(client, transfer, path, OnProgress(progress)).await
+}
+
+/// [`resume_upload`] with an [`Observer`].
+pub async fn resume_upload_observed(
+    client: &mut Client,
+    transfer: &str,
+    path: &Path,
+    mut observer: impl Observer,
 ) -> Result<Uploaded, FileError> {
     let resumed: FileResumed = request(
         client,
@@ -182,7 +239,7 @@ pub async fn resume_upload(
     )
     .await?;
     if resumed.complete {
-        progress(Progress {
+        observer.progress(Progress {
             transfer: transfer.to_string(),
             done: resumed.size,
             total: resumed.size,
@@ -203,7 +260,7 @@ pub async fn resume_upload(
         resumed.size,
         resumed.chunk_size,
         resumed.window,
-        progress,
+        observer,
     )
     .await
 }
@@ -218,7 +275,7 @@ async fn send_chunks(
     size: u64,
     chunk_size: u32,
     window: u32,
-    mut progress: impl FnMut(Progress),
+    mut observer: impl Observer,
 ) -> Result<Uploaded, FileError> {
     let mut file = tokio::fs::File::open(path)
         .await
@@ -232,6 +289,7 @@ async fn send_chunks(
     // An empty file is sent as one empty chunk.
     let mut empty_sent = size != 0;
     let mut in_flight: VecDeque<u64> = VecDeque::new();
+    let first_id = client.next_id;
     loop {
         while in_flight.len() < window.max(1) as usize && (next < size || !empty_sent) {
             let len = (size - next).min(u64::from(chunk_size)) as usize;
@@ -260,11 +318,11 @@ async fn send_chunks(
                 "the upload ended without file_complete".into(),
             ));
         };
-        let reply = reply_to(client, id).await?;
+        let reply = reply_to(client, id, first_id, &mut observer).await?;
         match reply.kind() {
             "file_ack" => {
                 let ack: FileAck = decode(&reply)?;
-                progress(Progress {
+                observer.progress(Progress {
                     transfer: transfer.to_string(),
                     done: ack.received,
                     total: size,
@@ -272,7 +330,7 @@ async fn send_chunks(
             }
             "file_complete" => {
                 let complete: FileComplete = decode(&reply)?;
-                progress(Progress {
+                observer.progress(Progress {
                     transfer: transfer.to_string(),
                     done: size,
                     total: size,
@@ -296,7 +354,17 @@ pub async fn download(
     client: &mut Client,
     file: &FileInfo,
     dest: &Path,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
+) -> Result<(), FileError> {
+    download_observed(client, file, dest, OnProgress(progress)).await
+}
+
+/// [`download`] with an [`Observer`].
+pub async fn download_observed(
+    client: &mut Client,
+    file: &FileInfo,
+    dest: &Path,
+    mut observer: impl Observer,
 ) -> Result<(), FileError> {
     let part = part_path(dest);
     let mut out = tokio::fs::OpenOptions::new()
@@ -320,8 +388,8 @@ pub async fn download(
         done,
         total,
     };
-    progress(report(have));
-    let received = receive(client, file, &part, &mut out, have, &mut progress).await;
+    observer.progress(report(have));
+    let received = receive(client, file, &part, &mut out, have, &mut observer).await;
     // Whatever happened, what was received is on disk for a resume.
     out.flush().await.map_err(io_error("write", &part))?;
     received?;
@@ -357,7 +425,7 @@ async fn receive(
     part: &Path,
     out: &mut tokio::fs::File,
     mut have: u64,
-    progress: &mut impl FnMut(Progress),
+    observer: &mut impl Observer,
 ) -> Result<(), FileError> {
     let total = file.size;
     let report = |done| Progress {
@@ -367,6 +435,7 @@ async fn receive(
     };
     // The first reply tells the server's chunk size; then keep a window.
     let window = 8usize;
+    let first_id = client.next_id;
     let mut chunk: Option<u64> = None;
     let mut next = have;
     let mut in_flight: VecDeque<(u64, u64)> = VecDeque::new();
@@ -388,7 +457,7 @@ async fn receive(
             next = chunk.map_or(total, |c| (next + c).min(total));
         }
         let (id, offset) = in_flight.pop_front().expect("a request is in flight");
-        let reply = reply_to(client, id).await?;
+        let reply = reply_to(client, id, first_id, observer).await?;
         if reply.kind() != "file_data" {
             return Err(refused(reply));
         }
@@ -411,7 +480,7 @@ async fn receive(
             .await
             .map_err(io_error("write", part))?;
         have += bytes.len() as u64;
-        progress(report(have));
+        observer.progress(report(have));
         if data.eof {
             break;
         }
@@ -512,12 +581,30 @@ async fn expect_ok(client: &mut Client, frame: &impl serde::Serialize) -> Result
     }
 }
 
-/// The reply to request `id`, from what was kept or from the connection.
-async fn reply_to(client: &mut Client, id: u64) -> Result<Received, FileError> {
+/// The reply to request `id`. Replies to this transfer's other requests
+/// (ids from `first_id` on) are kept for their turn; anything else goes to
+/// the observer as it arrives.
+async fn reply_to(
+    client: &mut Client,
+    id: u64,
+    first_id: u64,
+    observer: &mut impl Observer,
+) -> Result<Received, FileError> {
     if let Some(pos) = client.backlog.iter().position(|f| f.reply_to() == Some(id)) {
         return Ok(client.backlog.remove(pos).expect("position is valid"));
     }
-    Ok(client.reply_to(id).await?)
+    loop {
+        let frame = client.reader.next().await?.ok_or(ClientError::Closed)?;
+        match frame.reply_to() {
+            Some(reply) if reply == id => return Ok(frame),
+            Some(reply) if reply >= first_id => client.backlog.push_back(frame),
+            _ => {
+                if let Some(kept) = observer.other_frame(frame) {
+                    client.backlog.push_back(kept);
+                }
+            }
+        }
+    }
 }
 
 fn decode<T: DeserializeOwned>(frame: &Received) -> Result<T, FileError> {

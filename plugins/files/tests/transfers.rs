@@ -768,3 +768,67 @@ async fn a_full_disk_gives_a_clean_error_and_leaves_nothing_behind() {
         .await
         .unwrap();
 }
+
+/// Records progress and the chat that arrives during a transfer.
+struct ChatDuringTransfer<'a> {
+    done: u64,
+    /// (bytes done when the message arrived, its text)
+    chat: &'a mut Vec<(u64, String)>,
+}
+
+impl files::Observer for ChatDuringTransfer<'_> {
+    fn progress(&mut self, progress: files::Progress) {
+        self.done = progress.done;
+    }
+
+    fn other_frame(&mut self, frame: Received) -> Option<Received> {
+        match frame {
+            Received::Core(ServerFrame::Message(m)) => {
+                self.chat.push((self.done, m.text));
+                None
+            }
+            other => Some(other),
+        }
+    }
+}
+
+/// The downloading client hands chat to the application as it arrives, not
+/// after the last chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downloading_client_sees_chat_as_it_arrives() {
+    let t = start("", "").await;
+    let work = tempfile::tempdir().unwrap();
+    let original = random_file(work.path(), "big.bin", 2 * MIB, 11);
+    let mut alice = client(&t.addr, "alice").await;
+    let mut bob = client(&t.addr, "bob").await;
+    files::upload(
+        &mut alice,
+        &original,
+        &Recipient::User("bob".into()),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let offered = expect_available(&mut bob).await;
+    // Queued for bob before his first file_get is answered.
+    alice
+        .request_ok(&ClientFrame::Msg {
+            to: "bob".into(),
+            text: "did you get it?".into(),
+        })
+        .await
+        .unwrap();
+    let mut chat = Vec::new();
+    let observer = ChatDuringTransfer {
+        done: 0,
+        chat: &mut chat,
+    };
+    let copy = work.path().join("copy.bin");
+    files::download_observed(&mut bob, &offered, &copy, observer)
+        .await
+        .unwrap();
+    assert_eq!(chat.len(), 1, "{chat:?}");
+    assert!(chat[0].0 < offered.size, "seen mid-transfer");
+    assert_eq!(chat[0].1, "did you get it?");
+    same_bytes(&original, &copy);
+}
