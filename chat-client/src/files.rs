@@ -283,6 +283,12 @@ async fn send_chunks(
     file.seek(std::io::SeekFrom::Start(start))
         .await
         .map_err(io_error("seek in", path))?;
+    // Tells the caller the transfer id before anything can fail.
+    observer.progress(Progress {
+        transfer: transfer.to_string(),
+        done: start,
+        total: size,
+    });
     let transfer_json = serde_json::to_string(transfer).expect("strings serialise");
     let mut buf = vec![0u8; chunk_size.max(1) as usize];
     let mut next = start;
