@@ -46,7 +46,7 @@ use chat_api::{
 };
 use chatd_storage::{Database, StorageError};
 use serde::{Deserialize, Serialize};
-use tokio::sync::OnceCell;
+use tokio::sync::{MutexGuard, OnceCell};
 
 pub use config::RoomsConfig;
 use locks::RoomLocks;
@@ -339,12 +339,18 @@ impl RoomsPlugin {
         })
     }
 
-    /// The room as the actor may see it; [`hidden`] unless the actor is a
-    /// member or an admin.
-    async fn access(&self, session: &dyn Session, room: &str) -> Result<Access, Failure> {
+    /// Takes the room's lock and reads the room as the actor may see it:
+    /// [`hidden`] unless the actor is a member or an admin. Everything the
+    /// caller then checks and changes happens under that lock.
+    async fn access(
+        &self,
+        session: &dyn Session,
+        room: &str,
+    ) -> Result<(Access, MutexGuard<'_, ()>), Failure> {
         let actor = Self::actor(session)?;
         validate_room(room).map_err(|e| refuse(ErrorCode::INVALID_ROOM, e.to_string()))?;
         let key = fold(room);
+        let room_lock = self.locks.lock(&key).await;
         let row = self
             .store
             .find_room(&key)
@@ -354,12 +360,13 @@ impl RoomsPlugin {
         if role.is_none() && !actor.admin {
             return Err(hidden(room));
         }
-        Ok(Access {
+        let access = Access {
             actor,
             room: row,
             key,
             role,
-        })
+        };
+        Ok((access, room_lock))
     }
 
     /// An existing account named by a frame: (folded, as registered).
@@ -657,10 +664,9 @@ impl RoomsPlugin {
         id: Option<RequestId>,
         req: TargetRequest,
     ) -> Outcome {
-        let access = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, &req.room).await?;
         access.require_moderator("invite")?;
         let (target, name) = self.target(&req.user).await?;
-        let _room_lock = self.locks.lock(&access.key).await;
         let room = access.room.id;
         if self.store.role_of(room, &target).await?.is_some() {
             return Err(refuse(
@@ -717,10 +723,9 @@ impl RoomsPlugin {
         id: Option<RequestId>,
         req: TargetRequest,
     ) -> Outcome {
-        let access = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, &req.room).await?;
         access.require_moderator("revoke invitations")?;
         let (target, name) = self.target(&req.user).await?;
-        let _room_lock = self.locks.lock(&access.key).await;
         if !self
             .store
             .remove_invitation(access.room.id, &target)
@@ -802,7 +807,7 @@ impl RoomsPlugin {
         ban: bool,
     ) -> Outcome {
         let what = if ban { "ban" } else { "kick" };
-        let access = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, &req.room).await?;
         access.require_moderator(what)?;
         let reason = req.reason.filter(|r| !r.is_empty());
         if let Some(reason) = &reason {
@@ -814,14 +819,6 @@ impl RoomsPlugin {
                 "you cannot {what} yourself; use room_leave"
             )));
         }
-        let _room_lock = self.locks.lock(&access.key).await;
-        // Roles may have changed since `access`; read them again under the lock.
-        let role = self
-            .store
-            .role_of(access.room.id, &access.actor.key)
-            .await?;
-        let access = Access { role, ..access };
-        access.require_moderator(what)?;
         let target_role = self.store.role_of(access.room.id, &target).await?;
         match target_role {
             Some(Role::Owner) => {
@@ -878,10 +875,9 @@ impl RoomsPlugin {
         id: Option<RequestId>,
         req: TargetRequest,
     ) -> Outcome {
-        let access = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, &req.room).await?;
         access.require_moderator("unban")?;
         let (target, name) = self.target(&req.user).await?;
-        let _room_lock = self.locks.lock(&access.key).await;
         if !self.store.unban(access.room.id, &target).await? {
             return Err(refuse(
                 codes::NOT_BANNED,
@@ -898,11 +894,10 @@ impl RoomsPlugin {
         id: Option<RequestId>,
         req: TopicRequest,
     ) -> Outcome {
-        let access = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, &req.room).await?;
         access.require_moderator("set the topic")?;
         self.check_topic(&req.topic)?;
         let topic = Some(req.topic.as_str()).filter(|t| !t.is_empty());
-        let _room_lock = self.locks.lock(&access.key).await;
         self.store.set_topic(access.room.id, topic).await?;
         let mut event = Self::event(&access, "topic", None, None);
         event.topic = topic;
@@ -918,10 +913,9 @@ impl RoomsPlugin {
         req: TargetRequest,
         role: Role,
     ) -> Outcome {
-        let access = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, &req.room).await?;
         access.require_owner("appoint or remove moderators")?;
         let (target, name) = self.target(&req.user).await?;
-        let _room_lock = self.locks.lock(&access.key).await;
         match self.store.role_of(access.room.id, &target).await? {
             None => {
                 return Err(refuse(
@@ -957,10 +951,9 @@ impl RoomsPlugin {
         id: Option<RequestId>,
         req: TargetRequest,
     ) -> Outcome {
-        let access = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, &req.room).await?;
         access.require_owner("hand the room over")?;
         let (target, name) = self.target(&req.user).await?;
-        let _room_lock = self.locks.lock(&access.key).await;
         match self.store.role_of(access.room.id, &target).await? {
             None => {
                 return Err(refuse(
@@ -995,21 +988,30 @@ impl RoomsPlugin {
         id: Option<RequestId>,
         req: RoomRequest,
     ) -> Outcome {
-        let access = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, &req.room).await?;
         access.require_owner("delete it")?;
-        let _room_lock = self.locks.lock(&access.key).await;
         self.store.delete_room(access.room.id).await?;
         self.private_names()
             .await?
             .write()
             .unwrap()
             .remove(&access.key);
-        self.announce(&Self::event(&access, "delete", None, None), None);
-        // Everyone out at once: members get a `part` with this reason.
+        // Everyone out at once (each gets a `part` with this reason), then
+        // told why; nothing from the room can follow.
+        let present = self
+            .host
+            .room_members(&access.room.name)
+            .unwrap_or_default();
         self.host.close_room(
             &access.room.name,
             &format!("the room was deleted by {}", access.actor.name),
         );
+        let event = Payload::encode(&Self::event(&access, "delete", None, None));
+        for nick in present {
+            if let Some(member) = self.host.session_of(&nick) {
+                self.host.send_to_session(member, event.clone());
+            }
+        }
         tracing::info!(room = %access.room.name, by = %access.actor.name, "private room deleted");
         session.reply_ok(id);
         Ok(())
@@ -1021,8 +1023,7 @@ impl RoomsPlugin {
         id: Option<RequestId>,
         req: RoomRequest,
     ) -> Outcome {
-        let access = self.access(session, &req.room).await?;
-        let _room_lock = self.locks.lock(&access.key).await;
+        let (access, _room_lock) = self.access(session, &req.room).await?;
         match self
             .store
             .role_of(access.room.id, &access.actor.key)
@@ -1074,7 +1075,7 @@ impl RoomsPlugin {
         id: Option<RequestId>,
         req: RoomRequest,
     ) -> Outcome {
-        let access = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, &req.room).await?;
         let details = self.store.details(access.room.id).await?;
         let pick = |role: Role| -> Vec<String> {
             details
