@@ -643,13 +643,15 @@ impl RoomsPlugin {
         {
             Ok(row) => row,
             Err(CreateError::NameTaken) => return Err(taken()),
-            Err(CreateError::TooManyRooms) => return Err(refuse(
-                codes::TOO_MANY_ROOMS,
-                format!(
+            Err(CreateError::TooManyRooms) => {
+                return Err(refuse(
+                    codes::TOO_MANY_ROOMS,
+                    format!(
                     "you own {} private rooms, the most allowed; delete one or hand it over first",
                     self.config.max_rooms_per_owner
                 ),
-            )),
+                ))
+            }
             Err(CreateError::Storage(e)) => return Err(e.into()),
         };
         self.private_names().await?.write().unwrap().insert(key);
