@@ -953,6 +953,42 @@ async fn deleting_while_members_talk_and_invitees_accept_leaves_nobody_inside() 
 }
 
 #[tokio::test]
+async fn deleting_the_owners_account_deletes_the_room_without_opening_it() {
+    let setup = Setup::new("");
+    let server = setup.start().await;
+    let mut alice = server.user("alice").await;
+    let mut bob = server.user("bob").await;
+    let mut eve = server.user("eve").await;
+    room_with(&mut alice, "#orphan", &mut [&mut bob]).await;
+    // As `chatd user delete alice` does, behind the server's back.
+    let db = setup.database().await;
+    sqlx::query("DELETE FROM accounts WHERE name_key = 'alice'")
+        .execute(db.pool())
+        .await
+        .unwrap();
+    assert!(db_members(&db, "#orphan").await.is_empty());
+    check_db_invariants(&db).await;
+    db.close().await;
+    // The name is free, but nobody who was inside is in the room eve gets.
+    let joined = eve.ok(json!({"type": "join", "room": "#orphan"})).await;
+    assert!(
+        matches!(&joined, Received::Core(ServerFrame::Joined { members, .. }) if members == &["eve"]),
+        "{joined:?}"
+    );
+    bob.c
+        .expect(WAIT, |f| {
+            matches!(f, Received::Core(ServerFrame::Presence(p))
+                if p.room == "#orphan" && p.reason.as_deref() == Some("the room no longer exists"))
+        })
+        .await
+        .unwrap();
+    bob.refused(say("#orphan", "still private?"), "not_in_room")
+        .await;
+    drop(alice);
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn limits_bound_rooms_per_owner_and_seats_per_room() {
     let setup = Setup::new("max_rooms_per_owner = 1\nmax_members = 2\nmax_topic_length = 10");
     let server = setup.start().await;

@@ -476,7 +476,14 @@ impl RoomsPlugin {
         let key = fold(room);
         let _room_lock = self.locks.lock(&key).await;
         let private = if self.is_private(&key).await? {
-            self.store.find_room(&key).await?
+            let row = self.store.find_room(&key).await?;
+            if row.is_none() {
+                // Deleted behind our back (its owner's account was deleted,
+                // which cascades): empty it before it turns public.
+                self.host.close_room(room, "the room no longer exists");
+                self.private_names().await?.write().unwrap().remove(&key);
+            }
+            row
         } else {
             None
         };
