@@ -678,6 +678,7 @@ async fn kicked_and_banned_members_hear_nothing_more_and_bans_prevent_rejoining(
     let mut alice = server.user("alice").await;
     let mut bob = server.user("bob").await;
     let mut carol = server.user("carol").await;
+    let mut dave = server.user("dave").await;
     let room = "#club";
     room_with(&mut alice, room, &mut [&mut bob, &mut carol]).await;
 
@@ -717,6 +718,22 @@ async fn kicked_and_banned_members_hear_nothing_more_and_bans_prevent_rejoining(
         .await
         .unwrap();
     last_of(&mut bob.c, room, "ban").await;
+    carol
+        .c
+        .expect(WAIT, |f| {
+            matches!(f, Received::Core(ServerFrame::Presence(p))
+                if p.nick == "bob" && p.reason.as_deref() == Some("banned by alice"))
+        })
+        .await
+        .unwrap();
+    // Banning an outsider ahead of time tells the outsider nothing.
+    alice
+        .ok(json!({"type": "room_ban", "room": room, "user": "dave"}))
+        .await;
+    expect_event(&mut carol.c, room, "ban").await;
+    heard_nothing_of(&mut dave.c, room).await;
+    dave.refused(json!({"type": "join", "room": room}), "not_invited")
+        .await;
     bob.refused(json!({"type": "join", "room": room}), "not_invited")
         .await;
     bob.refused(json!({"type": "room_accept", "room": room}), "no_such_room")

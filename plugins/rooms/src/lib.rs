@@ -383,20 +383,21 @@ impl RoomsPlugin {
         Ok((key, name))
     }
 
-    fn check_topic(&self, topic: &str) -> Outcome {
-        if topic.chars().count() > self.config.max_topic_length {
+    /// Topics and kick or ban reasons: one line, `max_topic_length` at most.
+    fn check_text(&self, what: &str, text: &str) -> Outcome {
+        if text.chars().count() > self.config.max_topic_length {
             return Err(refuse(
                 ErrorCode::INVALID_TEXT,
                 format!(
-                    "a topic has at most {} characters",
+                    "a {what} has at most {} characters",
                     self.config.max_topic_length
                 ),
             ));
         }
-        if topic.chars().any(char::is_control) {
+        if text.chars().any(char::is_control) {
             return Err(refuse(
                 ErrorCode::INVALID_TEXT,
-                "a topic may not contain control characters (newlines included)",
+                format!("a {what} may not contain control characters (newlines included)"),
             ));
         }
         Ok(())
@@ -624,7 +625,7 @@ impl RoomsPlugin {
         validate_room(&req.room).map_err(|e| refuse(ErrorCode::INVALID_ROOM, e.to_string()))?;
         let topic = req.topic.filter(|t| !t.is_empty());
         if let Some(topic) = &topic {
-            self.check_topic(topic)?;
+            self.check_text("topic", topic)?;
         }
         let key = fold(&req.room);
         let taken = || {
@@ -815,12 +816,16 @@ impl RoomsPlugin {
         req: TargetRequest,
         ban: bool,
     ) -> Outcome {
-        let what = if ban { "ban" } else { "kick" };
+        let (what, done) = if ban {
+            ("ban", "banned")
+        } else {
+            ("kick", "kicked")
+        };
         let (access, _room_lock) = self.access(session, &req.room).await?;
         access.require_moderator(what)?;
         let reason = req.reason.filter(|r| !r.is_empty());
         if let Some(reason) = &reason {
-            self.check_topic(reason)?;
+            self.check_text("reason", reason)?;
         }
         let (target, name) = self.target(&req.user).await?;
         if target == access.actor.key {
@@ -832,7 +837,7 @@ impl RoomsPlugin {
         match target_role {
             Some(Role::Owner) => {
                 return Err(forbidden(format!(
-                    "the owner of {} cannot be {what}ed; they may hand the room over",
+                    "the owner of {} cannot be {done}; they may hand the room over",
                     access.room.name
                 )))
             }
@@ -850,6 +855,10 @@ impl RoomsPlugin {
             }
             _ => {}
         }
+        // Only those who know the room hear of a ban: not an outsider
+        // banned before ever being invited.
+        let knew_the_room =
+            target_role.is_some() || self.store.is_invited(access.room.id, &target).await?;
         if ban {
             self.store
                 .ban(
@@ -863,16 +872,14 @@ impl RoomsPlugin {
             self.store.remove_member(access.room.id, &target).await?;
         }
         let text = match &reason {
-            Some(r) => format!("{what}ed by {}: {r}", access.actor.name),
-            None => format!("{what}ed by {}", access.actor.name),
+            Some(r) => format!("{done} by {}: {r}", access.actor.name),
+            None => format!("{done} by {}", access.actor.name),
         };
         // Out of the hub room first, so that the target gets nothing more
         // from the room, only its own copy of the event.
         self.remove_from_hub(&target, &access.room.name, &text);
-        if target_role.is_some() || ban {
-            let event = Self::event(&access, what, Some(&name), reason.as_deref());
-            self.announce(&event, Some(&target));
-        }
+        let event = Self::event(&access, what, Some(&name), reason.as_deref());
+        self.announce(&event, knew_the_room.then_some(target.as_str()));
         tracing::info!(room = %access.room.name, by = %access.actor.name, target = %name, "{what}");
         session.reply_ok(id);
         Ok(())
@@ -905,7 +912,7 @@ impl RoomsPlugin {
     ) -> Outcome {
         let (access, _room_lock) = self.access(session, &req.room).await?;
         access.require_moderator("set the topic")?;
-        self.check_topic(&req.topic)?;
+        self.check_text("topic", &req.topic)?;
         let topic = Some(req.topic.as_str()).filter(|t| !t.is_empty());
         self.store.set_topic(access.room.id, topic).await?;
         let mut event = Self::event(&access, "topic", None, None);
