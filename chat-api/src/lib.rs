@@ -11,6 +11,8 @@
 //!   narrow views of the server a plugin gets: the [`Session`] it acts for and
 //!   the [`Host`] handle it sends through.
 //! * [`Payload`]: an encoded frame; encoded once, shared by every recipient.
+//! * [`plugin_abi`] and [`export_plugin!`]: the shared-library boundary for
+//!   third-party plugins (see `docs/plugins.md`).
 //!
 //! ## A minimal handler
 //!
@@ -50,13 +52,13 @@
 pub mod handler;
 pub mod names;
 pub mod payload;
+pub mod plugin_abi;
 pub mod protocol;
 
 pub use async_trait::async_trait;
 pub use handler::{
-    BoxFuture, ConfigError, HandlerError, HandlerResult, Host, Identity, MessageHandler,
-    PluginConfig, PluginContext,
-    Session, SessionId, Transport, Verdict,
+    BoxFuture, ConfigError, HandlerError, HandlerResult, Host, Identity, LogLevel, MessageHandler,
+    PluginConfig, PluginContext, Session, SessionId, Transport, Verdict,
 };
 pub use payload::Payload;
 pub use protocol::{

@@ -204,7 +204,11 @@ impl Config {
     }
 
     /// Parses and checks configuration text.
-    pub fn parse(text: &str, source_name: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
+    pub fn parse(
+        text: &str,
+        source_name: &str,
+        base: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             source_name: source_name.to_string(),
             message: e.to_string().trim_end().to_string(),
@@ -270,9 +274,7 @@ impl Config {
             ));
         }
         if self.server.listen.is_none() && self.tls.listen.is_none() {
-            return Err(self.invalid(
-                "no listener: set server.listen and/or tls.listen".into(),
-            ));
+            return Err(self.invalid("no listener: set server.listen and/or tls.listen".into()));
         }
         let mut seen = std::collections::HashSet::new();
         for p in self.plugins.iter().filter(|p| p.enabled) {
@@ -304,9 +306,13 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n", "x.toml", None)
-            .unwrap_err()
-            .to_string();
+        let err = Config::parse(
+            "[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n",
+            "x.toml",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("x.toml") && err.contains("listne"), "{err}");
     }
 
@@ -315,7 +321,10 @@ mod tests {
         let err = Config::parse("[limits]\noutbound_queue = -1\n", "y.toml", None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("y.toml") && err.contains("outbound_queue"), "{err}");
+        assert!(
+            err.contains("y.toml") && err.contains("outbound_queue"),
+            "{err}"
+        );
         let err = Config::parse("[limits]\noutbound_queue = 0\n", "y.toml", None)
             .unwrap_err()
             .to_string();

@@ -65,7 +65,12 @@ fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(24) | Some(23) | Some(105) | Some(12))
 }
 
-async fn serve_connection(shared: Arc<Shared>, stream: TcpStream, addr: SocketAddr, security: Security) {
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    addr: SocketAddr,
+    security: Security,
+) {
     let Some(slot) = shared.admit() else {
         refuse_full(&shared, stream, addr);
         return;

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
 use chatd::config::{Config, RuntimeFlavor};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "chatd", version, about = "A modular chat daemon")]
@@ -28,6 +28,9 @@ enum Command {
     Run,
     /// Check a configuration file and exit.
     CheckConfig,
+    /// Print the build fingerprint shared-library plugins must match
+    /// (compiler, target, chat-api version); see docs/plugins.md.
+    PluginAbi,
     /// Write a self-signed certificate and key for development.
     GenCert {
         /// Directory to write cert.pem and key.pem into.
@@ -67,9 +70,27 @@ fn main() -> anyhow::Result<()> {
             println!("enable TLS in chatd.toml:\n[tls]\nlisten = \"127.0.0.1:7879\"\ncert = \"{}\"\nkey = \"{}\"", cert.display(), key.display());
             Ok(())
         }
+        Some(Command::PluginAbi) => {
+            let ours = chat_api::plugin_abi::BuildFingerprint::CURRENT;
+            println!("plugins loaded by this chatd must be built with:");
+            println!(
+                "  chat-api        {} (source digest {})",
+                ours.chat_api_version, ours.chat_api_source
+            );
+            println!(
+                "  rustc           {} (commit {})",
+                ours.rustc_release, ours.rustc_commit
+            );
+            println!("  target          {}", ours.target);
+            println!("  panic strategy  {}", ours.panic_strategy);
+            println!("  type layout     {:016x}", ours.type_layout);
+            Ok(())
+        }
         Some(Command::CheckConfig) => {
             let config = load_config(&cli)?;
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             // Building the pipeline checks every plugin's own table too.
             runtime.block_on(check_plugins(&config))?;
             println!("{}: configuration is valid", config.source_name);
@@ -116,7 +137,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("chatd could not start")?;
     if let Some(addr) = server.tcp_addr {
-        eprintln!("chatd listening on {addr} (plaintext); try: nc {} {}", addr.ip(), addr.port());
+        eprintln!(
+            "chatd listening on {addr} (plaintext); try: nc {} {}",
+            addr.ip(),
+            addr.port()
+        );
     }
     if let Some(addr) = server.tls_addr {
         eprintln!("chatd listening on {addr} (TLS)");

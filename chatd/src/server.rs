@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, PluginEntry};
-use crate::hub::Hub;
 use crate::host::ServerHost;
+use crate::hub::Hub;
 use crate::listener::{accept_loop, Security};
 use crate::pipeline::{Pipeline, PipelineError, PluginRegistry};
 use crate::session::Shared;
@@ -85,7 +85,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 }
 
 /// Starts a server with the given plugin registry.
-pub async fn start_with(config: Config, registry: PluginRegistry) -> Result<RunningServer, StartError> {
+pub async fn start_with(
+    config: Config,
+    registry: PluginRegistry,
+) -> Result<RunningServer, StartError> {
     std::fs::create_dir_all(&config.server.data_dir).map_err(|source| StartError::DataDir {
         path: config.server.data_dir.clone(),
         source,
@@ -123,11 +126,19 @@ pub async fn start_with(config: Config, registry: PluginRegistry) -> Result<Runn
     let tls_addr = tls_listener.as_ref().and_then(|(l, _)| l.local_addr().ok());
     if let Some(listener) = plain_listener {
         tracing::info!(addr = %tcp_addr.unwrap(), "listening (plaintext)");
-        loops.push(tokio::spawn(accept_loop(shared.clone(), listener, Security::Plain)));
+        loops.push(tokio::spawn(accept_loop(
+            shared.clone(),
+            listener,
+            Security::Plain,
+        )));
     }
     if let Some((listener, acceptor)) = tls_listener {
         tracing::info!(addr = %tls_addr.unwrap(), "listening (TLS)");
-        loops.push(tokio::spawn(accept_loop(shared.clone(), listener, Security::Tls(acceptor))));
+        loops.push(tokio::spawn(accept_loop(
+            shared.clone(),
+            listener,
+            Security::Tls(acceptor),
+        )));
     }
     tracing::info!(plugins = ?shared.pipeline.names(), "pipeline ready");
 
@@ -159,7 +170,10 @@ async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Start
 
 async fn run_until_shutdown(shared: Arc<Shared>, loops: Vec<JoinHandle<()>>) {
     shared.shutdown.cancelled().await;
-    tracing::info!(sessions = shared.connection_count(), "shutting down: no new connections, telling clients, flushing queues");
+    tracing::info!(
+        sessions = shared.connection_count(),
+        "shutting down: no new connections, telling clients, flushing queues"
+    );
     for l in loops {
         let _ = l.await;
     }
@@ -170,7 +184,10 @@ async fn run_until_shutdown(shared: Arc<Shared>, loops: Vec<JoinHandle<()>>) {
         .await
         .is_err()
     {
-        tracing::warn!(remaining = shared.tracker.len(), "shutdown timeout: some connections did not finish flushing");
+        tracing::warn!(
+            remaining = shared.tracker.len(),
+            "shutdown timeout: some connections did not finish flushing"
+        );
     }
     shared.pipeline.shutdown().await;
     tracing::info!("shut down");
