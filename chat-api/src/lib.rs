@@ -65,3 +65,9 @@ pub use protocol::{
     ApiError, ClientFrame, ErrorCode, Inbound, Message, MessageKind, ParseError, Presence,
     PresenceEvent, Request, RequestId, RoomInfo, ServerFrame, PROTOCOL_VERSION,
 };
+/// The `serde` chatd is built with. Shared-library plugins derive through it
+/// (`#[serde(crate = "chat_api::serde")]`) so that they depend on `chat-api`
+/// alone and cannot pull in a different version.
+pub use serde;
+/// The `serde_json` chatd is built with (see [`serde`]).
+pub use serde_json;

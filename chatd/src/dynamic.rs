@@ -112,7 +112,7 @@ fn abi_mismatch_message(
     differences: &[&str],
 ) -> String {
     format!(
-        "{} was built for a different plugin ABI ({} differ); plugin: {theirs}; this chatd: {ours}; rebuild the plugin against this chatd's chat-api ({}) with this compiler (rustc {}, target {}, panic = \"{}\"); `chatd plugin-abi` prints what this chatd expects",
+        "{} was built for a different plugin ABI (differs in: {}); plugin: {theirs}; this chatd: {ours}; rebuild the plugin against this chatd's chat-api ({}) with this compiler (rustc {}, target {}, panic = \"{}\"); `chatd plugin-abi` prints what this chatd expects",
         path.display(),
         differences.join(", "),
         ours.chat_api_version,
