@@ -46,7 +46,8 @@
 //! changed in meaning. The Rust API follows semver: within `0.1.x` the
 //! `MessageHandler`, `Session` and `Host` traits only gain methods with default
 //! bodies. Shared-library plugins must additionally be built with the exact
-//! same compiler and `chat-api` version as the chatd that loads them (see
+//! same compiler and `chat-api` source as the chatd that loads them; chatd
+//! checks this before calling into a library (see [`plugin_abi`] and
 //! `docs/plugins.md`).
 
 pub mod handler;

@@ -421,15 +421,20 @@ where
     C: FnOnce(PluginContext) -> Result<H, ConfigError>,
 {
     let config = context.config.clone();
+    let host: Arc<dyn Host> = Arc::new(ContainedHost {
+        plugin: config.plugin.clone(),
+        host: context.host,
+    });
     let context = PluginContext {
         config: context.config,
-        host: Arc::new(ContainedHost {
-            plugin: config.plugin.clone(),
-            host: context.host,
-        }),
+        host: host.clone(),
     };
     match catch_unwind(AssertUnwindSafe(|| constructor(context))) {
-        Ok(Ok(handler)) => Ok(Box::new(Contained::new(handler))),
+        Ok(Ok(handler)) => Ok(Box::new(Contained::new(
+            handler,
+            &config.plugin,
+            Some(host),
+        ))),
         Ok(Err(error)) => Err(error),
         Err(panic) => Err(ConfigError::invalid(
             &config,
@@ -462,13 +467,38 @@ fn panicked(what: &str, panic: Box<dyn std::any::Any + Send>) -> HandlerError {
 pub struct Contained<H> {
     /// Dropped under `catch_unwind` too (see `Drop`).
     inner: ManuallyDrop<H>,
+    /// The plugin's name in chatd.toml, for log lines.
+    plugin: String,
+    /// Where panics that cannot be returned as errors (in `features`,
+    /// `on_session_end`, ...) are logged.
+    host: Option<Arc<dyn Host>>,
 }
 
 impl<H: MessageHandler> Contained<H> {
-    pub fn new(inner: H) -> Contained<H> {
+    /// Wraps `inner`; panics that cannot become errors are logged through
+    /// `host` (or only printed by the panic hook without one).
+    pub fn new(inner: H, plugin: &str, host: Option<Arc<dyn Host>>) -> Contained<H> {
         Contained {
             inner: ManuallyDrop::new(inner),
+            plugin: plugin.to_string(),
+            host,
         }
+    }
+
+    fn report(&self, what: &str, panic: Box<dyn std::any::Any + Send>) {
+        if let Some(host) = &self.host {
+            let message = format!("panicked in {what}: {}", panic_message(&*panic));
+            host.log(&self.plugin, LogLevel::Error, &message);
+        }
+    }
+
+    /// Runs a plain call under `catch_unwind`; a panic is reported and
+    /// replaced by `fallback`.
+    fn call<T>(&self, what: &str, fallback: T, f: impl FnOnce() -> T) -> T {
+        catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+            self.report(what, panic);
+            fallback
+        })
     }
 }
 
@@ -493,15 +523,15 @@ async fn contain<'a, T>(
 #[async_trait::async_trait]
 impl<H: MessageHandler> MessageHandler for Contained<H> {
     fn name(&self) -> &str {
-        catch_unwind(AssertUnwindSafe(|| self.inner.name())).unwrap_or("<panicked in name()>")
+        self.call("name", self.plugin.as_str(), || self.inner.name())
     }
 
     fn features(&self) -> Vec<String> {
-        catch_unwind(AssertUnwindSafe(|| self.inner.features())).unwrap_or_default()
+        self.call("features", Vec::new(), || self.inner.features())
     }
 
     fn requires_login(&self) -> bool {
-        catch_unwind(AssertUnwindSafe(|| self.inner.requires_login())).unwrap_or(false)
+        self.call("requires_login", false, || self.inner.requires_login())
     }
 
     async fn on_session_start(&self, session: &dyn Session) -> Result<(), HandlerError> {
@@ -517,12 +547,15 @@ impl<H: MessageHandler> MessageHandler for Contained<H> {
     }
 
     async fn on_session_end(&self, session: &dyn Session) {
-        // The plugin's panic hook has printed the panic; nothing to return.
-        let _ = contain(move || self.inner.on_session_end(session)).await;
+        if let Err(panic) = contain(move || self.inner.on_session_end(session)).await {
+            self.report("on_session_end", panic);
+        }
     }
 
     async fn on_shutdown(&self) {
-        let _ = contain(move || self.inner.on_shutdown()).await;
+        if let Err(panic) = contain(move || self.inner.on_shutdown()).await {
+            self.report("on_shutdown", panic);
+        }
     }
 }
 
@@ -747,8 +780,9 @@ mod tests {
     }
 
     #[test]
-    fn panics_in_calls_become_errors() {
-        let handler = Contained::new(Panicky);
-        assert_eq!(handler.name(), "<panicked in name()>");
+    fn panics_in_plain_calls_fall_back() {
+        let handler = Contained::new(Panicky, "panicky", None);
+        assert_eq!(handler.name(), "panicky");
+        assert!(handler.features().is_empty());
     }
 }

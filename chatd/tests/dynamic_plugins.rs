@@ -312,7 +312,11 @@ async fn panicking_plugin_leaves_the_server_serving_everyone() {
     let data = tempfile::tempdir().unwrap();
     let plugins = format!(
         "{}{}",
-        plugin_entry("panicky", &library("chatd-test-plugin-panicky"), ""),
+        plugin_entry(
+            "panicky",
+            &library("chatd-test-plugin-panicky"),
+            "session_end_panic = \"boom-session-end-7f3a\""
+        ),
         plugin_entry("dice", &library("chatd-plugin-dice"), "")
     );
     let server = start(data.path(), &plugins).await;
@@ -399,6 +403,31 @@ async fn panicking_plugin_leaves_the_server_serving_everyone() {
         .await
         .unwrap();
     assert_eq!(server.connection_count(), 3);
+
+    // A panic when a session ends (nothing to reply to) is logged too.
+    carol
+        .writer
+        .send(None, &ClientFrame::Quit { reason: None })
+        .await
+        .unwrap();
+    logs.wait_for(|line| {
+        line.contains("panicky")
+            && line.contains("panicked in on_session_end: boom-session-end-7f3a")
+    })
+    .await
+    .expect("the panic at session end was logged with the plugin's name");
+    alice
+        .request_ok(&ClientFrame::Say {
+            room: "#lobby".into(),
+            text: "carol left, we stay".into(),
+        })
+        .await
+        .unwrap();
+    bob.expect(TIMEOUT, |f| {
+        room_message(f, "#lobby", |t| t == "carol left, we stay")
+    })
+    .await
+    .unwrap();
     server.stop().await;
 }
 

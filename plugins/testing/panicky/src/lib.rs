@@ -6,7 +6,8 @@
 //! first poll), `later` (panic on a poll after it was pending once), `error`
 //! (return an error), `spawn` (panic in a task given to `Host::spawn`, after
 //! replying `ok`) or `blocking` (panic in `Host::spawn_blocking` work, after
-//! replying `ok`). With `panic_on_start = true` the constructor panics.
+//! replying `ok`). With `panic_on_start = true` the constructor panics; with
+//! `session_end_panic = "M"` every session's end panics with the text `M`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -25,6 +26,7 @@ chat_api::export_plugin!("panicky", Panicky::from_context);
 #[serde(crate = "chat_api::serde", deny_unknown_fields, default)]
 struct PanickyConfig {
     panic_on_start: bool,
+    session_end_panic: Option<String>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +49,7 @@ struct Boom {
 
 pub struct Panicky {
     host: Arc<dyn Host>,
+    session_end_panic: Option<String>,
 }
 
 impl Panicky {
@@ -55,7 +58,10 @@ impl Panicky {
         if config.panic_on_start {
             panic!("asked to panic on start");
         }
-        Ok(Panicky { host: context.host })
+        Ok(Panicky {
+            host: context.host,
+            session_end_panic: config.session_end_panic,
+        })
     }
 
     async fn fail(
@@ -95,6 +101,12 @@ impl Panicky {
 impl MessageHandler for Panicky {
     fn name(&self) -> &str {
         "panicky"
+    }
+
+    async fn on_session_end(&self, _session: &dyn Session) {
+        if let Some(marker) = &self.session_end_panic {
+            panic!("{marker}");
+        }
     }
 
     // Written out (not `async fn`) so that it can panic before returning
