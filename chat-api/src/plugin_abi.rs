@@ -429,6 +429,7 @@ where
         config: context.config,
         host: host.clone(),
     };
+    log_panics_through(&config.plugin, &host);
     match catch_unwind(AssertUnwindSafe(|| constructor(context))) {
         Ok(Ok(handler)) => Ok(Box::new(Contained::new(
             handler,
@@ -444,6 +445,31 @@ where
             ),
         )),
     }
+}
+
+/// Sends the library's panic reports (message and location) to chatd's log
+/// instead of standard error. The hook belongs to the library's own copy of
+/// `std`, so it sees this plugin's panics only. It holds the host weakly:
+/// once that server is gone, panics are printed as usual.
+fn log_panics_through(plugin: &str, host: &Arc<dyn Host>) {
+    let plugin = plugin.to_string();
+    let host = Arc::downgrade(host);
+    let printer = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| match host.upgrade() {
+        Some(host) => {
+            let location = info
+                .location()
+                .map_or_else(|| "an unknown location".to_string(), ToString::to_string);
+            let mut message = format!("panicked at {location}: {}", panic_message(info.payload()));
+            // Only when asked for with RUST_BACKTRACE, as the default hook does.
+            let backtrace = std::backtrace::Backtrace::capture();
+            if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+                message.push_str(&format!("\nstack backtrace:\n{backtrace}"));
+            }
+            host.log(&plugin, LogLevel::Error, &message);
+        }
+        None => printer(info),
+    }));
 }
 
 /// The text of a panic payload.

@@ -428,6 +428,20 @@ async fn panicking_plugin_leaves_the_server_serving_everyone() {
     join(&mut alice, "#lobby").await;
     join(&mut bob, "#lobby").await;
 
+    // The library's panic reports go to chatd's log, with the location.
+    let reply = alice
+        .request_json(&json!({"type": "boom", "when": "poll", "marker": "boom-report-7f3a"}))
+        .await
+        .unwrap();
+    assert_eq!(error_code(&reply), Some(&ErrorCode::INTERNAL), "{reply:?}");
+    logs.wait_for(|event| {
+        event.contains("panicked at plugins/testing/panicky/src/lib.rs")
+            && event.contains("boom-report-7f3a")
+            && event.contains("plugin=\"panicky\"")
+    })
+    .await
+    .expect("the panic was reported in chatd's log with its location");
+
     for (when, marker) in [
         ("call", "boom-call-7f3a"),
         ("poll", "boom-poll-7f3a"),
@@ -447,7 +461,7 @@ async fn panicking_plugin_leaves_the_server_serving_everyone() {
             error_message(&reply).contains("'panicky' plugin failed"),
             "{reply:?}"
         );
-        logs.wait_for(|line| line.contains("panicky") && line.contains(marker))
+        logs.wait_for(|event| event.contains("panicky") && event.contains(marker))
             .await
             .unwrap_or_else(|| {
                 panic!("the `{when}` failure was not logged with the plugin's name")
@@ -481,7 +495,7 @@ async fn panicking_plugin_leaves_the_server_serving_everyone() {
             matches!(reply, Received::Core(ServerFrame::Ok { .. })),
             "{when}: {reply:?}"
         );
-        logs.wait_for(|line| line.contains("panicky") && line.contains(marker))
+        logs.wait_for(|event| event.contains("panicky") && event.contains(marker))
             .await
             .unwrap_or_else(|| {
                 panic!("the panic in `{when}` was not logged with the plugin's name")
@@ -513,9 +527,9 @@ async fn panicking_plugin_leaves_the_server_serving_everyone() {
         .send(None, &ClientFrame::Quit { reason: None })
         .await
         .unwrap();
-    logs.wait_for(|line| {
-        line.contains("panicky")
-            && line.contains("panicked in on_session_end: boom-session-end-7f3a")
+    logs.wait_for(|event| {
+        event.contains("panicky")
+            && event.contains("panicked in on_session_end: boom-session-end-7f3a")
     })
     .await
     .expect("the panic at session end was logged with the plugin's name");
@@ -534,10 +548,12 @@ async fn panicking_plugin_leaves_the_server_serving_everyone() {
     server.stop().await;
 }
 
-/// The server's log lines, captured from `tracing`, so a test can wait for
-/// a line instead of sleeping.
+/// The server's log events, captured from `tracing`, so a test can wait for
+/// an event instead of sleeping.
 struct LogCapture {
-    text: Mutex<String>,
+    /// One entry per event (the formatter writes each event at once); an
+    /// event may span lines (a backtrace).
+    events: Mutex<Vec<String>>,
     changed: tokio::sync::watch::Sender<u64>,
 }
 
@@ -548,7 +564,7 @@ impl LogCapture {
         CAPTURE
             .get_or_init(|| {
                 let capture = Arc::new(LogCapture {
-                    text: Mutex::new(String::new()),
+                    events: Mutex::new(Vec::new()),
                     changed: tokio::sync::watch::Sender::new(0),
                 });
                 let writer = capture.clone();
@@ -562,12 +578,12 @@ impl LogCapture {
             .clone()
     }
 
-    /// Waits (up to the test timeout) for a line satisfying `pred`.
+    /// Waits (up to the test timeout) for an event satisfying `pred`.
     async fn wait_for(&self, pred: impl Fn(&str) -> bool) -> Option<()> {
         let mut changed = self.changed.subscribe();
         let found = async {
             loop {
-                let seen = self.text.lock().unwrap().lines().any(&pred);
+                let seen = self.events.lock().unwrap().iter().any(|e| pred(e));
                 if seen {
                     return;
                 }
@@ -585,10 +601,10 @@ struct LogWriter(Arc<LogCapture>);
 impl Write for LogWriter {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         self.0
-            .text
+            .events
             .lock()
             .unwrap()
-            .push_str(&String::from_utf8_lossy(bytes));
+            .push(String::from_utf8_lossy(bytes).into_owned());
         self.0.changed.send_modify(|n| *n += 1);
         Ok(bytes.len())
     }
