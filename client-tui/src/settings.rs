@@ -38,6 +38,9 @@ pub struct Args {
     /// Line mode: read commands and text from stdin, print one event per line
     #[arg(long)]
     pub line: bool,
+    /// Directory where /accept saves files when none is given [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub download_dir: Option<PathBuf>,
     /// Config file to read instead of the default one
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -54,6 +57,8 @@ pub struct FileSettings {
     pub ca: Option<PathBuf>,
     #[serde(default)]
     pub rooms: Vec<String>,
+    /// Where `/accept` saves files when no directory is given.
+    pub download_dir: Option<PathBuf>,
 }
 
 /// What the client runs with.
@@ -66,6 +71,8 @@ pub struct Settings {
     pub ca: Option<PathBuf>,
     pub rooms: Vec<String>,
     pub line: bool,
+    /// Where `/accept` saves files by default (`None`: the current directory).
+    pub download_dir: Option<PathBuf>,
 }
 
 /// A setting that cannot be used.
@@ -178,6 +185,7 @@ impl Settings {
             ca,
             rooms,
             line: args.line,
+            download_dir: args.download_dir.or(file.download_dir),
         })
     }
 

@@ -69,6 +69,26 @@ pub enum Body {
     Info(String),
     /// The server refused something, or input was wrong.
     Error { code: String, message: String },
+    /// A file offered to us (`file_available`, or listed by `/files`).
+    FileOffer(chat_api::files::FileInfo),
+    /// How far one of our transfers has come (line mode: every tenth and
+    /// at the end).
+    Transfer(TransferNote),
+}
+
+/// A transfer's progress as recorded in a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferNote {
+    /// The server's transfer id.
+    pub transfer: String,
+    pub direction: crate::transfers::Direction,
+    pub name: String,
+    /// The local file (source or destination).
+    pub path: String,
+    pub done: u64,
+    pub total: u64,
+    /// Finished and verified.
+    pub finished: bool,
 }
 
 /// Where one of our messages is.
@@ -179,6 +199,12 @@ pub enum PendingKind {
     /// Carries the new password, remembered for reconnecting once accepted.
     Passwd(String),
     Logout,
+    /// `/files`.
+    FileList,
+    /// `/decline`, with the server's transfer id.
+    FileDecline(String),
+    /// `/cancel` of one of our uploads, with the server's transfer id.
+    FileCancel(String),
     /// Requests whose plain `ok` needs no words.
     Other,
 }
@@ -268,6 +294,10 @@ pub struct State {
     pub quitting: bool,
     /// Clock for entries that carry no server time (ms since the epoch).
     pub now_ms: u64,
+    /// File offers and our uploads and downloads.
+    pub transfers: crate::transfers::Transfers,
+    /// Where `/accept` saves files when no directory is given.
+    pub download_dir: std::path::PathBuf,
 }
 
 impl State {
@@ -301,6 +331,8 @@ impl State {
             rejoin_after_login: false,
             quitting: false,
             now_ms: 0,
+            transfers: crate::transfers::Transfers::default(),
+            download_dir: std::path::PathBuf::from("."),
         }
     }
 

@@ -109,6 +109,7 @@ fn on_key(state: &mut State, key: KeyEvent, out: &mut Vec<NetCommand>) {
             let conv = state.current;
             state.note(conv, Body::Info("password entry cancelled".into()));
         }
+        KeyCode::F(2) => state.transfers.shown = !state.transfers.shown,
         KeyCode::Char('c') if ctrl => quit(state, None, out),
         KeyCode::Char('d') if ctrl && ed.is_empty() => quit(state, None, out),
         KeyCode::Char('a') if ctrl => ed.home(),
@@ -233,7 +234,7 @@ fn submit(state: &mut State, line: String, out: &mut Vec<NetCommand>) {
     };
     let needs_server = !matches!(
         input,
-        Input::Nothing | Input::Command(Command::Help(_) | Command::Quit(_))
+        Input::Nothing | Input::Command(Command::Help(_) | Command::Quit(_) | Command::Transfers)
     );
     if needs_server && !online(state) {
         let why = match &state.link {
@@ -495,6 +496,12 @@ fn run_command(state: &mut State, command: Command, out: &mut Vec<NetCommand>) {
             Outgoing::Json(json!({ "type": "logout" })),
             out,
         ),
+        Command::Send { to, path } => files::send_file(state, to, &path, out),
+        Command::Accept { id, dir } => files::accept(state, id, dir, out),
+        Command::Decline(id) => files::decline(state, id, out),
+        Command::Cancel(id) => files::cancel(state, &id, out),
+        Command::Files => files::list(state, &here_name, out),
+        Command::Transfers => state.transfers.shown = !state.transfers.shown,
     }
 }
 
@@ -666,7 +673,11 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
             );
             state.note(0, Body::Status(text));
             out.push(NetCommand::Setup(setup_frames(state)));
+            if !state.rejoin_after_login {
+                files::resume(state, out);
+            }
         }
+        NetEvent::Transfer(event) => files::on_transfer(state, event),
         NetEvent::Frame(frame) => on_frame(state, frame, out),
         NetEvent::Lag(lag) => state.lag = Some(lag),
         NetEvent::Undelivered(id) => fail_request(state, id, "not sent: not connected".into()),
@@ -677,6 +688,7 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
             }
             state.logged_in = false;
             state.lag = None;
+            files::on_disconnected(state);
             let text = format!(
                 "disconnected: {reason}; reconnecting in {} s",
                 retry_in.as_secs().max(1)
@@ -823,6 +835,9 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                     state.password = Some(new);
                     state.note(reply_index, Body::Info("password changed".into()));
                 }
+                Some(ref what @ (PendingKind::FileDecline(_) | PendingKind::FileCancel(_))) => {
+                    files::on_ok(state, what, reply_index)
+                }
                 Some(PendingKind::Logout) => {
                     state.logged_in = false;
                     state.password = None;
@@ -925,6 +940,7 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                             for (id, frame) in join_requests(state) {
                                 out.push(NetCommand::Send(id, frame));
                             }
+                            files::resume(state, out);
                             return;
                         }
                     }
@@ -977,8 +993,11 @@ fn on_custom(
                 for (id, frame) in join_requests(state) {
                     out.push(NetCommand::Send(id, frame));
                 }
+                files::resume(state, out);
             }
+            files::list_after_login(state, out);
         }
+        other if files::on_custom(state, other, fields, index, out) => {}
         other => {
             let text = format!("the server sent a '{other}' frame this client does not know");
             state.note(index, Body::Info(text));
@@ -1052,6 +1071,9 @@ fn on_presence(state: &mut State, p: Presence) {
         },
     );
 }
+
+#[path = "update_files.rs"]
+pub mod files;
 
 #[cfg(test)]
 #[path = "update_tests.rs"]
