@@ -1,0 +1,201 @@
+//! End to end: `client-tui --line` processes send files to each other (to a
+//! user and to a room) through a real chatd with the files plugin.
+
+mod common;
+
+use std::path::Path;
+
+use common::{start_server_at, LineClient};
+
+const FILES_PLUGIN: &str = "[[plugin]]\nname = \"files\"\n";
+
+/// `len` bytes that no compressor or coincidence makes easy: xorshift from a
+/// seed that differs per run.
+fn random_bytes(len: usize) -> Vec<u8> {
+    let mut x = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Waits for `line` unless it was printed already (lines that race with
+/// the one awaited before it).
+async fn saw_or_expect(client: &mut LineClient, line: &str) {
+    if !client.seen.iter().any(|l| l == line) {
+        client.expect_line(line).await;
+    }
+}
+
+/// The `done` line's last field: the saved file's path.
+fn saved_path(done_line: &str) -> &Path {
+    Path::new(
+        done_line
+            .splitn(6, ' ')
+            .nth(5)
+            .expect("done line has a path"),
+    )
+}
+
+#[tokio::test]
+async fn a_file_goes_to_a_user_and_to_a_room_byte_for_byte() {
+    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), FILES_PLUGIN).await;
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let inbox = work.path().join("bob-inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    // Several chunks and a ragged end.
+    let data = random_bytes(3 * 1024 * 1024 + 12_345);
+    let source = work.path().join("report.bin");
+    std::fs::write(&source, &data).unwrap();
+    let size = data.len();
+
+    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &["--join", "#team"]);
+    alice.expect_line("joined #team alice").await;
+    let inbox_arg = inbox.to_str().unwrap();
+    let mut bob = LineClient::guest(
+        "bob",
+        srv.addr,
+        home.path(),
+        &["--join", "#team", "--download-dir", inbox_arg],
+    );
+    bob.expect_line("joined #team alice,bob").await;
+    alice.expect_line("join #team bob").await;
+
+    // To a user; chat goes on while the file travels.
+    alice.send(&format!("/send bob {}", source.display())).await;
+    alice.send("still chatting while sending").await;
+    let done = alice
+        .expect("the upload's end", |l| l.starts_with("done bob "))
+        .await;
+    let offer = bob
+        .expect("the offer", |l| l.starts_with("file alice alice "))
+        .await;
+    let fields: Vec<&str> = offer.split(' ').collect();
+    let id = fields[3].to_string();
+    assert_eq!(
+        done,
+        format!("done bob {id} up {size} {}", source.display())
+    );
+    assert_eq!(fields[4], size.to_string(), "{offer}");
+    assert_eq!(fields[5], "report.bin", "{offer}");
+    saw_or_expect(&mut bob, "msg #team alice still chatting while sending").await;
+    bob.send(&format!("/accept {}", &id[..8])).await;
+    bob.send("thanks, downloading").await;
+    let done = bob
+        .expect("the download's end", |l| {
+            l.starts_with(&format!("done alice {id} down {size} "))
+        })
+        .await;
+    let saved = saved_path(&done).to_path_buf();
+    assert_eq!(saved, inbox.join("report.bin"));
+    assert!(std::fs::read(&saved).unwrap() == data, "bytes differ");
+    saw_or_expect(&mut alice, "msg #team bob thanks, downloading").await;
+    saw_or_expect(&mut alice, "info bob bob received report.bin").await;
+    // Progress came as occasional lines: each tenth once, in order.
+    let progress: Vec<u64> = bob
+        .seen
+        .iter()
+        .filter(|l| l.starts_with(&format!("progress alice {id} down ")))
+        .map(|l| {
+            l.split(' ')
+                .nth(4)
+                .unwrap()
+                .trim_end_matches('%')
+                .parse()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        (5..=9).contains(&progress.len()) && progress.windows(2).all(|w| w[0] < w[1]),
+        "progress lines: {progress:?}"
+    );
+
+    // To a room: its other members get it; a second copy gets a new name.
+    alice
+        .send(&format!("/send #team {}", source.display()))
+        .await;
+    let offer = bob
+        .expect("the room offer", |l| l.starts_with("file #team alice "))
+        .await;
+    let id = offer.split(' ').nth(3).unwrap().to_string();
+    alice
+        .expect("the room upload's end", |l| {
+            l.starts_with(&format!("done #team {id} up {size} "))
+        })
+        .await;
+    bob.send("/accept").await;
+    let done = bob
+        .expect("the room download's end", |l| {
+            l.starts_with(&format!("done #team {id} down {size} "))
+        })
+        .await;
+    let saved = saved_path(&done).to_path_buf();
+    assert_eq!(saved, inbox.join("report.bin.1"));
+    assert!(std::fs::read(&saved).unwrap() == data, "bytes differ");
+
+    // Nothing is left waiting; no partial file remains.
+    bob.send("/files").await;
+    bob.expect_line("info #team no files wait for you, and you have no uploads")
+        .await;
+    let left: Vec<_> = std::fs::read_dir(&inbox)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    let (status, _) = alice.finish().await;
+    assert!(status.success());
+    let (status, _) = bob.finish().await;
+    assert!(status.success());
+    srv.server.stop().await;
+}
+
+#[tokio::test]
+async fn file_commands_explain_what_is_wrong() {
+    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), FILES_PLUGIN).await;
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &[]);
+    alice
+        .expect("the nickname", |l| l.contains("you are now known as alice"))
+        .await;
+    alice.send("/accept").await;
+    alice
+        .expect_line("error * input no file is waiting for you; /files asks the server")
+        .await;
+    let missing = work.path().join("missing.bin");
+    alice
+        .send(&format!("/send bob {}", missing.display()))
+        .await;
+    alice
+        .expect("the missing-file error", |l| {
+            l.starts_with(&format!(
+                "error * input cannot send {}: ",
+                missing.display()
+            ))
+        })
+        .await;
+    let present = work.path().join("a.txt");
+    std::fs::write(&present, b"hello").unwrap();
+    alice
+        .send(&format!("/send nobody {}", present.display()))
+        .await;
+    alice
+        .expect("the refusal", |l| {
+            l.starts_with("error nobody no_such_user sending a.txt failed: ")
+        })
+        .await;
+    let (status, _) = alice.finish().await;
+    assert!(status.success());
+    srv.server.stop().await;
+}
