@@ -503,3 +503,197 @@ fn screen_login_without_an_accounts_server_goes_guest_without_asking() {
     let out = type_line(&mut s, "pw");
     assert!(matches!(&sent_ids(&out)[0].1, Outgoing::Json(v) if v["type"] == "login"));
 }
+
+mod files {
+    use super::*;
+    use crate::transfer::{TransferEvent, TransferEventKind, TransferJob};
+    use crate::transfers::{Direction, TransferStatus};
+
+    fn files_connected() -> State {
+        let mut s = connected();
+        s.server.features = vec!["files".into()];
+        s
+    }
+
+    fn custom(s: &mut State, kind: &str, fields: serde_json::Value) -> Vec<NetCommand> {
+        let serde_json::Value::Object(fields) = fields else {
+            panic!("fields are an object")
+        };
+        net(
+            s,
+            NetEvent::Frame(Received::Custom {
+                kind: kind.into(),
+                fields,
+            }),
+        )
+    }
+
+    fn offer(s: &mut State, transfer: &str, room: Option<&str>) {
+        let mut fields = json!({
+            "transfer": transfer, "from": "bob", "name": "a.bin",
+            "size": 100, "sha256": "00", "expires_at": 0
+        });
+        if let Some(room) = room {
+            fields["room"] = json!(room);
+        }
+        custom(s, "file_available", fields);
+    }
+
+    fn event(s: &mut State, slot: u32, kind: TransferEventKind) {
+        net(s, NetEvent::Transfer(TransferEvent { slot, kind }));
+    }
+
+    #[test]
+    fn an_offer_is_shown_where_it_belongs_and_accepted_by_default() {
+        let mut s = files_connected();
+        offer(&mut s, "aaaa1111", None);
+        offer(&mut s, "bbbb2222", Some("#go"));
+        let bob = s
+            .find("bob")
+            .expect("a direct conversation with the sender");
+        assert!(matches!(
+            s.convs[bob].entries.back().unwrap().body,
+            Body::FileOffer(_)
+        ));
+        let go = s.find("#go").unwrap();
+        assert!(matches!(
+            s.convs[go].entries.back().unwrap().body,
+            Body::FileOffer(_)
+        ));
+        assert_eq!(s.convs[go].unread, 0, "an offer is not a chat message");
+        // The same offer again (e.g. from /files) is not shown twice.
+        offer(&mut s, "bbbb2222", Some("#go"));
+        assert_eq!(s.transfers.offers.len(), 2);
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = update(
+            &mut s,
+            Event::Line(format!("/accept {}", dir.path().display())),
+        );
+        let [NetCommand::Transfer(TransferJob::Download { slot, file, dest })] = out.as_slice()
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(file.transfer, "bbbb2222", "the latest offer");
+        assert_eq!(dest, &dir.path().join("a.bin"));
+        assert_eq!(s.transfers.offers.len(), 1);
+        let t = s.transfers.by_slot(*slot).unwrap();
+        assert_eq!(
+            (t.direction, t.conv.as_str(), &t.status),
+            (Direction::Download, "#go", &TransferStatus::Preparing)
+        );
+
+        // Declining names the other by a prefix; the ok forgets it.
+        let out = update(&mut s, Event::Line("/decline aaaa".into()));
+        let [NetCommand::Send(id, Outgoing::Json(frame))] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            frame,
+            &json!({"type": "file_decline", "transfer": "aaaa1111"})
+        );
+        frame_ok(&mut s, *id);
+        assert!(s.transfers.offers.is_empty());
+        let last = &s.convs[bob].entries.back().unwrap().body;
+        assert_eq!(last, &Body::Info("declined a.bin".into()));
+    }
+
+    fn frame_ok(s: &mut State, id: u64) {
+        frame(
+            s,
+            ServerFrame::Ok {
+                id: Some(id),
+                nick: None,
+            },
+        );
+    }
+
+    #[test]
+    fn an_interrupted_upload_resumes_after_reconnecting() {
+        let mut s = files_connected();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin");
+        std::fs::write(&path, vec![7u8; 1000]).unwrap();
+        let out = update(
+            &mut s,
+            Event::Line(format!("/send #rust {}", path.display())),
+        );
+        let [NetCommand::Transfer(TransferJob::Upload { slot, name, to, .. })] = out.as_slice()
+        else {
+            panic!("{out:?}")
+        };
+        let slot = *slot;
+        assert_eq!(name, "big.bin");
+        assert_eq!(to.room.as_deref(), Some("#rust"));
+        event(
+            &mut s,
+            slot,
+            TransferEventKind::Started {
+                transfer: "cafe0001".into(),
+                done: 0,
+                total: 1000,
+            },
+        );
+        event(&mut s, slot, TransferEventKind::Progress { done: 400 });
+        net(
+            &mut s,
+            NetEvent::Disconnected {
+                reason: "gone".into(),
+                retry_in: Duration::from_secs(1),
+            },
+        );
+        event(&mut s, slot, TransferEventKind::Interrupted);
+        assert_eq!(
+            s.transfers.by_slot(slot).unwrap().status,
+            TransferStatus::Interrupted
+        );
+        let out = net(&mut s, NetEvent::Connected(welcome(false)));
+        let [NetCommand::Setup(_), NetCommand::Transfer(TransferJob::ResumeUpload {
+            slot: again,
+            transfer,
+            ..
+        })] = out.as_slice()
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!((*again, transfer.as_str()), (slot, "cafe0001"));
+        // A failure is shown in words where the file was going.
+        event(
+            &mut s,
+            slot,
+            TransferEventKind::Failed {
+                code: Some("quota_exceeded".into()),
+                message: "over your quota".into(),
+            },
+        );
+        let rust = s.find("#rust").unwrap();
+        assert_eq!(
+            s.convs[rust].entries.back().unwrap().body,
+            Body::Error {
+                code: "quota_exceeded".into(),
+                message: "sending big.bin failed: over your quota".into()
+            }
+        );
+        // /cancel of our upload stops nothing more locally but withdraws it.
+        let out = update(&mut s, Event::Line("/cancel cafe".into()));
+        let [NetCommand::Send(_, Outgoing::Json(frame))] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            frame,
+            &json!({"type": "file_cancel", "transfer": "cafe0001"})
+        );
+    }
+
+    #[test]
+    fn file_commands_need_the_files_feature() {
+        let mut s = connected();
+        let out = update(&mut s, Event::Line("/files".into()));
+        assert!(out.is_empty());
+        let here = s.current;
+        assert!(matches!(
+            &s.convs[here].entries.back().unwrap().body,
+            Body::Error { code, .. } if code == "feature_disabled"
+        ));
+    }
+}

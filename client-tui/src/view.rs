@@ -1,7 +1,7 @@
 //! `draw(state, frame)`: renders the state and changes nothing. Layout:
 //! sidebar | conversation | members (rooms, wide screens), then the status
-//! bar and the input line. The transfers view (F2, `/transfers`) takes the
-//! lower part of the conversation column.
+//! bar and the input line. The transfers view (F2, `/transfers`), when
+//! shown, sits below them across the whole width.
 
 use chat_api::names::fold;
 use chat_api::PresenceEvent;
@@ -322,6 +322,16 @@ pub fn draw(state: &State, frame: &mut Frame) {
         Constraint::Length(1),
     ])
     .areas(area);
+    let main = if state.transfers.shown {
+        let rows = (state.transfers.list.len().max(1) + 1) as u16;
+        let height = rows.min(main.height / 2).max(2);
+        let [top, bottom] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(height)]).areas(main);
+        draw_transfers(state, frame, bottom);
+        top
+    } else {
+        main
+    };
     let conv = state.current_conv();
     let members_width = if shows_members(area.width, conv) {
         MEMBERS_WIDTH
@@ -335,16 +345,6 @@ pub fn draw(state: &State, frame: &mut Frame) {
     ])
     .areas(main);
     draw_sidebar(state, frame, sidebar);
-    let conversation = if state.transfers.shown {
-        let rows = (state.transfers.list.len().max(1) + 1) as u16;
-        let height = rows.min(conversation.height / 2).max(2);
-        let [top, bottom] =
-            Layout::vertical([Constraint::Min(1), Constraint::Length(height)]).areas(conversation);
-        draw_transfers(state, frame, bottom);
-        top
-    } else {
-        conversation
-    };
     draw_conversation(state, frame, conversation);
     if members_width > 0 {
         draw_members(conv, frame, members);
