@@ -199,3 +199,116 @@ async fn file_commands_explain_what_is_wrong() {
     assert!(status.success());
     srv.server.stop().await;
 }
+
+/// Starts chatd with the files plugin on `port`, keeping its data in `data`.
+async fn start_files_server(
+    port: u16,
+    data: &Path,
+) -> Result<chatd::RunningServer, chatd::StartError> {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{FILES_PLUGIN}",
+        data.display()
+    );
+    let config = chatd::Config::parse(&text, "test", None).expect("test config is valid");
+    chatd::start(config).await
+}
+
+#[tokio::test]
+async fn an_upload_cut_by_a_server_restart_resumes_after_reconnecting() {
+    let data = tempfile::tempdir().unwrap();
+    // A fixed port below the ephemeral range, so the restarted server can
+    // take it again (see common::start_restartable_server).
+    let first = 21_000 + (std::process::id() % 9_000) as u16;
+    let mut found = None;
+    for port in (first..32_000).take(200) {
+        match start_files_server(port, data.path()).await {
+            Ok(server) => {
+                found = Some((server, port));
+                break;
+            }
+            Err(chatd::StartError::Bind { .. }) => continue,
+            Err(e) => panic!("server does not start: {e}"),
+        }
+    }
+    let (server, port) = found.expect("a free port below 32000");
+    let addr = server.tcp_addr.unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let inbox = work.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    // Large enough that the upload is still running when the server stops.
+    let data_bytes = random_bytes(24 * 1024 * 1024 + 7);
+    let source = work.path().join("big.bin");
+    std::fs::write(&source, &data_bytes).unwrap();
+    let size = data_bytes.len();
+
+    let mut alice = LineClient::guest("alice", addr, home.path(), &[]);
+    alice
+        .expect("alice's nickname", |l| {
+            l.ends_with("you are now known as alice")
+        })
+        .await;
+    let inbox_arg = inbox.to_str().unwrap();
+    let mut bob = LineClient::guest("bob", addr, home.path(), &["--download-dir", inbox_arg]);
+    bob.expect("bob's nickname", |l| {
+        l.ends_with("you are now known as bob")
+    })
+    .await;
+
+    alice.send(&format!("/send bob {}", source.display())).await;
+    let first_progress = alice
+        .expect("the first tenth", |l| l.starts_with("progress bob "))
+        .await;
+    let id = first_progress.split(' ').nth(2).unwrap().to_string();
+    server.stop().await;
+    alice
+        .expect("the interruption", |l| {
+            l == "info bob transfer of big.bin interrupted; it resumes after reconnecting"
+        })
+        .await;
+    assert!(
+        !alice.seen.iter().any(|l| l.starts_with("done ")),
+        "the upload finished before the server stopped; the test needs a larger file"
+    );
+
+    let server = start_files_server(port, data.path())
+        .await
+        .expect("the server restarts on the same port");
+    alice.expect_line("info bob resuming big.bin").await;
+    alice
+        .expect("the resumed upload's end", |l| {
+            l == format!("done bob {id} up {size} {}", source.display())
+        })
+        .await;
+    // Resumed, not restarted: the tenths before the cut are not repeated
+    // from the start.
+    let tenths: Vec<&String> = alice
+        .seen
+        .iter()
+        .filter(|l| l.starts_with(&format!("progress bob {id} up 10% ")))
+        .collect();
+    assert_eq!(tenths.len(), 1, "{:#?}", alice.seen);
+
+    bob.expect("bob back", |l| l.starts_with("status * connected to "))
+        .await;
+    let offer = bob
+        .expect("the offer", |l| l.starts_with("file alice alice "))
+        .await;
+    assert_eq!(offer, format!("file alice alice {id} {size} big.bin"));
+    bob.send("/accept").await;
+    let done = bob
+        .expect("the download's end", |l| {
+            l.starts_with(&format!("done alice {id} down {size} "))
+        })
+        .await;
+    assert!(
+        std::fs::read(saved_path(&done)).unwrap() == data_bytes,
+        "bytes differ"
+    );
+
+    let (status, _) = alice.finish().await;
+    assert!(status.success());
+    let (status, _) = bob.finish().await;
+    assert!(status.success());
+    server.stop().await;
+}
