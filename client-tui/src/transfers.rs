@@ -134,6 +134,8 @@ pub struct Transfers {
     next_slot: u32,
     /// Whether the transfers view is shown (F2 or `/transfers`).
     pub shown: bool,
+    /// Input ended (line mode): quit once no transfer is running.
+    pub quit_when_idle: bool,
 }
 
 /// Why a typed id does not name exactly one transfer.
@@ -181,6 +183,14 @@ impl Transfers {
             reported_tenth: 0,
         });
         self.list.last_mut().expect("just pushed")
+    }
+
+    /// Transfers preparing or moving bytes right now.
+    pub fn running(&self) -> usize {
+        self.list
+            .iter()
+            .filter(|t| matches!(t.status, TransferStatus::Preparing | TransferStatus::Active))
+            .count()
     }
 
     pub fn by_slot(&mut self, slot: u32) -> Option<&mut Transfer> {

@@ -29,8 +29,11 @@ pub enum Event {
     Net(NetEvent),
     /// A line of standard input (line mode).
     Line(String),
-    /// End of standard input (line mode): quit.
+    /// A signal, or the terminal went away: quit.
     InputClosed,
+    /// End of standard input (line mode): quit, once running file
+    /// transfers have finished.
+    InputEnded,
     /// A second passed (refreshes countdowns; the clock is `state.now_ms`).
     Tick,
 }
@@ -64,6 +67,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<NetCommand> {
         Event::Net(net) => on_net(state, net, &mut out),
         Event::Line(line) => submit(state, line, &mut out),
         Event::InputClosed => quit(state, None, &mut out),
+        Event::InputEnded => files::quit_when_idle(state, &mut out),
         Event::Tick => {}
     }
     out
@@ -340,7 +344,7 @@ fn send(
     out.push(NetCommand::Send(id, frame));
 }
 
-fn quit(state: &mut State, reason: Option<String>, out: &mut Vec<NetCommand>) {
+pub(crate) fn quit(state: &mut State, reason: Option<String>, out: &mut Vec<NetCommand>) {
     if !state.quitting {
         state.quitting = true;
         out.push(NetCommand::Quit(reason));
@@ -677,7 +681,7 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
                 files::resume(state, out);
             }
         }
-        NetEvent::Transfer(event) => files::on_transfer(state, event),
+        NetEvent::Transfer(event) => files::on_transfer(state, event, out),
         NetEvent::Frame(frame) => on_frame(state, frame, out),
         NetEvent::Lag(lag) => state.lag = Some(lag),
         NetEvent::Undelivered(id) => fail_request(state, id, "not sent: not connected".into()),
@@ -688,7 +692,7 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
             }
             state.logged_in = false;
             state.lag = None;
-            files::on_disconnected(state);
+            files::on_disconnected(state, out);
             let text = format!(
                 "disconnected: {reason}; reconnecting in {} s",
                 retry_in.as_secs().max(1)

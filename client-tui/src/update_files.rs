@@ -261,6 +261,7 @@ pub fn cancel(state: &mut State, id: &str, out: &mut Vec<NetCommand>) {
         let text = "that file was offered to you: /decline refuses it".to_string();
         state.note(here, error_body("input", text));
     }
+    quit_if_idle(state, out);
 }
 
 /// `/files`.
@@ -416,6 +417,7 @@ pub fn on_custom(
                 None => about(state, &r.transfer),
             };
             state.note(at, Body::Info(format!("{name} is gone ({})", r.reason)));
+            quit_if_idle(state, out);
         }
         _ => return false,
     }
@@ -436,8 +438,35 @@ fn about(state: &State, transfer: &str) -> (usize, String) {
         })
 }
 
+/// End of input: quits now, or once the running transfers end (a script
+/// that sends a file and closes its input means the file to arrive).
+pub fn quit_when_idle(state: &mut State, out: &mut Vec<NetCommand>) {
+    let running = state.transfers.running();
+    if running == 0 || state.quitting {
+        super::quit(state, None, out);
+        return;
+    }
+    if !state.transfers.quit_when_idle {
+        state.transfers.quit_when_idle = true;
+        let text = format!("end of input: quitting once {running} running transfer(s) end");
+        state.note(0, Body::Info(text));
+    }
+}
+
+/// Quits if input ended and the last running transfer just ended.
+fn quit_if_idle(state: &mut State, out: &mut Vec<NetCommand>) {
+    if state.transfers.quit_when_idle && state.transfers.running() == 0 {
+        super::quit(state, None, out);
+    }
+}
+
 /// A worker's report.
-pub fn on_transfer(state: &mut State, event: TransferEvent) {
+pub fn on_transfer(state: &mut State, event: TransferEvent, out: &mut Vec<NetCommand>) {
+    on_report(state, event);
+    quit_if_idle(state, out);
+}
+
+fn on_report(state: &mut State, event: TransferEvent) {
     let now = state.now_ms;
     let line_mode = matches!(state.frontend, Frontend::Line { .. });
     let Some(t) = state.transfers.by_slot(event.slot) else {
@@ -518,12 +547,13 @@ pub fn on_transfer(state: &mut State, event: TransferEvent) {
 }
 
 /// The connection dropped: running transfers wait for the next one.
-pub fn on_disconnected(state: &mut State) {
+pub fn on_disconnected(state: &mut State, out: &mut Vec<NetCommand>) {
     for t in &mut state.transfers.list {
         if matches!(t.status, TransferStatus::Preparing | TransferStatus::Active) {
             t.status = TransferStatus::Interrupted;
         }
     }
+    quit_if_idle(state, out);
 }
 
 /// Restarts interrupted transfers on a new connection: uploads continue

@@ -312,3 +312,48 @@ async fn an_upload_cut_by_a_server_restart_resumes_after_reconnecting() {
     assert!(status.success());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn end_of_input_waits_for_a_running_upload() {
+    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), FILES_PLUGIN).await;
+    let home = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let data = random_bytes(2 * 1024 * 1024);
+    let source = work.path().join("batch.bin");
+    std::fs::write(&source, &data).unwrap();
+    let mut bob = LineClient::guest("bob", srv.addr, home.path(), &[]);
+    bob.expect("bob's nickname", |l| {
+        l.ends_with("you are now known as bob")
+    })
+    .await;
+    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &[]);
+    alice
+        .expect("alice's nickname", |l| {
+            l.ends_with("you are now known as alice")
+        })
+        .await;
+    // A script: one command, then end of input.
+    alice.send(&format!("/send bob {}", source.display())).await;
+    let (status, seen) = alice.finish().await;
+    assert!(status.success(), "{status}");
+    let done = seen
+        .iter()
+        .position(|l| l.starts_with("done bob ") && l.ends_with(&source.display().to_string()))
+        .unwrap_or_else(|| panic!("no done line: {seen:#?}"));
+    let ended = seen.iter().position(|l| {
+        l.starts_with("info * end of input: quitting once 1 running transfer(s) end")
+    });
+    assert!(ended.is_some_and(|e| e < done), "{seen:#?}");
+    bob.expect("the offer", |l| l.starts_with("file alice alice "))
+        .await;
+    let inbox = work.path().join("in");
+    std::fs::create_dir(&inbox).unwrap();
+    bob.send(&format!("/accept {}", inbox.display())).await;
+    let done = bob
+        .expect("the download's end", |l| l.starts_with("done alice "))
+        .await;
+    assert!(std::fs::read(saved_path(&done)).unwrap() == data);
+    let (status, _) = bob.finish().await;
+    assert!(status.success());
+    srv.server.stop().await;
+}
