@@ -455,10 +455,21 @@ impl State {
         }
     }
 
+    /// Rows the transfers view takes when shown (the view lays it out the
+    /// same way).
+    pub fn transfers_view_rows(&self) -> usize {
+        if !self.transfers.shown {
+            return 0;
+        }
+        let main = usize::from(self.viewport.1).saturating_sub(2);
+        (self.transfers.list.len().max(1) + 1).min(main / 2).max(2)
+    }
+
     /// Rows the conversation area has, for paging.
     pub fn page_rows(&self) -> usize {
-        // Minus the title, status and input rows.
-        usize::from(self.viewport.1).saturating_sub(3).max(1)
+        // Minus the title, status and input rows, and the transfers view.
+        let rows = usize::from(self.viewport.1).saturating_sub(3);
+        rows.saturating_sub(self.transfers_view_rows()).max(1)
     }
 }
 

@@ -697,3 +697,57 @@ mod files {
         ));
     }
 }
+
+#[test]
+fn logging_in_lists_waiting_files_when_the_server_has_them() {
+    let mut s = state();
+    s.user = Some("alice".into());
+    s.password = Some("pw".into());
+    let mut w = welcome(false);
+    w.features = vec!["accounts".into(), "files".into()];
+    net(&mut s, NetEvent::Connected(w));
+    let out = net(
+        &mut s,
+        NetEvent::Frame(Received::Custom {
+            kind: "logged_in".into(),
+            fields: json!({"user": "alice"}).as_object().unwrap().clone(),
+        }),
+    );
+    assert!(
+        out.iter().any(|c| matches!(
+            c,
+            NetCommand::Send(_, Outgoing::Json(f)) if f == &json!({"type": "file_list"})
+        )),
+        "{out:?}"
+    );
+    // The listing's files become offers, shown where the request was made.
+    let id = out
+        .iter()
+        .find_map(|c| match c {
+            NetCommand::Send(id, Outgoing::Json(f)) if f == &json!({"type": "file_list"}) => {
+                Some(*id)
+            }
+            _ => None,
+        })
+        .unwrap();
+    net(
+        &mut s,
+        NetEvent::Frame(Received::Custom {
+            kind: "file_list".into(),
+            fields: json!({
+                "id": id,
+                "incoming": [{"transfer": "abcd", "from": "bob", "name": "x.txt",
+                              "size": 3, "sha256": "00", "expires_at": 0}],
+                "outgoing": []
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+        }),
+    );
+    assert_eq!(s.transfers.offers.len(), 1);
+    assert!(matches!(
+        s.convs[0].entries.back().unwrap().body,
+        Body::FileOffer(_)
+    ));
+}

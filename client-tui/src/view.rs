@@ -324,7 +324,7 @@ pub fn draw(state: &State, frame: &mut Frame) {
     .areas(area);
     let main = if state.transfers.shown {
         let rows = (state.transfers.list.len().max(1) + 1) as u16;
-        let height = rows.min(main.height / 2).max(2);
+        let height = rows.min(main.height / 2).max(2).min(main.height);
         let [top, bottom] =
             Layout::vertical([Constraint::Min(1), Constraint::Length(height)]).areas(main);
         draw_transfers(state, frame, bottom);
