@@ -201,6 +201,9 @@ pub enum PendingKind {
     Logout,
     /// `/files`.
     FileList,
+    /// The listing asked for on connecting and logging in: shows only
+    /// offers not seen yet (e.g. sent while we were away).
+    FileListQuiet,
     /// `/decline`, with the server's transfer id.
     FileDecline(String),
     /// `/cancel` of one of our uploads, with the server's transfer id.

@@ -679,6 +679,7 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
             out.push(NetCommand::Setup(setup_frames(state)));
             if !state.rejoin_after_login {
                 files::resume(state, out);
+                files::list_quietly(state, out);
             }
         }
         NetEvent::Transfer(event) => files::on_transfer(state, event, out),
@@ -945,6 +946,7 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                                 out.push(NetCommand::Send(id, frame));
                             }
                             files::resume(state, out);
+                            files::list_quietly(state, out);
                             return;
                         }
                     }
@@ -963,7 +965,10 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 state.note(0, Body::Status(text));
             }
         },
-        Received::Custom { kind, fields } => on_custom(state, &kind, &fields, reply_index, out),
+        Received::Custom { kind, fields } => {
+            let quiet = what == Some(PendingKind::FileListQuiet);
+            on_custom(state, &kind, &fields, reply_index, quiet, out)
+        }
     }
 }
 
@@ -973,6 +978,7 @@ fn on_custom(
     kind: &str,
     fields: &serde_json::Map<String, Value>,
     index: usize,
+    quiet: bool,
     out: &mut Vec<NetCommand>,
 ) {
     match kind {
@@ -999,9 +1005,9 @@ fn on_custom(
                 }
                 files::resume(state, out);
             }
-            files::list_after_login(state, out);
+            files::list_quietly(state, out);
         }
-        other if files::on_custom(state, other, fields, index, out) => {}
+        other if files::on_custom(state, other, fields, index, quiet, out) => {}
         other => {
             let text = format!("the server sent a '{other}' frame this client does not know");
             state.note(index, Body::Info(text));

@@ -279,15 +279,16 @@ pub fn list(state: &mut State, conv: &str, out: &mut Vec<NetCommand>) {
     );
 }
 
-/// Asks for the file list after logging in, when the server has files:
-/// what waits for this account is shown at once.
-pub fn list_after_login(state: &mut State, out: &mut Vec<NetCommand>) {
+/// Asks for the file list on connecting and after logging in, when the
+/// server has files: offers made while we were away (or logged out) are
+/// shown then.
+pub fn list_quietly(state: &mut State, out: &mut Vec<NetCommand>) {
     if state.server.features.iter().any(|f| f == "files") {
         let frame = serde_json::to_value(FileList {}).expect("frames serialise");
         send(
             state,
             SERVER_CONV,
-            PendingKind::FileList,
+            PendingKind::FileListQuiet,
             Outgoing::Json(frame),
             out,
         );
@@ -326,6 +327,7 @@ pub fn on_custom(
     kind: &str,
     fields: &serde_json::Map<String, Value>,
     index: usize,
+    quiet: bool,
     out: &mut Vec<NetCommand>,
 ) -> bool {
     let decode = |fields: &serde_json::Map<String, Value>| {
@@ -349,6 +351,18 @@ pub fn on_custom(
             let Ok(listing) = serde_json::from_value::<FileListing>(decode(fields)) else {
                 return false;
             };
+            if quiet {
+                // Only what is new, where it belongs, as if just offered.
+                for file in listing.incoming {
+                    if state.transfers.offer(file.clone()) {
+                        let conv = file.room.clone().unwrap_or_else(|| file.from.clone());
+                        let at = state.conv_index(&conv, conv_kind(&conv));
+                        state.note(at, Body::FileOffer(file));
+                    }
+                }
+                state.transfers.remote_outgoing = listing.outgoing;
+                return true;
+            }
             if listing.incoming.is_empty() && listing.outgoing.is_empty() {
                 state.note(
                     index,

@@ -720,7 +720,7 @@ fn logging_in_lists_waiting_files_when_the_server_has_them() {
         )),
         "{out:?}"
     );
-    // The listing's files become offers, shown where the request was made.
+    // New files in the listing become offers, shown where they belong.
     let id = out
         .iter()
         .find_map(|c| match c {
@@ -746,8 +746,9 @@ fn logging_in_lists_waiting_files_when_the_server_has_them() {
         }),
     );
     assert_eq!(s.transfers.offers.len(), 1);
+    let bob = s.find("bob").unwrap();
     assert!(matches!(
-        s.convs[0].entries.back().unwrap().body,
+        s.convs[bob].entries.back().unwrap().body,
         Body::FileOffer(_)
     ));
 }

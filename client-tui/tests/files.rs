@@ -214,7 +214,7 @@ async fn start_files_server(
 }
 
 #[tokio::test]
-async fn an_upload_cut_by_a_server_restart_resumes_after_reconnecting() {
+async fn transfers_cut_by_server_restarts_resume_after_reconnecting() {
     let data = tempfile::tempdir().unwrap();
     // A fixed port below the ephemeral range, so the restarted server can
     // take it again (see common::start_restartable_server).
@@ -296,6 +296,29 @@ async fn an_upload_cut_by_a_server_restart_resumes_after_reconnecting() {
         .await;
     assert_eq!(offer, format!("file alice alice {id} {size} big.bin"));
     bob.send("/accept").await;
+
+    // The download is cut by a second restart, and resumes from its .part.
+    bob.expect("the download's first tenth", |l| {
+        l.starts_with(&format!("progress alice {id} down "))
+    })
+    .await;
+    server.stop().await;
+    bob.expect_line("info alice transfer of big.bin interrupted; it resumes after reconnecting")
+        .await;
+    let cut = bob
+        .seen
+        .iter()
+        .any(|l| l.starts_with(&format!("done alice {id} ")));
+    assert!(!cut, "the download finished before the server stopped");
+    let part = inbox.join("big.bin.part");
+    let kept = std::fs::metadata(&part)
+        .expect("the partial download is kept")
+        .len();
+    assert!(kept > 0 && kept < size as u64, "{kept}");
+    let server = start_files_server(port, data.path())
+        .await
+        .expect("the server restarts again");
+    bob.expect_line("info alice resuming big.bin").await;
     let done = bob
         .expect("the download's end", |l| {
             l.starts_with(&format!("done alice {id} down {size} "))
@@ -305,6 +328,13 @@ async fn an_upload_cut_by_a_server_restart_resumes_after_reconnecting() {
         std::fs::read(saved_path(&done)).unwrap() == data_bytes,
         "bytes differ"
     );
+    assert!(!part.exists());
+    let tenths = bob
+        .seen
+        .iter()
+        .filter(|l| l.starts_with(&format!("progress alice {id} down 10% ")))
+        .count();
+    assert_eq!(tenths, 1, "resumed, not restarted: {:#?}", bob.seen);
 
     let (status, _) = alice.finish().await;
     assert!(status.success());
