@@ -348,7 +348,7 @@ async fn end_of_input_waits_for_a_running_upload() {
     let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), FILES_PLUGIN).await;
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let data = random_bytes(2 * 1024 * 1024);
+    let data = random_bytes(8 * 1024 * 1024);
     let source = work.path().join("batch.bin");
     std::fs::write(&source, &data).unwrap();
     let mut bob = LineClient::guest("bob", srv.addr, home.path(), &[]);
@@ -356,16 +356,30 @@ async fn end_of_input_waits_for_a_running_upload() {
         l.ends_with("you are now known as bob")
     })
     .await;
-    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &[]);
-    alice
-        .expect("alice's nickname", |l| {
-            l.ends_with("you are now known as alice")
-        })
-        .await;
-    // A script: one command, then end of input.
-    alice.send(&format!("/send bob {}", source.display())).await;
-    let (status, seen) = alice.finish().await;
-    assert!(status.success(), "{status}");
+    // A script whose input ends right after its one command: end of input
+    // is read while the upload is still running.
+    let script = work.path().join("script.txt");
+    std::fs::write(&script, format!("/send bob {}\n", source.display())).unwrap();
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_client-tui"))
+        .args([
+            "--line",
+            "--server",
+            &srv.addr.to_string(),
+            "--nick",
+            "alice",
+        ])
+        .env("XDG_CONFIG_HOME", home.path())
+        .stdin(std::fs::File::open(&script).unwrap())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(common::TIMEOUT, run)
+        .await
+        .expect("the script ends")
+        .unwrap();
+    assert!(output.status.success(), "{}", output.status);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let seen: Vec<&str> = stdout.lines().collect();
     let done = seen
         .iter()
         .position(|l| l.starts_with("done bob ") && l.ends_with(&source.display().to_string()))
