@@ -35,6 +35,9 @@ use tokio::time::Instant;
 pub const TRANSFER_ID_BASE: RequestId = 1 << 48;
 /// Bits of a transfer id that number the requests within one transfer.
 const SEQ_BITS: u32 = 24;
+/// Most upload chunks kept unanswered, whatever window the server allows:
+/// the worker's reply queue must hold every answer.
+const MAX_UPLOAD_WINDOW: u32 = 32;
 /// Download requests kept in flight.
 const DOWNLOAD_WINDOW: usize = 8;
 /// Least time between two progress reports (the last one always goes).
@@ -383,7 +386,9 @@ impl Worker {
         let mut empty_sent = size != 0;
         let mut in_flight: VecDeque<RequestId> = VecDeque::new();
         loop {
-            while in_flight.len() < window.max(1) as usize && (next < size || !empty_sent) {
+            while in_flight.len() < window.clamp(1, MAX_UPLOAD_WINDOW) as usize
+                && (next < size || !empty_sent)
+            {
                 let len = (size - next).min(chunk_size) as usize;
                 file.read_exact(&mut buf[..len])
                     .await

@@ -87,9 +87,7 @@ pub struct Transfer {
 impl Transfer {
     /// The short id shown to the user, or `-` before the server gave one.
     pub fn short_id(&self) -> &str {
-        self.transfer
-            .as_deref()
-            .map_or("-", |t| &t[..t.len().min(SHORT_ID)])
+        self.transfer.as_deref().map_or("-", short_id)
     }
 
     /// Records `done` bytes at `now_ms`, updating the rate.
@@ -258,6 +256,16 @@ impl Transfers {
     }
 }
 
+/// The first [`SHORT_ID`] characters of a transfer id (ids come from the
+/// server: never sliced inside a character).
+pub fn short_id(transfer: &str) -> &str {
+    let end = transfer
+        .char_indices()
+        .nth(SHORT_ID)
+        .map_or(transfer.len(), |(i, _)| i);
+    &transfer[..end]
+}
+
 /// A file name from the server that is safe to create in a directory: no
 /// separators, no `.`/`..`, not hidden. The server checks names too; this
 /// is the client's own guard.
@@ -319,6 +327,9 @@ mod tests {
         );
         assert_eq!(t.forget_offer("abc123").unwrap().name, "a.txt");
         assert_eq!(t.find_id("ab").unwrap(), "abd456");
+        assert_eq!(short_id("0123456789abcdef"), "01234567");
+        assert_eq!(short_id("ééééééééé"), "éééééééé");
+        assert_eq!(short_id("ab"), "ab");
     }
 
     #[test]

@@ -251,7 +251,7 @@ pub fn cancel(state: &mut State, id: &str, out: &mut Vec<NetCommand>) {
         );
     } else if direction == Some(Direction::Download) {
         let index = state.find(&conv).unwrap_or(0);
-        let short = &transfer[..transfer.len().min(crate::transfers::SHORT_ID)];
+        let short = crate::transfers::short_id(&transfer);
         let text = format!("download of {name} stopped; /accept {short} resumes it");
         state.note(index, Body::Info(text));
         if let Some(file) = file {
@@ -377,7 +377,7 @@ pub fn on_custom(
                 let to = o.target.room.as_deref().or(o.target.to.as_deref());
                 let text = format!(
                     "your upload {} {} to {}: {}, {} of {}",
-                    &o.transfer[..o.transfer.len().min(crate::transfers::SHORT_ID)],
+                    crate::transfers::short_id(&o.transfer),
                     o.name,
                     to.unwrap_or("?"),
                     o.state,

@@ -15,7 +15,7 @@ use unicode_width::UnicodeWidthStr;
 
 use crate::progress::{human_bytes, TransferBar};
 use crate::state::{Body, ConvKind, Conversation, Delivery, Entry, Link, State};
-use crate::transfers::{Direction, TransferStatus, SHORT_ID};
+use crate::transfers::{short_id, Direction, TransferStatus};
 
 /// Sidebar width in columns, border included.
 pub const SIDEBAR_WIDTH: u16 = 20;
@@ -253,7 +253,7 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
             Style::default().fg(Color::Red),
         ),
         Body::FileOffer(file) => {
-            let short = &file.transfer[..file.transfer.len().min(SHORT_ID)];
+            let short = short_id(&file.transfer);
             system(
                 time,
                 format!(
@@ -622,6 +622,24 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
     spans.push(Span::styled(format!("{link} "), link_style));
     if let Some(lag) = state.lag {
         spans.push(Span::styled(format!("| lag {} ms ", lag.as_millis()), bar));
+    }
+    let running: Vec<_> = state
+        .transfers
+        .list
+        .iter()
+        .filter(|t| t.status.is_open())
+        .collect();
+    if !running.is_empty() {
+        let (done, total) = running
+            .iter()
+            .fold((0, 0), |(d, t), x| (d + x.done.min(x.total), t + x.total));
+        let percent = (done * 100).checked_div(total).unwrap_or(0);
+        let what = if running.len() == 1 {
+            "transfer".to_string()
+        } else {
+            format!("{} transfers", running.len())
+        };
+        spans.push(Span::styled(format!("| {what} {percent}% (F2) "), bar));
     }
     let unread: usize = state.convs.iter().map(|c| c.unread).sum();
     if unread > 0 {

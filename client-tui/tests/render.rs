@@ -280,6 +280,12 @@ fn transfers_view_lists_transfers_with_progress_bars() {
 
     let hidden = render(&s, 100, 14);
     assert!(find(&hidden, "transfers:").is_none());
+    // The status bar tells that one is running, and how far it is.
+    assert!(
+        screen(&hidden)[12].contains("| transfer 50% (F2)"),
+        "{:#?}",
+        screen(&hidden)
+    );
     update(
         &mut s,
         Event::Key(crossterm::event::KeyEvent::new(
