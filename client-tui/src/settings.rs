@@ -225,6 +225,17 @@ mod tests {
     }
 
     #[test]
+    fn download_dir_from_the_file_or_the_command_line() {
+        let file = || -> FileSettings { toml::from_str("download_dir = \"/srv/in\"\n").unwrap() };
+        let s = Settings::resolve(args(&[]), file(), None).unwrap();
+        assert_eq!(s.download_dir, Some(PathBuf::from("/srv/in")));
+        let s = Settings::resolve(args(&["--download-dir", "/tmp/x"]), file(), None).unwrap();
+        assert_eq!(s.download_dir, Some(PathBuf::from("/tmp/x")));
+        let s = Settings::resolve(args(&[]), FileSettings::default(), None).unwrap();
+        assert_eq!(s.download_dir, None);
+    }
+
+    #[test]
     fn defaults_and_validation() {
         let s = Settings::resolve(args(&[]), FileSettings::default(), Some("root".into())).unwrap();
         assert_eq!(

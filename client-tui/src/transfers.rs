@@ -199,10 +199,12 @@ impl Transfers {
     /// returns whether it is new.
     pub fn offer(&mut self, file: FileInfo) -> bool {
         if self.offers.iter().any(|f| f.transfer == file.transfer)
-            || self
-                .list
-                .iter()
-                .any(|t| t.transfer.as_deref() == Some(&file.transfer))
+            || self.list.iter().any(|t| {
+                // Being fetched or fetched already; a stopped one may be
+                // offered again.
+                t.transfer.as_deref() == Some(&file.transfer)
+                    && (t.status.is_open() || t.status == TransferStatus::Done)
+            })
         {
             return false;
         }

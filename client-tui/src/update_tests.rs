@@ -686,6 +686,45 @@ mod files {
     }
 
     #[test]
+    fn cancelling_a_download_stops_it_and_offers_it_again() {
+        let mut s = files_connected();
+        offer(&mut s, "dddd4444", None);
+        let dir = tempfile::tempdir().unwrap();
+        let out = update(
+            &mut s,
+            Event::Line(format!("/accept dddd {}", dir.path().display())),
+        );
+        let [NetCommand::Transfer(job)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        let slot = job.slot();
+        event(
+            &mut s,
+            slot,
+            TransferEventKind::Started {
+                transfer: "dddd4444".into(),
+                done: 0,
+                total: 100,
+            },
+        );
+        let out = update(&mut s, Event::Line("/cancel dddd".into()));
+        assert_eq!(out, vec![NetCommand::StopTransfer(slot)]);
+        assert_eq!(
+            s.transfers.by_slot(slot).unwrap().status,
+            TransferStatus::Cancelled
+        );
+        let bob = s.find("bob").unwrap();
+        assert_eq!(
+            s.convs[bob].entries.back().unwrap().body,
+            Body::Info("download of a.bin stopped; /accept dddd4444 resumes it".into())
+        );
+        // A late report from the stopped worker changes nothing.
+        event(&mut s, slot, TransferEventKind::Progress { done: 50 });
+        assert_eq!(s.transfers.by_slot(slot).unwrap().done, 0);
+        assert_eq!(s.transfers.find_offer(None).unwrap().transfer, "dddd4444");
+    }
+
+    #[test]
     fn file_commands_need_the_files_feature() {
         let mut s = connected();
         let out = update(&mut s, Event::Line("/files".into()));
