@@ -390,16 +390,19 @@ impl State {
             0
         };
         let conv = &mut self.convs[index];
-        if let Body::Chat {
-            own: false,
-            mention,
-            ..
-        } = &entry.body
-        {
-            if !shown {
-                conv.unread += 1;
-                conv.mentioned |= *mention;
-            }
+        let unread = match &entry.body {
+            Body::Chat {
+                own: false,
+                mention,
+                ..
+            } => Some(*mention),
+            // A file offered to us is addressed to us, like a mention.
+            Body::FileOffer(_) => Some(true),
+            _ => None,
+        };
+        if let (Some(mention), false) = (unread, shown) {
+            conv.unread += 1;
+            conv.mentioned |= mention;
         }
         conv.scroll += added_rows;
         let pending = matches!(

@@ -560,7 +560,8 @@ mod files {
             s.convs[go].entries.back().unwrap().body,
             Body::FileOffer(_)
         ));
-        assert_eq!(s.convs[go].unread, 0, "an offer is not a chat message");
+        assert_eq!(s.convs[go].unread, 1, "an offer counts as unread");
+        assert!(s.convs[go].mentioned, "and is addressed to us");
         // The same offer again (e.g. from /files) is not shown twice.
         offer(&mut s, "bbbb2222", Some("#go"));
         assert_eq!(s.transfers.offers.len(), 2);
