@@ -7,6 +7,12 @@
 //! frames that restore the session (nickname or login, rooms to rejoin),
 //! which `update` builds from its state. Requests that arrive before that are
 //! held (bounded) and sent after the setup frames, so they cannot overtake it.
+//!
+//! File transfers run as workers of the connection ([`crate::transfer`]):
+//! their request lines are written between chat frames, and replies whose
+//! id falls in a transfer's range go back to that worker, never to the
+//! front end. When the connection ends, the workers end with it and report
+//! themselves interrupted; the front end restarts them on the next one.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
