@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use chat_api::files::{
-    FileAck, FileComplete, FileData, FileGet, FileInfo, FileOffer, FileOffered, FileReceived,
-    FileResume, FileResumed, FileTarget,
+    FileAck, FileComplete, FileGet, FileInfo, FileOffer, FileOffered, FileReceived, FileResume,
+    FileResumed, FileTarget,
 };
 use chat_api::{RequestId, ServerFrame};
 use chat_client::files::{hash_file, part_path};
@@ -131,6 +131,19 @@ enum WorkerError {
     },
     #[error("{0}")]
     Other(String),
+}
+
+impl WorkerError {
+    /// A failure reported by the client library's file helpers.
+    fn from_file(e: chat_client::files::FileError) -> WorkerError {
+        match e {
+            chat_client::files::FileError::Refused { code, message } => WorkerError::Refused {
+                code: code.to_string(),
+                message,
+            },
+            other => WorkerError::Other(other.to_string()),
+        }
+    }
 }
 
 fn io_error<'a>(
@@ -506,20 +519,8 @@ impl Worker {
             }
             let (id, offset) = in_flight.pop_front().expect("a request is in flight");
             let reply = self.reply(id).await?;
-            if reply.kind() != "file_data" {
-                return Err(refused(reply));
-            }
-            let data: FileData = decode(&reply)?;
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(data.data.as_bytes())
-                .map_err(|e| WorkerError::Other(format!("file_data is not base64: {e}")))?;
-            if data.offset != offset || (bytes.is_empty() && !data.eof) {
-                return Err(WorkerError::Other(format!(
-                    "asked for offset {offset}, got {} bytes at {}",
-                    bytes.len(),
-                    data.offset
-                )));
-            }
+            let (bytes, eof) = chat_client::files::chunk_from_reply(reply, offset)
+                .map_err(WorkerError::from_file)?;
             if chunk.is_none() {
                 chunk = Some(bytes.len().max(1) as u64);
                 next = offset + bytes.len() as u64;
@@ -529,7 +530,7 @@ impl Worker {
                 .map_err(io_error("write", part))?;
             have += bytes.len() as u64;
             self.progress(have, have >= total).await;
-            if data.eof {
+            if eof {
                 break;
             }
         }
