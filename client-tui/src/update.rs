@@ -935,7 +935,16 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                         let (id, _) = pending.as_ref().expect("what comes from pending");
                         mark_delivery(state, reply_index, *id, Delivery::Failed, None);
                     }
-                    Some(PendingKind::Join(room) | PendingKind::RoomEnter(room)) => {
+                    // A refused `/create` of a public room we are in
+                    // (it has members) leaves us in it.
+                    Some(PendingKind::RoomEnter(room)) => {
+                        if let Some(i) = state.find(room) {
+                            let conv = &mut state.convs[i];
+                            conv.joined &= !conv.members.is_empty();
+                            index = i;
+                        }
+                    }
+                    Some(PendingKind::Join(room)) => {
                         if let Some(i) = state.find(room) {
                             state.convs[i].joined = false;
                             index = i;

@@ -106,9 +106,9 @@ pub fn run(state: &mut State, command: RoomCommand, out: &mut Vec<NetCommand>) {
         RoomCommand::Create { room, topic } => {
             let index = state.conv_index(&room, ConvKind::Room);
             state.switch_to(index);
+            // Private once the server agrees (`on_entered`).
             let conv = &mut state.convs[index];
             conv.joined = true;
-            conv.private = true;
             conv.closed = None;
             let name = conv.name.clone();
             let mut frame = json!({ "type": "room_create", "room": room });

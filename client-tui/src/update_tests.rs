@@ -874,12 +874,25 @@ mod rooms {
             },
         );
         let i = s.find("#taken").unwrap();
-        assert!(!s.convs[i].joined);
+        assert!(!s.convs[i].joined && !s.convs[i].private);
         assert!(is_error(
             &last_body(&s, "#taken"),
             "room_exists",
             "#taken exists"
         ));
+        // The public room we are in stays joined when it cannot be created.
+        frame(&mut s, joined(None, "#rust", &["alice", "bob"], None));
+        let (id, _) = sent_json(&type_line(&mut s, "/create #rust"));
+        frame(
+            &mut s,
+            ServerFrame::Error {
+                id: Some(id),
+                code: ErrorCode::custom("room_exists"),
+                message: "#rust exists".into(),
+            },
+        );
+        let i = s.find("#rust").unwrap();
+        assert!(s.convs[i].joined);
     }
 
     #[test]
