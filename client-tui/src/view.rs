@@ -723,7 +723,9 @@ fn draw_input(state: &State, frame: &mut Frame, area: Rect) {
             } else {
                 &conv.name
             };
-            format!("[{}] ", truncate(name, 20))
+            // A closed room takes no more text: say so where one types.
+            let closed = if conv.closed.is_some() { " closed" } else { "" };
+            format!("[{}{closed}] ", truncate(name, 20))
         }
     };
     let prompt_width = prompt.width() as u16;

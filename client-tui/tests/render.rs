@@ -419,4 +419,5 @@ fn private_room_with_its_topic_and_an_invitation() {
         find(&buffer, "bob kicked you out of #secret (spam)").is_some(),
         "{lines:#?}"
     );
+    assert!(lines[11].starts_with("[#secret closed] "), "{lines:#?}");
 }
