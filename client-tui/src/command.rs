@@ -72,6 +72,62 @@ pub enum Command {
     Files,
     /// `/transfers`: show or hide the transfers view (also F2).
     Transfers,
+    /// A private-room command (`/create`, `/invite`, `/kick`, ...).
+    Room(RoomCommand),
+}
+
+/// Private-room commands. A room left out means the current conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomCommand {
+    /// `/create #ROOM [TOPIC]`
+    Create { room: String, topic: Option<String> },
+    /// `/invite NICK [#ROOM]`
+    Invite { user: String, room: Option<String> },
+    /// `/revoke NICK [#ROOM]`: withdraw a pending invitation.
+    Revoke { user: String, room: Option<String> },
+    /// `/accept-invite [#ROOM]`: the latest invitation when no room.
+    Accept(Option<String>),
+    /// `/decline-invite [#ROOM]`: the latest invitation when no room.
+    Decline(Option<String>),
+    /// `/invites`: list the invitations waiting for us.
+    Invitations,
+    /// `/kick NICK [REASON]`
+    Kick {
+        user: String,
+        reason: Option<String>,
+    },
+    /// `/ban NICK [REASON]`
+    Ban {
+        user: String,
+        reason: Option<String>,
+    },
+    /// `/unban NICK`
+    Unban(String),
+    /// `/topic [TEXT|--clear]`
+    Topic(TopicChange),
+    /// `/op NICK`: make a member a moderator.
+    Promote(String),
+    /// `/deop NICK`: make a moderator a plain member.
+    Demote(String),
+    /// `/transfer-owner NICK`: hand the room over.
+    Transfer(String),
+    /// `/delete-room #ROOM`: the room is named even when current, because
+    /// this cannot be undone.
+    Delete(String),
+    /// `/leave [#ROOM]`: end our membership (unlike `/part`).
+    Leave(Option<String>),
+    /// `/info [#ROOM]`
+    Info(Option<String>),
+}
+
+/// What `/topic` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TopicChange {
+    /// No argument: show the topic we know.
+    Show,
+    Set(String),
+    /// `/topic --clear`
+    Clear,
 }
 
 /// Who `/send` sends to.
@@ -203,6 +259,86 @@ pub const COMMANDS: &[CommandSpec] = &[
         name: "transfers",
         usage: "",
         summary: "show or hide the transfers view (also F2)",
+    },
+    CommandSpec {
+        name: "create",
+        usage: "#ROOM [TOPIC]",
+        summary: "create a private room you own (needs an account)",
+    },
+    CommandSpec {
+        name: "invite",
+        usage: "NICK [#ROOM]",
+        summary: "invite an account into a private room",
+    },
+    CommandSpec {
+        name: "revoke",
+        usage: "NICK [#ROOM]",
+        summary: "withdraw an invitation not yet accepted",
+    },
+    CommandSpec {
+        name: "accept-invite",
+        usage: "[#ROOM]",
+        summary: "accept an invitation (the latest by default) and join",
+    },
+    CommandSpec {
+        name: "decline-invite",
+        usage: "[#ROOM]",
+        summary: "refuse an invitation (the latest by default)",
+    },
+    CommandSpec {
+        name: "invites",
+        usage: "",
+        summary: "list the invitations waiting for you",
+    },
+    CommandSpec {
+        name: "kick",
+        usage: "NICK [REASON]",
+        summary: "put a member out of the current private room",
+    },
+    CommandSpec {
+        name: "ban",
+        usage: "NICK [REASON]",
+        summary: "put out and keep out an account (current private room)",
+    },
+    CommandSpec {
+        name: "unban",
+        usage: "NICK",
+        summary: "lift a ban (current private room)",
+    },
+    CommandSpec {
+        name: "topic",
+        usage: "[TEXT|--clear]",
+        summary: "show, set or clear the current private room's topic",
+    },
+    CommandSpec {
+        name: "op",
+        usage: "NICK",
+        summary: "make a member a moderator (owner only)",
+    },
+    CommandSpec {
+        name: "deop",
+        usage: "NICK",
+        summary: "make a moderator a plain member again (owner only)",
+    },
+    CommandSpec {
+        name: "transfer-owner",
+        usage: "NICK",
+        summary: "hand the current private room over to a member",
+    },
+    CommandSpec {
+        name: "delete-room",
+        usage: "#ROOM",
+        summary: "delete a private room for everyone (owner only)",
+    },
+    CommandSpec {
+        name: "leave",
+        usage: "[#ROOM]",
+        summary: "end your membership of a private room (/part only steps out)",
+    },
+    CommandSpec {
+        name: "info",
+        usage: "[#ROOM]",
+        summary: "owner, moderators, members and topic of a private room",
     },
     CommandSpec {
         name: "quit",
@@ -422,7 +558,61 @@ fn parse_command(rest: &str) -> Result<Command, CommandError> {
         "files" => return Err(usage()),
         "transfers" if args.is_empty() => Command::Transfers,
         "transfers" => return Err(usage()),
-        _ => unreachable!("every table row has an arm: {name}"),
+        // The rest of the table: private rooms.
+        _ => Command::Room(parse_room_command(spec, args)?),
+    })
+}
+
+/// The private-room commands' arguments.
+fn parse_room_command(spec: CommandSpec, args: &str) -> Result<RoomCommand, CommandError> {
+    let usage = || CommandError::Usage { spec };
+    let (first, after_first) = split_word(args);
+    let text = |s: &str| (!s.trim().is_empty()).then(|| s.trim_end().to_string());
+    let optional_room = |word: &str| match word {
+        "" => Ok(None),
+        room => room_arg(room).map(Some),
+    };
+    let one_word = !first.is_empty() && after_first.is_empty();
+    let at_most_one_word = after_first.is_empty();
+    Ok(match spec.name {
+        "create" if !first.is_empty() => RoomCommand::Create {
+            room: room_arg(first)?,
+            topic: text(after_first),
+        },
+        "invite" | "revoke" if !first.is_empty() && !after_first.contains(' ') => {
+            let user = nick_arg(first)?;
+            let room = optional_room(after_first)?;
+            if spec.name == "invite" {
+                RoomCommand::Invite { user, room }
+            } else {
+                RoomCommand::Revoke { user, room }
+            }
+        }
+        "accept-invite" if at_most_one_word => RoomCommand::Accept(optional_room(first)?),
+        "decline-invite" if at_most_one_word => RoomCommand::Decline(optional_room(first)?),
+        "invites" if args.is_empty() => RoomCommand::Invitations,
+        "kick" | "ban" if !first.is_empty() => {
+            let user = nick_arg(first)?;
+            let reason = text(after_first);
+            if spec.name == "kick" {
+                RoomCommand::Kick { user, reason }
+            } else {
+                RoomCommand::Ban { user, reason }
+            }
+        }
+        "unban" if one_word => RoomCommand::Unban(nick_arg(first)?),
+        "op" if one_word => RoomCommand::Promote(nick_arg(first)?),
+        "deop" if one_word => RoomCommand::Demote(nick_arg(first)?),
+        "transfer-owner" if one_word => RoomCommand::Transfer(nick_arg(first)?),
+        "topic" => match args.trim_end() {
+            "" => RoomCommand::Topic(TopicChange::Show),
+            "--clear" => RoomCommand::Topic(TopicChange::Clear),
+            topic => RoomCommand::Topic(TopicChange::Set(topic.to_string())),
+        },
+        "delete-room" if one_word => RoomCommand::Delete(room_arg(first)?),
+        "leave" if at_most_one_word => RoomCommand::Leave(optional_room(first)?),
+        "info" if at_most_one_word => RoomCommand::Info(optional_room(first)?),
+        _ => return Err(usage()),
     })
 }
 
@@ -554,7 +744,12 @@ mod tests {
     #[test]
     fn abbreviations_and_errors() {
         assert_eq!(cmd("/j #a"), Command::Join("#a".into()));
-        assert_eq!(cmd("/b hey"), Command::Broadcast("hey".into()));
+        // `/b` became ambiguous with `/ban`.
+        assert_eq!(cmd("/br hey"), Command::Broadcast("hey".into()));
+        assert!(matches!(
+            parse("/b hey"),
+            Err(CommandError::Ambiguous { .. })
+        ));
         let err = parse("/p").unwrap_err();
         assert!(matches!(err, CommandError::Ambiguous { .. }), "{err:?}");
         assert!(err.to_string().contains("part") && err.to_string().contains("passwd"));
@@ -653,6 +848,118 @@ mod tests {
         ));
         assert_eq!(cmd("/files"), Command::Files);
         assert_eq!(cmd("/transfers"), Command::Transfers);
+    }
+
+    #[test]
+    fn room_commands() {
+        let room = Command::Room;
+        assert_eq!(
+            cmd("/create secret launch plans "),
+            room(RoomCommand::Create {
+                room: "#secret".into(),
+                topic: Some("launch plans".into())
+            })
+        );
+        assert_eq!(
+            cmd("/create #secret"),
+            room(RoomCommand::Create {
+                room: "#secret".into(),
+                topic: None
+            })
+        );
+        assert_eq!(
+            cmd("/invite bob"),
+            room(RoomCommand::Invite {
+                user: "bob".into(),
+                room: None
+            })
+        );
+        assert_eq!(
+            cmd("/invite bob #secret"),
+            room(RoomCommand::Invite {
+                user: "bob".into(),
+                room: Some("#secret".into())
+            })
+        );
+        assert_eq!(
+            cmd("/revoke bob secret"),
+            room(RoomCommand::Revoke {
+                user: "bob".into(),
+                room: Some("#secret".into())
+            })
+        );
+        assert!(matches!(
+            parse("/invite bob #a #b"),
+            Err(CommandError::Usage { .. })
+        ));
+        assert!(matches!(
+            parse("/invite 1bob"),
+            Err(CommandError::BadName(_))
+        ));
+        assert_eq!(cmd("/accept-invite"), room(RoomCommand::Accept(None)));
+        assert_eq!(
+            cmd("/accept-invite #secret"),
+            room(RoomCommand::Accept(Some("#secret".into())))
+        );
+        // `/accept` stays the file command, whatever its argument.
+        assert!(matches!(cmd("/accept #secret"), Command::Accept { .. }));
+        assert_eq!(
+            cmd("/decline-invite #x"),
+            room(RoomCommand::Decline(Some("#x".into())))
+        );
+        assert_eq!(cmd("/invites"), room(RoomCommand::Invitations));
+        assert_eq!(
+            cmd("/kick bob flooding the room"),
+            room(RoomCommand::Kick {
+                user: "bob".into(),
+                reason: Some("flooding the room".into())
+            })
+        );
+        assert_eq!(
+            cmd("/ban eve"),
+            room(RoomCommand::Ban {
+                user: "eve".into(),
+                reason: None
+            })
+        );
+        assert!(matches!(parse("/kick"), Err(CommandError::Usage { .. })));
+        assert_eq!(cmd("/unban eve"), room(RoomCommand::Unban("eve".into())));
+        assert!(matches!(
+            parse("/unban eve now"),
+            Err(CommandError::Usage { .. })
+        ));
+        assert_eq!(cmd("/topic"), room(RoomCommand::Topic(TopicChange::Show)));
+        assert_eq!(
+            cmd("/topic launch on Monday 🚀"),
+            room(RoomCommand::Topic(TopicChange::Set(
+                "launch on Monday 🚀".into()
+            )))
+        );
+        assert_eq!(
+            cmd("/topic --clear"),
+            room(RoomCommand::Topic(TopicChange::Clear))
+        );
+        assert_eq!(cmd("/op carol"), room(RoomCommand::Promote("carol".into())));
+        assert_eq!(
+            cmd("/deop carol"),
+            room(RoomCommand::Demote("carol".into()))
+        );
+        assert_eq!(
+            cmd("/transfer-owner carol"),
+            room(RoomCommand::Transfer("carol".into()))
+        );
+        assert_eq!(
+            cmd("/delete-room #secret"),
+            room(RoomCommand::Delete("#secret".into()))
+        );
+        // Deleting needs the room named, even in it.
+        assert_eq!(
+            parse("/delete-room").unwrap_err().to_string(),
+            "usage: /delete-room #ROOM"
+        );
+        assert_eq!(cmd("/leave"), room(RoomCommand::Leave(None)));
+        assert_eq!(cmd("/info #x"), room(RoomCommand::Info(Some("#x".into()))));
+        assert_eq!(cmd("/info"), room(RoomCommand::Info(None)));
     }
 
     #[test]

@@ -91,6 +91,41 @@ pub fn format(conv: &str, entry: &Entry) -> String {
             t.total,
             escape(&t.name)
         ),
+        Body::Invitation(invitation) => {
+            format!("invitation {conv} {} {}", invitation.room, invitation.from)
+        }
+        // The room, not the conversation: a `revoke` lands in `*`.
+        Body::RoomEvent(note) => {
+            let mut line = format!("{} {} {}", note.event, note.room, note.by);
+            for word in [&note.user, &note.reason, &note.topic]
+                .into_iter()
+                .flatten()
+            {
+                line.push(' ');
+                line.push_str(&escape(word));
+            }
+            line
+        }
+        Body::RoomInfo(info) => {
+            let mut line = format!(
+                "roominfo {} owner={} moderators={} members={} present={}",
+                info.room,
+                info.owner,
+                info.moderators.join(","),
+                info.members.join(","),
+                info.present.join(",")
+            );
+            if let Some(invited) = &info.invited {
+                line.push_str(&format!(" invited={}", invited.join(",")));
+            }
+            if let Some(banned) = &info.banned {
+                line.push_str(&format!(" banned={}", banned.join(",")));
+            }
+            if let Some(topic) = &info.topic {
+                line.push_str(&format!(" topic={}", escape(topic)));
+            }
+            line
+        }
     }
 }
 
@@ -164,6 +199,68 @@ mod tests {
             "error * feature_disabled needs auth"
         );
         assert_eq!(escape("\u{7}"), "\\u{7}");
+    }
+
+    #[test]
+    fn room_lines() {
+        use crate::state::{Invitation, RoomDetails, RoomEventNote};
+        let e = |body| Entry { ts: 0, body };
+        assert_eq!(
+            format(
+                "*",
+                &e(Body::Invitation(Invitation {
+                    room: "#secret".into(),
+                    from: "alice".into()
+                }))
+            ),
+            "invitation * #secret alice"
+        );
+        let note = |event: &str, user: Option<&str>, reason: Option<&str>, topic: Option<&str>| {
+            e(Body::RoomEvent(RoomEventNote {
+                room: "#secret".into(),
+                event: event.into(),
+                by: "alice".into(),
+                user: user.map(Into::into),
+                reason: reason.map(Into::into),
+                topic: topic.map(Into::into),
+            }))
+        };
+        assert_eq!(
+            format(
+                "#secret",
+                &note("kick", Some("bob"), Some("spam\nagain"), None)
+            ),
+            "kick #secret alice bob spam\\nagain"
+        );
+        assert_eq!(
+            format(
+                "#secret",
+                &note("topic", None, None, Some("launch on Monday"))
+            ),
+            "topic #secret alice launch on Monday"
+        );
+        assert_eq!(
+            format("#secret", &note("topic", None, None, None)),
+            "topic #secret alice"
+        );
+        assert_eq!(
+            format("*", &note("revoke", Some("bob"), None, None)),
+            "revoke #secret alice bob"
+        );
+        let info = RoomDetails {
+            room: "#secret".into(),
+            topic: Some("plans".into()),
+            owner: "alice".into(),
+            moderators: vec![],
+            members: vec!["alice".into(), "bob".into()],
+            present: vec!["alice".into()],
+            invited: Some(vec!["dave".into()]),
+            banned: None,
+        };
+        assert_eq!(
+            format("#secret", &e(Body::RoomInfo(info))),
+            "roominfo #secret owner=alice moderators= members=alice,bob present=alice invited=dave topic=plans"
+        );
     }
 
     #[test]

@@ -74,6 +74,61 @@ pub enum Body {
     /// How far one of our transfers has come (line mode: every tenth and
     /// at the end).
     Transfer(TransferNote),
+    /// An invitation into a private room, received or listed by `/invites`.
+    Invitation(Invitation),
+    /// Moderation in a private room (`room_event`): a kick, a new topic, ...
+    RoomEvent(RoomEventNote),
+    /// The reply to `/info`.
+    RoomInfo(RoomDetails),
+}
+
+/// An invitation into a private room waiting for our answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Invitation {
+    pub room: String,
+    /// Who invited us.
+    pub from: String,
+}
+
+/// A `room_event` as the rooms plugin sends it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct RoomEventNote {
+    pub room: String,
+    /// `kick`, `ban`, `topic`, `promote`, `demote`, `transfer`, `delete`,
+    /// `revoke`; kept as text so that newer servers' events still show.
+    pub event: String,
+    /// Who acted.
+    pub by: String,
+    /// Whom it concerns (kick, ban, promote, demote, transfer, revoke).
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// The new topic (`topic`; absent when cleared).
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+/// A private room as `room_info` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct RoomDetails {
+    pub room: String,
+    #[serde(default)]
+    pub topic: Option<String>,
+    pub owner: String,
+    #[serde(default)]
+    pub moderators: Vec<String>,
+    /// Every member, owner and moderators included.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Members in the room now.
+    #[serde(default)]
+    pub present: Vec<String>,
+    /// Only shown to the owner, moderators and admins.
+    #[serde(default)]
+    pub invited: Option<Vec<String>>,
+    #[serde(default)]
+    pub banned: Option<Vec<String>>,
 }
 
 /// A transfer's progress as recorded in a conversation.
@@ -120,6 +175,14 @@ pub struct Conversation {
     pub joined: bool,
     /// Rows scrolled up from the bottom (0: following new messages).
     pub scroll: usize,
+    /// The room's topic, as last heard.
+    pub topic: Option<String>,
+    /// A private room (from `room_create`, an accepted invitation, `rooms`
+    /// or `room_info`): the sidebar marks it.
+    pub private: bool,
+    /// Why we can no longer talk here (kicked, banned, the room deleted,
+    /// membership ended); cleared when we join again.
+    pub closed: Option<String>,
 }
 
 impl Conversation {
@@ -133,6 +196,9 @@ impl Conversation {
             members: Vec::new(),
             joined: false,
             scroll: 0,
+            topic: None,
+            private: false,
+            closed: None,
         }
     }
 
@@ -208,6 +274,16 @@ pub enum PendingKind {
     FileDecline(String),
     /// `/cancel` of one of our uploads, with the server's transfer id.
     FileCancel(String),
+    /// `/create` or `/accept-invite` of this private room: the `joined`
+    /// reply marks it private; an error means we are not in it.
+    RoomEnter(String),
+    /// A private-room request whose `ok` is shown as this text (none when
+    /// a `room_event` will tell).
+    RoomDone(Option<String>),
+    /// `/decline-invite`: the invitation is forgotten once accepted.
+    RoomDecline(String),
+    /// `/leave`: the conversation closes once the server agrees.
+    RoomLeave(String),
     /// Requests whose plain `ok` needs no words.
     Other,
 }
@@ -301,6 +377,8 @@ pub struct State {
     pub transfers: crate::transfers::Transfers,
     /// Where `/accept` saves files when no directory is given.
     pub download_dir: std::path::PathBuf,
+    /// Private-room invitations waiting for an answer, oldest first.
+    pub invitations: Vec<Invitation>,
 }
 
 impl State {
@@ -336,6 +414,7 @@ impl State {
             now_ms: 0,
             transfers: crate::transfers::Transfers::default(),
             download_dir: std::path::PathBuf::from("."),
+            invitations: Vec::new(),
         }
     }
 
@@ -396,8 +475,9 @@ impl State {
                 mention,
                 ..
             } => Some(*mention),
-            // A file offered to us is addressed to us, like a mention.
-            Body::FileOffer(_) => Some(true),
+            // A file offered to us is addressed to us, like a mention; so
+            // is an invitation.
+            Body::FileOffer(_) | Body::Invitation(_) => Some(true),
             _ => None,
         };
         if let (Some(mention), false) = (unread, shown) {

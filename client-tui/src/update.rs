@@ -195,6 +195,7 @@ fn complete(state: &mut State, step: isize) {
         .map(|c| c.name.as_str())
         .collect();
     rooms.extend(state.known_rooms.iter().map(String::as_str));
+    rooms.extend(state.invitations.iter().map(|i| i.room.as_str()));
     let sources = Sources {
         nearby_nicks: nearby,
         other_nicks: others,
@@ -283,6 +284,12 @@ fn say(state: &mut State, index: usize, text: String, out: &mut Vec<NetCommand>)
                     "this is the server window: /join a room or /query someone to talk".into(),
                 ),
             );
+            return;
+        }
+        ConvKind::Room if conv.closed.is_some() => {
+            let why = conv.closed.clone().unwrap_or_default();
+            let msg = format!("you can no longer talk in {}: {why}", conv.name);
+            state.note(index, error_body("not_in_room", msg));
             return;
         }
         ConvKind::Room if !conv.joined => {
@@ -506,6 +513,7 @@ fn run_command(state: &mut State, command: Command, out: &mut Vec<NetCommand>) {
         Command::Cancel(id) => files::cancel(state, &id, out),
         Command::Files => files::list(state, &here_name, out),
         Command::Transfers => state.transfers.shown = !state.transfers.shown,
+        Command::Room(command) => rooms::run(state, command, out),
     }
 }
 
@@ -843,6 +851,11 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 Some(ref what @ (PendingKind::FileDecline(_) | PendingKind::FileCancel(_))) => {
                     files::on_ok(state, what, reply_index)
                 }
+                Some(
+                    ref what @ (PendingKind::RoomDone(_)
+                    | PendingKind::RoomDecline(_)
+                    | PendingKind::RoomLeave(_)),
+                ) => rooms::on_ok(state, what, reply_index),
                 Some(PendingKind::Logout) => {
                     state.logged_in = false;
                     state.password = None;
@@ -860,12 +873,22 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 ..
             } => {
                 let index = state.conv_index(&room, ConvKind::Room);
+                // Unasked, a `joined` comes from the rooms plugin putting a
+                // member back into a private room after logging in.
+                let pushed_private =
+                    what.is_none() && state.server.features.iter().any(|f| f == "private_rooms");
                 let conv = &mut state.convs[index];
                 conv.name = room.clone();
                 conv.joined = true;
+                conv.closed = None;
+                conv.topic = topic.clone();
+                conv.private |= pushed_private;
                 conv.members.clear();
                 for m in &members {
                     conv.add_member(m);
+                }
+                if matches!(what, Some(PendingKind::RoomEnter(_))) {
+                    rooms::on_entered(state, index);
                 }
                 state.note(index, Body::Joined { members });
                 if let Some(topic) = topic {
@@ -892,6 +915,15 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 state.note(reply_index, Body::Users { room, users });
             }
             ServerFrame::Rooms { rooms, .. } => {
+                for info in &rooms {
+                    if let Some(i) = state.find(&info.name) {
+                        let conv = &mut state.convs[i];
+                        conv.private |= info.kind.as_deref() == Some("private");
+                        if conv.private {
+                            conv.topic = info.topic.clone();
+                        }
+                    }
+                }
                 state.known_rooms = rooms.iter().map(|r| r.name.clone()).collect();
                 state.note(reply_index, Body::Rooms(rooms));
             }
@@ -902,6 +934,15 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                     Some(PendingKind::Chat) => {
                         let (id, _) = pending.as_ref().expect("what comes from pending");
                         mark_delivery(state, reply_index, *id, Delivery::Failed, None);
+                    }
+                    // A refused `/create` of a public room we are in
+                    // (it has members) leaves us in it.
+                    Some(PendingKind::RoomEnter(room)) => {
+                        if let Some(i) = state.find(room) {
+                            let conv = &mut state.convs[i];
+                            conv.joined &= !conv.members.is_empty();
+                            index = i;
+                        }
                     }
                     Some(PendingKind::Join(room)) => {
                         if let Some(i) = state.find(room) {
@@ -1008,6 +1049,7 @@ fn on_custom(
             files::list_quietly(state, out);
         }
         other if files::on_custom(state, other, fields, index, quiet, out) => {}
+        other if rooms::on_custom(state, other, fields, index) => {}
         other => {
             let text = format!("the server sent a '{other}' frame this client does not know");
             state.note(index, Body::Info(text));
@@ -1084,6 +1126,9 @@ fn on_presence(state: &mut State, p: Presence) {
 
 #[path = "update_files.rs"]
 pub mod files;
+
+#[path = "update_rooms.rs"]
+pub mod rooms;
 
 #[cfg(test)]
 #[path = "update_tests.rs"]

@@ -792,3 +792,339 @@ fn logging_in_lists_waiting_files_when_the_server_has_them() {
         Body::FileOffer(_)
     ));
 }
+
+mod rooms {
+    use super::*;
+    use crate::state::{Invitation, SERVER_CONV as SERVER};
+
+    fn rooms_connected() -> State {
+        let mut s = connected();
+        s.server.features = vec!["accounts".into(), "private_rooms".into()];
+        s
+    }
+
+    fn custom(s: &mut State, kind: &str, fields: serde_json::Value) -> Vec<NetCommand> {
+        let serde_json::Value::Object(fields) = fields else {
+            panic!("fields are an object")
+        };
+        net(
+            s,
+            NetEvent::Frame(Received::Custom {
+                kind: kind.into(),
+                fields,
+            }),
+        )
+    }
+
+    /// The one JSON frame sent, with its id.
+    fn sent_json(out: &[NetCommand]) -> (u64, serde_json::Value) {
+        match sent_ids(out).as_slice() {
+            [(id, Outgoing::Json(v))] => (*id, v.clone()),
+            other => panic!("expected one JSON frame, got {other:?}"),
+        }
+    }
+
+    fn joined(id: Option<u64>, room: &str, members: &[&str], topic: Option<&str>) -> ServerFrame {
+        ServerFrame::Joined {
+            id,
+            room: room.into(),
+            members: members.iter().map(|m| m.to_string()).collect(),
+            topic: topic.map(Into::into),
+        }
+    }
+
+    fn is_error(body: &Body, code: &str, words: &str) -> bool {
+        matches!(body, Body::Error { code: c, message } if c == code && message.contains(words))
+    }
+
+    #[test]
+    fn create_switches_to_a_private_room_with_its_topic() {
+        let mut s = rooms_connected();
+        let out = type_line(&mut s, "/create #secret launch plans");
+        let (id, frame) = sent_json(&out);
+        assert_eq!(
+            frame,
+            json!({"type": "room_create", "room": "#secret", "topic": "launch plans"})
+        );
+        assert_eq!(s.current_conv().name, "#secret");
+        frame_in(
+            &mut s,
+            joined(Some(id), "#secret", &["alice"], Some("launch plans")),
+        );
+        let conv = s.current_conv();
+        assert!(conv.private && conv.joined && conv.closed.is_none());
+        assert_eq!(conv.topic.as_deref(), Some("launch plans"));
+        assert_eq!(conv.members, ["alice"]);
+    }
+
+    fn frame_in(s: &mut State, f: ServerFrame) -> Vec<NetCommand> {
+        frame(s, f)
+    }
+
+    #[test]
+    fn a_failed_create_leaves_the_room_unjoined() {
+        let mut s = rooms_connected();
+        let (id, _) = sent_json(&type_line(&mut s, "/create #taken"));
+        frame(
+            &mut s,
+            ServerFrame::Error {
+                id: Some(id),
+                code: ErrorCode::custom("room_exists"),
+                message: "#taken exists".into(),
+            },
+        );
+        let i = s.find("#taken").unwrap();
+        assert!(!s.convs[i].joined && !s.convs[i].private);
+        assert!(is_error(
+            &last_body(&s, "#taken"),
+            "room_exists",
+            "#taken exists"
+        ));
+        // The public room we are in stays joined when it cannot be created.
+        frame(&mut s, joined(None, "#rust", &["alice", "bob"], None));
+        let (id, _) = sent_json(&type_line(&mut s, "/create #rust"));
+        frame(
+            &mut s,
+            ServerFrame::Error {
+                id: Some(id),
+                code: ErrorCode::custom("room_exists"),
+                message: "#rust exists".into(),
+            },
+        );
+        let i = s.find("#rust").unwrap();
+        assert!(s.convs[i].joined);
+    }
+
+    #[test]
+    fn an_invitation_is_shown_in_the_server_conversation_and_accepted() {
+        let mut s = rooms_connected();
+        custom(
+            &mut s,
+            "room_invitation",
+            json!({"room": "#secret", "from": "bob"}),
+        );
+        assert_eq!(
+            last_body(&s, SERVER),
+            Body::Invitation(Invitation {
+                room: "#secret".into(),
+                from: "bob".into()
+            })
+        );
+        // Addressed to us: the server conversation is highlighted.
+        assert!(s.convs[0].unread == 1 && s.convs[0].mentioned);
+        // Tab completes the invited room.
+        for c in "/accept-invite #se".chars() {
+            key(&mut s, KeyCode::Char(c));
+        }
+        key(&mut s, KeyCode::Tab);
+        assert_eq!(s.editor.text(), "/accept-invite #secret ");
+        let (id, frame) = sent_json(&key(&mut s, KeyCode::Enter));
+        assert_eq!(frame, json!({"type": "room_accept", "room": "#secret"}));
+        assert_eq!(s.current_conv().name, "#secret");
+        frame_in(&mut s, joined(Some(id), "#secret", &["alice", "bob"], None));
+        assert!(s.current_conv().private);
+        assert!(s.invitations.is_empty());
+        // With nothing waiting, `/accept-invite` says so and sends nothing.
+        let out = type_line(&mut s, "/accept-invite");
+        assert!(sent_ids(&out).is_empty());
+        assert!(is_error(
+            &last_body(&s, "#secret"),
+            "input",
+            "no invitation"
+        ));
+    }
+
+    #[test]
+    fn being_kicked_closes_the_conversation() {
+        let mut s = rooms_connected();
+        let i = s.conv_index("#secret", ConvKind::Room);
+        s.convs[i].joined = true;
+        s.convs[i].add_member("alice");
+        s.convs[i].add_member("bob");
+        s.switch_to(i);
+        custom(
+            &mut s,
+            "room_event",
+            json!({"room": "#secret", "event": "kick", "by": "bob", "user": "alice", "reason": "spam", "ts": 5}),
+        );
+        let conv = &s.convs[i];
+        assert!(!conv.joined && conv.members.is_empty());
+        assert_eq!(
+            conv.closed.as_deref(),
+            Some("you were kicked from #secret by bob: spam")
+        );
+        let out = type_line(&mut s, "hello?");
+        assert!(sent_ids(&out).is_empty(), "{out:?}");
+        assert!(is_error(&last_body(&s, "#secret"), "not_in_room", "kicked"));
+        // A new invitation accepted opens it again.
+        let (id, _) = sent_json(&type_line(&mut s, "/accept-invite #secret"));
+        frame(&mut s, joined(Some(id), "#secret", &["alice", "bob"], None));
+        assert!(s.convs[i].closed.is_none() && s.convs[i].joined);
+    }
+
+    #[test]
+    fn moderation_events_update_the_room() {
+        let mut s = rooms_connected();
+        let i = s.conv_index("#secret", ConvKind::Room);
+        s.convs[i].joined = true;
+        s.convs[i].add_member("carol");
+        custom(
+            &mut s,
+            "room_event",
+            json!({"room": "#secret", "event": "topic", "by": "bob", "topic": "ship it", "ts": 5}),
+        );
+        assert_eq!(s.convs[i].topic.as_deref(), Some("ship it"));
+        custom(
+            &mut s,
+            "room_event",
+            json!({"room": "#secret", "event": "ban", "by": "bob", "user": "carol", "ts": 6}),
+        );
+        assert!(!s.convs[i].has_member("carol"));
+        assert!(s.convs[i].joined && s.convs[i].private);
+        let Body::RoomEvent(note) = last_body(&s, "#secret") else {
+            panic!()
+        };
+        assert_eq!(
+            super::super::rooms::describe(&note, "alice"),
+            "bob banned carol from #secret"
+        );
+        custom(
+            &mut s,
+            "room_event",
+            json!({"room": "#secret", "event": "topic", "by": "alice", "ts": 7}),
+        );
+        assert_eq!(s.convs[i].topic, None);
+        custom(
+            &mut s,
+            "room_event",
+            json!({"room": "#secret", "event": "delete", "by": "bob", "ts": 8}),
+        );
+        assert_eq!(
+            s.convs[i].closed.as_deref(),
+            Some("#secret was deleted by bob")
+        );
+    }
+
+    #[test]
+    fn commands_default_to_the_current_room() {
+        let mut s = rooms_connected();
+        // In #rust.
+        let (_, f) = sent_json(&type_line(&mut s, "/kick bob too loud"));
+        assert_eq!(
+            f,
+            json!({"type": "room_kick", "room": "#rust", "user": "bob", "reason": "too loud"})
+        );
+        let (_, f) = sent_json(&type_line(&mut s, "/invite bob"));
+        assert_eq!(
+            f,
+            json!({"type": "room_invite", "room": "#rust", "user": "bob"})
+        );
+        let (_, f) = sent_json(&type_line(&mut s, "/topic --clear"));
+        assert_eq!(
+            f,
+            json!({"type": "room_topic", "room": "#rust", "topic": ""})
+        );
+        let (_, f) = sent_json(&type_line(&mut s, "/op carol"));
+        assert_eq!(
+            f,
+            json!({"type": "room_promote", "room": "#rust", "user": "carol"})
+        );
+        // The server conversation is no room.
+        s.switch_to(0);
+        let out = type_line(&mut s, "/ban bob");
+        assert!(sent_ids(&out).is_empty());
+        assert!(is_error(&last_body(&s, SERVER), "input", "not a room"));
+        let (_, f) = sent_json(&type_line(&mut s, "/invite bob #rust"));
+        assert_eq!(f["room"], "#rust");
+    }
+
+    #[test]
+    fn an_ok_says_what_was_done_unless_an_event_will() {
+        let mut s = rooms_connected();
+        let (id, _) = sent_json(&type_line(&mut s, "/invite bob"));
+        frame(
+            &mut s,
+            ServerFrame::Ok {
+                id: Some(id),
+                nick: None,
+            },
+        );
+        assert_eq!(
+            last_body(&s, "#rust"),
+            Body::Info("invited bob to #rust".into())
+        );
+        // In the room: the `room_event` will tell.
+        let before = s.convs[s.current].entries.len();
+        let (id, _) = sent_json(&type_line(&mut s, "/kick bob"));
+        frame(
+            &mut s,
+            ServerFrame::Ok {
+                id: Some(id),
+                nick: None,
+            },
+        );
+        assert_eq!(s.convs[s.current].entries.len(), before);
+        // `/leave` ends the membership.
+        let (id, f) = sent_json(&type_line(&mut s, "/leave"));
+        assert_eq!(f, json!({"type": "room_leave", "room": "#rust"}));
+        frame(
+            &mut s,
+            ServerFrame::Ok {
+                id: Some(id),
+                nick: None,
+            },
+        );
+        assert!(s.current_conv().closed.is_some() && !s.current_conv().joined);
+    }
+
+    #[test]
+    fn a_server_without_private_rooms_is_explained() {
+        let mut s = connected();
+        let out = type_line(&mut s, "/create #secret");
+        assert!(sent_ids(&out).is_empty());
+        assert!(is_error(
+            &last_body(&s, "#rust"),
+            "feature_disabled",
+            "no private rooms"
+        ));
+    }
+
+    #[test]
+    fn logging_in_puts_us_back_into_private_rooms() {
+        let mut s = rooms_connected();
+        frame(
+            &mut s,
+            joined(None, "#secret", &["alice", "bob"], Some("plans")),
+        );
+        let i = s.find("#secret").unwrap();
+        assert!(s.convs[i].private && s.convs[i].joined);
+        assert_eq!(s.convs[i].topic.as_deref(), Some("plans"));
+    }
+
+    #[test]
+    fn info_and_invitations_replies() {
+        let mut s = rooms_connected();
+        let (id, f) = sent_json(&type_line(&mut s, "/info"));
+        assert_eq!(f, json!({"type": "room_info", "room": "#rust"}));
+        custom(
+            &mut s,
+            "room_info",
+            json!({"id": id, "room": "#rust", "topic": "t", "owner": "bob",
+                   "moderators": [], "members": ["alice", "bob"], "present": ["alice"]}),
+        );
+        let Body::RoomInfo(info) = last_body(&s, "#rust") else {
+            panic!()
+        };
+        assert_eq!(info.owner, "bob");
+        assert!(s.current_conv().private);
+        assert_eq!(s.current_conv().topic.as_deref(), Some("t"));
+        sent_json(&type_line(&mut s, "/invites"));
+        custom(
+            &mut s,
+            "room_invitations",
+            json!({"invitations": [{"room": "#a", "from": "bob", "at": 1}]}),
+        );
+        assert_eq!(s.invitations.len(), 1);
+        assert_eq!(s.invitations[0].room, "#a");
+    }
+}

@@ -21,6 +21,8 @@ use crate::transfers::{short_id, Direction, TransferStatus};
 pub const SIDEBAR_WIDTH: u16 = 20;
 /// Member list width in columns, border included.
 pub const MEMBERS_WIDTH: u16 = 18;
+/// Put before a private room's name in the sidebar and its header.
+pub const PRIVATE_MARK: &str = "🔒";
 /// Narrower screens hide the member list.
 const MEMBERS_MIN_SCREEN: u16 = 70;
 
@@ -282,6 +284,41 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
             };
             system(time, text, Color::Magenta)
         }
+        Body::Invitation(invitation) => system(
+            time,
+            format!(
+                "{} invites you to the private room {room}: /accept-invite {room} or /decline-invite {room}",
+                sanitize(&invitation.from),
+                room = invitation.room,
+            ),
+            Color::Magenta,
+        ),
+        Body::RoomEvent(note) => system(
+            time,
+            sanitize(&crate::update::rooms::describe(note, &state.nick)),
+            Color::Yellow,
+        ),
+        Body::RoomInfo(info) => {
+            let mut text = format!(
+                "{}: owner {}; moderators: {}; members ({}): {}; here now: {}",
+                info.room,
+                info.owner,
+                or_none(&info.moderators),
+                info.members.len(),
+                or_none(&info.members),
+                or_none(&info.present)
+            );
+            if let Some(invited) = &info.invited {
+                text.push_str(&format!("; invited: {}", or_none(invited)));
+            }
+            if let Some(banned) = &info.banned {
+                text.push_str(&format!("; banned: {}", or_none(banned)));
+            }
+            if let Some(topic) = &info.topic {
+                text.push_str(&format!("; topic: {}", sanitize(topic)));
+            }
+            system(time, text, Color::Cyan)
+        }
     };
     let prefix_width: usize = prefix.iter().map(|s| s.content.width()).sum();
     let indent = prefix_width.min(width / 2);
@@ -302,6 +339,15 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
             Line::from(spans)
         })
         .collect()
+}
+
+/// A list of names, or "none".
+fn or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
 }
 
 fn system(time: String, text: String, colour: Color) -> (Vec<Span<'static>>, String, Style) {
@@ -441,17 +487,15 @@ fn draw_sidebar(state: &State, frame: &mut Frame, area: Rect) {
                 String::new()
             };
             let name_room = width.saturating_sub(number.width() + unread.width());
-            let name = truncate(
-                if c.kind == ConvKind::Server {
-                    "server"
-                } else {
-                    &c.name
-                },
-                name_room,
-            );
+            let shown_name = match c.kind {
+                ConvKind::Server => "server".to_string(),
+                _ if c.private => format!("{PRIVATE_MARK}{}", c.name),
+                _ => c.name.clone(),
+            };
+            let name = truncate(&shown_name, name_room);
             let pad = " ".repeat(name_room.saturating_sub(name.width()));
             let mut style = Style::default();
-            if c.kind == ConvKind::Room && !c.joined {
+            if c.kind == ConvKind::Room && (!c.joined || c.closed.is_some()) {
                 style = style.fg(Color::DarkGray);
             }
             if c.unread > 0 {
@@ -529,9 +573,10 @@ fn draw_conversation(state: &State, frame: &mut Frame, area: Rect) {
     let start = end.saturating_sub(height);
     let visible: Vec<Line> = rows[start..end].to_vec();
 
+    let mark = if conv.private { PRIVATE_MARK } else { "" };
     let mut title = vec![Span::styled(
         format!(
-            " {} ",
+            " {mark}{} ",
             if conv.kind == ConvKind::Server {
                 "server"
             } else {
@@ -541,8 +586,25 @@ fn draw_conversation(state: &State, frame: &mut Frame, area: Rect) {
         Style::default().add_modifier(Modifier::BOLD),
     )];
     match conv.kind {
+        ConvKind::Room if conv.closed.is_some() => title.push(Span::styled(
+            format!(
+                "closed: {}",
+                sanitize(conv.closed.as_deref().unwrap_or_default())
+            ),
+            Style::default().fg(Color::LightRed),
+        )),
         ConvKind::Room if conv.joined => {
-            title.push(Span::raw(plural(conv.members.len(), "member")))
+            let private = if conv.private { ", private" } else { "" };
+            title.push(Span::raw(format!(
+                "{}{private}",
+                plural(conv.members.len(), "member")
+            )));
+            if let Some(topic) = &conv.topic {
+                title.push(Span::styled(
+                    format!(" | {}", sanitize(topic)),
+                    Style::default().fg(Color::LightYellow),
+                ));
+            }
         }
         ConvKind::Room => title.push(Span::styled(
             "not joined",
@@ -661,7 +723,9 @@ fn draw_input(state: &State, frame: &mut Frame, area: Rect) {
             } else {
                 &conv.name
             };
-            format!("[{}] ", truncate(name, 20))
+            // A closed room takes no more text: say so where one types.
+            let closed = if conv.closed.is_some() { " closed" } else { "" };
+            format!("[{}{closed}] ", truncate(name, 20))
         }
     };
     let prompt_width = prompt.width() as u16;

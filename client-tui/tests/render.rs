@@ -319,3 +319,105 @@ fn transfers_view_lists_transfers_with_progress_bars() {
     update(&mut s, Event::Line("/transfers".into()));
     assert!(find(&render(&s, 100, 14), "transfers:").is_none());
 }
+
+fn custom_frame(s: &mut State, kind: &str, fields: serde_json::Value) {
+    let serde_json::Value::Object(fields) = fields else {
+        panic!("fields are an object")
+    };
+    update(
+        s,
+        Event::Net(NetEvent::Frame(Received::Custom {
+            kind: kind.into(),
+            fields,
+        })),
+    );
+}
+
+#[test]
+fn private_room_with_its_topic_and_an_invitation() {
+    let mut s = connected_state();
+    s.server.features = vec!["accounts".into(), "private_rooms".into()];
+    // Put back into a private room on logging in, then a topic change.
+    update(
+        &mut s,
+        Event::Net(NetEvent::Frame(Received::Core(ServerFrame::Joined {
+            id: None,
+            room: "#secret".into(),
+            members: vec!["alice".into(), "bob".into()],
+            topic: Some("launch plans".into()),
+        }))),
+    );
+    let secret = s.find("#secret").unwrap();
+    s.switch_to(secret);
+    custom_frame(
+        &mut s,
+        "room_event",
+        serde_json::json!({"room": "#secret", "event": "topic", "by": "bob",
+                           "topic": "launch on Monday", "ts": 0}),
+    );
+    // An invitation arrives while #secret is shown.
+    custom_frame(
+        &mut s,
+        "room_invitation",
+        serde_json::json!({"room": "#plans", "from": "carol"}),
+    );
+    let buffer = render(&s, 120, 12);
+    let lines = screen(&buffer);
+    // The sidebar marks the private room, not the public ones; the server
+    // conversation counts the invitation as addressed to us.
+    let sidebar: Vec<String> = lines.iter().map(|l| l.chars().take(19).collect()).collect();
+    let secret_row = sidebar
+        .iter()
+        .position(|l| l.contains("#secret"))
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    assert!(sidebar[secret_row].contains("🔒"), "{lines:#?}");
+    assert!(!sidebar[1].contains("🔒"), "{lines:#?}");
+    assert!(sidebar[0].trim_end().ends_with(" 1"), "{lines:#?}");
+    assert_eq!(buffer[(3, 0)].bg, Color::Yellow);
+    // The header: private, members, the latest topic.
+    let header = &lines[0];
+    assert!(
+        header.contains("#secret")
+            && header.contains("2 members, private")
+            && header.contains("launch on Monday"),
+        "{header}"
+    );
+    // The topic change is told in the room.
+    assert!(
+        find(&buffer, "bob set the topic to: launch on Monday").is_some(),
+        "{lines:#?}"
+    );
+
+    // The invitation, in the server conversation, says how to answer.
+    s.switch_to(0);
+    let buffer = render(&s, 120, 12);
+    let lines = screen(&buffer);
+    assert!(
+        find(
+            &buffer,
+            "carol invites you to the private room #plans: /accept-invite #plans"
+        )
+        .is_some(),
+        "{lines:#?}"
+    );
+
+    // Kicked: the room says so in its header and the sidebar greys it.
+    s.switch_to(secret);
+    custom_frame(
+        &mut s,
+        "room_event",
+        serde_json::json!({"room": "#secret", "event": "kick", "by": "bob",
+                           "user": "alice", "reason": "spam", "ts": 0}),
+    );
+    let buffer = render(&s, 120, 12);
+    let lines = screen(&buffer);
+    assert!(
+        lines[0].contains("closed: you were kicked from #secret by bob: spam"),
+        "{lines:#?}"
+    );
+    assert!(
+        find(&buffer, "bob kicked you out of #secret (spam)").is_some(),
+        "{lines:#?}"
+    );
+    assert!(lines[11].starts_with("[#secret closed] "), "{lines:#?}");
+}
