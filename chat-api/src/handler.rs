@@ -202,8 +202,12 @@ pub trait Host: Send + Sync {
     /// events); returns the members after joining.
     fn join_room(&self, session: SessionId, room: &str) -> Result<Vec<String>, ApiError>;
     /// Removes a session from a room; members see a `part` with this reason.
-    fn leave_room(&self, session: SessionId, room: &str, reason: Option<&str>)
-        -> Result<(), ApiError>;
+    fn leave_room(
+        &self,
+        session: SessionId,
+        room: &str,
+        reason: Option<&str>,
+    ) -> Result<(), ApiError>;
     /// Removes every member from a room (e.g. when a plugin deletes it).
     fn close_room(&self, room: &str, reason: &str);
     /// Ends a session; the client receives `bye` with this code and reason.

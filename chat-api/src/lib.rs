@@ -55,8 +55,7 @@ pub mod protocol;
 pub use async_trait::async_trait;
 pub use handler::{
     BoxFuture, ConfigError, HandlerError, HandlerResult, Host, Identity, MessageHandler,
-    PluginConfig, PluginContext,
-    Session, SessionId, Transport, Verdict,
+    PluginConfig, PluginContext, Session, SessionId, Transport, Verdict,
 };
 pub use payload::Payload;
 pub use protocol::{

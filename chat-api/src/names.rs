@@ -65,7 +65,16 @@ mod tests {
         for good in ["a", "Alice", "bob_2", "x-y", &"n".repeat(32)] {
             assert_eq!(validate_nick(good), Ok(()), "{good}");
         }
-        for bad in ["", "1abc", "_a", "a b", "é", "a\n", &"n".repeat(33), "a;DROP"] {
+        for bad in [
+            "",
+            "1abc",
+            "_a",
+            "a b",
+            "é",
+            "a\n",
+            &"n".repeat(33),
+            "a;DROP",
+        ] {
             assert_eq!(validate_nick(bad), Err(NameError::BadNick), "{bad:?}");
         }
     }
@@ -75,7 +84,14 @@ mod tests {
         for good in ["#a", "#rust-lang", "#v1.2", "#_"] {
             assert_eq!(validate_room(good), Ok(()), "{good}");
         }
-        for bad in ["", "#", "rust", "# a", "#é", &format!("#{}", "r".repeat(64))] {
+        for bad in [
+            "",
+            "#",
+            "rust",
+            "# a",
+            "#é",
+            &format!("#{}", "r".repeat(64)),
+        ] {
             assert_eq!(validate_room(bad), Err(NameError::BadRoom), "{bad:?}");
         }
     }

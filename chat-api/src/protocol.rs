@@ -260,8 +260,8 @@ impl ServerFrame {
     }
 
     const KINDS: &'static [&'static str] = &[
-        "welcome", "ok", "joined", "sent", "message", "presence", "users", "rooms", "pong", "error",
-        "bye",
+        "welcome", "ok", "joined", "sent", "message", "presence", "users", "rooms", "pong",
+        "error", "bye",
     ];
 }
 
@@ -469,8 +469,10 @@ impl Received {
     /// Decodes a plugin frame into the caller's type.
     pub fn decode_custom<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         match self {
-            Received::Custom { kind, fields } => serde_json::from_value(Value::Object(fields.clone()))
-                .map_err(|e| invalid_fields(kind, &e)),
+            Received::Custom { kind, fields } => {
+                serde_json::from_value(Value::Object(fields.clone()))
+                    .map_err(|e| invalid_fields(kind, &e))
+            }
             Received::Core(_) => Err(ApiError::new(
                 ErrorCode::INVALID_FRAME,
                 "not a plugin frame",
@@ -502,7 +504,9 @@ fn invalid_fields(kind: &str, e: &serde_json::Error) -> ApiError {
 }
 
 /// Splits a line into its request id, its type and the whole object.
-fn split_object(line: &[u8]) -> Result<(Option<RequestId>, String, Map<String, Value>), ParseError> {
+fn split_object(
+    line: &[u8],
+) -> Result<(Option<RequestId>, String, Map<String, Value>), ParseError> {
     let text = std::str::from_utf8(line).map_err(|_| {
         ParseError::new(
             None,
@@ -587,7 +591,10 @@ mod tests {
         let e = Inbound::parse(br#"{"id":3}"#).unwrap_err();
         assert_eq!((e.id, e.error.code), (Some(3), ErrorCode::MALFORMED_FRAME));
         let e = Inbound::parse(br##"{"type":"say","id":4,"room":"#a"}"##).unwrap_err();
-        assert_eq!((e.id, e.error.code.clone()), (Some(4), ErrorCode::INVALID_FRAME));
+        assert_eq!(
+            (e.id, e.error.code.clone()),
+            (Some(4), ErrorCode::INVALID_FRAME)
+        );
         assert!(e.error.message.contains("text"), "{}", e.error.message);
         let e = Inbound::parse(&[0xff, 0xfe]).unwrap_err();
         assert_eq!(e.error.code, ErrorCode::MALFORMED_FRAME);

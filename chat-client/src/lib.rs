@@ -228,11 +228,13 @@ fn tls_connector(options: &ConnectOptions) -> Result<tokio_rustls::TlsConnector,
         Some(path) => {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| ClientError::Tls(format!("cannot read CA file {}: {e}", path.display())))?;
+                .map_err(|e| {
+                    ClientError::Tls(format!("cannot read CA file {}: {e}", path.display()))
+                })?;
             for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| ClientError::Tls(format!("bad CA certificate in {}: {e}", path.display())))?;
+                roots.add(cert).map_err(|e| {
+                    ClientError::Tls(format!("bad CA certificate in {}: {e}", path.display()))
+                })?;
             }
         }
         None => {

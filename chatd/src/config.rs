@@ -38,6 +38,8 @@ pub struct Config {
     #[serde(default)]
     pub tls: TlsConfig,
     #[serde(default)]
+    pub web: WebConfig,
+    #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
     pub runtime: RuntimeConfig,
@@ -92,6 +94,19 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key.
     pub key: Option<PathBuf>,
+}
+
+/// `[web]`: the browser app and its WebSocket transport.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// HTTP(S) listen address serving the app and `/ws`; absent disables it.
+    pub listen: Option<SocketAddr>,
+    /// Serve HTTPS/WSS with the `[tls]` certificate and key.
+    pub tls: bool,
+    /// Page origins (`scheme://host[:port]`) allowed to open a WebSocket
+    /// besides the listener's own; browsers send the origin of the page.
+    pub allowed_origins: Vec<String>,
 }
 
 /// `[limits]`: every bound the server enforces.
@@ -204,7 +219,11 @@ impl Config {
     }
 
     /// Parses and checks configuration text.
-    pub fn parse(text: &str, source_name: &str, base: Option<&Path>) -> Result<Config, ConfigError> {
+    pub fn parse(
+        text: &str,
+        source_name: &str,
+        base: Option<&Path>,
+    ) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             source_name: source_name.to_string(),
             message: e.to_string().trim_end().to_string(),
@@ -269,10 +288,22 @@ impl Config {
                 "tls.listen is set but tls.cert or tls.key is missing; run `chatd gen-cert --out certs` for a development certificate".into(),
             ));
         }
-        if self.server.listen.is_none() && self.tls.listen.is_none() {
+        if self.web.tls && (self.tls.cert.is_none() || self.tls.key.is_none()) {
             return Err(self.invalid(
-                "no listener: set server.listen and/or tls.listen".into(),
+                "web.tls = true needs tls.cert and tls.key; run `chatd gen-cert --out certs` for a development certificate".into(),
             ));
+        }
+        for origin in &self.web.allowed_origins {
+            if !crate::web::is_valid_origin(origin) {
+                return Err(self.invalid(format!(
+                    "web.allowed_origins: {origin:?} is not an origin; write it as scheme://host[:port], e.g. \"https://chat.example.org\""
+                )));
+            }
+        }
+        if self.server.listen.is_none() && self.tls.listen.is_none() && self.web.listen.is_none() {
+            return Err(
+                self.invalid("no listener: set server.listen, tls.listen and/or web.listen".into())
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for p in self.plugins.iter().filter(|p| p.enabled) {
@@ -300,13 +331,47 @@ mod tests {
     fn embedded_defaults_parse() {
         let c = Config::embedded();
         assert_eq!(c.server.listen, Some("127.0.0.1:7878".parse().unwrap()));
+        assert_eq!(c.web.listen, Some("127.0.0.1:8080".parse().unwrap()));
+    }
+
+    #[test]
+    fn web_origins_are_checked() {
+        let err = Config::parse(
+            "[web]\nallowed_origins = [\"example.org/x\"]\n",
+            "w.toml",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("web.allowed_origins") && err.contains("example.org/x"),
+            "{err}"
+        );
+        let err = Config::parse(
+            "[web]\nlisten = \"127.0.0.1:0\"\ntls = true\n",
+            "w.toml",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("web.tls"), "{err}");
+        Config::parse(
+            "[web]\nallowed_origins = [\"https://chat.example.org:8443\"]\n",
+            "w.toml",
+            None,
+        )
+        .unwrap();
     }
 
     #[test]
     fn unknown_key_is_named() {
-        let err = Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n", "x.toml", None)
-            .unwrap_err()
-            .to_string();
+        let err = Config::parse(
+            "[server]\nlisten = \"127.0.0.1:1\"\nlistne = 3\n",
+            "x.toml",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("x.toml") && err.contains("listne"), "{err}");
     }
 
@@ -315,7 +380,10 @@ mod tests {
         let err = Config::parse("[limits]\noutbound_queue = -1\n", "y.toml", None)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("y.toml") && err.contains("outbound_queue"), "{err}");
+        assert!(
+            err.contains("y.toml") && err.contains("outbound_queue"),
+            "{err}"
+        );
         let err = Config::parse("[limits]\noutbound_queue = 0\n", "y.toml", None)
             .unwrap_err()
             .to_string();

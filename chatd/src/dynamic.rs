@@ -8,7 +8,10 @@ use crate::config::PluginEntry;
 use crate::pipeline::PipelineError;
 
 /// Loads a plugin from a shared library.
-pub fn load(entry: &PluginEntry, ctx: PluginContext) -> Result<Arc<dyn MessageHandler>, PipelineError> {
+pub fn load(
+    entry: &PluginEntry,
+    ctx: PluginContext,
+) -> Result<Arc<dyn MessageHandler>, PipelineError> {
     let _ = ctx;
     Err(PipelineError::Load {
         source_name: entry.name.clone(),

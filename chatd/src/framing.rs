@@ -233,7 +233,10 @@ pub async fn run_writer<W: AsyncWrite + Unpin + Send>(
 
 /// Writes all of `buf` (advancing it, so progress survives cancellation) and
 /// flushes (which TLS needs).
-async fn write_buf<W: AsyncWrite + Unpin, B: bytes::Buf>(writer: &mut W, buf: &mut B) -> io::Result<()> {
+async fn write_buf<W: AsyncWrite + Unpin, B: bytes::Buf>(
+    writer: &mut W,
+    buf: &mut B,
+) -> io::Result<()> {
     writer.write_all_buf(buf).await?;
     writer.flush().await
 }

@@ -148,7 +148,10 @@ impl Hub {
 
     /// A fresh message id and timestamp.
     pub fn next_message_id(&self) -> (u64, u64) {
-        (self.last_msg_id.fetch_add(1, Ordering::Relaxed) + 1, now_ms())
+        (
+            self.last_msg_id.fetch_add(1, Ordering::Relaxed) + 1,
+            now_ms(),
+        )
     }
 
     /// Makes a session reachable by id (after its handshake).
@@ -195,10 +198,7 @@ impl Hub {
                 Some(other) if other.id != peer.id && !replace => {
                     return Err(ApiError::new(
                         ErrorCode::NICK_TAKEN,
-                        format!(
-                            "the nickname '{}' is in use; choose another",
-                            identity.nick
-                        ),
+                        format!("the nickname '{}' is in use; choose another", identity.nick),
                     ));
                 }
                 _ => shard
@@ -263,7 +263,11 @@ impl Hub {
 
     /// Puts a session into a room, creating the room if needed. Returns the
     /// room's display name and its members (sorted) after joining.
-    pub fn join(&self, peer: &Arc<Peer>, room_name: &str) -> Result<(String, Vec<String>), ApiError> {
+    pub fn join(
+        &self,
+        peer: &Arc<Peer>,
+        room_name: &str,
+    ) -> Result<(String, Vec<String>), ApiError> {
         validate_room(room_name)
             .map_err(|e| ApiError::new(ErrorCode::INVALID_ROOM, e.to_string()))?;
         let nick = peer.nick().ok_or_else(nick_required)?;
@@ -305,7 +309,10 @@ impl Hub {
         let nick = peer.nick().ok_or_else(nick_required)?;
         let key = fold(room_name);
         let mut map = self.rooms.write().unwrap();
-        let room = map.get(&key).cloned().ok_or_else(|| not_in_room(room_name))?;
+        let room = map
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| not_in_room(room_name))?;
         if !self.remove_member(&room, peer, &nick, PresenceEvent::Part, reason) {
             return Err(not_in_room(room_name));
         }
@@ -401,7 +408,10 @@ impl Hub {
                 format!("nobody called '{to}' is connected"),
             )
         })?;
-        let to_nick = target.nick().map(|n| n.to_string()).unwrap_or_else(|| to.to_string());
+        let to_nick = target
+            .nick()
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| to.to_string());
         let (msg_id, ts) = self.next_message_id();
         let payload = Payload::encode(&ServerFrame::Message(Message {
             msg_id,
@@ -477,7 +487,11 @@ impl Hub {
         let Some(room) = map.remove(&key) else { return };
         let mut members = room.members.lock().unwrap();
         for member in members.drain(..) {
-            member.rooms.lock().unwrap().retain(|r| !Arc::ptr_eq(r, &room));
+            member
+                .rooms
+                .lock()
+                .unwrap()
+                .retain(|r| !Arc::ptr_eq(r, &room));
             if let Some(nick) = member.nick() {
                 let payload = presence(PresenceEvent::Part, &room.name, &nick, None, Some(reason));
                 member.deliver(payload);
@@ -571,7 +585,10 @@ impl Hub {
             for room in peer.rooms.lock().unwrap().iter() {
                 let listed = map.get(&room.key).is_some_and(|r| Arc::ptr_eq(r, room));
                 if !listed {
-                    problem = Some(format!("session {} lists removed room {}", peer.id, room.key));
+                    problem = Some(format!(
+                        "session {} lists removed room {}",
+                        peer.id, room.key
+                    ));
                 }
             }
         });

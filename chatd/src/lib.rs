@@ -5,6 +5,8 @@
 //!
 //! * [`listener`]: accept loops (plaintext and TLS), connection limits;
 //! * [`framing`]: bytes ⇄ frames, the per-connection writer task;
+//! * [`web`]: the browser app over HTTP(S) and the `/ws` upgrade;
+//! * [`websocket`]: the WebSocket transport (frame source and writer);
 //! * [`session`]: handshake, the frame loop, the core router;
 //! * [`pipeline`]: the ordered plugins every frame passes through;
 //! * [`hub`]: who is connected and where, and routing to recipients;
@@ -25,6 +27,8 @@ pub mod pipeline;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod web;
+pub mod websocket;
 
 pub use config::Config;
 pub use pipeline::PluginRegistry;

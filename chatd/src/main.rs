@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
 use chatd::config::{Config, RuntimeFlavor};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "chatd", version, about = "A modular chat daemon")]
@@ -18,6 +18,9 @@ struct Cli {
     /// Override the plaintext listen address (port 0 picks a free port).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Override the web app's listen address (port 0 picks a free port).
+    #[arg(long)]
+    web_listen: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -47,6 +50,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     if let Some(listen) = cli.listen {
         config.server.listen = Some(listen);
     }
+    if let Some(web_listen) = cli.web_listen {
+        config.web.listen = Some(web_listen);
+    }
     Ok(config)
 }
 
@@ -69,7 +75,9 @@ fn main() -> anyhow::Result<()> {
         }
         Some(Command::CheckConfig) => {
             let config = load_config(&cli)?;
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             // Building the pipeline checks every plugin's own table too.
             runtime.block_on(check_plugins(&config))?;
             println!("{}: configuration is valid", config.source_name);
@@ -106,6 +114,7 @@ async fn check_plugins(config: &Config) -> anyhow::Result<()> {
     // Bind nothing: only the pipeline is of interest.
     config.server.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     config.tls.listen = None;
+    config.web.listen = None;
     let server = chatd::start(config).await?;
     server.stop().await;
     Ok(())
@@ -116,10 +125,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .context("chatd could not start")?;
     if let Some(addr) = server.tcp_addr {
-        eprintln!("chatd listening on {addr} (plaintext); try: nc {} {}", addr.ip(), addr.port());
+        eprintln!(
+            "chatd listening on {addr} (plaintext); try: nc {} {}",
+            addr.ip(),
+            addr.port()
+        );
     }
     if let Some(addr) = server.tls_addr {
         eprintln!("chatd listening on {addr} (TLS)");
+    }
+    if let Some(addr) = server.web_addr {
+        let scheme = if server.web_tls { "https" } else { "http" };
+        eprintln!("chatd web app: open {scheme}://{addr}/ in a browser");
     }
     wait_for_signal().await;
     server.stop().await;

@@ -35,7 +35,9 @@ impl PluginRegistry {
     pub fn builtin() -> PluginRegistry {
         let mut registry = PluginRegistry::default();
         registry.register("wordfilter", |ctx| {
-            Ok(Arc::new(chatd_plugin_wordfilter::WordFilter::from_config(&ctx.config)?))
+            Ok(Arc::new(chatd_plugin_wordfilter::WordFilter::from_config(
+                &ctx.config,
+            )?))
         });
         registry
     }
@@ -110,7 +112,10 @@ impl Pipeline {
         config: &Config,
         registry: &PluginRegistry,
         host: Arc<dyn chat_api::Host>,
-        loader: &mut dyn FnMut(&crate::config::PluginEntry, PluginContext) -> Result<Arc<dyn MessageHandler>, PipelineError>,
+        loader: &mut dyn FnMut(
+            &crate::config::PluginEntry,
+            PluginContext,
+        ) -> Result<Arc<dyn MessageHandler>, PipelineError>,
     ) -> Result<Pipeline, PipelineError> {
         let mut stages = Vec::new();
         for entry in config.enabled_plugins() {
@@ -130,11 +135,13 @@ impl Pipeline {
             let handler = if entry.path.is_some() {
                 loader(entry, ctx)?
             } else {
-                let factory = registry.get(&entry.name).ok_or_else(|| PipelineError::Unknown {
-                    source_name: config.source_name.clone(),
-                    name: entry.name.clone(),
-                    known: registry.names().join(", "),
-                })?;
+                let factory = registry
+                    .get(&entry.name)
+                    .ok_or_else(|| PipelineError::Unknown {
+                        source_name: config.source_name.clone(),
+                        name: entry.name.clone(),
+                        known: registry.names().join(", "),
+                    })?;
                 factory(ctx)?
             };
             stages.push(Stage {
@@ -156,7 +163,10 @@ impl Pipeline {
 
     /// Features announced in `welcome`.
     pub fn features(&self) -> Vec<String> {
-        self.stages.iter().flat_map(|s| s.handler.features()).collect()
+        self.stages
+            .iter()
+            .flat_map(|s| s.handler.features())
+            .collect()
     }
 
     pub fn requires_login(&self) -> bool {

@@ -11,8 +11,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, PluginEntry};
-use crate::hub::Hub;
 use crate::host::ServerHost;
+use crate::hub::Hub;
 use crate::listener::{accept_loop, Security};
 use crate::pipeline::{Pipeline, PipelineError, PluginRegistry};
 use crate::session::Shared;
@@ -43,6 +43,10 @@ pub struct RunningServer {
     pub tcp_addr: Option<SocketAddr>,
     /// Bound TLS address, if enabled.
     pub tls_addr: Option<SocketAddr>,
+    /// Bound web (HTTP or HTTPS, see `web_tls`) address, if enabled.
+    pub web_addr: Option<SocketAddr>,
+    /// Whether the web listener speaks HTTPS/WSS.
+    pub web_tls: bool,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
@@ -85,7 +89,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 }
 
 /// Starts a server with the given plugin registry.
-pub async fn start_with(config: Config, registry: PluginRegistry) -> Result<RunningServer, StartError> {
+pub async fn start_with(
+    config: Config,
+    registry: PluginRegistry,
+) -> Result<RunningServer, StartError> {
     std::fs::create_dir_all(&config.server.data_dir).map_err(|source| StartError::DataDir {
         path: config.server.data_dir.clone(),
         source,
@@ -111,6 +118,14 @@ pub async fn start_with(config: Config, registry: PluginRegistry) -> Result<Runn
         Some((addr, acceptor)) => Some((bind(addr, "TLS").await?, acceptor)),
         None => None,
     };
+    let web_acceptor = match (config.web.tls, &config.tls.cert, &config.tls.key) {
+        (true, Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let web_listener = match config.web.listen {
+        Some(addr) => Some(bind(addr, "web").await?),
+        None => None,
+    };
 
     let shared = Arc::new(Shared::new(
         hub,
@@ -123,11 +138,30 @@ pub async fn start_with(config: Config, registry: PluginRegistry) -> Result<Runn
     let tls_addr = tls_listener.as_ref().and_then(|(l, _)| l.local_addr().ok());
     if let Some(listener) = plain_listener {
         tracing::info!(addr = %tcp_addr.unwrap(), "listening (plaintext)");
-        loops.push(tokio::spawn(accept_loop(shared.clone(), listener, Security::Plain)));
+        loops.push(tokio::spawn(accept_loop(
+            shared.clone(),
+            listener,
+            Security::Plain,
+        )));
     }
     if let Some((listener, acceptor)) = tls_listener {
         tracing::info!(addr = %tls_addr.unwrap(), "listening (TLS)");
-        loops.push(tokio::spawn(accept_loop(shared.clone(), listener, Security::Tls(acceptor))));
+        loops.push(tokio::spawn(accept_loop(
+            shared.clone(),
+            listener,
+            Security::Tls(acceptor),
+        )));
+    }
+    let web_addr = web_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let web_tls = web_acceptor.is_some();
+    if let Some(listener) = web_listener {
+        let scheme = if web_tls { "https" } else { "http" };
+        tracing::info!(addr = %web_addr.unwrap(), "listening (web): open {scheme}://{}/ in a browser", web_addr.unwrap());
+        let origins = config.web.allowed_origins.clone();
+        let shared2 = shared.clone();
+        loops.push(tokio::spawn(async move {
+            crate::web::accept_loop(shared2, listener, web_acceptor, &origins).await
+        }));
     }
     tracing::info!(plugins = ?shared.pipeline.names(), "pipeline ready");
 
@@ -135,6 +169,8 @@ pub async fn start_with(config: Config, registry: PluginRegistry) -> Result<Runn
     Ok(RunningServer {
         tcp_addr,
         tls_addr,
+        web_addr,
+        web_tls,
         shared,
         task,
     })
@@ -159,7 +195,10 @@ async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Start
 
 async fn run_until_shutdown(shared: Arc<Shared>, loops: Vec<JoinHandle<()>>) {
     shared.shutdown.cancelled().await;
-    tracing::info!(sessions = shared.connection_count(), "shutting down: no new connections, telling clients, flushing queues");
+    tracing::info!(
+        sessions = shared.connection_count(),
+        "shutting down: no new connections, telling clients, flushing queues"
+    );
     for l in loops {
         let _ = l.await;
     }
@@ -170,7 +209,10 @@ async fn run_until_shutdown(shared: Arc<Shared>, loops: Vec<JoinHandle<()>>) {
         .await
         .is_err()
     {
-        tracing::warn!(remaining = shared.tracker.len(), "shutdown timeout: some connections did not finish flushing");
+        tracing::warn!(
+            remaining = shared.tracker.len(),
+            "shutdown timeout: some connections did not finish flushing"
+        );
     }
     shared.pipeline.shutdown().await;
     tracing::info!("shut down");

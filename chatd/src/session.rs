@@ -123,9 +123,11 @@ pub async fn run_stream<R, W>(
     W: tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (peer, queue) = new_peer(&shared, addr, transport);
-    shared
-        .tracker
-        .spawn(crate::framing::run_writer(write, queue, peer.closer.clone()));
+    shared.tracker.spawn(crate::framing::run_writer(
+        write,
+        queue,
+        peer.closer.clone(),
+    ));
     let mut frames = FrameReader::new(
         read,
         shared.limits.max_frame_bytes,
@@ -223,7 +225,10 @@ impl SessionTask {
                 }
                 ReadEvent::TlsOnPlainPort => {
                     tracing::info!(session = self.peer().id, addr = ?self.peer().addr, "TLS handshake on the plaintext port; closing");
-                    closer.close(ErrorCode::MALFORMED_FRAME, "this port speaks plaintext; connect without TLS or use the TLS port");
+                    closer.close(
+                        ErrorCode::MALFORMED_FRAME,
+                        "this port speaks plaintext; connect without TLS or use the TLS port",
+                    );
                     return false;
                 }
                 ReadEvent::Eof | ReadEvent::Failed(_) => return false,
@@ -394,8 +399,10 @@ impl SessionTask {
             }),
             ClientFrame::Ping { token } => Some(ServerFrame::Pong { id, token }),
             ClientFrame::Quit { reason } => {
-                peer.closer
-                    .close(ErrorCode::QUIT, reason.unwrap_or_else(|| "quit".to_string()));
+                peer.closer.close(
+                    ErrorCode::QUIT,
+                    reason.unwrap_or_else(|| "quit".to_string()),
+                );
                 None
             }
         })
@@ -456,7 +463,10 @@ fn unknown_type(kind: &str) -> ApiError {
 /// newline and tab (which would let one user garble another's terminal).
 fn check_text(text: &str) -> Result<(), ApiError> {
     if text.trim().is_empty() {
-        return Err(ApiError::new(ErrorCode::INVALID_TEXT, "the message is empty"));
+        return Err(ApiError::new(
+            ErrorCode::INVALID_TEXT,
+            "the message is empty",
+        ));
     }
     if text
         .chars()

@@ -54,10 +54,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     })?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .and_then(|b| {
-            b.with_no_client_auth()
-                .with_single_cert(certs, private_key)
-        })
+        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, private_key))
         .map_err(|e| TlsError::Config {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),

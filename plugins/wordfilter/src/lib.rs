@@ -62,9 +62,16 @@ impl WordFilter {
     pub fn from_config(config: &PluginConfig) -> Result<WordFilter, ConfigError> {
         let c: WordFilterConfig = config.parse()?;
         if c.max_length == 0 {
-            return Err(ConfigError::invalid(config, "max_length must be at least 1"));
+            return Err(ConfigError::invalid(
+                config,
+                "max_length must be at least 1",
+            ));
         }
-        if let Some(bad) = c.words.iter().find(|w| w.trim().is_empty() || w.contains(char::is_whitespace)) {
+        if let Some(bad) = c
+            .words
+            .iter()
+            .find(|w| w.trim().is_empty() || w.contains(char::is_whitespace))
+        {
             return Err(ConfigError::invalid(
                 config,
                 format!("words must be single words, got {bad:?}"),
@@ -164,7 +171,10 @@ mod tests {
     #[test]
     fn masks_whole_words_case_insensitively() {
         let f = filter(&["darn"]);
-        assert_eq!(f.mask("Darn it, darnit darn!").as_deref(), Some("**** it, darnit ****!"));
+        assert_eq!(
+            f.mask("Darn it, darnit darn!").as_deref(),
+            Some("**** it, darnit ****!")
+        );
         assert_eq!(f.mask("all fine"), None);
     }
 
