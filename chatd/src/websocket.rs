@@ -50,6 +50,7 @@ pub async fn run_session(
         stream,
         peer: peer.clone(),
         max_frame_bytes: shared.limits.max_frame_bytes,
+        oversized: false,
     };
     session::run(shared, peer, &mut frames).await;
     drop(slot);
@@ -62,6 +63,8 @@ pub struct WsFrames {
     /// the session when the socket can no longer be read.
     peer: Arc<Peer>,
     max_frame_bytes: usize,
+    /// A message was too large: the socket cannot be read any further.
+    oversized: bool,
 }
 
 impl FrameSource for WsFrames {
@@ -69,6 +72,18 @@ impl FrameSource for WsFrames {
         // Cancel-safe: the only await is the stream's `next`, which keeps
         // partial messages inside tungstenite.
         async move {
+            if self.oversized {
+                // The session has queued its `frame_too_large` error by now;
+                // closing after it keeps the error ahead of the `bye`.
+                self.peer.closer.close(
+                    ErrorCode::FRAME_TOO_LARGE,
+                    format!(
+                        "a WebSocket message was longer than the server's {} bytes",
+                        self.max_frame_bytes
+                    ),
+                );
+                return ReadEvent::Eof;
+            }
             loop {
                 match self.stream.next().await {
                     None | Some(Ok(Message::Close(_))) => return ReadEvent::Eof,
@@ -92,20 +107,14 @@ impl FrameSource for WsFrames {
 }
 
 impl WsFrames {
-    fn on_error(&self, error: axum::Error) -> ReadEvent {
+    fn on_error(&mut self, error: axum::Error) -> ReadEvent {
         let error = error.into_inner();
         match error.downcast_ref::<tungstenite::Error>() {
             // The message was refused from its header, before being buffered.
             // The socket cannot resynchronise after that: the session ends,
             // and the client gets the error, then `bye`.
             Some(tungstenite::Error::Capacity(_)) => {
-                self.peer.closer.close(
-                    ErrorCode::FRAME_TOO_LARGE,
-                    format!(
-                        "a WebSocket message was longer than the server's {} bytes",
-                        self.max_frame_bytes
-                    ),
-                );
+                self.oversized = true;
                 ReadEvent::TooLarge
             }
             _ => ReadEvent::Failed(io::Error::other(error)),

@@ -1,0 +1,323 @@
+//! The WebSocket transport and the web listener, against the real server:
+//! WebSocket and TCP users share rooms, direct messages and broadcasts; bad
+//! input gets the documented errors; origins are checked; the app is served
+//! with its Content-Security-Policy.
+
+mod common;
+
+use chat_api::{ClientFrame, MessageKind, ServerFrame};
+use chat_client::Client;
+use chat_client::Received;
+use common::{header, http_get, start_server, tcp_addr, web_addr, WsClient, WsConnectError, WAIT};
+use serde_json::{json, Value};
+
+fn is_message(text: &str) -> impl Fn(&Received) -> bool + '_ {
+    move |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.text == text)
+}
+
+#[tokio::test]
+async fn websocket_and_tcp_users_share_rooms_direct_messages_and_broadcasts() {
+    let (server, _dir) = start_server("").await;
+    let web = web_addr(&server);
+    let mut ann = WsClient::connect_as(web, "ann").await;
+    assert_eq!(ann.welcome["protocol"], 1);
+    let mut bob = Client::connect_as(&tcp_addr(&server), "bob").await.unwrap();
+
+    let joined = ann.request(json!({"type": "join", "room": "#lobby"})).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    bob.request_ok(&ClientFrame::Join {
+        room: "#lobby".into(),
+    })
+    .await
+    .unwrap();
+    let presence = ann
+        .expect(|f| f["type"] == "presence" && f["event"] == "join")
+        .await;
+    assert_eq!(presence["nick"], "bob");
+
+    // Room messages, both ways.
+    let sent = ann
+        .request(json!({"type": "say", "room": "#lobby", "text": "hello from the browser"}))
+        .await;
+    assert_eq!(sent["type"], "sent", "{sent}");
+    assert_eq!(sent["recipients"], 1);
+    let got = bob
+        .expect(WAIT, is_message("hello from the browser"))
+        .await
+        .unwrap();
+    let Received::Core(ServerFrame::Message(m)) = got else {
+        unreachable!()
+    };
+    assert_eq!(
+        (m.kind, m.from.as_str(), m.room.as_deref()),
+        (MessageKind::Room, "ann", Some("#lobby"))
+    );
+
+    bob.request_ok(&ClientFrame::Say {
+        room: "#lobby".into(),
+        text: "hello from the terminal".into(),
+    })
+    .await
+    .unwrap();
+    let m = ann.expect(|f| f["type"] == "message").await;
+    assert_eq!(
+        (&m["kind"], &m["from"], &m["room"], &m["text"]),
+        (
+            &json!("room"),
+            &json!("bob"),
+            &json!("#lobby"),
+            &json!("hello from the terminal")
+        )
+    );
+
+    // Direct messages, both ways.
+    let sent = ann
+        .request(json!({"type": "msg", "to": "bob", "text": "psst, bob"}))
+        .await;
+    assert_eq!(sent["type"], "sent", "{sent}");
+    let got = bob.expect(WAIT, is_message("psst, bob")).await.unwrap();
+    let Received::Core(ServerFrame::Message(m)) = got else {
+        unreachable!()
+    };
+    assert_eq!(
+        (m.kind, m.to.as_deref()),
+        (MessageKind::Direct, Some("bob"))
+    );
+    bob.request_ok(&ClientFrame::Msg {
+        to: "ann".into(),
+        text: "psst, ann".into(),
+    })
+    .await
+    .unwrap();
+    let m = ann
+        .expect(|f| f["type"] == "message" && f["kind"] == "direct")
+        .await;
+    assert_eq!(
+        (&m["from"], &m["text"]),
+        (&json!("bob"), &json!("psst, ann"))
+    );
+
+    // Broadcasts, both ways.
+    let sent = ann
+        .request(json!({"type": "broadcast", "text": "to all, from the web"}))
+        .await;
+    assert_eq!(sent["type"], "sent", "{sent}");
+    let got = bob
+        .expect(WAIT, is_message("to all, from the web"))
+        .await
+        .unwrap();
+    let Received::Core(ServerFrame::Message(m)) = got else {
+        unreachable!()
+    };
+    assert_eq!(m.kind, MessageKind::Broadcast);
+    bob.request_ok(&ClientFrame::Broadcast {
+        text: "to all, from the terminal".into(),
+    })
+    .await
+    .unwrap();
+    let m = ann
+        .expect(|f| f["type"] == "message" && f["kind"] == "broadcast")
+        .await;
+    assert_eq!(m["text"], "to all, from the terminal");
+
+    // Nobody got their own messages back, and nothing else is pending.
+    let rest = ann.sync().await;
+    assert!(rest.iter().all(|f| f["type"] != "message"), "{rest:?}");
+    let rest = bob.sync().await.unwrap();
+    assert!(rest.iter().all(|f| f.kind() != "message"), "{rest:?}");
+
+    // Leaving the WebSocket is seen as a quit by the TCP user.
+    ann.send(json!({"type": "quit"})).await;
+    let bye = ann.until_closed().await;
+    assert!(
+        bye.iter()
+            .any(|f| f["type"] == "bye" && f["code"] == "quit"),
+        "{bye:?}"
+    );
+    bob.expect(
+        WAIT,
+        |f| matches!(f, Received::Core(ServerFrame::Presence(p)) if p.nick == "ann"),
+    )
+    .await
+    .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_message_gets_frame_too_large_then_bye() {
+    let (server, _dir) = start_server("[limits]\nmax_frame_bytes = 1024\n").await;
+    let web = web_addr(&server);
+    let mut ann = WsClient::connect_as(web, "ann").await;
+    assert_eq!(ann.welcome["max_frame_bytes"], 1024);
+
+    // At the limit is fine.
+    let text = "x".repeat(1024 - r#"{"type":"ping","token":""}"#.len());
+    ann.send_text(format!(r#"{{"type":"ping","token":"{text}"}}"#))
+        .await;
+    let pong = ann.expect(|f| f["type"] == "pong").await;
+    assert_eq!(pong["token"].as_str().unwrap().len(), text.len());
+
+    // One byte more is refused before it is buffered.
+    let text = "x".repeat(1024);
+    ann.send_text(format!(r##"{{"type":"say","room":"#a","text":"{text}"}}"##))
+        .await;
+    let frames = ann.until_closed().await;
+    let kinds: Vec<(&Value, &Value)> = frames.iter().map(|f| (&f["type"], &f["code"])).collect();
+    assert_eq!(
+        kinds,
+        [
+            (&json!("error"), &json!("frame_too_large")),
+            (&json!("bye"), &json!("frame_too_large"))
+        ],
+        "{frames:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_and_binary_messages_get_errors_and_the_session_goes_on() {
+    let (server, _dir) = start_server("").await;
+    let mut ann = WsClient::connect_as(web_addr(&server), "ann").await;
+
+    ann.send_text("this is not json".into()).await;
+    let e = ann.expect(|f| f["type"] == "error").await;
+    assert_eq!(e["code"], "malformed_frame", "{e}");
+
+    ann.send_binary(br#"{"type":"rooms"}"#.to_vec()).await;
+    let e = ann.expect(|f| f["type"] == "error").await;
+    assert_eq!(e["code"], "malformed_frame", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("text message"),
+        "{e}"
+    );
+
+    let e = ann.request(json!({"type": "say", "room": "#a"})).await;
+    assert_eq!(e["code"], "invalid_frame", "{e}");
+    let e = ann.request(json!({"type": "teleport"})).await;
+    assert_eq!(e["code"], "unknown_type", "{e}");
+
+    // Still connected and served.
+    let rooms = ann.request(json!({"type": "rooms"})).await;
+    assert_eq!(rooms["type"], "rooms");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn frames_before_hello_are_refused_and_silence_times_out() {
+    let (server, _dir) = start_server("[limits]\nhandshake_timeout_ms = 300\n").await;
+    let mut ws = WsClient::open(web_addr(&server), None).await.unwrap();
+    ws.send(json!({"type": "join", "room": "#a", "id": 1}))
+        .await;
+    let e = ws.expect(|f| f["type"] == "error").await;
+    assert_eq!(e["code"], "handshake_required", "{e}");
+    let frames = ws.until_closed().await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["type"] == "bye" && f["code"] == "handshake_timeout"),
+        "{frames:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn foreign_origins_are_refused_own_and_configured_ones_accepted() {
+    let (server, _dir) = start_server("allowed_origins = [\"https://chat.example.org\"]\n").await;
+    let web = web_addr(&server);
+
+    match WsClient::open(web, Some("http://evil.example")).await {
+        Err(WsConnectError::Refused { status, body }) => {
+            assert_eq!(status, 403);
+            assert!(
+                body.contains("http://evil.example") && body.contains("allowed_origins"),
+                "{body}"
+            );
+        }
+        other => panic!("expected 403, got {:?}", other.map(|_| "a connection")),
+    }
+    // A look-alike of the own origin on another port is foreign too.
+    let other_port = format!("http://127.0.0.1:{}", web.port().wrapping_add(1));
+    assert!(matches!(
+        WsClient::open(web, Some(&other_port)).await,
+        Err(WsConnectError::Refused { status: 403, .. })
+    ));
+
+    for origin in [
+        format!("http://{web}"),
+        "https://chat.example.org".to_string(),
+    ] {
+        let mut ws = WsClient::open(web, Some(&origin))
+            .await
+            .unwrap_or_else(|e| panic!("{origin}: {e:?}"));
+        ws.send(json!({"type": "hello", "protocol": 1})).await;
+        ws.expect(|f| f["type"] == "welcome").await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_app_is_served_with_a_content_security_policy() {
+    let (server, _dir) = start_server("").await;
+    let web = web_addr(&server);
+
+    let (status, headers, body) = http_get(web, "/").await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = header(&headers, "content-security-policy").expect("CSP header");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    assert!(
+        body.contains(r#"<script type="module" src="/js/main.js">"#),
+        "{body}"
+    );
+    // No inline script for the policy to block.
+    assert_eq!(body.matches("<script").count(), 1);
+
+    let (status, headers, body) = http_get(web, "/js/main.js").await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(body.contains("import"), "{body}");
+
+    let (status, _, body) = http_get(web, "/../../etc/passwd").await;
+    assert_eq!(status, 404, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn websocket_sessions_count_towards_max_connections() {
+    let (server, _dir) = start_server("[limits]\nmax_connections = 1\n").await;
+    let web = web_addr(&server);
+    let mut first = WsClient::connect(web).await;
+    match WsClient::open(web, None).await {
+        Err(WsConnectError::Refused { status, body }) => {
+            assert_eq!(status, 503);
+            assert!(body.contains("maximum of 1 connections"), "{body}");
+        }
+        other => panic!("expected 503, got {:?}", other.map(|_| "a connection")),
+    }
+    first.sync().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_says_bye_to_websocket_clients() {
+    let (server, _dir) = start_server("").await;
+    let mut ann = WsClient::connect_as(web_addr(&server), "ann").await;
+    ann.sync().await;
+    server.shutdown();
+    let frames = ann.until_closed().await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["type"] == "bye" && f["code"] == "shutting_down"),
+        "{frames:?}"
+    );
+    server.wait().await;
+}
