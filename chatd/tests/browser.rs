@@ -1,1 +1,384 @@
-//! placeholder
+//! End-to-end tests of the web app in a real headless Chromium, driven over
+//! WebDriver (chromedriver): two browser users and one terminal (TCP) user.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. Without them the test
+//! fails under `CI=true` and is skipped, loudly, otherwise. Run alone with
+//! `cargo test -p chatd --test browser`. With `CHATD_WEB_SCREENSHOT=FILE`
+//! set, a screenshot of the app is written to FILE.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use chat_api::{ClientFrame, ServerFrame};
+use chat_client::{Client, Received};
+use common::{start_with_text, tcp_addr, web_addr, WAIT};
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const XSS: &str = "<img src=x onerror=alert(1)>";
+
+/// Chromium's flags for these machines (no sandbox, no calls outside).
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1200,800",
+];
+
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// The browser and its driver, or `None` (after saying so) when the test
+/// may be skipped. Under CI a missing browser is a failure.
+fn browser_programs() -> Option<(PathBuf, PathBuf)> {
+    let chromium = find_program(&["chromium", "chromium-browser"]);
+    let driver = find_program(&["chromedriver"]);
+    match (chromium, driver) {
+        (Some(c), Some(d)) => Some((c, d)),
+        _ => {
+            let message = "chromium and chromedriver are needed for the browser tests; \
+                 install them with `apt-get install -y chromium chromium-driver`";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{message} (CI=true: a missing browser is a failure)");
+            }
+            eprintln!("\n!!!!!!!!!! SKIPPING BROWSER TESTS: {message} !!!!!!!!!!\n");
+            None
+        }
+    }
+}
+
+/// A running chromedriver on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    chromium: PathBuf,
+    profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start(chromium: PathBuf, driver: &Path) -> Driver {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        // Ready once it says so on stdout.
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        tokio::time::timeout(WAIT, async {
+            while let Some(line) = lines.next_line().await.expect("chromedriver output") {
+                if line.contains("started successfully") {
+                    return;
+                }
+            }
+            panic!("chromedriver exited before it was ready");
+        })
+        .await
+        .expect("chromedriver ready in time");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            chromium,
+            profiles: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A new browser with a fresh profile.
+    async fn browser(&self, name: &str) -> fantoccini::Client {
+        let profile = self.profiles.path().join(name);
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": self.chromium, "args": args }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a WebDriver session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Waits until the JavaScript `predicate` (a function body returning a
+/// truth value) holds on the page, reacting to DOM changes; false after
+/// [`WAIT`].
+async fn wait_until(browser: &fantoccini::Client, predicate: &str) -> bool {
+    let script = format!(
+        r#"const done = arguments[arguments.length - 1];
+        const check = () => {{ try {{ return Boolean((() => {{ {predicate} }})()); }} catch (e) {{ return false; }} }};
+        if (check()) {{ done(true); return; }}
+        let timer;
+        const observer = new MutationObserver(() => {{
+            if (check()) {{ observer.disconnect(); clearTimeout(timer); done(true); }}
+        }});
+        observer.observe(document.documentElement, {{subtree: true, childList: true, attributes: true, characterData: true}});
+        timer = setTimeout(() => {{ observer.disconnect(); done(check()); }}, {ms});"#,
+        ms = WAIT.as_millis()
+    );
+    browser
+        .execute_async(&script, vec![])
+        .await
+        .expect("script runs")
+        .as_bool()
+        .unwrap_or(false)
+}
+
+/// The messages of the conversation on screen, as the user sees them.
+async fn shown_messages(browser: &fantoccini::Client) -> Vec<Value> {
+    let script = r#"return [...document.querySelectorAll('#messages .msg')]
+        .filter(m => m.dataset.kind !== 'presence' && m.dataset.kind !== 'notice')
+        .map(m => ({kind: m.dataset.kind, from: m.dataset.from, own: m.dataset.own === 'true',
+                    text: m.querySelector('.text').textContent}));"#;
+    match browser.execute(script, vec![]).await.expect("script runs") {
+        Value::Array(items) => items,
+        other => panic!("unexpected {other}"),
+    }
+}
+
+fn msg(kind: &str, from: &str, own: bool, text: &str) -> Value {
+    json!({"kind": kind, "from": from, "own": own, "text": text})
+}
+
+async fn click(browser: &fantoccini::Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn type_into(browser: &fantoccini::Client, css: &str, keys: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(keys)
+        .await
+        .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+}
+
+const ENTER: &str = "\u{E007}";
+const SHIFT: &str = "\u{E008}";
+/// Releases held modifier keys.
+const RELEASE: &str = "\u{E000}";
+
+/// Opens the app and joins the chat under `nick`, then joins `room`.
+async fn log_in(browser: &fantoccini::Client, web: SocketAddr, nick: &str, room: &str) {
+    browser.goto(&format!("http://{web}/")).await.unwrap();
+    assert!(
+        wait_until(browser, "return !document.getElementById('connect-button').disabled;").await,
+        "{nick}: the connect screen becomes ready"
+    );
+    type_into(browser, "#nick", nick).await;
+    click(browser, "#connect-button").await;
+    assert!(
+        wait_until(browser, &format!("return document.getElementById('me-nick').textContent === '{nick}';")).await,
+        "{nick}: the chat screen shows the nickname"
+    );
+    type_into(browser, "#join-input", &format!("{room}{ENTER}")).await;
+    assert!(
+        wait_until(browser, &format!("return document.getElementById('conv-title').textContent === '{room}';")).await,
+        "{nick}: {room} is open"
+    );
+}
+
+async fn has_message(client: &mut Client, text: &str) {
+    client
+        .expect(WAIT, |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.text == text))
+        .await
+        .unwrap_or_else(|e| panic!("terminal user did not get {text:?}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n",
+        dir.path().join("data")
+    );
+    let server = start_with_text(&config).await;
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let (ann, bob) = tokio::join!(driver.browser("ann"), driver.browser("bob"));
+
+    log_in(&ann, web, "ann", "#lobby").await;
+    log_in(&bob, web, "bob", "#lobby").await;
+    let mut carol = Client::connect_as(&tcp_addr(&server), "carol").await.unwrap();
+    carol
+        .request_ok(&ClientFrame::Join { room: "#lobby".into() })
+        .await
+        .unwrap();
+    // The member list shows everyone, presence included.
+    assert!(
+        wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann,bob,carol';").await,
+        "ann sees ann, bob and carol in #lobby"
+    );
+
+    // Room messages: browser → everyone; Shift+Enter makes a new line.
+    type_into(&ann, "#input", &format!("hello from ann{SHIFT}{ENTER}{RELEASE}second line{ENTER}")).await;
+    has_message(&mut carol, "hello from ann\nsecond line").await;
+    assert!(wait_until(&bob, "return document.querySelectorAll('#messages .msg[data-from=\"ann\"]').length === 1;").await);
+    // Terminal → browsers.
+    carol
+        .request_ok(&ClientFrame::Say { room: "#lobby".into(), text: "hello from carol".into() })
+        .await
+        .unwrap();
+    // Markup in a message is shown as text, never run.
+    type_into(&bob, "#input", &format!("{XSS}{ENTER}")).await;
+    has_message(&mut carol, XSS).await;
+    for browser in [&ann, &bob] {
+        assert!(wait_until(browser, "return document.querySelectorAll('#messages .msg').length >= 3 && [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === '<img src=x onerror=alert(1)>');").await);
+        let images: Value = browser
+            .execute("return document.querySelectorAll('#messages img').length;", vec![])
+            .await
+            .unwrap();
+        assert_eq!(images, json!(0), "the XSS text made no element");
+    }
+
+    // A direct message from ann to bob, by slash command.
+    type_into(&ann, "#input", &format!("/msg bob just for you, bob{ENTER}")).await;
+    assert!(
+        wait_until(&bob, "const dm = document.querySelector('#dms li[data-key=\"@ann\"]'); return dm && dm.querySelector('.badge')?.textContent === '1';").await,
+        "bob sees an unread direct conversation with ann"
+    );
+    // The terminal user sends one too, to bob.
+    carol
+        .request_ok(&ClientFrame::Msg { to: "bob".into(), text: "carol to bob".into() })
+        .await
+        .unwrap();
+
+    // Each sees exactly what they should.
+    let lobby_for = |me: &str| {
+        vec![
+            msg("room", "ann", me == "ann", "hello from ann\nsecond line"),
+            msg("room", "carol", false, "hello from carol"),
+            msg("room", "bob", me == "bob", XSS),
+        ]
+    };
+    assert_eq!(shown_messages(&ann).await, lobby_for("ann"));
+    assert_eq!(shown_messages(&bob).await, lobby_for("bob"));
+    click(&bob, "#dms li[data-key=\"@ann\"]").await;
+    assert!(wait_until(&bob, "return document.getElementById('conv-title').textContent === 'Conversation with ann';").await);
+    assert_eq!(
+        shown_messages(&bob).await,
+        vec![msg("direct", "ann", false, "just for you, bob")]
+    );
+    click(&bob, "#dms li[data-key=\"@carol\"]").await;
+    assert!(wait_until(&bob, "return document.getElementById('conv-title').textContent === 'Conversation with carol';").await);
+    assert_eq!(
+        shown_messages(&bob).await,
+        vec![msg("direct", "carol", false, "carol to bob")]
+    );
+    assert_eq!(
+        ann.execute("return document.querySelectorAll('#dms li').length;", vec![]).await.unwrap(),
+        json!(1),
+        "ann has only her conversation with bob"
+    );
+    click(&ann, "#dms li[data-key=\"@bob\"]").await;
+    assert!(wait_until(&ann, "return document.getElementById('conv-title').textContent === 'Conversation with bob';").await);
+    assert_eq!(
+        shown_messages(&ann).await,
+        vec![msg("direct", "ann", true, "just for you, bob")]
+    );
+    click(&ann, "#rooms li[data-key=\"#lobby\"]").await;
+    let rest = carol.sync().await.unwrap();
+    assert!(
+        rest.iter().all(|f| f.kind() != "message"),
+        "the terminal user got nothing more: {rest:?}"
+    );
+
+    if let Some(path) = std::env::var_os("CHATD_WEB_SCREENSHOT") {
+        bob.set_window_size(1200, 800).await.unwrap();
+        click(&bob, "#rooms li[data-key=\"#lobby\"]").await;
+        type_into(&bob, "#input", "typing a reply…").await;
+        let png = bob.screenshot().await.unwrap();
+        std::fs::write(&path, png).unwrap();
+    }
+
+    // chatd restarts on the same port; the pages reconnect by themselves,
+    // rejoin their room, and keep what was being typed.
+    type_into(&ann, "#input", "half-written").await;
+    server.stop().await;
+    for browser in [&ann, &bob] {
+        assert!(
+            wait_until(browser, "return document.body.dataset.connection === 'reconnecting' && !document.getElementById('status').hidden;").await,
+            "the page shows that it is reconnecting"
+        );
+    }
+    let config = config.replace("[web]\nlisten = \"127.0.0.1:0\"", &format!("[web]\nlisten = \"{web}\""));
+    let server = start_with_text(&config).await;
+    assert_eq!(server.web_addr, Some(web));
+    let mut dave = Client::connect_as(&tcp_addr(&server), "dave").await.unwrap();
+    dave.request_ok(&ClientFrame::Join { room: "#lobby".into() })
+        .await
+        .unwrap();
+    let mut rejoined = Vec::new();
+    while rejoined.len() < 2 {
+        let frame = dave
+            .expect(WAIT, |f| matches!(f, Received::Core(ServerFrame::Presence(_))))
+            .await
+            .expect("both browsers rejoin #lobby");
+        if let Received::Core(ServerFrame::Presence(p)) = frame {
+            rejoined.push(p.nick);
+        }
+    }
+    rejoined.sort();
+    assert_eq!(rejoined, ["ann", "bob"]);
+    for browser in [&ann, &bob] {
+        assert!(wait_until(browser, "return document.body.dataset.connection === 'open' && document.getElementById('status').hidden;").await);
+    }
+    let typed = ann
+        .find(Locator::Css("#input"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(typed.as_deref(), Some("half-written"));
+    dave.request_ok(&ClientFrame::Say { room: "#lobby".into(), text: "welcome back".into() })
+        .await
+        .unwrap();
+    assert!(wait_until(&ann, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'welcome back');").await);
+    type_into(&ann, "#input", &format!(" and sent{ENTER}")).await;
+    has_message(&mut dave, "half-written and sent").await;
+
+    let _ = ann.close().await;
+    let _ = bob.close().await;
+    server.stop().await;
+}
