@@ -210,7 +210,7 @@ async fn upgrade(
 ) -> Response {
     if let Err(refusal) = check_origin(&state, &headers) {
         tracing::info!(%addr, origin = ?headers.get(header::ORIGIN), "WebSocket refused: origin not allowed");
-        return refusal;
+        return plain_text(StatusCode::FORBIDDEN, refusal);
     }
     let Some(slot) = state.shared.admit() else {
         tracing::warn!(%addr, max = state.shared.limits.max_connections, "refusing WebSocket: limits.max_connections reached");
@@ -235,8 +235,9 @@ async fn upgrade(
 }
 
 /// Allows requests without `Origin` (not a browser, so no page can have
-/// forged them), the listener's own origin, and the configured ones.
-fn check_origin(state: &WebState, headers: &HeaderMap) -> Result<(), Response> {
+/// forged them), the listener's own origin, and the configured ones. The
+/// error is the explanation for the refused client.
+fn check_origin(state: &WebState, headers: &HeaderMap) -> Result<(), String> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -254,12 +255,9 @@ fn check_origin(state: &WebState, headers: &HeaderMap) -> Result<(), Response> {
     if (!host.is_empty() && origin == own) || state.allowed_origins.contains(&origin) {
         return Ok(());
     }
-    Err(plain_text(
-        StatusCode::FORBIDDEN,
-        format!(
-            "WebSocket refused: pages from origin {origin:?} may not connect to this chat server. \
-             Open the chat at {own}/ or ask the operator to add the origin to [web] allowed_origins in chatd.toml.\n"
-        ),
+    Err(format!(
+        "WebSocket refused: pages from origin {origin:?} may not connect to this chat server. \
+         Open the chat at {own}/ or ask the operator to add the origin to [web] allowed_origins in chatd.toml.\n"
     ))
 }
 

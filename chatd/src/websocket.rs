@@ -8,7 +8,6 @@
 //! tungstenite before a payload is buffered (`max_message_size` and
 //! `max_frame_size` are set to `limits.max_frame_bytes` at the upgrade).
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,10 +67,10 @@ pub struct WsFrames {
 }
 
 impl FrameSource for WsFrames {
-    fn next_event(&mut self) -> impl Future<Output = ReadEvent> + Send {
-        // Cancel-safe: the only await is the stream's `next`, which keeps
-        // partial messages inside tungstenite.
-        async move {
+    // Cancel-safe: the only await is the stream's `next`, which keeps
+    // partial messages inside tungstenite.
+    async fn next_event(&mut self) -> ReadEvent {
+        {
             if self.oversized {
                 // The session has queued its `frame_too_large` error by now;
                 // closing after it keeps the error ahead of the `bye`.

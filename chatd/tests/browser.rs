@@ -81,6 +81,9 @@ impl Driver {
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
+            // Its own process group, so that the browsers it starts can be
+            // ended with it even when a failed assertion skips their `close`.
+            .process_group(0)
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
@@ -126,6 +129,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Some(group) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", "--", &format!("-{group}")])
+                .status();
+        }
         let _ = self.child.start_kill();
     }
 }
@@ -199,25 +207,40 @@ const RELEASE: &str = "\u{E000}";
 async fn log_in(browser: &fantoccini::Client, web: SocketAddr, nick: &str, room: &str) {
     browser.goto(&format!("http://{web}/")).await.unwrap();
     assert!(
-        wait_until(browser, "return !document.getElementById('connect-button').disabled;").await,
+        wait_until(
+            browser,
+            "return !document.getElementById('connect-button').disabled;"
+        )
+        .await,
         "{nick}: the connect screen becomes ready"
     );
     type_into(browser, "#nick", nick).await;
     click(browser, "#connect-button").await;
     assert!(
-        wait_until(browser, &format!("return document.getElementById('me-nick').textContent === '{nick}';")).await,
+        wait_until(
+            browser,
+            &format!("return document.getElementById('me-nick').textContent === '{nick}';")
+        )
+        .await,
         "{nick}: the chat screen shows the nickname"
     );
     type_into(browser, "#join-input", &format!("{room}{ENTER}")).await;
     assert!(
-        wait_until(browser, &format!("return document.getElementById('conv-title').textContent === '{room}';")).await,
+        wait_until(
+            browser,
+            &format!("return document.getElementById('conv-title').textContent === '{room}';")
+        )
+        .await,
         "{nick}: {room} is open"
     );
 }
 
 async fn has_message(client: &mut Client, text: &str) {
     client
-        .expect(WAIT, |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.text == text))
+        .expect(
+            WAIT,
+            |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.text == text),
+        )
         .await
         .unwrap_or_else(|e| panic!("terminal user did not get {text:?}: {e}"));
 }
@@ -239,9 +262,13 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
 
     log_in(&ann, web, "ann", "#lobby").await;
     log_in(&bob, web, "bob", "#lobby").await;
-    let mut carol = Client::connect_as(&tcp_addr(&server), "carol").await.unwrap();
+    let mut carol = Client::connect_as(&tcp_addr(&server), "carol")
+        .await
+        .unwrap();
     carol
-        .request_ok(&ClientFrame::Join { room: "#lobby".into() })
+        .request_ok(&ClientFrame::Join {
+            room: "#lobby".into(),
+        })
         .await
         .unwrap();
     // The member list shows everyone, presence included.
@@ -251,12 +278,26 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
     );
 
     // Room messages: browser → everyone; Shift+Enter makes a new line.
-    type_into(&ann, "#input", &format!("hello from ann{SHIFT}{ENTER}{RELEASE}second line{ENTER}")).await;
+    type_into(
+        &ann,
+        "#input",
+        &format!("hello from ann{SHIFT}{ENTER}{RELEASE}second line{ENTER}"),
+    )
+    .await;
     has_message(&mut carol, "hello from ann\nsecond line").await;
-    assert!(wait_until(&bob, "return document.querySelectorAll('#messages .msg[data-from=\"ann\"]').length === 1;").await);
+    assert!(
+        wait_until(
+            &bob,
+            "return document.querySelectorAll('#messages .msg[data-from=\"ann\"]').length === 1;"
+        )
+        .await
+    );
     // Terminal → browsers.
     carol
-        .request_ok(&ClientFrame::Say { room: "#lobby".into(), text: "hello from carol".into() })
+        .request_ok(&ClientFrame::Say {
+            room: "#lobby".into(),
+            text: "hello from carol".into(),
+        })
         .await
         .unwrap();
     // Markup in a message is shown as text, never run.
@@ -265,21 +306,32 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
     for browser in [&ann, &bob] {
         assert!(wait_until(browser, "return document.querySelectorAll('#messages .msg').length >= 3 && [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === '<img src=x onerror=alert(1)>');").await);
         let images: Value = browser
-            .execute("return document.querySelectorAll('#messages img').length;", vec![])
+            .execute(
+                "return document.querySelectorAll('#messages img').length;",
+                vec![],
+            )
             .await
             .unwrap();
         assert_eq!(images, json!(0), "the XSS text made no element");
     }
 
     // A direct message from ann to bob, by slash command.
-    type_into(&ann, "#input", &format!("/msg bob just for you, bob{ENTER}")).await;
+    type_into(
+        &ann,
+        "#input",
+        &format!("/msg bob just for you, bob{ENTER}"),
+    )
+    .await;
     assert!(
         wait_until(&bob, "const dm = document.querySelector('#dms li[data-key=\"@ann\"]'); return dm && dm.querySelector('.badge')?.textContent === '1';").await,
         "bob sees an unread direct conversation with ann"
     );
     // The terminal user sends one too, to bob.
     carol
-        .request_ok(&ClientFrame::Msg { to: "bob".into(), text: "carol to bob".into() })
+        .request_ok(&ClientFrame::Msg {
+            to: "bob".into(),
+            text: "carol to bob".into(),
+        })
         .await
         .unwrap();
 
@@ -294,7 +346,13 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
     assert_eq!(shown_messages(&ann).await, lobby_for("ann"));
     assert_eq!(shown_messages(&bob).await, lobby_for("bob"));
     click(&bob, "#dms li[data-key=\"@ann\"]").await;
-    assert!(wait_until(&bob, "return document.getElementById('conv-title').textContent === 'Conversation with ann';").await);
+    assert!(
+        wait_until(
+            &bob,
+            "return document.getElementById('conv-title').textContent === 'Conversation with ann';"
+        )
+        .await
+    );
     assert_eq!(
         shown_messages(&bob).await,
         vec![msg("direct", "ann", false, "just for you, bob")]
@@ -306,12 +364,23 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
         vec![msg("direct", "carol", false, "carol to bob")]
     );
     assert_eq!(
-        ann.execute("return document.querySelectorAll('#dms li').length;", vec![]).await.unwrap(),
+        ann.execute(
+            "return document.querySelectorAll('#dms li').length;",
+            vec![]
+        )
+        .await
+        .unwrap(),
         json!(1),
         "ann has only her conversation with bob"
     );
     click(&ann, "#dms li[data-key=\"@bob\"]").await;
-    assert!(wait_until(&ann, "return document.getElementById('conv-title').textContent === 'Conversation with bob';").await);
+    assert!(
+        wait_until(
+            &ann,
+            "return document.getElementById('conv-title').textContent === 'Conversation with bob';"
+        )
+        .await
+    );
     assert_eq!(
         shown_messages(&ann).await,
         vec![msg("direct", "ann", true, "just for you, bob")]
@@ -341,17 +410,26 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
             "the page shows that it is reconnecting"
         );
     }
-    let config = config.replace("[web]\nlisten = \"127.0.0.1:0\"", &format!("[web]\nlisten = \"{web}\""));
+    let config = config.replace(
+        "[web]\nlisten = \"127.0.0.1:0\"",
+        &format!("[web]\nlisten = \"{web}\""),
+    );
     let server = start_with_text(&config).await;
     assert_eq!(server.web_addr, Some(web));
-    let mut dave = Client::connect_as(&tcp_addr(&server), "dave").await.unwrap();
-    dave.request_ok(&ClientFrame::Join { room: "#lobby".into() })
+    let mut dave = Client::connect_as(&tcp_addr(&server), "dave")
         .await
         .unwrap();
+    dave.request_ok(&ClientFrame::Join {
+        room: "#lobby".into(),
+    })
+    .await
+    .unwrap();
     let mut rejoined = Vec::new();
     while rejoined.len() < 2 {
         let frame = dave
-            .expect(WAIT, |f| matches!(f, Received::Core(ServerFrame::Presence(_))))
+            .expect(WAIT, |f| {
+                matches!(f, Received::Core(ServerFrame::Presence(_)))
+            })
             .await
             .expect("both browsers rejoin #lobby");
         if let Received::Core(ServerFrame::Presence(p)) = frame {
@@ -371,9 +449,12 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
         .await
         .unwrap();
     assert_eq!(typed.as_deref(), Some("half-written"));
-    dave.request_ok(&ClientFrame::Say { room: "#lobby".into(), text: "welcome back".into() })
-        .await
-        .unwrap();
+    dave.request_ok(&ClientFrame::Say {
+        room: "#lobby".into(),
+        text: "welcome back".into(),
+    })
+    .await
+    .unwrap();
     assert!(wait_until(&ann, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'welcome back');").await);
     type_into(&ann, "#input", &format!(" and sent{ENTER}")).await;
     has_message(&mut dave, "half-written and sent").await;
