@@ -8,6 +8,7 @@
 //! tungstenite before a payload is buffered (`max_message_size` and
 //! `max_frame_size` are set to `limits.max_frame_bytes` at the upgrade).
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -130,6 +131,9 @@ pub async fn run_writer(
     mut queue: mpsc::Receiver<Payload>,
     closer: Arc<Closer>,
 ) {
+    // Frames taken from the queue and not yet handed to the socket; kept
+    // across a cancelled write so that the goodbye flush still sends them.
+    let mut unsent: VecDeque<Payload> = VecDeque::new();
     loop {
         let first = tokio::select! {
             biased;
@@ -137,17 +141,22 @@ pub async fn run_writer(
             _ = closer.closed() => None,
         };
         let Some(first) = first else { break };
+        unsent.push_back(first);
+        while unsent.len() < MAX_BATCH_FRAMES {
+            match queue.try_recv() {
+                Ok(next) => unsent.push_back(next),
+                Err(_) => break,
+            }
+        }
         let batch = async {
-            sink.feed(text(&first)).await?;
-            for _ in 1..MAX_BATCH_FRAMES {
-                match queue.try_recv() {
-                    Ok(next) => sink.feed(text(&next)).await?,
-                    Err(_) => break,
-                }
+            while let Some(next) = unsent.front() {
+                sink.feed(text(next)).await?;
+                unsent.pop_front();
             }
             sink.flush().await
         };
         let written = tokio::select! {
+            biased;
             r = batch => r,
             _ = closer.closed() => break,
         };
@@ -160,6 +169,9 @@ pub async fn run_writer(
     let reason = closer.reason();
     let _ = tokio::time::timeout(LINGER, async {
         if reason.code != ErrorCode::SLOW_CONSUMER {
+            for next in unsent.drain(..) {
+                sink.feed(text(&next)).await?;
+            }
             while let Ok(next) = queue.try_recv() {
                 sink.feed(text(&next)).await?;
             }
