@@ -321,3 +321,54 @@ async fn shutdown_says_bye_to_websocket_clients() {
     );
     server.wait().await;
 }
+
+#[tokio::test]
+async fn web_listener_serves_wss_with_the_tls_certificate() {
+    use futures_util::{SinkExt, StreamExt};
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) =
+        chatd::tls::generate_self_signed(certs.path(), &["localhost".to_string()]).unwrap();
+    let (server, _dir) = start_server(&format!(
+        "tls = true\n[tls]\ncert = {cert:?}\nkey = {key:?}\n"
+    ))
+    .await;
+    assert!(server.web_tls);
+    let web = web_addr(&server);
+
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(chatd::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(web).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake with the web listener");
+    let url = format!("wss://localhost:{}/ws", web.port());
+    let (mut ws, _) = tokio_tungstenite::client_async(url, tls)
+        .await
+        .expect("WSS upgrade");
+    ws.send(Message::Text(r#"{"type":"hello","protocol":1}"#.into()))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let welcome: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    assert_eq!(welcome["type"], "welcome");
+
+    // Plain WebSocket on the HTTPS port gets nowhere.
+    assert!(WsClient::open(web, None).await.is_err());
+    server.stop().await;
+}
