@@ -372,3 +372,54 @@ async fn web_listener_serves_wss_with_the_tls_certificate() {
     assert!(WsClient::open(web, None).await.is_err());
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_websocket_client_that_does_not_read_is_disconnected_as_a_slow_consumer() {
+    let (server, _dir) =
+        start_server("[limits]\noutbound_queue = 8\nframes_per_second = 0\n").await;
+    let mut slow = WsClient::connect_as(web_addr(&server), "slow").await;
+    slow.request(json!({"type": "join", "room": "#flood"}))
+        .await;
+    let mut sender = Client::connect_as(&tcp_addr(&server), "sender")
+        .await
+        .unwrap();
+    sender
+        .request_ok(&ClientFrame::Join {
+            room: "#flood".into(),
+        })
+        .await
+        .unwrap();
+
+    // Large messages fill the socket buffers, then the queue of 8.
+    let text = "y".repeat(60_000);
+    let mut disconnected = None;
+    for _ in 0..2_000 {
+        sender
+            .request_ok(&ClientFrame::Say {
+                room: "#flood".into(),
+                text: text.clone(),
+            })
+            .await
+            .unwrap();
+        let frames = sender.sync().await.unwrap();
+        disconnected = frames.into_iter().find_map(|f| match f {
+            Received::Core(ServerFrame::Presence(p)) if p.nick == "slow" => Some(p),
+            _ => None,
+        });
+        if disconnected.is_some() {
+            break;
+        }
+    }
+    let presence = disconnected.expect("the slow reader is disconnected");
+    assert!(
+        presence
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("waiting for you to read"),
+        "{presence:?}"
+    );
+    // The sender was never held up, and the server still serves it.
+    sender.request_ok(&ClientFrame::Rooms {}).await.unwrap();
+    server.stop().await;
+}
