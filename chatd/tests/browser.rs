@@ -463,3 +463,223 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
     let _ = bob.close().await;
     server.stop().await;
 }
+
+/// A stand-in for the accounts plugin, speaking the agreed accounts protocol
+/// (`register`, `login`, `logout`, `logged_in`, `auth_required`,
+/// `auth_failed`, `account_exists`) with accounts in memory and no password
+/// hashing, so that the app's login screens are tested before the real
+/// plugin lands. Replace it with the real plugin once merged.
+mod accounts_stand_in {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    use chat_api::{
+        ApiError, ClientFrame, ErrorCode, HandlerResult, Identity, Inbound, MessageHandler,
+        Request, Session, Verdict,
+    };
+    use serde::Deserialize;
+    use serde_json::json;
+
+    #[derive(Default)]
+    pub struct Accounts {
+        passwords: Mutex<HashMap<String, String>>,
+    }
+
+    #[derive(Deserialize)]
+    struct Credentials {
+        user: String,
+        password: String,
+    }
+
+    impl Accounts {
+        pub fn registry() -> chatd::PluginRegistry {
+            let accounts = Arc::new(Accounts::default());
+            let mut registry = chatd::PluginRegistry::builtin();
+            registry.register("accounts", move |_| Ok(accounts.clone()));
+            registry
+        }
+
+        fn log_in(&self, session: &dyn Session, frame: &Inbound, user: &str) -> HandlerResult {
+            let identity = Identity {
+                nick: user.to_string(),
+                account: Some(user.to_string()),
+                admin: false,
+            };
+            if let Err(e) = session.set_identity(identity, true) {
+                return Ok(Verdict::Reject(e));
+            }
+            session.send_frame(
+                &json!({"type": "logged_in", "id": frame.id, "user": user, "admin": false}),
+            );
+            Ok(Verdict::Done)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl MessageHandler for Accounts {
+        fn name(&self) -> &str {
+            "accounts"
+        }
+        fn features(&self) -> Vec<String> {
+            vec!["accounts".into(), "registration".into()]
+        }
+        fn requires_login(&self) -> bool {
+            true
+        }
+        async fn on_frame(&self, session: &dyn Session, frame: &mut Inbound) -> HandlerResult {
+            match frame.kind.as_str() {
+                "register" => {
+                    let c: Credentials = match frame.decode_custom() {
+                        Ok(c) => c,
+                        Err(e) => return Ok(Verdict::Reject(e)),
+                    };
+                    let exists = {
+                        let mut passwords = self.passwords.lock().unwrap();
+                        let exists = passwords.contains_key(&c.user);
+                        if !exists {
+                            passwords.insert(c.user.clone(), c.password);
+                        }
+                        exists
+                    };
+                    if exists {
+                        return Ok(Verdict::Reject(ApiError::new(
+                            ErrorCode::custom("account_exists"),
+                            format!("an account named {} exists", c.user),
+                        )));
+                    }
+                    self.log_in(session, frame, &c.user)
+                }
+                "login" => {
+                    let c: Credentials = match frame.decode_custom() {
+                        Ok(c) => c,
+                        Err(e) => return Ok(Verdict::Reject(e)),
+                    };
+                    let ok = self.passwords.lock().unwrap().get(&c.user) == Some(&c.password);
+                    if !ok {
+                        return Ok(Verdict::Reject(ApiError::new(
+                            ErrorCode::custom("auth_failed"),
+                            "unknown user or wrong password",
+                        )));
+                    }
+                    self.log_in(session, frame, &c.user)
+                }
+                "logout" => {
+                    session.clear_identity();
+                    session.reply_ok(frame.id);
+                    Ok(Verdict::Done)
+                }
+                _ if session.account().is_none()
+                    && !matches!(
+                        frame.request,
+                        Request::Core(ClientFrame::Ping { .. } | ClientFrame::Quit { .. })
+                    ) =>
+                {
+                    Ok(Verdict::Reject(ApiError::new(
+                        ErrorCode::custom("auth_required"),
+                        "log in or register first",
+                    )))
+                }
+                _ => Ok(Verdict::Continue),
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_register_log_in_and_out_in_the_browser() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n[[plugin]]\nname = \"accounts\"\n",
+        dir.path().join("data")
+    );
+    let config = chatd::Config::parse(&config, "test.toml", None).unwrap();
+    let server = chatd::start_with(config, accounts_stand_in::Accounts::registry())
+        .await
+        .unwrap();
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let (ann, bob) = tokio::join!(driver.browser("ann"), driver.browser("bob"));
+
+    // The connect screen asks for a password and offers registration.
+    ann.goto(&format!("http://{web}/")).await.unwrap();
+    assert!(
+        wait_until(&ann, "return !document.getElementById('password-row').hidden && !document.getElementById('register-button').hidden && !document.getElementById('register-button').disabled;").await,
+        "user name, password and 'Create account' are offered"
+    );
+    type_into(&ann, "#nick", "ann").await;
+    type_into(&ann, "#password", "correct horse").await;
+    click(&ann, "#register-button").await;
+    assert!(wait_until(&ann, "return document.getElementById('me-nick').textContent === 'ann' && !document.getElementById('logout').hidden;").await);
+
+    // A wrong password is explained in words, and the person can retry.
+    bob.goto(&format!("http://{web}/")).await.unwrap();
+    assert!(
+        wait_until(
+            &bob,
+            "return !document.getElementById('connect-button').disabled;"
+        )
+        .await
+    );
+    type_into(&bob, "#nick", "ann").await;
+    type_into(&bob, "#password", "wrong").await;
+    click(&bob, "#connect-button").await;
+    assert!(
+        wait_until(&bob, "return document.getElementById('connect-error').textContent === 'Wrong user name or password.';").await,
+        "the login error is shown"
+    );
+    bob.find(Locator::Css("#nick"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    bob.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    type_into(&bob, "#nick", "bob").await;
+    type_into(&bob, "#password", "battery staple").await;
+    click(&bob, "#register-button").await;
+    assert!(
+        wait_until(
+            &bob,
+            "return document.getElementById('me-nick').textContent === 'bob';"
+        )
+        .await
+    );
+
+    // Logged-in users chat.
+    type_into(&ann, "#input", &format!("/join #club{ENTER}")).await;
+    type_into(&bob, "#input", &format!("/join #club{ENTER}")).await;
+    assert!(
+        wait_until(
+            &ann,
+            "return document.querySelectorAll('#member-list li').length === 2;"
+        )
+        .await
+    );
+    type_into(&bob, "#input", &format!("hi ann{ENTER}")).await;
+    assert!(wait_until(&ann, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'hi ann');").await);
+
+    // Logging out returns to the connect screen; logging in again works.
+    click(&ann, "#logout").await;
+    assert!(wait_until(&ann, "return !document.getElementById('connect').hidden;").await);
+    ann.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    type_into(&ann, "#password", "correct horse").await;
+    click(&ann, "#connect-button").await;
+    assert!(wait_until(&ann, "return document.getElementById('me-nick').textContent === 'ann' && !document.getElementById('chat').hidden;").await);
+
+    let _ = ann.close().await;
+    let _ = bob.close().await;
+    server.stop().await;
+}

@@ -312,8 +312,20 @@ function wireInput() {
     const list = $("messages");
     if (list.scrollHeight - list.scrollTop - list.clientHeight <= 48) $("new-below").hidden = true;
   });
-  $("sidebar-toggle").addEventListener("click", () => $("chat").classList.toggle("show-sidebar"));
-  $("members-toggle").addEventListener("click", () => $("chat").classList.toggle("show-members"));
+  $("sidebar-toggle").addEventListener("click", (e) => {
+    e.stopPropagation();
+    $("chat").classList.remove("show-members");
+    $("chat").classList.toggle("show-sidebar");
+  });
+  $("members-toggle").addEventListener("click", (e) => {
+    e.stopPropagation();
+    $("chat").classList.remove("show-sidebar");
+    $("chat").classList.toggle("show-members");
+  });
+  // On a phone, a tap on the conversation closes the panel over it.
+  document.querySelector(".conversation").addEventListener("click", () => {
+    $("chat").classList.remove("show-sidebar", "show-members");
+  });
   window.addEventListener("beforeunload", () => connection.send(requests.quit()));
 }
 
