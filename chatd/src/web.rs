@@ -224,13 +224,16 @@ async fn upgrade(
     };
     let max = state.shared.limits.max_frame_bytes;
     let shared = state.shared.clone();
+    let encrypted = state.scheme == "https";
     ws.max_message_size(max)
         .max_frame_size(max)
         .on_failed_upgrade(move |e| tracing::info!(%addr, error = %e, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| {
             let tracker = shared.tracker.clone();
             // Tracked so that shutdown waits for the session's goodbye.
-            tracker.track_future(crate::websocket::run_session(shared, slot, socket, addr))
+            tracker.track_future(crate::websocket::run_session(
+                shared, slot, socket, addr, encrypted,
+            ))
         })
 }
 

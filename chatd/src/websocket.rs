@@ -35,14 +35,19 @@ const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 
 /// Runs one WebSocket session until it ends; `slot` is held throughout.
+/// `encrypted` tells whether it came over HTTPS.
 pub async fn run_session(
     shared: Arc<Shared>,
     slot: ConnectionSlot,
     socket: WebSocket,
     addr: SocketAddr,
+    encrypted: bool,
 ) {
     let (sink, stream) = socket.split();
     let (peer, queue) = session::new_peer(&shared, Some(addr), Transport::WebSocket);
+    if encrypted {
+        peer.mark_encrypted();
+    }
     shared
         .tracker
         .spawn(run_writer(sink, queue, peer.closer.clone()));

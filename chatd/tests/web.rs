@@ -17,10 +17,21 @@ fn is_message(text: &str) -> impl Fn(&Received) -> bool + '_ {
 
 #[tokio::test]
 async fn websocket_and_tcp_users_share_rooms_direct_messages_and_broadcasts() {
-    let (server, _dir) = start_server("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n[[plugin]]\nname = \"probe\"\n",
+        dir.path().join("data")
+    );
+    let server = common::start_with_registry(&config, common::registry_with_probe()).await;
     let web = web_addr(&server);
     let mut ann = WsClient::connect_as(web, "ann").await;
     assert_eq!(ann.welcome["protocol"], 1);
+    let probe = ann.request(json!({"type": "probe"})).await;
+    assert_eq!(
+        (&probe["transport"], &probe["encrypted"]),
+        (&json!("web_socket"), &json!(false)),
+        "{probe}"
+    );
     let mut bob = Client::connect_as(&tcp_addr(&server), "bob").await.unwrap();
 
     let joined = ann.request(json!({"type": "join", "room": "#lobby"})).await;
@@ -332,10 +343,12 @@ async fn web_listener_serves_wss_with_the_tls_certificate() {
     let certs = tempfile::tempdir().unwrap();
     let (cert, key) =
         chatd::tls::generate_self_signed(certs.path(), &["localhost".to_string()]).unwrap();
-    let (server, _dir) = start_server(&format!(
-        "tls = true\n[tls]\ncert = {cert:?}\nkey = {key:?}\n"
-    ))
-    .await;
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\ntls = true\n\
+         [tls]\ncert = {cert:?}\nkey = {key:?}\n[[plugin]]\nname = \"probe\"\n",
+        certs.path().join("data")
+    );
+    let server = common::start_with_registry(&text, common::registry_with_probe()).await;
     assert!(server.web_tls);
     let web = web_addr(&server);
 
@@ -367,6 +380,21 @@ async fn web_listener_serves_wss_with_the_tls_certificate() {
         .unwrap();
     let welcome: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
     assert_eq!(welcome["type"], "welcome");
+    // Plugins learn that this WebSocket is encrypted (e.g. to allow logins).
+    ws.send(Message::Text(r#"{"type":"probe","id":1}"#.into()))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let probe: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(
+        (&probe["transport"], &probe["encrypted"]),
+        (&json!("web_socket"), &json!(true)),
+        "{probe}"
+    );
 
     // Plain WebSocket on the HTTPS port gets nowhere.
     assert!(WsClient::open(web, None).await.is_err());

@@ -32,8 +32,48 @@ pub async fn start_server(extra: &str) -> (RunningServer, tempfile::TempDir) {
 }
 
 pub async fn start_with_text(text: &str) -> RunningServer {
+    start_with_registry(text, chatd::PluginRegistry::builtin()).await
+}
+
+pub async fn start_with_registry(text: &str, registry: chatd::PluginRegistry) -> RunningServer {
     let config = Config::parse(text, "test.toml", None).expect("test config is valid");
-    chatd::start(config).await.expect("server starts")
+    chatd::start_with(config, registry)
+        .await
+        .expect("server starts")
+}
+
+/// A plugin that answers `{"type":"probe"}` with what the session API says
+/// about the connection, to observe it from a client.
+pub struct Probe;
+
+#[async_trait::async_trait]
+impl chat_api::MessageHandler for Probe {
+    fn name(&self) -> &str {
+        "probe"
+    }
+    async fn on_frame(
+        &self,
+        session: &dyn chat_api::Session,
+        frame: &mut chat_api::Inbound,
+    ) -> chat_api::HandlerResult {
+        if frame.kind != "probe" {
+            return Ok(chat_api::Verdict::Continue);
+        }
+        session.send_frame(&serde_json::json!({
+            "type": "probe",
+            "id": frame.id,
+            "transport": session.transport(),
+            "encrypted": session.is_encrypted(),
+        }));
+        Ok(chat_api::Verdict::Done)
+    }
+}
+
+/// The built-in plugins plus [`Probe`] (enable with `[[plugin]] name = "probe"`).
+pub fn registry_with_probe() -> chatd::PluginRegistry {
+    let mut registry = chatd::PluginRegistry::builtin();
+    registry.register("probe", |_| Ok(std::sync::Arc::new(Probe)));
+    registry
 }
 
 pub fn web_addr(server: &RunningServer) -> SocketAddr {
