@@ -451,3 +451,37 @@ async fn a_websocket_client_that_does_not_read_is_disconnected_as_a_slow_consume
     sender.request_ok(&ClientFrame::Rooms {}).await.unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_chatd_command_prints_the_address_to_open() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut chatd = tokio::process::Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .args(["--listen", "127.0.0.1:0", "--web-listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chatd starts");
+    let mut lines = BufReader::new(chatd.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split_once("web app: open ").map(|(_, r)| r) {
+                return rest.split_whitespace().next().unwrap().to_string();
+            }
+        }
+        panic!("chatd exited without printing the web address");
+    })
+    .await
+    .expect("the address is printed at start");
+    let addr: std::net::SocketAddr = url
+        .strip_prefix("http://")
+        .and_then(|u| u.strip_suffix('/'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("not an http://ADDR/ URL: {url}"));
+    assert_ne!(addr.port(), 0);
+    let (status, _, body) = http_get(addr, "/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<title>chatd</title>"));
+    chatd.kill().await.unwrap();
+}
