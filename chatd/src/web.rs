@@ -7,7 +7,7 @@
 //! handshake inside that task, bounded by the handshake timeout.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -16,6 +16,7 @@ use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::Extension;
 use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -24,7 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
 use crate::listener::{configure_socket, is_resource_exhaustion};
-use crate::session::Shared;
+use crate::session::{ConnectionSlot, Shared};
 
 /// Longest pause between accepts while the process is out of descriptors.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -152,16 +153,24 @@ async fn serve_connection(
     tls: Option<TlsAcceptor>,
 ) {
     configure_socket(&stream, shared.limits.tcp_keepalive_secs);
+    // Every web connection holds a slot, passed on to its WebSocket session
+    // when it upgrades, so that `limits.max_connections` bounds both.
+    let slot = shared
+        .admit()
+        .map(|slot| HeldSlot(Arc::new(Mutex::new(Some(slot)))));
+    if slot.is_none() {
+        tracing::warn!(%addr, max = shared.limits.max_connections, "web connection over limits.max_connections: answering 503");
+    }
     let timeout = shared.limits.handshake_timeout();
     match tls {
-        None => serve_http(&shared, router, stream, addr).await,
+        None => serve_http(&shared, router, stream, addr, slot).await,
         Some(acceptor) => {
             let handshake = tokio::select! {
                 _ = shared.shutdown.cancelled() => return,
                 r = tokio::time::timeout(timeout, acceptor.accept(stream)) => r,
             };
             match handshake {
-                Ok(Ok(tls)) => serve_http(&shared, router, tls, addr).await,
+                Ok(Ok(tls)) => serve_http(&shared, router, tls, addr, slot).await,
                 Ok(Err(e)) => tracing::info!(%addr, error = %e, "web TLS handshake failed"),
                 Err(_) => tracing::info!(%addr, "web TLS handshake timed out"),
             }
@@ -169,18 +178,46 @@ async fn serve_connection(
     }
 }
 
+/// A web connection's share of `limits.max_connections`; taken by the
+/// WebSocket session if the connection upgrades, released when both are gone.
+#[derive(Clone)]
+struct HeldSlot(Arc<Mutex<Option<ConnectionSlot>>>);
+
+impl HeldSlot {
+    fn take(&self) -> Option<ConnectionSlot> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
 /// Serves HTTP/1.1 on one connection until it closes, it is upgraded to a
 /// WebSocket (the session then runs in its own task), or the server stops.
-async fn serve_http<IO>(shared: &Shared, router: Router, io: IO, addr: SocketAddr)
-where
+/// Without a slot (the server is full) every request gets 503, once.
+async fn serve_http<IO>(
+    shared: &Shared,
+    router: Router,
+    io: IO,
+    addr: SocketAddr,
+    slot: Option<HeldSlot>,
+) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let full = slot.is_none();
+    let max_connections = shared.limits.max_connections;
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(addr));
+        if let Some(slot) = &slot {
+            request.extensions_mut().insert(slot.clone());
+        }
         let mut router = router.clone();
-        async move { tower::Service::call(&mut router, request).await }
+        async move {
+            if full {
+                return Ok(server_full(max_connections));
+            }
+            tower::Service::call(&mut router, request).await
+        }
     });
     let connection = hyper::server::conn::http1::Builder::new()
+        .keep_alive(!full)
         .timer(TokioTimer::new())
         // A client that opens a connection and sends nothing is dropped.
         .header_read_timeout(shared.limits.handshake_timeout())
@@ -205,6 +242,7 @@ where
 async fn upgrade(
     State(state): State<Arc<WebState>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(held): Extension<HeldSlot>,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
@@ -212,14 +250,11 @@ async fn upgrade(
         tracing::info!(%addr, origin = ?headers.get(header::ORIGIN), "WebSocket refused: origin not allowed");
         return plain_text(StatusCode::FORBIDDEN, refusal);
     }
-    let Some(slot) = state.shared.admit() else {
-        tracing::warn!(%addr, max = state.shared.limits.max_connections, "refusing WebSocket: limits.max_connections reached");
+    let Some(slot) = held.take() else {
+        // An upgrade was already answered on this connection.
         return plain_text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "the server holds its maximum of {} connections; try again later\n",
-                state.shared.limits.max_connections
-            ),
+            StatusCode::BAD_REQUEST,
+            "this connection has already been upgraded\n".into(),
         );
     };
     let max = state.shared.limits.max_frame_bytes;
@@ -289,6 +324,13 @@ async fn asset(method: Method, uri: Uri) -> Response {
             format!("no such page: {path}; the chat app is at /\n"),
         ),
     }
+}
+
+fn server_full(max_connections: usize) -> Response {
+    plain_text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the server holds its maximum of {max_connections} connections; try again later\n"),
+    )
 }
 
 fn plain_text(status: StatusCode, body: String) -> Response {

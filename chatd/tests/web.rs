@@ -313,6 +313,9 @@ async fn websocket_sessions_count_towards_max_connections() {
         }
         other => panic!("expected 503, got {:?}", other.map(|_| "a connection")),
     }
+    // Plain page requests are connections too.
+    let (status, _, body) = http_get(web, "/").await;
+    assert_eq!(status, 503, "{body}");
     first.sync().await;
     server.stop().await;
 }
