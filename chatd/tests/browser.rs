@@ -398,7 +398,57 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
         type_into(&bob, "#input", "typing a reply…").await;
         let png = bob.screenshot().await.unwrap();
         std::fs::write(&path, png).unwrap();
+        bob.find(Locator::Css("#input"))
+            .await
+            .unwrap()
+            .clear()
+            .await
+            .unwrap();
     }
+
+    // Scrollback: a reader who scrolled up keeps their place when new
+    // messages arrive, and is offered a way down.
+    click(&bob, "#rooms li[data-key=\"#lobby\"]").await;
+    for n in 0..40 {
+        carol
+            .request_ok(&ClientFrame::Say {
+                room: "#lobby".into(),
+                text: format!("filler {n}"),
+            })
+            .await
+            .unwrap();
+    }
+    let at_bottom = "const l = document.getElementById('messages'); return l.scrollHeight - l.scrollTop - l.clientHeight <= 48;";
+    assert!(wait_until(&bob, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'filler 39');").await);
+    assert!(
+        wait_until(&bob, at_bottom).await,
+        "a reader at the bottom follows new messages"
+    );
+    bob.execute("document.getElementById('messages').scrollTop = 0;", vec![])
+        .await
+        .unwrap();
+    carol
+        .request_ok(&ClientFrame::Say {
+            room: "#lobby".into(),
+            text: "while you were reading".into(),
+        })
+        .await
+        .unwrap();
+    assert!(wait_until(&bob, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'while you were reading') && !document.getElementById('new-below').hidden;").await);
+    assert_eq!(
+        bob.execute(
+            "return document.getElementById('messages').scrollTop;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!(0),
+        "the reader's place is kept"
+    );
+    click(&bob, "#new-below").await;
+    assert!(wait_until(&bob, at_bottom).await);
+    let rest = carol.sync().await.unwrap();
+    assert!(rest.iter().all(|f| f.kind() != "message"), "{rest:?}");
 
     // chatd restarts on the same port; the pages reconnect by themselves,
     // rejoin their room, and keep what was being typed.
