@@ -503,10 +503,11 @@ fn invalid_fields(kind: &str, e: &serde_json::Error) -> ApiError {
     )
 }
 
+/// A frame split into its request id, its type and the whole object.
+type SplitFrame = (Option<RequestId>, String, Map<String, Value>);
+
 /// Splits a line into its request id, its type and the whole object.
-fn split_object(
-    line: &[u8],
-) -> Result<(Option<RequestId>, String, Map<String, Value>), ParseError> {
+fn split_object(line: &[u8]) -> Result<SplitFrame, ParseError> {
     let text = std::str::from_utf8(line).map_err(|_| {
         ParseError::new(
             None,

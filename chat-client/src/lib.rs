@@ -273,7 +273,7 @@ impl Reader {
     /// Cancel-safe.
     pub async fn next_line(&mut self) -> Result<Option<Bytes>, ClientError> {
         loop {
-            if let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
+            if let Some(pos) = memchr::memchr(b'\n', &self.buf) {
                 let mut line = self.buf.split_to(pos + 1);
                 line.truncate(pos);
                 return Ok(Some(line.freeze()));
@@ -356,25 +356,6 @@ pub fn encode_request<T: Serialize + ?Sized>(id: Option<u64>, frame: &T) -> Vec<
     }
     line.push(b'\n');
     line
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_are_spliced_in() {
-        let line = encode_request(Some(5), &ClientFrame::Join { room: "#a".into() });
-        assert_eq!(line, b"{\"id\":5,\"type\":\"join\",\"room\":\"#a\"}\n");
-        let line = encode_request(None, &ClientFrame::Rooms {});
-        assert_eq!(line, b"{\"type\":\"rooms\"}\n");
-    }
-
-    #[test]
-    fn host_part_strips_port() {
-        assert_eq!(host_part("localhost:7879"), "localhost");
-        assert_eq!(host_part("[::1]:7879"), "::1");
-    }
 }
 
 /// A connection with request/reply bookkeeping: every request gets a fresh
@@ -514,5 +495,24 @@ impl Client {
             }
             before.push(frame);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_spliced_in() {
+        let line = encode_request(Some(5), &ClientFrame::Join { room: "#a".into() });
+        assert_eq!(line, b"{\"id\":5,\"type\":\"join\",\"room\":\"#a\"}\n");
+        let line = encode_request(None, &ClientFrame::Rooms {});
+        assert_eq!(line, b"{\"type\":\"rooms\"}\n");
+    }
+
+    #[test]
+    fn host_part_strips_port() {
+        assert_eq!(host_part("localhost:7879"), "localhost");
+        assert_eq!(host_part("[::1]:7879"), "::1");
     }
 }

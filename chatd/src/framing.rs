@@ -11,15 +11,14 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::outbox::OutboxReceiver;
+use crate::peer::Closer;
 use bytes::{Bytes, BytesMut};
 use chat_api::{ErrorCode, Payload, ServerFrame};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
-
-use crate::peer::Closer;
 
 /// Bytes read per `read` call once data is flowing.
-const READ_CHUNK: usize = 4096;
+const READ_CHUNK: usize = 2048;
 /// Most bytes gathered into one write.
 const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// How long a closing connection may take to flush its last frames.
@@ -160,50 +159,48 @@ impl<R: ReadSide> FrameReader<R> {
     }
 }
 
-/// Drains a session's queue into a stream, batching whatever is waiting
-/// into one write. Ends when the session closes: then the rest of the queue
+/// Drains a session's queue into a stream, writing whatever is waiting in
+/// one `write`. Ends when the session closes: then the rest of the queue
 /// (unless the client was too slow to read it) and a `bye` are flushed
 /// within [`LINGER`], and the stream is shut down.
 pub async fn run_writer<W: AsyncWrite + Unpin + Send>(
     mut writer: W,
-    mut queue: mpsc::Receiver<Payload>,
+    mut queue: OutboxReceiver,
     closer: Arc<Closer>,
 ) {
+    // Bytes taken from the queue but not yet written (a batch interrupted
+    // by the close); flushed in the closing phase.
     let mut pending = BytesMut::new();
     loop {
-        let first = tokio::select! {
+        // Allocated per burst and dropped after it: idle connections hold
+        // no batch memory.
+        let mut batch: Vec<Payload> = Vec::new();
+        let more = tokio::select! {
             biased;
-            item = queue.recv() => item,
-            _ = closer.closed() => None,
+            more = queue.recv_batch(&mut batch, MAX_BATCH_BYTES) => more,
+            _ = closer.closed() => false,
         };
-        let Some(first) = first else { break };
-        let write = match queue.try_recv() {
+        if !more {
+            break;
+        }
+        let write = if batch.len() == 1 {
             // The common quiet case: one frame, written without copying.
-            Err(_) => {
-                let mut one = first.line().clone();
-                tokio::select! {
-                    r = write_buf(&mut writer, &mut one) => r,
-                    _ = closer.closed() => { pending.extend_from_slice(&one); break }
-                }
+            let mut one = batch.pop().expect("one frame").line().clone();
+            tokio::select! {
+                r = write_buf(&mut writer, &mut one) => r,
+                _ = closer.closed() => { pending.extend_from_slice(&one); break }
             }
-            Ok(second) => {
-                pending.reserve(MAX_BATCH_BYTES.min(first.len() * 8));
-                pending.extend_from_slice(first.line());
-                pending.extend_from_slice(second.line());
-                while pending.len() < MAX_BATCH_BYTES {
-                    match queue.try_recv() {
-                        Ok(next) => pending.extend_from_slice(next.line()),
-                        Err(_) => break,
-                    }
-                }
-                let result = tokio::select! {
-                    r = write_buf(&mut writer, &mut pending) => r,
-                    _ = closer.closed() => break,
-                };
-                // Release the batch buffer; the next burst allocates again.
-                pending = BytesMut::new();
-                result
+        } else {
+            pending.reserve(batch.iter().map(Payload::len).sum());
+            for payload in batch.drain(..) {
+                pending.extend_from_slice(payload.line());
             }
+            let result = tokio::select! {
+                r = write_buf(&mut writer, &mut pending) => r,
+                _ = closer.closed() => break,
+            };
+            pending = BytesMut::new();
+            result
         };
         if write.is_err() {
             // The peer is gone; the reader sees it too and ends the session.
@@ -214,8 +211,10 @@ pub async fn run_writer<W: AsyncWrite + Unpin + Send>(
     let reason = closer.reason();
     let _ = tokio::time::timeout(LINGER, async {
         if reason.code != ErrorCode::SLOW_CONSUMER {
-            while let Ok(next) = queue.try_recv() {
-                pending.extend_from_slice(next.line());
+            let mut rest = Vec::new();
+            queue.try_recv_batch(&mut rest, usize::MAX);
+            for payload in rest {
+                pending.extend_from_slice(payload.line());
             }
         }
         pending.extend_from_slice(

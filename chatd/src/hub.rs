@@ -11,8 +11,8 @@
 //! * Each room's member list has its own mutex. A room message holds it while
 //!   it assigns the message id and queues the payload, so every member sees a
 //!   room's messages in the same order.
-//! * Lock order: room map → a room's members → a peer's room list; and a
-//!   peer's identity → a nick shard. Queueing never waits (`try_send`), so no
+//! * Lock order: room map → a room's members → a peer's room list or a
+//!   peer's identity → a nick shard. Each arrow only ever points one way. Queueing never waits (`try_send`), so no
 //!   lock is held while anything blocks, and none across `.await` (std guards
 //!   are not `Send`, so the compiler refuses that in spawned tasks).
 
@@ -254,10 +254,17 @@ impl Hub {
 
     /// Forgets a session's identity (log out): it leaves its rooms.
     pub fn clear_identity(&self, peer: &Arc<Peer>) {
+        let mut map = self.rooms.write().unwrap();
         let old = peer.identity.lock().unwrap().take();
         if let Some(old) = old {
-            self.leave_all(peer, &old.nick, PresenceEvent::Part, Some("logged out"));
             self.release_nick(peer, &old.key);
+            self.leave_all(
+                &mut map,
+                peer,
+                &old.nick,
+                PresenceEvent::Part,
+                Some("logged out"),
+            );
         }
     }
 
@@ -345,9 +352,15 @@ impl Hub {
         true
     }
 
-    /// Leaves every room the session is in.
-    fn leave_all(&self, peer: &Arc<Peer>, nick: &str, event: PresenceEvent, reason: Option<&str>) {
-        let mut map = self.rooms.write().unwrap();
+    /// Leaves every room the session is in; the caller holds the room map.
+    fn leave_all(
+        &self,
+        map: &mut HashMap<String, Arc<Room>>,
+        peer: &Arc<Peer>,
+        nick: &str,
+        event: PresenceEvent,
+        reason: Option<&str>,
+    ) {
         let rooms: Vec<Arc<Room>> = peer.rooms.lock().unwrap().clone();
         for room in rooms {
             self.remove_member(&room, peer, nick, event, reason);
@@ -357,6 +370,34 @@ impl Hub {
                 map.remove(&room.key);
             }
         }
+    }
+
+    /// Assigns a message its id and timestamp and encodes it, once for all
+    /// its recipients.
+    fn message(
+        &self,
+        kind: MessageKind,
+        from: &str,
+        room: Option<&str>,
+        to: Option<&str>,
+        text: &str,
+    ) -> (Accepted, Payload) {
+        let (msg_id, ts) = self.next_message_id();
+        let payload = Payload::encode(&ServerFrame::Message(Message {
+            msg_id,
+            ts,
+            kind,
+            from: from.to_string(),
+            room: room.map(str::to_string),
+            to: to.map(str::to_string),
+            text: text.to_string(),
+        }));
+        let accepted = Accepted {
+            msg_id,
+            ts,
+            recipients: 0,
+        };
+        (accepted, payload)
     }
 
     /// Sends a message to a room the sender is in.
@@ -376,27 +417,14 @@ impl Hub {
         if !peer.in_room(&room) {
             return Err(not_in_room(room_name));
         }
-        let (msg_id, ts) = self.next_message_id();
-        let payload = Payload::encode(&ServerFrame::Message(Message {
-            msg_id,
-            ts,
-            kind: MessageKind::Room,
-            from: nick.to_string(),
-            room: Some(room.name.clone()),
-            to: None,
-            text: text.to_string(),
-        }));
-        let mut recipients = 0;
+        let (mut accepted, payload) =
+            self.message(MessageKind::Room, &nick, Some(&room.name), None, text);
         for member in members.iter() {
             if member.id != peer.id && member.deliver(payload.clone()) {
-                recipients += 1;
+                accepted.recipients += 1;
             }
         }
-        Ok(Accepted {
-            msg_id,
-            ts,
-            recipients,
-        })
+        Ok(accepted)
     }
 
     /// Sends a direct message to one user.
@@ -412,48 +440,22 @@ impl Hub {
             .nick()
             .map(|n| n.to_string())
             .unwrap_or_else(|| to.to_string());
-        let (msg_id, ts) = self.next_message_id();
-        let payload = Payload::encode(&ServerFrame::Message(Message {
-            msg_id,
-            ts,
-            kind: MessageKind::Direct,
-            from: nick.to_string(),
-            room: None,
-            to: Some(to_nick),
-            text: text.to_string(),
-        }));
-        let recipients = usize::from(target.deliver(payload));
-        Ok(Accepted {
-            msg_id,
-            ts,
-            recipients,
-        })
+        let (mut accepted, payload) =
+            self.message(MessageKind::Direct, &nick, None, Some(&to_nick), text);
+        accepted.recipients = usize::from(target.deliver(payload));
+        Ok(accepted)
     }
 
     /// Sends a message to every session with a nickname but the sender.
     pub fn broadcast(&self, peer: &Arc<Peer>, text: &str) -> Result<Accepted, ApiError> {
         let nick = peer.nick().ok_or_else(nick_required)?;
-        let (msg_id, ts) = self.next_message_id();
-        let payload = Payload::encode(&ServerFrame::Message(Message {
-            msg_id,
-            ts,
-            kind: MessageKind::Broadcast,
-            from: nick.to_string(),
-            room: None,
-            to: None,
-            text: text.to_string(),
-        }));
-        let mut recipients = 0;
+        let (mut accepted, payload) = self.message(MessageKind::Broadcast, &nick, None, None, text);
         self.nicks.for_each(|member| {
             if member.id != peer.id && member.deliver(payload.clone()) {
-                recipients += 1;
+                accepted.recipients += 1;
             }
         });
-        Ok(Accepted {
-            msg_id,
-            ts,
-            recipients,
-        })
+        Ok(accepted)
     }
 
     /// Queues a payload for every session with a nickname; returns how many.
@@ -500,17 +502,30 @@ impl Hub {
     }
 
     /// Takes a session out of the hub for good: its nickname is released and
-    /// the rooms it was in see it quit.
+    /// the rooms it was in see it quit. Marking it gone, releasing its nick
+    /// and leaving its rooms happen under the room map's lock, so nobody can
+    /// observe (or re-add) a departed session in between.
     pub fn remove(&self, peer: &Arc<Peer>, reason: &str) {
+        let mut map = self.rooms.write().unwrap();
         let identity = {
             let mut identity = peer.identity.lock().unwrap();
+            let taken = identity.take();
+            if let Some(taken) = &taken {
+                self.release_nick(peer, &taken.key);
+            }
             peer.gone.store(true, Ordering::Release);
-            identity.take()
+            taken
         };
         if let Some(identity) = identity {
-            self.leave_all(peer, &identity.nick, PresenceEvent::Quit, Some(reason));
-            self.release_nick(peer, &identity.key);
+            self.leave_all(
+                &mut map,
+                peer,
+                &identity.nick,
+                PresenceEvent::Quit,
+                Some(reason),
+            );
         }
+        drop(map);
         let mut shard = self.sessions.shard(&peer.id).write().unwrap();
         shard.remove(&peer.id);
     }
@@ -540,7 +555,7 @@ impl Hub {
             })
             .filter(|r| r.members > 0)
             .collect();
-        infos.sort_by(|a, b| fold(&a.name).cmp(&fold(&b.name)));
+        infos.sort_by_key(|r| fold(&r.name));
         infos
     }
 

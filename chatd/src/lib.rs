@@ -11,6 +11,7 @@
 //! * [`pipeline`]: the ordered plugins every frame passes through;
 //! * [`hub`]: who is connected and where, and routing to recipients;
 //! * [`peer`]: a session as the hub sees it (queue, identity, rooms);
+//! * [`outbox`]: the bounded per-connection queue the writer drains;
 //! * [`host`]: the narrow server handle plugins get;
 //! * [`server`]: start-up and graceful shutdown; [`config`]: `chatd.toml`.
 //!
@@ -22,6 +23,7 @@ pub mod framing;
 pub mod host;
 pub mod hub;
 pub mod listener;
+pub mod outbox;
 pub mod peer;
 pub mod pipeline;
 pub mod server;

@@ -121,6 +121,9 @@ async fn check_plugins(config: &Config) -> anyhow::Result<()> {
 }
 
 async fn run(config: Config) -> anyhow::Result<()> {
+    // Signal handlers first: a SIGTERM that arrives while starting up must
+    // still mean a graceful stop, not the default instant death.
+    let signals = shutdown_signal()?;
     let server = chatd::start(config)
         .await
         .context("chatd could not start")?;
@@ -138,23 +141,30 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let scheme = if server.web_tls { "https" } else { "http" };
         eprintln!("chatd web app: open {scheme}://{addr}/ in a browser");
     }
-    wait_for_signal().await;
+    signals.await;
     server.stop().await;
     Ok(())
 }
 
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+/// Resolves on SIGINT or SIGTERM. The handlers are installed now, not at
+/// the first poll.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    Ok(async move {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+            _ = interrupt.recv() => tracing::info!("SIGINT received"),
             _ = term.recv() => tracing::info!("SIGTERM received"),
         }
-    }
-    #[cfg(not(unix))]
-    {
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use chat_api::{ErrorCode, Payload, SessionId, Transport};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::hub::Room;
+use crate::outbox::{Outbox, PushError};
 
 /// Who a session is. Swapped as a whole so readers never see half an update.
 #[derive(Debug)]
@@ -80,7 +80,7 @@ pub struct Peer {
     /// (which [`Transport`] alone cannot tell).
     encrypted: AtomicBool,
     /// Bounded queue drained by the session's writer task.
-    outbox: mpsc::Sender<Payload>,
+    outbox: Outbox,
     /// Shared with the writer task, which must not keep the `Peer` alive.
     pub closer: Arc<Closer>,
     /// `None` until the session chooses a nickname or logs in. Locked briefly,
@@ -98,7 +98,7 @@ impl Peer {
         id: SessionId,
         addr: Option<SocketAddr>,
         transport: Transport,
-        outbox: mpsc::Sender<Payload>,
+        outbox: Outbox,
         closer: Arc<Closer>,
     ) -> Peer {
         Peer {
@@ -117,19 +117,19 @@ impl Peer {
     /// Queues a frame without waiting. A full queue means the client is not
     /// reading: it is disconnected rather than allowed to slow the sender.
     pub fn deliver(&self, payload: Payload) -> bool {
-        match self.outbox.try_send(payload) {
+        match self.outbox.push(payload) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(PushError::Full) => {
                 self.closer.close(
                     ErrorCode::SLOW_CONSUMER,
                     format!(
                         "you were disconnected because {} frames were waiting for you to read them",
-                        self.outbox.max_capacity()
+                        self.outbox.capacity()
                     ),
                 );
                 false
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+            Err(PushError::Closed) => false,
         }
     }
 

@@ -24,6 +24,12 @@ pub type PluginFactory = Arc<
     dyn Fn(PluginContext) -> Result<Arc<dyn MessageHandler>, chat_api::ConfigError> + Send + Sync,
 >;
 
+/// Loads a shared-library plugin (`path = ...` in `[[plugin]]`).
+pub type DynamicLoader = dyn FnMut(
+    &crate::config::PluginEntry,
+    PluginContext,
+) -> Result<Arc<dyn MessageHandler>, PipelineError>;
+
 /// Plugins chatd can build by name.
 #[derive(Clone, Default)]
 pub struct PluginRegistry {
@@ -112,10 +118,7 @@ impl Pipeline {
         config: &Config,
         registry: &PluginRegistry,
         host: Arc<dyn chat_api::Host>,
-        loader: &mut dyn FnMut(
-            &crate::config::PluginEntry,
-            PluginContext,
-        ) -> Result<Arc<dyn MessageHandler>, PipelineError>,
+        loader: &mut DynamicLoader,
     ) -> Result<Pipeline, PipelineError> {
         let mut stages = Vec::new();
         for entry in config.enabled_plugins() {

@@ -6,11 +6,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chat_api::{MessageHandler, PluginContext};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::config::{Config, PluginEntry};
+use crate::config::Config;
 use crate::host::ServerHost;
 use crate::hub::Hub;
 use crate::listener::{accept_loop, Security};
@@ -78,10 +77,6 @@ impl RunningServer {
         self.shared.connection_count()
     }
 }
-
-/// Loads a shared-library plugin (`path = ...` in `[[plugin]]`).
-pub type DynamicLoader =
-    dyn FnMut(&PluginEntry, PluginContext) -> Result<Arc<dyn MessageHandler>, PipelineError>;
 
 /// Starts a server with the built-in plugins.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {

@@ -14,13 +14,13 @@ use chat_api::{
     ApiError, ClientFrame, ErrorCode, Identity, Inbound, Payload, Request, RequestId, ServerFrame,
     SessionId, Transport, PROTOCOL_VERSION,
 };
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{BroadcastPolicy, LimitsConfig};
 use crate::framing::{FrameReader, ReadEvent, ReadSide};
 use crate::hub::{Accepted, Hub};
+use crate::outbox::OutboxReceiver;
 use crate::peer::{Closer, Peer};
 use crate::pipeline::{Outcome, Pipeline};
 
@@ -142,9 +142,9 @@ pub fn new_peer(
     shared: &Shared,
     addr: Option<SocketAddr>,
     transport: Transport,
-) -> (Arc<Peer>, mpsc::Receiver<Payload>) {
+) -> (Arc<Peer>, OutboxReceiver) {
     let id = shared.next_session_id.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = mpsc::channel(shared.limits.outbound_queue);
+    let (tx, rx) = crate::outbox::outbox(shared.limits.outbound_queue);
     let closer = Arc::new(Closer::new(shared.shutdown.child_token()));
     (Arc::new(Peer::new(id, addr, transport, tx, closer)), rx)
 }

@@ -18,15 +18,15 @@ use bytes::Bytes;
 use chat_api::{ApiError, ErrorCode, Payload, ServerFrame, Transport};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite;
 
 use crate::framing::{ReadEvent, LINGER};
+use crate::outbox::OutboxReceiver;
 use crate::peer::{Closer, Peer};
 use crate::session::{self, ConnectionSlot, FrameSource, Shared};
 
-/// Most queued frames handed to the socket before one flush.
-const MAX_BATCH_FRAMES: usize = 64;
+/// Most bytes of queued frames handed to the socket before one flush.
+const MAX_BATCH_BYTES: usize = 64 * 1024;
 
 /// Close codes of RFC 6455 §7.4.1.
 const CLOSE_NORMAL: u16 = 1000;
@@ -133,27 +133,26 @@ impl WsFrames {
 /// sent within [`LINGER`], followed by a close frame.
 pub async fn run_writer(
     mut sink: SplitSink<WebSocket, Message>,
-    mut queue: mpsc::Receiver<Payload>,
+    mut queue: OutboxReceiver,
     closer: Arc<Closer>,
 ) {
     // Frames taken from the queue and not yet handed to the socket; kept
     // across a cancelled write so that the goodbye flush still sends them.
     let mut unsent: VecDeque<Payload> = VecDeque::new();
     loop {
-        let first = tokio::select! {
+        // Allocated per burst and dropped after it: idle connections hold
+        // no batch memory.
+        let mut batch: Vec<Payload> = Vec::new();
+        let more = tokio::select! {
             biased;
-            item = queue.recv() => item,
-            _ = closer.closed() => None,
+            more = queue.recv_batch(&mut batch, MAX_BATCH_BYTES) => more,
+            _ = closer.closed() => false,
         };
-        let Some(first) = first else { break };
-        unsent.push_back(first);
-        while unsent.len() < MAX_BATCH_FRAMES {
-            match queue.try_recv() {
-                Ok(next) => unsent.push_back(next),
-                Err(_) => break,
-            }
+        if !more {
+            break;
         }
-        let batch = async {
+        unsent.extend(batch);
+        let write = async {
             while let Some(next) = unsent.front() {
                 sink.feed(text(next)).await?;
                 unsent.pop_front();
@@ -162,7 +161,7 @@ pub async fn run_writer(
         };
         let written = tokio::select! {
             biased;
-            r = batch => r,
+            r = write => r,
             _ = closer.closed() => break,
         };
         if written.is_err() {
@@ -174,10 +173,9 @@ pub async fn run_writer(
     let reason = closer.reason();
     let _ = tokio::time::timeout(LINGER, async {
         if reason.code != ErrorCode::SLOW_CONSUMER {
-            for next in unsent.drain(..) {
-                sink.feed(text(&next)).await?;
-            }
-            while let Ok(next) = queue.try_recv() {
+            let mut rest = Vec::new();
+            queue.try_recv_batch(&mut rest, usize::MAX);
+            for next in unsent.drain(..).chain(rest) {
                 sink.feed(text(&next)).await?;
             }
         }

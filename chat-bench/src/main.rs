@@ -1,0 +1,63 @@
+//! chat-bench: load generator for chatd.
+//!
+//! Workloads (each prints a human summary and one JSON line):
+//! * `fanout`   N clients in one room, S of them sending; deliveries/s,
+//!   latency percentiles, lost and duplicated messages.
+//! * `conns`    C idle logged-in connections; connect time and the server's
+//!   memory and CPU per connection.
+//! * `pingpong` direct-message round trips between two clients.
+//!
+//! Point it at a running server (`--server ADDR`, and `--server-pid PID` for
+//! memory figures), or let it start one (`--spawn`, using the `chatd` binary
+//! next to this one or `--chatd PATH`).
+
+mod conns;
+mod fanout;
+mod pingpong;
+mod report;
+mod server;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "chat-bench", version, about = "Load generator for chatd")]
+struct Cli {
+    #[command(subcommand)]
+    workload: Workload,
+}
+
+#[derive(Subcommand)]
+enum Workload {
+    /// N clients in one room, S senders; throughput, latency, loss.
+    Fanout(fanout::Args),
+    /// Many idle connections; memory and CPU per connection.
+    Conns(conns::Args),
+    /// Direct-message round trips between two clients.
+    Pingpong(pingpong::Args),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let threads = match &cli.workload {
+        Workload::Fanout(a) => a.target.client_threads,
+        Workload::Conns(a) => a.target.client_threads,
+        Workload::Pingpong(a) => a.target.client_threads,
+    };
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if threads > 1 {
+            b.worker_threads(threads);
+        }
+        b
+    };
+    let runtime = builder.enable_all().build()?;
+    runtime.block_on(async {
+        match cli.workload {
+            Workload::Fanout(args) => fanout::run(args).await,
+            Workload::Conns(args) => conns::run(args).await,
+            Workload::Pingpong(args) => pingpong::run(args).await,
+        }
+    })
+}

@@ -1,0 +1,150 @@
+//! The server under test: an address given on the command line, or a chatd
+//! process this tool starts (and stops) itself.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+/// Where the server is and how to start one.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Target {
+    /// Address of a running server.
+    #[arg(long, conflicts_with = "spawn")]
+    pub server: Option<String>,
+    /// Pid of that server, to read its memory and CPU time from /proc.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Start a chatd process for the run.
+    #[arg(long)]
+    pub spawn: bool,
+    /// chatd binary for --spawn (default: next to chat-bench).
+    #[arg(long)]
+    pub chatd: Option<PathBuf>,
+    /// Spawned server: "multi_thread" or "current_thread".
+    #[arg(long, default_value = "multi_thread")]
+    pub server_flavor: String,
+    /// Spawned server: worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub server_threads: usize,
+    /// Spawned server: outbound queue per connection.
+    #[arg(long, default_value_t = 4096)]
+    pub server_queue: usize,
+    /// Load generator's own runtime threads (0 = one per core, 1 = current thread).
+    #[arg(long, default_value_t = 0)]
+    pub client_threads: usize,
+}
+
+/// A server for the duration of a run.
+pub struct Server {
+    pub addr: String,
+    pub pid: Option<u32>,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    pub fn start(target: &Target) -> anyhow::Result<Server> {
+        if let Some(addr) = &target.server {
+            return Ok(Server {
+                addr: addr.clone(),
+                pid: target.server_pid,
+                child: None,
+                _dir: None,
+            });
+        }
+        if !target.spawn {
+            bail!("give --server ADDR (of a running chatd) or --spawn");
+        }
+        let chatd = match &target.chatd {
+            Some(p) => p.clone(),
+            None => std::env::current_exe()?
+                .parent()
+                .context("no directory for chat-bench")?
+                .join("chatd"),
+        };
+        let dir = tempfile::tempdir()?;
+        let config = dir.path().join("bench.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
+                 [limits]\nframes_per_second = 0\noutbound_queue = {}\nmax_frame_bytes = 65536\n\
+                 [runtime]\nflavor = \"{}\"\nworker_threads = {}\n",
+                target.server_queue, target.server_flavor, target.server_threads
+            ),
+        )?;
+        let mut child = Command::new(&chatd)
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "cannot start {}; build it with `cargo build --release -p chatd`",
+                    chatd.display()
+                )
+            })?;
+        let stderr = child.stderr.take().context("no stderr")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("chatd listening on ").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                } else {
+                    eprintln!("chatd: {line}");
+                }
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(20))
+            .context("the spawned chatd did not report its address")?;
+        Ok(Server {
+            addr,
+            pid: Some(child.id()),
+            child: Some(child),
+            _dir: Some(dir),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Resident memory and CPU time of a process, from /proc.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcStats {
+    pub rss_bytes: u64,
+    pub cpu_seconds: f64,
+}
+
+pub fn proc_stats(pid: u32) -> anyhow::Result<ProcStats> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS")?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may contain spaces).
+    let after = stat.rsplit_once(')').context("bad stat")?.1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ProcStats {
+        rss_bytes: rss_kb * 1024,
+        cpu_seconds: ticks / 100.0,
+    })
+}

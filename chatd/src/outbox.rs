@@ -1,0 +1,209 @@
+//! The bounded outbound queue of one connection.
+//!
+//! Many producers (whoever sends to this client) push encoded frames; one
+//! consumer (the connection's writer task) drains them. A purpose-built
+//! queue rather than a general channel because an idle connection must cost
+//! little: it holds no slots until frames are waiting (a general bounded
+//! channel preallocates a block of slots per connection), and the writer
+//! takes everything waiting under one lock for one `write`.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::task::{Poll, Waker};
+
+use chat_api::Payload;
+
+/// Why a frame could not be queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// `capacity` frames are already waiting: the client is not reading.
+    Full,
+    /// The writer has finished; the connection is closing.
+    Closed,
+}
+
+struct State {
+    queue: VecDeque<Payload>,
+    /// The writer, when it is waiting for frames.
+    waker: Option<Waker>,
+    /// The writer still drains the queue.
+    receiver_alive: bool,
+    /// The producing side (the peer) still exists.
+    sender_alive: bool,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    capacity: usize,
+}
+
+/// The producing side, owned by the hub's `Peer`.
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+/// The consuming side, owned by the writer task.
+pub struct OutboxReceiver {
+    inner: Arc<Inner>,
+}
+
+/// A queue holding at most `capacity` frames.
+pub fn outbox(capacity: usize) -> (Outbox, OutboxReceiver) {
+    let inner = Arc::new(Inner {
+        state: Mutex::new(State {
+            queue: VecDeque::new(),
+            waker: None,
+            receiver_alive: true,
+            sender_alive: true,
+        }),
+        capacity: capacity.max(1),
+    });
+    (
+        Outbox {
+            inner: inner.clone(),
+        },
+        OutboxReceiver { inner },
+    )
+}
+
+impl Outbox {
+    /// Queues a frame without waiting.
+    pub fn push(&self, payload: Payload) -> Result<(), PushError> {
+        let waker = {
+            let mut state = self.inner.state.lock().unwrap();
+            if !state.receiver_alive {
+                return Err(PushError::Closed);
+            }
+            if state.queue.len() >= self.inner.capacity {
+                return Err(PushError::Full);
+            }
+            state.queue.push_back(payload);
+            state.waker.take()
+        };
+        // Woken outside the lock, so the writer never spins on it.
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        let waker = {
+            let mut state = self.inner.state.lock().unwrap();
+            state.sender_alive = false;
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl OutboxReceiver {
+    /// Waits until frames are waiting, then moves up to `max_bytes` of them
+    /// (at least one) into `batch`. Returns `false` once the queue is empty
+    /// and its producer is gone. Cancel-safe: nothing is taken unless it
+    /// returns.
+    pub async fn recv_batch(&mut self, batch: &mut Vec<Payload>, max_bytes: usize) -> bool {
+        std::future::poll_fn(|cx| {
+            let mut state = self.inner.state.lock().unwrap();
+            if state.queue.is_empty() {
+                if !state.sender_alive {
+                    return Poll::Ready(false);
+                }
+                match &state.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => state.waker = Some(cx.waker().clone()),
+                }
+                return Poll::Pending;
+            }
+            take(&mut state.queue, batch, max_bytes);
+            Poll::Ready(true)
+        })
+        .await
+    }
+
+    /// Moves up to `max_bytes` of waiting frames into `batch` without
+    /// waiting; returns how many.
+    pub fn try_recv_batch(&mut self, batch: &mut Vec<Payload>, max_bytes: usize) -> usize {
+        let mut state = self.inner.state.lock().unwrap();
+        take(&mut state.queue, batch, max_bytes)
+    }
+}
+
+/// Takes frames from the front of `queue` while they fit in `max_bytes`
+/// (always at least one); gives the queue's memory back once it is empty.
+fn take(queue: &mut VecDeque<Payload>, batch: &mut Vec<Payload>, max_bytes: usize) -> usize {
+    let mut bytes = 0;
+    let mut n = 0;
+    while let Some(front) = queue.front() {
+        if n > 0 && bytes + front.len() > max_bytes {
+            break;
+        }
+        bytes += front.len();
+        n += 1;
+        batch.push(queue.pop_front().expect("front exists"));
+    }
+    if queue.is_empty() && queue.capacity() > 16 {
+        *queue = VecDeque::new();
+    }
+    n
+}
+
+impl Drop for OutboxReceiver {
+    fn drop(&mut self) {
+        let mut state = self.inner.state.lock().unwrap();
+        state.receiver_alive = false;
+        // Frames still queued are dropped with the connection.
+        state.queue = VecDeque::new();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: usize) -> Payload {
+        Payload::from_line(bytes::Bytes::from(format!("{}\n", "x".repeat(n))))
+    }
+
+    #[tokio::test]
+    async fn bounded_batched_and_closed() {
+        let (tx, mut rx) = outbox(3);
+        for _ in 0..3 {
+            tx.push(frame(9)).unwrap();
+        }
+        assert_eq!(tx.push(frame(9)), Err(PushError::Full));
+        let mut batch = Vec::new();
+        assert!(rx.recv_batch(&mut batch, 25).await);
+        assert_eq!(batch.len(), 2, "two 10-byte frames fit in 25 bytes");
+        assert_eq!(rx.try_recv_batch(&mut batch, 1), 1, "at least one frame");
+        drop(tx);
+        assert!(
+            !rx.recv_batch(&mut batch, 100).await,
+            "ends when the producer is gone"
+        );
+        let (tx, rx) = outbox(3);
+        drop(rx);
+        assert_eq!(tx.push(frame(1)), Err(PushError::Closed));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_writer_is_woken() {
+        let (tx, mut rx) = outbox(8);
+        let writer = tokio::spawn(async move {
+            let mut batch = Vec::new();
+            rx.recv_batch(&mut batch, 1000).await;
+            batch.len()
+        });
+        tokio::task::yield_now().await;
+        tx.push(frame(3)).unwrap();
+        assert_eq!(writer.await.unwrap(), 1);
+    }
+}
