@@ -214,7 +214,9 @@ async fn log_in(browser: &fantoccini::Client, web: SocketAddr, nick: &str, room:
         .await,
         "{nick}: the connect screen becomes ready"
     );
-    type_into(browser, "#nick", nick).await;
+    let nick_field = browser.find(Locator::Css("#nick")).await.unwrap();
+    nick_field.clear().await.unwrap();
+    nick_field.send_keys(nick).await.unwrap();
     click(browser, "#connect-button").await;
     assert!(
         wait_until(
@@ -261,6 +263,20 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
     let (ann, bob) = tokio::join!(driver.browser("ann"), driver.browser("bob"));
 
     log_in(&ann, web, "ann", "#lobby").await;
+    // A taken nickname is explained in words on the connect screen.
+    bob.goto(&format!("http://{web}/")).await.unwrap();
+    assert!(
+        wait_until(
+            &bob,
+            "return !document.getElementById('connect-button').disabled;"
+        )
+        .await
+    );
+    type_into(&bob, "#nick", &format!("ann{ENTER}")).await;
+    assert!(
+        wait_until(&bob, "return document.getElementById('connect-error').textContent === 'That nickname is already in use. Choose another one.';").await,
+        "the nick_taken error is shown in words"
+    );
     log_in(&bob, web, "bob", "#lobby").await;
     let mut carol = Client::connect_as(&tcp_addr(&server), "carol")
         .await
@@ -715,6 +731,20 @@ async fn accounts_register_log_in_and_out_in_the_browser() {
     );
     type_into(&bob, "#input", &format!("hi ann{ENTER}")).await;
     assert!(wait_until(&ann, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'hi ann');").await);
+
+    // Leaving a room from the sidebar: the others see it in the member list.
+    click(&bob, "#leave").await;
+    assert!(
+        wait_until(
+            &bob,
+            "return document.querySelectorAll('#rooms li').length === 0;"
+        )
+        .await
+    );
+    assert!(
+        wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann' && [...document.querySelectorAll('#messages .msg.presence .text')].some(t => t.textContent === 'bob left #club');").await,
+        "ann sees bob leave"
+    );
 
     // Logging out returns to the connect screen; logging in again works.
     click(&ann, "#logout").await;
