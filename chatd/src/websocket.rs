@@ -76,36 +76,34 @@ impl FrameSource for WsFrames {
     // Cancel-safe: the only await is the stream's `next`, which keeps
     // partial messages inside tungstenite.
     async fn next_event(&mut self) -> ReadEvent {
-        {
-            if self.oversized {
-                // The session has queued its `frame_too_large` error by now;
-                // closing after it keeps the error ahead of the `bye`.
-                self.peer.closer.close(
-                    ErrorCode::FRAME_TOO_LARGE,
-                    format!(
-                        "a WebSocket message was longer than the server's {} bytes",
-                        self.max_frame_bytes
-                    ),
-                );
-                return ReadEvent::Eof;
-            }
-            loop {
-                match self.stream.next().await {
-                    None | Some(Ok(Message::Close(_))) => return ReadEvent::Eof,
-                    Some(Ok(Message::Text(text))) => return ReadEvent::Frame(Bytes::from(text)),
-                    Some(Ok(Message::Binary(_))) => {
-                        self.peer.deliver(Payload::encode(&ServerFrame::error(
-                            None,
-                            &ApiError::new(
-                                ErrorCode::MALFORMED_FRAME,
-                                "binary WebSocket messages are not frames; send each JSON frame as one text message",
-                            ),
-                        )));
-                    }
-                    // tungstenite answers pings itself.
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                    Some(Err(error)) => return self.on_error(error),
+        if self.oversized {
+            // The session has queued its `frame_too_large` error by now;
+            // closing after it keeps the error ahead of the `bye`.
+            self.peer.closer.close(
+                ErrorCode::FRAME_TOO_LARGE,
+                format!(
+                    "a WebSocket message was longer than the server's {} bytes",
+                    self.max_frame_bytes
+                ),
+            );
+            return ReadEvent::Eof;
+        }
+        loop {
+            match self.stream.next().await {
+                None | Some(Ok(Message::Close(_))) => return ReadEvent::Eof,
+                Some(Ok(Message::Text(text))) => return ReadEvent::Frame(Bytes::from(text)),
+                Some(Ok(Message::Binary(_))) => {
+                    self.peer.deliver(Payload::encode(&ServerFrame::error(
+                        None,
+                        &ApiError::new(
+                            ErrorCode::MALFORMED_FRAME,
+                            "binary WebSocket messages are not frames; send each JSON frame as one text message",
+                        ),
+                    )));
                 }
+                // tungstenite answers pings itself.
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Err(error)) => return self.on_error(error),
             }
         }
     }
