@@ -43,6 +43,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     #[serde(default)]
     pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub database: DatabaseConfig,
     /// The handler pipeline, in order.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginEntry>,
@@ -180,6 +182,30 @@ pub enum RuntimeFlavor {
     CurrentThread,
 }
 
+/// `[database]`: the SQLite file shared by every plugin that stores data
+/// (opened only when such a plugin is enabled, and by `chatd user`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// The database file; a relative path is relative to `server.data_dir`.
+    pub path: PathBuf,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long a write waits for another writer (e.g. `chatd user` while the
+    /// server runs) before failing.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            path: PathBuf::from("chatd.db"),
+            max_connections: 4,
+            busy_timeout_ms: 5000,
+        }
+    }
+}
+
 /// One `[[plugin]]` entry: a stage of the handler pipeline.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -288,6 +314,9 @@ impl Config {
                 "tls.listen is set but tls.cert or tls.key is missing; run `chatd gen-cert --out certs` for a development certificate".into(),
             ));
         }
+        if self.database.max_connections == 0 {
+            return Err(self.invalid("database.max_connections must be at least 1".into()));
+        }
         if self.web.tls && (self.tls.cert.is_none() || self.tls.key.is_none()) {
             return Err(self.invalid(
                 "web.tls = true needs tls.cert and tls.key; run `chatd gen-cert --out certs` for a development certificate".into(),
@@ -315,6 +344,33 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// How to open the database (its path resolved against `data_dir`).
+    pub fn database_options(&self) -> chatd_storage::DatabaseOptions {
+        let mut options =
+            chatd_storage::DatabaseOptions::new(self.server.data_dir.join(&self.database.path));
+        options.max_connections = self.database.max_connections;
+        options.busy_timeout = Duration::from_millis(self.database.busy_timeout_ms);
+        options
+    }
+
+    /// The `[plugin.config]` table of the plugin called `name` (enabled or
+    /// not) as the plugin would receive it; empty if it has none.
+    pub fn plugin_config(&self, name: &str) -> chat_api::PluginConfig {
+        let table = self
+            .plugins
+            .iter()
+            .filter(|p| p.name == name)
+            .max_by_key(|p| p.enabled)
+            .and_then(|p| p.config.as_ref());
+        chat_api::PluginConfig {
+            plugin: name.to_string(),
+            source: self.source_name.clone(),
+            toml: table
+                .map(|t| toml::to_string(t).unwrap_or_default())
+                .unwrap_or_default(),
+        }
     }
 
     /// The enabled pipeline stages, in order.

@@ -1,5 +1,7 @@
-//! The `chatd` command: runs the server, checks a configuration, or
-//! generates a development certificate.
+//! The `chatd` command: runs the server, checks a configuration,
+//! generates a development certificate, or manages accounts.
+
+mod user_cli;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +42,12 @@ enum Command {
         #[arg(long = "name", default_values = ["localhost", "127.0.0.1"])]
         names: Vec<String>,
     },
+    /// Manage accounts (auth plugin) in the server's database; safe while
+    /// the server runs.
+    User {
+        #[command(subcommand)]
+        command: user_cli::UserCommand,
+    },
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -67,6 +75,10 @@ fn main() -> anyhow::Result<()> {
         .init();
 
     match cli.command {
+        Some(Command::User { ref command }) => {
+            let config = load_config(&cli)?;
+            user_cli::run(&config, command.clone())
+        }
         Some(Command::GenCert { ref out, ref names }) => {
             let (cert, key) = chatd::tls::generate_self_signed(out, names)?;
             println!("wrote {} and {}", cert.display(), key.display());

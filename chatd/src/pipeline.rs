@@ -17,6 +17,8 @@ use chat_api::{
     ApiError, ErrorCode, Inbound, MessageHandler, PluginConfig, PluginContext, Session, Verdict,
 };
 
+use chatd_storage::Database;
+
 use crate::config::Config;
 
 /// Builds a handler from its configuration (built-ins and test handlers).
@@ -29,11 +31,26 @@ pub type DynamicLoader = dyn FnMut(
     &crate::config::PluginEntry,
     PluginContext,
 ) -> Result<Arc<dyn MessageHandler>, PipelineError>;
+/// Builds a built-in handler that keeps data in the server's database.
+pub type DatabasePluginFactory = Arc<
+    dyn Fn(PluginContext, Database) -> Result<Arc<dyn MessageHandler>, chat_api::ConfigError>
+        + Send
+        + Sync,
+>;
+
+/// How a registered plugin is built.
+#[derive(Clone)]
+enum Factory {
+    Plain(PluginFactory),
+    /// Needs the database: the server opens it (and applies the migrations)
+    /// only when such a plugin is enabled.
+    WithDatabase(DatabasePluginFactory),
+}
 
 /// Plugins chatd can build by name.
 #[derive(Clone, Default)]
 pub struct PluginRegistry {
-    factories: HashMap<String, PluginFactory>,
+    factories: HashMap<String, Factory>,
 }
 
 impl PluginRegistry {
@@ -45,7 +62,31 @@ impl PluginRegistry {
                 &ctx.config,
             )?))
         });
+        registry.register_with_database("auth", |ctx, db| {
+            Ok(Arc::new(chatd_plugin_auth::AuthPlugin::new(&ctx, db)?))
+        });
         registry
+    }
+
+    /// Adds (or replaces) a plugin that stores data in the server's
+    /// database; its factory gets the open database.
+    pub fn register_with_database(
+        &mut self,
+        name: &str,
+        factory: impl Fn(PluginContext, Database) -> Result<Arc<dyn MessageHandler>, chat_api::ConfigError>
+            + Send
+            + Sync
+            + 'static,
+    ) {
+        self.factories
+            .insert(name.to_string(), Factory::WithDatabase(Arc::new(factory)));
+    }
+
+    /// Whether an enabled built-in plugin of `config` needs the database.
+    pub fn needs_database(&self, config: &Config) -> bool {
+        config.enabled_plugins().any(|entry| {
+            entry.path.is_none() && matches!(self.get(&entry.name), Some(Factory::WithDatabase(_)))
+        })
     }
 
     /// Adds (or replaces) a plugin under `name`.
@@ -57,7 +98,8 @@ impl PluginRegistry {
             + Sync
             + 'static,
     ) {
-        self.factories.insert(name.to_string(), Arc::new(factory));
+        self.factories
+            .insert(name.to_string(), Factory::Plain(Arc::new(factory)));
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -66,7 +108,7 @@ impl PluginRegistry {
         names
     }
 
-    fn get(&self, name: &str) -> Option<&PluginFactory> {
+    fn get(&self, name: &str) -> Option<&Factory> {
         self.factories.get(name)
     }
 }
@@ -114,10 +156,12 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Builds the pipeline from the enabled `[[plugin]]` entries.
+    /// `database` must be open if [`PluginRegistry::needs_database`] says so.
     pub fn build(
         config: &Config,
         registry: &PluginRegistry,
         host: Arc<dyn chat_api::Host>,
+        database: Option<&Database>,
         loader: &mut DynamicLoader,
     ) -> Result<Pipeline, PipelineError> {
         let mut stages = Vec::new();
@@ -145,7 +189,17 @@ impl Pipeline {
                         name: entry.name.clone(),
                         known: registry.names().join(", "),
                     })?;
-                factory(ctx)?
+                match (factory, database) {
+                    (Factory::Plain(factory), _) => factory(ctx)?,
+                    (Factory::WithDatabase(factory), Some(db)) => factory(ctx, db.clone())?,
+                    (Factory::WithDatabase(_), None) => {
+                        return Err(PipelineError::Load {
+                            source_name: config.source_name.clone(),
+                            name: entry.name.clone(),
+                            message: "needs the database, which was not opened".to_string(),
+                        })
+                    }
+                }
             };
             stages.push(Stage {
                 name: entry.name.clone(),

@@ -34,6 +34,8 @@ pub enum StartError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Database(#[from] chatd_storage::StorageError),
 }
 
 /// A running server.
@@ -98,8 +100,26 @@ pub async fn start_with(
         config.server.data_dir.clone(),
         tokio::runtime::Handle::current(),
     ));
+    // One database for every plugin that stores data; opened (and migrated)
+    // only when one is enabled, so a guest-mode server needs no file.
+    let database = if registry.needs_database(&config) {
+        let options = config.database_options();
+        let db = chatd_storage::Database::open(&options).await?;
+        tracing::info!(path = %options.path.display(), "database ready");
+        Some(db)
+    } else {
+        None
+    };
     let mut loader = crate::dynamic::load;
-    let pipeline = Pipeline::build(&config, &registry, host, &mut loader)?;
+    let pipeline = match Pipeline::build(&config, &registry, host, database.as_ref(), &mut loader) {
+        Ok(pipeline) => pipeline,
+        Err(e) => {
+            if let Some(db) = &database {
+                db.close().await;
+            }
+            return Err(e.into());
+        }
+    };
 
     let tls = match (&config.tls.listen, &config.tls.cert, &config.tls.key) {
         (Some(addr), Some(cert), Some(key)) => Some((*addr, crate::tls::acceptor(cert, key)?)),
@@ -160,7 +180,7 @@ pub async fn start_with(
     }
     tracing::info!(plugins = ?shared.pipeline.names(), "pipeline ready");
 
-    let task = tokio::spawn(run_until_shutdown(shared.clone(), loops));
+    let task = tokio::spawn(run_until_shutdown(shared.clone(), loops, database));
     Ok(RunningServer {
         tcp_addr,
         tls_addr,
@@ -188,7 +208,11 @@ async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Start
         .map_err(|source| StartError::Bind { addr, what, source })
 }
 
-async fn run_until_shutdown(shared: Arc<Shared>, loops: Vec<JoinHandle<()>>) {
+async fn run_until_shutdown(
+    shared: Arc<Shared>,
+    loops: Vec<JoinHandle<()>>,
+    database: Option<chatd_storage::Database>,
+) {
     shared.shutdown.cancelled().await;
     tracing::info!(
         sessions = shared.connection_count(),
@@ -210,5 +234,8 @@ async fn run_until_shutdown(shared: Arc<Shared>, loops: Vec<JoinHandle<()>>) {
         );
     }
     shared.pipeline.shutdown().await;
+    if let Some(db) = database {
+        db.close().await;
+    }
     tracing::info!("shut down");
 }

@@ -1,0 +1,712 @@
+//! # auth: accounts for chatd
+//!
+//! A built-in plugin that gives users accounts that only they can use.
+//! While it is enabled a session can do nothing but `register` or `login`
+//! (and `ping`, `quit`) until it is authenticated; its nickname is then its
+//! account name, which nobody else can take. Admins (a flag per account)
+//! may broadcast when `server.broadcast = "admins"`, and other plugins see
+//! the flag through [`Session::is_admin`].
+//!
+//! * Passwords are stored as argon2id PHC strings ([`password`]); hashing
+//!   runs on the blocking pool, a bounded number at a time ([`hash_pool`]).
+//! * Failed logins back off per account and per address ([`throttle`]).
+//! * Accounts live in the server's SQLite database ([`accounts`]), which the
+//!   admin CLI (`chatd user ...`) edits too, even while the server runs; the
+//!   plugin watches for accounts the CLI disabled or deleted and ends their
+//!   sessions.
+//!
+//! ```toml
+//! [[plugin]]
+//! name = "auth"              # first in the pipeline
+//! [plugin.config]
+//! registration = "open"      # or "closed": only `chatd user add`
+//! allow_plaintext = true     # false: passwords only over TLS
+//! ```
+//!
+//! The frames are documented in `docs/protocol.md` ("Accounts frames").
+
+pub mod accounts;
+pub mod config;
+pub mod hash_pool;
+pub mod password;
+pub mod throttle;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use chat_api::names::{fold, validate_nick};
+use chat_api::{
+    async_trait, ApiError, ClientFrame, ConfigError, ErrorCode, HandlerError, HandlerResult, Host,
+    Identity, Inbound, MessageHandler, PluginContext, Request, Session, SessionId, Verdict,
+};
+use chatd_storage::Database;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+pub use accounts::{Account, AccountError, Accounts};
+pub use config::{AuthConfig, Registration};
+pub use password::{check_new, PasswordError, Passwords};
+
+use hash_pool::{HashPool, PoolError};
+use throttle::{Subject, Throttle};
+
+/// Error codes of the accounts frames (besides the core ones).
+pub mod codes {
+    use chat_api::ErrorCode;
+
+    /// The frame needs a logged-in session.
+    pub const AUTH_REQUIRED: ErrorCode = ErrorCode::custom("auth_required");
+    /// Unknown account or wrong password (deliberately the same).
+    pub const AUTH_FAILED: ErrorCode = ErrorCode::custom("auth_failed");
+    /// Too many failed logins for the account or the address; the message
+    /// says for how long.
+    pub const AUTH_THROTTLED: ErrorCode = ErrorCode::custom("throttled");
+    /// The password was right but an operator disabled the account.
+    pub const ACCOUNT_DISABLED: ErrorCode = ErrorCode::custom("account_disabled");
+    /// `register` with a name that is already registered.
+    pub const ACCOUNT_EXISTS: ErrorCode = ErrorCode::custom("account_exists");
+    /// A new password breaks the rules (length, control characters).
+    pub const INVALID_PASSWORD: ErrorCode = ErrorCode::custom("invalid_password");
+    /// `register` on a server with `registration = "closed"`.
+    pub const REGISTRATION_CLOSED: ErrorCode = ErrorCode::custom("registration_closed");
+    /// `login` or `register` on a session that is logged in.
+    pub const ALREADY_LOGGED_IN: ErrorCode = ErrorCode::custom("already_logged_in");
+    /// Passwords sent over plaintext while `allow_plaintext = false`.
+    pub const INSECURE_TRANSPORT: ErrorCode = ErrorCode::custom("tls_required");
+    /// Too many password checks are queued; retry in a few seconds.
+    pub const SERVER_BUSY: ErrorCode = ErrorCode::custom("server_busy");
+}
+
+/// `register` and `login`.
+#[derive(Deserialize)]
+struct Credentials {
+    /// The account name (`name` is accepted as an alias).
+    #[serde(alias = "name")]
+    user: String,
+    password: String,
+}
+
+/// Reply to `register` and `login`.
+#[derive(Serialize)]
+struct LoggedIn<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    /// The account name as registered (whatever case the client typed).
+    user: &'a str,
+    /// The session's nickname: the account name.
+    nick: &'a str,
+    admin: bool,
+}
+
+fn logged_in(session: &dyn Session, id: Option<u64>, account: &str, admin: bool) {
+    session.send_frame(&LoggedIn {
+        kind: "logged_in",
+        id,
+        user: account,
+        nick: account,
+        admin,
+    });
+}
+
+/// `passwd`.
+#[derive(Deserialize)]
+struct PasswordChange {
+    old_password: String,
+    new_password: String,
+}
+
+/// Reply to `whoami`.
+#[derive(Serialize)]
+struct WhoAmI<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<u64>,
+    /// The account name; absent when not logged in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account: Option<&'a str>,
+    admin: bool,
+}
+
+/// Events older than this are deleted when the server starts.
+const EVENT_RETENTION_MS: i64 = 24 * 60 * 60 * 1000;
+/// Events read per poll.
+const EVENTS_PER_POLL: i64 = 500;
+
+/// The plugin.
+pub struct AuthPlugin {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: AuthConfig,
+    accounts: Accounts,
+    passwords: Passwords,
+    hashes: HashPool,
+    throttle: Throttle,
+    host: Arc<dyn Host>,
+    /// Logged-in sessions and the (folded) account of each, to end them when
+    /// the account is disabled or deleted from the CLI. Also holds a session
+    /// while it registers, so the watcher does not take it for a guest.
+    logged_in: Mutex<HashMap<SessionId, String>>,
+    /// The hash of a random password, checked when a login names no account
+    /// so that unknown names cost as much time as wrong passwords.
+    decoy: Arc<OnceLock<String>>,
+    /// Tells the account watcher to stop (at shutdown).
+    stop: watch::Sender<bool>,
+}
+
+fn reject(code: ErrorCode, message: impl Into<String>) -> HandlerResult {
+    Ok(Verdict::Reject(ApiError::new(code, message)))
+}
+
+fn auth_required() -> ApiError {
+    ApiError::new(
+        codes::AUTH_REQUIRED,
+        "log in first: {\"type\":\"login\",\"user\":\"NAME\",\"password\":\"...\"} (or register)",
+    )
+}
+
+fn busy() -> HandlerResult {
+    reject(
+        codes::SERVER_BUSY,
+        "the server is checking too many passwords right now; try again in a few seconds",
+    )
+}
+
+fn storage_failure(e: AccountError) -> HandlerError {
+    HandlerError::from(e)
+}
+
+impl AuthPlugin {
+    /// Builds the plugin on the server's database and starts the account
+    /// watcher.
+    pub fn new(ctx: &PluginContext, db: Database) -> Result<AuthPlugin, ConfigError> {
+        let config = AuthConfig::from_plugin_config(&ctx.config)?;
+        let passwords = Passwords::new(&config.argon2)
+            .map_err(|e| ConfigError::invalid(&ctx.config, format!("argon2: {e}")))?;
+        let (stop, stopped) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            hashes: HashPool::new(
+                ctx.host.clone(),
+                config.argon2.max_concurrent,
+                config.argon2.max_waiting,
+            ),
+            throttle: Throttle::new(config.throttle.clone()),
+            accounts: Accounts::new(db),
+            passwords,
+            host: ctx.host.clone(),
+            logged_in: Mutex::new(HashMap::new()),
+            decoy: Arc::new(OnceLock::new()),
+            stop,
+            config,
+        });
+        // Compute the decoy hash now, off the reactor, so the first unknown
+        // name does not pay for it.
+        let (decoy, passwords) = (inner.decoy.clone(), inner.passwords.clone());
+        ctx.host.spawn_blocking(Box::new(move || {
+            decoy.get_or_init(|| make_decoy(&passwords));
+        }));
+        ctx.host
+            .spawn(Box::pin(watch_accounts(Arc::downgrade(&inner), stopped)));
+        tracing::info!(
+            registration = ?inner.config.registration,
+            allow_plaintext = inner.config.allow_plaintext,
+            allow_guests = inner.config.allow_guests,
+            database = %inner.accounts.database().path().display(),
+            "accounts enabled"
+        );
+        Ok(AuthPlugin { inner })
+    }
+}
+
+fn make_decoy(passwords: &Passwords) -> String {
+    let seed = format!("{:?}{:?}", Instant::now(), std::thread::current().id());
+    passwords.hash(&seed).unwrap_or_default()
+}
+
+#[async_trait]
+impl MessageHandler for AuthPlugin {
+    fn name(&self) -> &str {
+        "auth"
+    }
+
+    fn features(&self) -> Vec<String> {
+        let mut features = vec!["accounts".to_string()];
+        if self.inner.config.registration == Registration::Open {
+            features.push("registration".to_string());
+        }
+        features
+    }
+
+    fn requires_login(&self) -> bool {
+        !self.inner.config.allow_guests
+    }
+
+    async fn on_frame(&self, session: &dyn Session, frame: &mut Inbound) -> HandlerResult {
+        let inner = &self.inner;
+        match frame.kind.as_str() {
+            "register" => return inner.register(session, frame).await,
+            "login" => return inner.login(session, frame).await,
+            "passwd" => return inner.passwd(session, frame).await,
+            "logout" => return inner.logout(session, frame),
+            "whoami" => return inner.whoami(session, frame),
+            _ => {}
+        }
+        let authenticated = session.account().is_some();
+        match &frame.request {
+            Request::Core(
+                ClientFrame::Ping { .. } | ClientFrame::Quit { .. } | ClientFrame::Hello { .. },
+            ) => Ok(Verdict::Continue),
+            Request::Core(ClientFrame::Nick { nick }) => {
+                if let Some(account) = session.account() {
+                    return reject(
+                        ErrorCode::FORBIDDEN,
+                        format!(
+                            "your nickname is your account name ({account}) and cannot be changed"
+                        ),
+                    );
+                }
+                if !inner.config.allow_guests {
+                    return Ok(Verdict::Reject(auth_required()));
+                }
+                if inner.accounts.exists(nick).await.map_err(storage_failure)? {
+                    return reject(
+                        ErrorCode::NICK_TAKEN,
+                        format!("'{nick}' is a registered account; log in to use it, or choose another nickname"),
+                    );
+                }
+                Ok(Verdict::Continue)
+            }
+            _ if authenticated => Ok(Verdict::Continue),
+            _ if inner.config.allow_guests && session.nick().is_some() => Ok(Verdict::Continue),
+            _ => Ok(Verdict::Reject(auth_required())),
+        }
+    }
+
+    async fn on_session_end(&self, session: &dyn Session) {
+        self.inner.logged_in.lock().unwrap().remove(&session.id());
+    }
+
+    async fn on_shutdown(&self) {
+        let _ = self.inner.stop.send(true);
+    }
+}
+
+impl Inner {
+    /// Refuses passwords over plaintext when the configuration says so.
+    fn check_transport(&self, session: &dyn Session) -> Option<ApiError> {
+        (!self.config.allow_plaintext && !session.transport().is_encrypted()).then(|| {
+            ApiError::new(
+                codes::INSECURE_TRANSPORT,
+                "this server accepts passwords only over TLS; connect to its TLS port",
+            )
+        })
+    }
+
+    fn already_logged_in(session: &dyn Session) -> Option<ApiError> {
+        session.account().map(|account| {
+            ApiError::new(
+                codes::ALREADY_LOGGED_IN,
+                format!("you are already logged in as {account}; send logout first"),
+            )
+        })
+    }
+
+    /// What a failed login from this session counts against.
+    fn subjects(session: &dyn Session, key: &str) -> Vec<Subject> {
+        let mut subjects = vec![Subject::Account(key.to_string())];
+        if let Some(addr) = session.peer_addr() {
+            subjects.push(Subject::address(addr.ip()));
+        }
+        subjects
+    }
+
+    fn log_in(
+        &self,
+        session: &dyn Session,
+        account: &Account,
+        replace: bool,
+    ) -> Result<(), ApiError> {
+        session.set_identity(
+            Identity {
+                nick: account.name.clone(),
+                account: Some(account.name.clone()),
+                admin: account.admin,
+            },
+            replace,
+        )?;
+        self.logged_in
+            .lock()
+            .unwrap()
+            .insert(session.id(), fold(&account.name));
+        Ok(())
+    }
+
+    async fn register(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
+        let creds: Credentials = match frame.decode_custom() {
+            Ok(c) => c,
+            Err(e) => return Ok(Verdict::Reject(e)),
+        };
+        if let Some(e) = self.check_transport(session) {
+            return Ok(Verdict::Reject(e));
+        }
+        if self.config.registration == Registration::Closed {
+            return reject(
+                codes::REGISTRATION_CLOSED,
+                "registration is closed on this server; ask an operator for an account",
+            );
+        }
+        if let Some(e) = Self::already_logged_in(session) {
+            return Ok(Verdict::Reject(e));
+        }
+        if let Err(e) = validate_nick(&creds.user) {
+            return reject(ErrorCode::INVALID_NICK, e.to_string());
+        }
+        if let Err(e) = check_new(&creds.password, self.config.min_password_length) {
+            return reject(codes::INVALID_PASSWORD, e.to_string());
+        }
+        if self
+            .accounts
+            .exists(&creds.user)
+            .await
+            .map_err(storage_failure)?
+        {
+            return reject(
+                codes::ACCOUNT_EXISTS,
+                format!(
+                    "the name '{}' is already registered; choose another, or log in",
+                    creds.user
+                ),
+            );
+        }
+        if self
+            .host
+            .session_of(&creds.user)
+            .is_some_and(|holder| holder != session.id())
+        {
+            return reject(
+                ErrorCode::NICK_TAKEN,
+                format!(
+                    "someone connected is using the name '{}'; choose another",
+                    creds.user
+                ),
+            );
+        }
+        let passwords = self.passwords.clone();
+        let password = creds.password;
+        let hash = match self.hashes.run(move || passwords.hash(&password)).await {
+            Ok(hash) => hash?,
+            Err(PoolError::Busy) => return busy(),
+            Err(PoolError::Failed) => {
+                return Err(HandlerError::msg("password hashing task failed"))
+            }
+        };
+        // Claimed before the account exists, so that the watcher, seeing it
+        // created, does not end this session as a guest holding the name.
+        let key = fold(&creds.user);
+        self.logged_in
+            .lock()
+            .unwrap()
+            .insert(session.id(), key.clone());
+        let created = self.accounts.create(&creds.user, &hash, false).await;
+        let account = match created {
+            Ok(account) => account,
+            Err(e) => {
+                self.logged_in.lock().unwrap().remove(&session.id());
+                return match e {
+                    AccountError::Exists(name) => reject(
+                        codes::ACCOUNT_EXISTS,
+                        format!(
+                            "the name '{name}' is already registered; choose another, or log in"
+                        ),
+                    ),
+                    AccountError::InvalidName(e) => reject(ErrorCode::INVALID_NICK, e.to_string()),
+                    other => Err(storage_failure(other)),
+                };
+            }
+        };
+        tracing::info!(account = %account.name, addr = ?session.peer_addr(), "account registered");
+        if let Err(e) = self.log_in(session, &account, false) {
+            self.logged_in.lock().unwrap().remove(&session.id());
+            return reject(
+                e.code,
+                format!(
+                    "your account was created but you could not be logged in: {}; log in again",
+                    e.message
+                ),
+            );
+        }
+        logged_in(session, frame.id, &account.name, account.admin);
+        Ok(Verdict::Done)
+    }
+
+    async fn login(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
+        let creds: Credentials = match frame.decode_custom() {
+            Ok(c) => c,
+            Err(e) => return Ok(Verdict::Reject(e)),
+        };
+        if let Some(e) = self.check_transport(session) {
+            return Ok(Verdict::Reject(e));
+        }
+        if let Some(e) = Self::already_logged_in(session) {
+            return Ok(Verdict::Reject(e));
+        }
+        if creds.password.len() > password::MAX_PASSWORD_BYTES {
+            return reject(codes::INVALID_PASSWORD, PasswordError::TooLong.to_string());
+        }
+        let key = fold(&creds.user);
+        let subjects = Self::subjects(session, &key);
+        if let Some(lockout) = self.throttle.check(&subjects, Instant::now()) {
+            tracing::info!(account = %key, addr = ?session.peer_addr(), "login refused: throttled");
+            return reject(codes::AUTH_THROTTLED, lockout.message());
+        }
+        let stored = if creds.user.len() <= chat_api::names::MAX_NICK_LEN {
+            self.accounts
+                .find_for_login(&creds.user)
+                .await
+                .map_err(storage_failure)?
+        } else {
+            None
+        };
+        let phc = stored.as_ref().map(|s| s.password_hash.clone());
+        let (passwords, decoy, password) =
+            (self.passwords.clone(), self.decoy.clone(), creds.password);
+        // Verified, and a new hash when the stored one has an outdated cost.
+        let verified = self
+            .hashes
+            .run(move || match &phc {
+                Some(phc) => {
+                    let matched = passwords.verify(&password, phc);
+                    let renewed = (matched && passwords.needs_rehash(phc))
+                        .then(|| passwords.hash(&password).ok())
+                        .flatten();
+                    (matched, renewed)
+                }
+                None => {
+                    // Unknown names are checked against the decoy, which
+                    // never matches, so that they take as long as a wrong
+                    // password.
+                    passwords.verify(&password, decoy.get_or_init(|| make_decoy(&passwords)));
+                    (false, None)
+                }
+            })
+            .await;
+        let (verified, renewed) = match verified {
+            Ok(v) => v,
+            Err(PoolError::Busy) => return busy(),
+            Err(PoolError::Failed) => {
+                return Err(HandlerError::msg("password verification task failed"))
+            }
+        };
+        let stored = match stored {
+            Some(stored) if verified => stored,
+            _ => {
+                self.throttle.record_failure(&subjects, Instant::now());
+                tracing::info!(account = %key, addr = ?session.peer_addr(), "failed login");
+                return reject(codes::AUTH_FAILED, "unknown account or wrong password");
+            }
+        };
+        if stored.account.disabled {
+            return reject(
+                codes::ACCOUNT_DISABLED,
+                "this account has been disabled by an operator",
+            );
+        }
+        self.throttle.record_success(&subjects[0]);
+        if let Err(e) = self.log_in(session, &stored.account, true) {
+            return Ok(Verdict::Reject(e));
+        }
+        if let Some(hash) = renewed {
+            match self.accounts.renew_hash(stored.account.id, &hash).await {
+                Ok(()) => {
+                    tracing::info!(account = %stored.account.name, "password hash renewed at the configured cost")
+                }
+                Err(e) => {
+                    tracing::warn!(account = %stored.account.name, error = %e, "cannot renew the password hash")
+                }
+            }
+        }
+        if let Err(e) = self.accounts.record_login(stored.account.id).await {
+            tracing::warn!(account = %stored.account.name, error = %e, "cannot record the login time");
+        }
+        tracing::info!(account = %stored.account.name, addr = ?session.peer_addr(), "logged in");
+        logged_in(
+            session,
+            frame.id,
+            &stored.account.name,
+            stored.account.admin,
+        );
+        Ok(Verdict::Done)
+    }
+
+    async fn passwd(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
+        let change: PasswordChange = match frame.decode_custom() {
+            Ok(c) => c,
+            Err(e) => return Ok(Verdict::Reject(e)),
+        };
+        if let Some(e) = self.check_transport(session) {
+            return Ok(Verdict::Reject(e));
+        }
+        let Some(account) = session.account() else {
+            return Ok(Verdict::Reject(auth_required()));
+        };
+        if let Err(e) = check_new(&change.new_password, self.config.min_password_length) {
+            return reject(codes::INVALID_PASSWORD, e.to_string());
+        }
+        let key = fold(&account);
+        let subjects = Self::subjects(session, &key);
+        if let Some(lockout) = self.throttle.check(&subjects, Instant::now()) {
+            return reject(codes::AUTH_THROTTLED, lockout.message());
+        }
+        let Some(stored) = self
+            .accounts
+            .find_for_login(&account)
+            .await
+            .map_err(storage_failure)?
+        else {
+            return reject(codes::AUTH_FAILED, "your account no longer exists");
+        };
+        let passwords = self.passwords.clone();
+        let phc = stored.password_hash;
+        let outcome = self
+            .hashes
+            .run(move || {
+                passwords
+                    .verify(&change.old_password, &phc)
+                    .then(|| passwords.hash(&change.new_password))
+            })
+            .await;
+        let new_hash = match outcome {
+            Ok(Some(hash)) => hash?,
+            Ok(None) => {
+                self.throttle.record_failure(&subjects, Instant::now());
+                tracing::info!(account = %key, addr = ?session.peer_addr(), "password change: wrong current password");
+                return reject(codes::AUTH_FAILED, "the current password is wrong");
+            }
+            Err(PoolError::Busy) => return busy(),
+            Err(PoolError::Failed) => {
+                return Err(HandlerError::msg("password hashing task failed"))
+            }
+        };
+        self.accounts
+            .set_password_hash(&account, &new_hash)
+            .await
+            .map_err(storage_failure)?;
+        tracing::info!(account = %account, "password changed");
+        session.reply_ok(frame.id);
+        Ok(Verdict::Done)
+    }
+
+    fn logout(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
+        let Some(account) = session.account() else {
+            return reject(codes::AUTH_REQUIRED, "you are not logged in");
+        };
+        session.clear_identity();
+        self.logged_in.lock().unwrap().remove(&session.id());
+        tracing::info!(account = %account, "logged out");
+        session.reply_ok(frame.id);
+        Ok(Verdict::Done)
+    }
+
+    fn whoami(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
+        let account = session.account();
+        session.send_frame(&WhoAmI {
+            kind: "whoami",
+            id: frame.id,
+            account: account.as_deref(),
+            admin: account.is_some() && session.is_admin(),
+        });
+        Ok(Verdict::Done)
+    }
+
+    /// Acts on a change made to the accounts, possibly by another process.
+    fn apply(&self, event: &accounts::AccountEvent) {
+        use accounts::EventKind;
+        let reason = match event.kind {
+            EventKind::Disabled => "your account was disabled by an operator",
+            EventKind::Deleted => "your account was deleted by an operator",
+            EventKind::Created => {
+                // A guest holding a name that has just been registered
+                // must give it up.
+                if let Some(holder) = self.host.session_of(&event.name_key) {
+                    let is_account = self.logged_in.lock().unwrap().contains_key(&holder);
+                    if !is_account {
+                        self.host.disconnect(
+                            holder,
+                            ErrorCode::KICKED,
+                            "your nickname has been registered as an account; reconnect and choose another",
+                        );
+                    }
+                }
+                return;
+            }
+            EventKind::Enabled | EventKind::PasswordChanged => return,
+        };
+        let sessions: Vec<SessionId> = self
+            .logged_in
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, key)| **key == event.name_key)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in sessions {
+            tracing::info!(account = %event.name_key, session = id, "{reason}; ending the session");
+            self.host.disconnect(id, ErrorCode::KICKED, reason);
+        }
+    }
+}
+
+/// Polls `account_events` for changes (by the CLI or this server) and ends
+/// the sessions of disabled and deleted accounts. Holds the plugin only
+/// weakly, and stops at shutdown.
+async fn watch_accounts(inner: Weak<Inner>, mut stop: watch::Receiver<bool>) {
+    let (accounts, host, interval) = match inner.upgrade() {
+        Some(i) => (
+            i.accounts.clone(),
+            i.host.clone(),
+            Duration::from_millis(i.config.watch_interval_ms),
+        ),
+        None => return,
+    };
+    match accounts.prune_events(EVENT_RETENTION_MS).await {
+        Ok(n) if n > 0 => tracing::debug!(pruned = n, "old account events deleted"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot prune old account events"),
+    }
+    let mut seen = match accounts.last_event_seq().await {
+        Ok(seq) => seq,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read account events; accounts disabled with the CLI will keep their sessions until they reconnect");
+            return;
+        }
+    };
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            _ = host.sleep(interval) => {}
+            _ = stop.changed() => return,
+        }
+        let Some(inner) = inner.upgrade() else { return };
+        match accounts.events_after(seen, EVENTS_PER_POLL).await {
+            Ok(events) => {
+                failing = false;
+                for event in &events {
+                    seen = event.seq;
+                    inner.apply(event);
+                }
+            }
+            Err(e) => {
+                // Log once per outage, not once per poll.
+                if !failing {
+                    tracing::warn!(error = %e, "cannot read account events; will retry");
+                }
+                failing = true;
+            }
+        }
+    }
+}
