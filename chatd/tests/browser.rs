@@ -530,146 +530,26 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
     server.stop().await;
 }
 
-/// A stand-in for the accounts plugin, speaking the agreed accounts protocol
-/// (`register`, `login`, `logout`, `logged_in`, `auth_required`,
-/// `auth_failed`, `account_exists`) with accounts in memory and no password
-/// hashing, so that the app's login screens are tested before the real
-/// plugin lands. Replace it with the real plugin once merged.
-mod accounts_stand_in {
-    use std::collections::HashMap;
-    use std::sync::{Arc, Mutex};
-
-    use chat_api::{
-        ApiError, ClientFrame, ErrorCode, HandlerResult, Identity, Inbound, MessageHandler,
-        Request, Session, Verdict,
-    };
-    use serde::Deserialize;
-    use serde_json::json;
-
-    #[derive(Default)]
-    pub struct Accounts {
-        passwords: Mutex<HashMap<String, String>>,
-    }
-
-    #[derive(Deserialize)]
-    struct Credentials {
-        user: String,
-        password: String,
-    }
-
-    impl Accounts {
-        pub fn registry() -> chatd::PluginRegistry {
-            let accounts = Arc::new(Accounts::default());
-            let mut registry = chatd::PluginRegistry::builtin();
-            registry.register("accounts", move |_| Ok(accounts.clone()));
-            registry
-        }
-
-        fn log_in(&self, session: &dyn Session, frame: &Inbound, user: &str) -> HandlerResult {
-            let identity = Identity {
-                nick: user.to_string(),
-                account: Some(user.to_string()),
-                admin: false,
-            };
-            if let Err(e) = session.set_identity(identity, true) {
-                return Ok(Verdict::Reject(e));
-            }
-            session.send_frame(
-                &json!({"type": "logged_in", "id": frame.id, "user": user, "admin": false}),
-            );
-            Ok(Verdict::Done)
-        }
-    }
-
-    #[async_trait::async_trait]
-    impl MessageHandler for Accounts {
-        fn name(&self) -> &str {
-            "accounts"
-        }
-        fn features(&self) -> Vec<String> {
-            vec!["accounts".into(), "registration".into()]
-        }
-        fn requires_login(&self) -> bool {
-            true
-        }
-        async fn on_frame(&self, session: &dyn Session, frame: &mut Inbound) -> HandlerResult {
-            match frame.kind.as_str() {
-                "register" => {
-                    let c: Credentials = match frame.decode_custom() {
-                        Ok(c) => c,
-                        Err(e) => return Ok(Verdict::Reject(e)),
-                    };
-                    let exists = {
-                        let mut passwords = self.passwords.lock().unwrap();
-                        let exists = passwords.contains_key(&c.user);
-                        if !exists {
-                            passwords.insert(c.user.clone(), c.password);
-                        }
-                        exists
-                    };
-                    if exists {
-                        return Ok(Verdict::Reject(ApiError::new(
-                            ErrorCode::custom("account_exists"),
-                            format!("an account named {} exists", c.user),
-                        )));
-                    }
-                    self.log_in(session, frame, &c.user)
-                }
-                "login" => {
-                    let c: Credentials = match frame.decode_custom() {
-                        Ok(c) => c,
-                        Err(e) => return Ok(Verdict::Reject(e)),
-                    };
-                    let ok = self.passwords.lock().unwrap().get(&c.user) == Some(&c.password);
-                    if !ok {
-                        return Ok(Verdict::Reject(ApiError::new(
-                            ErrorCode::custom("auth_failed"),
-                            "unknown user or wrong password",
-                        )));
-                    }
-                    self.log_in(session, frame, &c.user)
-                }
-                "logout" => {
-                    session.clear_identity();
-                    session.reply_ok(frame.id);
-                    Ok(Verdict::Done)
-                }
-                _ if session.account().is_none()
-                    && !matches!(
-                        frame.request,
-                        Request::Core(ClientFrame::Ping { .. } | ClientFrame::Quit { .. })
-                    ) =>
-                {
-                    Ok(Verdict::Reject(ApiError::new(
-                        ErrorCode::custom("auth_required"),
-                        "log in or register first",
-                    )))
-                }
-                _ => Ok(Verdict::Continue),
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn accounts_register_log_in_and_out_in_the_browser() {
     let Some((chromium, driver_path)) = browser_programs() else {
         return;
     };
+    // The accounts plugin as committed (guests allowed, registration open),
+    // with cheap hashing so that the test does not wait on argon2.
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n[[plugin]]\nname = \"accounts\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[plugin]]\nname = \"auth\"\n[plugin.config]\nregistration = \"open\"\nallow_guests = true\n\
+         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n",
         dir.path().join("data")
     );
-    let config = chatd::Config::parse(&config, "test.toml", None).unwrap();
-    let server = chatd::start_with(config, accounts_stand_in::Accounts::registry())
-        .await
-        .unwrap();
+    let server = start_with_text(&config).await;
     let web = web_addr(&server);
     let driver = Driver::start(chromium, &driver_path).await;
     let (ann, bob) = tokio::join!(driver.browser("ann"), driver.browser("bob"));
 
-    // The connect screen asks for a password and offers registration.
+    // The connect screen offers a password and registration.
     ann.goto(&format!("http://{web}/")).await.unwrap();
     assert!(
         wait_until(&ann, "return !document.getElementById('password-row').hidden && !document.getElementById('register-button').hidden && !document.getElementById('register-button').disabled;").await,
@@ -708,7 +588,24 @@ async fn accounts_register_log_in_and_out_in_the_browser() {
         .clear()
         .await
         .unwrap();
+    // The server's password rule is shown as it states it.
     type_into(&bob, "#nick", "bob").await;
+    type_into(&bob, "#password", "short").await;
+    click(&bob, "#register-button").await;
+    assert!(
+        wait_until(
+            &bob,
+            "return /password/i.test(document.getElementById('connect-error').textContent);"
+        )
+        .await,
+        "the invalid_password error is shown"
+    );
+    bob.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
     type_into(&bob, "#password", "battery staple").await;
     click(&bob, "#register-button").await;
     assert!(
@@ -729,7 +626,19 @@ async fn accounts_register_log_in_and_out_in_the_browser() {
         )
         .await
     );
+    // A guest on the terminal is in the same room.
+    let mut carol = Client::connect_as(&tcp_addr(&server), "carol")
+        .await
+        .unwrap();
+    carol
+        .request_ok(&ClientFrame::Join {
+            room: "#club".into(),
+        })
+        .await
+        .unwrap();
+    assert!(wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann,bob,carol';").await);
     type_into(&bob, "#input", &format!("hi ann{ENTER}")).await;
+    has_message(&mut carol, "hi ann").await;
     assert!(wait_until(&ann, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'hi ann');").await);
 
     // Leaving a room from the sidebar: the others see it in the member list.
@@ -742,7 +651,7 @@ async fn accounts_register_log_in_and_out_in_the_browser() {
         .await
     );
     assert!(
-        wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann' && [...document.querySelectorAll('#messages .msg.presence .text')].some(t => t.textContent === 'bob left #club');").await,
+        wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann,carol' && [...document.querySelectorAll('#messages .msg.presence .text')].some(t => t.textContent === 'bob left #club');").await,
         "ann sees bob leave"
     );
 

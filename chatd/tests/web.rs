@@ -339,8 +339,6 @@ async fn shutdown_says_bye_to_websocket_clients() {
 #[tokio::test]
 async fn web_listener_serves_wss_with_the_tls_certificate() {
     use futures_util::{SinkExt, StreamExt};
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, ServerName};
     use tokio_tungstenite::tungstenite::Message;
 
     let certs = tempfile::tempdir().unwrap();
@@ -355,24 +353,7 @@ async fn web_listener_serves_wss_with_the_tls_certificate() {
     assert!(server.web_tls);
     let web = web_addr(&server);
 
-    let mut roots = rustls::RootCertStore::empty();
-    for c in CertificateDer::pem_file_iter(&cert).unwrap() {
-        roots.add(c.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(chatd::tls::provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(web).await.unwrap();
-    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .expect("TLS handshake with the web listener");
-    let url = format!("wss://localhost:{}/ws", web.port());
-    let (mut ws, _) = tokio_tungstenite::client_async(url, tls)
-        .await
-        .expect("WSS upgrade");
+    let mut ws = wss_connect(web, &cert).await;
     ws.send(Message::Text(r#"{"type":"hello","protocol":1}"#.into()))
         .await
         .unwrap();
@@ -487,4 +468,91 @@ async fn the_chatd_command_prints_the_address_to_open() {
     assert_eq!(status, 200);
     assert!(body.contains("<title>chatd</title>"));
     chatd.kill().await.unwrap();
+}
+
+type WssStream =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// Opens `wss://localhost:PORT/ws`, trusting `cert`.
+async fn wss_connect(web: std::net::SocketAddr, cert: &std::path::Path) -> WssStream {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(chatd::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(web).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake with the web listener");
+    let url = format!("wss://localhost:{}/ws", web.port());
+    let (ws, _) = tokio_tungstenite::client_async(url, tls)
+        .await
+        .expect("WSS upgrade");
+    ws
+}
+
+/// Sends one frame over a WSS connection and returns the next frame.
+async fn wss_exchange(ws: &mut WssStream, frame: Value) -> Value {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    serde_json::from_str(reply.to_text().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn passwords_are_accepted_over_wss_when_the_server_requires_encryption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) =
+        chatd::tls::generate_self_signed(dir.path(), &["localhost".to_string()]).unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\ntls = true\n\
+         [tls]\ncert = {cert:?}\nkey = {key:?}\n\
+         [[plugin]]\nname = \"auth\"\n[plugin.config]\nallow_plaintext = false\n\
+         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n",
+        dir.path().join("data")
+    );
+    let server = common::start_with_text(&text).await;
+
+    // Plaintext TCP: refused.
+    let mut tcp = Client::connect(&tcp_addr(&server), &Default::default())
+        .await
+        .unwrap();
+    let reply = tcp
+        .request_json(&json!({"type": "register", "user": "ann", "password": "correct horse"}))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&reply, Received::Core(ServerFrame::Error { code, .. }) if code.as_str() == "tls_required"),
+        "{reply:?}"
+    );
+
+    // The same over WSS: the plugin sees an encrypted session.
+    let mut ws = wss_connect(web_addr(&server), &cert).await;
+    let welcome = wss_exchange(&mut ws, json!({"type": "hello", "protocol": 1})).await;
+    assert_eq!(welcome["auth_required"], true, "{welcome}");
+    let reply = wss_exchange(
+        &mut ws,
+        json!({"type": "register", "id": 1, "user": "ann", "password": "correct horse"}),
+    )
+    .await;
+    assert_eq!(
+        (&reply["type"], &reply["user"]),
+        (&json!("logged_in"), &json!("ann")),
+        "{reply}"
+    );
+    server.stop().await;
 }

@@ -167,9 +167,10 @@ function onError(frame, meaning) {
 
 function identify(creds) {
   dispatch({ type: "identifying" });
-  const frame = !state.authRequired ? requests.nick(creds.name)
-    : creds.register ? requests.register(creds.name, creds.password)
-    : requests.login(creds.name, creds.password);
+  // A guest when the server allows it and no password was given.
+  const frame = creds.register ? requests.register(creds.name, creds.password)
+    : state.accounts && (state.authRequired || creds.password) ? requests.login(creds.name, creds.password)
+    : requests.nick(creds.name);
   // After a successful registration, later reconnects log in.
   const next = { ...creds, register: false };
   if (!send(frame, { kind: "identify", name: creds.name, credentials: next })) {

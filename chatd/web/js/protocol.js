@@ -35,6 +35,7 @@ const FRIENDLY = {
   slow_consumer: "The connection was too slow to keep up, so the server closed it.",
   shutting_down: "The server is restarting.",
   frame_too_large: "That message is too long for the server.",
+  server_busy: "The server is busy right now. Try again in a few seconds.",
   feature_disabled: "This server does not offer that feature.",
 };
 
@@ -42,8 +43,10 @@ const FRIENDLY = {
 export function describeError(code, message) {
   const friendly = FRIENDLY[code];
   if (!friendly) return capitalise(message || code);
-  // Throttling and password rules carry the details (how long, how many).
+  // Throttling and password rules carry the details (how long, how many);
+  // a guest taking a registered name is told to log in.
   if (code === "throttled" || code === "invalid_password") return capitalise(message);
+  if (code === "nick_taken" && /log in/i.test(message ?? "")) return capitalise(message);
   return friendly;
 }
 

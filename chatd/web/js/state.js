@@ -20,6 +20,8 @@ export function initialState() {
     welcome: null,
     features: new Set(),
     authRequired: false,
+    /** The server has accounts (login, and perhaps registration). */
+    accounts: false,
     registration: false,
     /** "connect" (the connect screen) or "chat". */
     phase: "connect",
@@ -92,6 +94,7 @@ export function update(state, event) {
       state.welcome = w;
       state.features = new Set(w.features ?? []);
       state.authRequired = !!w.auth_required;
+      state.accounts = state.features.has("accounts");
       state.registration = state.features.has("registration");
       break;
     }
