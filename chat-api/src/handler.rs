@@ -114,6 +114,17 @@ pub trait MessageHandler: Send + Sync + 'static {
         false
     }
 
+    /// Frame types this handler paces itself, exempt from the core's
+    /// per-connection flood control (`limits.frames_per_second`).
+    ///
+    /// Only for bulk frames whose every instance the handler answers before
+    /// the client may send more than a small, fixed window of them (like
+    /// file chunks, each acknowledged), so that the handler, not a frame
+    /// count, bounds what a client can make the server do.
+    fn self_paced_frames(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Called once the session has completed the handshake.
     async fn on_session_start(&self, _session: &dyn Session) -> Result<(), HandlerError> {
         Ok(())
@@ -231,6 +242,12 @@ pub trait Host: Send + Sync {
     fn sleep(&self, duration: Duration) -> BoxFuture<()>;
     /// The server's data directory (databases, spooled files).
     fn data_dir(&self) -> &Path;
+
+    /// Longest frame a client may send (`limits.max_frame_bytes`), so that a
+    /// plugin can check at start that its own frames fit; `None` if unknown.
+    fn max_frame_bytes(&self) -> Option<usize> {
+        None
+    }
 }
 
 /// A plugin's own configuration table from `chatd.toml`.

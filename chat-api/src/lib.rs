@@ -11,6 +11,7 @@
 //!   narrow views of the server a plugin gets: the [`Session`] it acts for and
 //!   the [`Host`] handle it sends through.
 //! * [`Payload`]: an encoded frame; encoded once, shared by every recipient.
+//! * [`files`]: the frames of the file transfer plugin, shared with clients.
 //!
 //! ## A minimal handler
 //!
@@ -47,6 +48,7 @@
 //! same compiler and `chat-api` version as the chatd that loads them (see
 //! `docs/plugins.md`).
 
+pub mod files;
 pub mod handler;
 pub mod names;
 pub mod payload;

@@ -4,6 +4,8 @@
 //!
 //! * [`Connection::connect`] opens TCP or TLS, performs the handshake and
 //!   returns a [`Reader`] and a [`Writer`] that can live in different tasks.
+//! * [`files`] uploads and downloads files (the server's `files` plugin)
+//!   with progress callbacks, resuming after a dropped connection.
 //! * [`Reader::next_line`] hands out raw lines (for load generators that
 //!   must not parse everything); [`Reader::next`] parses them into
 //!   [`Received`] frames.
@@ -20,6 +22,8 @@
 //! }
 //! # Ok(()) }
 //! ```
+
+pub mod files;
 
 use std::io;
 use std::net::SocketAddr;

@@ -15,14 +15,22 @@ pub struct ServerHost {
     hub: Arc<Hub>,
     data_dir: PathBuf,
     runtime: tokio::runtime::Handle,
+    /// `limits.max_frame_bytes`, told to plugins that size their frames.
+    max_frame_bytes: usize,
 }
 
 impl ServerHost {
-    pub fn new(hub: Arc<Hub>, data_dir: PathBuf, runtime: tokio::runtime::Handle) -> ServerHost {
+    pub fn new(
+        hub: Arc<Hub>,
+        data_dir: PathBuf,
+        runtime: tokio::runtime::Handle,
+        max_frame_bytes: usize,
+    ) -> ServerHost {
         ServerHost {
             hub,
             data_dir,
             runtime,
+            max_frame_bytes,
         }
     }
 
@@ -121,5 +129,9 @@ impl chat_api::Host for ServerHost {
 
     fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    fn max_frame_bytes(&self) -> Option<usize> {
+        Some(self.max_frame_bytes)
     }
 }

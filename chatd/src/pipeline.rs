@@ -65,6 +65,11 @@ impl PluginRegistry {
         registry.register_with_database("auth", |ctx, db| {
             Ok(Arc::new(chatd_plugin_auth::AuthPlugin::new(&ctx, db)?))
         });
+        registry.register("files", |ctx| {
+            Ok(Arc::new(chatd_plugin_files::FilesPlugin::from_context(
+                &ctx,
+            )?))
+        });
         registry
     }
 
@@ -223,6 +228,14 @@ impl Pipeline {
         self.stages
             .iter()
             .flat_map(|s| s.handler.features())
+            .collect()
+    }
+
+    /// Frame types some handler paces itself: exempt from flood control.
+    pub fn self_paced_frames(&self) -> std::collections::HashSet<String> {
+        self.stages
+            .iter()
+            .flat_map(|s| s.handler.self_paced_frames())
             .collect()
     }
 

@@ -99,6 +99,7 @@ pub async fn start_with(
         hub.clone(),
         config.server.data_dir.clone(),
         tokio::runtime::Handle::current(),
+        config.limits.max_frame_bytes,
     ));
     // One database for every plugin that stores data; opened (and migrated)
     // only when one is enabled, so a guest-mode server needs no file.

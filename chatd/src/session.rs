@@ -32,6 +32,9 @@ pub struct Shared {
     pub broadcast: BroadcastPolicy,
     /// The `welcome` frame, encoded once at start.
     pub welcome: Payload,
+    /// Frame types exempt from flood control because a plugin paces them
+    /// (see `MessageHandler::self_paced_frames`).
+    pub self_paced: std::collections::HashSet<String>,
     /// Cancelled at shutdown; every session's token is a child of it.
     pub shutdown: CancellationToken,
     /// Every session and writer task, so shutdown can wait for them.
@@ -62,6 +65,7 @@ impl Shared {
             auth_required: pipeline.requires_login(),
         });
         Shared {
+            self_paced: pipeline.self_paced_frames(),
             hub,
             pipeline,
             limits,
@@ -284,8 +288,13 @@ impl SessionTask {
     }
 
     async fn on_line(&mut self, line: Bytes) {
-        if !self.limiter.allow() {
-            let id = Inbound::parse(&line).ok().and_then(|f| f.id);
+        let parsed = Inbound::parse(&line);
+        let self_paced = matches!(&parsed, Ok(f) if self.shared.self_paced.contains(&f.kind));
+        if !self_paced && !self.limiter.allow() {
+            let id = match &parsed {
+                Ok(frame) => frame.id,
+                Err(e) => e.id,
+            };
             self.reply_error(
                 id,
                 &ApiError::new(
@@ -298,7 +307,7 @@ impl SessionTask {
             );
             return;
         }
-        let mut frame = match Inbound::parse(&line) {
+        let mut frame = match parsed {
             Ok(frame) => frame,
             Err(e) => return self.reply_error(e.id, &e.error),
         };

@@ -1,0 +1,143 @@
+//! The line mode's output format: one event per line, the event's kind
+//! first, the free text last. Documented in README.md (`## client-tui`).
+
+use chat_api::PresenceEvent;
+
+use crate::state::{Body, Entry};
+
+/// Escapes text so that it stays on one line: `\` → `\\`, newline → `\n`,
+/// tab → `\t`, carriage return → `\r`, other control characters → `\u{…}`.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The line for an entry of conversation `conv`.
+pub fn format(conv: &str, entry: &Entry) -> String {
+    match &entry.body {
+        Body::Chat {
+            from, text, own, ..
+        } => {
+            let kind = if *own { "sent" } else { "msg" };
+            format!("{kind} {conv} {from} {}", escape(text))
+        }
+        Body::Presence {
+            event,
+            nick,
+            new_nick,
+            reason,
+        } => {
+            let kind = match event {
+                PresenceEvent::Join => "join",
+                PresenceEvent::Part => "part",
+                PresenceEvent::Quit => "quit",
+                PresenceEvent::Nick => "nick",
+            };
+            let mut line = format!("{kind} {conv} {nick}");
+            if let Some(new) = new_nick {
+                line.push(' ');
+                line.push_str(new);
+            }
+            if let Some(reason) = reason {
+                line.push(' ');
+                line.push_str(&escape(reason));
+            }
+            line
+        }
+        Body::Joined { members } => format!("joined {conv} {}", members.join(",")),
+        Body::Users { users, .. } => format!("users {conv} {}", users.join(",")),
+        Body::Rooms(rooms) => {
+            let list: Vec<String> = rooms
+                .iter()
+                .map(|r| format!("{}:{}", r.name, r.members))
+                .collect();
+            format!("rooms {conv} {}", list.join(" "))
+        }
+        Body::Status(text) => format!("status {conv} {}", escape(text)),
+        Body::Info(text) => format!("info {conv} {}", escape(text)),
+        Body::Error { code, message } => format!("error {conv} {code} {}", escape(message)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::Delivery;
+
+    fn chat(from: &str, text: &str, own: bool) -> Entry {
+        Entry {
+            ts: 0,
+            body: Body::Chat {
+                from: from.into(),
+                text: text.into(),
+                own,
+                delivery: Delivery::Done,
+                mention: false,
+                broadcast: false,
+            },
+        }
+    }
+
+    #[test]
+    fn chat_lines() {
+        assert_eq!(
+            format("#rust", &chat("alice", "hi all", false)),
+            "msg #rust alice hi all"
+        );
+        assert_eq!(
+            format("bob", &chat("me", "two\nlines \\o/", true)),
+            "sent bob me two\\nlines \\\\o/"
+        );
+        assert_eq!(
+            format("*", &chat("alice", "é 世界 🎉", false)),
+            "msg * alice é 世界 🎉"
+        );
+    }
+
+    #[test]
+    fn other_lines() {
+        let e = |body| Entry { ts: 0, body };
+        assert_eq!(
+            format(
+                "#a",
+                &e(Body::Presence {
+                    event: PresenceEvent::Nick,
+                    nick: "a".into(),
+                    new_nick: Some("b".into()),
+                    reason: None
+                })
+            ),
+            "nick #a a b"
+        );
+        assert_eq!(
+            format(
+                "#a",
+                &e(Body::Joined {
+                    members: vec!["x".into(), "y".into()]
+                })
+            ),
+            "joined #a x,y"
+        );
+        assert_eq!(
+            format(
+                "*",
+                &e(Body::Error {
+                    code: "feature_disabled".into(),
+                    message: "needs auth".into()
+                })
+            ),
+            "error * feature_disabled needs auth"
+        );
+        assert_eq!(escape("\u{7}"), "\\u{7}");
+    }
+}

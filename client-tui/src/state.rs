@@ -1,0 +1,479 @@
+//! Everything the client knows, as plain data: conversations and their
+//! scrollback, the input line, the connection. `update` changes it, `view`
+//! draws it, the line mode prints its journal.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use chat_api::names::fold;
+use chat_api::{PresenceEvent, RequestId, RoomInfo};
+
+use crate::editor::Editor;
+
+/// Entries kept per conversation; older ones are dropped.
+pub const SCROLLBACK_LIMIT: usize = 5000;
+/// Name of the server conversation (status, broadcasts, replies that belong
+/// to no room). Not a valid room or nickname, so it cannot clash.
+pub const SERVER_CONV: &str = "*";
+
+/// What a conversation is with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvKind {
+    Server,
+    Room,
+    Direct,
+}
+
+/// One line of a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Milliseconds since the Unix epoch (server time when known).
+    pub ts: u64,
+    pub body: Body,
+}
+
+/// What an entry says.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// A chat message; `own` for ours.
+    Chat {
+        from: String,
+        text: String,
+        own: bool,
+        /// Whether the server has accepted it (ours) or it was received.
+        delivery: Delivery,
+        /// It mentions our nickname (or is a direct message to us).
+        mention: bool,
+        /// A message to everyone.
+        broadcast: bool,
+    },
+    /// Someone joined, left, quit or was renamed.
+    Presence {
+        event: PresenceEvent,
+        nick: String,
+        new_nick: Option<String>,
+        reason: Option<String>,
+    },
+    /// We joined a room.
+    Joined { members: Vec<String> },
+    /// A user listing.
+    Users {
+        room: Option<String>,
+        users: Vec<String>,
+    },
+    /// A room listing.
+    Rooms(Vec<RoomInfo>),
+    /// Connection state changes.
+    Status(String),
+    /// Anything else worth saying (help, confirmations).
+    Info(String),
+    /// The server refused something, or input was wrong.
+    Error { code: String, message: String },
+}
+
+/// Where one of our messages is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Sent as request `id`, not yet accepted.
+    Pending(RequestId),
+    /// Accepted by the server (or received from someone else).
+    Done,
+    /// Refused or lost; an error entry follows it.
+    Failed,
+}
+
+/// A room, a direct conversation, or the server conversation.
+#[derive(Debug, Clone)]
+pub struct Conversation {
+    /// Display name: `#room`, a nickname, or [`SERVER_CONV`].
+    pub name: String,
+    pub kind: ConvKind,
+    pub entries: VecDeque<Entry>,
+    /// Chat messages that arrived while another conversation was shown.
+    pub unread: usize,
+    /// Whether an unread message mentions us.
+    pub mentioned: bool,
+    /// Room members (sorted by folded name).
+    pub members: Vec<String>,
+    /// For rooms: whether we are (or want to be) in it; reconnecting
+    /// rejoins these.
+    pub joined: bool,
+    /// Rows scrolled up from the bottom (0: following new messages).
+    pub scroll: usize,
+}
+
+impl Conversation {
+    pub fn new(name: &str, kind: ConvKind) -> Conversation {
+        Conversation {
+            name: name.to_string(),
+            kind,
+            entries: VecDeque::new(),
+            unread: 0,
+            mentioned: false,
+            members: Vec::new(),
+            joined: false,
+            scroll: 0,
+        }
+    }
+
+    pub fn push(&mut self, entry: Entry) {
+        if self.entries.len() == SCROLLBACK_LIMIT {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(entry);
+    }
+
+    pub fn add_member(&mut self, nick: &str) {
+        if !self.has_member(nick) {
+            self.members.push(nick.to_string());
+            self.members.sort_by_key(|m| fold(m));
+        }
+    }
+
+    pub fn remove_member(&mut self, nick: &str) {
+        let key = fold(nick);
+        self.members.retain(|m| fold(m) != key);
+    }
+
+    pub fn has_member(&self, nick: &str) -> bool {
+        let key = fold(nick);
+        self.members.iter().any(|m| fold(m) == key)
+    }
+}
+
+/// Where the connection is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// Trying to connect (attempt number, from 1).
+    Connecting { attempt: u32 },
+    /// Connected and greeted.
+    Connected,
+    /// Lost; the next attempt is at `retry_at` (ms since the epoch).
+    Disconnected { reason: String, retry_at: u64 },
+    /// We quit; nothing more will happen.
+    Closed,
+}
+
+/// What a request was for, so its reply lands in the right place.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    /// Conversation (folded name) where the outcome is shown.
+    pub conv: String,
+    pub what: PendingKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PendingKind {
+    /// A chat message we sent; the entry carries the same id.
+    Chat,
+    Join(String),
+    Part(String),
+    Nick(String),
+    Users,
+    Rooms,
+    Login(String),
+    /// The login sent automatically on connecting (`--user`); on a server
+    /// without accounts the client falls back to guest mode.
+    SetupLogin(String),
+    Register(String),
+    /// Carries the new password, remembered for reconnecting once accepted.
+    Passwd(String),
+    Logout,
+    /// Requests whose plain `ok` needs no words.
+    Other,
+}
+
+/// What the password prompt is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PasswordPurpose {
+    Login {
+        user: String,
+    },
+    Register {
+        user: String,
+    },
+    /// First the old password, then the new one.
+    PasswdOld,
+    PasswdNew {
+        old: String,
+    },
+}
+
+/// Which front end the state serves; the line mode takes passwords from the
+/// environment instead of prompting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frontend {
+    Screen,
+    Line {
+        /// `CHATD_PASSWORD`.
+        password: Option<String>,
+        /// `CHATD_NEW_PASSWORD`, for `/passwd`.
+        new_password: Option<String>,
+    },
+}
+
+/// Facts about the connection shown in the status bar.
+#[derive(Debug, Clone, Default)]
+pub struct ServerInfo {
+    /// `host:port` as given.
+    pub addr: String,
+    pub tls: bool,
+    /// From `welcome`: software name and version.
+    pub software: Option<String>,
+    pub auth_required: bool,
+    pub features: Vec<String>,
+}
+
+/// The whole client state.
+#[derive(Debug)]
+pub struct State {
+    /// Conversations in sidebar order: the server conversation first.
+    pub convs: Vec<Conversation>,
+    /// Index into `convs` of the one shown.
+    pub current: usize,
+    /// The nickname we have (or asked for, until the server confirms).
+    pub nick: String,
+    /// The account to log in as (`--user`), and its password once known.
+    pub user: Option<String>,
+    pub password: Option<String>,
+    /// Whether the server confirmed our login.
+    pub logged_in: bool,
+    pub link: Link,
+    pub server: ServerInfo,
+    /// Last measured round trip.
+    pub lag: Option<Duration>,
+    pub editor: Editor,
+    /// Set while the input line asks for a password (not echoed).
+    pub prompt: Option<PasswordPurpose>,
+    /// Tab completion in progress.
+    pub completion: Option<crate::complete::Cycle>,
+    /// Requests awaiting their reply, by id.
+    pub pending: HashMap<RequestId, Pending>,
+    next_id: RequestId,
+    /// Users seen in the last `/users` reply and in messages, for completion.
+    pub known_users: Vec<String>,
+    /// Rooms from the last `/rooms` reply, for completion.
+    pub known_rooms: Vec<String>,
+    /// Terminal size (columns, rows), for paging.
+    pub viewport: (u16, u16),
+    /// Offset of local time from UTC, in seconds, for timestamps.
+    pub utc_offset_secs: i32,
+    pub frontend: Frontend,
+    /// Entries added since the front end last looked, with their
+    /// conversation's name (the line mode prints them).
+    pub journal: Vec<(String, Entry)>,
+    /// Rooms wait for a login that waits for a password prompt.
+    pub rejoin_after_login: bool,
+    /// Set by `/quit` or end of input: the front end stops.
+    pub quitting: bool,
+    /// Clock for entries that carry no server time (ms since the epoch).
+    pub now_ms: u64,
+}
+
+impl State {
+    pub fn new(
+        server: ServerInfo,
+        nick: String,
+        user: Option<String>,
+        frontend: Frontend,
+    ) -> State {
+        State {
+            convs: vec![Conversation::new(SERVER_CONV, ConvKind::Server)],
+            current: 0,
+            nick,
+            user,
+            password: None,
+            logged_in: false,
+            link: Link::Connecting { attempt: 1 },
+            server,
+            lag: None,
+            editor: Editor::default(),
+            prompt: None,
+            completion: None,
+            pending: HashMap::new(),
+            next_id: 1,
+            known_users: Vec::new(),
+            known_rooms: Vec::new(),
+            viewport: (80, 24),
+            utc_offset_secs: 0,
+            frontend,
+            journal: Vec::new(),
+            rejoin_after_login: false,
+            quitting: false,
+            now_ms: 0,
+        }
+    }
+
+    /// A fresh request id, remembered with what it is for.
+    pub fn request(&mut self, conv: &str, what: PendingKind) -> RequestId {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending.insert(
+            id,
+            Pending {
+                conv: fold(conv),
+                what,
+            },
+        );
+        id
+    }
+
+    pub fn current_conv(&self) -> &Conversation {
+        &self.convs[self.current]
+    }
+
+    pub fn current_conv_mut(&mut self) -> &mut Conversation {
+        &mut self.convs[self.current]
+    }
+
+    /// Index of a conversation by name (case-insensitive).
+    pub fn find(&self, name: &str) -> Option<usize> {
+        let key = fold(name);
+        self.convs.iter().position(|c| fold(&c.name) == key)
+    }
+
+    /// Index of a conversation, created (at the end) if new.
+    pub fn conv_index(&mut self, name: &str, kind: ConvKind) -> usize {
+        match self.find(name) {
+            Some(i) => i,
+            None => {
+                self.convs.push(Conversation::new(name, kind));
+                self.convs.len() - 1
+            }
+        }
+    }
+
+    /// Adds an entry to a conversation and to the journal; counts it as
+    /// unread when it is a message in a conversation not shown.
+    pub fn record(&mut self, index: usize, entry: Entry) {
+        let shown = index == self.current;
+        // Rows the entry adds, to keep the reader's place when scrolled up.
+        let added_rows = if self.convs[index].scroll > 0 {
+            let width = crate::view::conversation_width(self.viewport.0, &self.convs[index]);
+            crate::view::entry_rows(self, &entry, width)
+        } else {
+            0
+        };
+        let conv = &mut self.convs[index];
+        if let Body::Chat {
+            own: false,
+            mention,
+            ..
+        } = &entry.body
+        {
+            if !shown {
+                conv.unread += 1;
+                conv.mentioned |= *mention;
+            }
+        }
+        conv.scroll += added_rows;
+        let pending = matches!(
+            &entry.body,
+            Body::Chat {
+                delivery: Delivery::Pending(_),
+                ..
+            }
+        );
+        if !pending {
+            self.journal.push((conv.name.clone(), entry.clone()));
+        }
+        conv.push(entry);
+    }
+
+    /// Adds an entry stamped with the local clock.
+    pub fn note(&mut self, index: usize, body: Body) {
+        let entry = Entry {
+            ts: self.now_ms,
+            body,
+        };
+        self.record(index, entry);
+    }
+
+    /// Shows a conversation, clearing its unread marks.
+    pub fn switch_to(&mut self, index: usize) {
+        if index < self.convs.len() {
+            self.current = index;
+            let conv = &mut self.convs[index];
+            conv.unread = 0;
+            conv.mentioned = false;
+        }
+    }
+
+    /// Rooms to rejoin after reconnecting.
+    pub fn joined_rooms(&self) -> Vec<String> {
+        self.convs
+            .iter()
+            .filter(|c| c.kind == ConvKind::Room && c.joined)
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// Whether `text` mentions `nick` as a whole word (case-insensitive).
+    pub fn mentions(&self, text: &str) -> bool {
+        mentions(text, &self.nick)
+    }
+
+    /// Whole seconds until the next connection attempt, when disconnected.
+    pub fn retry_in_secs(&self) -> Option<u64> {
+        match self.link {
+            Link::Disconnected { retry_at, .. } => {
+                Some(retry_at.saturating_sub(self.now_ms).div_ceil(1000))
+            }
+            _ => None,
+        }
+    }
+
+    /// Rows the conversation area has, for paging.
+    pub fn page_rows(&self) -> usize {
+        // Minus the title, status and input rows.
+        usize::from(self.viewport.1).saturating_sub(3).max(1)
+    }
+}
+
+/// Whether `text` contains `nick` as a word of its own.
+pub fn mentions(text: &str, nick: &str) -> bool {
+    if nick.is_empty() {
+        return false;
+    }
+    let nick = fold(nick);
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .any(|word| fold(word) == nick)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mention_is_a_whole_word() {
+        assert!(mentions("hey Alice, lunch?", "alice"));
+        assert!(mentions("alice: ping", "Alice"));
+        assert!(!mentions("malice aforethought", "alice"));
+        assert!(!mentions("alice_b is here", "alice"));
+        assert!(!mentions("anything", ""));
+    }
+
+    #[test]
+    fn scrollback_is_bounded() {
+        let mut c = Conversation::new("#a", ConvKind::Room);
+        for i in 0..SCROLLBACK_LIMIT + 10 {
+            c.push(Entry {
+                ts: i as u64,
+                body: Body::Info(i.to_string()),
+            });
+        }
+        assert_eq!(c.entries.len(), SCROLLBACK_LIMIT);
+        assert_eq!(c.entries.front().unwrap().ts, 10);
+    }
+
+    #[test]
+    fn members_are_unique_and_sorted() {
+        let mut c = Conversation::new("#a", ConvKind::Room);
+        for m in ["bob", "Alice", "BOB", "carol"] {
+            c.add_member(m);
+        }
+        assert_eq!(c.members, ["Alice", "bob", "carol"]);
+        c.remove_member("ALICE");
+        assert_eq!(c.members, ["bob", "carol"]);
+    }
+}

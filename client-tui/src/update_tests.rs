@@ -1,0 +1,505 @@
+//! State changes that events produce.
+
+use std::time::Duration;
+
+use chat_api::{
+    ClientFrame, ErrorCode, Message, MessageKind, Presence, PresenceEvent, ServerFrame,
+};
+use chat_client::{Received, Welcome};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::json;
+
+use super::{update, Event};
+use crate::net::{NetCommand, NetEvent, Outgoing};
+use crate::state::{Body, ConvKind, Delivery, Frontend, Link, ServerInfo, State};
+
+fn welcome(auth_required: bool) -> Welcome {
+    Welcome {
+        server: "chatd".into(),
+        version: "0.1.0".into(),
+        protocol: 1,
+        plugins: vec![],
+        features: vec![],
+        max_frame_bytes: 65536,
+        auth_required,
+    }
+}
+
+fn state() -> State {
+    let server = ServerInfo {
+        addr: "127.0.0.1:7878".into(),
+        ..ServerInfo::default()
+    };
+    State::new(server, "alice".into(), None, Frontend::Screen)
+}
+
+/// A state that is connected, named alice, in #rust (shown) and #go.
+fn connected() -> State {
+    let mut s = state();
+    for room in ["#rust", "#go"] {
+        let i = s.conv_index(room, ConvKind::Room);
+        s.convs[i].joined = true;
+    }
+    net(&mut s, NetEvent::Connected(welcome(false)));
+    s.switch_to(1);
+    s.journal.clear();
+    s
+}
+
+fn net(s: &mut State, e: NetEvent) -> Vec<NetCommand> {
+    update(s, Event::Net(e))
+}
+
+fn frame(s: &mut State, f: ServerFrame) -> Vec<NetCommand> {
+    net(s, NetEvent::Frame(Received::Core(f)))
+}
+
+fn key(s: &mut State, code: KeyCode) -> Vec<NetCommand> {
+    update(s, Event::Key(KeyEvent::new(code, KeyModifiers::NONE)))
+}
+
+fn alt(s: &mut State, c: char) -> Vec<NetCommand> {
+    update(
+        s,
+        Event::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::ALT)),
+    )
+}
+
+fn type_line(s: &mut State, text: &str) -> Vec<NetCommand> {
+    for c in text.chars() {
+        key(s, KeyCode::Char(c));
+    }
+    key(s, KeyCode::Enter)
+}
+
+fn room_message(room: &str, from: &str, text: &str) -> ServerFrame {
+    ServerFrame::Message(Message {
+        msg_id: 1,
+        ts: 1_000,
+        kind: MessageKind::Room,
+        from: from.into(),
+        room: Some(room.into()),
+        to: None,
+        text: text.into(),
+    })
+}
+
+fn sent_ids(commands: &[NetCommand]) -> Vec<(u64, Outgoing)> {
+    commands
+        .iter()
+        .filter_map(|c| match c {
+            NetCommand::Send(id, f) => Some((*id, f.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn last_body(s: &State, conv: &str) -> Body {
+    let i = s.find(conv).unwrap();
+    s.convs[i].entries.back().unwrap().body.clone()
+}
+
+#[test]
+fn connecting_sets_the_nick_and_rejoins_rooms() {
+    let mut s = state();
+    let i = s.conv_index("#rust", ConvKind::Room);
+    s.convs[i].joined = true;
+    let out = net(&mut s, NetEvent::Connected(welcome(false)));
+    let [NetCommand::Setup(frames)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    let frames: Vec<&Outgoing> = frames.iter().map(|(_, f)| f).collect();
+    assert_eq!(
+        frames,
+        [
+            &Outgoing::Core(ClientFrame::Nick {
+                nick: "alice".into()
+            }),
+            &Outgoing::Core(ClientFrame::Join {
+                room: "#rust".into()
+            }),
+        ]
+    );
+    assert_eq!(s.link, Link::Connected);
+}
+
+#[test]
+fn unread_counts_and_mentions_mark_other_conversations() {
+    let mut s = connected();
+    assert_eq!(s.current_conv().name, "#rust");
+    frame(&mut s, room_message("#go", "bob", "anyone here?"));
+    frame(&mut s, room_message("#go", "bob", "alice: ping"));
+    frame(&mut s, room_message("#rust", "bob", "shown, so not unread"));
+    let go = &s.convs[s.find("#go").unwrap()];
+    assert_eq!((go.unread, go.mentioned), (2, true));
+    assert_eq!(s.convs[s.find("#rust").unwrap()].unread, 0);
+    alt(&mut s, '3');
+    assert_eq!(s.current_conv().name, "#go");
+    assert_eq!(
+        (s.current_conv().unread, s.current_conv().mentioned),
+        (0, false)
+    );
+    // A direct message opens a conversation and counts as a mention.
+    frame(
+        &mut s,
+        ServerFrame::Message(Message {
+            msg_id: 2,
+            ts: 2,
+            kind: MessageKind::Direct,
+            from: "carol".into(),
+            room: None,
+            to: Some("alice".into()),
+            text: "psst".into(),
+        }),
+    );
+    let carol = &s.convs[s.find("carol").unwrap()];
+    assert_eq!(
+        (carol.kind, carol.unread, carol.mentioned),
+        (ConvKind::Direct, 1, true)
+    );
+}
+
+#[test]
+fn own_messages_are_pending_until_sent() {
+    let mut s = connected();
+    let out = type_line(&mut s, "héllo 世界");
+    let [(id, Outgoing::Core(ClientFrame::Say { room, text }))] =
+        <[(u64, Outgoing); 1]>::try_from(sent_ids(&out)).unwrap()
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!((room.as_str(), text.as_str()), ("#rust", "héllo 世界"));
+    assert!(
+        matches!(last_body(&s, "#rust"), Body::Chat { delivery: Delivery::Pending(p), .. } if p == id)
+    );
+    assert!(
+        s.journal.is_empty(),
+        "not reported before the server accepts it"
+    );
+    frame(
+        &mut s,
+        ServerFrame::Sent {
+            id: Some(id),
+            msg_id: 9,
+            ts: 5,
+            recipients: 1,
+        },
+    );
+    assert!(matches!(
+        last_body(&s, "#rust"),
+        Body::Chat {
+            delivery: Delivery::Done,
+            own: true,
+            ..
+        }
+    ));
+    assert_eq!(s.journal.len(), 1);
+    assert!(s.editor.is_empty());
+}
+
+#[test]
+fn errors_appear_where_the_request_was_made() {
+    let mut s = connected();
+    let out = type_line(&mut s, "/msg nobody hi");
+    let [(id, _)] = <[(u64, Outgoing); 1]>::try_from(sent_ids(&out)).unwrap();
+    alt(&mut s, '1');
+    frame(
+        &mut s,
+        ServerFrame::Error {
+            id: Some(id),
+            code: ErrorCode::NO_SUCH_USER,
+            message: "nobody called 'nobody' is connected".into(),
+        },
+    );
+    let conv = &s.convs[s.find("nobody").unwrap()];
+    let bodies: Vec<&Body> = conv.entries.iter().map(|e| &e.body).collect();
+    assert!(
+        matches!(
+            bodies[0],
+            Body::Chat {
+                delivery: Delivery::Failed,
+                ..
+            }
+        ),
+        "{bodies:?}"
+    );
+    assert!(
+        matches!(bodies[1], Body::Error { code, message } if code == "no_such_user" && message.contains("nobody called"))
+    );
+}
+
+#[test]
+fn accounts_without_the_plugin_are_explained_in_words() {
+    let mut s = connected();
+    type_line(&mut s, "/login alice");
+    assert!(s.prompt.is_some(), "asks for the password");
+    let out = type_line(&mut s, "hunter2");
+    assert!(s.prompt.is_none());
+    let [(id, Outgoing::Json(login))] = <[(u64, Outgoing); 1]>::try_from(sent_ids(&out)).unwrap()
+    else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        login,
+        json!({"type": "login", "user": "alice", "password": "hunter2"})
+    );
+    key(&mut s, KeyCode::Up);
+    assert_eq!(
+        s.editor.text(),
+        "/login alice",
+        "the password is not in the history"
+    );
+    let out = frame(
+        &mut s,
+        ServerFrame::Error {
+            id: Some(id),
+            code: ErrorCode::FEATURE_DISABLED,
+            message: "'login' needs the 'auth' plugin, which this server has not enabled".into(),
+        },
+    );
+    let rust = &s.convs[s.find("#rust").unwrap()];
+    assert!(rust.entries.iter().any(|e| matches!(&e.body,
+        Body::Error { code, message } if code == "feature_disabled" && message.contains("needs the 'auth' plugin"))));
+    assert!(s.password.is_none());
+    assert!(
+        out.is_empty(),
+        "a guest who tried /login stays a guest: {out:?}"
+    );
+}
+
+#[test]
+fn logged_in_sets_the_nick_and_line_mode_reads_the_environment() {
+    let server = ServerInfo {
+        addr: "x:1".into(),
+        ..ServerInfo::default()
+    };
+    let frontend = Frontend::Line {
+        password: Some("pw".into()),
+        new_password: None,
+    };
+    let mut s = State::new(server, "guest".into(), Some("alice".into()), frontend);
+    let out = net(&mut s, NetEvent::Connected(welcome(true)));
+    let [NetCommand::Setup(frames)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        frames[0].1,
+        Outgoing::Json(json!({"type": "login", "user": "alice", "password": "pw"}))
+    );
+    net(
+        &mut s,
+        NetEvent::Frame(Received::Custom {
+            kind: "logged_in".into(),
+            fields:
+                json!({"type": "logged_in", "id": frames[0].0, "user": "alice", "admin": false})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+        }),
+    );
+    assert!(s.logged_in);
+    assert_eq!(s.nick, "alice");
+    // /passwd needs CHATD_NEW_PASSWORD in line mode.
+    let out = update(&mut s, Event::Line("/passwd".into()));
+    assert!(out.is_empty());
+    assert!(
+        matches!(last_body(&s, "*"), Body::Error { message, .. } if message.contains("CHATD_NEW_PASSWORD"))
+    );
+}
+
+#[test]
+fn presence_updates_members_and_is_set_apart() {
+    let mut s = connected();
+    frame(
+        &mut s,
+        ServerFrame::Joined {
+            id: None,
+            room: "#rust".into(),
+            members: vec!["alice".into(), "bob".into()],
+            topic: None,
+        },
+    );
+    let presence = |event, nick: &str, new_nick: Option<&str>| {
+        ServerFrame::Presence(Presence {
+            event,
+            room: "#rust".into(),
+            nick: nick.into(),
+            ts: 3,
+            new_nick: new_nick.map(Into::into),
+            reason: None,
+        })
+    };
+    frame(&mut s, presence(PresenceEvent::Join, "carol", None));
+    frame(&mut s, presence(PresenceEvent::Nick, "bob", Some("robert")));
+    frame(&mut s, presence(PresenceEvent::Quit, "carol", None));
+    assert_eq!(
+        s.convs[s.find("#rust").unwrap()].members,
+        ["alice", "robert"]
+    );
+    assert!(matches!(
+        last_body(&s, "#rust"),
+        Body::Presence {
+            event: PresenceEvent::Quit,
+            ..
+        }
+    ));
+    assert_eq!(s.convs[s.find("#rust").unwrap()].unread, 0);
+}
+
+#[test]
+fn losing_the_link_fails_pending_requests_and_reconnecting_rejoins() {
+    let mut s = connected();
+    type_line(&mut s, "are you there?");
+    net(
+        &mut s,
+        NetEvent::Disconnected {
+            reason: "reset".into(),
+            retry_in: Duration::from_secs(2),
+        },
+    );
+    assert!(matches!(s.link, Link::Disconnected { .. }));
+    assert_eq!(s.retry_in_secs(), Some(2));
+    s.now_ms += 1_500;
+    assert_eq!(s.retry_in_secs(), Some(1));
+    let rust = s.find("#rust").unwrap();
+    assert!(s.convs[rust].entries.iter().any(|e| matches!(
+        e.body,
+        Body::Chat {
+            delivery: Delivery::Failed,
+            ..
+        }
+    )));
+    // Typing while offline keeps the line.
+    let out = type_line(&mut s, "later");
+    assert!(out.is_empty());
+    assert_eq!(s.editor.text(), "later");
+    let out = net(&mut s, NetEvent::Connected(welcome(false)));
+    let [NetCommand::Setup(frames)] = out.as_slice() else {
+        panic!()
+    };
+    let joins: Vec<&Outgoing> = frames
+        .iter()
+        .map(|(_, f)| f)
+        .filter(|f| matches!(f, Outgoing::Core(ClientFrame::Join { .. })))
+        .collect();
+    assert_eq!(joins.len(), 2, "both rooms are rejoined");
+}
+
+#[test]
+fn tab_completes_nicknames_and_cycles() {
+    let mut s = connected();
+    frame(
+        &mut s,
+        ServerFrame::Joined {
+            id: None,
+            room: "#rust".into(),
+            members: vec!["alice".into(), "bob".into(), "bea".into()],
+            topic: None,
+        },
+    );
+    key(&mut s, KeyCode::Char('b'));
+    key(&mut s, KeyCode::Tab);
+    assert_eq!(s.editor.text(), "bea: ");
+    key(&mut s, KeyCode::Tab);
+    assert_eq!(s.editor.text(), "bob: ");
+    key(&mut s, KeyCode::Char('x'));
+    assert_eq!(s.editor.text(), "bob: x");
+}
+
+#[test]
+fn join_and_query_switch_conversations() {
+    let mut s = connected();
+    let out = type_line(&mut s, "/join #new");
+    assert_eq!(s.current_conv().name, "#new");
+    assert!(matches!(
+        sent_ids(&out)[0].1,
+        Outgoing::Core(ClientFrame::Join { .. })
+    ));
+    type_line(&mut s, "/query dave");
+    assert_eq!(
+        (s.current_conv().name.as_str(), s.current_conv().kind),
+        ("dave", ConvKind::Direct)
+    );
+    update(
+        &mut s,
+        Event::Key(KeyEvent::new(KeyCode::Char('p'), KeyModifiers::CONTROL)),
+    );
+    assert_eq!(s.current_conv().name, "#new");
+    let out = type_line(&mut s, "/close");
+    assert!(matches!(
+        sent_ids(&out)[0].1,
+        Outgoing::Core(ClientFrame::Part { .. })
+    ));
+    assert!(s.find("#new").is_none());
+}
+
+#[test]
+fn page_up_scrolls_and_end_returns_to_the_bottom() {
+    let mut s = connected();
+    s.viewport = (100, 20);
+    for i in 0..100 {
+        frame(
+            &mut s,
+            room_message("#rust", "bob", &format!("message {i}")),
+        );
+    }
+    key(&mut s, KeyCode::PageUp);
+    let scrolled = s.current_conv().scroll;
+    assert!(scrolled > 0);
+    // New messages keep the reader's place.
+    frame(&mut s, room_message("#rust", "bob", "newer"));
+    assert_eq!(s.current_conv().scroll, scrolled + 1);
+    // A message on three rows moves the view by three.
+    frame(&mut s, room_message("#rust", "bob", "one\ntwo\nthree"));
+    assert_eq!(s.current_conv().scroll, scrolled + 4);
+    // The conversation is 62 columns wide; 200 characters wrap onto 4 rows
+    // of 50 after the 12-column prefix.
+    frame(&mut s, room_message("#rust", "bob", &"word ".repeat(40)));
+    assert_eq!(s.current_conv().scroll, scrolled + 8);
+    key(&mut s, KeyCode::End);
+    assert_eq!(s.current_conv().scroll, 0);
+    for _ in 0..100 {
+        key(&mut s, KeyCode::PageUp);
+    }
+    assert!(s.current_conv().scroll <= 101, "clamped to the history");
+}
+
+#[test]
+fn screen_login_without_an_accounts_server_goes_guest_without_asking() {
+    let server = ServerInfo {
+        addr: "x:1".into(),
+        ..ServerInfo::default()
+    };
+    let mut s = State::new(
+        server,
+        "alice".into(),
+        Some("alice".into()),
+        Frontend::Screen,
+    );
+    let out = net(&mut s, NetEvent::Connected(welcome(false)));
+    assert!(s.prompt.is_none());
+    let [NetCommand::Setup(frames)] = out.as_slice() else {
+        panic!("{out:?}")
+    };
+    assert_eq!(
+        frames[0].1,
+        Outgoing::Core(ClientFrame::Nick {
+            nick: "alice".into()
+        })
+    );
+    assert!(matches!(last_body(&s, "*"), Body::Info(t) if t.contains("no accounts")));
+    // With accounts, it asks.
+    let mut s = State::new(
+        ServerInfo::default(),
+        "alice".into(),
+        Some("alice".into()),
+        Frontend::Screen,
+    );
+    let mut w = welcome(true);
+    w.features = vec!["accounts".into()];
+    let out = net(&mut s, NetEvent::Connected(w));
+    assert_eq!(out, [NetCommand::Setup(vec![])]);
+    assert!(s.prompt.is_some());
+    let out = type_line(&mut s, "pw");
+    assert!(matches!(&sent_ids(&out)[0].1, Outgoing::Json(v) if v["type"] == "login"));
+}

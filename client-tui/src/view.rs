@@ -1,0 +1,586 @@
+//! `draw(state, frame)`: renders the state and changes nothing. Layout:
+//! sidebar | conversation | members (rooms, wide screens), then the status
+//! bar and the input line.
+
+use chat_api::names::fold;
+use chat_api::PresenceEvent;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::Frame;
+use unicode_segmentation::UnicodeSegmentation;
+use unicode_width::UnicodeWidthStr;
+
+use crate::state::{Body, ConvKind, Conversation, Delivery, Entry, Link, State};
+
+/// Sidebar width in columns, border included.
+pub const SIDEBAR_WIDTH: u16 = 20;
+/// Member list width in columns, border included.
+pub const MEMBERS_WIDTH: u16 = 18;
+/// Narrower screens hide the member list.
+const MEMBERS_MIN_SCREEN: u16 = 70;
+
+/// Colours nicknames are drawn in; a nickname always gets the same one.
+const NICK_COLOURS: &[Color] = &[
+    Color::Cyan,
+    Color::Green,
+    Color::Yellow,
+    Color::Blue,
+    Color::Magenta,
+    Color::LightRed,
+    Color::LightGreen,
+    Color::LightYellow,
+    Color::LightBlue,
+    Color::LightMagenta,
+    Color::LightCyan,
+];
+
+/// The colour of a nickname (stable across runs: FNV-1a of the folded name).
+pub fn nick_colour(nick: &str) -> Color {
+    let hash = fold(nick).bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    NICK_COLOURS[hash as usize % NICK_COLOURS.len()]
+}
+
+fn shows_members(cols: u16, conv: &Conversation) -> bool {
+    conv.kind == ConvKind::Room && cols >= MEMBERS_MIN_SCREEN
+}
+
+/// Columns the conversation text gets on a screen `cols` wide.
+pub fn conversation_width(cols: u16, conv: &Conversation) -> usize {
+    let members = if shows_members(cols, conv) {
+        MEMBERS_WIDTH
+    } else {
+        0
+    };
+    usize::from(cols.saturating_sub(SIDEBAR_WIDTH + members)).max(10)
+}
+
+/// Rows all of conversation `index` takes at `width` columns.
+pub fn total_rows(state: &State, index: usize, width: usize) -> usize {
+    state.convs[index]
+        .entries
+        .iter()
+        .map(|e| entry_lines(state, e, width).len())
+        .sum()
+}
+
+/// Rows one entry takes at `width` columns.
+pub fn entry_rows(state: &State, entry: &Entry, width: usize) -> usize {
+    entry_lines(state, entry, width).len()
+}
+
+/// Replaces control characters that would garble the terminal.
+fn sanitize(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' => ' ',
+            c if c.is_control() && c != '\n' => '\u{fffd}',
+            c => c,
+        })
+        .collect()
+}
+
+/// `HH:MM` in local time.
+pub fn clock(ts_ms: u64, utc_offset_secs: i32) -> String {
+    let secs = (ts_ms / 1000) as i64 + i64::from(utc_offset_secs);
+    let day = secs.rem_euclid(86_400);
+    format!("{:02}:{:02}", day / 3600, (day % 3600) / 60)
+}
+
+/// Word-wraps `text` into rows: the first `first` columns wide, the rest
+/// `rest` wide. Newlines force a break; over-long words are cut.
+pub fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
+    let mut rows = Vec::new();
+    let mut row = String::new();
+    let mut col = 0;
+    let limit = |rows: &Vec<String>| {
+        if rows.is_empty() {
+            first.max(1)
+        } else {
+            rest.max(1)
+        }
+    };
+    for (n, paragraph) in text.split('\n').enumerate() {
+        if n > 0 {
+            rows.push(std::mem::take(&mut row));
+            col = 0;
+        }
+        for word in paragraph.split_word_bounds() {
+            let w = word.width();
+            if col + w > limit(&rows) && col > 0 {
+                rows.push(std::mem::take(&mut row));
+                col = 0;
+                if word.trim().is_empty() {
+                    continue;
+                }
+            }
+            if w > limit(&rows) {
+                for g in word.graphemes(true) {
+                    let gw = g.width();
+                    if col + gw > limit(&rows) && col > 0 {
+                        rows.push(std::mem::take(&mut row));
+                        col = 0;
+                    }
+                    row.push_str(g);
+                    col += gw;
+                }
+            } else {
+                row.push_str(word);
+                col += w;
+            }
+        }
+    }
+    rows.push(row);
+    rows
+}
+
+/// An entry as styled rows `width` columns wide.
+fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>> {
+    let time = format!("{} ", clock(entry.ts, state.utc_offset_secs));
+    let dim = Style::default().fg(Color::DarkGray);
+    let (prefix, text, text_style): (Vec<Span<'static>>, String, Style) = match &entry.body {
+        Body::Chat {
+            from,
+            text,
+            own,
+            delivery,
+            mention,
+            broadcast,
+        } => {
+            let mut nick_style = Style::default()
+                .fg(nick_colour(from))
+                .add_modifier(Modifier::BOLD);
+            if *own {
+                nick_style = nick_style.add_modifier(Modifier::UNDERLINED);
+            }
+            let mut prefix = vec![Span::styled(time, dim)];
+            if *broadcast {
+                prefix.push(Span::styled("[all] ", Style::default().fg(Color::LightRed)));
+            }
+            prefix.push(Span::styled(format!("<{}> ", sanitize(from)), nick_style));
+            let style = match delivery {
+                Delivery::Pending(_) => dim,
+                Delivery::Failed => Style::default()
+                    .fg(Color::Red)
+                    .add_modifier(Modifier::CROSSED_OUT),
+                Delivery::Done if *mention && !*own => Style::default()
+                    .fg(Color::Yellow)
+                    .add_modifier(Modifier::BOLD),
+                Delivery::Done => Style::default(),
+            };
+            (prefix, sanitize(text), style)
+        }
+        Body::Presence {
+            event,
+            nick,
+            new_nick,
+            reason,
+        } => {
+            let reason = reason
+                .as_deref()
+                .map(|r| format!(" ({})", sanitize(r)))
+                .unwrap_or_default();
+            let (arrow, what) = match event {
+                PresenceEvent::Join => ("-->", format!("{nick} joined")),
+                PresenceEvent::Part => ("<--", format!("{nick} left{reason}")),
+                PresenceEvent::Quit => ("<--", format!("{nick} quit{reason}")),
+                PresenceEvent::Nick => (
+                    "---",
+                    format!(
+                        "{nick} is now known as {}",
+                        new_nick.as_deref().unwrap_or("?")
+                    ),
+                ),
+            };
+            (
+                vec![
+                    Span::styled(time, dim),
+                    Span::styled(format!("{arrow} "), dim),
+                ],
+                what,
+                dim,
+            )
+        }
+        Body::Joined { members } => system(
+            time,
+            format!(
+                "you joined ({} here: {})",
+                members.len(),
+                members.join(", ")
+            ),
+            Color::Cyan,
+        ),
+        Body::Users { room, users } => {
+            let whom = match room {
+                Some(room) => format!("in {room}"),
+                None => "online".to_string(),
+            };
+            system(
+                time,
+                format!("users {whom} ({}): {}", users.len(), users.join(", ")),
+                Color::Cyan,
+            )
+        }
+        Body::Rooms(rooms) => {
+            let list: Vec<String> = rooms
+                .iter()
+                .map(|r| match &r.topic {
+                    Some(t) => format!("{} ({}, {})", r.name, r.members, sanitize(t)),
+                    None => format!("{} ({})", r.name, r.members),
+                })
+                .collect();
+            let text = if list.is_empty() {
+                "no rooms yet: /join #name creates one".to_string()
+            } else {
+                format!("rooms ({}): {}", list.len(), list.join(", "))
+            };
+            system(time, text, Color::Cyan)
+        }
+        Body::Status(text) => system(time, sanitize(text), Color::LightBlue),
+        Body::Info(text) => system(time, sanitize(text), Color::Gray),
+        Body::Error { code, message } => (
+            vec![
+                Span::styled(time, dim),
+                Span::styled("✗ ", Style::default().fg(Color::Red)),
+            ],
+            format!("{} ({code})", sanitize(message)),
+            Style::default().fg(Color::Red),
+        ),
+    };
+    let prefix_width: usize = prefix.iter().map(|s| s.content.width()).sum();
+    let indent = prefix_width.min(width / 2);
+    let rows = wrap(
+        &text,
+        width.saturating_sub(prefix_width),
+        width.saturating_sub(indent),
+    );
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let mut spans = if i == 0 {
+                prefix.clone()
+            } else {
+                vec![Span::raw(" ".repeat(indent))]
+            };
+            spans.push(Span::styled(row, text_style));
+            Line::from(spans)
+        })
+        .collect()
+}
+
+fn system(time: String, text: String, colour: Color) -> (Vec<Span<'static>>, String, Style) {
+    let dim = Style::default().fg(Color::DarkGray);
+    (
+        vec![Span::styled(time, dim), Span::styled("-- ", dim)],
+        text,
+        Style::default().fg(colour),
+    )
+}
+
+/// Renders the whole screen.
+pub fn draw(state: &State, frame: &mut Frame) {
+    let area = frame.area();
+    let [main, status, input] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let conv = state.current_conv();
+    let members_width = if shows_members(area.width, conv) {
+        MEMBERS_WIDTH
+    } else {
+        0
+    };
+    let [sidebar, conversation, members] = Layout::horizontal([
+        Constraint::Length(SIDEBAR_WIDTH.min(area.width / 3)),
+        Constraint::Min(10),
+        Constraint::Length(members_width),
+    ])
+    .areas(main);
+    draw_sidebar(state, frame, sidebar);
+    draw_conversation(state, frame, conversation);
+    if members_width > 0 {
+        draw_members(conv, frame, members);
+    }
+    draw_status(state, frame, status);
+    draw_input(state, frame, input);
+}
+
+fn draw_sidebar(state: &State, frame: &mut Frame, area: Rect) {
+    let width = usize::from(area.width.saturating_sub(1));
+    let lines: Vec<Line> = state
+        .convs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let number = format!("{:>2} ", i + 1);
+            let unread = if c.unread > 0 && i != state.current {
+                format!(" {}", c.unread)
+            } else {
+                String::new()
+            };
+            let name_room = width.saturating_sub(number.width() + unread.width());
+            let name = truncate(
+                if c.kind == ConvKind::Server {
+                    "server"
+                } else {
+                    &c.name
+                },
+                name_room,
+            );
+            let pad = " ".repeat(name_room.saturating_sub(name.width()));
+            let mut style = Style::default();
+            if c.kind == ConvKind::Room && !c.joined {
+                style = style.fg(Color::DarkGray);
+            }
+            if c.unread > 0 {
+                style = style.fg(Color::White).add_modifier(Modifier::BOLD);
+            }
+            if c.mentioned {
+                style = style
+                    .fg(Color::Black)
+                    .bg(Color::Yellow)
+                    .add_modifier(Modifier::BOLD);
+            }
+            if i == state.current {
+                style = style.add_modifier(Modifier::REVERSED);
+            }
+            Line::from(vec![
+                Span::styled(number, Style::default().fg(Color::DarkGray)),
+                Span::styled(format!("{name}{pad}{unread}"), style),
+            ])
+        })
+        .collect();
+    let block = Block::default()
+        .borders(Borders::RIGHT)
+        .border_style(Style::default().fg(Color::DarkGray));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+/// `1 member`, `2 members`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.width() <= width {
+        return text.to_string();
+    }
+    let mut out = String::new();
+    let mut col = 0;
+    for g in text.graphemes(true) {
+        if col + g.width() + 1 > width {
+            break;
+        }
+        out.push_str(g);
+        col += g.width();
+    }
+    out.push('…');
+    out
+}
+
+fn draw_conversation(state: &State, frame: &mut Frame, area: Rect) {
+    if area.height == 0 {
+        return;
+    }
+    let conv = state.current_conv();
+    let [title_area, body] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(area);
+    let width = usize::from(body.width).max(1);
+    let height = usize::from(body.height);
+    // Only the newest entries that can be seen are laid out.
+    let needed = height + conv.scroll;
+    let mut rows: Vec<Line> = Vec::new();
+    for entry in conv.entries.iter().rev() {
+        rows.extend(entry_lines(state, entry, width).into_iter().rev());
+        if rows.len() >= needed {
+            break;
+        }
+    }
+    rows.reverse();
+    let max_scroll = rows.len().saturating_sub(height);
+    let scroll = conv.scroll.min(max_scroll);
+    let end = rows.len() - scroll;
+    let start = end.saturating_sub(height);
+    let visible: Vec<Line> = rows[start..end].to_vec();
+
+    let mut title = vec![Span::styled(
+        format!(
+            " {} ",
+            if conv.kind == ConvKind::Server {
+                "server"
+            } else {
+                &conv.name
+            }
+        ),
+        Style::default().add_modifier(Modifier::BOLD),
+    )];
+    match conv.kind {
+        ConvKind::Room if conv.joined => {
+            title.push(Span::raw(plural(conv.members.len(), "member")))
+        }
+        ConvKind::Room => title.push(Span::styled(
+            "not joined",
+            Style::default().fg(Color::DarkGray),
+        )),
+        ConvKind::Direct => title.push(Span::raw("direct messages")),
+        ConvKind::Server => title.push(Span::raw("status, broadcasts and replies")),
+    }
+    if scroll > 0 {
+        title.push(Span::styled(
+            format!("  ↑ scrolled {scroll} rows (End: back to the bottom)"),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
+    frame.render_widget(
+        Paragraph::new(Line::from(title))
+            .style(Style::default().bg(Color::DarkGray).fg(Color::White)),
+        title_area,
+    );
+    frame.render_widget(Paragraph::new(visible), body);
+}
+
+fn draw_members(conv: &Conversation, frame: &mut Frame, area: Rect) {
+    let width = usize::from(area.width.saturating_sub(2));
+    let mut lines = vec![Line::styled(
+        plural(conv.members.len(), "user"),
+        Style::default().add_modifier(Modifier::BOLD),
+    )];
+    lines.extend(
+        conv.members
+            .iter()
+            .map(|m| Line::styled(truncate(m, width), Style::default().fg(nick_colour(m)))),
+    );
+    let block = Block::default()
+        .borders(Borders::LEFT)
+        .border_style(Style::default().fg(Color::DarkGray));
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
+    let bar = Style::default().bg(Color::Blue).fg(Color::White);
+    let (link, link_style) = match &state.link {
+        Link::Connected => ("connected".to_string(), bar.fg(Color::LightGreen)),
+        Link::Connecting { attempt: 1 } => ("connecting…".to_string(), bar.fg(Color::Yellow)),
+        Link::Connecting { attempt } => (
+            format!("reconnecting (attempt {attempt})…"),
+            bar.fg(Color::Yellow),
+        ),
+        Link::Disconnected { .. } => (
+            format!(
+                "disconnected, retrying in {} s",
+                state.retry_in_secs().unwrap_or(0)
+            ),
+            bar.fg(Color::LightRed).add_modifier(Modifier::BOLD),
+        ),
+        Link::Closed => ("closed".to_string(), bar.fg(Color::LightRed)),
+    };
+    let mut spans = vec![Span::styled(
+        format!(" {} ", state.server.addr),
+        bar.add_modifier(Modifier::BOLD),
+    )];
+    if let Some(software) = &state.server.software {
+        spans.push(Span::styled(format!("{software} "), bar));
+    }
+    spans.push(if state.server.tls {
+        Span::styled("TLS ", bar.fg(Color::LightGreen))
+    } else {
+        Span::styled("plaintext ", bar.fg(Color::Yellow))
+    });
+    spans.push(Span::styled("| ", bar));
+    let account = if state.logged_in { " (logged in)" } else { "" };
+    spans.push(Span::styled(
+        format!("{}{account} ", state.nick),
+        bar.add_modifier(Modifier::BOLD),
+    ));
+    spans.push(Span::styled("| ", bar));
+    spans.push(Span::styled(format!("{link} "), link_style));
+    if let Some(lag) = state.lag {
+        spans.push(Span::styled(format!("| lag {} ms ", lag.as_millis()), bar));
+    }
+    let unread: usize = state.convs.iter().map(|c| c.unread).sum();
+    if unread > 0 {
+        spans.push(Span::styled(
+            format!("| {unread} unread "),
+            bar.add_modifier(Modifier::BOLD),
+        ));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
+}
+
+fn draw_input(state: &State, frame: &mut Frame, area: Rect) {
+    let prompt = match &state.prompt {
+        Some(_) => "password: ".to_string(),
+        None => {
+            let conv = state.current_conv();
+            let name = if conv.kind == ConvKind::Server {
+                "server"
+            } else {
+                &conv.name
+            };
+            format!("[{}] ", truncate(name, 20))
+        }
+    };
+    let prompt_width = prompt.width() as u16;
+    let room = usize::from(area.width.saturating_sub(prompt_width));
+    let (shown, cursor) = if state.prompt.is_some() {
+        // No echo, not even the length.
+        (String::new(), 0)
+    } else {
+        state.editor.window(room)
+    };
+    let line = Line::from(vec![
+        Span::styled(prompt, Style::default().fg(Color::Cyan)),
+        Span::raw(shown),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+    if !state.quitting {
+        frame.set_cursor_position((area.x + prompt_width + cursor as u16, area.y));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_respects_widths_and_newlines() {
+        assert_eq!(wrap("hello world foo", 11, 11), ["hello world", "foo"]);
+        assert_eq!(wrap("a\nb", 5, 5), ["a", "b"]);
+        assert_eq!(wrap("abcdefgh", 3, 3), ["abc", "def", "gh"]);
+        assert_eq!(wrap("日本語です", 4, 4), ["日本", "語で", "す"]);
+        assert_eq!(wrap("", 5, 5), [""]);
+    }
+
+    #[test]
+    fn clock_is_local() {
+        assert_eq!(clock(0, 0), "00:00");
+        assert_eq!(clock(3_600_000 + 61_000, 0), "01:01");
+        assert_eq!(clock(0, -3600), "23:00");
+        assert_eq!(clock(0, 5 * 3600 + 1800), "05:30");
+    }
+
+    #[test]
+    fn nick_colours_are_stable_and_case_blind() {
+        assert_eq!(nick_colour("Alice"), nick_colour("alice"));
+        let distinct: std::collections::HashSet<_> =
+            ["alice", "bob", "carol", "dave", "erin", "frank"]
+                .iter()
+                .map(|n| nick_colour(n))
+                .collect();
+        assert!(distinct.len() > 2);
+    }
+
+    #[test]
+    fn control_characters_are_neutralised() {
+        assert_eq!(sanitize("a\u{1b}[2Jb\tc"), "a\u{fffd}[2Jb c");
+    }
+}

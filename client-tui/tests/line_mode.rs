@@ -1,0 +1,258 @@
+//! End to end: `client-tui --line` processes against a real chatd.
+
+mod common;
+
+use std::time::Duration;
+
+use chat_api::{ClientFrame, ServerFrame};
+use chat_client::{Client, Received};
+use common::{start_server, start_server_at, LineClient};
+
+#[tokio::test]
+async fn room_messages_direct_messages_and_broadcasts() {
+    let srv = start_server().await;
+    let home = tempfile::tempdir().unwrap();
+    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &["--join", "#team"]);
+    alice.expect_line("joined #team alice").await;
+    let mut bob = LineClient::guest("bob", srv.addr, home.path(), &["--join", "team"]);
+    bob.expect_line("joined #team alice,bob").await;
+    alice.expect_line("join #team bob").await;
+    // Carol, a plain protocol client outside the room, sees broadcasts only.
+    let mut carol = Client::connect_as(&srv.addr.to_string(), "carol")
+        .await
+        .unwrap();
+
+    alice.send("hello team, ça va? 日本 🎉").await;
+    bob.expect_line("msg #team alice hello team, ça va? 日本 🎉")
+        .await;
+    alice
+        .expect_line("sent #team alice hello team, ça va? 日本 🎉")
+        .await;
+
+    bob.send("/msg alice just between us").await;
+    alice.expect_line("msg bob bob just between us").await;
+    bob.expect_line("sent alice bob just between us").await;
+
+    bob.send("/broadcast lunch is served").await;
+    alice.expect_line("msg * bob lunch is served").await;
+    let got = carol
+        .expect(common::TIMEOUT, |f| {
+            matches!(f, Received::Core(ServerFrame::Message(_)))
+        })
+        .await
+        .unwrap();
+    let Received::Core(ServerFrame::Message(m)) = got else {
+        unreachable!()
+    };
+    assert_eq!(
+        (m.from.as_str(), m.text.as_str()),
+        ("bob", "lunch is served")
+    );
+    let before_pong = carol.sync().await.unwrap();
+    assert!(
+        !before_pong
+            .iter()
+            .any(|f| matches!(f, Received::Core(ServerFrame::Message(_)))),
+        "carol is not in #team and got no room or direct message: {before_pong:?}"
+    );
+
+    // Errors come back in words, in the conversation where they happened.
+    alice.send("/msg nobody are you there").await;
+    let line = alice
+        .expect("an error for the unknown user", |l| {
+            l.starts_with("error nobody ")
+        })
+        .await;
+    assert_eq!(
+        line,
+        "error nobody no_such_user nobody called 'nobody' is connected"
+    );
+
+    // End of input quits: the others see it, the process exits cleanly.
+    let (status, _) = alice.finish().await;
+    assert!(status.success(), "{status}");
+    bob.expect("alice's quit", |l| l.starts_with("quit #team alice"))
+        .await;
+    let (status, _) = bob.finish().await;
+    assert!(status.success());
+    srv.server.stop().await;
+}
+
+#[tokio::test]
+async fn lines_wait_for_the_connection_and_multiline_text_stays_on_one_line() {
+    let srv = start_server().await;
+    let home = tempfile::tempdir().unwrap();
+    let mut bob = Client::connect_as(&srv.addr.to_string(), "bob")
+        .await
+        .unwrap();
+    bob.request_ok(&ClientFrame::Join { room: "#x".into() })
+        .await
+        .unwrap();
+    // Everything is written at once, before the client has even connected.
+    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &[]);
+    alice.send("/join #x").await;
+    alice.send("first").await;
+    let (status, seen) = alice.finish().await;
+    assert!(status.success());
+    assert!(
+        seen.contains(&"sent #x alice first".to_string()),
+        "{seen:#?}"
+    );
+    let got = bob
+        .expect(common::TIMEOUT, |f| {
+            matches!(f, Received::Core(ServerFrame::Message(_)))
+        })
+        .await
+        .unwrap();
+    let Received::Core(ServerFrame::Message(m)) = got else {
+        unreachable!()
+    };
+    assert_eq!(m.text, "first");
+
+    // A message with a newline is printed escaped, on one line.
+    let mut carol = LineClient::guest("carol", srv.addr, home.path(), &["--join", "#x"]);
+    carol.expect_line("joined #x bob,carol").await;
+    bob.request_ok(&ClientFrame::Say {
+        room: "#x".into(),
+        text: "two\nlines\\".into(),
+    })
+    .await
+    .unwrap();
+    carol.expect_line("msg #x bob two\\nlines\\\\").await;
+    carol.finish().await;
+    srv.server.stop().await;
+}
+
+#[tokio::test]
+async fn account_commands_explain_that_the_server_has_no_accounts() {
+    let srv = start_server().await;
+    let home = tempfile::tempdir().unwrap();
+    let addr = srv.addr.to_string();
+    let mut dave = LineClient::spawn(
+        "dave",
+        home.path(),
+        &["--server", &addr, "--user", "dave", "--join", "#r"],
+        &[("CHATD_PASSWORD", "correct horse")],
+    );
+    let line = dave
+        .expect("the login refusal", |l| {
+            l.starts_with("error * feature_disabled")
+        })
+        .await;
+    assert!(line.contains("needs the 'auth' plugin"), "{line}");
+    dave.expect_line("info * this server has no accounts; continuing as guest guest")
+        .await;
+    dave.expect("the room", |l| l.starts_with("joined #r "))
+        .await;
+    dave.send("/register dave").await;
+    dave.expect("the register refusal", |l| {
+        l.starts_with("error #r feature_disabled 'register' needs")
+    })
+    .await;
+    dave.send("/join #r").await;
+    dave.send("/passwd").await;
+    dave.expect("the missing new password", |l| {
+        l.starts_with("error #r no_password") && l.contains("CHATD_NEW_PASSWORD")
+    })
+    .await;
+    let (_, seen) = dave.finish().await;
+    assert!(
+        !seen.iter().any(|l| l.contains("nick_required")),
+        "rooms wait for the identity: {seen:#?}"
+    );
+    assert_eq!(
+        seen.iter()
+            .filter(|l| l.contains("continuing as guest"))
+            .count(),
+        1,
+        "{seen:#?}"
+    );
+    srv.server.stop().await;
+}
+
+#[tokio::test]
+async fn reconnects_after_the_server_restarts_and_rejoins_rooms() {
+    let srv = common::start_restartable_server().await;
+    let addr = srv.addr;
+    let home = tempfile::tempdir().unwrap();
+    let mut alice = LineClient::guest("alice", addr, home.path(), &["--join", "#keep"]);
+    alice.expect_line("joined #keep alice").await;
+    alice.send("/join #also").await;
+    alice.expect_line("joined #also alice").await;
+    let dir = srv.dir;
+    srv.server.stop().await;
+    alice
+        .expect("the disconnection", |l| {
+            l.starts_with("status * disconnected: ")
+        })
+        .await;
+
+    let srv = start_server_at(&addr.to_string(), dir, "").await;
+    alice
+        .expect(&format!("reconnection to {addr}"), |l| {
+            l.starts_with("status * connected to ")
+        })
+        .await;
+    alice.expect_line("info * you are now known as alice").await;
+    alice.expect_line("joined #keep alice").await;
+    alice.expect_line("joined #also alice").await;
+    // And it works: a message reaches someone who joined after the restart.
+    let mut bob = Client::connect_as(&addr.to_string(), "bob").await.unwrap();
+    bob.request_ok(&ClientFrame::Join {
+        room: "#also".into(),
+    })
+    .await
+    .unwrap();
+    alice.expect_line("join #also bob").await;
+    alice.send("/join #also").await;
+    alice.send("back again").await;
+    let got = tokio::time::timeout(
+        Duration::from_secs(15),
+        bob.expect(
+            common::TIMEOUT,
+            |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.text == "back again"),
+        ),
+    )
+    .await;
+    assert!(matches!(got, Ok(Ok(_))), "{got:?}");
+    alice.finish().await;
+    srv.server.stop().await;
+}
+
+#[tokio::test]
+async fn connects_over_tls_with_a_self_signed_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) =
+        chatd::tls::generate_self_signed(&dir.path().join("certs"), &["localhost".to_string()])
+            .unwrap();
+    let extra = format!(
+        "[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
+        cert.display(),
+        key.display()
+    );
+    let srv = start_server_at("127.0.0.1:0", dir, &extra).await;
+    let tls_addr = srv.server.tls_addr.unwrap();
+    let server = format!("localhost:{}", tls_addr.port());
+    let home = tempfile::tempdir().unwrap();
+    let ca = cert.display().to_string();
+    let mut alice = LineClient::spawn(
+        "alice",
+        home.path(),
+        &[
+            "--server", &server, "--nick", "alice", "--ca", &ca, "--join", "#secure",
+        ],
+        &[],
+    );
+    alice
+        .expect_line(&format!("status * connecting to {server} (TLS)"))
+        .await;
+    alice
+        .expect("a TLS connection", |l| {
+            l.starts_with(&format!("status * connected to {server} (chatd "))
+                && l.ends_with(", TLS)")
+        })
+        .await;
+    alice.expect_line("joined #secure alice").await;
+    alice.finish().await;
+    srv.server.stop().await;
+}

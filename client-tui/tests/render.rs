@@ -1,0 +1,190 @@
+//! Screens rendered with ratatui's `TestBackend`.
+
+use chat_api::{Message, MessageKind, ServerFrame};
+use chat_client::{Received, Welcome};
+use client_tui::net::NetEvent;
+use client_tui::progress::TransferBar;
+use client_tui::state::{ConvKind, Frontend, ServerInfo, State};
+use client_tui::update::{update, Event};
+use client_tui::view::draw;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::{Color, Modifier};
+use ratatui::Terminal;
+
+fn connected_state() -> State {
+    let server = ServerInfo {
+        addr: "127.0.0.1:7878".into(),
+        ..ServerInfo::default()
+    };
+    let mut s = State::new(server, "alice".into(), None, Frontend::Screen);
+    for room in ["#rust", "#go"] {
+        let i = s.conv_index(room, ConvKind::Room);
+        s.convs[i].joined = true;
+    }
+    update(
+        &mut s,
+        Event::Net(NetEvent::Connected(Welcome {
+            server: "chatd".into(),
+            version: "0.1.0".into(),
+            protocol: 1,
+            plugins: vec![],
+            features: vec![],
+            max_frame_bytes: 65536,
+            auth_required: false,
+        })),
+    );
+    s.switch_to(1);
+    s
+}
+
+fn message(s: &mut State, room: &str, from: &str, text: &str, ts: u64) {
+    update(
+        s,
+        Event::Net(NetEvent::Frame(Received::Core(ServerFrame::Message(
+            Message {
+                msg_id: ts,
+                ts,
+                kind: MessageKind::Room,
+                from: from.into(),
+                room: Some(room.into()),
+                to: None,
+                text: text.into(),
+            },
+        )))),
+    );
+}
+
+fn render(s: &State, cols: u16, rows: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(cols, rows)).unwrap();
+    terminal.draw(|f| draw(s, f)).unwrap();
+    terminal.backend().buffer().clone()
+}
+
+fn row(buffer: &Buffer, y: u16) -> String {
+    (0..buffer.area.width)
+        .map(|x| buffer[(x, y)].symbol())
+        .collect()
+}
+
+fn screen(buffer: &Buffer) -> Vec<String> {
+    (0..buffer.area.height).map(|y| row(buffer, y)).collect()
+}
+
+fn find(buffer: &Buffer, needle: &str) -> Option<(u16, u16)> {
+    screen(buffer).iter().enumerate().find_map(|(y, line)| {
+        line.find(needle)
+            .map(|byte| (line[..byte].chars().count() as u16, y as u16))
+    })
+}
+
+#[test]
+fn sidebar_shows_unread_counts_and_highlights_mentions() {
+    let mut s = connected_state();
+    message(&mut s, "#go", "bob", "anyone?", 1_000);
+    message(&mut s, "#go", "bob", "still nobody", 2_000);
+    message(&mut s, "#go", "carol", "alice: are you there?", 3_000);
+    message(&mut s, "#rust", "bob", "in view", 4_000);
+    let buffer = render(&s, 100, 12);
+    let lines = screen(&buffer);
+    assert!(lines[0].starts_with(" 1 server"), "{lines:#?}");
+    assert!(lines[1].starts_with(" 2 #rust "), "{lines:#?}");
+    let sidebar_go: String = lines[2].chars().take(19).collect();
+    assert!(
+        sidebar_go.starts_with(" 3 #go") && sidebar_go.trim_end().ends_with(" 3"),
+        "{lines:#?}"
+    );
+    // The current conversation is drawn reversed; one with a mention in yellow.
+    assert!(buffer[(3, 1)].modifier.contains(Modifier::REVERSED));
+    assert_eq!(buffer[(3, 2)].bg, Color::Yellow);
+    assert_eq!(buffer[(3, 0)].bg, Color::Reset);
+    // The conversation, member list and status bar.
+    assert!(
+        lines.iter().any(|l| l.contains("<bob> in view")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines[10].contains("127.0.0.1:7878")
+            && lines[10].contains("alice")
+            && lines[10].contains("connected")
+    );
+    assert!(lines[10].contains("3 unread"), "{}", lines[10]);
+    assert!(lines[11].starts_with("[#rust] "), "{}", lines[11]);
+}
+
+#[test]
+fn scrolled_conversation_shows_older_messages_and_says_so() {
+    let mut s = connected_state();
+    s.viewport = (80, 10);
+    for i in 0..30 {
+        message(
+            &mut s,
+            "#rust",
+            "bob",
+            &format!("line number {i:02}"),
+            1_000 * i,
+        );
+    }
+    let bottom = render(&s, 80, 10);
+    assert!(find(&bottom, "line number 29").is_some());
+    assert!(find(&bottom, "scrolled").is_none());
+    update(
+        &mut s,
+        Event::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::PageUp,
+            crossterm::event::KeyModifiers::NONE,
+        )),
+    );
+    let scrolled = render(&s, 80, 10);
+    let lines = screen(&scrolled);
+    assert!(find(&scrolled, "line number 29").is_none(), "{lines:#?}");
+    assert!(find(&scrolled, "scrolled").is_some(), "{lines:#?}");
+    // Seven rows of messages; a page up moves six, keeping one for context.
+    for i in 17..=23 {
+        assert!(
+            find(&scrolled, &format!("line number {i}")).is_some(),
+            "{i}: {lines:#?}"
+        );
+    }
+    assert!(find(&scrolled, "line number 16").is_none(), "{lines:#?}");
+    // Nick colours are applied to the sender.
+    let (x, y) = find(&scrolled, "<bob>").unwrap();
+    assert_eq!(
+        scrolled[(x + 1, y)].fg,
+        client_tui::view::nick_colour("bob")
+    );
+}
+
+#[test]
+fn wide_and_combining_text_is_laid_out_by_columns() {
+    let mut s = connected_state();
+    message(&mut s, "#rust", "bob", "日本語 e\u{301}té 🎉 done", 0);
+    let buffer = render(&s, 100, 8);
+    assert!(find(&buffer, "done").is_some(), "{:#?}", screen(&buffer));
+}
+
+#[test]
+fn progress_bar_shows_fraction_rate_and_eta() {
+    let mut terminal = Terminal::new(TestBackend::new(60, 1)).unwrap();
+    terminal
+        .draw(|f| {
+            f.render_widget(
+                TransferBar {
+                    label: "photo.jpg",
+                    done: 512 * 1024,
+                    total: 1024 * 1024,
+                    bytes_per_sec: 128.0 * 1024.0,
+                },
+                f.area(),
+            )
+        })
+        .unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let line = row(&buffer, 0);
+    assert!(line.starts_with("photo.jpg ["), "{line}");
+    assert!(line.contains(" 50% 128.0 KiB/s ETA 4 s"), "{line}");
+    let filled = line.matches('█').count();
+    let empty = line.matches('░').count();
+    assert!(filled > 0 && filled.abs_diff(empty) <= 1, "{line}");
+    assert_eq!(buffer[(11, 0)].fg, Color::Green);
+}

@@ -1,0 +1,313 @@
+//! # files: chunked, resumable, verified file transfer for chatd
+//!
+//! A sender offers a file to a user or a room (`file_offer` with name, size
+//! and SHA-256); the server checks names, limits and quotas before accepting
+//! a single byte, then takes the file in acknowledged chunks (`file_chunk`,
+//! base64 inside the JSON frames), spooling each straight to disk. When the
+//! last chunk is in, it verifies size and SHA-256 and only then tells the
+//! recipients (`file_available`), who pull the file at their own pace
+//! (`file_get`). Uploads and downloads resume from the last confirmed offset
+//! after a dropped connection or a server restart; files are deleted when
+//! every recipient has them or declined them, when cancelled, or on expiry.
+//! The frames are documented in `docs/protocol.md` ("File transfer frames")
+//! and typed in [`chat_api::files`].
+//!
+//! Memory stays bounded: one chunk per transfer is in memory at a time
+//! (a transfer is `busy` while its chunk is written), disk I/O and hashing
+//! run on the host's blocking pool, and one sweep task expires everything.
+//!
+//! ```toml
+//! [[plugin]]
+//! name = "files"
+//! [plugin.config]
+//! max_file_size = 1073741824     # bytes
+//! per_user_quota = 2147483648
+//! total_quota = 21474836480
+//! chunk_size = 32768             # raw bytes per chunk (must fit max_frame_bytes)
+//! expiry_secs = 604800
+//! ```
+//!
+//! Identity: a user is their account when logged in (accounts plugin), else
+//! their nickname; recipients are named by nickname, which the accounts
+//! plugin sets to the account name.
+
+mod blocking;
+pub mod config;
+mod download;
+mod expiry;
+pub mod file_name;
+pub mod store;
+pub mod transfer;
+mod upload;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chat_api::names::fold;
+use chat_api::{
+    async_trait, ApiError, ConfigError, ErrorCode, HandlerResult, Host, Inbound, MessageHandler,
+    Payload, PluginContext, Request, Session, Verdict,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::store::{Store, StoreError};
+use crate::transfer::{Entry, Registry};
+
+/// The plugin, as registered in chatd's pipeline.
+pub struct FilesPlugin {
+    files: Arc<Files>,
+}
+
+/// The plugin's state, shared with its sweep task.
+pub(crate) struct Files {
+    settings: Settings,
+    store: Store,
+    host: Arc<dyn Host>,
+    /// Every live transfer. Locked briefly, never across `.await` or I/O.
+    registry: Mutex<Registry>,
+    /// Set at shutdown; the sweep task stops at its next tick.
+    stopping: AtomicBool,
+}
+
+impl FilesPlugin {
+    /// Reads the configuration, opens (and tidies) the spool directory and
+    /// starts the expiry sweep. Reads the directory synchronously: this runs
+    /// once at start, before any client is accepted.
+    pub fn from_context(ctx: &PluginContext) -> Result<FilesPlugin, ConfigError> {
+        let settings =
+            Settings::from_config(&ctx.config, ctx.host.data_dir(), ctx.host.max_frame_bytes())?;
+        let store = Store::new(settings.dir.clone());
+        let loaded = store
+            .open()
+            .map_err(|e| ConfigError::invalid(&ctx.config, e.to_string()))?;
+        let now = now_ms();
+        let mut registry = Registry::new();
+        for found in loaded {
+            let mut meta = found.meta;
+            if meta.phase == transfer::Phase::Uploading {
+                // The sender gets a full expiry period after a restart.
+                meta.expires_at = now + settings.expiry.as_millis() as u64;
+            }
+            registry.insert(meta.transfer.clone(), Entry::new(meta, found.received));
+        }
+        tracing::info!(dir = %settings.dir.display(), transfers = registry.len(), "file transfer storage ready");
+        let files = Arc::new(Files {
+            settings,
+            store,
+            host: ctx.host.clone(),
+            registry: Mutex::new(registry),
+            stopping: AtomicBool::new(false),
+        });
+        expiry::start_sweep(&files);
+        Ok(FilesPlugin { files })
+    }
+}
+
+#[async_trait]
+impl MessageHandler for FilesPlugin {
+    fn name(&self) -> &str {
+        "files"
+    }
+
+    fn features(&self) -> Vec<String> {
+        vec!["files".to_string()]
+    }
+
+    /// Each chunk is acknowledged and each `file_get` answered before the
+    /// next is read, and clients keep at most `window` unanswered: the
+    /// handler paces these, so the frame-count flood limit does not apply.
+    fn self_paced_frames(&self) -> Vec<String> {
+        vec!["file_chunk".to_string(), "file_get".to_string()]
+    }
+
+    async fn on_frame(&self, session: &dyn Session, frame: &mut Inbound) -> HandlerResult {
+        Ok(match self.files.dispatch(session, frame).await {
+            Ok(true) => Verdict::Done,
+            Ok(false) => Verdict::Continue,
+            Err(error) => Verdict::Reject(error),
+        })
+    }
+
+    async fn on_shutdown(&self) {
+        self.files.stopping.store(true, Ordering::Release);
+    }
+}
+
+/// Who is asking: identity key and nickname.
+pub(crate) struct User {
+    /// The account when logged in, else the folded nickname.
+    pub key: String,
+    pub nick: String,
+}
+
+impl Files {
+    /// Handles a file frame; `Ok(false)` for frames that are not ours.
+    async fn dispatch(
+        self: &Arc<Self>,
+        session: &dyn Session,
+        frame: &mut Inbound,
+    ) -> Result<bool, ApiError> {
+        let id = frame.id;
+        match frame.kind.as_str() {
+            "file_offer" => self.offer(session, id, take(frame)?).await?,
+            "file_chunk" => self.chunk(session, id, take(frame)?).await?,
+            "file_resume" => self.resume(session, id, take(frame)?)?,
+            "file_cancel" => self.cancel(session, id, take(frame)?).await?,
+            "file_get" => self.get(session, id, take(frame)?).await?,
+            "file_decline" => self.decline(session, id, take(frame)?).await?,
+            "file_received" => self.received(session, id, take(frame)?).await?,
+            "file_list" => self.list(session, id)?,
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn expiry_ms(&self) -> u64 {
+        self.settings.expiry.as_millis() as u64
+    }
+
+    /// Writes a transfer's current record to disk (latest state wins).
+    async fn persist(self: &Arc<Self>, transfer: &str) -> Result<(), StoreError> {
+        let files = self.clone();
+        let id = transfer.to_string();
+        let transfer = id.clone();
+        blocking::run(&*self.host, move || {
+            let Some(disk) = files.registry().get(&transfer).map(|e| e.disk.clone()) else {
+                return Ok(());
+            };
+            let _serial = disk.lock().unwrap_or_else(|e| e.into_inner());
+            // Snapshot under the disk lock, so a later write has later state.
+            let meta = files.registry().get(&transfer).map(|e| e.meta.clone());
+            match meta {
+                Some(meta) => files.store.save_meta(&meta),
+                None => Ok(()),
+            }
+        })
+        .await
+        .unwrap_or_else(|panicked| {
+            Err(StoreError {
+                action: "save the record of",
+                path: self.store.dir().join(id),
+                source: std::io::Error::other(panicked),
+            })
+        })
+    }
+
+    /// Deletes a transfer (already taken out of the registry) from disk.
+    async fn discard(self: &Arc<Self>, entry: Entry) {
+        let store = self.store.clone();
+        let id = entry.meta.transfer.clone();
+        let removed = blocking::run(&*self.host, move || {
+            let _serial = entry.disk.lock().unwrap_or_else(|e| e.into_inner());
+            store.remove(&entry.meta.transfer)
+        })
+        .await;
+        match removed {
+            Ok(Ok(())) => tracing::debug!(transfer = %id, "transfer deleted"),
+            Ok(Err(error)) => tracing::error!(transfer = %id, %error, "cannot delete transfer"),
+            Err(error) => tracing::error!(transfer = %id, %error, "cannot delete transfer"),
+        }
+    }
+
+    /// Takes a transfer out of the registry and deletes it; tells the sender
+    /// and the recipients still waiting for it why.
+    async fn remove(self: &Arc<Self>, transfer: &str, reason: &str, tell_sender: bool) {
+        let Some(entry) = self.registry().remove(transfer) else {
+            return;
+        };
+        let sender = entry.meta.from.clone();
+        let waiting = entry.meta.pending_nicks();
+        self.discard(entry).await;
+        let notice = Payload::encode(&chat_api::files::FileRemoved {
+            transfer: transfer.to_string(),
+            reason: reason.to_string(),
+        });
+        if tell_sender {
+            let _ = self.host.send_to_user(&sender, notice.clone());
+        }
+        for nick in waiting {
+            let _ = self.host.send_to_user(&nick, notice.clone());
+        }
+    }
+
+    /// Turns a disk failure into the client's error, logging the cause.
+    fn disk_error(&self, error: &StoreError, doing: &str) -> ApiError {
+        if error.is_disk_full() {
+            tracing::warn!(%error, "file storage is full");
+            ApiError::new(
+                chat_api::files::codes::STORAGE_FULL,
+                format!("the server's disk is full while {doing}; the transfer was cancelled, try again later"),
+            )
+        } else {
+            tracing::error!(%error, "file storage failed");
+            ApiError::new(
+                ErrorCode::INTERNAL,
+                format!("the server failed while {doing}; it has been logged, try again later"),
+            )
+        }
+    }
+}
+
+/// The identity files are keyed by; refuses sessions without one.
+pub(crate) fn user(session: &dyn Session) -> Result<User, ApiError> {
+    let nick = session.nick();
+    match (session.account(), nick) {
+        (Some(account), nick) => Ok(User {
+            key: fold(&account),
+            nick: nick.unwrap_or(account),
+        }),
+        (None, Some(nick)) => Ok(User {
+            key: fold(&nick),
+            nick,
+        }),
+        (None, None) => Err(ApiError::new(
+            ErrorCode::NICK_REQUIRED,
+            "choose a nickname or log in before transferring files",
+        )),
+    }
+}
+
+/// Moves a plugin frame's fields out of the inbound frame (no copy of the
+/// possibly large `data` string) and decodes them.
+fn take<T: DeserializeOwned>(frame: &mut Inbound) -> Result<T, ApiError> {
+    let Request::Custom(map) = &mut frame.request else {
+        return frame.decode_custom();
+    };
+    let map = std::mem::take(map);
+    serde_json::from_value(serde_json::Value::Object(map)).map_err(|e| {
+        ApiError::new(
+            ErrorCode::INVALID_FRAME,
+            format!(
+                "bad '{}' frame: {e}; see docs/protocol.md for its fields",
+                frame.kind
+            ),
+        )
+    })
+}
+
+/// The `no_such_transfer` error; deliberately the same whether the id is
+/// unknown or belongs to someone else.
+pub(crate) fn no_such_transfer(transfer: &str) -> ApiError {
+    ApiError::new(
+        chat_api::files::codes::NO_SUCH_TRANSFER,
+        format!("you have no transfer '{transfer}' (it may have expired, been cancelled or declined); see file_list"),
+    )
+}
+
+/// Queues a reply frame.
+pub(crate) fn reply<T: Serialize>(session: &dyn Session, frame: &T) {
+    session.send(Payload::encode(frame));
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
