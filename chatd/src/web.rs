@@ -33,7 +33,7 @@ const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// The page may run only its own scripts and styles, talk only to its own
 /// origin, and be framed by nobody: injected markup can do nothing.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
-     style-src 'self'; img-src 'self' data: blob:; connect-src 'self'; \
+     style-src 'self'; img-src 'self' data: blob:; connect-src 'self' blob:; \
      manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// One file of the app, embedded at build time.
@@ -67,6 +67,8 @@ const ASSETS: &[Asset] = &[
     asset!("js/connection.js", JS),
     asset!("js/commands.js", JS),
     asset!("js/features.js", JS),
+    asset!("js/features/files.js", JS),
+    asset!("js/sha256.js", JS),
     asset!("js/view/dom.js", JS),
     asset!("js/view/connect.js", JS),
     asset!("js/view/sidebar.js", JS),

@@ -672,3 +672,83 @@ async fn accounts_register_log_in_and_out_in_the_browser() {
     let _ = bob.close().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_goes_from_one_browser_to_the_other_byte_identical() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[plugin]]\nname = \"files\"\n",
+        dir.path().join("data")
+    );
+    let server = start_with_text(&config).await;
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let (ann, bob) = tokio::join!(driver.browser("ann"), driver.browser("bob"));
+    log_in(&ann, web, "ann", "#lobby").await;
+    log_in(&bob, web, "bob", "#lobby").await;
+
+    // Several chunks (32 KiB each), not a multiple of the chunk size.
+    let original: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let path = dir.path().join("report.bin");
+    std::fs::write(&path, &original).unwrap();
+
+    // ann sends it to bob from their direct conversation.
+    type_into(&ann, "#dm-input", &format!("bob{ENTER}")).await;
+    assert!(wait_until(&ann, "return !document.getElementById('attach').hidden && document.getElementById('conv-title').textContent === 'Conversation with bob';").await);
+    type_into(&ann, "#file-input", path.to_str().unwrap()).await;
+
+    // bob is told, downloads, and the app verifies it before offering it.
+    assert!(
+        wait_until(&bob, "return document.querySelector('#transfers li[data-name=\"report.bin\"]')?.dataset.state === 'available';").await,
+        "bob is offered the file"
+    );
+    click(
+        &bob,
+        "#transfers li[data-name=\"report.bin\"] button.download",
+    )
+    .await;
+    assert!(
+        wait_until(&bob, "return document.querySelector('#transfers li[data-name=\"report.bin\"]')?.dataset.state === 'ready';").await,
+        "the download completes and verifies"
+    );
+    let saved = bob
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            const link = document.querySelector('#transfers li[data-name="report.bin"] a.save');
+            fetch(link.href).then(r => r.arrayBuffer()).then(buffer => {
+                const bytes = new Uint8Array(buffer);
+                let text = '';
+                for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+                done({name: link.download, data: btoa(text)});
+            }, e => done({error: String(e)}));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved["name"], "report.bin", "{saved}");
+    let data = saved["data"].as_str().unwrap_or_else(|| panic!("{saved}"));
+    use base64::Engine;
+    let received = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    assert!(
+        received == original,
+        "the saved file is byte-identical ({} bytes)",
+        received.len()
+    );
+
+    // ann learns that bob has it.
+    assert!(
+        wait_until(&ann, "const t = document.querySelector('#transfers li[data-name=\"report.bin\"]'); return t?.dataset.state === 'sent' && t.textContent.includes('bob received it');").await,
+        "the sender sees the delivery"
+    );
+    let _ = ann.close().await;
+    let _ = bob.close().await;
+    server.stop().await;
+}

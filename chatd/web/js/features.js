@@ -10,9 +10,10 @@
 // never started, so the UI only offers what the server can do.
 
 import { registerCommand } from "./commands.js";
+import { files } from "./features/files.js";
 
 /** Feature modules, in the order they are started. */
-const MODULES = [];
+const MODULES = [files];
 
 const frameHandlers = new Map();
 
