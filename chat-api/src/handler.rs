@@ -136,6 +136,14 @@ pub trait MessageHandler: Send + Sync + 'static {
     /// Called once when the session ends (after it has left the hub).
     async fn on_session_end(&self, _session: &dyn Session) {}
 
+    /// Called when a frame changed who the session is (a login, a logout,
+    /// a nickname change), after that frame has been handled and answered,
+    /// for every handler in pipeline order. A plugin that keys state by
+    /// account learns here that [`Session::account`] changed, whichever
+    /// plugin changed it (e.g. the rooms plugin puts a member who logs in
+    /// back into their rooms).
+    async fn on_identity_change(&self, _session: &dyn Session) {}
+
     /// Called once when the server shuts down, after the last session ended.
     async fn on_shutdown(&self) {}
 }
@@ -218,6 +226,17 @@ pub trait Host: Send + Sync {
     /// Puts a session into a room (as the `join` frame does, with presence
     /// events); returns the members after joining.
     fn join_room(&self, session: SessionId, room: &str) -> Result<Vec<String>, ApiError>;
+    /// Like [`join_room`](Host::join_room), also returning the room's name
+    /// as the server spells it (its creator's spelling), as a `joined`
+    /// reply carries it. The default returns `room` as given.
+    fn join_room_named(
+        &self,
+        session: SessionId,
+        room: &str,
+    ) -> Result<(String, Vec<String>), ApiError> {
+        self.join_room(session, room)
+            .map(|members| (room.to_string(), members))
+    }
     /// Removes a session from a room; members see a `part` with this reason.
     fn leave_room(
         &self,

@@ -6,16 +6,21 @@
 //! * `conns`    C idle logged-in connections; connect time and the server's
 //!   memory and CPU per connection.
 //! * `pingpong` direct-message round trips between two clients.
+//! * `logins`   a storm of concurrent logins while a room chats.
+//! * `transfer` file throughput through the server and chat latency meanwhile.
 //!
 //! Point it at a running server (`--server ADDR`, and `--server-pid PID` for
 //! memory figures), or let it start one (`--spawn`, using the `chatd` binary
 //! next to this one or `--chatd PATH`).
 
+mod background;
 mod conns;
 mod fanout;
+mod logins;
 mod pingpong;
 mod report;
 mod server;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 
@@ -34,6 +39,10 @@ enum Workload {
     Conns(conns::Args),
     /// Direct-message round trips between two clients.
     Pingpong(pingpong::Args),
+    /// Concurrent logins while a room chats (accounts plugin).
+    Logins(logins::Args),
+    /// File throughput and chat latency meanwhile (files plugin).
+    Transfer(transfer::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,6 +51,8 @@ fn main() -> anyhow::Result<()> {
         Workload::Fanout(a) => a.target.client_threads,
         Workload::Conns(a) => a.target.client_threads,
         Workload::Pingpong(a) => a.target.client_threads,
+        Workload::Logins(a) => a.target.client_threads,
+        Workload::Transfer(a) => a.target.client_threads,
     };
     let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -58,6 +69,8 @@ fn main() -> anyhow::Result<()> {
             Workload::Fanout(args) => fanout::run(args).await,
             Workload::Conns(args) => conns::run(args).await,
             Workload::Pingpong(args) => pingpong::run(args).await,
+            Workload::Logins(args) => logins::run(args).await,
+            Workload::Transfer(args) => transfer::run(args).await,
         }
     })
 }

@@ -46,7 +46,13 @@ pub struct Server {
 }
 
 impl Server {
+    /// Uses the target's server, or starts one whose configuration ends with
+    /// `extra_config` (plugin entries a workload needs).
     pub fn start(target: &Target) -> anyhow::Result<Server> {
+        Server::start_with(target, "")
+    }
+
+    pub fn start_with(target: &Target, extra_config: &str) -> anyhow::Result<Server> {
         if let Some(addr) = &target.server {
             return Ok(Server {
                 addr: addr.clone(),
@@ -72,7 +78,7 @@ impl Server {
             format!(
                 "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
                  [limits]\nframes_per_second = 0\noutbound_queue = {}\nmax_frame_bytes = 65536\n\
-                 [runtime]\nflavor = \"{}\"\nworker_threads = {}\n",
+                 [runtime]\nflavor = \"{}\"\nworker_threads = {}\n{extra_config}",
                 target.server_queue, target.server_flavor, target.server_threads
             ),
         )?;

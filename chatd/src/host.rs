@@ -90,6 +90,15 @@ impl chat_api::Host for ServerHost {
         self.hub.join(&peer, room).map(|(_, members)| members)
     }
 
+    fn join_room_named(
+        &self,
+        session: SessionId,
+        room: &str,
+    ) -> Result<(String, Vec<String>), ApiError> {
+        let peer = self.session(session)?;
+        self.hub.join(&peer, room)
+    }
+
     fn leave_room(
         &self,
         session: SessionId,

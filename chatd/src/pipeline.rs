@@ -70,6 +70,9 @@ impl PluginRegistry {
                 &ctx,
             )?))
         });
+        registry.register_with_database("rooms", |ctx, db| {
+            Ok(Arc::new(chatd_plugin_rooms::RoomsPlugin::new(&ctx, db)?))
+        });
         registry
     }
 
@@ -288,6 +291,16 @@ impl Pipeline {
         for stage in &self.stages {
             if let Err(panic) = CatchUnwind(stage.handler.on_session_end(session)).await {
                 tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&panic), "plugin panicked at session end");
+            }
+        }
+    }
+
+    /// Runs every handler's identity-change hook (all of them, whatever
+    /// fails), after a frame changed who the session is.
+    pub async fn identity_changed(&self, session: &dyn Session) {
+        for stage in &self.stages {
+            if let Err(panic) = CatchUnwind(stage.handler.on_identity_change(session)).await {
+                tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&panic), "plugin panicked on an identity change");
             }
         }
     }

@@ -307,10 +307,25 @@ impl SessionTask {
             );
             return;
         }
-        let mut frame = match parsed {
+        let frame = match parsed {
             Ok(frame) => frame,
             Err(e) => return self.reply_error(e.id, &e.error),
         };
+        let identity_before = self.peer().identity();
+        self.handle(frame).await;
+        let identity_after = self.peer().identity();
+        let changed = match (&identity_before, &identity_after) {
+            (Some(before), Some(after)) => !Arc::ptr_eq(before, after),
+            (None, None) => false,
+            _ => true,
+        };
+        if changed {
+            self.shared.pipeline.identity_changed(&self.view).await;
+        }
+    }
+
+    /// Passes a frame through the pipeline and the core router.
+    async fn handle(&mut self, mut frame: Inbound) {
         match self.shared.pipeline.process(&self.view, &mut frame).await {
             Outcome::Continue => {
                 let id = frame.id;
