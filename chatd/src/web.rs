@@ -68,6 +68,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/commands.js", JS),
     asset!("js/features.js", JS),
     asset!("js/features/files.js", JS),
+    asset!("js/features/rooms.js", JS),
     asset!("js/sha256.js", JS),
     asset!("js/view/dom.js", JS),
     asset!("js/view/connect.js", JS),

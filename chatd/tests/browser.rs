@@ -752,3 +752,71 @@ async fn a_file_goes_from_one_browser_to_the_other_byte_identical() {
     let _ = bob.close().await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_rooms_create_invite_accept_and_kick_in_the_browser() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[plugin]]\nname = \"auth\"\n[plugin.config]\nregistration = \"open\"\n\
+         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n\
+         [[plugin]]\nname = \"rooms\"\n",
+        dir.path().join("data")
+    );
+    let server = start_with_text(&config).await;
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let (ann, bob) = tokio::join!(driver.browser("ann"), driver.browser("bob"));
+    for (browser, name) in [(&ann, "ann"), (&bob, "bob")] {
+        browser.goto(&format!("http://{web}/")).await.unwrap();
+        assert!(wait_until(browser, "return !document.getElementById('register-button').disabled && !document.getElementById('register-button').hidden;").await);
+        type_into(browser, "#nick", name).await;
+        type_into(browser, "#password", "long enough password").await;
+        click(browser, "#register-button").await;
+        assert!(
+            wait_until(browser, &format!("return document.getElementById('me-nick').textContent === '{name}' && !document.getElementById('create-form').hidden;")).await,
+            "{name} is logged in and may create private rooms"
+        );
+    }
+
+    // ann creates a private room from the sidebar and invites bob.
+    type_into(&ann, "#create-input", &format!("#secret{ENTER}")).await;
+    assert!(
+        wait_until(&ann, "return document.getElementById('conv-title').textContent === '#secret' && !document.getElementById('room-tools').hidden && document.getElementById('room-role').textContent.includes('you own it');").await,
+        "ann is in her private room, as its owner"
+    );
+    type_into(&ann, "#invite-input", &format!("bob{ENTER}")).await;
+
+    // bob accepts from the sidebar.
+    assert!(
+        wait_until(
+            &bob,
+            "return document.querySelector('#invitations li[data-room=\"#secret\"]') !== null;"
+        )
+        .await,
+        "bob sees the invitation"
+    );
+    click(&bob, "#invitations li[data-room=\"#secret\"] button.accept").await;
+    assert!(
+        wait_until(&bob, "return document.getElementById('conv-title').textContent === '#secret' && document.getElementById('room-role').textContent.includes('you are a member') && document.getElementById('invitations').children.length === 0;").await,
+        "bob is a member of #secret"
+    );
+    type_into(&ann, "#input", &format!("for members only{ENTER}")).await;
+    assert!(wait_until(&bob, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'for members only');").await);
+
+    // ann removes bob with a moderation command; bob is told and the room
+    // leaves his sidebar.
+    type_into(&ann, "#input", &format!("/kick bob spamming{ENTER}")).await;
+    assert!(
+        wait_until(&bob, "return !document.querySelector('#rooms li[data-key=\"#secret\"]') && [...document.querySelectorAll('#messages .msg.notice .text')].some(t => t.textContent === 'ann removed you from #secret (spamming)');").await,
+        "bob sees that he was removed"
+    );
+    assert!(wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann';").await);
+
+    let _ = ann.close().await;
+    let _ = bob.close().await;
+    server.stop().await;
+}

@@ -11,21 +11,44 @@
 
 import { registerCommand } from "./commands.js";
 import { files } from "./features/files.js";
+import { rooms } from "./features/rooms.js";
 
 /** Feature modules, in the order they are started. */
-const MODULES = [files];
+const MODULES = [files, rooms];
 
 const frameHandlers = new Map();
+/** The modules the server supports, once started. */
+let active = [];
 
 /** Starts the modules the server supports; called after every `welcome`. */
 export function startFeatures(features, app) {
   frameHandlers.clear();
-  for (const module of MODULES) {
-    if (!features.has(module.feature)) continue;
+  active = MODULES.filter((module) => features.has(module.feature));
+  for (const module of active) {
     for (const [type, handler] of Object.entries(module.frames ?? {})) frameHandlers.set(type, handler);
     for (const [name, handler] of Object.entries(module.commands ?? {})) registerCommand(name, handler);
     module.start?.(app);
   }
+}
+
+/** Tells the modules that the session has (again) a nickname or account. */
+export function featuresIdentified(app) {
+  for (const module of active) module.identified?.(app);
+}
+
+/** Lets the modules see every frame (e.g. `joined`), before the app acts. */
+export function observeFrame(frame, app) {
+  for (const module of active) module.observe?.(frame, app);
+}
+
+/** Redraws what the modules draw. */
+export function renderFeatures(app) {
+  for (const module of active) module.render?.(app);
+}
+
+/** Help lines of the active modules' commands. */
+export function featureHelp() {
+  return active.flatMap((module) => module.help ?? []);
 }
 
 /** Hands a frame the core app does not know to the module that does. */

@@ -3,7 +3,9 @@
 
 import { Connection } from "./connection.js";
 import { HELP, parse, runExtra } from "./commands.js";
-import { handleFeatureFrame, startFeatures } from "./features.js";
+import {
+  featureHelp, featuresIdentified, handleFeatureFrame, observeFrame, renderFeatures, startFeatures,
+} from "./features.js";
 import { describeError, replyId, requests } from "./protocol.js";
 import { initialState, roomsToRejoin, update } from "./state.js";
 import { $ } from "./view/dom.js";
@@ -51,6 +53,7 @@ function render() {
   renderSidebar(state, { onSelect: select });
   renderMembers(state, { onOpenDm: openDm });
   renderMessages(state);
+  renderFeatures(app);
 }
 
 const app = {
@@ -71,6 +74,7 @@ function onFrame(frame) {
   const id = replyId(frame);
   const meaning = id !== null ? pending.get(id) : undefined;
   if (meaning) pending.delete(id);
+  if (frame.type !== "welcome") observeFrame(frame, app);
   switch (frame.type) {
     case "welcome":
       connection.confirmed();
@@ -96,6 +100,7 @@ function onFrame(frame) {
     case "logged_in":
       return onOk(frame, meaning);
     case "joined":
+      if (meaning?.onReply) return meaning.onReply(frame);
       dispatch({ type: "joined", room: frame.room, members: frame.members, select: meaning?.select ?? false });
       return;
     case "sent":
@@ -130,6 +135,7 @@ function onOk(frame, meaning) {
       dispatch({ type: "identified", nick, admin: frame.admin, loggedIn: frame.type === "logged_in" });
       // Back in the rooms we were in before the connection dropped.
       for (const room of roomsToRejoin(state)) send(requests.join(room), { kind: "join", select: false });
+      featuresIdentified(app);
       focusInput();
       return;
     }
@@ -245,7 +251,7 @@ function submitLine(line) {
     case "rooms":
       return send(requests.rooms(), { kind: "rooms", key }) || notConnected();
     case "help":
-      for (const line of HELP) dispatch({ type: "notice", text: line });
+      for (const line of [...HELP, ...featureHelp()]) dispatch({ type: "notice", text: line });
       return true;
     case "extra":
       return runExtra(action, app) !== false;
