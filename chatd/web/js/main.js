@@ -134,7 +134,7 @@ function onOk(frame, meaning) {
       credentials = meaning.credentials;
       dispatch({ type: "identified", nick, admin: frame.admin, loggedIn: frame.type === "logged_in" });
       // Back in the rooms we were in before the connection dropped.
-      for (const room of roomsToRejoin(state)) send(requests.join(room), { kind: "join", select: false });
+      for (const room of roomsToRejoin(state)) send(requests.join(room), { kind: "join", room, select: false });
       featuresIdentified(app);
       focusInput();
       return;
@@ -168,6 +168,8 @@ function onError(frame, meaning) {
   }
   if (meaning?.kind === "extra" && meaning.onReply) return meaning.onReply(frame);
   if (meaning?.kind === "message" && meaning.restore) restoreDraft(meaning.text);
+  // A room that cannot be rejoined after a reconnect leaves the sidebar.
+  if (meaning?.kind === "join" && meaning.room) dispatch({ type: "parted", room: meaning.room });
   dispatch({ type: "notice", text, error: true, key: meaning?.key });
 }
 
