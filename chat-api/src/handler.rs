@@ -99,6 +99,9 @@ pub type HandlerResult = Result<Verdict, HandlerError>;
 /// many tasks; keep per-session state in a map keyed by [`Session::id`] and
 /// clean it up in [`on_session_end`](MessageHandler::on_session_end).
 /// Never block: use [`Host::spawn_blocking`] for CPU-heavy or blocking work.
+///
+/// (Maintainers: a method added here must also be forwarded by
+/// `plugin_abi::Contained`.)
 #[async_trait::async_trait]
 pub trait MessageHandler: Send + Sync + 'static {
     /// The plugin's name, as used in `chatd.toml` and in logs.
@@ -204,6 +207,14 @@ impl dyn Session + '_ {
 
 /// The server as a plugin sees it: routing, a view of who is where, and the
 /// runtime services a plugin must not take from its own copy of tokio.
+///
+/// Shared-library plugins get timers, tasks and blocking work only from
+/// here ([`spawn`](Host::spawn), [`sleep`](Host::sleep),
+/// [`spawn_blocking`](Host::spawn_blocking)): a plugin's own copy of tokio
+/// has no runtime, so `tokio::spawn` or `tokio::time::sleep` panic there.
+///
+/// (Maintainers: a method added here must also be forwarded by
+/// `plugin_abi::ContainedHost`.)
 pub trait Host: Send + Sync {
     /// Queues a frame for one session; `false` if it is gone.
     fn send_to_session(&self, session: SessionId, payload: Payload) -> bool;
@@ -266,6 +277,35 @@ pub trait Host: Send + Sync {
     /// plugin can check at start that its own frames fit; `None` if unknown.
     fn max_frame_bytes(&self) -> Option<usize> {
         None
+    }
+
+    /// Writes a line to the server's log, attributed to `plugin`.
+    ///
+    /// Shared-library plugins must log through this: their own copy of
+    /// `tracing` (or `log`) has no subscriber and prints nothing. The default
+    /// body writes to standard error, for hosts other than chatd.
+    fn log(&self, plugin: &str, level: LogLevel, message: &str) {
+        eprintln!("{level} plugin {plugin}: {message}");
+    }
+}
+
+/// How important a [`Host::log`] line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl std::fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LogLevel::Error => "ERROR",
+            LogLevel::Warn => "WARN",
+            LogLevel::Info => "INFO",
+            LogLevel::Debug => "DEBUG",
+        })
     }
 }
 

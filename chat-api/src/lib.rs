@@ -12,6 +12,8 @@
 //!   the [`Host`] handle it sends through.
 //! * [`Payload`]: an encoded frame; encoded once, shared by every recipient.
 //! * [`files`]: the frames of the file transfer plugin, shared with clients.
+//! * [`plugin_abi`] and [`export_plugin!`]: the shared-library boundary for
+//!   third-party plugins (see `docs/plugins.md`).
 //!
 //! ## A minimal handler
 //!
@@ -45,18 +47,20 @@
 //! changed in meaning. The Rust API follows semver: within `0.1.x` the
 //! `MessageHandler`, `Session` and `Host` traits only gain methods with default
 //! bodies. Shared-library plugins must additionally be built with the exact
-//! same compiler and `chat-api` version as the chatd that loads them (see
+//! same compiler and `chat-api` source as the chatd that loads them; chatd
+//! checks this before calling into a library (see [`plugin_abi`] and
 //! `docs/plugins.md`).
 
 pub mod files;
 pub mod handler;
 pub mod names;
 pub mod payload;
+pub mod plugin_abi;
 pub mod protocol;
 
 pub use async_trait::async_trait;
 pub use handler::{
-    BoxFuture, ConfigError, HandlerError, HandlerResult, Host, Identity, MessageHandler,
+    BoxFuture, ConfigError, HandlerError, HandlerResult, Host, Identity, LogLevel, MessageHandler,
     PluginConfig, PluginContext, Session, SessionId, Transport, Verdict,
 };
 pub use payload::Payload;
@@ -64,3 +68,9 @@ pub use protocol::{
     ApiError, ClientFrame, ErrorCode, Inbound, Message, MessageKind, ParseError, Presence,
     PresenceEvent, Request, RequestId, RoomInfo, ServerFrame, PROTOCOL_VERSION,
 };
+/// The `serde` chatd is built with. Shared-library plugins derive through it
+/// (`#[serde(crate = "chat_api::serde")]`) so that they depend on `chat-api`
+/// alone and cannot pull in a different version.
+pub use serde;
+/// The `serde_json` chatd is built with (see [`serde`]).
+pub use serde_json;

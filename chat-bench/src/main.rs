@@ -8,6 +8,7 @@
 //! * `pingpong` direct-message round trips between two clients.
 //! * `logins`   a storm of concurrent logins while a room chats.
 //! * `transfer` file throughput through the server and chat latency meanwhile.
+//! * `thread-cost` the memory a thread-per-connection design would need.
 //!
 //! Point it at a running server (`--server ADDR`, and `--server-pid PID` for
 //! memory figures), or let it start one (`--spawn`, using the `chatd` binary
@@ -20,6 +21,7 @@ mod logins;
 mod pingpong;
 mod report;
 mod server;
+mod threads;
 mod transfer;
 
 use clap::{Parser, Subcommand};
@@ -43,6 +45,8 @@ enum Workload {
     Logins(logins::Args),
     /// File throughput and chat latency meanwhile (files plugin).
     Transfer(transfer::Args),
+    /// Memory per OS thread blocked on a connection (thread-per-connection model).
+    ThreadCost(threads::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -53,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Workload::Pingpong(a) => a.target.client_threads,
         Workload::Logins(a) => a.target.client_threads,
         Workload::Transfer(a) => a.target.client_threads,
+        Workload::ThreadCost(_) => 1,
     };
     let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -71,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             Workload::Pingpong(args) => pingpong::run(args).await,
             Workload::Logins(args) => logins::run(args).await,
             Workload::Transfer(args) => transfer::run(args).await,
+            Workload::ThreadCost(args) => threads::run(args).await,
         }
     })
 }

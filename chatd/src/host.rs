@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_api::names::fold;
-use chat_api::{ApiError, BoxFuture, ErrorCode, Payload, RoomInfo, SessionId};
+use chat_api::{ApiError, BoxFuture, ErrorCode, LogLevel, Payload, RoomInfo, SessionId};
 
 use crate::hub::Hub;
 
@@ -142,5 +142,14 @@ impl chat_api::Host for ServerHost {
 
     fn max_frame_bytes(&self) -> Option<usize> {
         Some(self.max_frame_bytes)
+    }
+
+    fn log(&self, plugin: &str, level: LogLevel, message: &str) {
+        match level {
+            LogLevel::Error => tracing::error!(target: "chatd::plugin", plugin, "{message}"),
+            LogLevel::Warn => tracing::warn!(target: "chatd::plugin", plugin, "{message}"),
+            LogLevel::Info => tracing::info!(target: "chatd::plugin", plugin, "{message}"),
+            LogLevel::Debug => tracing::debug!(target: "chatd::plugin", plugin, "{message}"),
+        }
     }
 }

@@ -9,6 +9,7 @@
 //! * [`websocket`]: the WebSocket transport (frame source and writer);
 //! * [`session`]: handshake, the frame loop, the core router;
 //! * [`pipeline`]: the ordered plugins every frame passes through;
+//! * [`dynamic`]: loading third-party plugins from shared libraries;
 //! * [`hub`]: who is connected and where, and routing to recipients;
 //! * [`peer`]: a session as the hub sees it (queue, identity, rooms);
 //! * [`outbox`]: the bounded per-connection queue the writer drains;

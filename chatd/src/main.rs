@@ -33,6 +33,9 @@ enum Command {
     Run,
     /// Check a configuration file and exit.
     CheckConfig,
+    /// Print the build fingerprint shared-library plugins must match
+    /// (compiler, target, chat-api version); see docs/plugins.md.
+    PluginAbi,
     /// Write a self-signed certificate and key for development.
     GenCert {
         /// Directory to write cert.pem and key.pem into.
@@ -83,6 +86,22 @@ fn main() -> anyhow::Result<()> {
             let (cert, key) = chatd::tls::generate_self_signed(out, names)?;
             println!("wrote {} and {}", cert.display(), key.display());
             println!("enable TLS in chatd.toml:\n[tls]\nlisten = \"127.0.0.1:7879\"\ncert = \"{}\"\nkey = \"{}\"", cert.display(), key.display());
+            Ok(())
+        }
+        Some(Command::PluginAbi) => {
+            let ours = chat_api::plugin_abi::BuildFingerprint::CURRENT;
+            println!("plugins loaded by this chatd must be built with:");
+            println!(
+                "  chat-api        {} (source digest {})",
+                ours.chat_api_version, ours.chat_api_source
+            );
+            println!(
+                "  rustc           {} (commit {})",
+                ours.rustc_release, ours.rustc_commit
+            );
+            println!("  target          {}", ours.target);
+            println!("  panic strategy  {}", ours.panic_strategy);
+            println!("  type layout     {:016x}", ours.type_layout);
             Ok(())
         }
         Some(Command::CheckConfig) => {

@@ -72,12 +72,9 @@ struct Driver {
 
 impl Driver {
     async fn start(chromium: PathBuf, driver: &Path) -> Driver {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
         let mut child = Command::new(driver)
-            .arg(format!("--port={port}"))
+            // Port 0: chromedriver binds a free port and says which.
+            .arg("--port=0")
             .arg("--allowed-ips=127.0.0.1")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -89,10 +86,11 @@ impl Driver {
             .expect("chromedriver starts");
         // Ready once it says so on stdout.
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        tokio::time::timeout(WAIT, async {
+        let port: u16 = tokio::time::timeout(WAIT, async {
             while let Some(line) = lines.next_line().await.expect("chromedriver output") {
-                if line.contains("started successfully") {
-                    return;
+                // "ChromeDriver was started successfully on port 39907."
+                if let Some((_, port)) = line.split_once("started successfully on port ") {
+                    return port.trim_end_matches('.').parse().expect("a port number");
                 }
             }
             panic!("chromedriver exited before it was ready");

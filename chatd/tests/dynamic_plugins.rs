@@ -1,0 +1,615 @@
+//! Shared-library plugins, end to end: the plugin crates in `plugins/` are
+//! built as real `cdylib`s, a real server loads them with libloading, and
+//! real clients talk to it over TCP.
+//!
+//! The libraries are built once per test binary by a nested `cargo build`
+//! into a target directory of their own (under `CARGO_TARGET_TMPDIR`): the
+//! outer `cargo test` holds the lock on the main one. Same workspace, same
+//! `Cargo.lock`, same compiler, so their fingerprint matches this chatd's.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use chat_api::{ClientFrame, ErrorCode, ServerFrame};
+use chat_client::{Client, Received};
+use chatd::{Config, RunningServer, StartError};
+use serde_json::{json, Value};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Builds the plugin libraries (once) and returns the directory holding them.
+fn plugin_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("chatd lives in the workspace");
+        let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("plugin-build");
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .current_dir(workspace)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["build", "--lib"])
+            .args(["-p", "chatd-plugin-dice"])
+            .args(["-p", "chatd-test-plugin-panicky"])
+            .args(["-p", "chatd-test-plugin-bad-abi"])
+            .args(["-p", "chatd-test-plugin-no-entry"])
+            .output()
+            .expect("cargo can be run");
+        assert!(
+            output.status.success(),
+            "building the plugin libraries failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        target_dir.join("debug")
+    })
+}
+
+/// Builds the plugin of `docs/plugins.md` ("from `cargo new` to enabled")
+/// as an author outside chatd's workspace would, from the guide's own text,
+/// and returns the library.
+fn guide_plugin() -> &'static Path {
+    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
+    LIBRARY.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let guide = std::fs::read_to_string(workspace.join("docs/plugins.md")).unwrap();
+        let manifest = code_block_after(&guide, "`Cargo.toml`:", "toml").replace(
+            "path = \"../chatd/chat-api\"",
+            &format!(
+                "path = {}",
+                toml::Value::String(workspace.join("chat-api").display().to_string())
+            ),
+        );
+        assert!(manifest.contains("crate-type = [\"cdylib\"]"), "{manifest}");
+        let source = code_block_after(&guide, "**3. Write the handler**", "rust");
+
+        // Outside the workspace, as the guide has it: `cargo new`, then chatd's
+        // Cargo.lock, the manifest and the handler from the guide.
+        let crate_dir = tempfile::Builder::new()
+            .prefix("chatd-guide-plugin")
+            .tempdir()
+            .unwrap();
+        let dir = crate_dir.path();
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+        std::fs::write(dir.join("src/lib.rs"), source).unwrap();
+        std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+        // Shares the fixtures' target directory: chat-api's dependencies are
+        // built once for both.
+        let target_dir = plugin_dir().parent().unwrap().to_path_buf();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let output = Command::new(cargo)
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .args(["build", "--lib"])
+            .output()
+            .expect("cargo can be run");
+        assert!(
+            output.status.success(),
+            "building the guide's plugin in {} failed:\n{}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        target_dir
+            .join("debug")
+            .join(chatd::dynamic::library_file_name("chatd-plugin-noshout"))
+    })
+}
+
+/// The first fenced block of `language` after `marker` in a Markdown text.
+fn code_block_after(text: &str, marker: &str, language: &str) -> String {
+    let start = text
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker:?} is in the guide"));
+    let fence = format!("```{language}\n");
+    let body = &text[start..];
+    let body = &body[body.find(&fence).expect("a code block follows") + fence.len()..];
+    body[..body.find("```").expect("the block ends")].to_string()
+}
+
+/// The library a plugin crate builds to.
+fn library(crate_name: &str) -> PathBuf {
+    plugin_dir().join(chatd::dynamic::library_file_name(crate_name))
+}
+
+#[tokio::test]
+async fn plugin_from_the_guide_builds_outside_the_workspace_and_works() {
+    let data = tempfile::tempdir().unwrap();
+    let server = start(
+        data.path(),
+        &plugin_entry("noshout", guide_plugin(), "min_length = 10"),
+    )
+    .await;
+    let mut alice = connect(&server, "alice").await;
+    let mut bob = connect(&server, "bob").await;
+    assert!(alice.welcome.plugins.contains(&"noshout".to_string()));
+    join(&mut alice, "#lobby").await;
+    join(&mut bob, "#lobby").await;
+
+    let shout = ClientFrame::Say {
+        room: "#lobby".into(),
+        text: "THIS IS FAR TOO LOUD".into(),
+    };
+    let reply = alice.request(&shout).await.unwrap();
+    assert_eq!(error_code(&reply), Some(&ErrorCode::REJECTED), "{reply:?}");
+    assert_eq!(error_message(&reply), "please do not write in capitals");
+    // Below min_length, capitals are fine.
+    alice
+        .request_ok(&ClientFrame::Say {
+            room: "#lobby".into(),
+            text: "OK LOL".into(),
+        })
+        .await
+        .unwrap();
+    let seen = bob.sync().await.unwrap();
+    let texts: Vec<&str> = seen
+        .iter()
+        .filter_map(|f| match f {
+            Received::Core(ServerFrame::Message(m)) => Some(m.text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["OK LOL"]);
+    server.stop().await;
+}
+
+/// A `[[plugin]]` entry loading `path` under `name`, with a config table.
+fn plugin_entry(name: &str, path: &Path, config: &str) -> String {
+    let path = toml::Value::String(path.display().to_string());
+    format!("[[plugin]]\nname = \"{name}\"\npath = {path}\n[plugin.config]\n{config}\n")
+}
+
+/// A configuration listening on a free loopback port with these plugins.
+fn config(data_dir: &Path, plugins: &str) -> Config {
+    let data_dir = toml::Value::String(data_dir.display().to_string());
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {data_dir}\n[limits]\nframes_per_second = 0\n{plugins}"
+    );
+    Config::parse(&text, "test.toml", None).expect("test configuration is valid")
+}
+
+async fn start(data_dir: &Path, plugins: &str) -> RunningServer {
+    match chatd::start(config(data_dir, plugins)).await {
+        Ok(server) => server,
+        Err(error) => panic!("server did not start: {error}"),
+    }
+}
+
+async fn start_error(data_dir: &Path, plugins: &str) -> String {
+    match chatd::start(config(data_dir, plugins)).await {
+        Ok(server) => {
+            server.stop().await;
+            panic!("the server started, but should have refused its plugins")
+        }
+        Err(error @ StartError::Pipeline(_)) => error.to_string(),
+        Err(other) => panic!("failed for another reason than its plugins: {other}"),
+    }
+}
+
+async fn connect(server: &RunningServer, nick: &str) -> Client {
+    let addr = server.tcp_addr.expect("plaintext listener").to_string();
+    Client::connect_as(&addr, nick).await.expect("connects")
+}
+
+async fn join(client: &mut Client, room: &str) {
+    client
+        .request_ok(&ClientFrame::Join { room: room.into() })
+        .await
+        .expect("joins");
+}
+
+fn error_code(frame: &Received) -> Option<&ErrorCode> {
+    match frame {
+        Received::Core(ServerFrame::Error { code, .. }) => Some(code),
+        _ => None,
+    }
+}
+
+fn error_message(frame: &Received) -> &str {
+    match frame {
+        Received::Core(ServerFrame::Error { message, .. }) => message,
+        other => panic!("expected an error, got {other:?}"),
+    }
+}
+
+/// A message in `room` whose text satisfies `pred`.
+fn room_message(frame: &Received, room: &str, pred: impl Fn(&str) -> bool) -> bool {
+    matches!(frame, Received::Core(ServerFrame::Message(m))
+        if m.room.as_deref() == Some(room) && pred(&m.text))
+}
+
+#[tokio::test]
+async fn dice_plugin_rolls_for_the_whole_room() {
+    let data = tempfile::tempdir().unwrap();
+    let dice = plugin_entry("dice", &library("chatd-plugin-dice"), "max_dice = 5");
+    let server = start(data.path(), &dice).await;
+
+    let mut alice = connect(&server, "alice").await;
+    let mut bob = connect(&server, "bob").await;
+    assert!(alice.welcome.plugins.contains(&"dice".to_string()));
+    assert!(alice.welcome.features.contains(&"dice".to_string()));
+    join(&mut alice, "#games").await;
+    join(&mut bob, "#games").await;
+
+    // One-sided dice make the result known: 3 × 1 + 2.
+    let reply = alice
+        .request(&ClientFrame::Say {
+            room: "#games".into(),
+            text: "/roll 3d1+2 for initiative".into(),
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(reply, Received::Core(ServerFrame::Sent { .. })),
+        "{reply:?}"
+    );
+    let expected = "🎲 3d1+2 for initiative: 1 + 1 + 1 + 2 = 5";
+    bob.expect(TIMEOUT, |f| room_message(f, "#games", |t| t == expected))
+        .await
+        .expect("bob sees alice's roll");
+
+    // Ordinary chat passes through untouched.
+    alice
+        .request_ok(&ClientFrame::Say {
+            room: "#games".into(),
+            text: "/rolling is not a command".into(),
+        })
+        .await
+        .unwrap();
+    bob.expect(TIMEOUT, |f| {
+        room_message(f, "#games", |t| t == "/rolling is not a command")
+    })
+    .await
+    .unwrap();
+
+    // Too many dice: refused with the plugin's own code, nothing delivered.
+    let reply = alice
+        .request(&ClientFrame::Say {
+            room: "#games".into(),
+            text: "/roll 9d6".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        error_code(&reply),
+        Some(&ErrorCode::custom("invalid_dice")),
+        "{reply:?}"
+    );
+    assert!(error_message(&reply).contains("1 to 5 dice"), "{reply:?}");
+    let reply = alice
+        .request(&ClientFrame::Say {
+            room: "#games".into(),
+            text: "/roll banana".into(),
+        })
+        .await
+        .unwrap();
+    assert!(error_message(&reply).contains("NdS+M"), "{reply:?}");
+
+    // A private roll: a plugin frame answered to the sender only.
+    let reply = alice
+        .request_json(&json!({"type": "roll", "dice": "2d6"}))
+        .await
+        .unwrap();
+    let Received::Custom { kind, fields } = &reply else {
+        panic!("expected `rolled`, got {reply:?}")
+    };
+    assert_eq!(kind, "rolled");
+    let rolls: Vec<i64> = fields["rolls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_i64().unwrap())
+        .collect();
+    assert_eq!(rolls.len(), 2);
+    assert!(rolls.iter().all(|r| (1..=6).contains(r)), "{rolls:?}");
+    assert_eq!(fields["total"], Value::from(rolls.iter().sum::<i64>()));
+
+    let seen_by_bob = bob.sync().await.unwrap();
+    assert!(
+        seen_by_bob
+            .iter()
+            .all(|f| !matches!(f, Received::Core(ServerFrame::Message(_)))
+                && !matches!(f, Received::Custom { .. })),
+        "bob saw a refused or private roll: {seen_by_bob:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn bad_plugin_config_stops_start_naming_the_plugin() {
+    let data = tempfile::tempdir().unwrap();
+    let path = library("chatd-plugin-dice");
+    let error = start_error(data.path(), &plugin_entry("dice", &path, "max_dise = 3")).await;
+    assert!(
+        error.contains("'dice'") && error.contains("max_dise"),
+        "{error}"
+    );
+    let error = start_error(data.path(), &plugin_entry("dice", &path, "max_dice = 0")).await;
+    assert!(
+        error.contains("'dice'") && error.contains("max_dice must be"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn library_built_for_another_abi_is_refused_before_it_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let path = library("chatd-test-plugin-bad-abi");
+    // The fixture's constructor panics if called; the refusal comes first.
+    let error = start_error(data.path(), &plugin_entry("bad-abi", &path, "")).await;
+    let ours = chat_api::plugin_abi::BuildFingerprint::CURRENT;
+    for part in [
+        "plugin 'bad-abi'",
+        &path.display().to_string(),
+        "was built for a different plugin ABI (differs in: compiler)",
+        "plugin: chat-api",
+        "rustc 1.0.0 (a59bd12f3df7)",
+        &format!("this chatd: chat-api {}", ours.chat_api_version),
+        &format!("rustc {}", ours.rustc_release),
+        "rebuild the plugin against this chatd's chat-api",
+        "with this compiler",
+    ] {
+        assert!(error.contains(part), "missing {part:?} in: {error}");
+    }
+}
+
+#[tokio::test]
+async fn missing_library_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let path = data
+        .path()
+        .join(chatd::dynamic::library_file_name("chatd-plugin-nowhere"));
+    let error = start_error(data.path(), &plugin_entry("nowhere", &path, "")).await;
+    assert!(error.contains("plugin 'nowhere'"), "{error}");
+    assert!(
+        error.contains("does not exist") && error.contains(&path.display().to_string()),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn library_without_the_entry_symbol_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let path = library("chatd-test-plugin-no-entry");
+    let error = start_error(data.path(), &plugin_entry("no-entry", &path, "")).await;
+    assert!(error.contains("plugin 'no-entry'"), "{error}");
+    assert!(
+        error.contains("is not a chatd plugin") && error.contains("chatd_plugin_declaration"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn library_under_another_name_is_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let path = library("chatd-plugin-dice");
+    let error = start_error(data.path(), &plugin_entry("dicey", &path, "")).await;
+    assert!(
+        error.contains("is the plugin 'dice', not 'dicey'"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn plugin_panicking_while_starting_stops_start_naming_it() {
+    let data = tempfile::tempdir().unwrap();
+    let path = library("chatd-test-plugin-panicky");
+    let error = start_error(
+        data.path(),
+        &plugin_entry("panicky", &path, "panic_on_start = true"),
+    )
+    .await;
+    assert!(error.contains("'panicky'"), "{error}");
+    assert!(
+        error.contains("panicked while starting: asked to panic on start"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn panicking_plugin_leaves_the_server_serving_everyone() {
+    let logs = LogCapture::install();
+    let data = tempfile::tempdir().unwrap();
+    let plugins = format!(
+        "{}{}",
+        plugin_entry(
+            "panicky",
+            &library("chatd-test-plugin-panicky"),
+            "session_end_panic = \"boom-session-end-7f3a\""
+        ),
+        plugin_entry("dice", &library("chatd-plugin-dice"), "")
+    );
+    let server = start(data.path(), &plugins).await;
+    let mut alice = connect(&server, "alice").await;
+    let mut bob = connect(&server, "bob").await;
+    join(&mut alice, "#lobby").await;
+    join(&mut bob, "#lobby").await;
+
+    // The library's panic reports go to chatd's log, with the location.
+    let reply = alice
+        .request_json(&json!({"type": "boom", "when": "poll", "marker": "boom-report-7f3a"}))
+        .await
+        .unwrap();
+    assert_eq!(error_code(&reply), Some(&ErrorCode::INTERNAL), "{reply:?}");
+    logs.wait_for(|event| {
+        event.contains("panicked at plugins/testing/panicky/src/lib.rs")
+            && event.contains("boom-report-7f3a")
+            && event.contains("plugin=\"panicky\"")
+    })
+    .await
+    .expect("the panic was reported in chatd's log with its location");
+
+    for (when, marker) in [
+        ("call", "boom-call-7f3a"),
+        ("poll", "boom-poll-7f3a"),
+        ("later", "boom-later-7f3a"),
+        ("error", "boom-error-7f3a"),
+    ] {
+        let reply = alice
+            .request_json(&json!({"type": "boom", "when": when, "marker": marker}))
+            .await
+            .unwrap_or_else(|e| panic!("no reply after a `{when}` failure: {e}"));
+        assert_eq!(
+            error_code(&reply),
+            Some(&ErrorCode::INTERNAL),
+            "{when}: {reply:?}"
+        );
+        assert!(
+            error_message(&reply).contains("'panicky' plugin failed"),
+            "{reply:?}"
+        );
+        logs.wait_for(|event| event.contains("panicky") && event.contains(marker))
+            .await
+            .unwrap_or_else(|| {
+                panic!("the `{when}` failure was not logged with the plugin's name")
+            });
+
+        // The same session goes on, through the plugins after it too.
+        alice
+            .request_ok(&ClientFrame::Say {
+                room: "#lobby".into(),
+                text: format!("still here after {when}"),
+            })
+            .await
+            .unwrap();
+        bob.expect(TIMEOUT, |f| {
+            room_message(f, "#lobby", |t| t == format!("still here after {when}"))
+        })
+        .await
+        .unwrap();
+    }
+
+    // Tasks the plugin hands to chatd's runtime are contained too.
+    for (when, marker) in [
+        ("spawn", "boom-spawn-7f3a"),
+        ("blocking", "boom-blocking-7f3a"),
+    ] {
+        let reply = alice
+            .request_json(&json!({"type": "boom", "when": when, "marker": marker}))
+            .await
+            .unwrap();
+        assert!(
+            matches!(reply, Received::Core(ServerFrame::Ok { .. })),
+            "{when}: {reply:?}"
+        );
+        logs.wait_for(|event| event.contains("panicky") && event.contains(marker))
+            .await
+            .unwrap_or_else(|| {
+                panic!("the panic in `{when}` was not logged with the plugin's name")
+            });
+    }
+
+    // Everyone is still served, and newcomers are welcome.
+    let mut carol = connect(&server, "carol").await;
+    join(&mut carol, "#lobby").await;
+    bob.request_ok(&ClientFrame::Say {
+        room: "#lobby".into(),
+        text: "/roll 1d1".into(),
+    })
+    .await
+    .unwrap();
+    carol
+        .expect(TIMEOUT, |f| room_message(f, "#lobby", |t| t == "🎲 1d1: 1"))
+        .await
+        .unwrap();
+    alice
+        .expect(TIMEOUT, |f| room_message(f, "#lobby", |t| t == "🎲 1d1: 1"))
+        .await
+        .unwrap();
+    assert_eq!(server.connection_count(), 3);
+
+    // A panic when a session ends (nothing to reply to) is logged too.
+    carol
+        .writer
+        .send(None, &ClientFrame::Quit { reason: None })
+        .await
+        .unwrap();
+    logs.wait_for(|event| {
+        event.contains("panicky")
+            && event.contains("panicked in on_session_end: boom-session-end-7f3a")
+    })
+    .await
+    .expect("the panic at session end was logged with the plugin's name");
+    alice
+        .request_ok(&ClientFrame::Say {
+            room: "#lobby".into(),
+            text: "carol left, we stay".into(),
+        })
+        .await
+        .unwrap();
+    bob.expect(TIMEOUT, |f| {
+        room_message(f, "#lobby", |t| t == "carol left, we stay")
+    })
+    .await
+    .unwrap();
+    server.stop().await;
+}
+
+/// The server's log events, captured from `tracing`, so a test can wait for
+/// an event instead of sleeping.
+struct LogCapture {
+    /// One entry per event (the formatter writes each event at once); an
+    /// event may span lines (a backtrace).
+    events: Mutex<Vec<String>>,
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl LogCapture {
+    /// Installs the capture as this test binary's subscriber (once).
+    fn install() -> Arc<LogCapture> {
+        static CAPTURE: OnceLock<Arc<LogCapture>> = OnceLock::new();
+        CAPTURE
+            .get_or_init(|| {
+                let capture = Arc::new(LogCapture {
+                    events: Mutex::new(Vec::new()),
+                    changed: tokio::sync::watch::Sender::new(0),
+                });
+                let writer = capture.clone();
+                tracing_subscriber::fmt()
+                    .with_ansi(false)
+                    .with_writer(move || LogWriter(writer.clone()))
+                    .try_init()
+                    .expect("no other subscriber in this test binary");
+                capture
+            })
+            .clone()
+    }
+
+    /// Waits (up to the test timeout) for an event satisfying `pred`.
+    async fn wait_for(&self, pred: impl Fn(&str) -> bool) -> Option<()> {
+        let mut changed = self.changed.subscribe();
+        let found = async {
+            loop {
+                let seen = self.events.lock().unwrap().iter().any(|e| pred(e));
+                if seen {
+                    return;
+                }
+                if changed.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(TIMEOUT, found).await.ok()
+    }
+}
+
+struct LogWriter(Arc<LogCapture>);
+
+impl Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .events
+            .lock()
+            .unwrap()
+            .push(String::from_utf8_lossy(bytes).into_owned());
+        self.0.changed.send_modify(|n| *n += 1);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
