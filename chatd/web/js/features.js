@@ -5,16 +5,17 @@
 //     frames: { frame_type(frame, app) { ... } },   // server frames it handles
 //     commands: { name(args, app) { ... } },         // extra slash commands
 //     start(app) { ... } }                           // adds its own UI
-// listed in MODULES below. `app` gives it `request(frame)`, `dispatch(event)`,
-// `state` and `notice(text)`. Modules whose feature the server lacks are
+// listed in MODULES below. `app` gives it `request(frame, onReply)`,
+// `dispatch(event)`, `submit(line)`, `state` and `notice(text)`. Modules whose feature the server lacks are
 // never started, so the UI only offers what the server can do.
 
 import { registerCommand } from "./commands.js";
+import { dice } from "./features/dice.js";
 import { files } from "./features/files.js";
 import { rooms } from "./features/rooms.js";
 
 /** Feature modules, in the order they are started. */
-const MODULES = [files, rooms];
+const MODULES = [files, rooms, dice];
 
 const frameHandlers = new Map();
 /** The modules the server supports, once started. */

@@ -61,6 +61,7 @@ const app = {
   dispatch,
   request: (frame, onReply) => send(frame, { kind: "extra", onReply }),
   notice: (text, error = false) => dispatch({ type: "notice", text, error }),
+  submit: (line) => submitLine(line),
 };
 
 /** Sends a request and remembers what its reply means. */
