@@ -67,6 +67,7 @@ const ASSETS: &[Asset] = &[
     asset!("js/connection.js", JS),
     asset!("js/commands.js", JS),
     asset!("js/features.js", JS),
+    asset!("js/features/dice.js", JS),
     asset!("js/features/files.js", JS),
     asset!("js/features/rooms.js", JS),
     asset!("js/sha256.js", JS),
@@ -377,6 +378,45 @@ mod tests {
         assert!(!is_valid_origin("chat.example.org"));
         assert!(!is_valid_origin("https://chat.example.org/app"));
         assert!(!is_valid_origin("ftp://x"));
+    }
+
+    /// A module the browser cannot load stops the whole app: every relative
+    /// import must name an embedded file.
+    #[test]
+    fn every_import_is_embedded() {
+        for asset in ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
+            let dir = &asset.path[..asset.path.rfind('/').unwrap()];
+            for part in asset.body.split("from \"").skip(1) {
+                let target = &part[..part.find('"').unwrap()];
+                let mut path: Vec<&str> = dir.split('/').collect();
+                for step in target.split('/') {
+                    match step {
+                        "." => {}
+                        ".." => {
+                            path.pop();
+                        }
+                        name => path.push(name),
+                    }
+                }
+                let resolved = path.join("/");
+                assert!(
+                    ASSETS.iter().any(|a| a.path == resolved),
+                    "{} imports {target} ({resolved}), which is not in ASSETS",
+                    asset.path
+                );
+            }
+        }
+        let index = ASSETS.iter().find(|a| a.path == "/index.html").unwrap();
+        let loads = index.body.split("src=\"").skip(1);
+        for part in loads.chain(index.body.split("href=\"").skip(1)) {
+            let target = &part[..part.find('"').unwrap()];
+            if target.starts_with('/') {
+                assert!(
+                    ASSETS.iter().any(|a| a.path == target),
+                    "index.html loads {target}, which is not in ASSETS"
+                );
+            }
+        }
     }
 
     #[test]
