@@ -61,7 +61,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     let server = Server::start(&args.target)?;
     let base = Instant::now();
-    let before = server.pid.map(proc_stats).transpose()?;
 
     // Connect and join, a bounded number at a time.
     let connect_start = Instant::now();
@@ -85,6 +84,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         members.push(j.await??);
     }
     let connect_secs = connect_start.elapsed().as_secs_f64();
+    // CPU is counted from here: sending and delivering only.
+    let before = server.pid.map(proc_stats).transpose()?;
+    let own_before = proc_stats(std::process::id())?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let sent_counts: Arc<Vec<AtomicU64>> =
@@ -153,6 +155,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .saturating_sub(start_ns)) as f64
         / 1e9;
     let after = server.pid.map(proc_stats).transpose()?;
+    let client_cpu = proc_stats(std::process::id())?.cpu_seconds - own_before.cpu_seconds;
     let server_cpu = match (before, after) {
         (Some(b), Some(a)) => Some(a.cpu_seconds - b.cpu_seconds),
         _ => None,
@@ -171,7 +174,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         duplicated,
         report::describe(&latency),
         connect_secs,
-        server_cpu.map(|c| format!(", server CPU {c:.2}s")).unwrap_or_default(),
+        server_cpu.map(|c| format!(", server CPU {c:.2}s")).unwrap_or_default()
+            + &format!(", load generator CPU {client_cpu:.2}s"),
     );
     report::emit(json!({
         "workload": "fanout",
@@ -189,6 +193,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "sends_per_s": sends_per_sec.round(),
         "latency": report::percentiles(&latency),
         "server_cpu_s": server_cpu,
+        "client_cpu_s": client_cpu,
+        "server_cpu_us_per_delivery": server_cpu.map(|c| (c * 1e6 / received.max(1) as f64 * 1000.0).round() / 1000.0),
         "server": {"flavor": args.target.server_flavor, "threads": args.target.server_threads},
     }));
     anyhow::ensure!(

@@ -464,20 +464,7 @@ async fn receive(
         }
         let (id, offset) = in_flight.pop_front().expect("a request is in flight");
         let reply = reply_to(client, id, first_id, observer).await?;
-        if reply.kind() != "file_data" {
-            return Err(refused(reply));
-        }
-        let data: FileData = decode(&reply)?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data.data.as_bytes())
-            .map_err(|e| FileError::Protocol(format!("file_data is not base64: {e}")))?;
-        if data.offset != offset || (bytes.is_empty() && !data.eof) {
-            return Err(FileError::Protocol(format!(
-                "asked for offset {offset}, got {} bytes at {}",
-                bytes.len(),
-                data.offset
-            )));
-        }
+        let (bytes, eof) = chunk_from_reply(reply, offset)?;
         if chunk.is_none() {
             chunk = Some(bytes.len().max(1) as u64);
             next = offset + bytes.len() as u64;
@@ -487,7 +474,7 @@ async fn receive(
             .map_err(io_error("write", part))?;
         have += bytes.len() as u64;
         observer.progress(report(have));
-        if data.eof {
+        if eof {
             break;
         }
     }
@@ -611,6 +598,26 @@ async fn reply_to(
             }
         }
     }
+}
+
+/// Checks the reply to a `file_get` for `offset` and decodes its bytes;
+/// returns them and whether they end the file.
+pub fn chunk_from_reply(reply: Received, offset: u64) -> Result<(Vec<u8>, bool), FileError> {
+    if reply.kind() != "file_data" {
+        return Err(refused(reply));
+    }
+    let data: FileData = decode(&reply)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data.data.as_bytes())
+        .map_err(|e| FileError::Protocol(format!("file_data is not base64: {e}")))?;
+    if data.offset != offset || (bytes.is_empty() && !data.eof) {
+        return Err(FileError::Protocol(format!(
+            "asked for offset {offset}, got {} bytes at {}",
+            bytes.len(),
+            data.offset
+        )));
+    }
+    Ok((bytes, data.eof))
 }
 
 fn decode<T: DeserializeOwned>(frame: &Received) -> Result<T, FileError> {

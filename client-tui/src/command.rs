@@ -56,6 +56,29 @@ pub enum Command {
     Logout,
     /// `/say TEXT`: send text that starts with a slash.
     Say(String),
+    /// `/send TARGET PATH`: offer and upload a file to a nick or a #room.
+    Send { to: FileTo, path: String },
+    /// `/accept [ID] [DIR]`: download an offered file (the latest when no
+    /// id) into DIR (the download directory when none).
+    Accept {
+        id: Option<String>,
+        dir: Option<String>,
+    },
+    /// `/decline [ID]`: refuse an offered file (the latest when no id).
+    Decline(Option<String>),
+    /// `/cancel ID`: stop a transfer; withdraws our own upload.
+    Cancel(String),
+    /// `/files`: list the files waiting for us and our uploads.
+    Files,
+    /// `/transfers`: show or hide the transfers view (also F2).
+    Transfers,
+}
+
+/// Who `/send` sends to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileTo {
+    User(String),
+    Room(String),
 }
 
 /// One row of the command table.
@@ -152,6 +175,36 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "log out, staying connected",
     },
     CommandSpec {
+        name: "send",
+        usage: "NICK|#ROOM PATH",
+        summary: "send a file to someone or to a room's members",
+    },
+    CommandSpec {
+        name: "accept",
+        usage: "[ID] [DIR]",
+        summary: "download an offered file (the latest by default)",
+    },
+    CommandSpec {
+        name: "decline",
+        usage: "[ID]",
+        summary: "refuse an offered file (the latest by default)",
+    },
+    CommandSpec {
+        name: "cancel",
+        usage: "ID",
+        summary: "stop a transfer (withdraws your own upload)",
+    },
+    CommandSpec {
+        name: "files",
+        usage: "",
+        summary: "list files waiting for you and your uploads",
+    },
+    CommandSpec {
+        name: "transfers",
+        usage: "",
+        summary: "show or hide the transfers view (also F2)",
+    },
+    CommandSpec {
         name: "quit",
         usage: "[REASON]",
         summary: "leave the server and exit",
@@ -222,6 +275,11 @@ fn room_arg(word: &str) -> Result<String, CommandError> {
 fn nick_arg(word: &str) -> Result<String, CommandError> {
     validate_nick(word)?;
     Ok(word.to_string())
+}
+
+/// Transfer ids are hex; a typed id may be any prefix of one.
+fn is_id(word: &str) -> bool {
+    !word.is_empty() && word.chars().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Splits off the first whitespace-separated word.
@@ -318,6 +376,52 @@ fn parse_command(rest: &str) -> Result<Command, CommandError> {
         "passwd" => return Err(usage()),
         "logout" if args.is_empty() => Command::Logout,
         "logout" => return Err(usage()),
+        "send" if !first.is_empty() && !after_first.is_empty() => Command::Send {
+            to: if first.starts_with('#') {
+                FileTo::Room(room_arg(first)?)
+            } else {
+                FileTo::User(nick_arg(first)?)
+            },
+            path: after_first.trim_end().to_string(),
+        },
+        "send" => return Err(usage()),
+        "accept" => {
+            let (second, rest) = split_word(after_first);
+            if !rest.is_empty() {
+                return Err(usage());
+            }
+            // One word: an id if it looks like one (hex digits), else a
+            // directory.
+            match (first, second) {
+                ("", _) => Command::Accept {
+                    id: None,
+                    dir: None,
+                },
+                (word, "") if is_id(word) => Command::Accept {
+                    id: Some(word.to_string()),
+                    dir: None,
+                },
+                (dir, "") => Command::Accept {
+                    id: None,
+                    dir: Some(dir.to_string()),
+                },
+                (id, dir) if is_id(id) => Command::Accept {
+                    id: Some(id.to_string()),
+                    dir: Some(dir.to_string()),
+                },
+                _ => return Err(usage()),
+            }
+        }
+        "decline" if after_first.is_empty() && (first.is_empty() || is_id(first)) => {
+            Command::Decline(none_if_empty(first))
+        }
+        "decline" => return Err(usage()),
+        "cancel" if is_id(first) && after_first.is_empty() => Command::Cancel(first.to_string()),
+        "cancel" => return Err(usage()),
+        "files" if args.is_empty() => Command::Files,
+        "files" => return Err(usage()),
+        "transfers" if args.is_empty() => Command::Transfers,
+        "transfers" => return Err(usage()),
         _ => unreachable!("every table row has an arm: {name}"),
     })
 }
@@ -332,7 +436,7 @@ impl Command {
                 ];
                 lines.extend(COMMANDS.iter().map(help_line));
                 lines.push(
-                    "Keys: Alt-1..9 / Ctrl-N / Ctrl-P switch conversations, PageUp/PageDown scroll, End jumps to the bottom, Tab completes, Up/Down recall history.".to_string(),
+                    "Keys: Alt-1..9 / Ctrl-N / Ctrl-P switch conversations, PageUp/PageDown scroll, End jumps to the bottom, Tab completes, Up/Down recall history, F2 shows transfers.".to_string(),
                 );
                 Ok(lines)
             }
@@ -481,6 +585,74 @@ mod tests {
             Err(CommandError::BadName(_))
         ));
         assert!(matches!(parse("/nick é"), Err(CommandError::BadName(_))));
+    }
+
+    #[test]
+    fn file_commands() {
+        assert_eq!(
+            cmd("/send bob ~/My Files/report.pdf"),
+            Command::Send {
+                to: FileTo::User("bob".into()),
+                path: "~/My Files/report.pdf".into()
+            }
+        );
+        assert_eq!(
+            cmd("/send #team a.bin"),
+            Command::Send {
+                to: FileTo::Room("#team".into()),
+                path: "a.bin".into()
+            }
+        );
+        assert!(matches!(
+            parse("/send bob"),
+            Err(CommandError::Usage { .. })
+        ));
+        assert!(matches!(
+            parse("/send 1bob x"),
+            Err(CommandError::BadName(_))
+        ));
+        assert_eq!(
+            cmd("/accept"),
+            Command::Accept {
+                id: None,
+                dir: None
+            }
+        );
+        assert_eq!(
+            cmd("/accept 5f0c"),
+            Command::Accept {
+                id: Some("5f0c".into()),
+                dir: None
+            }
+        );
+        assert_eq!(
+            cmd("/accept ~/inbox"),
+            Command::Accept {
+                id: None,
+                dir: Some("~/inbox".into())
+            }
+        );
+        assert_eq!(
+            cmd("/accept 5f0c /tmp/in"),
+            Command::Accept {
+                id: Some("5f0c".into()),
+                dir: Some("/tmp/in".into())
+            }
+        );
+        assert!(matches!(
+            parse("/accept /tmp x"),
+            Err(CommandError::Usage { .. })
+        ));
+        assert_eq!(cmd("/decline"), Command::Decline(None));
+        assert_eq!(cmd("/decline ab12"), Command::Decline(Some("ab12".into())));
+        assert_eq!(cmd("/cancel ab12"), Command::Cancel("ab12".into()));
+        assert!(matches!(parse("/cancel"), Err(CommandError::Usage { .. })));
+        assert!(matches!(
+            parse("/cancel report"),
+            Err(CommandError::Usage { .. })
+        ));
+        assert_eq!(cmd("/files"), Command::Files);
+        assert_eq!(cmd("/transfers"), Command::Transfers);
     }
 
     #[test]

@@ -10,6 +10,8 @@
 //! * [`command`]: the slash-command table and parser; [`complete`]: tab
 //!   completion; [`editor`]: the input line;
 //! * [`net`]: the connection task (connect, ping, reconnect with back-off);
+//!   [`transfer`]: file transfer workers on that connection; [`transfers`]:
+//!   the transfers and offers the state keeps;
 //! * [`screen`] and [`line_mode`]: the two event loops; [`settings`]:
 //!   command line and config file.
 
@@ -23,6 +25,8 @@ pub mod progress;
 pub mod screen;
 pub mod settings;
 pub mod state;
+pub mod transfer;
+pub mod transfers;
 pub mod update;
 pub mod view;
 
@@ -55,6 +59,9 @@ pub fn initial_state(settings: &Settings, frontend: Frontend, utc_offset_secs: i
         frontend,
     );
     state.utc_offset_secs = utc_offset_secs;
+    if let Some(dir) = &settings.download_dir {
+        state.download_dir = dir.clone();
+    }
     state.now_ms = now_ms();
     for room in &settings.rooms {
         let index = state.conv_index(room, ConvKind::Room);

@@ -1,7 +1,8 @@
 //! The line mode (`--line`): commands and text from standard input, one
 //! event per line on standard output (format in [`crate::lines`]). Standard
 //! input is read only while connected, so a script's lines wait for the
-//! connection instead of failing; end of input quits.
+//! connection instead of failing; end of input quits (after running file
+//! transfers finish).
 
 use std::time::Duration;
 
@@ -68,11 +69,11 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
                 Some(Err(LinesCodecError::Io(e))) => {
                     tracing::warn!(error = %e, "reading standard input");
                     input_open = false;
-                    Event::InputClosed
+                    Event::InputEnded
                 }
                 None => {
                     input_open = false;
-                    Event::InputClosed
+                    Event::InputEnded
                 }
             },
             _ = signals.recv() => Event::InputClosed,

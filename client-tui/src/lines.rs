@@ -66,6 +66,31 @@ pub fn format(conv: &str, entry: &Entry) -> String {
         Body::Status(text) => format!("status {conv} {}", escape(text)),
         Body::Info(text) => format!("info {conv} {}", escape(text)),
         Body::Error { code, message } => format!("error {conv} {code} {}", escape(message)),
+        Body::FileOffer(file) => format!(
+            "file {conv} {} {} {} {}",
+            file.from,
+            file.transfer,
+            file.size,
+            escape(&file.name)
+        ),
+        Body::Transfer(t) if t.finished => format!(
+            "done {conv} {} {} {} {}",
+            t.transfer,
+            t.direction.word(),
+            t.total,
+            escape(&t.path)
+        ),
+        Body::Transfer(t) => format!(
+            "progress {conv} {} {} {}% {} {} {}",
+            t.transfer,
+            t.direction.word(),
+            (t.done.min(t.total) * 100)
+                .checked_div(t.total)
+                .unwrap_or(100),
+            t.done,
+            t.total,
+            escape(&t.name)
+        ),
     }
 }
 
@@ -139,5 +164,44 @@ mod tests {
             "error * feature_disabled needs auth"
         );
         assert_eq!(escape("\u{7}"), "\\u{7}");
+    }
+
+    #[test]
+    fn file_lines() {
+        use crate::state::TransferNote;
+        use crate::transfers::Direction;
+        let e = |body| Entry { ts: 0, body };
+        let file = chat_api::files::FileInfo {
+            transfer: "5f0c3a9e".into(),
+            from: "alice".into(),
+            room: Some("#team".into()),
+            name: "my notes.txt".into(),
+            size: 11,
+            sha256: "b9".into(),
+            expires_at: 0,
+        };
+        assert_eq!(
+            format("#team", &e(Body::FileOffer(file))),
+            "file #team alice 5f0c3a9e 11 my notes.txt"
+        );
+        let mut note = TransferNote {
+            transfer: "5f0c3a9e".into(),
+            direction: Direction::Upload,
+            name: "a.bin".into(),
+            path: "/tmp/a.bin".into(),
+            done: 3 << 20,
+            total: 10 << 20,
+            finished: false,
+        };
+        assert_eq!(
+            format("bob", &e(Body::Transfer(note.clone()))),
+            "progress bob 5f0c3a9e up 30% 3145728 10485760 a.bin"
+        );
+        note.finished = true;
+        note.direction = Direction::Download;
+        assert_eq!(
+            format("bob", &e(Body::Transfer(note))),
+            "done bob 5f0c3a9e down 10485760 /tmp/a.bin"
+        );
     }
 }

@@ -7,8 +7,14 @@
 //! frames that restore the session (nickname or login, rooms to rejoin),
 //! which `update` builds from its state. Requests that arrive before that are
 //! held (bounded) and sent after the setup frames, so they cannot overtake it.
+//!
+//! File transfers run as workers of the connection ([`crate::transfer`]):
+//! their request lines are written between chat frames, and replies whose
+//! id falls in a transfer's range go back to that worker, never to the
+//! front end. When the connection ends, the workers end with it and report
+//! themselves interrupted; the front end restarts them on the next one.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use chat_api::{ClientFrame, RequestId, ServerFrame};
@@ -17,6 +23,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::transfer::{slot_of, TransferEvent, TransferEventKind, TransferJob, Worker};
 
 /// A frame to send: a core frame, or a plugin frame as JSON (accounts, and
 /// later rooms and files).
@@ -33,6 +41,11 @@ pub enum NetCommand {
     Setup(Vec<(RequestId, Outgoing)>),
     /// One request.
     Send(RequestId, Outgoing),
+    /// Run a file transfer on this connection (see [`crate::transfer`]).
+    Transfer(crate::transfer::TransferJob),
+    /// Stop the transfer with this slot (cancelled by the user); a partial
+    /// download stays on disk.
+    StopTransfer(u32),
     /// Say goodbye and stop (no reconnecting).
     Quit(Option<String>),
 }
@@ -52,6 +65,8 @@ pub enum NetEvent {
     Undelivered(RequestId),
     /// The link is down; the next attempt is in `retry_in`.
     Disconnected { reason: String, retry_in: Duration },
+    /// A transfer worker's report.
+    Transfer(crate::transfer::TransferEvent),
     /// We quit; the task has ended.
     Closed,
 }
@@ -138,7 +153,10 @@ async fn run(
                     Some(NetCommand::Send(id, _)) => {
                         let _ = events.send(NetEvent::Undelivered(id)).await;
                     }
-                    Some(NetCommand::Setup(_)) => {}
+                    Some(NetCommand::Transfer(job)) => {
+                        let _ = events.send(interrupted(job.slot())).await;
+                    }
+                    Some(NetCommand::Setup(_) | NetCommand::StopTransfer(_)) => {}
                 },
             }
         };
@@ -179,13 +197,76 @@ async fn run(
                     Some(NetCommand::Send(id, _)) => {
                         let _ = events.send(NetEvent::Undelivered(id)).await;
                     }
-                    Some(NetCommand::Setup(_)) => {}
+                    Some(NetCommand::Transfer(job)) => {
+                        let _ = events.send(interrupted(job.slot())).await;
+                    }
+                    Some(NetCommand::Setup(_) | NetCommand::StopTransfer(_)) => {}
                 },
             }
         }
         delay = (delay * 2).min(target.max_backoff);
     }
     let _ = events.send(NetEvent::Closed).await;
+}
+
+/// A transfer that could not start or go on for want of a connection.
+fn interrupted(slot: u32) -> NetEvent {
+    NetEvent::Transfer(TransferEvent {
+        slot,
+        kind: TransferEventKind::Interrupted,
+    })
+}
+
+/// The transfer workers of one connection. Dropping it (the connection
+/// ended) closes their reply queues, so each worker reports itself
+/// interrupted rather than being aborted silently.
+struct Transfers {
+    /// Each running worker's reply queue and task, by slot.
+    workers: HashMap<u32, (mpsc::Sender<Received>, JoinHandle<()>)>,
+    /// The workers' request lines, written between chat frames.
+    lines_tx: mpsc::Sender<Vec<u8>>,
+    lines_rx: mpsc::Receiver<Vec<u8>>,
+}
+
+/// Request lines buffered from all transfer workers together.
+const TRANSFER_LINES: usize = 16;
+
+impl Transfers {
+    fn new() -> Transfers {
+        let (lines_tx, lines_rx) = mpsc::channel(TRANSFER_LINES);
+        Transfers {
+            workers: HashMap::new(),
+            lines_tx,
+            lines_rx,
+        }
+    }
+
+    fn start(&mut self, job: TransferJob, events: &mpsc::Sender<NetEvent>) {
+        let slot = job.slot();
+        let (reply_tx, reply_rx) = mpsc::channel(crate::transfer::REPLY_QUEUE);
+        let worker = Worker::new(slot, self.lines_tx.clone(), reply_rx, events.clone());
+        let task = tokio::spawn(worker.run(job));
+        if let Some((_, old)) = self.workers.insert(slot, (reply_tx, task)) {
+            old.abort();
+        }
+    }
+
+    fn stop(&mut self, slot: u32) {
+        if let Some((_, task)) = self.workers.remove(&slot) {
+            task.abort();
+        }
+    }
+
+    /// Hands a reply to its worker; a reply for a worker that has ended is
+    /// dropped.
+    fn route(&mut self, slot: u32, frame: Received) {
+        if let Some((replies, _)) = self.workers.get(&slot) {
+            if replies.try_send(frame).is_err() {
+                tracing::debug!(slot, "reply for a finished transfer dropped");
+                self.workers.remove(&slot);
+            }
+        }
+    }
 }
 
 /// Up to a quarter more than `delay`, so that clients dropped together do
@@ -221,9 +302,20 @@ async fn session(
     pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ping_seq: u64 = 0;
     let mut awaiting_pong: Option<(u64, Instant)> = None;
+    let mut transfers = Transfers::new();
+    let mut held_jobs: Vec<TransferJob> = Vec::new();
     loop {
         tokio::select! {
+            Some(line) = transfers.lines_rx.recv() => {
+                if let Err(e) = writer.send_raw(&line).await {
+                    return End::Lost(e.to_string());
+                }
+            }
             frame = reader.next() => match frame {
+                Ok(Some(frame)) if frame.reply_to().and_then(slot_of).is_some() => {
+                    let slot = frame.reply_to().and_then(slot_of).expect("checked");
+                    transfers.route(slot, frame);
+                }
                 Ok(Some(Received::Core(ServerFrame::Pong { token: Some(token), .. })))
                     if token.get("lag").and_then(Value::as_u64).is_some() =>
                 {
@@ -259,6 +351,9 @@ async fn session(
                     }
                     held.clear();
                     ready = true;
+                    for job in held_jobs.drain(..) {
+                        transfers.start(job, events);
+                    }
                     if let Some(reason) = quit_after_setup.take() {
                         if write(&mut writer, None, &Outgoing::Core(ClientFrame::Quit { reason })).await.is_err() {
                             return End::Stop;
@@ -278,6 +373,18 @@ async fn session(
                     } else if events.send(NetEvent::Undelivered(id)).await.is_err() {
                         return End::Stop;
                     }
+                }
+                Some(NetCommand::Transfer(job)) if ready => transfers.start(job, events),
+                Some(NetCommand::Transfer(job)) => {
+                    if held_jobs.len() < HELD_LIMIT {
+                        held_jobs.push(job);
+                    } else if events.send(interrupted(job.slot())).await.is_err() {
+                        return End::Stop;
+                    }
+                }
+                Some(NetCommand::StopTransfer(slot)) => {
+                    held_jobs.retain(|job| job.slot() != slot);
+                    transfers.stop(slot);
                 }
                 Some(NetCommand::Quit(reason)) if ready => {
                     if write(&mut writer, None, &Outgoing::Core(ClientFrame::Quit { reason })).await.is_err() {

@@ -38,6 +38,9 @@ pub struct Args {
     /// Line mode: read commands and text from stdin, print one event per line
     #[arg(long)]
     pub line: bool,
+    /// Directory where /accept saves files when none is given [default: the current directory]
+    #[arg(long, value_name = "DIR")]
+    pub download_dir: Option<PathBuf>,
     /// Config file to read instead of the default one
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -54,6 +57,8 @@ pub struct FileSettings {
     pub ca: Option<PathBuf>,
     #[serde(default)]
     pub rooms: Vec<String>,
+    /// Where `/accept` saves files when no directory is given.
+    pub download_dir: Option<PathBuf>,
 }
 
 /// What the client runs with.
@@ -66,6 +71,8 @@ pub struct Settings {
     pub ca: Option<PathBuf>,
     pub rooms: Vec<String>,
     pub line: bool,
+    /// Where `/accept` saves files by default (`None`: the current directory).
+    pub download_dir: Option<PathBuf>,
 }
 
 /// A setting that cannot be used.
@@ -178,6 +185,7 @@ impl Settings {
             ca,
             rooms,
             line: args.line,
+            download_dir: args.download_dir.or(file.download_dir),
         })
     }
 
@@ -214,6 +222,17 @@ mod tests {
         assert_eq!(s.nick, "cli");
         assert!(s.tls);
         assert_eq!(s.rooms, ["#a", "#b", "#c"]);
+    }
+
+    #[test]
+    fn download_dir_from_the_file_or_the_command_line() {
+        let file = || -> FileSettings { toml::from_str("download_dir = \"/srv/in\"\n").unwrap() };
+        let s = Settings::resolve(args(&[]), file(), None).unwrap();
+        assert_eq!(s.download_dir, Some(PathBuf::from("/srv/in")));
+        let s = Settings::resolve(args(&["--download-dir", "/tmp/x"]), file(), None).unwrap();
+        assert_eq!(s.download_dir, Some(PathBuf::from("/tmp/x")));
+        let s = Settings::resolve(args(&[]), FileSettings::default(), None).unwrap();
+        assert_eq!(s.download_dir, None);
     }
 
     #[test]

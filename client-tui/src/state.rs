@@ -69,6 +69,26 @@ pub enum Body {
     Info(String),
     /// The server refused something, or input was wrong.
     Error { code: String, message: String },
+    /// A file offered to us (`file_available`, or listed by `/files`).
+    FileOffer(chat_api::files::FileInfo),
+    /// How far one of our transfers has come (line mode: every tenth and
+    /// at the end).
+    Transfer(TransferNote),
+}
+
+/// A transfer's progress as recorded in a conversation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferNote {
+    /// The server's transfer id.
+    pub transfer: String,
+    pub direction: crate::transfers::Direction,
+    pub name: String,
+    /// The local file (source or destination).
+    pub path: String,
+    pub done: u64,
+    pub total: u64,
+    /// Finished and verified.
+    pub finished: bool,
 }
 
 /// Where one of our messages is.
@@ -179,6 +199,15 @@ pub enum PendingKind {
     /// Carries the new password, remembered for reconnecting once accepted.
     Passwd(String),
     Logout,
+    /// `/files`.
+    FileList,
+    /// The listing asked for on connecting and logging in: shows only
+    /// offers not seen yet (e.g. sent while we were away).
+    FileListQuiet,
+    /// `/decline`, with the server's transfer id.
+    FileDecline(String),
+    /// `/cancel` of one of our uploads, with the server's transfer id.
+    FileCancel(String),
     /// Requests whose plain `ok` needs no words.
     Other,
 }
@@ -268,6 +297,10 @@ pub struct State {
     pub quitting: bool,
     /// Clock for entries that carry no server time (ms since the epoch).
     pub now_ms: u64,
+    /// File offers and our uploads and downloads.
+    pub transfers: crate::transfers::Transfers,
+    /// Where `/accept` saves files when no directory is given.
+    pub download_dir: std::path::PathBuf,
 }
 
 impl State {
@@ -301,6 +334,8 @@ impl State {
             rejoin_after_login: false,
             quitting: false,
             now_ms: 0,
+            transfers: crate::transfers::Transfers::default(),
+            download_dir: std::path::PathBuf::from("."),
         }
     }
 
@@ -355,16 +390,19 @@ impl State {
             0
         };
         let conv = &mut self.convs[index];
-        if let Body::Chat {
-            own: false,
-            mention,
-            ..
-        } = &entry.body
-        {
-            if !shown {
-                conv.unread += 1;
-                conv.mentioned |= *mention;
-            }
+        let unread = match &entry.body {
+            Body::Chat {
+                own: false,
+                mention,
+                ..
+            } => Some(*mention),
+            // A file offered to us is addressed to us, like a mention.
+            Body::FileOffer(_) => Some(true),
+            _ => None,
+        };
+        if let (Some(mention), false) = (unread, shown) {
+            conv.unread += 1;
+            conv.mentioned |= mention;
         }
         conv.scroll += added_rows;
         let pending = matches!(
@@ -423,10 +461,21 @@ impl State {
         }
     }
 
+    /// Rows the transfers view takes when shown (the view lays it out the
+    /// same way).
+    pub fn transfers_view_rows(&self) -> usize {
+        if !self.transfers.shown {
+            return 0;
+        }
+        let main = usize::from(self.viewport.1).saturating_sub(2);
+        (self.transfers.list.len().max(1) + 1).min(main / 2).max(2)
+    }
+
     /// Rows the conversation area has, for paging.
     pub fn page_rows(&self) -> usize {
-        // Minus the title, status and input rows.
-        usize::from(self.viewport.1).saturating_sub(3).max(1)
+        // Minus the title, status and input rows, and the transfers view.
+        let rows = usize::from(self.viewport.1).saturating_sub(3);
+        rows.saturating_sub(self.transfers_view_rows()).max(1)
     }
 }
 

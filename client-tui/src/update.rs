@@ -29,8 +29,11 @@ pub enum Event {
     Net(NetEvent),
     /// A line of standard input (line mode).
     Line(String),
-    /// End of standard input (line mode): quit.
+    /// A signal, or the terminal went away: quit.
     InputClosed,
+    /// End of standard input (line mode): quit, once running file
+    /// transfers have finished.
+    InputEnded,
     /// A second passed (refreshes countdowns; the clock is `state.now_ms`).
     Tick,
 }
@@ -64,6 +67,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<NetCommand> {
         Event::Net(net) => on_net(state, net, &mut out),
         Event::Line(line) => submit(state, line, &mut out),
         Event::InputClosed => quit(state, None, &mut out),
+        Event::InputEnded => files::quit_when_idle(state, &mut out),
         Event::Tick => {}
     }
     out
@@ -109,6 +113,7 @@ fn on_key(state: &mut State, key: KeyEvent, out: &mut Vec<NetCommand>) {
             let conv = state.current;
             state.note(conv, Body::Info("password entry cancelled".into()));
         }
+        KeyCode::F(2) => state.transfers.shown = !state.transfers.shown,
         KeyCode::Char('c') if ctrl => quit(state, None, out),
         KeyCode::Char('d') if ctrl && ed.is_empty() => quit(state, None, out),
         KeyCode::Char('a') if ctrl => ed.home(),
@@ -233,7 +238,7 @@ fn submit(state: &mut State, line: String, out: &mut Vec<NetCommand>) {
     };
     let needs_server = !matches!(
         input,
-        Input::Nothing | Input::Command(Command::Help(_) | Command::Quit(_))
+        Input::Nothing | Input::Command(Command::Help(_) | Command::Quit(_) | Command::Transfers)
     );
     if needs_server && !online(state) {
         let why = match &state.link {
@@ -339,7 +344,7 @@ fn send(
     out.push(NetCommand::Send(id, frame));
 }
 
-fn quit(state: &mut State, reason: Option<String>, out: &mut Vec<NetCommand>) {
+pub(crate) fn quit(state: &mut State, reason: Option<String>, out: &mut Vec<NetCommand>) {
     if !state.quitting {
         state.quitting = true;
         out.push(NetCommand::Quit(reason));
@@ -495,6 +500,12 @@ fn run_command(state: &mut State, command: Command, out: &mut Vec<NetCommand>) {
             Outgoing::Json(json!({ "type": "logout" })),
             out,
         ),
+        Command::Send { to, path } => files::send_file(state, to, &path, out),
+        Command::Accept { id, dir } => files::accept(state, id, dir, out),
+        Command::Decline(id) => files::decline(state, id, out),
+        Command::Cancel(id) => files::cancel(state, &id, out),
+        Command::Files => files::list(state, &here_name, out),
+        Command::Transfers => state.transfers.shown = !state.transfers.shown,
     }
 }
 
@@ -666,7 +677,12 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
             );
             state.note(0, Body::Status(text));
             out.push(NetCommand::Setup(setup_frames(state)));
+            if !state.rejoin_after_login {
+                files::resume(state, out);
+                files::list_quietly(state, out);
+            }
         }
+        NetEvent::Transfer(event) => files::on_transfer(state, event, out),
         NetEvent::Frame(frame) => on_frame(state, frame, out),
         NetEvent::Lag(lag) => state.lag = Some(lag),
         NetEvent::Undelivered(id) => fail_request(state, id, "not sent: not connected".into()),
@@ -677,6 +693,7 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
             }
             state.logged_in = false;
             state.lag = None;
+            files::on_disconnected(state, out);
             let text = format!(
                 "disconnected: {reason}; reconnecting in {} s",
                 retry_in.as_secs().max(1)
@@ -823,6 +840,9 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                     state.password = Some(new);
                     state.note(reply_index, Body::Info("password changed".into()));
                 }
+                Some(ref what @ (PendingKind::FileDecline(_) | PendingKind::FileCancel(_))) => {
+                    files::on_ok(state, what, reply_index)
+                }
                 Some(PendingKind::Logout) => {
                     state.logged_in = false;
                     state.password = None;
@@ -925,6 +945,8 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                             for (id, frame) in join_requests(state) {
                                 out.push(NetCommand::Send(id, frame));
                             }
+                            files::resume(state, out);
+                            files::list_quietly(state, out);
                             return;
                         }
                     }
@@ -943,7 +965,10 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 state.note(0, Body::Status(text));
             }
         },
-        Received::Custom { kind, fields } => on_custom(state, &kind, &fields, reply_index, out),
+        Received::Custom { kind, fields } => {
+            let quiet = what == Some(PendingKind::FileListQuiet);
+            on_custom(state, &kind, &fields, reply_index, quiet, out)
+        }
     }
 }
 
@@ -953,6 +978,7 @@ fn on_custom(
     kind: &str,
     fields: &serde_json::Map<String, Value>,
     index: usize,
+    quiet: bool,
     out: &mut Vec<NetCommand>,
 ) {
     match kind {
@@ -977,8 +1003,11 @@ fn on_custom(
                 for (id, frame) in join_requests(state) {
                     out.push(NetCommand::Send(id, frame));
                 }
+                files::resume(state, out);
             }
+            files::list_quietly(state, out);
         }
+        other if files::on_custom(state, other, fields, index, quiet, out) => {}
         other => {
             let text = format!("the server sent a '{other}' frame this client does not know");
             state.note(index, Body::Info(text));
@@ -1052,6 +1081,9 @@ fn on_presence(state: &mut State, p: Presence) {
         },
     );
 }
+
+#[path = "update_files.rs"]
+pub mod files;
 
 #[cfg(test)]
 #[path = "update_tests.rs"]

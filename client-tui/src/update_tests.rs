@@ -503,3 +503,292 @@ fn screen_login_without_an_accounts_server_goes_guest_without_asking() {
     let out = type_line(&mut s, "pw");
     assert!(matches!(&sent_ids(&out)[0].1, Outgoing::Json(v) if v["type"] == "login"));
 }
+
+mod files {
+    use super::*;
+    use crate::transfer::{TransferEvent, TransferEventKind, TransferJob};
+    use crate::transfers::{Direction, TransferStatus};
+
+    fn files_connected() -> State {
+        let mut s = connected();
+        s.server.features = vec!["files".into()];
+        s
+    }
+
+    fn custom(s: &mut State, kind: &str, fields: serde_json::Value) -> Vec<NetCommand> {
+        let serde_json::Value::Object(fields) = fields else {
+            panic!("fields are an object")
+        };
+        net(
+            s,
+            NetEvent::Frame(Received::Custom {
+                kind: kind.into(),
+                fields,
+            }),
+        )
+    }
+
+    fn offer(s: &mut State, transfer: &str, room: Option<&str>) {
+        let mut fields = json!({
+            "transfer": transfer, "from": "bob", "name": "a.bin",
+            "size": 100, "sha256": "00", "expires_at": 0
+        });
+        if let Some(room) = room {
+            fields["room"] = json!(room);
+        }
+        custom(s, "file_available", fields);
+    }
+
+    fn event(s: &mut State, slot: u32, kind: TransferEventKind) {
+        net(s, NetEvent::Transfer(TransferEvent { slot, kind }));
+    }
+
+    #[test]
+    fn an_offer_is_shown_where_it_belongs_and_accepted_by_default() {
+        let mut s = files_connected();
+        offer(&mut s, "aaaa1111", None);
+        offer(&mut s, "bbbb2222", Some("#go"));
+        let bob = s
+            .find("bob")
+            .expect("a direct conversation with the sender");
+        assert!(matches!(
+            s.convs[bob].entries.back().unwrap().body,
+            Body::FileOffer(_)
+        ));
+        let go = s.find("#go").unwrap();
+        assert!(matches!(
+            s.convs[go].entries.back().unwrap().body,
+            Body::FileOffer(_)
+        ));
+        assert_eq!(s.convs[go].unread, 1, "an offer counts as unread");
+        assert!(s.convs[go].mentioned, "and is addressed to us");
+        // The same offer again (e.g. from /files) is not shown twice.
+        offer(&mut s, "bbbb2222", Some("#go"));
+        assert_eq!(s.transfers.offers.len(), 2);
+
+        let dir = tempfile::tempdir().unwrap();
+        let out = update(
+            &mut s,
+            Event::Line(format!("/accept {}", dir.path().display())),
+        );
+        let [NetCommand::Transfer(TransferJob::Download { slot, file, dest })] = out.as_slice()
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!(file.transfer, "bbbb2222", "the latest offer");
+        assert_eq!(dest, &dir.path().join("a.bin"));
+        assert_eq!(s.transfers.offers.len(), 1);
+        let t = s.transfers.by_slot(*slot).unwrap();
+        assert_eq!(
+            (t.direction, t.conv.as_str(), &t.status),
+            (Direction::Download, "#go", &TransferStatus::Preparing)
+        );
+
+        // Declining names the other by a prefix; the ok forgets it.
+        let out = update(&mut s, Event::Line("/decline aaaa".into()));
+        let [NetCommand::Send(id, Outgoing::Json(frame))] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            frame,
+            &json!({"type": "file_decline", "transfer": "aaaa1111"})
+        );
+        frame_ok(&mut s, *id);
+        assert!(s.transfers.offers.is_empty());
+        let last = &s.convs[bob].entries.back().unwrap().body;
+        assert_eq!(last, &Body::Info("declined a.bin".into()));
+    }
+
+    fn frame_ok(s: &mut State, id: u64) {
+        frame(
+            s,
+            ServerFrame::Ok {
+                id: Some(id),
+                nick: None,
+            },
+        );
+    }
+
+    #[test]
+    fn an_interrupted_upload_resumes_after_reconnecting() {
+        let mut s = files_connected();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin");
+        std::fs::write(&path, vec![7u8; 1000]).unwrap();
+        let out = update(
+            &mut s,
+            Event::Line(format!("/send #rust {}", path.display())),
+        );
+        let [NetCommand::Transfer(TransferJob::Upload { slot, name, to, .. })] = out.as_slice()
+        else {
+            panic!("{out:?}")
+        };
+        let slot = *slot;
+        assert_eq!(name, "big.bin");
+        assert_eq!(to.room.as_deref(), Some("#rust"));
+        event(
+            &mut s,
+            slot,
+            TransferEventKind::Started {
+                transfer: "cafe0001".into(),
+                done: 0,
+                total: 1000,
+            },
+        );
+        event(&mut s, slot, TransferEventKind::Progress { done: 400 });
+        net(
+            &mut s,
+            NetEvent::Disconnected {
+                reason: "gone".into(),
+                retry_in: Duration::from_secs(1),
+            },
+        );
+        event(&mut s, slot, TransferEventKind::Interrupted);
+        assert_eq!(
+            s.transfers.by_slot(slot).unwrap().status,
+            TransferStatus::Interrupted
+        );
+        let out = net(&mut s, NetEvent::Connected(welcome(false)));
+        let [NetCommand::Setup(_), NetCommand::Transfer(TransferJob::ResumeUpload {
+            slot: again,
+            transfer,
+            ..
+        })] = out.as_slice()
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!((*again, transfer.as_str()), (slot, "cafe0001"));
+        // A failure is shown in words where the file was going.
+        event(
+            &mut s,
+            slot,
+            TransferEventKind::Failed {
+                code: Some("quota_exceeded".into()),
+                message: "over your quota".into(),
+            },
+        );
+        let rust = s.find("#rust").unwrap();
+        assert_eq!(
+            s.convs[rust].entries.back().unwrap().body,
+            Body::Error {
+                code: "quota_exceeded".into(),
+                message: "sending big.bin failed: over your quota".into()
+            }
+        );
+        // /cancel of our upload stops nothing more locally but withdraws it.
+        let out = update(&mut s, Event::Line("/cancel cafe".into()));
+        let [NetCommand::Send(_, Outgoing::Json(frame))] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(
+            frame,
+            &json!({"type": "file_cancel", "transfer": "cafe0001"})
+        );
+    }
+
+    #[test]
+    fn cancelling_a_download_stops_it_and_offers_it_again() {
+        let mut s = files_connected();
+        offer(&mut s, "dddd4444", None);
+        let dir = tempfile::tempdir().unwrap();
+        let out = update(
+            &mut s,
+            Event::Line(format!("/accept dddd {}", dir.path().display())),
+        );
+        let [NetCommand::Transfer(job)] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        let slot = job.slot();
+        event(
+            &mut s,
+            slot,
+            TransferEventKind::Started {
+                transfer: "dddd4444".into(),
+                done: 0,
+                total: 100,
+            },
+        );
+        let out = update(&mut s, Event::Line("/cancel dddd".into()));
+        assert_eq!(out, vec![NetCommand::StopTransfer(slot)]);
+        assert_eq!(
+            s.transfers.by_slot(slot).unwrap().status,
+            TransferStatus::Cancelled
+        );
+        let bob = s.find("bob").unwrap();
+        assert_eq!(
+            s.convs[bob].entries.back().unwrap().body,
+            Body::Info("download of a.bin stopped; /accept dddd4444 resumes it".into())
+        );
+        // A late report from the stopped worker changes nothing.
+        event(&mut s, slot, TransferEventKind::Progress { done: 50 });
+        assert_eq!(s.transfers.by_slot(slot).unwrap().done, 0);
+        assert_eq!(s.transfers.find_offer(None).unwrap().transfer, "dddd4444");
+    }
+
+    #[test]
+    fn file_commands_need_the_files_feature() {
+        let mut s = connected();
+        let out = update(&mut s, Event::Line("/files".into()));
+        assert!(out.is_empty());
+        let here = s.current;
+        assert!(matches!(
+            &s.convs[here].entries.back().unwrap().body,
+            Body::Error { code, .. } if code == "feature_disabled"
+        ));
+    }
+}
+
+#[test]
+fn logging_in_lists_waiting_files_when_the_server_has_them() {
+    let mut s = state();
+    s.user = Some("alice".into());
+    s.password = Some("pw".into());
+    let mut w = welcome(false);
+    w.features = vec!["accounts".into(), "files".into()];
+    net(&mut s, NetEvent::Connected(w));
+    let out = net(
+        &mut s,
+        NetEvent::Frame(Received::Custom {
+            kind: "logged_in".into(),
+            fields: json!({"user": "alice"}).as_object().unwrap().clone(),
+        }),
+    );
+    assert!(
+        out.iter().any(|c| matches!(
+            c,
+            NetCommand::Send(_, Outgoing::Json(f)) if f == &json!({"type": "file_list"})
+        )),
+        "{out:?}"
+    );
+    // New files in the listing become offers, shown where they belong.
+    let id = out
+        .iter()
+        .find_map(|c| match c {
+            NetCommand::Send(id, Outgoing::Json(f)) if f == &json!({"type": "file_list"}) => {
+                Some(*id)
+            }
+            _ => None,
+        })
+        .unwrap();
+    net(
+        &mut s,
+        NetEvent::Frame(Received::Custom {
+            kind: "file_list".into(),
+            fields: json!({
+                "id": id,
+                "incoming": [{"transfer": "abcd", "from": "bob", "name": "x.txt",
+                              "size": 3, "sha256": "00", "expires_at": 0}],
+                "outgoing": []
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+        }),
+    );
+    assert_eq!(s.transfers.offers.len(), 1);
+    let bob = s.find("bob").unwrap();
+    assert!(matches!(
+        s.convs[bob].entries.back().unwrap().body,
+        Body::FileOffer(_)
+    ));
+}

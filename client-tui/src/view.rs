@@ -1,6 +1,7 @@
 //! `draw(state, frame)`: renders the state and changes nothing. Layout:
 //! sidebar | conversation | members (rooms, wide screens), then the status
-//! bar and the input line.
+//! bar and the input line. The transfers view (F2, `/transfers`), when
+//! shown, sits below them across the whole width.
 
 use chat_api::names::fold;
 use chat_api::PresenceEvent;
@@ -12,7 +13,9 @@ use ratatui::Frame;
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
+use crate::progress::{human_bytes, TransferBar};
 use crate::state::{Body, ConvKind, Conversation, Delivery, Entry, Link, State};
+use crate::transfers::{short_id, Direction, TransferStatus};
 
 /// Sidebar width in columns, border included.
 pub const SIDEBAR_WIDTH: u16 = 20;
@@ -249,6 +252,36 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
             format!("{} ({code})", sanitize(message)),
             Style::default().fg(Color::Red),
         ),
+        Body::FileOffer(file) => {
+            let short = short_id(&file.transfer);
+            system(
+                time,
+                format!(
+                    "{} offers {} ({}): /accept {short} or /decline {short}",
+                    sanitize(&file.from),
+                    sanitize(&file.name),
+                    human_bytes(file.size as f64),
+                ),
+                Color::Magenta,
+            )
+        }
+        Body::Transfer(t) => {
+            let size = human_bytes(t.total as f64);
+            let text = match (t.finished, t.direction) {
+                (true, Direction::Upload) => format!("sent {} ({size})", sanitize(&t.name)),
+                (true, Direction::Download) => format!(
+                    "received {} ({size}), saved as {}",
+                    sanitize(&t.name),
+                    sanitize(&t.path)
+                ),
+                (false, _) => format!(
+                    "{}: {} of {size}",
+                    sanitize(&t.name),
+                    human_bytes(t.done as f64)
+                ),
+            };
+            system(time, text, Color::Magenta)
+        }
     };
     let prefix_width: usize = prefix.iter().map(|s| s.content.width()).sum();
     let indent = prefix_width.min(width / 2);
@@ -289,6 +322,16 @@ pub fn draw(state: &State, frame: &mut Frame) {
         Constraint::Length(1),
     ])
     .areas(area);
+    let main = if state.transfers.shown {
+        let rows = (state.transfers.list.len().max(1) + 1) as u16;
+        let height = rows.min(main.height / 2).max(2).min(main.height);
+        let [top, bottom] =
+            Layout::vertical([Constraint::Min(1), Constraint::Length(height)]).areas(main);
+        draw_transfers(state, frame, bottom);
+        top
+    } else {
+        main
+    };
     let conv = state.current_conv();
     let members_width = if shows_members(area.width, conv) {
         MEMBERS_WIDTH
@@ -308,6 +351,80 @@ pub fn draw(state: &State, frame: &mut Frame) {
     }
     draw_status(state, frame, status);
     draw_input(state, frame, input);
+}
+
+/// The transfers view: one row per transfer, newest last, each with its
+/// state, short id and a progress bar with rate and time left.
+fn draw_transfers(state: &State, frame: &mut Frame, area: Rect) {
+    let list = &state.transfers.list;
+    let active = list.iter().filter(|t| t.status.is_open()).count();
+    let title = format!(
+        " transfers: {active} active, {} in all (F2 hides) ",
+        list.len()
+    );
+    let block = Block::default()
+        .borders(Borders::TOP)
+        .title(title)
+        .border_style(Style::default().fg(Color::DarkGray));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if list.is_empty() {
+        frame.render_widget(
+            Paragraph::new("no transfers yet: /send NICK|#ROOM PATH, /accept [ID]")
+                .style(Style::default().fg(Color::DarkGray)),
+            inner,
+        );
+        return;
+    }
+    let rows = usize::from(inner.height);
+    for (i, t) in list
+        .iter()
+        .skip(list.len().saturating_sub(rows))
+        .enumerate()
+    {
+        let row = Rect {
+            y: inner.y + i as u16,
+            height: 1,
+            ..inner
+        };
+        let (word, colour) = match &t.status {
+            TransferStatus::Preparing => ("preparing", Color::Gray),
+            TransferStatus::Active => ("active", Color::Green),
+            TransferStatus::Interrupted => ("interrupted", Color::Yellow),
+            TransferStatus::Done => ("done", Color::Cyan),
+            TransferStatus::Failed(_) => ("failed", Color::Red),
+            TransferStatus::Cancelled => ("cancelled", Color::DarkGray),
+        };
+        let head = format!("{word:<11} {:<8} ", t.short_id());
+        let head_width = (head.width() as u16).min(row.width);
+        frame.render_widget(
+            Paragraph::new(head).style(Style::default().fg(colour)),
+            Rect {
+                width: head_width,
+                ..row
+            },
+        );
+        let label = crate::update::files::label(t);
+        let label = sanitize(&label);
+        let bar = TransferBar {
+            label: &label,
+            done: t.done,
+            total: t.total,
+            bytes_per_sec: if t.status == TransferStatus::Active {
+                t.bytes_per_sec
+            } else {
+                0.0
+            },
+        };
+        frame.render_widget(
+            bar,
+            Rect {
+                x: row.x + head_width,
+                width: row.width - head_width,
+                ..row
+            },
+        );
+    }
 }
 
 fn draw_sidebar(state: &State, frame: &mut Frame, area: Rect) {
@@ -505,6 +622,24 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
     spans.push(Span::styled(format!("{link} "), link_style));
     if let Some(lag) = state.lag {
         spans.push(Span::styled(format!("| lag {} ms ", lag.as_millis()), bar));
+    }
+    let running: Vec<_> = state
+        .transfers
+        .list
+        .iter()
+        .filter(|t| t.status.is_open())
+        .collect();
+    if !running.is_empty() {
+        let (done, total) = running
+            .iter()
+            .fold((0, 0), |(d, t), x| (d + x.done.min(x.total), t + x.total));
+        let percent = (done * 100).checked_div(total).unwrap_or(0);
+        let what = if running.len() == 1 {
+            "transfer".to_string()
+        } else {
+            format!("{} transfers", running.len())
+        };
+        spans.push(Span::styled(format!("| {what} {percent}% (F2) "), bar));
     }
     let unread: usize = state.convs.iter().map(|c| c.unread).sum();
     if unread > 0 {

@@ -188,3 +188,134 @@ fn progress_bar_shows_fraction_rate_and_eta() {
     assert!(filled > 0 && filled.abs_diff(empty) <= 1, "{line}");
     assert_eq!(buffer[(11, 0)].fg, Color::Green);
 }
+
+/// A connected state whose server has the files plugin.
+fn files_state() -> State {
+    let mut s = connected_state();
+    s.server.features = vec!["files".into()];
+    s
+}
+
+fn file_available(s: &mut State, transfer: &str, from: &str, name: &str, size: u64) {
+    let mut fields = serde_json::Map::new();
+    for (k, v) in [
+        ("transfer", serde_json::json!(transfer)),
+        ("from", serde_json::json!(from)),
+        ("name", serde_json::json!(name)),
+        ("size", serde_json::json!(size)),
+        ("sha256", serde_json::json!("00")),
+        ("expires_at", serde_json::json!(0)),
+    ] {
+        fields.insert(k.into(), v);
+    }
+    update(
+        s,
+        Event::Net(NetEvent::Frame(Received::Custom {
+            kind: "file_available".into(),
+            fields,
+        })),
+    );
+}
+
+fn transfer_event(s: &mut State, slot: u32, kind: client_tui::transfer::TransferEventKind) {
+    update(
+        s,
+        Event::Net(NetEvent::Transfer(client_tui::transfer::TransferEvent {
+            slot,
+            kind,
+        })),
+    );
+}
+
+#[test]
+fn transfers_view_lists_transfers_with_progress_bars() {
+    use client_tui::transfer::TransferEventKind;
+    let mut s = files_state();
+    let dir = tempfile::tempdir().unwrap();
+    // An offer arrives and is accepted: a download, half done.
+    file_available(
+        &mut s,
+        "0123456789abcdef0123456789abcdef",
+        "bob",
+        "photo.jpg",
+        1 << 20,
+    );
+    let line = format!("/accept 0123 {}", dir.path().display());
+    update(&mut s, Event::Line(line));
+    s.now_ms = 10_000;
+    transfer_event(
+        &mut s,
+        1,
+        TransferEventKind::Started {
+            transfer: "0123456789abcdef0123456789abcdef".into(),
+            done: 0,
+            total: 1 << 20,
+        },
+    );
+    s.now_ms = 14_000;
+    transfer_event(&mut s, 1, TransferEventKind::Progress { done: 512 * 1024 });
+    // An upload that finished.
+    let source = dir.path().join("notes.txt");
+    std::fs::write(&source, b"hello").unwrap();
+    update(
+        &mut s,
+        Event::Line(format!("/send carol {}", source.display())),
+    );
+    transfer_event(
+        &mut s,
+        2,
+        TransferEventKind::Started {
+            transfer: "fedcba9876543210fedcba9876543210".into(),
+            done: 0,
+            total: 5,
+        },
+    );
+    transfer_event(
+        &mut s,
+        2,
+        TransferEventKind::Finished {
+            recipients: vec!["carol".into()],
+        },
+    );
+
+    let hidden = render(&s, 100, 14);
+    assert!(find(&hidden, "transfers:").is_none());
+    // The status bar tells that one is running, and how far it is.
+    assert!(
+        screen(&hidden)[12].contains("| transfer 50% (F2)"),
+        "{:#?}",
+        screen(&hidden)
+    );
+    update(
+        &mut s,
+        Event::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::F(2),
+            crossterm::event::KeyModifiers::NONE,
+        )),
+    );
+    let buffer = render(&s, 100, 14);
+    let lines = screen(&buffer);
+    let title = find(&buffer, "transfers: 1 active, 2 in all").expect("the view's title");
+    let download = &lines[usize::from(title.1) + 1];
+    assert!(
+        download.contains("active      01234567 ↓ photo.jpg ← bob ["),
+        "{lines:#?}"
+    );
+    assert!(download.contains(" 50% 128.0 KiB/s ETA 4 s"), "{download}");
+    let filled = download.matches('█').count();
+    let empty = download.matches('░').count();
+    assert!(filled > 0 && filled.abs_diff(empty) <= 1, "{download}");
+    let upload = &lines[usize::from(title.1) + 2];
+    assert!(
+        upload.contains("done        fedcba98 ↑ notes.txt → carol [")
+            && upload.contains("100%")
+            && upload.contains("ETA done"),
+        "{lines:#?}"
+    );
+    assert!(!upload.contains('░'), "{upload}");
+    // The conversation is still drawn above the view.
+    assert!(find(&buffer, " #rust ").is_some(), "{lines:#?}");
+    // `/transfers` hides it again.
+    update(&mut s, Event::Line("/transfers".into()));
+    assert!(find(&render(&s, 100, 14), "transfers:").is_none());
+}
