@@ -157,6 +157,12 @@ pub trait Session: Send + Sync {
     /// The client's address (absent for transports that have none).
     fn peer_addr(&self) -> Option<SocketAddr>;
     fn transport(&self) -> Transport;
+    /// Whether the connection is encrypted (TLS, or WebSocket over HTTPS).
+    /// Prefer this to `transport().is_encrypted()`, which cannot tell `ws://`
+    /// from `wss://`.
+    fn is_encrypted(&self) -> bool {
+        self.transport().is_encrypted()
+    }
     /// The current nickname, once chosen or logged in.
     fn nick(&self) -> Option<String>;
     /// The account logged in on this session, if any.

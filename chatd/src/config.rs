@@ -38,6 +38,8 @@ pub struct Config {
     #[serde(default)]
     pub tls: TlsConfig,
     #[serde(default)]
+    pub web: WebConfig,
+    #[serde(default)]
     pub limits: LimitsConfig,
     #[serde(default)]
     pub runtime: RuntimeConfig,
@@ -94,6 +96,19 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// PEM private key.
     pub key: Option<PathBuf>,
+}
+
+/// `[web]`: the browser app and its WebSocket transport.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// HTTP(S) listen address serving the app and `/ws`; absent disables it.
+    pub listen: Option<SocketAddr>,
+    /// Serve HTTPS/WSS with the `[tls]` certificate and key.
+    pub tls: bool,
+    /// Page origins (`scheme://host[:port]`) allowed to open a WebSocket
+    /// besides the listener's own; browsers send the origin of the page.
+    pub allowed_origins: Vec<String>,
 }
 
 /// `[limits]`: every bound the server enforces.
@@ -302,8 +317,22 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(self.invalid("database.max_connections must be at least 1".into()));
         }
-        if self.server.listen.is_none() && self.tls.listen.is_none() {
-            return Err(self.invalid("no listener: set server.listen and/or tls.listen".into()));
+        if self.web.tls && (self.tls.cert.is_none() || self.tls.key.is_none()) {
+            return Err(self.invalid(
+                "web.tls = true needs tls.cert and tls.key; run `chatd gen-cert --out certs` for a development certificate".into(),
+            ));
+        }
+        for origin in &self.web.allowed_origins {
+            if !crate::web::is_valid_origin(origin) {
+                return Err(self.invalid(format!(
+                    "web.allowed_origins: {origin:?} is not an origin; write it as scheme://host[:port], e.g. \"https://chat.example.org\""
+                )));
+            }
+        }
+        if self.server.listen.is_none() && self.tls.listen.is_none() && self.web.listen.is_none() {
+            return Err(
+                self.invalid("no listener: set server.listen, tls.listen and/or web.listen".into())
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for p in self.plugins.iter().filter(|p| p.enabled) {
@@ -358,6 +387,36 @@ mod tests {
     fn embedded_defaults_parse() {
         let c = Config::embedded();
         assert_eq!(c.server.listen, Some("127.0.0.1:7878".parse().unwrap()));
+        assert_eq!(c.web.listen, Some("127.0.0.1:8080".parse().unwrap()));
+    }
+
+    #[test]
+    fn web_origins_are_checked() {
+        let err = Config::parse(
+            "[web]\nallowed_origins = [\"example.org/x\"]\n",
+            "w.toml",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("web.allowed_origins") && err.contains("example.org/x"),
+            "{err}"
+        );
+        let err = Config::parse(
+            "[web]\nlisten = \"127.0.0.1:0\"\ntls = true\n",
+            "w.toml",
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("web.tls"), "{err}");
+        Config::parse(
+            "[web]\nallowed_origins = [\"https://chat.example.org:8443\"]\n",
+            "w.toml",
+            None,
+        )
+        .unwrap();
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //!
 //! * [`listener`]: accept loops (plaintext and TLS), connection limits;
 //! * [`framing`]: bytes ⇄ frames, the per-connection writer task;
+//! * [`web`]: the browser app over HTTP(S) and the `/ws` upgrade;
+//! * [`websocket`]: the WebSocket transport (frame source and writer);
 //! * [`session`]: handshake, the frame loop, the core router;
 //! * [`pipeline`]: the ordered plugins every frame passes through;
 //! * [`dynamic`]: loading third-party plugins from shared libraries;
@@ -28,6 +30,8 @@ pub mod pipeline;
 pub mod server;
 pub mod session;
 pub mod tls;
+pub mod web;
+pub mod websocket;
 
 pub use config::Config;
 pub use pipeline::PluginRegistry;

@@ -60,7 +60,7 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, security: S
     tracing::debug!(listener = ?local, "listener closed");
 }
 
-fn is_resource_exhaustion(e: &io::Error) -> bool {
+pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
     // EMFILE, ENFILE, ENOBUFS, ENOMEM
     matches!(e.raw_os_error(), Some(24) | Some(23) | Some(105) | Some(12))
 }
@@ -115,7 +115,7 @@ fn refuse_full(shared: &Shared, stream: TcpStream, addr: SocketAddr) {
 
 /// Low latency (no Nagle delay) and dead-peer detection by the kernel
 /// rather than a timer per connection.
-fn configure_socket(stream: &TcpStream, keepalive_secs: u64) {
+pub(crate) fn configure_socket(stream: &TcpStream, keepalive_secs: u64) {
     let _ = stream.set_nodelay(true);
     if keepalive_secs > 0 {
         let keepalive = socket2::TcpKeepalive::new()

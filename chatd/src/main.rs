@@ -20,6 +20,9 @@ struct Cli {
     /// Override the plaintext listen address (port 0 picks a free port).
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Override the web app's listen address (port 0 picks a free port).
+    #[arg(long)]
+    web_listen: Option<SocketAddr>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -57,6 +60,9 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     };
     if let Some(listen) = cli.listen {
         config.server.listen = Some(listen);
+    }
+    if let Some(web_listen) = cli.web_listen {
+        config.web.listen = Some(web_listen);
     }
     Ok(config)
 }
@@ -139,6 +145,7 @@ async fn check_plugins(config: &Config) -> anyhow::Result<()> {
     // Bind nothing: only the pipeline is of interest.
     config.server.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     config.tls.listen = None;
+    config.web.listen = None;
     let server = chatd::start(config).await?;
     server.stop().await;
     Ok(())
@@ -160,6 +167,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     if let Some(addr) = server.tls_addr {
         eprintln!("chatd listening on {addr} (TLS)");
+    }
+    if let Some(addr) = server.web_addr {
+        let scheme = if server.web_tls { "https" } else { "http" };
+        eprintln!("chatd web app: open {scheme}://{addr}/ in a browser");
     }
     signals.await;
     server.stop().await;

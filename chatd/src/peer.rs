@@ -76,6 +76,9 @@ pub struct Peer {
     pub id: SessionId,
     pub addr: Option<SocketAddr>,
     pub transport: Transport,
+    /// Whether the connection is encrypted: TLS, or a WebSocket over HTTPS
+    /// (which [`Transport`] alone cannot tell).
+    encrypted: AtomicBool,
     /// Bounded queue drained by the session's writer task.
     outbox: Outbox,
     /// Shared with the writer task, which must not keep the `Peer` alive.
@@ -102,6 +105,7 @@ impl Peer {
             id,
             addr,
             transport,
+            encrypted: AtomicBool::new(transport.is_encrypted()),
             outbox,
             closer,
             identity: Mutex::new(None),
@@ -127,6 +131,15 @@ impl Peer {
             }
             Err(PushError::Closed) => false,
         }
+    }
+
+    /// Marks the connection as encrypted (a WebSocket upgraded over HTTPS).
+    pub fn mark_encrypted(&self) {
+        self.encrypted.store(true, Ordering::Release);
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted.load(Ordering::Acquire)
     }
 
     pub fn identity(&self) -> Option<Arc<IdentityState>> {

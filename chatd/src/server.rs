@@ -44,6 +44,10 @@ pub struct RunningServer {
     pub tcp_addr: Option<SocketAddr>,
     /// Bound TLS address, if enabled.
     pub tls_addr: Option<SocketAddr>,
+    /// Bound web (HTTP or HTTPS, see `web_tls`) address, if enabled.
+    pub web_addr: Option<SocketAddr>,
+    /// Whether the web listener speaks HTTPS/WSS.
+    pub web_tls: bool,
     shared: Arc<Shared>,
     task: JoinHandle<()>,
 }
@@ -130,6 +134,14 @@ pub async fn start_with(
         Some((addr, acceptor)) => Some((bind(addr, "TLS").await?, acceptor)),
         None => None,
     };
+    let web_acceptor = match (config.web.tls, &config.tls.cert, &config.tls.key) {
+        (true, Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    let web_listener = match config.web.listen {
+        Some(addr) => Some(bind(addr, "web").await?),
+        None => None,
+    };
 
     let shared = Arc::new(Shared::new(
         hub,
@@ -156,12 +168,25 @@ pub async fn start_with(
             Security::Tls(acceptor),
         )));
     }
+    let web_addr = web_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let web_tls = web_acceptor.is_some();
+    if let Some(listener) = web_listener {
+        let scheme = if web_tls { "https" } else { "http" };
+        tracing::info!(addr = %web_addr.unwrap(), "listening (web): open {scheme}://{}/ in a browser", web_addr.unwrap());
+        let origins = config.web.allowed_origins.clone();
+        let shared2 = shared.clone();
+        loops.push(tokio::spawn(async move {
+            crate::web::accept_loop(shared2, listener, web_acceptor, &origins).await
+        }));
+    }
     tracing::info!(plugins = ?shared.pipeline.names(), "pipeline ready");
 
     let task = tokio::spawn(run_until_shutdown(shared.clone(), loops, database));
     Ok(RunningServer {
         tcp_addr,
         tls_addr,
+        web_addr,
+        web_tls,
         shared,
         task,
     })

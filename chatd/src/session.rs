@@ -555,6 +555,9 @@ impl chat_api::Session for SessionView {
     fn transport(&self) -> Transport {
         self.peer.transport
     }
+    fn is_encrypted(&self) -> bool {
+        self.peer.is_encrypted()
+    }
     fn nick(&self) -> Option<String> {
         self.peer.nick().map(|n| n.to_string())
     }

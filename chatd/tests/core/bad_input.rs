@@ -262,7 +262,7 @@ async fn running_out_of_file_descriptors_keeps_existing_users_served() {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let script = format!(
-        "ulimit -n 64 && exec {} --listen 127.0.0.1:0",
+        "ulimit -n 64 && exec {} --listen 127.0.0.1:0 --web-listen 127.0.0.1:0",
         env!("CARGO_BIN_EXE_chatd")
     );
     let mut child = Command::new("sh")

@@ -49,7 +49,7 @@ async fn shutdown_flushes_queued_messages_then_says_bye() {
 async fn sigterm_stops_the_process_with_exit_code_0() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0", "--web-listen", "127.0.0.1:0"])
         .current_dir(dir.path())
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())

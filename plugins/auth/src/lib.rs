@@ -299,7 +299,8 @@ impl MessageHandler for AuthPlugin {
 impl Inner {
     /// Refuses passwords over plaintext when the configuration says so.
     fn check_transport(&self, session: &dyn Session) -> Option<ApiError> {
-        (!self.config.allow_plaintext && !session.transport().is_encrypted()).then(|| {
+        // `is_encrypted` also knows WebSockets upgraded over HTTPS.
+        (!self.config.allow_plaintext && !session.is_encrypted()).then(|| {
             ApiError::new(
                 codes::INSECURE_TRANSPORT,
                 "this server accepts passwords only over TLS; connect to its TLS port",

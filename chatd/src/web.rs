@@ -1,0 +1,429 @@
+//! The web listener: serves the browser app embedded in the binary and
+//! upgrades `/ws` to a WebSocket session (see [`crate::websocket`]).
+//!
+//! HTTP and WebSocket framing come from hyper and tungstenite (through axum);
+//! this module only decides who may connect and what each path answers. The
+//! accept loop mirrors [`crate::listener`]: one task per connection, the TLS
+//! handshake inside that task, bounded by the handshake timeout.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Extension;
+use axum::Router;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+
+use crate::listener::{configure_socket, is_resource_exhaustion};
+use crate::session::{ConnectionSlot, Shared};
+
+/// Longest pause between accepts while the process is out of descriptors.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The page may run only its own scripts and styles, talk only to its own
+/// origin, and be framed by nobody: injected markup can do nothing.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
+     style-src 'self'; img-src 'self' data: blob:; connect-src 'self' blob:; \
+     manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// One file of the app, embedded at build time.
+struct Asset {
+    path: &'static str,
+    content_type: &'static str,
+    body: &'static str,
+}
+
+macro_rules! asset {
+    ($path:literal, $type:expr) => {
+        Asset {
+            path: concat!("/", $path),
+            content_type: $type,
+            body: include_str!(concat!("../web/", $path)),
+        }
+    };
+}
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// Every file the app consists of (no bundler: the browser loads the
+/// modules as they are).
+const ASSETS: &[Asset] = &[
+    asset!("index.html", "text/html; charset=utf-8"),
+    asset!("app.css", "text/css; charset=utf-8"),
+    asset!("favicon.svg", "image/svg+xml"),
+    asset!("js/main.js", JS),
+    asset!("js/state.js", JS),
+    asset!("js/protocol.js", JS),
+    asset!("js/connection.js", JS),
+    asset!("js/commands.js", JS),
+    asset!("js/features.js", JS),
+    asset!("js/features/dice.js", JS),
+    asset!("js/features/files.js", JS),
+    asset!("js/features/rooms.js", JS),
+    asset!("js/sha256.js", JS),
+    asset!("js/view/dom.js", JS),
+    asset!("js/view/connect.js", JS),
+    asset!("js/view/sidebar.js", JS),
+    asset!("js/view/messages.js", JS),
+    asset!("js/view/members.js", JS),
+    asset!("js/view/status.js", JS),
+];
+
+/// What the web handlers share.
+struct WebState {
+    shared: Arc<Shared>,
+    /// Origins allowed besides the listener's own, lower-cased, no slash.
+    allowed_origins: Vec<String>,
+    /// `http` or `https`: the scheme of the listener's own origin.
+    scheme: &'static str,
+}
+
+/// Whether `origin` is written as `scheme://host[:port]` (what browsers send).
+pub fn is_valid_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@', ' '])
+}
+
+/// Serves the app and `/ws` on `listener` until shutdown.
+pub async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    allowed_origins: &[String],
+) {
+    let state = Arc::new(WebState {
+        shared: shared.clone(),
+        allowed_origins: allowed_origins
+            .iter()
+            .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+            .collect(),
+        scheme: if tls.is_some() { "https" } else { "http" },
+    });
+    let router = Router::new()
+        .route("/ws", get(upgrade))
+        .fallback(asset)
+        .with_state(state);
+    let local = listener.local_addr().ok();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, addr)) => {
+                backoff = Duration::from_millis(5);
+                let router = router.clone();
+                let tls = tls.clone();
+                let shared2 = shared.clone();
+                shared.tracker.spawn(async move {
+                    serve_connection(shared2, router, stream, addr, tls).await
+                });
+            }
+            Err(e) if is_resource_exhaustion(&e) => {
+                tracing::warn!(listener = ?local, error = %e, pause_ms = backoff.as_millis() as u64,
+                    "cannot accept web connections: out of file descriptors or memory; pausing accepts");
+                tokio::select! {
+                    _ = shared.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+            }
+            Err(e) => tracing::debug!(listener = ?local, error = %e, "web accept failed"),
+        }
+    }
+    tracing::debug!(listener = ?local, "web listener closed");
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    router: Router,
+    stream: TcpStream,
+    addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+) {
+    configure_socket(&stream, shared.limits.tcp_keepalive_secs);
+    // Every web connection holds a slot, passed on to its WebSocket session
+    // when it upgrades, so that `limits.max_connections` bounds both.
+    let slot = shared
+        .admit()
+        .map(|slot| HeldSlot(Arc::new(Mutex::new(Some(slot)))));
+    if slot.is_none() {
+        tracing::warn!(%addr, max = shared.limits.max_connections, "web connection over limits.max_connections: answering 503");
+    }
+    let timeout = shared.limits.handshake_timeout();
+    match tls {
+        None => serve_http(&shared, router, stream, addr, slot).await,
+        Some(acceptor) => {
+            let handshake = tokio::select! {
+                _ = shared.shutdown.cancelled() => return,
+                r = tokio::time::timeout(timeout, acceptor.accept(stream)) => r,
+            };
+            match handshake {
+                Ok(Ok(tls)) => serve_http(&shared, router, tls, addr, slot).await,
+                Ok(Err(e)) => tracing::info!(%addr, error = %e, "web TLS handshake failed"),
+                Err(_) => tracing::info!(%addr, "web TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+/// A web connection's share of `limits.max_connections`; taken by the
+/// WebSocket session if the connection upgrades, released when both are gone.
+#[derive(Clone)]
+struct HeldSlot(Arc<Mutex<Option<ConnectionSlot>>>);
+
+impl HeldSlot {
+    fn take(&self) -> Option<ConnectionSlot> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until it closes, it is upgraded to a
+/// WebSocket (the session then runs in its own task), or the server stops.
+/// Without a slot (the server is full) every request gets 503, once.
+async fn serve_http<IO>(
+    shared: &Shared,
+    router: Router,
+    io: IO,
+    addr: SocketAddr,
+    slot: Option<HeldSlot>,
+) where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let full = slot.is_none();
+    let max_connections = shared.limits.max_connections;
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        request.extensions_mut().insert(ConnectInfo(addr));
+        if let Some(slot) = &slot {
+            request.extensions_mut().insert(slot.clone());
+        }
+        let mut router = router.clone();
+        async move {
+            if full {
+                return Ok(server_full(max_connections));
+            }
+            tower::Service::call(&mut router, request).await
+        }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .keep_alive(!full)
+        .timer(TokioTimer::new())
+        // A client that opens a connection and sends nothing is dropped.
+        .header_read_timeout(shared.limits.handshake_timeout())
+        .max_buf_size(shared.limits.max_frame_bytes.max(16 * 1024))
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    let result = tokio::select! {
+        r = connection.as_mut() => r,
+        _ = shared.shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%addr, error = %e, "web connection ended with an error");
+    }
+}
+
+/// `GET /ws`: checks the origin and admission, then hands the socket to a
+/// session.
+async fn upgrade(
+    State(state): State<Arc<WebState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(held): Extension<HeldSlot>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if let Err(refusal) = check_origin(&state, &headers) {
+        tracing::info!(%addr, origin = ?headers.get(header::ORIGIN), "WebSocket refused: origin not allowed");
+        return plain_text(StatusCode::FORBIDDEN, refusal);
+    }
+    let Some(slot) = held.take() else {
+        // An upgrade was already answered on this connection.
+        return plain_text(
+            StatusCode::BAD_REQUEST,
+            "this connection has already been upgraded\n".into(),
+        );
+    };
+    let max = state.shared.limits.max_frame_bytes;
+    let shared = state.shared.clone();
+    let encrypted = state.scheme == "https";
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_failed_upgrade(move |e| tracing::info!(%addr, error = %e, "WebSocket upgrade failed"))
+        .on_upgrade(move |socket| {
+            let tracker = shared.tracker.clone();
+            // Tracked so that shutdown waits for the session's goodbye.
+            tracker.track_future(crate::websocket::run_session(
+                shared, slot, socket, addr, encrypted,
+            ))
+        })
+}
+
+/// Allows requests without `Origin` (not a browser, so no page can have
+/// forged them), the listener's own origin, and the configured ones. The
+/// error is the explanation for the refused client.
+fn check_origin(state: &WebState, headers: &HeaderMap) -> Result<(), String> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin
+        .to_str()
+        .unwrap_or("")
+        .trim_end_matches('/')
+        .to_ascii_lowercase();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let own = format!("{}://{host}", state.scheme);
+    if (!host.is_empty() && origin == own) || state.allowed_origins.contains(&origin) {
+        return Ok(());
+    }
+    Err(format!(
+        "WebSocket refused: pages from origin {origin:?} may not connect to this chat server. \
+         Open the chat at {own}/ or ask the operator to add the origin to [web] allowed_origins in chatd.toml.\n"
+    ))
+}
+
+/// Any other path: a file of the app, or 404.
+async fn asset(method: Method, uri: Uri) -> Response {
+    if method != Method::GET && method != Method::HEAD {
+        return plain_text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "only GET is served here\n".into(),
+        );
+    }
+    let path = match uri.path() {
+        "/" => "/index.html",
+        path => path,
+    };
+    match ASSETS.iter().find(|a| a.path == path) {
+        Some(asset) => with_security_headers(
+            (
+                [(header::CONTENT_TYPE, asset.content_type)],
+                Body::from(asset.body),
+            )
+                .into_response(),
+        ),
+        None => plain_text(
+            StatusCode::NOT_FOUND,
+            format!("no such page: {path}; the chat app is at /\n"),
+        ),
+    }
+}
+
+fn server_full(max_connections: usize) -> Response {
+    plain_text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the server holds its maximum of {max_connections} connections; try again later\n"),
+    )
+}
+
+fn plain_text(status: StatusCode, body: String) -> Response {
+    with_security_headers(
+        (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+    )
+}
+
+fn with_security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    // The app is embedded in the binary: a new chatd may bring a new app.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins() {
+        assert!(is_valid_origin("http://127.0.0.1:8080"));
+        assert!(is_valid_origin("https://chat.example.org"));
+        assert!(!is_valid_origin("chat.example.org"));
+        assert!(!is_valid_origin("https://chat.example.org/app"));
+        assert!(!is_valid_origin("ftp://x"));
+    }
+
+    /// A module the browser cannot load stops the whole app: every relative
+    /// import must name an embedded file.
+    #[test]
+    fn every_import_is_embedded() {
+        for asset in ASSETS.iter().filter(|a| a.path.ends_with(".js")) {
+            let dir = &asset.path[..asset.path.rfind('/').unwrap()];
+            for part in asset.body.split("from \"").skip(1) {
+                let target = &part[..part.find('"').unwrap()];
+                let mut path: Vec<&str> = dir.split('/').collect();
+                for step in target.split('/') {
+                    match step {
+                        "." => {}
+                        ".." => {
+                            path.pop();
+                        }
+                        name => path.push(name),
+                    }
+                }
+                let resolved = path.join("/");
+                assert!(
+                    ASSETS.iter().any(|a| a.path == resolved),
+                    "{} imports {target} ({resolved}), which is not in ASSETS",
+                    asset.path
+                );
+            }
+        }
+        let index = ASSETS.iter().find(|a| a.path == "/index.html").unwrap();
+        let loads = index.body.split("src=\"").skip(1);
+        for part in loads.chain(index.body.split("href=\"").skip(1)) {
+            let target = &part[..part.find('"').unwrap()];
+            if target.starts_with('/') {
+                assert!(
+                    ASSETS.iter().any(|a| a.path == target),
+                    "index.html loads {target}, which is not in ASSETS"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn every_asset_is_referenced_once() {
+        let mut paths: Vec<_> = ASSETS.iter().map(|a| a.path).collect();
+        paths.sort();
+        paths.dedup();
+        assert_eq!(paths.len(), ASSETS.len());
+    }
+}

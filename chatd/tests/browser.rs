@@ -1,0 +1,820 @@
+//! End-to-end tests of the web app in a real headless Chromium, driven over
+//! WebDriver (chromedriver): two browser users and one terminal (TCP) user.
+//!
+//! Needs Debian's `chromium` and `chromium-driver`. Without them the test
+//! fails under `CI=true` and is skipped, loudly, otherwise. Run alone with
+//! `cargo test -p chatd --test browser`. With `CHATD_WEB_SCREENSHOT=FILE`
+//! set, a screenshot of the app is written to FILE.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use chat_api::{ClientFrame, ServerFrame};
+use chat_client::{Client, Received};
+use common::{start_with_text, tcp_addr, web_addr, WAIT};
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const XSS: &str = "<img src=x onerror=alert(1)>";
+
+/// Chromium's flags for these machines (no sandbox, no calls outside).
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1200,800",
+];
+
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
+}
+
+/// The browser and its driver, or `None` (after saying so) when the test
+/// may be skipped. Under CI a missing browser is a failure.
+fn browser_programs() -> Option<(PathBuf, PathBuf)> {
+    let chromium = find_program(&["chromium", "chromium-browser"]);
+    let driver = find_program(&["chromedriver"]);
+    match (chromium, driver) {
+        (Some(c), Some(d)) => Some((c, d)),
+        _ => {
+            let message = "chromium and chromedriver are needed for the browser tests; \
+                 install them with `apt-get install -y chromium chromium-driver`";
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("{message} (CI=true: a missing browser is a failure)");
+            }
+            eprintln!("\n!!!!!!!!!! SKIPPING BROWSER TESTS: {message} !!!!!!!!!!\n");
+            None
+        }
+    }
+}
+
+/// A running chromedriver on a free loopback port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    chromium: PathBuf,
+    profiles: tempfile::TempDir,
+}
+
+impl Driver {
+    async fn start(chromium: PathBuf, driver: &Path) -> Driver {
+        let mut child = Command::new(driver)
+            // Port 0: chromedriver binds a free port and says which.
+            .arg("--port=0")
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            // Its own process group, so that the browsers it starts can be
+            // ended with it even when a failed assertion skips their `close`.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        // Ready once it says so on stdout.
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let port: u16 = tokio::time::timeout(WAIT, async {
+            while let Some(line) = lines.next_line().await.expect("chromedriver output") {
+                // "ChromeDriver was started successfully on port 39907."
+                if let Some((_, port)) = line.split_once("started successfully on port ") {
+                    return port.trim_end_matches('.').parse().expect("a port number");
+                }
+            }
+            panic!("chromedriver exited before it was ready");
+        })
+        .await
+        .expect("chromedriver ready in time");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            chromium,
+            profiles: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A new browser with a fresh profile.
+    async fn browser(&self, name: &str) -> fantoccini::Client {
+        let profile = self.profiles.path().join(name);
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({ "binary": self.chromium, "args": args }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&self.url)
+            .await
+            .expect("a WebDriver session")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(group) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", "--", &format!("-{group}")])
+                .status();
+        }
+        let _ = self.child.start_kill();
+    }
+}
+
+/// Waits until the JavaScript `predicate` (a function body returning a
+/// truth value) holds on the page, reacting to DOM changes; false after
+/// [`WAIT`].
+async fn wait_until(browser: &fantoccini::Client, predicate: &str) -> bool {
+    let script = format!(
+        r#"const done = arguments[arguments.length - 1];
+        const check = () => {{ try {{ return Boolean((() => {{ {predicate} }})()); }} catch (e) {{ return false; }} }};
+        if (check()) {{ done(true); return; }}
+        let timer;
+        const observer = new MutationObserver(() => {{
+            if (check()) {{ observer.disconnect(); clearTimeout(timer); done(true); }}
+        }});
+        observer.observe(document.documentElement, {{subtree: true, childList: true, attributes: true, characterData: true}});
+        timer = setTimeout(() => {{ observer.disconnect(); done(check()); }}, {ms});"#,
+        ms = WAIT.as_millis()
+    );
+    browser
+        .execute_async(&script, vec![])
+        .await
+        .expect("script runs")
+        .as_bool()
+        .unwrap_or(false)
+}
+
+/// The messages of the conversation on screen, as the user sees them.
+async fn shown_messages(browser: &fantoccini::Client) -> Vec<Value> {
+    let script = r#"return [...document.querySelectorAll('#messages .msg')]
+        .filter(m => m.dataset.kind !== 'presence' && m.dataset.kind !== 'notice')
+        .map(m => ({kind: m.dataset.kind, from: m.dataset.from, own: m.dataset.own === 'true',
+                    text: m.querySelector('.text').textContent}));"#;
+    match browser.execute(script, vec![]).await.expect("script runs") {
+        Value::Array(items) => items,
+        other => panic!("unexpected {other}"),
+    }
+}
+
+fn msg(kind: &str, from: &str, own: bool, text: &str) -> Value {
+    json!({"kind": kind, "from": from, "own": own, "text": text})
+}
+
+async fn click(browser: &fantoccini::Client, css: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+}
+
+async fn type_into(browser: &fantoccini::Client, css: &str, keys: &str) {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .send_keys(keys)
+        .await
+        .unwrap_or_else(|e| panic!("typing into {css}: {e}"));
+}
+
+const ENTER: &str = "\u{E007}";
+const SHIFT: &str = "\u{E008}";
+/// Releases held modifier keys.
+const RELEASE: &str = "\u{E000}";
+
+/// Opens the app and joins the chat under `nick`, then joins `room`.
+async fn log_in(browser: &fantoccini::Client, web: SocketAddr, nick: &str, room: &str) {
+    browser.goto(&format!("http://{web}/")).await.unwrap();
+    assert!(
+        wait_until(
+            browser,
+            "return !document.getElementById('connect-button').disabled;"
+        )
+        .await,
+        "{nick}: the connect screen becomes ready"
+    );
+    let nick_field = browser.find(Locator::Css("#nick")).await.unwrap();
+    nick_field.clear().await.unwrap();
+    nick_field.send_keys(nick).await.unwrap();
+    click(browser, "#connect-button").await;
+    assert!(
+        wait_until(
+            browser,
+            &format!("return document.getElementById('me-nick').textContent === '{nick}';")
+        )
+        .await,
+        "{nick}: the chat screen shows the nickname"
+    );
+    type_into(browser, "#join-input", &format!("{room}{ENTER}")).await;
+    assert!(
+        wait_until(
+            browser,
+            &format!("return document.getElementById('conv-title').textContent === '{room}';")
+        )
+        .await,
+        "{nick}: {room} is open"
+    );
+}
+
+async fn has_message(client: &mut Client, text: &str) {
+    client
+        .expect(
+            WAIT,
+            |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.text == text),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("terminal user did not get {text:?}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n",
+        dir.path().join("data")
+    );
+    let server = start_with_text(&config).await;
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let (ann, bob) = tokio::join!(driver.browser("ann"), driver.browser("bob"));
+
+    log_in(&ann, web, "ann", "#lobby").await;
+    // A taken nickname is explained in words on the connect screen.
+    bob.goto(&format!("http://{web}/")).await.unwrap();
+    assert!(
+        wait_until(
+            &bob,
+            "return !document.getElementById('connect-button').disabled;"
+        )
+        .await
+    );
+    type_into(&bob, "#nick", &format!("ann{ENTER}")).await;
+    assert!(
+        wait_until(&bob, "return document.getElementById('connect-error').textContent === 'That nickname is already in use. Choose another one.';").await,
+        "the nick_taken error is shown in words"
+    );
+    log_in(&bob, web, "bob", "#lobby").await;
+    let mut carol = Client::connect_as(&tcp_addr(&server), "carol")
+        .await
+        .unwrap();
+    carol
+        .request_ok(&ClientFrame::Join {
+            room: "#lobby".into(),
+        })
+        .await
+        .unwrap();
+    // The member list shows everyone, presence included.
+    assert!(
+        wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann,bob,carol';").await,
+        "ann sees ann, bob and carol in #lobby"
+    );
+
+    // Room messages: browser → everyone; Shift+Enter makes a new line.
+    type_into(
+        &ann,
+        "#input",
+        &format!("hello from ann{SHIFT}{ENTER}{RELEASE}second line{ENTER}"),
+    )
+    .await;
+    has_message(&mut carol, "hello from ann\nsecond line").await;
+    assert!(
+        wait_until(
+            &bob,
+            "return document.querySelectorAll('#messages .msg[data-from=\"ann\"]').length === 1;"
+        )
+        .await
+    );
+    // Terminal → browsers.
+    carol
+        .request_ok(&ClientFrame::Say {
+            room: "#lobby".into(),
+            text: "hello from carol".into(),
+        })
+        .await
+        .unwrap();
+    // Markup in a message is shown as text, never run.
+    type_into(&bob, "#input", &format!("{XSS}{ENTER}")).await;
+    has_message(&mut carol, XSS).await;
+    for browser in [&ann, &bob] {
+        assert!(wait_until(browser, "return document.querySelectorAll('#messages .msg').length >= 3 && [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === '<img src=x onerror=alert(1)>');").await);
+        let images: Value = browser
+            .execute(
+                "return document.querySelectorAll('#messages img').length;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(images, json!(0), "the XSS text made no element");
+    }
+
+    // A direct message from ann to bob, by slash command.
+    type_into(
+        &ann,
+        "#input",
+        &format!("/msg bob just for you, bob{ENTER}"),
+    )
+    .await;
+    assert!(
+        wait_until(&bob, "const dm = document.querySelector('#dms li[data-key=\"@ann\"]'); return dm && dm.querySelector('.badge')?.textContent === '1';").await,
+        "bob sees an unread direct conversation with ann"
+    );
+    // The terminal user sends one too, to bob.
+    carol
+        .request_ok(&ClientFrame::Msg {
+            to: "bob".into(),
+            text: "carol to bob".into(),
+        })
+        .await
+        .unwrap();
+
+    // Each sees exactly what they should.
+    let lobby_for = |me: &str| {
+        vec![
+            msg("room", "ann", me == "ann", "hello from ann\nsecond line"),
+            msg("room", "carol", false, "hello from carol"),
+            msg("room", "bob", me == "bob", XSS),
+        ]
+    };
+    assert_eq!(shown_messages(&ann).await, lobby_for("ann"));
+    assert_eq!(shown_messages(&bob).await, lobby_for("bob"));
+    click(&bob, "#dms li[data-key=\"@ann\"]").await;
+    assert!(
+        wait_until(
+            &bob,
+            "return document.getElementById('conv-title').textContent === 'Conversation with ann';"
+        )
+        .await
+    );
+    assert_eq!(
+        shown_messages(&bob).await,
+        vec![msg("direct", "ann", false, "just for you, bob")]
+    );
+    click(&bob, "#dms li[data-key=\"@carol\"]").await;
+    assert!(wait_until(&bob, "return document.getElementById('conv-title').textContent === 'Conversation with carol';").await);
+    assert_eq!(
+        shown_messages(&bob).await,
+        vec![msg("direct", "carol", false, "carol to bob")]
+    );
+    assert_eq!(
+        ann.execute(
+            "return document.querySelectorAll('#dms li').length;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!(1),
+        "ann has only her conversation with bob"
+    );
+    click(&ann, "#dms li[data-key=\"@bob\"]").await;
+    assert!(
+        wait_until(
+            &ann,
+            "return document.getElementById('conv-title').textContent === 'Conversation with bob';"
+        )
+        .await
+    );
+    assert_eq!(
+        shown_messages(&ann).await,
+        vec![msg("direct", "ann", true, "just for you, bob")]
+    );
+    click(&ann, "#rooms li[data-key=\"#lobby\"]").await;
+    let rest = carol.sync().await.unwrap();
+    assert!(
+        rest.iter().all(|f| f.kind() != "message"),
+        "the terminal user got nothing more: {rest:?}"
+    );
+
+    if let Some(path) = std::env::var_os("CHATD_WEB_SCREENSHOT") {
+        bob.set_window_size(1200, 800).await.unwrap();
+        click(&bob, "#rooms li[data-key=\"#lobby\"]").await;
+        type_into(&bob, "#input", "typing a reply…").await;
+        let png = bob.screenshot().await.unwrap();
+        std::fs::write(&path, png).unwrap();
+        bob.find(Locator::Css("#input"))
+            .await
+            .unwrap()
+            .clear()
+            .await
+            .unwrap();
+    }
+
+    // Scrollback: a reader who scrolled up keeps their place when new
+    // messages arrive, and is offered a way down.
+    click(&bob, "#rooms li[data-key=\"#lobby\"]").await;
+    for n in 0..40 {
+        carol
+            .request_ok(&ClientFrame::Say {
+                room: "#lobby".into(),
+                text: format!("filler {n}"),
+            })
+            .await
+            .unwrap();
+    }
+    let at_bottom = "const l = document.getElementById('messages'); return l.scrollHeight - l.scrollTop - l.clientHeight <= 48;";
+    assert!(wait_until(&bob, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'filler 39');").await);
+    assert!(
+        wait_until(&bob, at_bottom).await,
+        "a reader at the bottom follows new messages"
+    );
+    bob.execute("document.getElementById('messages').scrollTop = 0;", vec![])
+        .await
+        .unwrap();
+    carol
+        .request_ok(&ClientFrame::Say {
+            room: "#lobby".into(),
+            text: "while you were reading".into(),
+        })
+        .await
+        .unwrap();
+    assert!(wait_until(&bob, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'while you were reading') && !document.getElementById('new-below').hidden;").await);
+    assert_eq!(
+        bob.execute(
+            "return document.getElementById('messages').scrollTop;",
+            vec![]
+        )
+        .await
+        .unwrap(),
+        json!(0),
+        "the reader's place is kept"
+    );
+    click(&bob, "#new-below").await;
+    assert!(wait_until(&bob, at_bottom).await);
+    let rest = carol.sync().await.unwrap();
+    assert!(rest.iter().all(|f| f.kind() != "message"), "{rest:?}");
+
+    // chatd restarts on the same port; the pages reconnect by themselves,
+    // rejoin their room, and keep what was being typed.
+    type_into(&ann, "#input", "half-written").await;
+    server.stop().await;
+    for browser in [&ann, &bob] {
+        assert!(
+            wait_until(browser, "return document.body.dataset.connection === 'reconnecting' && !document.getElementById('status').hidden;").await,
+            "the page shows that it is reconnecting"
+        );
+    }
+    let config = config.replace(
+        "[web]\nlisten = \"127.0.0.1:0\"",
+        &format!("[web]\nlisten = \"{web}\""),
+    );
+    let server = start_with_text(&config).await;
+    assert_eq!(server.web_addr, Some(web));
+    let mut dave = Client::connect_as(&tcp_addr(&server), "dave")
+        .await
+        .unwrap();
+    dave.request_ok(&ClientFrame::Join {
+        room: "#lobby".into(),
+    })
+    .await
+    .unwrap();
+    let mut rejoined = Vec::new();
+    while rejoined.len() < 2 {
+        let frame = dave
+            .expect(WAIT, |f| {
+                matches!(f, Received::Core(ServerFrame::Presence(_)))
+            })
+            .await
+            .expect("both browsers rejoin #lobby");
+        if let Received::Core(ServerFrame::Presence(p)) = frame {
+            rejoined.push(p.nick);
+        }
+    }
+    rejoined.sort();
+    assert_eq!(rejoined, ["ann", "bob"]);
+    for browser in [&ann, &bob] {
+        assert!(wait_until(browser, "return document.body.dataset.connection === 'open' && document.getElementById('status').hidden;").await);
+    }
+    let typed = ann
+        .find(Locator::Css("#input"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(typed.as_deref(), Some("half-written"));
+    dave.request_ok(&ClientFrame::Say {
+        room: "#lobby".into(),
+        text: "welcome back".into(),
+    })
+    .await
+    .unwrap();
+    assert!(wait_until(&ann, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'welcome back');").await);
+    type_into(&ann, "#input", &format!(" and sent{ENTER}")).await;
+    has_message(&mut dave, "half-written and sent").await;
+
+    let _ = ann.close().await;
+    let _ = bob.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accounts_register_log_in_and_out_in_the_browser() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    // The accounts plugin as committed (guests allowed, registration open),
+    // with cheap hashing so that the test does not wait on argon2.
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[plugin]]\nname = \"auth\"\n[plugin.config]\nregistration = \"open\"\nallow_guests = true\n\
+         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n",
+        dir.path().join("data")
+    );
+    let server = start_with_text(&config).await;
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let (ann, bob) = tokio::join!(driver.browser("ann"), driver.browser("bob"));
+
+    // The connect screen offers a password and registration.
+    ann.goto(&format!("http://{web}/")).await.unwrap();
+    assert!(
+        wait_until(&ann, "return !document.getElementById('password-row').hidden && !document.getElementById('register-button').hidden && !document.getElementById('register-button').disabled;").await,
+        "user name, password and 'Create account' are offered"
+    );
+    type_into(&ann, "#nick", "ann").await;
+    type_into(&ann, "#password", "correct horse").await;
+    click(&ann, "#register-button").await;
+    assert!(wait_until(&ann, "return document.getElementById('me-nick').textContent === 'ann' && !document.getElementById('logout').hidden;").await);
+
+    // A wrong password is explained in words, and the person can retry.
+    bob.goto(&format!("http://{web}/")).await.unwrap();
+    assert!(
+        wait_until(
+            &bob,
+            "return !document.getElementById('connect-button').disabled;"
+        )
+        .await
+    );
+    type_into(&bob, "#nick", "ann").await;
+    type_into(&bob, "#password", "wrong").await;
+    click(&bob, "#connect-button").await;
+    assert!(
+        wait_until(&bob, "return document.getElementById('connect-error').textContent === 'Wrong user name or password.';").await,
+        "the login error is shown"
+    );
+    bob.find(Locator::Css("#nick"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    bob.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    // The server's password rule is shown as it states it.
+    type_into(&bob, "#nick", "bob").await;
+    type_into(&bob, "#password", "short").await;
+    click(&bob, "#register-button").await;
+    assert!(
+        wait_until(
+            &bob,
+            "return /password/i.test(document.getElementById('connect-error').textContent);"
+        )
+        .await,
+        "the invalid_password error is shown"
+    );
+    bob.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    type_into(&bob, "#password", "battery staple").await;
+    click(&bob, "#register-button").await;
+    assert!(
+        wait_until(
+            &bob,
+            "return document.getElementById('me-nick').textContent === 'bob';"
+        )
+        .await
+    );
+
+    // Logged-in users chat.
+    type_into(&ann, "#input", &format!("/join #club{ENTER}")).await;
+    type_into(&bob, "#input", &format!("/join #club{ENTER}")).await;
+    assert!(
+        wait_until(
+            &ann,
+            "return document.querySelectorAll('#member-list li').length === 2;"
+        )
+        .await
+    );
+    // A guest on the terminal is in the same room.
+    let mut carol = Client::connect_as(&tcp_addr(&server), "carol")
+        .await
+        .unwrap();
+    carol
+        .request_ok(&ClientFrame::Join {
+            room: "#club".into(),
+        })
+        .await
+        .unwrap();
+    assert!(wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann,bob,carol';").await);
+    type_into(&bob, "#input", &format!("hi ann{ENTER}")).await;
+    has_message(&mut carol, "hi ann").await;
+    assert!(wait_until(&ann, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'hi ann');").await);
+
+    // Leaving a room from the sidebar: the others see it in the member list.
+    click(&bob, "#leave").await;
+    assert!(
+        wait_until(
+            &bob,
+            "return document.querySelectorAll('#rooms li').length === 0;"
+        )
+        .await
+    );
+    assert!(
+        wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann,carol' && [...document.querySelectorAll('#messages .msg.presence .text')].some(t => t.textContent === 'bob left #club');").await,
+        "ann sees bob leave"
+    );
+
+    // Logging out returns to the connect screen; logging in again works.
+    click(&ann, "#logout").await;
+    assert!(wait_until(&ann, "return !document.getElementById('connect').hidden;").await);
+    ann.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .clear()
+        .await
+        .unwrap();
+    type_into(&ann, "#password", "correct horse").await;
+    click(&ann, "#connect-button").await;
+    assert!(wait_until(&ann, "return document.getElementById('me-nick').textContent === 'ann' && !document.getElementById('chat').hidden;").await);
+
+    let _ = ann.close().await;
+    let _ = bob.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_goes_from_one_browser_to_the_other_byte_identical() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[plugin]]\nname = \"files\"\n",
+        dir.path().join("data")
+    );
+    let server = start_with_text(&config).await;
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let (ann, bob) = tokio::join!(driver.browser("ann"), driver.browser("bob"));
+    log_in(&ann, web, "ann", "#lobby").await;
+    log_in(&bob, web, "bob", "#lobby").await;
+
+    // Several chunks (32 KiB each), not a multiple of the chunk size.
+    let original: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let path = dir.path().join("report.bin");
+    std::fs::write(&path, &original).unwrap();
+
+    // ann sends it to bob from their direct conversation.
+    type_into(&ann, "#dm-input", &format!("bob{ENTER}")).await;
+    assert!(wait_until(&ann, "return !document.getElementById('attach').hidden && document.getElementById('conv-title').textContent === 'Conversation with bob';").await);
+    type_into(&ann, "#file-input", path.to_str().unwrap()).await;
+
+    // bob is told, downloads, and the app verifies it before offering it.
+    assert!(
+        wait_until(&bob, "return document.querySelector('#transfers li[data-name=\"report.bin\"]')?.dataset.state === 'available';").await,
+        "bob is offered the file"
+    );
+    click(
+        &bob,
+        "#transfers li[data-name=\"report.bin\"] button.download",
+    )
+    .await;
+    assert!(
+        wait_until(&bob, "return document.querySelector('#transfers li[data-name=\"report.bin\"]')?.dataset.state === 'ready';").await,
+        "the download completes and verifies"
+    );
+    let saved = bob
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+            const link = document.querySelector('#transfers li[data-name="report.bin"] a.save');
+            fetch(link.href).then(r => r.arrayBuffer()).then(buffer => {
+                const bytes = new Uint8Array(buffer);
+                let text = '';
+                for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+                done({name: link.download, data: btoa(text)});
+            }, e => done({error: String(e)}));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(saved["name"], "report.bin", "{saved}");
+    let data = saved["data"].as_str().unwrap_or_else(|| panic!("{saved}"));
+    use base64::Engine;
+    let received = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap();
+    assert!(
+        received == original,
+        "the saved file is byte-identical ({} bytes)",
+        received.len()
+    );
+
+    // ann learns that bob has it.
+    assert!(
+        wait_until(&ann, "const t = document.querySelector('#transfers li[data-name=\"report.bin\"]'); return t?.dataset.state === 'sent' && t.textContent.includes('bob received it');").await,
+        "the sender sees the delivery"
+    );
+    let _ = ann.close().await;
+    let _ = bob.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn private_rooms_create_invite_accept_and_kick_in_the_browser() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[plugin]]\nname = \"auth\"\n[plugin.config]\nregistration = \"open\"\n\
+         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n\
+         [[plugin]]\nname = \"rooms\"\n",
+        dir.path().join("data")
+    );
+    let server = start_with_text(&config).await;
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let (ann, bob) = tokio::join!(driver.browser("ann"), driver.browser("bob"));
+    for (browser, name) in [(&ann, "ann"), (&bob, "bob")] {
+        browser.goto(&format!("http://{web}/")).await.unwrap();
+        assert!(wait_until(browser, "return !document.getElementById('register-button').disabled && !document.getElementById('register-button').hidden;").await);
+        type_into(browser, "#nick", name).await;
+        type_into(browser, "#password", "long enough password").await;
+        click(browser, "#register-button").await;
+        assert!(
+            wait_until(browser, &format!("return document.getElementById('me-nick').textContent === '{name}' && !document.getElementById('create-form').hidden;")).await,
+            "{name} is logged in and may create private rooms"
+        );
+    }
+
+    // ann creates a private room from the sidebar and invites bob.
+    type_into(&ann, "#create-input", &format!("#secret{ENTER}")).await;
+    assert!(
+        wait_until(&ann, "return document.getElementById('conv-title').textContent === '#secret' && !document.getElementById('room-tools').hidden && document.getElementById('room-role').textContent.includes('you own it');").await,
+        "ann is in her private room, as its owner"
+    );
+    type_into(&ann, "#invite-input", &format!("bob{ENTER}")).await;
+
+    // bob accepts from the sidebar.
+    assert!(
+        wait_until(
+            &bob,
+            "return document.querySelector('#invitations li[data-room=\"#secret\"]') !== null;"
+        )
+        .await,
+        "bob sees the invitation"
+    );
+    click(&bob, "#invitations li[data-room=\"#secret\"] button.accept").await;
+    assert!(
+        wait_until(&bob, "return document.getElementById('conv-title').textContent === '#secret' && document.getElementById('room-role').textContent.includes('you are a member') && document.getElementById('invitations').children.length === 0;").await,
+        "bob is a member of #secret"
+    );
+    type_into(&ann, "#input", &format!("for members only{ENTER}")).await;
+    assert!(wait_until(&bob, "return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent === 'for members only');").await);
+
+    // ann removes bob with a moderation command; bob is told and the room
+    // leaves his sidebar.
+    type_into(&ann, "#input", &format!("/kick bob spamming{ENTER}")).await;
+    assert!(
+        wait_until(&bob, "return !document.querySelector('#rooms li[data-key=\"#secret\"]') && [...document.querySelectorAll('#messages .msg.notice .text')].some(t => t.textContent === 'ann removed you from #secret (spamming)');").await,
+        "bob sees that he was removed"
+    );
+    assert!(wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann';").await);
+
+    let _ = ann.close().await;
+    let _ = bob.close().await;
+    server.stop().await;
+}

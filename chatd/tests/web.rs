@@ -1,0 +1,558 @@
+//! The WebSocket transport and the web listener, against the real server:
+//! WebSocket and TCP users share rooms, direct messages and broadcasts; bad
+//! input gets the documented errors; origins are checked; the app is served
+//! with its Content-Security-Policy.
+
+mod common;
+
+use chat_api::{ClientFrame, MessageKind, ServerFrame};
+use chat_client::Client;
+use chat_client::Received;
+use common::{header, http_get, start_server, tcp_addr, web_addr, WsClient, WsConnectError, WAIT};
+use serde_json::{json, Value};
+
+fn is_message(text: &str) -> impl Fn(&Received) -> bool + '_ {
+    move |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.text == text)
+}
+
+#[tokio::test]
+async fn websocket_and_tcp_users_share_rooms_direct_messages_and_broadcasts() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n[[plugin]]\nname = \"probe\"\n",
+        dir.path().join("data")
+    );
+    let server = common::start_with_registry(&config, common::registry_with_probe()).await;
+    let web = web_addr(&server);
+    let mut ann = WsClient::connect_as(web, "ann").await;
+    assert_eq!(ann.welcome["protocol"], 1);
+    let probe = ann.request(json!({"type": "probe"})).await;
+    assert_eq!(
+        (&probe["transport"], &probe["encrypted"]),
+        (&json!("web_socket"), &json!(false)),
+        "{probe}"
+    );
+    let mut bob = Client::connect_as(&tcp_addr(&server), "bob").await.unwrap();
+
+    let joined = ann.request(json!({"type": "join", "room": "#lobby"})).await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    bob.request_ok(&ClientFrame::Join {
+        room: "#lobby".into(),
+    })
+    .await
+    .unwrap();
+    let presence = ann
+        .expect(|f| f["type"] == "presence" && f["event"] == "join")
+        .await;
+    assert_eq!(presence["nick"], "bob");
+
+    // Room messages, both ways.
+    let sent = ann
+        .request(json!({"type": "say", "room": "#lobby", "text": "hello from the browser"}))
+        .await;
+    assert_eq!(sent["type"], "sent", "{sent}");
+    assert_eq!(sent["recipients"], 1);
+    let got = bob
+        .expect(WAIT, is_message("hello from the browser"))
+        .await
+        .unwrap();
+    let Received::Core(ServerFrame::Message(m)) = got else {
+        unreachable!()
+    };
+    assert_eq!(
+        (m.kind, m.from.as_str(), m.room.as_deref()),
+        (MessageKind::Room, "ann", Some("#lobby"))
+    );
+
+    bob.request_ok(&ClientFrame::Say {
+        room: "#lobby".into(),
+        text: "hello from the terminal".into(),
+    })
+    .await
+    .unwrap();
+    let m = ann.expect(|f| f["type"] == "message").await;
+    assert_eq!(
+        (&m["kind"], &m["from"], &m["room"], &m["text"]),
+        (
+            &json!("room"),
+            &json!("bob"),
+            &json!("#lobby"),
+            &json!("hello from the terminal")
+        )
+    );
+
+    // Direct messages, both ways.
+    let sent = ann
+        .request(json!({"type": "msg", "to": "bob", "text": "psst, bob"}))
+        .await;
+    assert_eq!(sent["type"], "sent", "{sent}");
+    let got = bob.expect(WAIT, is_message("psst, bob")).await.unwrap();
+    let Received::Core(ServerFrame::Message(m)) = got else {
+        unreachable!()
+    };
+    assert_eq!(
+        (m.kind, m.to.as_deref()),
+        (MessageKind::Direct, Some("bob"))
+    );
+    bob.request_ok(&ClientFrame::Msg {
+        to: "ann".into(),
+        text: "psst, ann".into(),
+    })
+    .await
+    .unwrap();
+    let m = ann
+        .expect(|f| f["type"] == "message" && f["kind"] == "direct")
+        .await;
+    assert_eq!(
+        (&m["from"], &m["text"]),
+        (&json!("bob"), &json!("psst, ann"))
+    );
+
+    // Broadcasts, both ways.
+    let sent = ann
+        .request(json!({"type": "broadcast", "text": "to all, from the web"}))
+        .await;
+    assert_eq!(sent["type"], "sent", "{sent}");
+    let got = bob
+        .expect(WAIT, is_message("to all, from the web"))
+        .await
+        .unwrap();
+    let Received::Core(ServerFrame::Message(m)) = got else {
+        unreachable!()
+    };
+    assert_eq!(m.kind, MessageKind::Broadcast);
+    bob.request_ok(&ClientFrame::Broadcast {
+        text: "to all, from the terminal".into(),
+    })
+    .await
+    .unwrap();
+    let m = ann
+        .expect(|f| f["type"] == "message" && f["kind"] == "broadcast")
+        .await;
+    assert_eq!(m["text"], "to all, from the terminal");
+
+    // Nobody got their own messages back, and nothing else is pending.
+    let rest = ann.sync().await;
+    assert!(rest.iter().all(|f| f["type"] != "message"), "{rest:?}");
+    let rest = bob.sync().await.unwrap();
+    assert!(rest.iter().all(|f| f.kind() != "message"), "{rest:?}");
+
+    // Leaving the WebSocket is seen as a quit by the TCP user.
+    ann.send(json!({"type": "quit"})).await;
+    let bye = ann.until_closed().await;
+    assert!(
+        bye.iter()
+            .any(|f| f["type"] == "bye" && f["code"] == "quit"),
+        "{bye:?}"
+    );
+    bob.expect(
+        WAIT,
+        |f| matches!(f, Received::Core(ServerFrame::Presence(p)) if p.nick == "ann"),
+    )
+    .await
+    .unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_message_gets_frame_too_large_then_bye() {
+    let (server, _dir) = start_server("[limits]\nmax_frame_bytes = 1024\n").await;
+    let web = web_addr(&server);
+    let mut ann = WsClient::connect_as(web, "ann").await;
+    assert_eq!(ann.welcome["max_frame_bytes"], 1024);
+
+    // At the limit is fine.
+    let text = "x".repeat(1024 - r#"{"type":"ping","token":""}"#.len());
+    ann.send_text(format!(r#"{{"type":"ping","token":"{text}"}}"#))
+        .await;
+    let pong = ann.expect(|f| f["type"] == "pong").await;
+    assert_eq!(pong["token"].as_str().unwrap().len(), text.len());
+
+    // One byte more is refused before it is buffered.
+    let text = "x".repeat(1024);
+    ann.send_text(format!(r##"{{"type":"say","room":"#a","text":"{text}"}}"##))
+        .await;
+    let frames = ann.until_closed().await;
+    let kinds: Vec<(&Value, &Value)> = frames.iter().map(|f| (&f["type"], &f["code"])).collect();
+    assert_eq!(
+        kinds,
+        [
+            (&json!("error"), &json!("frame_too_large")),
+            (&json!("bye"), &json!("frame_too_large"))
+        ],
+        "{frames:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_and_binary_messages_get_errors_and_the_session_goes_on() {
+    let (server, _dir) = start_server("").await;
+    let mut ann = WsClient::connect_as(web_addr(&server), "ann").await;
+
+    ann.send_text("this is not json".into()).await;
+    let e = ann.expect(|f| f["type"] == "error").await;
+    assert_eq!(e["code"], "malformed_frame", "{e}");
+
+    ann.send_binary(br#"{"type":"rooms"}"#.to_vec()).await;
+    let e = ann.expect(|f| f["type"] == "error").await;
+    assert_eq!(e["code"], "malformed_frame", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("text message"),
+        "{e}"
+    );
+
+    let e = ann.request(json!({"type": "say", "room": "#a"})).await;
+    assert_eq!(e["code"], "invalid_frame", "{e}");
+    let e = ann.request(json!({"type": "teleport"})).await;
+    assert_eq!(e["code"], "unknown_type", "{e}");
+
+    // Still connected and served.
+    let rooms = ann.request(json!({"type": "rooms"})).await;
+    assert_eq!(rooms["type"], "rooms");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn frames_before_hello_are_refused_and_silence_times_out() {
+    let (server, _dir) = start_server("[limits]\nhandshake_timeout_ms = 300\n").await;
+    let mut ws = WsClient::open(web_addr(&server), None).await.unwrap();
+    ws.send(json!({"type": "join", "room": "#a", "id": 1}))
+        .await;
+    let e = ws.expect(|f| f["type"] == "error").await;
+    assert_eq!(e["code"], "handshake_required", "{e}");
+    let frames = ws.until_closed().await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["type"] == "bye" && f["code"] == "handshake_timeout"),
+        "{frames:?}"
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn foreign_origins_are_refused_own_and_configured_ones_accepted() {
+    let (server, _dir) = start_server("allowed_origins = [\"https://chat.example.org\"]\n").await;
+    let web = web_addr(&server);
+
+    match WsClient::open(web, Some("http://evil.example")).await {
+        Err(WsConnectError::Refused { status, body }) => {
+            assert_eq!(status, 403);
+            assert!(
+                body.contains("http://evil.example") && body.contains("allowed_origins"),
+                "{body}"
+            );
+        }
+        other => panic!("expected 403, got {:?}", other.map(|_| "a connection")),
+    }
+    // A look-alike of the own origin on another port is foreign too.
+    let other_port = format!("http://127.0.0.1:{}", web.port().wrapping_add(1));
+    assert!(matches!(
+        WsClient::open(web, Some(&other_port)).await,
+        Err(WsConnectError::Refused { status: 403, .. })
+    ));
+
+    for origin in [
+        format!("http://{web}"),
+        "https://chat.example.org".to_string(),
+    ] {
+        let mut ws = WsClient::open(web, Some(&origin))
+            .await
+            .unwrap_or_else(|e| panic!("{origin}: {e:?}"));
+        ws.send(json!({"type": "hello", "protocol": 1})).await;
+        ws.expect(|f| f["type"] == "welcome").await;
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_app_is_served_with_a_content_security_policy() {
+    let (server, _dir) = start_server("").await;
+    let web = web_addr(&server);
+
+    let (status, headers, body) = http_get(web, "/").await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type")
+        .unwrap()
+        .starts_with("text/html"));
+    let csp = header(&headers, "content-security-policy").expect("CSP header");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(header(&headers, "x-content-type-options"), Some("nosniff"));
+    assert!(
+        body.contains(r#"<script type="module" src="/js/main.js">"#),
+        "{body}"
+    );
+    // No inline script for the policy to block.
+    assert_eq!(body.matches("<script").count(), 1);
+
+    let (status, headers, body) = http_get(web, "/js/main.js").await;
+    assert_eq!(status, 200);
+    assert!(header(&headers, "content-type")
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(body.contains("import"), "{body}");
+
+    let (status, _, body) = http_get(web, "/../../etc/passwd").await;
+    assert_eq!(status, 404, "{body}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn websocket_sessions_count_towards_max_connections() {
+    let (server, _dir) = start_server("[limits]\nmax_connections = 1\n").await;
+    let web = web_addr(&server);
+    let mut first = WsClient::connect(web).await;
+    match WsClient::open(web, None).await {
+        Err(WsConnectError::Refused { status, body }) => {
+            assert_eq!(status, 503);
+            assert!(body.contains("maximum of 1 connections"), "{body}");
+        }
+        other => panic!("expected 503, got {:?}", other.map(|_| "a connection")),
+    }
+    // Plain page requests are connections too.
+    let (status, _, body) = http_get(web, "/").await;
+    assert_eq!(status, 503, "{body}");
+    first.sync().await;
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_says_bye_to_websocket_clients() {
+    let (server, _dir) = start_server("").await;
+    let mut ann = WsClient::connect_as(web_addr(&server), "ann").await;
+    ann.sync().await;
+    server.shutdown();
+    let frames = ann.until_closed().await;
+    assert!(
+        frames
+            .iter()
+            .any(|f| f["type"] == "bye" && f["code"] == "shutting_down"),
+        "{frames:?}"
+    );
+    server.wait().await;
+}
+
+#[tokio::test]
+async fn web_listener_serves_wss_with_the_tls_certificate() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) =
+        chatd::tls::generate_self_signed(certs.path(), &["localhost".to_string()]).unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\ntls = true\n\
+         [tls]\ncert = {cert:?}\nkey = {key:?}\n[[plugin]]\nname = \"probe\"\n",
+        certs.path().join("data")
+    );
+    let server = common::start_with_registry(&text, common::registry_with_probe()).await;
+    assert!(server.web_tls);
+    let web = web_addr(&server);
+
+    let mut ws = wss_connect(web, &cert).await;
+    ws.send(Message::Text(r#"{"type":"hello","protocol":1}"#.into()))
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let welcome: Value = serde_json::from_str(first.to_text().unwrap()).unwrap();
+    assert_eq!(welcome["type"], "welcome");
+    // Plugins learn that this WebSocket is encrypted (e.g. to allow logins).
+    ws.send(Message::Text(r#"{"type":"probe","id":1}"#.into()))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let probe: Value = serde_json::from_str(reply.to_text().unwrap()).unwrap();
+    assert_eq!(
+        (&probe["transport"], &probe["encrypted"]),
+        (&json!("web_socket"), &json!(true)),
+        "{probe}"
+    );
+
+    // Plain WebSocket on the HTTPS port gets nowhere.
+    assert!(WsClient::open(web, None).await.is_err());
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_websocket_client_that_does_not_read_is_disconnected_as_a_slow_consumer() {
+    let (server, _dir) =
+        start_server("[limits]\noutbound_queue = 8\nframes_per_second = 0\n").await;
+    let mut slow = WsClient::connect_as(web_addr(&server), "slow").await;
+    slow.request(json!({"type": "join", "room": "#flood"}))
+        .await;
+    let mut sender = Client::connect_as(&tcp_addr(&server), "sender")
+        .await
+        .unwrap();
+    sender
+        .request_ok(&ClientFrame::Join {
+            room: "#flood".into(),
+        })
+        .await
+        .unwrap();
+
+    // Large messages fill the socket buffers, then the queue of 8.
+    let text = "y".repeat(60_000);
+    let mut disconnected = None;
+    for _ in 0..2_000 {
+        sender
+            .request_ok(&ClientFrame::Say {
+                room: "#flood".into(),
+                text: text.clone(),
+            })
+            .await
+            .unwrap();
+        let frames = sender.sync().await.unwrap();
+        disconnected = frames.into_iter().find_map(|f| match f {
+            Received::Core(ServerFrame::Presence(p)) if p.nick == "slow" => Some(p),
+            _ => None,
+        });
+        if disconnected.is_some() {
+            break;
+        }
+    }
+    let presence = disconnected.expect("the slow reader is disconnected");
+    assert!(
+        presence
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("waiting for you to read"),
+        "{presence:?}"
+    );
+    // The sender was never held up, and the server still serves it.
+    sender.request_ok(&ClientFrame::Rooms {}).await.unwrap();
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_chatd_command_prints_the_address_to_open() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut chatd = tokio::process::Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .args(["--listen", "127.0.0.1:0", "--web-listen", "127.0.0.1:0"])
+        .current_dir(dir.path())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chatd starts");
+    let mut lines = BufReader::new(chatd.stderr.take().unwrap()).lines();
+    let url = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.split_once("web app: open ").map(|(_, r)| r) {
+                return rest.split_whitespace().next().unwrap().to_string();
+            }
+        }
+        panic!("chatd exited without printing the web address");
+    })
+    .await
+    .expect("the address is printed at start");
+    let addr: std::net::SocketAddr = url
+        .strip_prefix("http://")
+        .and_then(|u| u.strip_suffix('/'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("not an http://ADDR/ URL: {url}"));
+    assert_ne!(addr.port(), 0);
+    let (status, _, body) = http_get(addr, "/").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("<title>chatd</title>"));
+    chatd.kill().await.unwrap();
+}
+
+type WssStream =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// Opens `wss://localhost:PORT/ws`, trusting `cert`.
+async fn wss_connect(web: std::net::SocketAddr, cert: &std::path::Path) -> WssStream {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(chatd::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(web).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake with the web listener");
+    let url = format!("wss://localhost:{}/ws", web.port());
+    let (ws, _) = tokio_tungstenite::client_async(url, tls)
+        .await
+        .expect("WSS upgrade");
+    ws
+}
+
+/// Sends one frame over a WSS connection and returns the next frame.
+async fn wss_exchange(ws: &mut WssStream, frame: Value) -> Value {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    ws.send(Message::Text(frame.to_string().into()))
+        .await
+        .unwrap();
+    let reply = tokio::time::timeout(WAIT, ws.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    serde_json::from_str(reply.to_text().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn passwords_are_accepted_over_wss_when_the_server_requires_encryption() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) =
+        chatd::tls::generate_self_signed(dir.path(), &["localhost".to_string()]).unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\ntls = true\n\
+         [tls]\ncert = {cert:?}\nkey = {key:?}\n\
+         [[plugin]]\nname = \"auth\"\n[plugin.config]\nallow_plaintext = false\n\
+         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n",
+        dir.path().join("data")
+    );
+    let server = common::start_with_text(&text).await;
+
+    // Plaintext TCP: refused.
+    let mut tcp = Client::connect(&tcp_addr(&server), &Default::default())
+        .await
+        .unwrap();
+    let reply = tcp
+        .request_json(&json!({"type": "register", "user": "ann", "password": "correct horse"}))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&reply, Received::Core(ServerFrame::Error { code, .. }) if code.as_str() == "tls_required"),
+        "{reply:?}"
+    );
+
+    // The same over WSS: the plugin sees an encrypted session.
+    let mut ws = wss_connect(web_addr(&server), &cert).await;
+    let welcome = wss_exchange(&mut ws, json!({"type": "hello", "protocol": 1})).await;
+    assert_eq!(welcome["auth_required"], true, "{welcome}");
+    let reply = wss_exchange(
+        &mut ws,
+        json!({"type": "register", "id": 1, "user": "ann", "password": "correct horse"}),
+    )
+    .await;
+    assert_eq!(
+        (&reply["type"], &reply["user"]),
+        (&json!("logged_in"), &json!("ann")),
+        "{reply}"
+    );
+    server.stop().await;
+}

@@ -1,0 +1,289 @@
+// File transfer, when the server has the `files` plugin (docs/protocol.md,
+// "File transfer frames"): pick or drop a file to send it to the current
+// room or person, with progress and cancel; incoming files are fetched,
+// checked against their SHA-256, and only then offered for saving.
+
+import { Sha256 } from "../sha256.js";
+import { $, el } from "../view/dom.js";
+
+/** Bytes read from a local file at a time while hashing. */
+const READ_BYTES = 1 << 20;
+
+/** Transfers shown in the panel, by local key. */
+const transfers = new Map();
+let nextKey = 1;
+let app = null;
+
+export const files = {
+  feature: "files",
+  frames: {
+    file_available: (frame) => {
+      const t = add({
+        direction: "down", id: frame.transfer, name: frame.name, size: frame.size,
+        sha256: frame.sha256, peer: frame.from, room: frame.room ?? null, state: "available",
+      });
+      const where = frame.room ? ` in ${frame.room}` : "";
+      app.notice(`${frame.from} sent a file${where}: ${frame.name} (${formatSize(frame.size)}). It is in the transfers list above the message box.`);
+      render();
+      return t;
+    },
+    file_delivered: (frame) => note(frame.transfer, `${frame.to} received it`),
+    file_declined: (frame) => note(frame.transfer, `${frame.by} declined it`),
+    file_removed: (frame) => {
+      const t = byId(frame.transfer);
+      if (t && t.state !== "ready") {
+        t.state = "failed";
+        t.error = `The server removed this file (${frame.reason}).`;
+      }
+      render();
+    },
+  },
+  start(a) {
+    const firstStart = app === null;
+    app = a;
+    $("attach").hidden = false;
+    // A reconnect loses requests in flight: downloads can start over,
+    // uploads must be sent again.
+    for (const t of transfers.values()) {
+      if (t.state === "downloading") t.state = "available";
+      if (t.state === "uploading" || t.state === "hashing" || t.state === "offering") {
+        t.state = "failed";
+        t.error = "Interrupted when the connection dropped; send the file again.";
+      }
+    }
+    if (firstStart) wire();
+    render();
+  },
+};
+
+function add(fields) {
+  const t = { key: nextKey++, done: 0, error: "", notes: [], ...fields };
+  transfers.set(t.key, t);
+  return t;
+}
+
+function byId(id) {
+  for (const t of transfers.values()) if (t.id === id) return t;
+  return null;
+}
+
+function note(id, text) {
+  const t = byId(id);
+  if (t) t.notes.push(text);
+  render();
+}
+
+/** A request as a promise of its reply (an error frame when offline). */
+function request(frame) {
+  return new Promise((resolve) => {
+    if (!app.request(frame, resolve)) resolve({ type: "error", code: "offline", message: "not connected to the server" });
+  });
+}
+
+function failed(t, reply) {
+  t.state = "failed";
+  t.error = reply.message ? reply.message[0].toUpperCase() + reply.message.slice(1) : "The transfer failed.";
+  render();
+}
+
+async function upload(file) {
+  const conv = app.state.conversations.get(app.state.current);
+  if (!conv || conv.kind === "server") {
+    app.notice("Open a room or a conversation first; the file goes to it.", true);
+    return;
+  }
+  if (file.size === 0) {
+    app.notice(`${file.name} is empty; there is nothing to send.`, true);
+    return;
+  }
+  const target = conv.kind === "room" ? { room: conv.name } : { to: conv.name };
+  const t = add({ direction: "up", name: file.name, size: file.size, peer: conv.name, state: "hashing", inflight: 0 });
+  render();
+
+  const hash = new Sha256();
+  for (let offset = 0; offset < file.size; offset += READ_BYTES) {
+    hash.update(new Uint8Array(await file.slice(offset, offset + READ_BYTES).arrayBuffer()));
+    if (t.state !== "hashing") return;
+  }
+  t.state = "offering";
+  const offered = await request({ type: "file_offer", ...target, name: file.name, size: file.size, sha256: hash.hex() });
+  if (t.state !== "offering") return;
+  if (offered.type !== "file_offered") return failed(t, offered);
+  t.id = offered.transfer;
+  t.state = "uploading";
+  render();
+
+  // Chunks go out in order, at most `window` unacknowledged.
+  let offset = 0;
+  while (offset < file.size && t.state === "uploading") {
+    if (t.inflight >= offered.window) {
+      await new Promise((wake) => { t.wake = wake; });
+      continue;
+    }
+    const bytes = new Uint8Array(await file.slice(offset, offset + offered.chunk_size).arrayBuffer());
+    if (t.state !== "uploading") return;
+    t.inflight += 1;
+    const sent = app.request({ type: "file_chunk", transfer: t.id, offset, data: toBase64(bytes) }, (reply) => {
+      t.inflight -= 1;
+      if (reply.type === "file_ack") t.done = Math.max(t.done, reply.received);
+      else if (reply.type === "file_complete") {
+        t.done = t.size;
+        t.state = "sent";
+        t.notes.push(`checked by the server, offered to ${reply.recipients.join(", ") || "nobody"}`);
+      } else if (t.state === "uploading") failed(t, reply);
+      const wake = t.wake;
+      t.wake = null;
+      wake?.();
+      render();
+    });
+    if (!sent) return failed(t, { message: "not connected to the server" });
+    offset += bytes.length;
+  }
+}
+
+async function download(t) {
+  t.state = "downloading";
+  t.done = 0;
+  render();
+  const parts = [];
+  const hash = new Sha256();
+  while (t.done < t.size) {
+    const reply = await request({ type: "file_get", transfer: t.id, offset: t.done });
+    if (t.state !== "downloading") return;
+    if (reply.type !== "file_data") return failed(t, reply);
+    const bytes = fromBase64(reply.data);
+    if (bytes.length === 0) break;
+    hash.update(bytes);
+    parts.push(bytes);
+    t.done += bytes.length;
+    render();
+    if (reply.eof) break;
+  }
+  if (t.done !== t.size || hash.hex() !== t.sha256) {
+    t.state = "failed";
+    t.error = "The file arrived damaged (its checksum does not match), so it is not offered. Ask the sender to send it again.";
+    request({ type: "file_decline", transfer: t.id });
+    render();
+    return;
+  }
+  t.url = URL.createObjectURL(new Blob(parts));
+  t.state = "ready";
+  request({ type: "file_received", transfer: t.id });
+  render();
+}
+
+async function cancel(t) {
+  if (t.direction === "up") {
+    const was = t.state;
+    t.state = "cancelled";
+    t.wake?.();
+    if (t.id && was !== "sent") await request({ type: "file_cancel", transfer: t.id });
+  } else {
+    t.state = "declined";
+    await request({ type: "file_decline", transfer: t.id });
+  }
+  render();
+}
+
+function dismiss(t) {
+  if (t.url) URL.revokeObjectURL(t.url);
+  transfers.delete(t.key);
+  render();
+}
+
+function wire() {
+  const input = $("file-input");
+  $("attach").addEventListener("click", () => input.click());
+  input.addEventListener("change", () => {
+    for (const file of input.files) upload(file);
+    input.value = "";
+  });
+  const zone = document.querySelector(".conversation");
+  zone.addEventListener("dragover", (e) => {
+    if (![...e.dataTransfer.types].includes("Files")) return;
+    e.preventDefault();
+    zone.classList.add("dropping");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("dropping"));
+  zone.addEventListener("drop", (e) => {
+    zone.classList.remove("dropping");
+    if (!e.dataTransfer.files.length) return;
+    e.preventDefault();
+    for (const file of e.dataTransfer.files) upload(file);
+  });
+}
+
+const STATE_TEXT = {
+  hashing: "computing the checksum…",
+  offering: "offering…",
+  uploading: "sending…",
+  sent: "sent",
+  available: "waiting for you",
+  downloading: "receiving…",
+  ready: "received and verified",
+  cancelled: "cancelled",
+  declined: "declined",
+  failed: "failed",
+};
+
+function button(text, cls, onClick) {
+  const b = el("button", { cls, text, attrs: { type: "button" } });
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+function render() {
+  const list = $("transfers");
+  list.hidden = transfers.size === 0;
+  list.replaceChildren(...[...transfers.values()].map((t) => {
+    const who = t.direction === "up" ? `to ${t.peer}` : `from ${t.peer}${t.room ? ` in ${t.room}` : ""}`;
+    const status = [STATE_TEXT[t.state], ...t.notes].join("; ");
+    const actions = [];
+    if (["hashing", "offering", "uploading"].includes(t.state)) actions.push(button("Cancel", "secondary cancel", () => cancel(t)));
+    if (t.state === "available") {
+      actions.push(button("Download", "download", () => download(t)));
+      actions.push(button("Decline", "secondary decline", () => cancel(t)));
+    }
+    if (t.state === "ready") {
+      actions.push(el("a", { cls: "save", text: "Save", attrs: { href: t.url, download: t.name } }));
+    }
+    if (["sent", "ready", "cancelled", "declined", "failed"].includes(t.state)) {
+      actions.push(button("×", "icon dismiss", () => dismiss(t)));
+    }
+    return el("li", { cls: `transfer ${t.direction} ${t.state}`, attrs: { "data-state": t.state, "data-name": t.name } }, [
+      el("div", { cls: "transfer-line" }, [
+        el("span", { cls: "file-name", text: t.name }),
+        el("span", { cls: "muted", text: ` ${formatSize(t.size)} ${who}` }),
+      ]),
+      el("progress", { attrs: { max: String(t.size), value: String(t.done) } }),
+      el("div", { cls: "transfer-line" }, [
+        el("span", { cls: `file-status${t.error ? " error" : ""}`, text: t.error || status }),
+        ...actions,
+      ]),
+    ]);
+  }));
+}
+
+export function formatSize(bytes) {
+  const units = ["B", "KB", "MB", "GB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+function toBase64(bytes) {
+  let text = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(text);
+}
+
+function fromBase64(data) {
+  const text = atob(data);
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
