@@ -42,6 +42,11 @@ pub struct Args {
     /// Loopback source addresses to spread client sockets over (127.0.0.2..).
     #[arg(long, default_value_t = 4)]
     pub sources: usize,
+    /// Measure the floor instead of chatd: one thread of this process writes
+    /// each message to every client socket in turn (a server with no work
+    /// but the writes), and the same receivers measure it.
+    #[arg(long)]
+    pub floor: bool,
 }
 
 /// What one member saw.
@@ -59,6 +64,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.senders >= 1 && args.senders <= args.clients,
         "need 1 <= senders <= clients"
     );
+    if args.floor {
+        return floor(args).await;
+    }
     let server = Server::start(&args.target)?;
     let base = Instant::now();
 
@@ -299,8 +307,14 @@ async fn receive(
         {
             break;
         }
-        let line = match tokio::time::timeout(Duration::from_millis(200), reader.next_line()).await
-        {
+        // While sending, wake up now and then to notice the stop; after it,
+        // allow a generous silence before declaring the rest lost.
+        let patience = if stop.load(Ordering::Acquire) {
+            Duration::from_secs(3)
+        } else {
+            Duration::from_millis(200)
+        };
+        let line = match tokio::time::timeout(patience, reader.next_line()).await {
             Ok(line) => line?.context("server closed the connection")?,
             Err(_) if stop.load(Ordering::Acquire) => {
                 // Nothing more is coming: whatever is missing was lost.
@@ -355,4 +369,86 @@ fn parse(digits: &[u8]) -> u64 {
     digits
         .iter()
         .fold(0, |n, &d| n * 10 + u64::from(d.wrapping_sub(b'0')))
+}
+
+/// The same receivers fed by the simplest possible server: one blocking
+/// thread that writes each message to every socket in turn.
+async fn floor(args: Args) -> anyhow::Result<()> {
+    let rate = args.rate.unwrap_or(100.0);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let base = Instant::now();
+    let mut readers = Vec::new();
+    let mut servers = Vec::new();
+    for _ in 0..args.clients {
+        let stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        readers.push(Reader::from_stream(stream, 1 << 16));
+        let (s, _) = listener.accept()?;
+        s.set_nodelay(true)?;
+        servers.push(s);
+    }
+    let messages = (rate * args.duration) as u64;
+    let writer = std::thread::spawn(move || -> std::io::Result<Vec<std::net::TcpStream>> {
+        use std::io::Write;
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let start = Instant::now();
+        for seq in 1..=messages {
+            let due = start + interval * (seq as u32);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let ts = base.elapsed().as_nanos() as u64;
+            let line = format!(
+                "{{\"type\":\"message\",\"msg_id\":{seq},\"ts\":0,\"kind\":\"room\",\"from\":\"b0\",\"room\":\"#bench\",\"text\":\"b|0|{seq}|{ts}|\"}}\n"
+            );
+            for s in servers.iter_mut() {
+                s.write_all(line.as_bytes())?;
+            }
+        }
+        // Handed back so the sockets stay open until the receivers finish.
+        Ok(servers)
+    });
+    let sent = Arc::new(vec![AtomicU64::new(0)]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let last = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for (i, reader) in readers.into_iter().enumerate() {
+        // `me` = i + 1 so that every receiver expects sender 0's messages.
+        tasks.push(tokio::spawn(receive(
+            reader,
+            i + 1,
+            1,
+            base,
+            None,
+            last.clone(),
+            sent.clone(),
+            stop.clone(),
+        )));
+    }
+    let servers = tokio::task::spawn_blocking(move || writer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("writer panicked"))??;
+    sent[0].store(messages, Ordering::Release);
+    stop.store(true, Ordering::Release);
+    let mut latency = report::histogram();
+    let mut received = 0;
+    for t in tasks {
+        let (seen, _reader) = t.await??;
+        latency.add(&seen.latency).ok();
+        received += seen.received;
+    }
+    drop(servers);
+    println!(
+        "fanout floor: {} sockets, {} msg/s written by one plain thread: {} deliveries\n  latency {}",
+        args.clients, rate, received, report::describe(&latency)
+    );
+    report::emit(json!({
+        "workload": "fanout-floor",
+        "clients": args.clients,
+        "rate": rate,
+        "delivered": received,
+        "latency": report::percentiles(&latency),
+    }));
+    Ok(())
 }

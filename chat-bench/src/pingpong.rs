@@ -18,6 +18,11 @@ pub struct Args {
     /// Round trips to measure (after 200 warm-up ones).
     #[arg(long, default_value_t = 20_000)]
     pub count: usize,
+    /// Also measure the floor: the same message bounced over plain loopback
+    /// TCP between two blocking threads, without chatd. chatd's round trip
+    /// crosses loopback four times, the floor's twice.
+    #[arg(long)]
+    pub floor: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -78,7 +83,56 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         "server": {"flavor": args.target.server_flavor, "threads": args.target.server_threads},
     }));
     echo.abort();
+    if args.floor {
+        let floor = tokio::task::spawn_blocking(move || tcp_floor(args.count)).await??;
+        println!(
+            "  plain loopback TCP echo between two threads (2 crossings): {}",
+            report::describe(&floor)
+        );
+        report::emit(
+            json!({"workload": "pingpong-floor", "round_trips": args.count, "rtt": report::percentiles(&floor)}),
+        );
+    }
     Ok(())
+}
+
+/// Round trips of a small message between two blocking threads over
+/// loopback TCP (TCP_NODELAY): what the kernel and machine cost alone.
+fn tcp_floor(count: usize) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    let echo = std::thread::spawn(move || -> std::io::Result<()> {
+        let (mut s, _) = listener.accept()?;
+        s.set_nodelay(true)?;
+        let mut buf = [0u8; 128];
+        loop {
+            let n = s.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            s.write_all(&buf[..n])?;
+        }
+    });
+    let mut s = std::net::TcpStream::connect(addr)?;
+    s.set_nodelay(true)?;
+    let msg = [b'x'; 100];
+    let mut buf = [0u8; 128];
+    let mut rtt = report::histogram();
+    for i in 0..count + 200 {
+        let t0 = Instant::now();
+        s.write_all(&msg)?;
+        let mut got = 0;
+        while got < msg.len() {
+            got += s.read(&mut buf[got..])?;
+        }
+        if i >= 200 {
+            rtt.record(t0.elapsed().as_micros().max(1) as u64).ok();
+        }
+    }
+    drop(s);
+    let _ = echo.join();
+    Ok(rtt)
 }
 
 async fn connect(addr: &str, nick: &str) -> anyhow::Result<(Reader, Writer)> {

@@ -265,6 +265,11 @@ pub struct Reader {
 }
 
 impl Reader {
+    /// A reader on any byte stream (e.g. for tools that open their own).
+    pub fn from_stream(stream: impl AsyncRead + Send + 'static, max_line: usize) -> Reader {
+        Reader::new(Box::pin(stream), max_line)
+    }
+
     fn new(inner: BoxRead, max_line: usize) -> Reader {
         Reader {
             inner,
