@@ -121,6 +121,9 @@ pub struct LimitsConfig {
     pub max_frame_bytes: usize,
     /// Frames queued for one client before it is disconnected as too slow.
     pub outbound_queue: usize,
+    /// Bytes queued for one client before it is disconnected as too slow
+    /// (bounds memory when frames are large, e.g. file chunks).
+    pub outbound_queue_bytes: usize,
     /// Time a new connection has to complete the handshake (TLS and `hello`).
     pub handshake_timeout_ms: u64,
     /// Time given to flushing queued frames at shutdown.
@@ -139,6 +142,7 @@ impl Default for LimitsConfig {
             max_connections: 19_500,
             max_frame_bytes: 64 * 1024,
             outbound_queue: 1024,
+            outbound_queue_bytes: 8 * 1024 * 1024,
             handshake_timeout_ms: 10_000,
             shutdown_timeout_ms: 5_000,
             frames_per_second: 50,
@@ -299,6 +303,12 @@ impl Config {
         }
         if l.outbound_queue == 0 {
             return Err(self.invalid("limits.outbound_queue must be at least 1".into()));
+        }
+        if l.outbound_queue_bytes < l.max_frame_bytes {
+            return Err(self.invalid(format!(
+                "limits.outbound_queue_bytes = {} must be at least limits.max_frame_bytes ({})",
+                l.outbound_queue_bytes, l.max_frame_bytes
+            )));
         }
         if l.max_connections == 0 {
             return Err(self.invalid("limits.max_connections must be at least 1".into()));

@@ -16,7 +16,8 @@ use chat_api::Payload;
 /// Why a frame could not be queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {
-    /// `capacity` frames are already waiting: the client is not reading.
+    /// `capacity` frames (or `max_bytes` bytes) are already waiting: the
+    /// client is not reading.
     Full,
     /// The writer has finished; the connection is closing.
     Closed,
@@ -24,6 +25,8 @@ pub enum PushError {
 
 struct State {
     queue: VecDeque<Payload>,
+    /// Bytes of the frames in `queue`.
+    bytes: usize,
     /// The writer, when it is waiting for frames.
     waker: Option<Waker>,
     /// The writer still drains the queue.
@@ -35,6 +38,7 @@ struct State {
 struct Inner {
     state: Mutex<State>,
     capacity: usize,
+    max_bytes: usize,
 }
 
 /// The producing side, owned by the hub's `Peer`.
@@ -47,16 +51,20 @@ pub struct OutboxReceiver {
     inner: Arc<Inner>,
 }
 
-/// A queue holding at most `capacity` frames.
-pub fn outbox(capacity: usize) -> (Outbox, OutboxReceiver) {
+/// A queue holding at most `capacity` frames and `max_bytes` bytes (a
+/// single frame larger than `max_bytes` is still accepted into an empty
+/// queue).
+pub fn outbox(capacity: usize, max_bytes: usize) -> (Outbox, OutboxReceiver) {
     let inner = Arc::new(Inner {
         state: Mutex::new(State {
             queue: VecDeque::new(),
+            bytes: 0,
             waker: None,
             receiver_alive: true,
             sender_alive: true,
         }),
         capacity: capacity.max(1),
+        max_bytes,
     });
     (
         Outbox {
@@ -74,9 +82,12 @@ impl Outbox {
             if !state.receiver_alive {
                 return Err(PushError::Closed);
             }
-            if state.queue.len() >= self.inner.capacity {
+            let too_many_bytes =
+                !state.queue.is_empty() && state.bytes + payload.len() > self.inner.max_bytes;
+            if state.queue.len() >= self.inner.capacity || too_many_bytes {
                 return Err(PushError::Full);
             }
+            state.bytes += payload.len();
             state.queue.push_back(payload);
             state.waker.take()
         };
@@ -89,6 +100,10 @@ impl Outbox {
 
     pub fn capacity(&self) -> usize {
         self.inner.capacity
+    }
+
+    pub fn max_bytes(&self) -> usize {
+        self.inner.max_bytes
     }
 }
 
@@ -123,7 +138,7 @@ impl OutboxReceiver {
                 }
                 return Poll::Pending;
             }
-            take(&mut state.queue, batch, max_bytes);
+            take(&mut state, batch, max_bytes);
             Poll::Ready(true)
         })
         .await
@@ -133,13 +148,14 @@ impl OutboxReceiver {
     /// waiting; returns how many.
     pub fn try_recv_batch(&mut self, batch: &mut Vec<Payload>, max_bytes: usize) -> usize {
         let mut state = self.inner.state.lock().unwrap();
-        take(&mut state.queue, batch, max_bytes)
+        take(&mut state, batch, max_bytes)
     }
 }
 
 /// Takes frames from the front of `queue` while they fit in `max_bytes`
 /// (always at least one); gives the queue's memory back once it is empty.
-fn take(queue: &mut VecDeque<Payload>, batch: &mut Vec<Payload>, max_bytes: usize) -> usize {
+fn take(state: &mut State, batch: &mut Vec<Payload>, max_bytes: usize) -> usize {
+    let queue = &mut state.queue;
     let mut bytes = 0;
     let mut n = 0;
     while let Some(front) = queue.front() {
@@ -153,6 +169,7 @@ fn take(queue: &mut VecDeque<Payload>, batch: &mut Vec<Payload>, max_bytes: usiz
     if queue.is_empty() && queue.capacity() > 16 {
         *queue = VecDeque::new();
     }
+    state.bytes -= bytes;
     n
 }
 
@@ -162,6 +179,7 @@ impl Drop for OutboxReceiver {
         state.receiver_alive = false;
         // Frames still queued are dropped with the connection.
         state.queue = VecDeque::new();
+        state.bytes = 0;
     }
 }
 
@@ -175,7 +193,7 @@ mod tests {
 
     #[tokio::test]
     async fn bounded_batched_and_closed() {
-        let (tx, mut rx) = outbox(3);
+        let (tx, mut rx) = outbox(3, 1000);
         for _ in 0..3 {
             tx.push(frame(9)).unwrap();
         }
@@ -189,14 +207,28 @@ mod tests {
             !rx.recv_batch(&mut batch, 100).await,
             "ends when the producer is gone"
         );
-        let (tx, rx) = outbox(3);
+        let (tx, rx) = outbox(3, 1000);
         drop(rx);
         assert_eq!(tx.push(frame(1)), Err(PushError::Closed));
     }
 
     #[tokio::test]
+    async fn bounded_by_bytes_too() {
+        let (tx, mut rx) = outbox(100, 25);
+        tx.push(frame(9)).unwrap();
+        tx.push(frame(9)).unwrap();
+        assert_eq!(tx.push(frame(9)), Err(PushError::Full), "30 bytes > 25");
+        let mut batch = Vec::new();
+        assert!(rx.recv_batch(&mut batch, 1000).await);
+        assert_eq!(batch.len(), 2);
+        // Draining frees the bytes; one oversized frame fits an empty queue.
+        tx.push(frame(99)).unwrap();
+        assert_eq!(tx.push(frame(1)), Err(PushError::Full));
+    }
+
+    #[tokio::test]
     async fn a_waiting_writer_is_woken() {
-        let (tx, mut rx) = outbox(8);
+        let (tx, mut rx) = outbox(8, 1000);
         let writer = tokio::spawn(async move {
             let mut batch = Vec::new();
             rx.recv_batch(&mut batch, 1000).await;

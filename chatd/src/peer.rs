@@ -123,8 +123,9 @@ impl Peer {
                 self.closer.close(
                     ErrorCode::SLOW_CONSUMER,
                     format!(
-                        "you were disconnected because {} frames were waiting for you to read them",
-                        self.outbox.capacity()
+                        "you were disconnected because too much was waiting for you to read (limit: {} frames or {} bytes)",
+                        self.outbox.capacity(),
+                        self.outbox.max_bytes()
                     ),
                 );
                 false
