@@ -363,8 +363,27 @@ impl PluginDeclaration {
 /// `chatd.toml`. The plugin's version is its crate version. Use the macro once
 /// per library.
 ///
-/// ```ignore
+/// ```no_run
+/// use chat_api::{async_trait, HandlerResult, Inbound, MessageHandler, PluginContext, Session, Verdict};
+///
+/// struct Dice;
+///
+/// impl Dice {
+///     fn from_context(_ctx: PluginContext) -> Result<Dice, chat_api::ConfigError> {
+///         Ok(Dice)
+///     }
+/// }
+///
+/// #[async_trait]
+/// impl MessageHandler for Dice {
+///     fn name(&self) -> &str { "dice" }
+///     async fn on_frame(&self, _s: &dyn Session, _f: &mut Inbound) -> HandlerResult {
+///         Ok(Verdict::Continue)
+///     }
+/// }
+///
 /// chat_api::export_plugin!("dice", Dice::from_context);
+/// # fn main() {}
 /// ```
 ///
 /// The generated code declares the plugin's [`BuildFingerprint`] and wraps
