@@ -24,6 +24,26 @@ pub enum Security {
 
 /// Accepts connections until shutdown.
 pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, security: Security) {
+    let serve_shared = shared.clone();
+    accept_each(shared, listener, "chat", move |stream, addr| {
+        serve_connection(serve_shared.clone(), stream, addr, security.clone())
+    })
+    .await
+}
+
+/// The accept loop every listener shares: each accepted connection is served
+/// by its own tracked task; running out of descriptors or memory pauses
+/// accepting with an exponential back-off instead of spinning, and leaves
+/// the connections already held alone.
+pub(crate) async fn accept_each<F, Fut>(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    what: &'static str,
+    mut serve: F,
+) where
+    F: FnMut(TcpStream, SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let local = listener.local_addr().ok();
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -34,16 +54,10 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, security: S
         match accepted {
             Ok((stream, addr)) => {
                 backoff = Duration::from_millis(5);
-                let shared2 = shared.clone();
-                let security = security.clone();
-                shared
-                    .tracker
-                    .spawn(async move { serve_connection(shared2, stream, addr, security).await });
+                shared.tracker.spawn(serve(stream, addr));
             }
             Err(e) if is_resource_exhaustion(&e) => {
-                // Existing sessions keep running; new ones wait until a
-                // descriptor frees up. Back off instead of spinning.
-                tracing::warn!(listener = ?local, error = %e, pause_ms = backoff.as_millis() as u64,
+                tracing::warn!(listener = ?local, what, error = %e, pause_ms = backoff.as_millis() as u64,
                     "cannot accept: out of file descriptors or memory; pausing accepts, existing connections are unaffected");
                 tokio::select! {
                     _ = shared.shutdown.cancelled() => break,
@@ -53,11 +67,11 @@ pub async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, security: S
             }
             Err(e) => {
                 // Per-connection failures (e.g. reset before accept).
-                tracing::debug!(listener = ?local, error = %e, "accept failed");
+                tracing::debug!(listener = ?local, what, error = %e, "accept failed");
             }
         }
     }
-    tracing::debug!(listener = ?local, "listener closed");
+    tracing::debug!(listener = ?local, what, "listener closed");
 }
 
 pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {

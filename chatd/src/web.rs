@@ -8,7 +8,6 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ws::WebSocketUpgrade;
@@ -24,11 +23,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::listener::{configure_socket, is_resource_exhaustion};
+use crate::listener::{accept_each, configure_socket};
 use crate::session::{ConnectionSlot, Shared};
-
-/// Longest pause between accepts while the process is out of descriptors.
-const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The page may run only its own scripts and styles, talk only to its own
 /// origin, and be framed by nobody: injected markup can do nothing.
@@ -117,36 +113,17 @@ pub async fn accept_loop(
         .route("/ws", get(upgrade))
         .fallback(asset)
         .with_state(state);
-    let local = listener.local_addr().ok();
-    let mut backoff = Duration::from_millis(5);
-    loop {
-        let accepted = tokio::select! {
-            _ = shared.shutdown.cancelled() => break,
-            accepted = listener.accept() => accepted,
-        };
-        match accepted {
-            Ok((stream, addr)) => {
-                backoff = Duration::from_millis(5);
-                let router = router.clone();
-                let tls = tls.clone();
-                let shared2 = shared.clone();
-                shared.tracker.spawn(async move {
-                    serve_connection(shared2, router, stream, addr, tls).await
-                });
-            }
-            Err(e) if is_resource_exhaustion(&e) => {
-                tracing::warn!(listener = ?local, error = %e, pause_ms = backoff.as_millis() as u64,
-                    "cannot accept web connections: out of file descriptors or memory; pausing accepts");
-                tokio::select! {
-                    _ = shared.shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
-            }
-            Err(e) => tracing::debug!(listener = ?local, error = %e, "web accept failed"),
-        }
-    }
-    tracing::debug!(listener = ?local, "web listener closed");
+    let serve_shared = shared.clone();
+    accept_each(shared, listener, "web", move |stream, addr| {
+        serve_connection(
+            serve_shared.clone(),
+            router.clone(),
+            stream,
+            addr,
+            tls.clone(),
+        )
+    })
+    .await
 }
 
 async fn serve_connection(
