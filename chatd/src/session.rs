@@ -167,10 +167,12 @@ pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSo
         shared,
     };
     tracing::debug!(session = peer.id, addr = ?peer.addr, transport = ?peer.transport, "connected");
-    let greeted = session.handshake(source).await;
+    // Boxed (here and per frame below) so that the task of an idle
+    // connection does not carry the space of these rarer, larger states.
+    let greeted = Box::pin(session.handshake(source)).await;
     if greeted {
         session.shared.hub.register(&peer);
-        match session.shared.pipeline.session_start(&session.view).await {
+        match Box::pin(session.shared.pipeline.session_start(&session.view)).await {
             Ok(()) => session.serve(source).await,
             Err(error) => peer.closer.close(error.code, error.message),
         }
@@ -184,7 +186,7 @@ pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSo
     };
     session.shared.hub.remove(&peer, &reason.reason);
     if greeted {
-        session.shared.pipeline.session_end(&session.view).await;
+        Box::pin(session.shared.pipeline.session_end(&session.view)).await;
     }
     tracing::debug!(session = peer.id, code = %reason.code, reason = %reason.reason, "disconnected");
 }
@@ -278,7 +280,7 @@ impl SessionTask {
                 event = source.next_event() => event,
             };
             match event {
-                ReadEvent::Frame(line) => self.on_line(line).await,
+                ReadEvent::Frame(line) => Box::pin(self.on_line(line)).await,
                 ReadEvent::TooLarge => self.reply_error(None, &too_large(&self.shared.limits)),
                 ReadEvent::TlsOnPlainPort => {}
                 ReadEvent::Eof => return,
