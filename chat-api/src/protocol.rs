@@ -207,6 +207,11 @@ pub enum ServerFrame {
         ts: u64,
         /// How many sessions it was queued for.
         recipients: usize,
+        /// The text as delivered, present only when a plugin changed it
+        /// (masked words, a dice roll): the sender shows what everyone else
+        /// sees instead of what it typed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        text: Option<String>,
     },
     /// A chat message.
     Message(Message),
@@ -639,6 +644,32 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(line.line()).unwrap(),
             "{\"type\":\"message\",\"msg_id\":1,\"ts\":2,\"kind\":\"direct\",\"from\":\"a\",\"to\":\"b\",\"text\":\"x\"}\n"
+        );
+    }
+
+    #[test]
+    fn sent_carries_text_only_when_it_was_changed() {
+        let sent = |text: Option<&str>| ServerFrame::Sent {
+            id: Some(4),
+            msg_id: 17,
+            ts: 5,
+            recipients: 2,
+            text: text.map(str::to_string),
+        };
+        let unchanged = crate::Payload::encode(&sent(None));
+        assert_eq!(
+            std::str::from_utf8(unchanged.line()).unwrap(),
+            "{\"type\":\"sent\",\"id\":4,\"msg_id\":17,\"ts\":5,\"recipients\":2}\n"
+        );
+        let changed = crate::Payload::encode(&sent(Some("what the ****")));
+        assert_eq!(
+            Received::parse(changed.json()).unwrap(),
+            Received::Core(sent(Some("what the ****")))
+        );
+        // A server without this field still parses.
+        assert_eq!(
+            Received::parse(unchanged.json()).unwrap(),
+            Received::Core(sent(None))
         );
     }
 }

@@ -331,10 +331,13 @@ impl SessionTask {
 
     /// Passes a frame through the pipeline and the core router.
     async fn handle(&mut self, mut frame: Inbound) {
+        // Plugins may rewrite a chat message (masked words, a dice roll);
+        // the text as typed tells whether the sender must be told.
+        let typed = chat_text(&frame).map(str::to_owned);
         match self.shared.pipeline.process(&self.view, &mut frame).await {
             Outcome::Continue => {
                 let id = frame.id;
-                match self.route(frame) {
+                match self.route(frame, typed) {
                     Ok(Some(reply)) => self.reply(&reply),
                     Ok(None) => {}
                     Err(error) => self.reply_error(id, &error),
@@ -346,7 +349,12 @@ impl SessionTask {
     }
 
     /// The core router: what chatd does with a frame no plugin consumed.
-    fn route(&self, frame: Inbound) -> Result<Option<ServerFrame>, ApiError> {
+    /// `typed` is a chat message's text before the pipeline.
+    fn route(
+        &self,
+        frame: Inbound,
+        typed: Option<String>,
+    ) -> Result<Option<ServerFrame>, ApiError> {
         let id = frame.id;
         let hub = &self.shared.hub;
         let peer = self.peer();
@@ -354,12 +362,13 @@ impl SessionTask {
             Request::Core(request) => request,
             Request::Custom(_) => return Err(unknown_type(&frame.kind)),
         };
-        let sent = |a: Accepted| {
+        let sent = |a: Accepted, delivered: String| {
             Some(ServerFrame::Sent {
                 id,
                 msg_id: a.msg_id,
                 ts: a.ts,
                 recipients: a.recipients,
+                text: typed.filter(|typed| *typed != delivered).map(|_| delivered),
             })
         };
         Ok(match request {
@@ -396,16 +405,16 @@ impl SessionTask {
             }
             ClientFrame::Say { room, text } => {
                 check_text(&text)?;
-                sent(hub.say(peer, &room, &text)?)
+                sent(hub.say(peer, &room, &text)?, text)
             }
             ClientFrame::Msg { to, text } => {
                 check_text(&text)?;
-                sent(hub.direct(peer, &to, &text)?)
+                sent(hub.direct(peer, &to, &text)?, text)
             }
             ClientFrame::Broadcast { text } => {
                 self.check_broadcast()?;
                 check_text(&text)?;
-                sent(hub.broadcast(peer, &text)?)
+                sent(hub.broadcast(peer, &text)?, text)
             }
             ClientFrame::Users { room: None } => Some(ServerFrame::Users {
                 id,
@@ -485,6 +494,19 @@ fn unknown_type(kind: &str) -> ApiError {
             ErrorCode::UNKNOWN_TYPE,
             format!("unknown frame type '{kind}'; see docs/protocol.md"),
         ),
+    }
+}
+
+/// The text of a chat message (`say`, `msg`, `broadcast`); other frames
+/// have none, so they cost nothing here.
+fn chat_text(frame: &Inbound) -> Option<&str> {
+    match &frame.request {
+        Request::Core(
+            ClientFrame::Say { text, .. }
+            | ClientFrame::Msg { text, .. }
+            | ClientFrame::Broadcast { text },
+        ) => Some(text),
+        _ => None,
     }
 }
 

@@ -251,8 +251,10 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
+    // The word filter masks "heck": a sender sees the delivered text.
     let config = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[plugin]]\nname = \"wordfilter\"\n[plugin.config]\nwords = [\"heck\"]\n",
         dir.path().join("data")
     );
     let server = start_with_text(&config).await;
@@ -333,7 +335,7 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
     type_into(
         &ann,
         "#input",
-        &format!("/msg bob just for you, bob{ENTER}"),
+        &format!("/msg bob just for you, bob: what the heck{ENTER}"),
     )
     .await;
     assert!(
@@ -369,7 +371,12 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
     );
     assert_eq!(
         shown_messages(&bob).await,
-        vec![msg("direct", "ann", false, "just for you, bob")]
+        vec![msg(
+            "direct",
+            "ann",
+            false,
+            "just for you, bob: what the ****"
+        )]
     );
     click(&bob, "#dms li[data-key=\"@carol\"]").await;
     assert!(wait_until(&bob, "return document.getElementById('conv-title').textContent === 'Conversation with carol';").await);
@@ -397,7 +404,13 @@ async fn two_browsers_and_a_terminal_chat_and_the_page_survives_a_restart() {
     );
     assert_eq!(
         shown_messages(&ann).await,
-        vec![msg("direct", "ann", true, "just for you, bob")]
+        vec![msg(
+            "direct",
+            "ann",
+            true,
+            "just for you, bob: what the ****"
+        )],
+        "ann sees the text as bob got it, not as she typed it"
     );
     click(&ann, "#rooms li[data-key=\"#lobby\"]").await;
     let rest = carol.sync().await.unwrap();

@@ -242,11 +242,11 @@ async fn dice_plugin_rolls_for_the_whole_room() {
         })
         .await
         .unwrap();
-    assert!(
-        matches!(reply, Received::Core(ServerFrame::Sent { .. })),
-        "{reply:?}"
-    );
     let expected = "🎲 3d1+2 for initiative: 1 + 1 + 1 + 2 = 5";
+    assert!(
+        matches!(&reply, Received::Core(ServerFrame::Sent { text: Some(t), .. }) if t == expected),
+        "alice is told what was delivered: {reply:?}"
+    );
     bob.expect(TIMEOUT, |f| room_message(f, "#games", |t| t == expected))
         .await
         .expect("bob sees alice's roll");

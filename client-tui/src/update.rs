@@ -787,21 +787,36 @@ fn fail_request(state: &mut State, id: u64, why: String) {
     };
     let index = state.find(&pending.conv).unwrap_or(0);
     if pending.what == PendingKind::Chat {
-        mark_delivery(state, index, id, Delivery::Failed, None);
+        mark_delivery(state, index, id, Delivery::Failed, None, None);
     }
     state.note(index, error_body("not_sent", why));
 }
 
-/// Updates the delivery of our message `id` in conversation `index`.
-fn mark_delivery(state: &mut State, index: usize, id: u64, delivery: Delivery, ts: Option<u64>) {
+/// Updates the delivery of our message `id` in conversation `index`;
+/// `delivered_text` replaces what we typed when a server plugin changed it
+/// (`sent.text`), so we show what everyone else sees.
+fn mark_delivery(
+    state: &mut State,
+    index: usize,
+    id: u64,
+    delivery: Delivery,
+    ts: Option<u64>,
+    delivered_text: Option<String>,
+) {
     let conv = &mut state.convs[index];
     let found =
         conv.entries.iter_mut().rev().find(
             |e| matches!(&e.body, Body::Chat { delivery: Delivery::Pending(p), .. } if *p == id),
         );
     if let Some(entry) = found {
-        if let Body::Chat { delivery: d, .. } = &mut entry.body {
+        if let Body::Chat {
+            delivery: d, text, ..
+        } = &mut entry.body
+        {
             *d = delivery;
+            if let Some(delivered) = delivered_text {
+                *text = delivered;
+            }
         }
         if let Some(ts) = ts {
             entry.ts = ts;
@@ -895,9 +910,9 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                     state.note(index, Body::Info(format!("topic: {topic}")));
                 }
             }
-            ServerFrame::Sent { ts, .. } => {
+            ServerFrame::Sent { ts, text, .. } => {
                 if let Some((id, _)) = pending {
-                    mark_delivery(state, reply_index, id, Delivery::Done, Some(ts));
+                    mark_delivery(state, reply_index, id, Delivery::Done, Some(ts), text);
                 }
             }
             ServerFrame::Message(message) => on_message(state, message),
@@ -933,7 +948,7 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 match &what {
                     Some(PendingKind::Chat) => {
                         let (id, _) = pending.as_ref().expect("what comes from pending");
-                        mark_delivery(state, reply_index, *id, Delivery::Failed, None);
+                        mark_delivery(state, reply_index, *id, Delivery::Failed, None, None);
                     }
                     // A refused `/create` of a public room we are in
                     // (it has members) leaves us in it.

@@ -183,6 +183,7 @@ fn own_messages_are_pending_until_sent() {
             msg_id: 9,
             ts: 5,
             recipients: 1,
+            text: None,
         },
     );
     assert!(matches!(
@@ -190,11 +191,47 @@ fn own_messages_are_pending_until_sent() {
         Body::Chat {
             delivery: Delivery::Done,
             own: true,
+            ref text,
             ..
-        }
+        } if text == "héllo 世界"
     ));
     assert_eq!(s.journal.len(), 1);
     assert!(s.editor.is_empty());
+}
+
+#[test]
+fn own_message_shows_the_text_a_plugin_delivered() {
+    let mut s = connected();
+    let out = type_line(&mut s, "what the heck");
+    let [(id, Outgoing::Core(ClientFrame::Say { .. }))] =
+        <[(u64, Outgoing); 1]>::try_from(sent_ids(&out)).unwrap()
+    else {
+        panic!("{out:?}")
+    };
+    frame(
+        &mut s,
+        ServerFrame::Sent {
+            id: Some(id),
+            msg_id: 9,
+            ts: 5,
+            recipients: 1,
+            text: Some("what the ****".into()),
+        },
+    );
+    assert!(
+        matches!(
+            last_body(&s, "#rust"),
+            Body::Chat { delivery: Delivery::Done, own: true, ref text, .. } if text == "what the ****"
+        ),
+        "{:?}",
+        last_body(&s, "#rust")
+    );
+    // The line mode prints the delivered text too.
+    let [(conv, entry)] = <[_; 1]>::try_from(std::mem::take(&mut s.journal)).unwrap();
+    assert_eq!(
+        crate::lines::format(&conv, &entry),
+        "sent #rust alice what the ****"
+    );
 }
 
 #[test]

@@ -199,6 +199,60 @@ async fn wordfilter_masks_and_limits_when_enabled_and_is_absent_when_not() {
     expect_text(&mut dave, "what the heck").await;
 }
 
+/// The `text` of a `sent` reply (absent: delivered as typed).
+fn sent_text(reply: Received) -> Option<String> {
+    match reply {
+        Received::Core(ServerFrame::Sent { text, .. }) => text,
+        other => panic!("expected sent, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn the_sender_learns_the_text_a_plugin_delivered() {
+    let s = start(|c| {
+        c.plugins = vec![entry("wordfilter", Some("words = [\"heck\"]\n"))];
+    })
+    .await;
+    let mut alice = client(&s.addr, "alice").await;
+    let mut bob = client(&s.addr, "bob").await;
+    join(&mut alice, "#w").await;
+    join(&mut bob, "#w").await;
+
+    let changed = [
+        ClientFrame::Say {
+            room: "#w".into(),
+            text: "what the heck".into(),
+        },
+        ClientFrame::Msg {
+            to: "bob".into(),
+            text: "heck, bob".into(),
+        },
+        ClientFrame::Broadcast {
+            text: "HECK everyone".into(),
+        },
+    ];
+    for (frame, delivered) in
+        changed
+            .into_iter()
+            .zip(["what the ****", "****, bob", "**** everyone"])
+    {
+        let reply = request(&mut alice, frame).await;
+        assert_eq!(sent_text(reply).as_deref(), Some(delivered));
+        expect_text(&mut bob, delivered).await;
+    }
+
+    let reply = request(
+        &mut alice,
+        ClientFrame::Say {
+            room: "#w".into(),
+            text: "hello there".into(),
+        },
+    )
+    .await;
+    assert_eq!(sent_text(reply), None, "unchanged text is not repeated");
+    expect_text(&mut bob, "hello there").await;
+}
+
 #[tokio::test]
 async fn bad_plugin_configuration_stops_startup_naming_the_plugin() {
     let dir = tempfile::tempdir().unwrap();

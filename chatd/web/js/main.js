@@ -105,7 +105,7 @@ function onFrame(frame) {
       dispatch({ type: "joined", room: frame.room, members: frame.members, select: meaning?.select ?? false });
       return;
     case "sent":
-      if (meaning?.kind === "message") dispatch({ type: "sent", pending: meaning, msgId: frame.msg_id, ts: frame.ts });
+      if (meaning?.kind === "message") dispatch({ type: "sent", pending: meaning, msgId: frame.msg_id, ts: frame.ts, text: frame.text });
       return;
     case "message":
       dispatch({ type: "message", message: frame });

@@ -167,27 +167,22 @@ export function update(state, event) {
         const other = own ? m.to : m.from;
         conv = ensure(state, dmKey(other), "dm", other);
       } else conv = state.conversations.get(SERVER_KEY);
-      // A plugin may send our own message back rewritten (e.g. a dice
-      // roll): it replaces what we showed when the server accepted it.
-      const shown = own ? conv.messages.find((e) => e.msgId === m.msg_id && e.own) : null;
-      if (shown) {
-        shown.text = m.text;
-        shown.seq = ++state.seq;
-        break;
-      }
       append(state, conv, { kind: m.kind, msgId: m.msg_id, ts: m.ts, from: m.from, text: m.text, own });
       break;
     }
     case "sent": {
       // Our own message, confirmed by the server (it is not echoed to us).
+      // `text` is present when a plugin changed it (masked words, a dice
+      // roll): show what everyone else sees, not what we typed.
       const p = event.pending;
       const conv = p.broadcast ? state.conversations.get(SERVER_KEY)
         : p.direct ? ensure(state, dmKey(p.to), "dm", p.to)
         : ensure(state, roomKey(p.room), "room", p.room);
       const kind = p.broadcast ? "broadcast" : p.direct ? "direct" : "room";
-      // Already shown if a plugin delivered it to us before this reply.
+      // Already shown if it was a direct message to ourselves: it arrives
+      // (as delivered) before this reply.
       if (conv.messages.some((e) => e.msgId === event.msgId && e.own)) break;
-      append(state, conv, { kind, msgId: event.msgId, ts: event.ts, from: state.me, text: p.text, own: true });
+      append(state, conv, { kind, msgId: event.msgId, ts: event.ts, from: state.me, text: event.text ?? p.text, own: true });
       break;
     }
     case "presence": {

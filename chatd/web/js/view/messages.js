@@ -60,12 +60,7 @@ export function renderMessages(state) {
   const fresh = conv.messages.filter((m) => m.seq > shown.lastSeq);
   if (fresh.length === 0) return;
   const follow = isAtBottom() || fresh.some((m) => m.own);
-  for (const m of fresh) {
-    // A message shown before and since rewritten replaces its old node.
-    const old = m.msgId !== undefined ? list.querySelector(`[data-msg-id="${m.msgId}"]`) : null;
-    if (old) old.replaceWith(messageNode(m));
-    else list.append(messageNode(m));
-  }
+  for (const m of fresh) list.append(messageNode(m));
   shown.lastSeq = Math.max(...fresh.map((m) => m.seq));
   // Messages dropped from the state's history leave the screen too.
   while (list.childElementCount > conv.messages.length) list.firstElementChild.remove();
