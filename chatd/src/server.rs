@@ -94,7 +94,9 @@ pub async fn start_with(
         path: config.server.data_dir.clone(),
         source,
     })?;
-    let hub = Arc::new(Hub::new());
+    let hub = Arc::new(Hub::with_max_rooms_per_session(
+        config.limits.max_rooms_per_session,
+    ));
     let host = Arc::new(ServerHost::new(
         hub.clone(),
         config.server.data_dir.clone(),

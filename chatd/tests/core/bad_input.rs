@@ -323,3 +323,30 @@ async fn running_out_of_file_descriptors_keeps_existing_users_served() {
         .unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+/// One client cannot fill the server with rooms: past
+/// `limits.max_rooms_per_session` a `join` is refused and creates nothing;
+/// rooms it is already in, and new ones after a `part`, still work.
+#[tokio::test]
+async fn joins_past_the_room_limit_are_refused_and_create_nothing() {
+    let t = start(|c| c.limits.max_rooms_per_session = 2).await;
+    let mut ann = client(&t.addr, "ann").await;
+    join(&mut ann, "#a").await;
+    join(&mut ann, "#b").await;
+
+    let refused = request(&mut ann, ClientFrame::Join { room: "#c".into() }).await;
+    assert_eq!(error_code(&refused), "room_limit");
+    match request(&mut ann, ClientFrame::Rooms {}).await {
+        Received::Core(ServerFrame::Rooms { rooms, .. }) => {
+            let names: Vec<_> = rooms.iter().map(|r| r.name.as_str()).collect();
+            assert_eq!(names, ["#a", "#b"]);
+        }
+        other => panic!("expected rooms, got {other:?}"),
+    }
+
+    // Joining a room one is already in is not a new room.
+    assert_eq!(join(&mut ann, "#a").await, ["ann"]);
+    request(&mut ann, ClientFrame::Part { room: "#a".into() }).await;
+    assert_eq!(join(&mut ann, "#c").await, ["ann"]);
+    t.server.hub().check_invariants().unwrap();
+}
