@@ -518,9 +518,16 @@ impl Inner {
             return Ok(Verdict::Reject(e));
         }
         if let Some(hash) = renewed {
-            match self.accounts.renew_hash(stored.account.id, &hash).await {
-                Ok(()) => {
+            let renewal = self
+                .accounts
+                .renew_hash(stored.account.id, &stored.password_hash, &hash)
+                .await;
+            match renewal {
+                Ok(true) => {
                     tracing::info!(account = %stored.account.name, "password hash renewed at the configured cost")
+                }
+                Ok(false) => {
+                    tracing::info!(account = %stored.account.name, "password changed during the login; hash not renewed")
                 }
                 Err(e) => {
                     tracing::warn!(account = %stored.account.name, error = %e, "cannot renew the password hash")
