@@ -116,6 +116,8 @@ pub struct Hub {
     last_msg_id: AtomicU64,
     /// Rooms one session may be in (`limits.max_rooms_per_session`).
     max_rooms_per_session: usize,
+    /// Rooms that may exist at once (`limits.max_rooms`).
+    max_rooms: usize,
 }
 
 impl Default for Hub {
@@ -140,19 +142,20 @@ fn not_in_room(room: &str) -> ApiError {
 
 impl Hub {
     pub fn new() -> Hub {
-        Hub::with_max_rooms_per_session(
-            crate::config::LimitsConfig::default().max_rooms_per_session,
-        )
+        let limits = crate::config::LimitsConfig::default();
+        Hub::with_room_limits(limits.max_rooms_per_session, limits.max_rooms)
     }
 
-    /// A hub that lets each session be in at most `max_rooms` rooms.
-    pub fn with_max_rooms_per_session(max_rooms: usize) -> Hub {
+    /// A hub that lets each session be in at most `per_session` rooms and
+    /// holds at most `total` rooms.
+    pub fn with_room_limits(per_session: usize, total: usize) -> Hub {
         Hub {
             sessions: Sharded::new(),
             nicks: Sharded::new(),
             rooms: RwLock::new(HashMap::new()),
             last_msg_id: AtomicU64::new(0),
-            max_rooms_per_session: max_rooms,
+            max_rooms_per_session: per_session,
+            max_rooms: total,
         }
     }
 
@@ -311,6 +314,15 @@ impl Hub {
                     ),
                 ));
             }
+        }
+        if map.len() >= self.max_rooms && !map.contains_key(&key) {
+            return Err(ApiError::new(
+                ErrorCode::ROOM_LIMIT,
+                format!(
+                    "the server has {} rooms, the most it allows; join an existing room or try later",
+                    map.len()
+                ),
+            ));
         }
         let room = map
             .entry(key.clone())

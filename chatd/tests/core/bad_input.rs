@@ -350,3 +350,24 @@ async fn joins_past_the_room_limit_are_refused_and_create_nothing() {
     assert_eq!(join(&mut ann, "#c").await, ["ann"]);
     t.server.hub().check_invariants().unwrap();
 }
+
+/// Many clients together cannot fill the server with rooms either: past
+/// `limits.max_rooms` a `join` that would create a room is refused, while
+/// existing rooms can still be joined.
+#[tokio::test]
+async fn rooms_past_the_server_limit_are_not_created() {
+    let t = start(|c| c.limits.max_rooms = 2).await;
+    let mut ann = client(&t.addr, "ann").await;
+    let mut bob = client(&t.addr, "bob").await;
+    join(&mut ann, "#a").await;
+    join(&mut bob, "#b").await;
+
+    let refused = request(&mut bob, ClientFrame::Join { room: "#c".into() }).await;
+    assert_eq!(error_code(&refused), "room_limit");
+    assert_eq!(join(&mut bob, "#a").await, ["ann", "bob"]);
+    match request(&mut ann, ClientFrame::Rooms {}).await {
+        Received::Core(ServerFrame::Rooms { rooms, .. }) => assert_eq!(rooms.len(), 2),
+        other => panic!("expected rooms, got {other:?}"),
+    }
+    t.server.hub().check_invariants().unwrap();
+}
