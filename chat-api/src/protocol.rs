@@ -310,6 +310,9 @@ impl ErrorCode {
     pub const NICK_TAKEN: ErrorCode = ErrorCode::custom("nick_taken");
     pub const INVALID_ROOM: ErrorCode = ErrorCode::custom("invalid_room");
     /// Sending to or parting a room one is not in.
+    /// `join` while already in `limits.max_rooms_per_session` rooms, or of a
+    /// new room while `limits.max_rooms` exist.
+    pub const ROOM_LIMIT: ErrorCode = ErrorCode::custom("room_limit");
     pub const NOT_IN_ROOM: ErrorCode = ErrorCode::custom("not_in_room");
     /// A room that does not exist (or that the user may not see).
     pub const NO_SUCH_ROOM: ErrorCode = ErrorCode::custom("no_such_room");

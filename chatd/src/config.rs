@@ -134,6 +134,12 @@ pub struct LimitsConfig {
     pub frames_burst: u32,
     /// Idle time before TCP keepalive probes start (dead-peer detection).
     pub tcp_keepalive_secs: u64,
+    /// Rooms one session may be in at once; bounds the rooms (and the
+    /// memory) a single client can create.
+    pub max_rooms_per_session: usize,
+    /// Rooms that may exist at once; bounds the hub, and the size of a
+    /// `rooms` listing, however many clients create rooms.
+    pub max_rooms: usize,
 }
 
 impl Default for LimitsConfig {
@@ -148,6 +154,8 @@ impl Default for LimitsConfig {
             frames_per_second: 50,
             frames_burst: 200,
             tcp_keepalive_secs: 60,
+            max_rooms_per_session: 256,
+            max_rooms: 100_000,
         }
     }
 }
@@ -312,6 +320,11 @@ impl Config {
         }
         if l.max_connections == 0 {
             return Err(self.invalid("limits.max_connections must be at least 1".into()));
+        }
+        if l.max_rooms_per_session == 0 || l.max_rooms == 0 {
+            return Err(self.invalid(
+                "limits.max_rooms_per_session and limits.max_rooms must be at least 1".into(),
+            ));
         }
         if l.frames_per_second > 0 && l.frames_burst == 0 {
             return Err(self.invalid(

@@ -114,6 +114,10 @@ pub struct Hub {
     rooms: RwLock<HashMap<String, Arc<Room>>>,
     /// Last message id handed out.
     last_msg_id: AtomicU64,
+    /// Rooms one session may be in (`limits.max_rooms_per_session`).
+    max_rooms_per_session: usize,
+    /// Rooms that may exist at once (`limits.max_rooms`).
+    max_rooms: usize,
 }
 
 impl Default for Hub {
@@ -138,11 +142,20 @@ fn not_in_room(room: &str) -> ApiError {
 
 impl Hub {
     pub fn new() -> Hub {
+        let limits = crate::config::LimitsConfig::default();
+        Hub::with_room_limits(limits.max_rooms_per_session, limits.max_rooms)
+    }
+
+    /// A hub that lets each session be in at most `per_session` rooms and
+    /// holds at most `total` rooms.
+    pub fn with_room_limits(per_session: usize, total: usize) -> Hub {
         Hub {
             sessions: Sharded::new(),
             nicks: Sharded::new(),
             rooms: RwLock::new(HashMap::new()),
             last_msg_id: AtomicU64::new(0),
+            max_rooms_per_session: per_session,
+            max_rooms: total,
         }
     }
 
@@ -224,6 +237,11 @@ impl Hub {
                 ErrorCode::KICKED,
                 "you logged in from another connection; this one is closed",
             );
+            // Out of its rooms now, not when its task gets round to it:
+            // otherwise the new session could join a room the old one is
+            // still in (listed twice), and the old one's late `quit` would
+            // then tell the room that the user left.
+            self.remove(&displaced, "logged in from another connection");
         }
         if let Some(old) = old.filter(|old| *old.nick != *new.nick) {
             let rooms: Vec<Arc<Room>> = peer.rooms.lock().unwrap().clone();
@@ -282,6 +300,29 @@ impl Hub {
         let mut map = self.rooms.write().unwrap();
         if peer.is_gone() {
             return Err(ApiError::new(ErrorCode::INTERNAL, "the session is closing"));
+        }
+        // Checked before the room is created, so a refusal leaves nothing.
+        // A session's room list changes only under the room map's lock.
+        {
+            let rooms = peer.rooms.lock().unwrap();
+            if rooms.len() >= self.max_rooms_per_session && !rooms.iter().any(|r| r.key == key) {
+                return Err(ApiError::new(
+                    ErrorCode::ROOM_LIMIT,
+                    format!(
+                        "you are in {} rooms, the most allowed; part one before joining {room_name}",
+                        rooms.len()
+                    ),
+                ));
+            }
+        }
+        if map.len() >= self.max_rooms && !map.contains_key(&key) {
+            return Err(ApiError::new(
+                ErrorCode::ROOM_LIMIT,
+                format!(
+                    "the server has {} rooms, the most it allows; join an existing room or try later",
+                    map.len()
+                ),
+            ));
         }
         let room = map
             .entry(key.clone())
@@ -641,4 +682,57 @@ fn presence(
         new_nick: new_nick.map(str::to_string),
         reason: reason.map(str::to_string),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::peer::Closer;
+    use chat_api::Transport;
+    use tokio_util::sync::CancellationToken;
+
+    fn peer(id: SessionId) -> (Arc<Peer>, crate::outbox::OutboxReceiver) {
+        let (outbox, queue) = crate::outbox::outbox(64, 1 << 20);
+        let closer = Arc::new(Closer::new(CancellationToken::new()));
+        let peer = Arc::new(Peer::new(id, None, Transport::Tcp, outbox, closer));
+        (peer, queue)
+    }
+
+    fn account(name: &str) -> Identity {
+        Identity {
+            nick: name.to_string(),
+            account: Some(name.to_string()),
+            admin: false,
+        }
+    }
+
+    /// A login that takes over an account's nickname from another session
+    /// takes that session out of its rooms at once: the new session joining
+    /// the same room is listed once, and nothing the old session's task does
+    /// later can announce the user as gone.
+    #[test]
+    fn a_displaced_session_leaves_its_rooms_at_once() {
+        let hub = Hub::new();
+        let (old, _old_queue) = peer(1);
+        let (new, _new_queue) = peer(2);
+        let (watcher, _watcher_queue) = peer(3);
+        for p in [&old, &new, &watcher] {
+            hub.register(p);
+        }
+        hub.set_identity(&watcher, account("carol"), false).unwrap();
+        hub.set_identity(&old, account("bob"), false).unwrap();
+        hub.join(&watcher, "#r").unwrap();
+        hub.join(&old, "#r").unwrap();
+
+        hub.set_identity(&new, account("bob"), true).unwrap();
+        assert!(old.closer.is_closed(), "the old session is told to close");
+        let (_, members) = hub.join(&new, "#r").unwrap();
+        assert_eq!(members, ["bob", "carol"]);
+
+        // The old session's own cleanup, whenever it runs, changes nothing.
+        hub.remove(&old, "connection closed");
+        assert_eq!(hub.room_members("#r").unwrap().1, ["bob", "carol"]);
+        assert_eq!(hub.by_nick("bob").map(|p| p.id), Some(new.id));
+        hub.check_invariants().unwrap();
+    }
 }

@@ -94,7 +94,10 @@ pub async fn start_with(
         path: config.server.data_dir.clone(),
         source,
     })?;
-    let hub = Arc::new(Hub::new());
+    let hub = Arc::new(Hub::with_room_limits(
+        config.limits.max_rooms_per_session,
+        config.limits.max_rooms,
+    ));
     let host = Arc::new(ServerHost::new(
         hub.clone(),
         config.server.data_dir.clone(),

@@ -827,3 +827,46 @@ async fn raising_the_cost_renews_stored_hashes_at_the_next_login() {
     server.stop().await;
     db.close().await;
 }
+
+/// A login that verified the old password and renews its hash (the cost
+/// was raised) must not write that old password back over a change made
+/// while it was verifying, such as an operator's reset of a stolen password.
+#[tokio::test]
+async fn renewing_a_hash_never_undoes_a_password_change() {
+    let setup = Setup::new(CHEAP_ARGON2);
+    let db = chatd_storage::Database::open(&setup.config().database_options())
+        .await
+        .unwrap();
+    let accounts = chatd_plugin_auth::Accounts::new(db.clone());
+    let old = "$argon2id$v=19$m=1024,t=1,p=1$old";
+    accounts.create("mia", old, false).await.unwrap();
+    let read = accounts.find_for_login("mia").await.unwrap().unwrap();
+
+    // The reset lands while the login is still verifying `old`.
+    accounts
+        .set_password_hash("mia", "$argon2id$v=19$m=2048,t=1,p=1$reset")
+        .await
+        .unwrap();
+    let renewed = accounts
+        .renew_hash(
+            read.account.id,
+            &read.password_hash,
+            "$argon2id$v=19$m=2048,t=1,p=1$old-renewed",
+        )
+        .await
+        .unwrap();
+    assert!(!renewed);
+    let stored = accounts.find_for_login("mia").await.unwrap().unwrap();
+    assert_eq!(stored.password_hash, "$argon2id$v=19$m=2048,t=1,p=1$reset");
+
+    // Without a change in between, the renewal happens.
+    assert!(accounts
+        .renew_hash(
+            stored.account.id,
+            &stored.password_hash,
+            "$argon2id$v=19$m=2048,t=1,p=1$new"
+        )
+        .await
+        .unwrap());
+    db.close().await;
+}

@@ -1101,3 +1101,38 @@ async fn without_accounts_private_room_frames_are_refused_and_public_rooms_work(
     assert_eq!(listing, vec![("#pub".to_string(), None, None)]);
     server.stop().await;
 }
+
+/// A `room_create` that the hub refuses (here: the owner is already in as
+/// many rooms as `limits.max_rooms_per_session` allows) leaves no room
+/// behind: after parting a room, creating it works, rather than finding its
+/// name taken by a room nobody was ever put into.
+#[tokio::test]
+async fn a_refused_room_create_leaves_no_room_behind() {
+    let setup = Setup::with_plugins(
+        "max_rooms_per_session = 1\n\
+         [[plugin]]\nname = \"auth\"\n[plugin.config]\nwatch_interval_ms = 50\n\
+         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n\
+         [[plugin]]\nname = \"rooms\"\n[plugin.config]\n",
+    );
+    let server = setup.start().await;
+    let mut ann = server.user("ann").await;
+    ok(&mut ann.c, json!({"type": "join", "room": "#lobby"})).await;
+    refused(
+        &mut ann.c,
+        json!({"type": "room_create", "room": "#den"}),
+        "room_limit",
+    )
+    .await;
+    let db = setup.database().await;
+    assert!(db_members(&db, "#den").await.is_empty());
+
+    ok(&mut ann.c, json!({"type": "part", "room": "#lobby"})).await;
+    ok(&mut ann.c, json!({"type": "room_create", "room": "#den"})).await;
+    assert_eq!(
+        db_members(&db, "#den").await,
+        BTreeSet::from(["ann".to_string()])
+    );
+    check_db_invariants(&db).await;
+    db.close().await;
+    server.stop().await;
+}

@@ -323,3 +323,51 @@ async fn running_out_of_file_descriptors_keeps_existing_users_served() {
         .unwrap();
     assert!(exit.success(), "{exit:?}");
 }
+
+/// One client cannot fill the server with rooms: past
+/// `limits.max_rooms_per_session` a `join` is refused and creates nothing;
+/// rooms it is already in, and new ones after a `part`, still work.
+#[tokio::test]
+async fn joins_past_the_room_limit_are_refused_and_create_nothing() {
+    let t = start(|c| c.limits.max_rooms_per_session = 2).await;
+    let mut ann = client(&t.addr, "ann").await;
+    join(&mut ann, "#a").await;
+    join(&mut ann, "#b").await;
+
+    let refused = request(&mut ann, ClientFrame::Join { room: "#c".into() }).await;
+    assert_eq!(error_code(&refused), "room_limit");
+    match request(&mut ann, ClientFrame::Rooms {}).await {
+        Received::Core(ServerFrame::Rooms { rooms, .. }) => {
+            let names: Vec<_> = rooms.iter().map(|r| r.name.as_str()).collect();
+            assert_eq!(names, ["#a", "#b"]);
+        }
+        other => panic!("expected rooms, got {other:?}"),
+    }
+
+    // Joining a room one is already in is not a new room.
+    assert_eq!(join(&mut ann, "#a").await, ["ann"]);
+    request(&mut ann, ClientFrame::Part { room: "#a".into() }).await;
+    assert_eq!(join(&mut ann, "#c").await, ["ann"]);
+    t.server.hub().check_invariants().unwrap();
+}
+
+/// Many clients together cannot fill the server with rooms either: past
+/// `limits.max_rooms` a `join` that would create a room is refused, while
+/// existing rooms can still be joined.
+#[tokio::test]
+async fn rooms_past_the_server_limit_are_not_created() {
+    let t = start(|c| c.limits.max_rooms = 2).await;
+    let mut ann = client(&t.addr, "ann").await;
+    let mut bob = client(&t.addr, "bob").await;
+    join(&mut ann, "#a").await;
+    join(&mut bob, "#b").await;
+
+    let refused = request(&mut bob, ClientFrame::Join { room: "#c".into() }).await;
+    assert_eq!(error_code(&refused), "room_limit");
+    assert_eq!(join(&mut bob, "#a").await, ["ann", "bob"]);
+    match request(&mut ann, ClientFrame::Rooms {}).await {
+        Received::Core(ServerFrame::Rooms { rooms, .. }) => assert_eq!(rooms.len(), 2),
+        other => panic!("expected rooms, got {other:?}"),
+    }
+    t.server.hub().check_invariants().unwrap();
+}

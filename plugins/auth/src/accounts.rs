@@ -301,15 +301,19 @@ impl Accounts {
     }
 
     /// Replaces a password hash by one of the same password at the current
-    /// cost (no event: nothing changes for the user).
-    pub async fn renew_hash(&self, id: i64, hash: &str) -> Result<(), AccountError> {
-        sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ?")
-            .bind(hash)
+    /// cost (no event: nothing changes for the user), but only while `old`
+    /// is still the stored hash: a login that verified the old password must
+    /// not undo a password change (by the user, or an operator's reset) made
+    /// while it ran. Returns whether the hash was replaced.
+    pub async fn renew_hash(&self, id: i64, old: &str, new: &str) -> Result<bool, AccountError> {
+        sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ? AND password_hash = ?")
+            .bind(new)
             .bind(id)
+            .bind(old)
             .execute(self.db.pool())
             .await
             .map_err(|e| self.err(e))
-            .map(|_| ())
+            .map(|done| done.rows_affected() == 1)
     }
 
     /// Notes a successful login.

@@ -319,11 +319,7 @@ impl Inner {
 
     /// What a failed login from this session counts against.
     fn subjects(session: &dyn Session, key: &str) -> Vec<Subject> {
-        let mut subjects = vec![Subject::Account(key.to_string())];
-        if let Some(addr) = session.peer_addr() {
-            subjects.push(Subject::address(addr.ip()));
-        }
-        subjects
+        login_subjects(session.peer_addr(), key)
     }
 
     fn log_in(
@@ -517,14 +513,21 @@ impl Inner {
                 "this account has been disabled by an operator",
             );
         }
-        self.throttle.record_success(&subjects[0]);
+        self.throttle.record_success(&Subject::Account(key.clone()));
         if let Err(e) = self.log_in(session, &stored.account, true) {
             return Ok(Verdict::Reject(e));
         }
         if let Some(hash) = renewed {
-            match self.accounts.renew_hash(stored.account.id, &hash).await {
-                Ok(()) => {
+            let renewal = self
+                .accounts
+                .renew_hash(stored.account.id, &stored.password_hash, &hash)
+                .await;
+            match renewal {
+                Ok(true) => {
                     tracing::info!(account = %stored.account.name, "password hash renewed at the configured cost")
+                }
+                Ok(false) => {
+                    tracing::info!(account = %stored.account.name, "password changed during the login; hash not renewed")
                 }
                 Err(e) => {
                     tracing::warn!(account = %stored.account.name, error = %e, "cannot renew the password hash")
@@ -662,6 +665,22 @@ impl Inner {
     }
 }
 
+/// What a failed login for the folded name `key` from `addr` counts against:
+/// the account and the address. A name longer than any account name can be
+/// is no account: counting it would let a client fill the throttle's table
+/// with frame-sized keys (100,000 entries of up to 64 KiB each), so only the
+/// address counts.
+fn login_subjects(addr: Option<std::net::SocketAddr>, key: &str) -> Vec<Subject> {
+    let mut subjects = Vec::with_capacity(2);
+    if key.len() <= chat_api::names::MAX_NICK_LEN {
+        subjects.push(Subject::Account(key.to_string()));
+    }
+    if let Some(addr) = addr {
+        subjects.push(Subject::address(addr.ip()));
+    }
+    subjects
+}
+
 /// Polls `account_events` for changes (by the CLI or this server) and ends
 /// the sessions of disabled and deleted accounts. Holds the plugin only
 /// weakly, and stops at shutdown.
@@ -709,5 +728,27 @@ async fn watch_accounts(inner: Weak<Inner>, mut stop: watch::Receiver<bool>) {
                 failing = true;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plausible_account_names_are_throttled_as_accounts() {
+        let addr: std::net::SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        let ip = Subject::address(addr.ip());
+        assert_eq!(
+            login_subjects(Some(addr), "bob"),
+            [Subject::Account("bob".into()), ip.clone()]
+        );
+        let huge = "x".repeat(60_000);
+        let subjects = login_subjects(Some(addr), &huge);
+        assert!(
+            subjects == [ip],
+            "a {}-byte name is throttled as an account",
+            huge.len()
+        );
     }
 }

@@ -37,6 +37,11 @@ pub struct FilesConfig {
     pub max_concurrent_uploads_per_user: u32,
     /// Transfers (unfinished or waiting) one user may have at once.
     pub max_files_per_user: u32,
+    /// Transfers all users together may have at once. The per-user limits
+    /// key on the nickname when there are no accounts, which a client can
+    /// change at will, and tiny files hardly touch `total_quota`: this bounds
+    /// the records and spool files a client can make the server hold.
+    pub max_transfers: u32,
 }
 
 impl Default for FilesConfig {
@@ -51,6 +56,7 @@ impl Default for FilesConfig {
             expiry_secs: 7 * 24 * 3600,
             max_concurrent_uploads_per_user: 4,
             max_files_per_user: 100,
+            max_transfers: 10_000,
         }
     }
 }
@@ -67,6 +73,7 @@ pub struct Settings {
     pub expiry: Duration,
     pub max_concurrent_uploads_per_user: u32,
     pub max_files_per_user: u32,
+    pub max_transfers: u32,
 }
 
 impl Settings {
@@ -105,9 +112,12 @@ impl Settings {
                 "max_file_size, per_user_quota and total_quota must be at least 1 byte".into(),
             );
         }
-        if c.max_concurrent_uploads_per_user == 0 || c.max_files_per_user == 0 {
+        if c.max_concurrent_uploads_per_user == 0
+            || c.max_files_per_user == 0
+            || c.max_transfers == 0
+        {
             return invalid(
-                "max_concurrent_uploads_per_user and max_files_per_user must be at least 1".into(),
+                "max_concurrent_uploads_per_user, max_files_per_user and max_transfers must be at least 1".into(),
             );
         }
         let dir = match c.dir {
@@ -125,6 +135,7 @@ impl Settings {
             expiry: Duration::from_secs(c.expiry_secs),
             max_concurrent_uploads_per_user: c.max_concurrent_uploads_per_user,
             max_files_per_user: c.max_files_per_user,
+            max_transfers: c.max_transfers,
         })
     }
 

@@ -92,6 +92,15 @@ impl Files {
                     ),
                 ));
             }
+            if registry.len() >= limits.max_transfers as usize {
+                return Err(ApiError::new(
+                    codes::QUOTA_EXCEEDED,
+                    format!(
+                        "the server holds its maximum of {} transfers right now; try again later",
+                        limits.max_transfers
+                    ),
+                ));
+            }
             if used.total_bytes + offer.size > limits.total_quota {
                 return Err(ApiError::new(
                     codes::QUOTA_EXCEEDED,

@@ -439,6 +439,42 @@ async fn quotas_and_size_limits_are_enforced_before_any_data() {
     assert!(before.iter().all(|f| f.kind() != "file_available"));
 }
 
+/// Per-user limits key on the nickname when there are no accounts, and a
+/// client can change nickname at will; zero-byte offers cost no quota. The
+/// server-wide `max_transfers` still bounds what one client can make the
+/// server hold (records in memory, files in the spool directory).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_nickname_does_not_get_round_the_server_wide_transfer_limit() {
+    let t = start("", "max_concurrent_uploads_per_user = 1\nmax_transfers = 3").await;
+    let mut mallory = client(&t.addr, "mallory").await;
+    let _bob = client(&t.addr, "bob").await;
+    let empty = FileOffer {
+        target: FileTarget {
+            to: Some("bob".into()),
+            room: None,
+        },
+        name: "empty.txt".into(),
+        size: 0,
+        sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+    };
+    for n in 0..3 {
+        let reply = mallory.request_json(&empty).await.unwrap();
+        assert_eq!(reply.kind(), "file_offered", "offer {n}");
+        let nick = format!("mallory{n}");
+        mallory
+            .request_ok(&ClientFrame::Nick { nick })
+            .await
+            .unwrap();
+    }
+    let reply = mallory.request_json(&empty).await.unwrap();
+    assert_eq!(error_code(&reply), "quota_exceeded");
+    let Received::Core(ServerFrame::Error { message, .. }) = &reply else {
+        unreachable!()
+    };
+    assert!(message.contains("maximum of 3 transfers"), "{message}");
+    assert_eq!(t.stored().len(), 6, "three transfers, two files each");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traversal_and_trick_names_are_refused() {
     let t = start("", "").await;

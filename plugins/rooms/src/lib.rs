@@ -662,9 +662,19 @@ impl RoomsPlugin {
             }
             Err(CreateError::Storage(e)) => return Err(e.into()),
         };
-        self.private_names().await?.write().unwrap().insert(key);
+        self.private_names()
+            .await?
+            .write()
+            .unwrap()
+            .insert(key.clone());
+        if let Err(refused) = self.enter(session.id(), &row, id) {
+            // The hub refused the owner (e.g. `room_limit`): undone, so that
+            // no room is left that nobody is in and whose name is "taken".
+            self.store.delete_room(row.id).await?;
+            self.private_names().await?.write().unwrap().remove(&key);
+            return Err(refused.into());
+        }
         tracing::info!(room = %row.name, owner = %actor.name, "private room created");
-        self.enter(session.id(), &row, id)?;
         Ok(())
     }
 
