@@ -517,6 +517,23 @@ impl Inner {
         if let Err(e) = self.log_in(session, &stored.account, true) {
             return Ok(Verdict::Reject(e));
         }
+        // An operator may have disabled or deleted the account while the
+        // password was being verified; the watcher could not end a session
+        // that was not logged in yet, so look again now that it is.
+        match self.accounts.get(&stored.account.name).await {
+            Ok(Some(now)) if !now.disabled => {}
+            gone_or_disabled => {
+                session.clear_identity();
+                self.logged_in.lock().unwrap().remove(&session.id());
+                if let Err(e) = gone_or_disabled {
+                    return Err(e.into());
+                }
+                return reject(
+                    codes::ACCOUNT_DISABLED,
+                    "this account was disabled or deleted by an operator while you logged in",
+                );
+            }
+        }
         if let Some(hash) = renewed {
             let renewal = self
                 .accounts
