@@ -698,6 +698,18 @@ fn login_subjects(addr: Option<std::net::SocketAddr>, key: &str) -> Vec<Subject>
     subjects
 }
 
+/// How often the running server deletes account events older than
+/// [`EVENT_RETENTION_MS`].
+const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
+
+async fn prune(accounts: &Accounts) {
+    match accounts.prune_events(EVENT_RETENTION_MS).await {
+        Ok(n) if n > 0 => tracing::debug!(pruned = n, "old account events deleted"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot prune old account events"),
+    }
+}
+
 /// Polls `account_events` for changes (by the CLI or this server) and ends
 /// the sessions of disabled and deleted accounts. Holds the plugin only
 /// weakly, and stops at shutdown.
@@ -710,11 +722,8 @@ async fn watch_accounts(inner: Weak<Inner>, mut stop: watch::Receiver<bool>) {
         ),
         None => return,
     };
-    match accounts.prune_events(EVENT_RETENTION_MS).await {
-        Ok(n) if n > 0 => tracing::debug!(pruned = n, "old account events deleted"),
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "cannot prune old account events"),
-    }
+    prune(&accounts).await;
+    let mut last_prune = std::time::Instant::now();
     let mut seen = match accounts.last_event_seq().await {
         Ok(seq) => seq,
         Err(e) => {
@@ -729,6 +738,12 @@ async fn watch_accounts(inner: Weak<Inner>, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => return,
         }
         let Some(inner) = inner.upgrade() else { return };
+        // The event log only needs to outlive the poll interval; keep it
+        // from growing for as long as the server runs.
+        if last_prune.elapsed() >= PRUNE_EVERY {
+            prune(&accounts).await;
+            last_prune = std::time::Instant::now();
+        }
         match accounts.events_after(seen, EVENTS_PER_POLL).await {
             Ok(events) => {
                 failing = false;
