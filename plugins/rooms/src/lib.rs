@@ -339,14 +339,14 @@ impl RoomsPlugin {
         })
     }
 
-    /// Takes the room's lock and reads the room as the actor may see it:
-    /// [`hidden`] unless the actor is a member or an admin. Everything the
-    /// caller then checks and changes happens under that lock.
-    async fn access(
+    /// Takes the room's lock and reads the room, whoever the actor is
+    /// ([`hidden`] if it does not exist). Returns the actor, the room, its
+    /// folded name and the lock guard.
+    async fn existing(
         &self,
         session: &dyn Session,
         room: &str,
-    ) -> Result<(Access, MutexGuard<'_, ()>), Failure> {
+    ) -> Result<(Actor, RoomRow, String, MutexGuard<'_, ()>), Failure> {
         let actor = Self::actor(session)?;
         validate_room(room).map_err(|e| refuse(ErrorCode::INVALID_ROOM, e.to_string()))?;
         let key = fold(room);
@@ -356,6 +356,18 @@ impl RoomsPlugin {
             .find_room(&key)
             .await?
             .ok_or_else(|| hidden(room))?;
+        Ok((actor, row, key, room_lock))
+    }
+
+    /// Takes the room's lock and reads the room as the actor may see it:
+    /// [`hidden`] unless the actor is a member or an admin. Everything the
+    /// caller then checks and changes happens under that lock.
+    async fn access(
+        &self,
+        session: &dyn Session,
+        room: &str,
+    ) -> Result<(Access, MutexGuard<'_, ()>), Failure> {
+        let (actor, row, key, room_lock) = self.existing(session, room).await?;
         let role = self.store.role_of(row.id, &actor.key).await?;
         if role.is_none() && !actor.admin {
             return Err(hidden(room));
@@ -772,15 +784,7 @@ impl RoomsPlugin {
         id: Option<RequestId>,
         req: RoomRequest,
     ) -> Outcome {
-        let actor = Self::actor(session)?;
-        validate_room(&req.room).map_err(|e| refuse(ErrorCode::INVALID_ROOM, e.to_string()))?;
-        let key = fold(&req.room);
-        let _room_lock = self.locks.lock(&key).await;
-        let row = self
-            .store
-            .find_room(&key)
-            .await?
-            .ok_or_else(|| hidden(&req.room))?;
+        let (actor, row, _key, _room_lock) = self.existing(session, &req.room).await?;
         if self.store.role_of(row.id, &actor.key).await?.is_some() {
             return Err(refuse(
                 codes::ALREADY_MEMBER,
@@ -801,15 +805,7 @@ impl RoomsPlugin {
         id: Option<RequestId>,
         req: RoomRequest,
     ) -> Outcome {
-        let actor = Self::actor(session)?;
-        validate_room(&req.room).map_err(|e| refuse(ErrorCode::INVALID_ROOM, e.to_string()))?;
-        let key = fold(&req.room);
-        let _room_lock = self.locks.lock(&key).await;
-        let row = self
-            .store
-            .find_room(&key)
-            .await?
-            .ok_or_else(|| hidden(&req.room))?;
+        let (actor, row, _key, _room_lock) = self.existing(session, &req.room).await?;
         if !self.store.remove_invitation(row.id, &actor.key).await? {
             return Err(hidden(&req.room));
         }
