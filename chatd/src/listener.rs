@@ -95,22 +95,31 @@ async fn serve_connection(
             let (read, write) = stream.into_split();
             session::run_stream(shared, slot, read, write, Some(addr), Transport::Tcp).await;
         }
-        Security::Tls(acceptor) => {
-            let timeout = shared.limits.handshake_timeout();
-            let handshake = tokio::select! {
-                _ = shared.shutdown.cancelled() => return,
-                r = tokio::time::timeout(timeout, acceptor.accept(stream)) => r,
-            };
-            match handshake {
-                Ok(Ok(tls)) => {
-                    let (read, write) = tokio::io::split(tls);
-                    session::run_stream(shared, slot, read, write, Some(addr), Transport::Tls)
-                        .await;
-                }
-                Ok(Err(e)) => tracing::info!(%addr, error = %e, "TLS handshake failed"),
-                Err(_) => tracing::info!(%addr, "TLS handshake timed out"),
-            }
+        // Boxed: the TLS state is large, and a future is as large as its
+        // largest branch; plaintext connections must not pay for it.
+        Security::Tls(acceptor) => Box::pin(serve_tls(shared, slot, stream, addr, acceptor)).await,
+    }
+}
+
+async fn serve_tls(
+    shared: Arc<Shared>,
+    slot: session::ConnectionSlot,
+    stream: TcpStream,
+    addr: SocketAddr,
+    acceptor: TlsAcceptor,
+) {
+    let timeout = shared.limits.handshake_timeout();
+    let handshake = tokio::select! {
+        _ = shared.shutdown.cancelled() => return,
+        r = tokio::time::timeout(timeout, acceptor.accept(stream)) => r,
+    };
+    match handshake {
+        Ok(Ok(tls)) => {
+            let (read, write) = tokio::io::split(tls);
+            session::run_stream(shared, slot, read, write, Some(addr), Transport::Tls).await;
         }
+        Ok(Err(e)) => tracing::info!(%addr, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::info!(%addr, "TLS handshake timed out"),
     }
 }
 
