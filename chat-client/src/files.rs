@@ -373,21 +373,7 @@ pub async fn download_observed(
     mut observer: impl Observer,
 ) -> Result<(), FileError> {
     let part = part_path(dest);
-    let mut out = tokio::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&part)
-        .await
-        .map_err(io_error("create", &part))?;
-    let mut have = out
-        .metadata()
-        .await
-        .map_err(io_error("inspect", &part))?
-        .len();
-    if have > file.size {
-        out.set_len(0).await.map_err(io_error("truncate", &part))?;
-        have = 0;
-    }
+    let (mut out, have) = open_part(&part, file.size).await?;
     let total = file.size;
     let report = |done| Progress {
         transfer: file.transfer.clone(),
@@ -598,6 +584,28 @@ async fn reply_to(
             }
         }
     }
+}
+
+/// Opens (or creates) the `.part` file of a download for appending and
+/// returns it with the offset to resume from (0 if it is longer than the
+/// file, which means it belongs to something else).
+pub async fn open_part(part: &Path, size: u64) -> Result<(tokio::fs::File, u64), FileError> {
+    let out = tokio::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(part)
+        .await
+        .map_err(io_error("create", part))?;
+    let mut have = out
+        .metadata()
+        .await
+        .map_err(io_error("inspect", part))?
+        .len();
+    if have > size {
+        out.set_len(0).await.map_err(io_error("truncate", part))?;
+        have = 0;
+    }
+    Ok((out, have))
 }
 
 /// Checks the reply to a `file_get` for `offset` and decodes its bytes;

@@ -443,21 +443,9 @@ impl Worker {
 
     async fn download(&mut self, file: &FileInfo, dest: &Path) -> Result<(), WorkerError> {
         let part = part_path(dest);
-        let mut out = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&part)
+        let (mut out, have) = chat_client::files::open_part(&part, file.size)
             .await
-            .map_err(io_error("create", &part))?;
-        let mut have = out
-            .metadata()
-            .await
-            .map_err(io_error("inspect", &part))?
-            .len();
-        if have > file.size {
-            out.set_len(0).await.map_err(io_error("truncate", &part))?;
-            have = 0;
-        }
+            .map_err(WorkerError::from_file)?;
         self.report(TransferEventKind::Started {
             transfer: file.transfer.clone(),
             done: have,
