@@ -444,13 +444,13 @@ impl Hub {
     /// Sends a message to a room the sender is in.
     pub fn say(&self, peer: &Arc<Peer>, room_name: &str, text: &str) -> Result<Accepted, ApiError> {
         let nick = peer.nick().ok_or_else(nick_required)?;
-        let key = fold(room_name);
+        // Compared in place: no folded copy of the name per message.
         let room = peer
             .rooms
             .lock()
             .unwrap()
             .iter()
-            .find(|r| r.key == key)
+            .find(|r| r.key.eq_ignore_ascii_case(room_name))
             .cloned()
             .ok_or_else(|| not_in_room(room_name))?;
         let members = room.members.lock().unwrap();
