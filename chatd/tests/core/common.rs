@@ -126,3 +126,16 @@ pub fn bye(frames: &[Received]) -> Option<(String, String)> {
         _ => None,
     })
 }
+
+/// Polls a condition of the server's state until it holds (bounded by
+/// [`WAIT`]); for state no client is told about, such as a released slot.
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !cond() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -9,19 +9,6 @@ use tokio::sync::Barrier;
 
 use crate::common::*;
 
-/// Polls a condition of the server's state until it holds (bounded).
-async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::task::yield_now().await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exactly_one_client_wins_a_contested_nickname() {
     let s = start(|_| {}).await;
