@@ -186,6 +186,12 @@ pub trait Session: Send + Sync {
 
     /// Ends the session: the client receives `bye` with this code and reason.
     fn close(&self, code: crate::ErrorCode, reason: &str);
+    /// A resume token that came with the connection rather than in a frame:
+    /// the browser app's `HttpOnly` cookie, read at the WebSocket upgrade.
+    /// `resume` without a `token` uses it.
+    fn transport_token(&self) -> Option<String> {
+        None
+    }
 }
 
 impl dyn Session + '_ {

@@ -91,6 +91,8 @@ pub struct Peer {
     pub(crate) rooms: Mutex<Vec<Arc<Room>>>,
     /// Set once the session has left the hub; after that it joins nothing.
     pub(crate) gone: AtomicBool,
+    /// A resume token the transport carried (the browser app's cookie).
+    transport_token: std::sync::OnceLock<Box<str>>,
 }
 
 impl Peer {
@@ -111,6 +113,7 @@ impl Peer {
             identity: Mutex::new(None),
             rooms: Mutex::new(Vec::new()),
             gone: AtomicBool::new(false),
+            transport_token: std::sync::OnceLock::new(),
         }
     }
 
@@ -137,6 +140,16 @@ impl Peer {
     /// Marks the connection as encrypted (a WebSocket upgraded over HTTPS).
     pub fn mark_encrypted(&self) {
         self.encrypted.store(true, Ordering::Release);
+    }
+
+    /// Records the resume token the transport carried (set once, at the
+    /// WebSocket upgrade).
+    pub fn set_transport_token(&self, token: &str) {
+        let _ = self.transport_token.set(token.into());
+    }
+
+    pub fn transport_token(&self) -> Option<&str> {
+        self.transport_token.get().map(|t| &**t)
     }
 
     pub fn is_encrypted(&self) -> bool {

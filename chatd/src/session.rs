@@ -606,6 +606,9 @@ impl chat_api::Session for SessionView {
     fn close(&self, code: ErrorCode, reason: &str) {
         self.peer.closer.close(code, reason)
     }
+    fn transport_token(&self) -> Option<String> {
+        self.peer.transport_token().map(str::to_string)
+    }
 }
 
 #[cfg(test)]
