@@ -6,6 +6,9 @@
 //!   returns a [`Reader`] and a [`Writer`] that can live in different tasks.
 //! * [`files`] uploads and downloads files (the server's `files` plugin)
 //!   with progress callbacks, resuming after a dropped connection.
+//! * [`accounts`] logs in and resumes a login on a new connection with its
+//!   resume token; [`history`] pages through conversations and keeps read
+//!   markers.
 //! * [`Reader::next_line`] hands out raw lines (for load generators that
 //!   must not parse everything); [`Reader::next`] parses them into
 //!   [`Received`] frames.
@@ -23,7 +26,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod accounts;
 pub mod files;
+pub mod history;
 
 use std::io;
 use std::net::SocketAddr;
@@ -56,6 +61,29 @@ pub enum ClientError {
     Refused { code: ErrorCode, message: String },
     #[error("no answer from the server within {0:?}")]
     Timeout(Duration),
+}
+
+/// A request the server refused or answered unexpectedly ([`accounts`],
+/// [`history`]).
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The server answered with an `error` frame.
+    #[error("the server refused: {code}: {message}")]
+    Refused { code: ErrorCode, message: String },
+    #[error("unexpected reply from the server: {0}")]
+    Protocol(String),
+}
+
+impl RequestError {
+    /// The server's error code, when the server refused.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            RequestError::Refused { code, .. } => Some(code.as_str()),
+            _ => None,
+        }
+    }
 }
 
 /// How to connect.
