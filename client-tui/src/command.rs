@@ -56,6 +56,9 @@ pub enum Command {
     Logout,
     /// `/say TEXT`: send text that starts with a slash.
     Say(String),
+    /// `/history [N]`: load N older messages of the current conversation
+    /// (the server's `history`; [`DEFAULT_HISTORY_PAGE`] when omitted).
+    History(Option<u32>),
     /// `/send TARGET PATH`: offer and upload a file to a nick or a #room.
     Send { to: FileTo, path: String },
     /// `/accept [ID] [DIR]`: download an offered file (the latest when no
@@ -211,6 +214,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "send TEXT as it is (for text starting with '/')",
     },
     CommandSpec {
+        name: "history",
+        usage: "[N]",
+        summary: "load N older messages of this conversation (default 50, at most 200)",
+    },
+    CommandSpec {
         name: "register",
         usage: "[USER]",
         summary: "create an account and log in (asks for a password)",
@@ -346,6 +354,11 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "leave the server and exit",
     },
 ];
+
+/// Messages `/history` (and PageUp at the top) loads when no number is given.
+pub const DEFAULT_HISTORY_PAGE: u32 = 50;
+/// The most the server sends in one history page (`history.max_page`).
+pub const MAX_HISTORY_PAGE: u32 = 200;
 
 /// Why a line could not be understood; shown to the user as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -493,6 +506,14 @@ fn parse_command(rest: &str) -> Result<Command, CommandError> {
         "close" => return Err(usage()),
         "say" if !args.is_empty() => Command::Say(args.to_string()),
         "say" => return Err(usage()),
+        "history" if after_first.is_empty() => match first {
+            "" => Command::History(None),
+            n => match n.parse::<u32>() {
+                Ok(n) if (1..=MAX_HISTORY_PAGE).contains(&n) => Command::History(Some(n)),
+                _ => return Err(usage()),
+            },
+        },
+        "history" => return Err(usage()),
         "quit" => Command::Quit(none_if_empty(args)),
         "register" | "login" if after_first.is_empty() => {
             let user = match first {
@@ -675,6 +696,19 @@ mod tests {
             parse("héllo 世界 🎉").unwrap(),
             Input::Text("héllo 世界 🎉".into())
         );
+    }
+
+    #[test]
+    fn history_takes_an_optional_page_size() {
+        assert_eq!(cmd("/history"), Command::History(None));
+        assert_eq!(cmd("/history 20"), Command::History(Some(20)));
+        assert_eq!(cmd("/hist 200"), Command::History(Some(200)));
+        for bad in ["/history 0", "/history 201", "/history ten", "/history 5 6"] {
+            assert!(
+                matches!(parse(bad), Err(CommandError::Usage { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use chat_api::PresenceEvent;
 
-use crate::state::{Body, Entry};
+use crate::state::{Body, Entry, Origin};
 
 /// Escapes text so that it stays on one line: `\` → `\\`, newline → `\n`,
 /// tab → `\t`, carriage return → `\r`, other control characters → `\u{…}`.
@@ -26,10 +26,24 @@ pub fn escape(text: &str) -> String {
 pub fn format(conv: &str, entry: &Entry) -> String {
     match &entry.body {
         Body::Chat {
-            from, text, own, ..
+            from,
+            text,
+            own,
+            origin,
+            ..
         } => {
-            let kind = if *own { "sent" } else { "msg" };
+            let kind = match (origin, own) {
+                (Origin::Missed, _) => "missed",
+                (Origin::History, _) => "history",
+                (Origin::Live, true) => "sent",
+                (Origin::Live, false) => "msg",
+            };
             format!("{kind} {conv} {from} {}", escape(text))
+        }
+        Body::Away { count } => format!("away {conv} {count}"),
+        Body::Resumed { missed, more } => {
+            let more = if *more { " more" } else { "" };
+            format!("resumed {conv} {missed}{more}")
         }
         Body::Presence {
             event,
@@ -144,6 +158,8 @@ mod tests {
                 delivery: Delivery::Done,
                 mention: false,
                 broadcast: false,
+                msg_id: Some(7),
+                origin: Origin::Live,
             },
         }
     }
@@ -161,6 +177,45 @@ mod tests {
         assert_eq!(
             format("*", &chat("alice", "é 世界 🎉", false)),
             "msg * alice é 世界 🎉"
+        );
+    }
+
+    #[test]
+    fn missed_and_history_lines() {
+        let mut missed = chat("bob", "while\nyou slept", false);
+        if let Body::Chat { origin, .. } = &mut missed.body {
+            *origin = Origin::Missed;
+        }
+        assert_eq!(
+            format("#team", &missed),
+            "missed #team bob while\\nyou slept"
+        );
+        let mut old = chat("alice", "long ago", true);
+        if let Body::Chat { origin, .. } = &mut old.body {
+            *origin = Origin::History;
+        }
+        assert_eq!(format("bob", &old), "history bob alice long ago");
+        let e = |body| Entry { ts: 0, body };
+        assert_eq!(format("#team", &e(Body::Away { count: 3 })), "away #team 3");
+        assert_eq!(
+            format(
+                "*",
+                &e(Body::Resumed {
+                    missed: 3,
+                    more: false
+                })
+            ),
+            "resumed * 3"
+        );
+        assert_eq!(
+            format(
+                "*",
+                &e(Body::Resumed {
+                    missed: 1000,
+                    more: true
+                })
+            ),
+            "resumed * 1000 more"
         );
     }
 

@@ -46,7 +46,18 @@ pub enum Body {
         mention: bool,
         /// A message to everyone.
         broadcast: bool,
+        /// The server's id, once known (received, or `sent` for ours).
+        msg_id: Option<u64>,
+        /// How it reached us: live, caught up after resuming, or loaded
+        /// from the history.
+        origin: Origin,
     },
+    /// Put before the messages of a conversation that were missed while
+    /// disconnected and caught up on resuming.
+    Away { count: usize },
+    /// A session was resumed: `missed` messages caught up in all, `more`
+    /// when the server had more than it sends at once.
+    Resumed { missed: u64, more: bool },
     /// Someone joined, left, quit or was renamed.
     Presence {
         event: PresenceEvent,
@@ -146,6 +157,18 @@ pub struct TransferNote {
     pub finished: bool,
 }
 
+/// How a chat message reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// As it was sent (or ours, typed here).
+    #[default]
+    Live,
+    /// Sent while we were disconnected; caught up on resuming.
+    Missed,
+    /// Loaded from the server's history (`/history`, PageUp at the top).
+    History,
+}
+
 /// Where one of our messages is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Delivery {
@@ -183,6 +206,11 @@ pub struct Conversation {
     /// Why we can no longer talk here (kicked, banned, the room deleted,
     /// membership ended); cleared when we join again.
     pub closed: Option<String>,
+    /// Whether the server may have older messages than those shown (false
+    /// once a history page said there are no more).
+    pub history_more: bool,
+    /// A history request for this conversation is under way.
+    pub history_pending: bool,
 }
 
 impl Conversation {
@@ -199,6 +227,33 @@ impl Conversation {
             topic: None,
             private: false,
             closed: None,
+            history_more: true,
+            history_pending: false,
+        }
+    }
+
+    /// The oldest message id shown (where older history pages start).
+    pub fn oldest_msg_id(&self) -> Option<u64> {
+        self.entries.iter().find_map(|e| match e.body {
+            Body::Chat { msg_id, .. } => msg_id,
+            _ => None,
+        })
+    }
+
+    /// Whether the message with this id is shown.
+    pub fn has_msg(&self, id: u64) -> bool {
+        self.entries
+            .iter()
+            .any(|e| matches!(e.body, Body::Chat { msg_id: Some(m), .. } if m == id))
+    }
+
+    /// Puts older entries (oldest first) before those shown, as many as the
+    /// scrollback has room for (the newest of them first).
+    pub fn prepend(&mut self, older: Vec<Entry>) {
+        let room = SCROLLBACK_LIMIT.saturating_sub(self.entries.len());
+        let skip = older.len().saturating_sub(room);
+        for entry in older.into_iter().skip(skip).rev() {
+            self.entries.push_front(entry);
         }
     }
 
@@ -262,6 +317,14 @@ pub enum PendingKind {
     /// without accounts the client falls back to guest mode.
     SetupLogin(String),
     Register(String),
+    /// `resume` with the token, sent on reconnecting instead of the
+    /// password; an error falls back to logging in with the password.
+    Resume(String),
+    /// A page of history for the conversation; `user` when asked for with
+    /// `/history` (its outcome is told), not by PageUp.
+    History {
+        user: bool,
+    },
     /// Carries the new password, remembered for reconnecting once accepted.
     Passwd(String),
     Logout,
@@ -379,6 +442,27 @@ pub struct State {
     pub download_dir: std::path::PathBuf,
     /// Private-room invitations waiting for an answer, oldest first.
     pub invitations: Vec<Invitation>,
+    /// The resume token from the last `logged_in` (memory only), with its
+    /// expiry (ms since the epoch): reconnecting resumes with it.
+    pub resume_token: Option<(String, u64)>,
+    /// The newest message id seen (received, sent, caught up or loaded);
+    /// resuming asks for what came after it.
+    pub last_msg_id: Option<u64>,
+    /// A resume's catch-up in progress (between `logged_in` and `resumed`).
+    pub catch_up: Option<CatchUp>,
+    /// Rooms (folded) the server put us back into since the last login, so
+    /// that the replies to our own joins of them are not told twice.
+    pub server_joined: Vec<String>,
+}
+
+/// What a resume has brought back so far.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CatchUp {
+    /// Missed messages, oldest first, recorded when the catch-up ends (so
+    /// each conversation's separator can say how many).
+    pub missed: Vec<chat_api::Message>,
+    /// Missed messages recorded so far in all.
+    pub recorded: u64,
 }
 
 impl State {
@@ -415,6 +499,10 @@ impl State {
             transfers: crate::transfers::Transfers::default(),
             download_dir: std::path::PathBuf::from("."),
             invitations: Vec::new(),
+            resume_token: None,
+            last_msg_id: None,
+            catch_up: None,
+            server_joined: Vec::new(),
         }
     }
 
@@ -496,6 +584,11 @@ impl State {
             self.journal.push((conv.name.clone(), entry.clone()));
         }
         conv.push(entry);
+    }
+
+    /// Notes a message id seen (the newest is where resuming starts).
+    pub fn saw_msg_id(&mut self, id: u64) {
+        self.last_msg_id = Some(self.last_msg_id.map_or(id, |last| last.max(id)));
     }
 
     /// Adds an entry stamped with the local clock.

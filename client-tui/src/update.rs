@@ -2,9 +2,7 @@
 //! lines and network events go in; requests for the connection task come out.
 
 use chat_api::names::fold;
-use chat_api::{
-    ClientFrame, ErrorCode, Message, MessageKind, Presence, PresenceEvent, ServerFrame,
-};
+use chat_api::{ClientFrame, ErrorCode, Message, Presence, PresenceEvent, ServerFrame};
 use chat_client::Received;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 use serde_json::{json, Value};
@@ -13,7 +11,7 @@ use crate::command::{self, Command, Input};
 use crate::complete::{self, Cycle, Sources};
 use crate::net::{NetCommand, NetEvent, Outgoing};
 use crate::state::{
-    Body, ConvKind, Delivery, Entry, Frontend, Link, PasswordPurpose, PendingKind, State,
+    Body, ConvKind, Delivery, Entry, Frontend, Link, Origin, PasswordPurpose, PendingKind, State,
     SERVER_CONV,
 };
 
@@ -47,7 +45,7 @@ pub fn update(state: &mut State, event: Event) -> Vec<NetCommand> {
     match event {
         Event::Key(key) if key.kind != KeyEventKind::Release => on_key(state, key, &mut out),
         Event::Key(_) => {}
-        Event::Mouse(mouse) => on_mouse(state, mouse),
+        Event::Mouse(mouse) => on_mouse(state, mouse, &mut out),
         Event::Paste(text) => {
             state.completion = None;
             let clean: String = text
@@ -73,20 +71,25 @@ pub fn update(state: &mut State, event: Event) -> Vec<NetCommand> {
     out
 }
 
-fn on_mouse(state: &mut State, mouse: MouseEvent) {
+fn on_mouse(state: &mut State, mouse: MouseEvent, out: &mut Vec<NetCommand>) {
     match mouse.kind {
-        MouseEventKind::ScrollUp => scroll_up(state, WHEEL_ROWS),
+        MouseEventKind::ScrollUp => scroll_up(state, WHEEL_ROWS, out),
         MouseEventKind::ScrollDown => scroll_down(state, WHEEL_ROWS),
         _ => {}
     }
 }
 
-fn scroll_up(state: &mut State, rows: usize) {
+/// Scrolls towards older entries; reaching the top loads the history page
+/// before it (when the server keeps history).
+fn scroll_up(state: &mut State, rows: usize, out: &mut Vec<NetCommand>) {
     let width = crate::view::conversation_width(state.viewport.0, state.current_conv());
     let total = crate::view::total_rows(state, state.current, width);
     let max = total.saturating_sub(state.page_rows());
     let conv = state.current_conv_mut();
     conv.scroll = (conv.scroll + rows).min(max);
+    if conv.scroll == max {
+        history::at_top(state, out);
+    }
 }
 
 fn scroll_down(state: &mut State, rows: usize) {
@@ -149,7 +152,7 @@ fn on_key(state: &mut State, key: KeyEvent, out: &mut Vec<NetCommand>) {
         KeyCode::End => ed.end(),
         KeyCode::Up if state.prompt.is_none() => ed.history_prev(),
         KeyCode::Down if state.prompt.is_none() => ed.history_next(),
-        KeyCode::PageUp => scroll_up(state, state.page_rows().saturating_sub(1).max(1)),
+        KeyCode::PageUp => scroll_up(state, state.page_rows().saturating_sub(1).max(1), out),
         KeyCode::PageDown => scroll_down(state, state.page_rows().saturating_sub(1).max(1)),
         KeyCode::Tab if state.prompt.is_none() => complete(state, 1),
         KeyCode::BackTab if state.prompt.is_none() => complete(state, -1),
@@ -219,7 +222,7 @@ fn complete(state: &mut State, step: isize) {
     }
 }
 
-fn online(state: &State) -> bool {
+pub(crate) fn online(state: &State) -> bool {
     state.link == Link::Connected
 }
 
@@ -265,7 +268,7 @@ fn submit(state: &mut State, line: String, out: &mut Vec<NetCommand>) {
     }
 }
 
-fn error_body(code: &str, message: String) -> Body {
+pub(crate) fn error_body(code: &str, message: String) -> Body {
     Body::Error {
         code: code.to_string(),
         message,
@@ -335,6 +338,8 @@ fn send_chat(
             delivery: Delivery::Pending(id),
             mention: false,
             broadcast,
+            msg_id: None,
+            origin: Origin::Live,
         },
     );
     out.push(NetCommand::Send(id, Outgoing::Core(frame)));
@@ -450,6 +455,7 @@ fn run_command(state: &mut State, command: Command, out: &mut Vec<NetCommand>) {
             send_chat(state, 0, SERVER_CONV, text, true, frame, out);
         }
         Command::Say(text) => say(state, here, text, out),
+        Command::History(limit) => history::command(state, limit, out),
         Command::Nick(nick) => send(
             state,
             &here_name,
@@ -648,9 +654,15 @@ fn account_request(
 }
 
 fn join_requests(state: &mut State) -> Vec<(u64, Outgoing)> {
+    join_requests_except(state, &[])
+}
+
+/// Joins of the wanted rooms but those in `skip` (folded names).
+pub(crate) fn join_requests_except(state: &mut State, skip: &[String]) -> Vec<(u64, Outgoing)> {
     state
         .joined_rooms()
         .into_iter()
+        .filter(|room| !skip.contains(&fold(room)))
         .map(|room| {
             let id = state.request(&room, PendingKind::Join(room.clone()));
             (id, Outgoing::Core(ClientFrame::Join { room }))
@@ -673,6 +685,8 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
         }
         NetEvent::Connected(welcome) => {
             state.link = Link::Connected;
+            state.server_joined.clear();
+            state.catch_up = None;
             state.server.software = Some(format!("{} {}", welcome.server, welcome.version));
             state.server.auth_required = welcome.auth_required;
             state.server.features = welcome.features.clone();
@@ -695,6 +709,9 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
         NetEvent::Lag(lag) => state.lag = Some(lag),
         NetEvent::Undelivered(id) => fail_request(state, id, "not sent: not connected".into()),
         NetEvent::Disconnected { reason, retry_in } => {
+            // Whatever was caught up before the link dropped is shown.
+            history::flush(state);
+            state.catch_up = None;
             let ids: Vec<u64> = state.pending.keys().copied().collect();
             for id in ids {
                 fail_request(state, id, "no answer: the connection was lost".into());
@@ -722,6 +739,29 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
 fn setup_frames(state: &mut State) -> Vec<(u64, Outgoing)> {
     let mut frames = Vec::new();
     if let Some(user) = state.user.clone() {
+        if let Some(resume) = history::resume_request(state, &user) {
+            return vec![resume];
+        }
+        return login_frames(state, user);
+    }
+    if state.server.auth_required {
+        let hint = "this server needs an account: /login USER, or /register USER for a new one";
+        state.note(0, Body::Info(hint.into()));
+        state.rejoin_after_login = true;
+        return frames;
+    }
+    let nick = state.nick.clone();
+    let id = state.request(SERVER_CONV, PendingKind::Nick(nick.clone()));
+    frames.push((id, Outgoing::Core(ClientFrame::Nick { nick })));
+    frames.extend(join_requests(state));
+    frames
+}
+
+/// Logging in to `user` with the password we know (or asking for it); the
+/// rooms are rejoined once the login is confirmed.
+pub(crate) fn login_frames(state: &mut State, user: String) -> Vec<(u64, Outgoing)> {
+    let mut frames = Vec::new();
+    {
         let env_password = match &state.frontend {
             Frontend::Line { password, .. } => password.clone(),
             Frontend::Screen => None,
@@ -765,19 +805,8 @@ fn setup_frames(state: &mut State) -> Vec<(u64, Outgoing)> {
         }
         // Rooms are rejoined once the login is confirmed.
         state.rejoin_after_login = true;
-        return frames;
+        frames
     }
-    if state.server.auth_required {
-        let hint = "this server needs an account: /login USER, or /register USER for a new one";
-        state.note(0, Body::Info(hint.into()));
-        state.rejoin_after_login = true;
-        return frames;
-    }
-    let nick = state.nick.clone();
-    let id = state.request(SERVER_CONV, PendingKind::Nick(nick.clone()));
-    frames.push((id, Outgoing::Core(ClientFrame::Nick { nick })));
-    frames.extend(join_requests(state));
-    frames
 }
 
 /// Marks a request as failed, with `why` shown where it was made.
@@ -786,8 +815,10 @@ fn fail_request(state: &mut State, id: u64, why: String) {
         return;
     };
     let index = state.find(&pending.conv).unwrap_or(0);
-    if pending.what == PendingKind::Chat {
-        mark_delivery(state, index, id, Delivery::Failed, None, None);
+    match pending.what {
+        PendingKind::Chat => mark_delivery(state, index, id, Delivery::Failed, None, None, None),
+        PendingKind::History { .. } => history::on_refused(state, index),
+        _ => {}
     }
     state.note(index, error_body("not_sent", why));
 }
@@ -802,6 +833,7 @@ fn mark_delivery(
     delivery: Delivery,
     ts: Option<u64>,
     delivered_text: Option<String>,
+    id_given: Option<u64>,
 ) {
     let conv = &mut state.convs[index];
     let found =
@@ -810,10 +842,16 @@ fn mark_delivery(
         );
     if let Some(entry) = found {
         if let Body::Chat {
-            delivery: d, text, ..
+            delivery: d,
+            text,
+            msg_id,
+            ..
         } = &mut entry.body
         {
             *d = delivery;
+            if id_given.is_some() {
+                *msg_id = id_given;
+            }
             if let Some(delivered) = delivered_text {
                 *text = delivered;
             }
@@ -860,6 +898,8 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                     }
                 }
                 Some(PendingKind::Passwd(new)) => {
+                    // A new password revokes every resume token.
+                    state.resume_token = None;
                     state.password = Some(new);
                     state.note(reply_index, Body::Info("password changed".into()));
                 }
@@ -874,6 +914,7 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 Some(PendingKind::Logout) => {
                     state.logged_in = false;
                     state.password = None;
+                    state.resume_token = None;
                     state.note(
                         reply_index,
                         Body::Info("logged out; /login to chat again".into()),
@@ -888,10 +929,20 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 ..
             } => {
                 let index = state.conv_index(&room, ConvKind::Room);
-                // Unasked, a `joined` comes from the rooms plugin putting a
-                // member back into a private room after logging in.
-                let pushed_private =
-                    what.is_none() && state.server.features.iter().any(|f| f == "private_rooms");
+                // Unasked, a `joined` comes from the server putting us back
+                // into our rooms after logging in (or resuming): without
+                // history, only the rooms plugin does that, for private rooms.
+                let pushed_private = what.is_none()
+                    && state.server.features.iter().any(|f| f == "private_rooms")
+                    && !history::enabled(state);
+                // Our own join of a room the server has just put us back
+                // into: nothing new to tell.
+                let told = matches!(what, Some(PendingKind::Join(_)))
+                    && state.server_joined.contains(&fold(&room))
+                    && state.convs[index].joined;
+                if what.is_none() {
+                    state.server_joined.push(fold(&room));
+                }
                 let conv = &mut state.convs[index];
                 conv.name = room.clone();
                 conv.joined = true;
@@ -905,14 +956,28 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 if matches!(what, Some(PendingKind::RoomEnter(_))) {
                     rooms::on_entered(state, index);
                 }
+                if told {
+                    return;
+                }
                 state.note(index, Body::Joined { members });
                 if let Some(topic) = topic {
                     state.note(index, Body::Info(format!("topic: {topic}")));
                 }
             }
-            ServerFrame::Sent { ts, text, .. } => {
+            ServerFrame::Sent {
+                msg_id, ts, text, ..
+            } => {
+                state.saw_msg_id(msg_id);
                 if let Some((id, _)) = pending {
-                    mark_delivery(state, reply_index, id, Delivery::Done, Some(ts), text);
+                    mark_delivery(
+                        state,
+                        reply_index,
+                        id,
+                        Delivery::Done,
+                        Some(ts),
+                        text,
+                        Some(msg_id),
+                    );
                 }
             }
             ServerFrame::Message(message) => on_message(state, message),
@@ -946,9 +1011,15 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
             ServerFrame::Error { code, message, .. } => {
                 let mut index = reply_index;
                 match &what {
+                    Some(PendingKind::Resume(user)) => {
+                        let user = user.clone();
+                        history::on_resume_refused(state, user, code.as_str(), &message, out);
+                        return;
+                    }
+                    Some(PendingKind::History { .. }) => history::on_refused(state, reply_index),
                     Some(PendingKind::Chat) => {
                         let (id, _) = pending.as_ref().expect("what comes from pending");
-                        mark_delivery(state, reply_index, *id, Delivery::Failed, None, None);
+                        mark_delivery(state, reply_index, *id, Delivery::Failed, None, None, None);
                     }
                     // A refused `/create` of a public room we are in
                     // (it has members) leaves us in it.
@@ -1021,6 +1092,15 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 state.note(0, Body::Status(text));
             }
         },
+        Received::Custom { ref kind, .. } if kind == "history" => {
+            let user = matches!(what, Some(PendingKind::History { user: true }));
+            if pending.is_some() {
+                history::on_page(state, reply_index, &frame, user);
+            }
+        }
+        Received::Custom { ref kind, .. } if kind == "resumed" => {
+            history::on_resumed(state, &frame, out);
+        }
         Received::Custom { kind, fields } => {
             let quiet = what == Some(PendingKind::FileListQuiet);
             on_custom(state, &kind, &fields, reply_index, quiet, out)
@@ -1053,6 +1133,10 @@ fn on_custom(
                 state.user = Some(user.clone());
             }
             state.logged_in = true;
+            if history::on_logged_in(state, fields) {
+                // Resumed: the rest waits for `resumed`.
+                return;
+            }
             let role = if admin { " (administrator)" } else { "" };
             state.note(index, Body::Info(format!("logged in as {user}{role}")));
             if std::mem::take(&mut state.rejoin_after_login) {
@@ -1063,6 +1147,18 @@ fn on_custom(
             }
             files::list_quietly(state, out);
         }
+        "missed" => {
+            let frame = Received::Custom {
+                kind: kind.to_string(),
+                fields: fields.clone(),
+            };
+            if let Some(messages) = chat_client::history::missed_messages(&frame) {
+                history::on_missed(state, messages);
+            }
+        }
+        // The unread summary after logging in: the conversations show
+        // their own counts.
+        "unread" => {}
         other if files::on_custom(state, other, fields, index, quiet, out) => {}
         other if rooms::on_custom(state, other, fields, index) => {}
         other => {
@@ -1072,7 +1168,7 @@ fn on_custom(
     }
 }
 
-fn remember_users(state: &mut State, users: &[String]) {
+pub(crate) fn remember_users(state: &mut State, users: &[String]) {
     for u in users {
         if !state.known_users.iter().any(|k| fold(k) == fold(u)) {
             state.known_users.push(u.clone());
@@ -1081,35 +1177,11 @@ fn remember_users(state: &mut State, users: &[String]) {
 }
 
 fn on_message(state: &mut State, m: Message) {
-    let (conv, kind) = match m.kind {
-        MessageKind::Room => (m.room.clone().unwrap_or_default(), ConvKind::Room),
-        MessageKind::Direct => {
-            let other = if fold(&m.from) == fold(&state.nick) {
-                m.to.clone().unwrap_or_default()
-            } else {
-                m.from.clone()
-            };
-            (other, ConvKind::Direct)
-        }
-        MessageKind::Broadcast => (SERVER_CONV.to_string(), ConvKind::Server),
-    };
-    remember_users(state, std::slice::from_ref(&m.from));
-    let mention = m.kind != MessageKind::Room || state.mentions(&m.text);
-    let index = state.conv_index(&conv, kind);
-    state.record(
-        index,
-        Entry {
-            ts: m.ts,
-            body: Body::Chat {
-                from: m.from,
-                text: m.text,
-                own: false,
-                delivery: Delivery::Done,
-                mention,
-                broadcast: m.kind == MessageKind::Broadcast,
-            },
-        },
-    );
+    // Live messages follow the missed ones.
+    history::flush(state);
+    let index = history::conversation_of(state, &m);
+    let entry = history::entry_of(state, m, Origin::Live);
+    state.record(index, entry);
 }
 
 fn on_presence(state: &mut State, p: Presence) {
@@ -1144,6 +1216,9 @@ pub mod files;
 
 #[path = "update_rooms.rs"]
 pub mod rooms;
+
+#[path = "update_history.rs"]
+pub mod history;
 
 #[cfg(test)]
 #[path = "update_tests.rs"]

@@ -154,6 +154,7 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
             delivery,
             mention,
             broadcast,
+            ..
         } => {
             let mut nick_style = Style::default()
                 .fg(nick_colour(from))
@@ -243,6 +244,29 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
                 format!("rooms ({}): {}", list.len(), list.join(", "))
             };
             system(time, text, Color::Cyan)
+        }
+        Body::Away { count } => {
+            let what = if *count == 1 {
+                "1 message".to_string()
+            } else {
+                format!("{count} messages")
+            };
+            (
+                vec![Span::styled(time, dim)],
+                format!("─── {what} while you were away ───"),
+                Style::default().fg(Color::Yellow),
+            )
+        }
+        Body::Resumed { missed, more } => {
+            let mut text = match missed {
+                0 => "session resumed; nothing was missed".to_string(),
+                1 => "session resumed; 1 message came while you were away".to_string(),
+                n => format!("session resumed; {n} messages came while you were away"),
+            };
+            if *more {
+                text.push_str("; more were missed than the server sends at once");
+            }
+            system(time, text, Color::LightBlue)
         }
         Body::Status(text) => system(time, sanitize(text), Color::LightBlue),
         Body::Info(text) => system(time, sanitize(text), Color::Gray),

@@ -1,0 +1,334 @@
+//! The history part of `update`: resuming a session after reconnecting
+//! (the resume token, the catch-up of missed messages), and loading older
+//! messages (`/history`, PageUp at the top of a conversation).
+
+use chat_api::names::fold;
+use chat_api::{Message, MessageKind};
+use chat_client::accounts::resume_frame;
+use chat_client::history::{history_frame, Cursor, HistoryPage, ResumedSummary, Target};
+use chat_client::Received;
+use serde_json::{Map, Value};
+
+use super::{error_body, files, join_requests_except, remember_users};
+use crate::command::DEFAULT_HISTORY_PAGE;
+use crate::net::{NetCommand, Outgoing};
+use crate::state::{
+    Body, CatchUp, ConvKind, Delivery, Entry, Origin, PendingKind, State, SERVER_CONV,
+};
+
+/// Whether the server keeps history (`welcome.features`).
+pub fn enabled(state: &State) -> bool {
+    state.server.features.iter().any(|f| f == "history")
+}
+
+/// The `resume` that replaces the password login on a new connection, when
+/// we hold a token that has not expired.
+pub fn resume_request(state: &mut State, user: &str) -> Option<(u64, Outgoing)> {
+    let (token, expires) = state.resume_token.clone()?;
+    if expires != 0 && expires <= state.now_ms {
+        state.resume_token = None;
+        return None;
+    }
+    let id = state.request(SERVER_CONV, PendingKind::Resume(user.to_string()));
+    let frame = resume_frame(Some(&token), state.last_msg_id);
+    // Rooms, transfers and the file list wait for the login.
+    state.rejoin_after_login = true;
+    Some((id, Outgoing::Json(frame)))
+}
+
+/// Keeps the token of a `logged_in`; starts the catch-up when it answers a
+/// `resume`. Returns whether it did (the rest waits for `resumed`).
+pub fn on_logged_in(state: &mut State, fields: &Map<String, Value>) -> bool {
+    if let Some(token) = fields.get("resume_token").and_then(Value::as_str) {
+        let expires = fields
+            .get("token_expires")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        state.resume_token = Some((token.to_string(), expires));
+    }
+    state.server_joined.clear();
+    let resumed = fields
+        .get("resumed")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if resumed {
+        state.catch_up = Some(CatchUp::default());
+    }
+    resumed
+}
+
+/// A resume the server refused (an expired or revoked token, most often):
+/// forget the token and log in with the password instead.
+pub fn on_resume_refused(
+    state: &mut State,
+    user: String,
+    code: &str,
+    message: &str,
+    out: &mut Vec<NetCommand>,
+) {
+    state.resume_token = None;
+    state.catch_up = None;
+    let text = format!("the session could not be resumed ({code}: {message}); logging in again");
+    state.note(0, Body::Info(text));
+    for (id, frame) in super::login_frames(state, user) {
+        out.push(NetCommand::Send(id, frame));
+    }
+}
+
+/// The conversation a message belongs to, created if new.
+pub fn conversation_of(state: &mut State, m: &Message) -> usize {
+    let (name, kind) = match m.kind {
+        MessageKind::Room => (m.room.clone().unwrap_or_default(), ConvKind::Room),
+        MessageKind::Direct => {
+            let other = if fold(&m.from) == fold(&state.nick) {
+                m.to.clone().unwrap_or_default()
+            } else {
+                m.from.clone()
+            };
+            (other, ConvKind::Direct)
+        }
+        MessageKind::Broadcast => (SERVER_CONV.to_string(), ConvKind::Server),
+    };
+    state.conv_index(&name, kind)
+}
+
+/// A message as a conversation entry.
+pub fn entry_of(state: &mut State, m: Message, origin: Origin) -> Entry {
+    remember_users(state, std::slice::from_ref(&m.from));
+    state.saw_msg_id(m.msg_id);
+    let own = fold(&m.from) == fold(&state.nick);
+    let mention = !own && (m.kind != MessageKind::Room || state.mentions(&m.text));
+    Entry {
+        ts: m.ts,
+        body: Body::Chat {
+            from: m.from,
+            text: m.text,
+            own,
+            delivery: Delivery::Done,
+            mention,
+            broadcast: m.kind == MessageKind::Broadcast,
+            msg_id: Some(m.msg_id),
+            origin,
+        },
+    }
+}
+
+/// A `missed` frame: kept until the catch-up ends.
+pub fn on_missed(state: &mut State, messages: Vec<Message>) {
+    match &mut state.catch_up {
+        Some(catch_up) => catch_up.missed.extend(messages),
+        // Not resuming (should not happen): show them at once.
+        None => {
+            state.catch_up = Some(CatchUp {
+                missed: messages,
+                recorded: 0,
+            });
+            flush(state);
+            state.catch_up = None;
+        }
+    }
+}
+
+/// Records the missed messages kept so far: in each conversation, a
+/// separator saying how many, then the messages in order. Called when the
+/// catch-up ends, and before a live message or a lost connection
+/// interrupts it.
+pub fn flush(state: &mut State) {
+    let Some(catch_up) = state.catch_up.as_mut() else {
+        return;
+    };
+    let missed = std::mem::take(&mut catch_up.missed);
+    if missed.is_empty() {
+        return;
+    }
+    // Conversations in the order of their first missed message.
+    let mut groups: Vec<(usize, Vec<Message>)> = Vec::new();
+    for m in missed {
+        let index = conversation_of(state, &m);
+        if state.convs[index].has_msg(m.msg_id) {
+            continue;
+        }
+        match groups.iter_mut().find(|(i, _)| *i == index) {
+            Some((_, list)) => list.push(m),
+            None => groups.push((index, vec![m])),
+        }
+    }
+    let mut recorded = 0;
+    for (index, messages) in groups {
+        let ts = messages.first().map_or(state.now_ms, |m| m.ts);
+        state.record(
+            index,
+            Entry {
+                ts,
+                body: Body::Away {
+                    count: messages.len(),
+                },
+            },
+        );
+        for m in messages {
+            let entry = entry_of(state, m, Origin::Missed);
+            state.record(index, entry);
+            recorded += 1;
+        }
+    }
+    if let Some(catch_up) = state.catch_up.as_mut() {
+        catch_up.recorded += recorded;
+    }
+}
+
+/// `resumed`: the catch-up is over. Shows the missed messages, rejoins the
+/// wanted rooms the server did not put us back into, and carries on with
+/// transfers as after a login.
+pub fn on_resumed(state: &mut State, frame: &Received, out: &mut Vec<NetCommand>) {
+    let summary = ResumedSummary::from_frame(frame).unwrap_or(ResumedSummary {
+        missed: 0,
+        more: false,
+        last_msg_id: None,
+    });
+    flush(state);
+    let recorded = state.catch_up.take().map_or(0, |c| c.recorded);
+    if let Some(last) = summary.last_msg_id {
+        state.saw_msg_id(last);
+    }
+    state.note(
+        0,
+        Body::Resumed {
+            missed: recorded,
+            more: summary.more,
+        },
+    );
+    if std::mem::take(&mut state.rejoin_after_login) {
+        let skip = state.server_joined.clone();
+        for (id, frame) in join_requests_except(state, &skip) {
+            out.push(NetCommand::Send(id, frame));
+        }
+        files::resume(state, out);
+    }
+    files::list_quietly(state, out);
+}
+
+/// The conversation's target for `history`, if it has one.
+fn target_of(state: &State, index: usize) -> Option<Target> {
+    let conv = &state.convs[index];
+    match conv.kind {
+        ConvKind::Room => Some(Target::Room(conv.name.clone())),
+        ConvKind::Direct => Some(Target::With(conv.name.clone())),
+        ConvKind::Server => None,
+    }
+}
+
+/// `/history [N]`: asks for the page before the oldest message shown.
+pub fn command(state: &mut State, limit: Option<u32>, out: &mut Vec<NetCommand>) {
+    let here = state.current;
+    if !enabled(state) {
+        let text = "this server keeps no history (its welcome lists no 'history' feature)";
+        state.note(here, error_body("feature_disabled", text.into()));
+        return;
+    }
+    if target_of(state, here).is_none() {
+        let text = "the server window has no history: go to a room or a direct conversation";
+        state.note(here, error_body("input", text.into()));
+        return;
+    }
+    if !state.convs[here].history_more {
+        let text = "no older messages: this is the start of the conversation";
+        state.note(here, Body::Info(text.into()));
+        return;
+    }
+    request(
+        state,
+        here,
+        limit.unwrap_or(DEFAULT_HISTORY_PAGE),
+        true,
+        out,
+    );
+}
+
+/// PageUp (or the wheel) reached the top of the conversation: load the
+/// page before it, once, if there may be one.
+pub fn at_top(state: &mut State, out: &mut Vec<NetCommand>) {
+    let here = state.current;
+    let conv = &state.convs[here];
+    let wanted = match conv.kind {
+        ConvKind::Room => conv.joined && conv.closed.is_none(),
+        ConvKind::Direct => true,
+        ConvKind::Server => false,
+    };
+    if wanted
+        && conv.history_more
+        && !conv.history_pending
+        && enabled(state)
+        && super::online(state)
+    {
+        request(state, here, DEFAULT_HISTORY_PAGE, false, out);
+    }
+}
+
+fn request(state: &mut State, index: usize, limit: u32, user: bool, out: &mut Vec<NetCommand>) {
+    let Some(target) = target_of(state, index) else {
+        return;
+    };
+    if state.convs[index].history_pending {
+        return;
+    }
+    let cursor = match state.convs[index].oldest_msg_id() {
+        Some(oldest) => Cursor::Before(oldest),
+        None => Cursor::Latest,
+    };
+    state.convs[index].history_pending = true;
+    let name = state.convs[index].name.clone();
+    let id = state.request(&name, PendingKind::History { user });
+    out.push(NetCommand::Send(
+        id,
+        Outgoing::Json(history_frame(&target, cursor, Some(limit))),
+    ));
+}
+
+/// A `history` reply: the messages go before those shown (oldest first).
+pub fn on_page(state: &mut State, index: usize, frame: &Received, user: bool) {
+    state.convs[index].history_pending = false;
+    let page = match HistoryPage::from_frame(frame) {
+        Ok(page) => page,
+        Err(e) => {
+            state.note(index, error_body("history", e.to_string()));
+            return;
+        }
+    };
+    let mut older = Vec::new();
+    for m in page.messages {
+        if !state.convs[index].has_msg(m.msg_id) {
+            older.push(entry_of(state, m, Origin::History));
+        }
+    }
+    let count = older.len();
+    let name = state.convs[index].name.clone();
+    for entry in &older {
+        state.journal.push((name.clone(), entry.clone()));
+    }
+    let conv = &mut state.convs[index];
+    conv.history_more = page.more;
+    if !page.more {
+        older.insert(
+            0,
+            Entry {
+                ts: older.first().map_or(state.now_ms, |e| e.ts),
+                body: Body::Info("start of the conversation".into()),
+            },
+        );
+    }
+    conv.prepend(older);
+    if user {
+        let text = match (count, page.more) {
+            (0, _) => "no older messages".to_string(),
+            (1, _) => "1 older message loaded above (PageUp)".to_string(),
+            (n, _) => format!("{n} older messages loaded above (PageUp)"),
+        };
+        state.note(index, Body::Info(text));
+    }
+}
+
+/// A refused `history` request: say why where it was asked (PageUp too,
+/// so that the user knows why nothing appears).
+pub fn on_refused(state: &mut State, index: usize) {
+    state.convs[index].history_pending = false;
+}
