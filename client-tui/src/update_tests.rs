@@ -1165,3 +1165,449 @@ mod rooms {
         assert_eq!(s.invitations[0].room, "#a");
     }
 }
+
+mod history {
+    use super::*;
+    use crate::state::{Origin, PendingKind};
+
+    fn custom(s: &mut State, kind: &str, fields: serde_json::Value) -> Vec<NetCommand> {
+        let serde_json::Value::Object(fields) = fields else {
+            panic!("fields are an object")
+        };
+        net(
+            s,
+            NetEvent::Frame(Received::Custom {
+                kind: kind.into(),
+                fields,
+            }),
+        )
+    }
+
+    fn history_welcome() -> Welcome {
+        Welcome {
+            features: vec!["accounts".into(), "history".into()],
+            ..welcome(true)
+        }
+    }
+
+    fn message(id: u64, kind: MessageKind, from: &str, room: Option<&str>, text: &str) -> Message {
+        Message {
+            msg_id: id,
+            ts: id * 1000,
+            kind,
+            from: from.into(),
+            room: room.map(Into::into),
+            to: (kind == MessageKind::Direct).then(|| "alice".into()),
+            text: text.into(),
+        }
+    }
+
+    fn json_sends(out: &[NetCommand]) -> Vec<(u64, serde_json::Value)> {
+        let mut found = Vec::new();
+        for c in out {
+            match c {
+                NetCommand::Send(id, Outgoing::Json(v)) => found.push((*id, v.clone())),
+                NetCommand::Setup(frames) => {
+                    for (id, f) in frames {
+                        if let Outgoing::Json(v) = f {
+                            found.push((*id, v.clone()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        found
+    }
+
+    fn joins(out: &[NetCommand]) -> Vec<String> {
+        let mut rooms = Vec::new();
+        for c in out {
+            let frames: Vec<&Outgoing> = match c {
+                NetCommand::Send(_, f) => vec![f],
+                NetCommand::Setup(frames) => frames.iter().map(|(_, f)| f).collect(),
+                _ => vec![],
+            };
+            for f in frames {
+                if let Outgoing::Core(ClientFrame::Join { room }) = f {
+                    rooms.push(room.clone());
+                }
+            }
+        }
+        rooms
+    }
+
+    /// alice, logged in with a password on a server with history, in
+    /// #team (shown), having seen message 10; the journal emptied.
+    fn logged_in() -> State {
+        let server = ServerInfo {
+            addr: "x:1".into(),
+            ..ServerInfo::default()
+        };
+        let mut s = State::new(
+            server,
+            "alice".into(),
+            Some("alice".into()),
+            Frontend::Screen,
+        );
+        s.password = Some("secret pw".into());
+        let i = s.conv_index("#team", ConvKind::Room);
+        s.convs[i].joined = true;
+        s.switch_to(i);
+        let out = net(&mut s, NetEvent::Connected(history_welcome()));
+        let sends = json_sends(&out);
+        assert_eq!(sends[0].1["type"], "login", "{out:?}");
+        let out = custom(
+            &mut s,
+            "logged_in",
+            json!({"id": sends[0].0, "user": "alice", "nick": "alice", "admin": false,
+                   "resume_token": "tok", "token_expires": u64::MAX / 2}),
+        );
+        assert_eq!(joins(&out), ["#team"]);
+        frame(
+            &mut s,
+            ServerFrame::Message(message(10, MessageKind::Room, "bob", Some("#team"), "hi")),
+        );
+        s.journal.clear();
+        s
+    }
+
+    /// Drops the link and reconnects; returns the id of the `resume` sent.
+    fn reconnect(s: &mut State) -> u64 {
+        net(
+            s,
+            NetEvent::Disconnected {
+                reason: "gone".into(),
+                retry_in: Duration::from_secs(1),
+            },
+        );
+        let out = net(s, NetEvent::Connected(history_welcome()));
+        let sends = json_sends(&out);
+        assert_eq!(sends.len(), 1, "only the resume: {out:?}");
+        assert_eq!(
+            sends[0].1,
+            json!({"type": "resume", "token": "tok", "last_msg_id": 10})
+        );
+        assert!(joins(&out).is_empty(), "rooms wait for the login: {out:?}");
+        s.journal.clear();
+        sends[0].0
+    }
+
+    fn journal_lines(s: &mut State) -> Vec<String> {
+        s.journal
+            .drain(..)
+            .map(|(conv, e)| crate::lines::format(&conv, &e))
+            .collect()
+    }
+
+    #[test]
+    fn reconnecting_resumes_and_shows_exactly_the_missed_messages_in_order() {
+        let mut s = logged_in();
+        assert_eq!(s.resume_token, Some(("tok".into(), u64::MAX / 2)));
+        assert_eq!(s.last_msg_id, Some(10));
+        let id = reconnect(&mut s);
+        custom(
+            &mut s,
+            "logged_in",
+            json!({"id": id, "user": "alice", "nick": "alice", "admin": false,
+                   "resume_token": "tok2", "token_expires": u64::MAX / 2, "resumed": true}),
+        );
+        frame(
+            &mut s,
+            ServerFrame::Joined {
+                id: None,
+                room: "#team".into(),
+                members: vec!["alice".into(), "bob".into(), "carol".into()],
+                topic: None,
+            },
+        );
+        let missed = [
+            message(11, MessageKind::Room, "bob", Some("#team"), "one"),
+            message(12, MessageKind::Direct, "bob", None, "psst"),
+            message(13, MessageKind::Room, "carol", Some("#team"), "three"),
+        ];
+        custom(
+            &mut s,
+            "missed",
+            json!({"messages": serde_json::to_value(&missed[..2]).unwrap()}),
+        );
+        custom(
+            &mut s,
+            "missed",
+            json!({"messages": serde_json::to_value(&missed[2..]).unwrap()}),
+        );
+        // Nothing is shown before the catch-up ends (each separator counts).
+        assert!(!s.current_conv().has_msg(11));
+        let out = custom(
+            &mut s,
+            "resumed",
+            json!({"id": id, "missed": 3, "more": false, "last_msg_id": 13}),
+        );
+        assert!(
+            joins(&out).is_empty(),
+            "the server put us back into #team: {out:?}"
+        );
+        custom(&mut s, "unread", json!({"conversations": []}));
+        assert_eq!(
+            journal_lines(&mut s),
+            [
+                "joined #team alice,bob,carol",
+                "away #team 2",
+                "missed #team bob one",
+                "missed #team carol three",
+                "away bob 1",
+                "missed bob bob psst",
+                "resumed * 3",
+            ]
+        );
+        let team: Vec<Body> = s
+            .current_conv()
+            .entries
+            .iter()
+            .map(|e| e.body.clone())
+            .collect();
+        let tail = &team[team.len() - 3..];
+        assert_eq!(tail[0], Body::Away { count: 2 });
+        assert!(matches!(
+            &tail[1],
+            Body::Chat {
+                msg_id: Some(11),
+                origin: Origin::Missed,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &tail[2],
+            Body::Chat {
+                msg_id: Some(13),
+                origin: Origin::Missed,
+                ..
+            }
+        ));
+        assert_eq!(s.last_msg_id, Some(13));
+        assert_eq!(s.resume_token.as_ref().map(|t| t.0.as_str()), Some("tok2"));
+        let bob = s.find("bob").unwrap();
+        assert_eq!(s.convs[bob].unread, 1, "a missed direct message is unread");
+        assert!(s.logged_in && s.catch_up.is_none());
+    }
+
+    #[test]
+    fn a_live_message_during_the_catch_up_follows_the_missed_ones() {
+        let mut s = logged_in();
+        let id = reconnect(&mut s);
+        custom(
+            &mut s,
+            "logged_in",
+            json!({"id": id, "user": "alice", "resumed": true}),
+        );
+        custom(
+            &mut s,
+            "missed",
+            json!({"messages": [message(11, MessageKind::Room, "bob", Some("#team"), "old")]}),
+        );
+        frame(
+            &mut s,
+            ServerFrame::Message(message(12, MessageKind::Room, "bob", Some("#team"), "new")),
+        );
+        custom(
+            &mut s,
+            "resumed",
+            json!({"id": id, "missed": 1, "last_msg_id": 11}),
+        );
+        assert_eq!(
+            journal_lines(&mut s),
+            [
+                "away #team 1",
+                "missed #team bob old",
+                "msg #team bob new",
+                "resumed * 1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_refused_token_falls_back_to_the_password_and_rejoins() {
+        let mut s = logged_in();
+        let id = reconnect(&mut s);
+        let out = frame(
+            &mut s,
+            ServerFrame::Error {
+                id: Some(id),
+                code: ErrorCode::custom("invalid_token"),
+                message: "unknown or expired token".into(),
+            },
+        );
+        let sends = json_sends(&out);
+        assert_eq!(
+            sends[0].1,
+            json!({"type": "login", "user": "alice", "password": "secret pw"})
+        );
+        assert_eq!(s.resume_token, None);
+        let out = custom(
+            &mut s,
+            "logged_in",
+            json!({"id": sends[0].0, "user": "alice", "resume_token": "new", "token_expires": 5}),
+        );
+        assert_eq!(joins(&out), ["#team"]);
+        assert_eq!(s.resume_token, Some(("new".into(), 5)));
+        // The server put us back into #team already: our join's reply is
+        // not told twice.
+        frame(
+            &mut s,
+            ServerFrame::Joined {
+                id: None,
+                room: "#team".into(),
+                members: vec!["alice".into()],
+                topic: None,
+            },
+        );
+        let join_id = s
+            .pending
+            .iter()
+            .find(|(_, p)| matches!(p.what, PendingKind::Join(_)))
+            .map(|(id, _)| *id)
+            .unwrap();
+        frame(
+            &mut s,
+            ServerFrame::Joined {
+                id: Some(join_id),
+                room: "#team".into(),
+                members: vec!["alice".into()],
+                topic: None,
+            },
+        );
+        let lines = journal_lines(&mut s);
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("joined ")).count(),
+            1,
+            "{lines:?}"
+        );
+    }
+
+    #[test]
+    fn logging_out_forgets_the_token() {
+        let mut s = logged_in();
+        let (id, f) = sent_json(&type_line(&mut s, "/logout"));
+        assert_eq!(f, json!({"type": "logout"}));
+        frame(
+            &mut s,
+            ServerFrame::Ok {
+                id: Some(id),
+                nick: None,
+            },
+        );
+        assert_eq!(s.resume_token, None);
+    }
+
+    fn sent_json(out: &[NetCommand]) -> (u64, serde_json::Value) {
+        json_sends(out).into_iter().next().expect("a JSON request")
+    }
+
+    #[test]
+    fn history_and_page_up_at_the_top_prepend_older_pages() {
+        let mut s = logged_in();
+        s.viewport = (80, 24);
+        // /history N asks for the page before the oldest message shown.
+        let (id, f) = sent_json(&type_line(&mut s, "/history 2"));
+        assert_eq!(
+            f,
+            json!({"type": "history", "room": "#team", "before": 10, "limit": 2})
+        );
+        custom(
+            &mut s,
+            "history",
+            json!({"id": id, "room": "#team", "more": true, "messages": [
+                message(7, MessageKind::Room, "bob", Some("#team"), "seven"),
+                message(9, MessageKind::Room, "alice", Some("#team"), "nine"),
+            ]}),
+        );
+        assert_eq!(
+            journal_lines(&mut s),
+            [
+                "history #team bob seven",
+                "history #team alice nine",
+                "info #team 2 older messages loaded above (PageUp)"
+            ]
+        );
+        let ids: Vec<u64> = s
+            .current_conv()
+            .entries
+            .iter()
+            .filter_map(|e| match e.body {
+                Body::Chat { msg_id, .. } => msg_id,
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ids, [7, 9, 10]);
+        assert!(matches!(
+            &s.current_conv().entries[1].body,
+            Body::Chat {
+                own: true,
+                origin: Origin::History,
+                ..
+            }
+        ));
+
+        // The conversation fits the screen: PageUp is at the top at once.
+        let out = key(&mut s, KeyCode::PageUp);
+        let (id, f) = sent_json(&out);
+        assert_eq!(
+            f,
+            json!({"type": "history", "room": "#team", "before": 7, "limit": 50})
+        );
+        // Once under way, another PageUp does not ask again.
+        assert!(json_sends(&key(&mut s, KeyCode::PageUp)).is_empty());
+        custom(
+            &mut s,
+            "history",
+            json!({"id": id, "room": "#team", "more": false, "messages": [
+                message(3, MessageKind::Room, "carol", Some("#team"), "three"),
+            ]}),
+        );
+        assert_eq!(journal_lines(&mut s), ["history #team carol three"]);
+        let first = &s.current_conv().entries[0].body;
+        assert_eq!(first, &Body::Info("start of the conversation".into()));
+        // Nothing older: PageUp stays quiet, /history says so.
+        assert!(json_sends(&key(&mut s, KeyCode::PageUp)).is_empty());
+        assert!(json_sends(&type_line(&mut s, "/history")).is_empty());
+        assert!(matches!(last_body(&s, "#team"), Body::Info(t) if t.starts_with("no older")));
+    }
+
+    #[test]
+    fn history_of_a_direct_conversation_and_where_there_is_none() {
+        let mut s = logged_in();
+        type_line(&mut s, "/query bob");
+        let (_, f) = sent_json(&type_line(&mut s, "/history"));
+        assert_eq!(f, json!({"type": "history", "with": "bob", "limit": 50}));
+        s.switch_to(0);
+        assert!(json_sends(&type_line(&mut s, "/history")).is_empty());
+        assert!(matches!(last_body(&s, "*"), Body::Error { code, .. } if code == "input"));
+
+        // A server without history is told, not asked.
+        let mut s = connected();
+        assert!(json_sends(&type_line(&mut s, "/history")).is_empty());
+        assert!(
+            matches!(last_body(&s, "#rust"), Body::Error { code, .. } if code == "feature_disabled")
+        );
+        assert!(json_sends(&key(&mut s, KeyCode::PageUp)).is_empty());
+    }
+
+    #[test]
+    fn a_refused_page_can_be_asked_again() {
+        let mut s = logged_in();
+        let (id, _) = sent_json(&type_line(&mut s, "/history"));
+        frame(
+            &mut s,
+            ServerFrame::Error {
+                id: Some(id),
+                code: ErrorCode::NOT_IN_ROOM,
+                message: "you are not in #team".into(),
+            },
+        );
+        assert!(!s.current_conv().history_pending);
+        assert!(
+            matches!(last_body(&s, "#team"), Body::Error { code, .. } if code == "not_in_room")
+        );
+        assert_eq!(json_sends(&type_line(&mut s, "/history")).len(), 1);
+    }
+}
