@@ -108,9 +108,9 @@ impl HistoryPage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnreadEntry {
     pub target: Target,
-    /// The newest message of the conversation.
+    /// The newest message of the conversation (`None`: nothing stored).
     pub last_msg_id: Option<u64>,
-    /// The account's read marker.
+    /// The account's read marker (`None`: nothing read).
     pub read_msg_id: Option<u64>,
     /// Messages from others after the marker (counted up to 1000).
     pub unread: u64,
@@ -149,10 +149,11 @@ impl UnreadEntry {
                 let target = Target::from_fields(raw.room, raw.with).ok_or_else(|| {
                     RequestError::Protocol("an unread entry names neither room nor with".into())
                 })?;
+                // 0 stands for none.
                 Ok(UnreadEntry {
                     target,
-                    last_msg_id: raw.last_msg_id,
-                    read_msg_id: raw.read_msg_id,
+                    last_msg_id: raw.last_msg_id.filter(|&id| id != 0),
+                    read_msg_id: raw.read_msg_id.filter(|&id| id != 0),
                     unread: raw.unread,
                 })
             })

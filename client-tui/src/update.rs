@@ -876,6 +876,28 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
         .and_then(|(_, p)| state.find(&p.conv))
         .unwrap_or(state.current);
     let what = pending.as_ref().map(|(_, p)| p.what.clone());
+    // The history frames, whether this chat-api knows them as core frames
+    // or not.
+    match frame.kind() {
+        "history" => {
+            let user = matches!(what, Some(PendingKind::History { user: true }));
+            if pending.is_some() {
+                history::on_page(state, reply_index, &frame, user);
+            }
+            return;
+        }
+        "missed" => {
+            if let Some(messages) = chat_client::history::missed_messages(&frame) {
+                history::on_missed(state, messages);
+            }
+            return;
+        }
+        "resumed" => return history::on_resumed(state, &frame, out),
+        // The unread summary after logging in and resuming: the
+        // conversations count their own.
+        "unread" => return,
+        _ => {}
+    }
     match frame {
         Received::Core(frame) => match frame {
             ServerFrame::Ok { nick, .. } => match what {
@@ -1092,15 +1114,6 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 state.note(0, Body::Status(text));
             }
         },
-        Received::Custom { ref kind, .. } if kind == "history" => {
-            let user = matches!(what, Some(PendingKind::History { user: true }));
-            if pending.is_some() {
-                history::on_page(state, reply_index, &frame, user);
-            }
-        }
-        Received::Custom { ref kind, .. } if kind == "resumed" => {
-            history::on_resumed(state, &frame, out);
-        }
         Received::Custom { kind, fields } => {
             let quiet = what == Some(PendingKind::FileListQuiet);
             on_custom(state, &kind, &fields, reply_index, quiet, out)
@@ -1147,18 +1160,6 @@ fn on_custom(
             }
             files::list_quietly(state, out);
         }
-        "missed" => {
-            let frame = Received::Custom {
-                kind: kind.to_string(),
-                fields: fields.clone(),
-            };
-            if let Some(messages) = chat_client::history::missed_messages(&frame) {
-                history::on_missed(state, messages);
-            }
-        }
-        // The unread summary after logging in: the conversations show
-        // their own counts.
-        "unread" => {}
         other if files::on_custom(state, other, fields, index, quiet, out) => {}
         other if rooms::on_custom(state, other, fields, index) => {}
         other => {
