@@ -251,9 +251,18 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
             } else {
                 format!("{count} messages")
             };
+            let text = format!(" {what} while you were away ");
+            // A rule across the conversation, the words in its middle.
+            let free = width.saturating_sub(time.width() + text.width());
+            let left = free / 2;
+            let line = if left >= 2 {
+                format!("{}{text}{}", "─".repeat(left), "─".repeat(free - left))
+            } else {
+                format!("──{}──", text.trim())
+            };
             (
                 vec![Span::styled(time, dim)],
-                format!("─── {what} while you were away ───"),
+                line,
                 Style::default().fg(Color::Yellow),
             )
         }
@@ -640,6 +649,12 @@ fn draw_conversation(state: &State, frame: &mut Frame, area: Rect) {
     if scroll > 0 {
         title.push(Span::styled(
             format!("  ↑ scrolled {scroll} rows (End: back to the bottom)"),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
+    if conv.history_pending {
+        title.push(Span::styled(
+            "  loading older messages…",
             Style::default().fg(Color::Yellow),
         ));
     }

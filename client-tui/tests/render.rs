@@ -421,3 +421,99 @@ fn private_room_with_its_topic_and_an_invitation() {
     );
     assert!(lines[11].starts_with("[#secret closed] "), "{lines:#?}");
 }
+
+fn chat_message(id: u64, room: Option<&str>, from: &str, text: &str) -> serde_json::Value {
+    let kind = if room.is_some() { "room" } else { "direct" };
+    let mut m = serde_json::json!({"msg_id": id, "ts": id * 60_000, "kind": kind, "from": from, "text": text});
+    match room {
+        Some(room) => m["room"] = room.into(),
+        None => m["to"] = "alice".into(),
+    }
+    m
+}
+
+#[test]
+fn missed_messages_sit_behind_a_separator_at_80x24() {
+    let mut s = connected_state();
+    s.server.features = vec!["accounts".into(), "history".into()];
+    s.user = Some("alice".into());
+    message(&mut s, "#rust", "bob", "before the cut", 1);
+    // A resume's catch-up: logged_in, missed, resumed.
+    custom_frame(
+        &mut s,
+        "logged_in",
+        serde_json::json!({"user": "alice", "resumed": true, "resume_token": "t", "token_expires": 1}),
+    );
+    custom_frame(
+        &mut s,
+        "missed",
+        serde_json::json!({"messages": [
+            chat_message(5, Some("#rust"), "bob", "first while away"),
+            chat_message(6, None, "carol", "psst"),
+            chat_message(7, Some("#rust"), "dave", "second while away"),
+        ]}),
+    );
+    custom_frame(
+        &mut s,
+        "resumed",
+        serde_json::json!({"missed": 3, "more": false, "last_msg_id": 7}),
+    );
+    let buffer = render(&s, 80, 24);
+    let lines = screen(&buffer);
+    let (_, sep) = find(&buffer, "── 2 messages while you were away ──")
+        .unwrap_or_else(|| panic!("{lines:#?}"));
+    // One row, a rule across the conversation up to the member list.
+    assert!(row(&buffer, sep).contains("away ──│"), "{lines:#?}");
+    let (_, before) = find(&buffer, "before the cut").unwrap();
+    let (_, first) = find(&buffer, "first while away").unwrap();
+    let (_, second) = find(&buffer, "second while away").unwrap();
+    assert!(
+        before < sep && sep + 1 == first && first + 1 == second,
+        "{lines:#?}"
+    );
+    let (x, y) = find(&buffer, "───").unwrap();
+    assert_eq!(buffer[(x, y)].fg, Color::Yellow);
+    // The direct conversation has its own separator and is unread.
+    let (x, y) = find(&buffer, "carol").expect("carol in the sidebar");
+    assert!(row(&buffer, y).contains('1'), "{lines:#?}");
+    assert!(x < 20);
+    s.switch_to(s.find("carol").unwrap());
+    let buffer = render(&s, 80, 24);
+    assert!(
+        find(&buffer, "── 1 message while you were away ──").is_some(),
+        "{:#?}",
+        screen(&buffer)
+    );
+    // The server conversation tells the resume.
+    s.switch_to(0);
+    let buffer = render(&s, 80, 24);
+    assert!(
+        find(
+            &buffer,
+            "session resumed; 3 messages came while you were away"
+        )
+        .is_some(),
+        "{:#?}",
+        screen(&buffer)
+    );
+}
+
+#[test]
+fn loading_older_messages_is_shown_in_the_title() {
+    let mut s = connected_state();
+    s.server.features = vec!["history".into()];
+    message(&mut s, "#rust", "bob", "newest", 10);
+    update(
+        &mut s,
+        Event::Key(crossterm::event::KeyEvent::new(
+            crossterm::event::KeyCode::PageUp,
+            crossterm::event::KeyModifiers::NONE,
+        )),
+    );
+    let buffer = render(&s, 80, 24);
+    assert!(
+        row(&buffer, 0).contains("loading older messages…"),
+        "{:#?}",
+        screen(&buffer)
+    );
+}
