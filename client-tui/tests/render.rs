@@ -471,7 +471,7 @@ fn missed_messages_sit_behind_a_separator_at_80x24() {
         before < sep && sep + 1 == first && first + 1 == second,
         "{lines:#?}"
     );
-    let (x, y) = find(&buffer, "───").unwrap();
+    let (x, y) = find(&buffer, "── 2 messages").unwrap();
     assert_eq!(buffer[(x, y)].fg, Color::Yellow);
     // The direct conversation has its own separator and is unread.
     let (x, y) = find(&buffer, "carol").expect("carol in the sidebar");
