@@ -268,12 +268,12 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
         }
         Body::Resumed { missed, more } => {
             let mut text = match missed {
-                0 => "session resumed; nothing was missed".to_string(),
-                1 => "session resumed; 1 message came while you were away".to_string(),
-                n => format!("session resumed; {n} messages came while you were away"),
+                0 => "session resumed: nothing missed".to_string(),
+                1 => "session resumed: 1 missed message".to_string(),
+                n => format!("session resumed: {n} missed messages"),
             };
             if *more {
-                text.push_str("; more were missed than the server sends at once");
+                text.push_str(" (more were missed than the server sends at once)");
             }
             system(time, text, Color::LightBlue)
         }

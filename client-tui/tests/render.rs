@@ -488,11 +488,7 @@ fn missed_messages_sit_behind_a_separator_at_80x24() {
     s.switch_to(0);
     let buffer = render(&s, 80, 24);
     assert!(
-        find(
-            &buffer,
-            "session resumed; 3 messages came while you were away"
-        )
-        .is_some(),
+        find(&buffer, "session resumed: 3 missed messages").is_some(),
         "{:#?}",
         screen(&buffer)
     );
