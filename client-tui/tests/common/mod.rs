@@ -168,3 +168,66 @@ impl LineClient {
         (status, self.seen)
     }
 }
+
+/// A TCP relay between clients and a server on 127.0.0.1, to drop the
+/// clients' connections without the clients or the server knowing why:
+/// [`cut`](Self::cut) closes every relayed connection and holds new ones
+/// (accepted, not yet relayed) until [`open`](Self::open).
+pub struct Proxy {
+    pub addr: SocketAddr,
+    /// Whether new connections are relayed; bumping `generation` ends the
+    /// open ones.
+    gate: tokio::sync::watch::Sender<(bool, u64)>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (gate, _) = tokio::sync::watch::channel((true, 0u64));
+        let gate_for_task = gate.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                let mut gate = gate_for_task.subscribe();
+                tokio::spawn(async move {
+                    // Held while cut.
+                    let generation = match gate.wait_for(|(open, _)| *open).await {
+                        Ok(state) => state.1,
+                        Err(_) => return,
+                    };
+                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let cut = async move {
+                        let _ = gate.wait_for(|(_, g)| *g != generation).await.map(|_| ());
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut => {}
+                    }
+                });
+            }
+        });
+        Proxy { addr, gate, task }
+    }
+
+    /// Drops every relayed connection; new ones wait for [`open`](Self::open).
+    pub fn cut(&self) {
+        self.gate.send_modify(|(open, generation)| {
+            *open = false;
+            *generation += 1;
+        });
+    }
+
+    /// Relays connections again (those waiting first).
+    pub fn open(&self) {
+        self.gate.send_modify(|(open, _)| *open = true);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

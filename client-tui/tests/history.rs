@@ -1,0 +1,250 @@
+//! End to end: history and resuming with `client-tui --line` against a real
+//! chatd (accounts plugin; its SQLite file in a tempdir). Connections are
+//! dropped through a relay ([`common::Proxy`]); every wait is on an event,
+//! with a timeout.
+
+mod common;
+
+use chat_api::{ClientFrame, PresenceEvent, ServerFrame};
+use chat_client::{accounts, Client, ConnectOptions, Received};
+use common::{start_server_at, LineClient, Proxy, TIMEOUT};
+
+const PASSWORD: &str = "correct horse battery";
+const AUTH: &str = "[[plugin]]\nname = \"auth\"\n";
+
+/// A protocol client registered as `user`.
+async fn registered(addr: &str, user: &str) -> Client {
+    let mut client = Client::connect(addr, &ConnectOptions::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(TIMEOUT, accounts::register(&mut client, user, PASSWORD))
+        .await
+        .expect("register answered")
+        .expect("registers");
+    client
+}
+
+async fn request_ok(client: &mut Client, frame: ClientFrame) -> Received {
+    tokio::time::timeout(TIMEOUT, client.request_ok(&frame))
+        .await
+        .expect("an answer")
+        .unwrap_or_else(|e| panic!("{frame:?} refused: {e}"))
+}
+
+async fn say(client: &mut Client, room: &str, text: &str) {
+    request_ok(
+        client,
+        ClientFrame::Say {
+            room: room.into(),
+            text: text.into(),
+        },
+    )
+    .await;
+}
+
+/// Reads lines until `last` (included) and returns those after the first
+/// line matching `first` (included).
+async fn lines_between(
+    client: &mut LineClient,
+    first: impl Fn(&str) -> bool,
+    last: impl Fn(&str) -> bool,
+) -> Vec<String> {
+    let start = client.expect("the first line", first).await;
+    let mut lines = vec![start];
+    loop {
+        let line = client.expect("the next line", |_| true).await;
+        let done = last(&line);
+        lines.push(line);
+        if done {
+            return lines;
+        }
+    }
+}
+
+#[tokio::test]
+async fn resume_after_a_dropped_connection_prints_exactly_the_missed_messages() {
+    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
+    let server_addr = srv.addr.to_string();
+    let proxy = Proxy::start(srv.addr).await;
+    let home = tempfile::tempdir().unwrap();
+    drop(registered(&server_addr, "alice").await);
+    let mut bob = registered(&server_addr, "bob").await;
+    request_ok(
+        &mut bob,
+        ClientFrame::Join {
+            room: "#team".into(),
+        },
+    )
+    .await;
+
+    // Alice, in line mode, through the relay.
+    let proxy_addr = proxy.addr.to_string();
+    let mut alice = LineClient::spawn(
+        "alice",
+        home.path(),
+        &[
+            "--server",
+            &proxy_addr,
+            "--user",
+            "alice",
+            "--join",
+            "#team",
+        ],
+        &[("CHATD_PASSWORD", PASSWORD)],
+    );
+    alice.expect_line("info * logged in as alice").await;
+    alice.expect_line("joined #team alice,bob").await;
+    say(&mut bob, "#team", "before the cut").await;
+    alice.expect_line("msg #team bob before the cut").await;
+
+    // The link drops; the server sees alice go; bob talks meanwhile.
+    proxy.cut();
+    alice
+        .expect("the disconnection", |l| {
+            l.starts_with("status * disconnected")
+        })
+        .await;
+    bob.expect(TIMEOUT, |f| {
+        matches!(f, Received::Core(ServerFrame::Presence(p))
+            if p.event == PresenceEvent::Quit && p.nick == "alice")
+    })
+    .await
+    .expect("bob sees alice quit");
+    for text in ["one", "two", "three"] {
+        say(&mut bob, "#team", text).await;
+    }
+    let stored = request_ok(
+        &mut bob,
+        ClientFrame::Msg {
+            to: "alice".into(),
+            text: "call me".into(),
+        },
+    )
+    .await;
+    assert!(
+        matches!(
+            stored,
+            Received::Core(ServerFrame::Sent { recipients: 0, .. })
+        ),
+        "a direct message to an offline account is stored: {stored:?}"
+    );
+
+    // Back: alice resumes and prints what she missed, in order, marked.
+    proxy.open();
+    let lines = lines_between(
+        &mut alice,
+        |l| l.starts_with("status * connected"),
+        |l| l.starts_with("resumed "),
+    )
+    .await;
+    let caught_up: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.starts_with("status ") && !l.starts_with("joined "))
+        .collect();
+    assert_eq!(
+        caught_up,
+        [
+            "away #team 3",
+            "missed #team bob one",
+            "missed #team bob two",
+            "missed #team bob three",
+            "away bob 1",
+            "missed bob bob call me",
+            "resumed * 4",
+        ],
+        "{lines:#?}"
+    );
+    assert!(
+        !alice.seen.iter().any(|l| l == "info * logged in as alice"
+            && alice.seen.iter().filter(|x| *x == l).count() > 1),
+        "resumed, not logged in again with the password: {:#?}",
+        alice.seen
+    );
+
+    // Nothing twice, and the session works: both ways.
+    say(&mut bob, "#team", "welcome back").await;
+    alice.expect_line("msg #team bob welcome back").await;
+    alice.send("thanks").await;
+    alice.expect_line("sent #team alice thanks").await;
+    let got = bob
+        .expect(
+            TIMEOUT,
+            |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.text == "thanks"),
+        )
+        .await;
+    assert!(got.is_ok());
+    let (status, seen) = alice.finish().await;
+    assert!(status.success());
+    for text in ["one", "two", "three", "call me"] {
+        let count = seen
+            .iter()
+            .filter(|l| l.ends_with(&format!(" {text}")))
+            .count();
+        assert_eq!(count, 1, "{text:?} shown once: {seen:#?}");
+    }
+    srv.server.stop().await;
+}
+
+#[tokio::test]
+async fn history_command_prints_older_pages_in_line_mode() {
+    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
+    let addr = srv.addr.to_string();
+    let home = tempfile::tempdir().unwrap();
+    drop(registered(&addr, "alice").await);
+    let mut bob = registered(&addr, "bob").await;
+    request_ok(
+        &mut bob,
+        ClientFrame::Join {
+            room: "#team".into(),
+        },
+    )
+    .await;
+    for n in 1..=5 {
+        say(&mut bob, "#team", &format!("m{n}")).await;
+    }
+
+    let mut alice = LineClient::spawn(
+        "alice",
+        home.path(),
+        &["--server", &addr, "--user", "alice", "--join", "#team"],
+        &[("CHATD_PASSWORD", PASSWORD)],
+    );
+    alice.expect_line("joined #team alice,bob").await;
+    alice.send("/history 3").await;
+    alice.expect_line("history #team bob m3").await;
+    let next: Vec<String> = vec![
+        alice.expect("a line", |_| true).await,
+        alice.expect("a line", |_| true).await,
+        alice.expect("a line", |_| true).await,
+    ];
+    assert_eq!(
+        next,
+        [
+            "history #team bob m4",
+            "history #team bob m5",
+            "info #team 3 older messages loaded above (PageUp)"
+        ]
+    );
+    alice.send("/history 3").await;
+    alice.expect_line("history #team bob m1").await;
+    alice.expect_line("history #team bob m2").await;
+    alice
+        .expect_line("info #team 2 older messages loaded above (PageUp)")
+        .await;
+    alice.send("/history").await;
+    alice
+        .expect_line("info #team no older messages: this is the start of the conversation")
+        .await;
+
+    // A direct conversation's history, after a message to an offline
+    // account was delivered at login.
+    alice.send("/msg bob are you there?").await;
+    alice.expect_line("sent bob alice are you there?").await;
+    alice.send("/query bob").await;
+    alice.send("/history").await;
+    alice.expect_line("info bob no older messages").await;
+    let (status, _) = alice.finish().await;
+    assert!(status.success());
+    srv.server.stop().await;
+}
