@@ -987,7 +987,11 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 }
             }
             ServerFrame::Sent {
-                msg_id, ts, text, ..
+                msg_id,
+                ts,
+                text,
+                stored,
+                ..
             } => {
                 state.saw_msg_id(msg_id);
                 if let Some((id, _)) = pending {
@@ -1000,6 +1004,13 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                         text,
                         Some(msg_id),
                     );
+                }
+                if stored && state.convs[reply_index].kind == ConvKind::Direct {
+                    let name = state.convs[reply_index].name.clone();
+                    let text = format!(
+                        "{name} is not connected: the message is kept and delivered when they log in"
+                    );
+                    state.note(reply_index, Body::Info(text));
                 }
             }
             ServerFrame::Message(message) => on_message(state, message),
@@ -1030,6 +1041,11 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 state.note(reply_index, Body::Rooms(rooms));
             }
             ServerFrame::Pong { .. } | ServerFrame::Welcome { .. } => {}
+            // Handled above, by type.
+            ServerFrame::History { .. }
+            | ServerFrame::Unread { .. }
+            | ServerFrame::Missed { .. }
+            | ServerFrame::Resumed { .. } => {}
             ServerFrame::Error { code, message, .. } => {
                 let mut index = reply_index;
                 match &what {
