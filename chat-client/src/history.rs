@@ -379,7 +379,12 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(summary.last_msg_id, Some(55));
-        assert_eq!(id_of(&parse(r#"{"type":"resumed","id":1}"#)), Some(1));
+        assert_eq!(
+            id_of(&parse(
+                r#"{"type":"resumed","id":1,"missed":0,"more":false,"last_msg_id":5}"#
+            )),
+            Some(1)
+        );
     }
 
     #[test]
