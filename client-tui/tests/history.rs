@@ -155,9 +155,13 @@ async fn resume_after_a_dropped_connection_prints_exactly_the_missed_messages() 
         ],
         "{lines:#?}"
     );
-    assert!(
-        !alice.seen.iter().any(|l| l == "info * logged in as alice"
-            && alice.seen.iter().filter(|x| *x == l).count() > 1),
+    let logins = alice
+        .seen
+        .iter()
+        .filter(|l| *l == "info * logged in as alice")
+        .count();
+    assert_eq!(
+        logins, 1,
         "resumed, not logged in again with the password: {:#?}",
         alice.seen
     );
