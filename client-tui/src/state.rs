@@ -247,6 +247,28 @@ impl Conversation {
             .any(|e| matches!(e.body, Body::Chat { msg_id: Some(m), .. } if m == id))
     }
 
+    /// Inserts a message entry where its id belongs among those shown
+    /// (before the first newer one; at the end when none is newer).
+    pub fn insert_by_id(&mut self, id: u64, entry: Entry) {
+        if self.entries.len() == SCROLLBACK_LIMIT {
+            self.entries.pop_front();
+        }
+        let at = self
+            .entries
+            .iter()
+            .position(|e| matches!(e.body, Body::Chat { msg_id: Some(m), .. } if m > id))
+            .unwrap_or(self.entries.len());
+        self.entries.insert(at, entry);
+    }
+
+    /// The newest message id shown.
+    pub fn newest_msg_id(&self) -> Option<u64> {
+        self.entries.iter().rev().find_map(|e| match e.body {
+            Body::Chat { msg_id, .. } => msg_id,
+            _ => None,
+        })
+    }
+
     /// Puts older entries (oldest first) before those shown, as many as the
     /// scrollback has room for (the newest of them first).
     pub fn prepend(&mut self, older: Vec<Entry>) {
@@ -325,6 +347,9 @@ pub enum PendingKind {
     History {
         user: bool,
     },
+    /// Missed messages a resume did not send (`resumed.more`), read with
+    /// `history after` the newest caught up in the conversation.
+    CatchUpPage,
     /// Carries the new password, remembered for reconnecting once accepted.
     Passwd(String),
     Logout,
@@ -463,6 +488,8 @@ pub struct CatchUp {
     pub missed: Vec<chat_api::Message>,
     /// Missed messages recorded so far in all.
     pub recorded: u64,
+    /// The `last_msg_id` the resume asked from.
+    pub from: Option<u64>,
 }
 
 impl State {

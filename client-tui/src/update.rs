@@ -880,9 +880,14 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
     // or not.
     match frame.kind() {
         "history" => {
-            let user = matches!(what, Some(PendingKind::History { user: true }));
-            if pending.is_some() {
-                history::on_page(state, reply_index, &frame, user);
+            match what {
+                Some(PendingKind::CatchUpPage) => {
+                    history::on_catch_up_page(state, reply_index, &frame, out)
+                }
+                Some(PendingKind::History { user }) => {
+                    history::on_page(state, reply_index, &frame, user)
+                }
+                _ => {}
             }
             return;
         }

@@ -52,7 +52,10 @@ pub fn on_logged_in(state: &mut State, fields: &Map<String, Value>) -> bool {
         .and_then(Value::as_bool)
         .unwrap_or(false);
     if resumed {
-        state.catch_up = Some(CatchUp::default());
+        state.catch_up = Some(CatchUp {
+            from: state.last_msg_id,
+            ..CatchUp::default()
+        });
     }
     resumed
 }
@@ -121,7 +124,7 @@ pub fn on_missed(state: &mut State, messages: Vec<Message>) {
         None => {
             state.catch_up = Some(CatchUp {
                 missed: messages,
-                recorded: 0,
+                ..CatchUp::default()
             });
             flush(state);
             state.catch_up = None;
@@ -186,9 +189,28 @@ pub fn on_resumed(state: &mut State, frame: &Received, out: &mut Vec<NetCommand>
         last_msg_id: None,
     });
     flush(state);
-    let recorded = state.catch_up.take().map_or(0, |c| c.recorded);
+    let (recorded, from) = state
+        .catch_up
+        .take()
+        .map_or((0, None), |c| (c.recorded, c.from));
     if let Some(last) = summary.last_msg_id {
         state.saw_msg_id(last);
+    }
+    if summary.more {
+        // The rest, conversation by conversation, after what each has.
+        let indexes: Vec<usize> = (0..state.convs.len())
+            .filter(|&i| match state.convs[i].kind {
+                ConvKind::Room => state.convs[i].joined,
+                ConvKind::Direct => true,
+                ConvKind::Server => false,
+            })
+            .collect();
+        for index in indexes {
+            let after = state.convs[index].newest_msg_id().max(from);
+            if let Some(after) = after {
+                catch_up_page(state, index, after, out);
+            }
+        }
     }
     state.note(
         0,
@@ -205,6 +227,107 @@ pub fn on_resumed(state: &mut State, frame: &Received, out: &mut Vec<NetCommand>
         files::resume(state, out);
     }
     files::list_quietly(state, out);
+}
+
+/// Asks for the missed messages of a conversation after `after`.
+fn catch_up_page(state: &mut State, index: usize, after: u64, out: &mut Vec<NetCommand>) {
+    let Some(target) = target_of(state, index) else {
+        return;
+    };
+    let name = state.convs[index].name.clone();
+    let id = state.request(&name, PendingKind::CatchUpPage);
+    out.push(NetCommand::Send(
+        id,
+        Outgoing::Json(history_frame(
+            &target,
+            Cursor::After(after),
+            Some(crate::command::MAX_HISTORY_PAGE),
+        )),
+    ));
+}
+
+/// A page of missed messages the resume did not send: each goes where its
+/// id belongs (live messages may have come meanwhile) and is counted in
+/// the conversation's separator; the next page is asked for while there is
+/// more.
+pub fn on_catch_up_page(
+    state: &mut State,
+    index: usize,
+    frame: &Received,
+    out: &mut Vec<NetCommand>,
+) {
+    let Ok(page) = HistoryPage::from_frame(frame) else {
+        return;
+    };
+    let newest = page.messages.last().map(|m| m.msg_id);
+    let name = state.convs[index].name.clone();
+    let shown = index == state.current;
+    let mut added = 0;
+    for m in page.messages {
+        if state.convs[index].has_msg(m.msg_id) {
+            continue;
+        }
+        let id = m.msg_id;
+        let entry = entry_of(state, m, Origin::Missed);
+        let conv = &mut state.convs[index];
+        if let Body::Chat {
+            mention,
+            own: false,
+            ..
+        } = &entry.body
+        {
+            if !shown {
+                conv.unread += 1;
+                conv.mentioned |= *mention;
+            }
+        }
+        state.journal.push((name.clone(), entry.clone()));
+        conv.insert_by_id(id, entry);
+        added += 1;
+    }
+    if added > 0 {
+        let now = state.now_ms;
+        let conv = &mut state.convs[index];
+        let separator = conv
+            .entries
+            .iter_mut()
+            .rev()
+            .find_map(|e| match &mut e.body {
+                Body::Away { count } => Some(count),
+                _ => None,
+            });
+        match separator {
+            Some(count) => *count += added,
+            None => {
+                // No separator yet in this conversation: one before the
+                // first missed message.
+                let first = conv
+                    .entries
+                    .iter()
+                    .position(|e| {
+                        matches!(
+                            e.body,
+                            Body::Chat {
+                                origin: Origin::Missed,
+                                ..
+                            }
+                        )
+                    })
+                    .unwrap_or(conv.entries.len());
+                let ts = conv.entries.get(first).map_or(now, |e| e.ts);
+                conv.entries.insert(
+                    first,
+                    Entry {
+                        ts,
+                        body: Body::Away { count: added },
+                    },
+                );
+            }
+        }
+    }
+    if let (true, Some(newest)) = (page.more, newest) {
+        catch_up_page(state, index, newest, out);
+    }
 }
 
 /// The conversation's target for `history`, if it has one.

@@ -1428,6 +1428,95 @@ mod history {
     }
 
     #[test]
+    fn when_more_was_missed_the_rest_is_read_from_the_history() {
+        let mut s = logged_in();
+        let id = reconnect(&mut s);
+        custom(
+            &mut s,
+            "logged_in",
+            json!({"id": id, "user": "alice", "resumed": true}),
+        );
+        frame(
+            &mut s,
+            ServerFrame::Joined {
+                id: None,
+                room: "#team".into(),
+                members: vec!["alice".into(), "bob".into()],
+                topic: None,
+            },
+        );
+        custom(
+            &mut s,
+            "missed",
+            json!({"messages": [
+                message(11, MessageKind::Room, "bob", Some("#team"), "one"),
+                message(12, MessageKind::Room, "bob", Some("#team"), "two"),
+            ]}),
+        );
+        let out = custom(
+            &mut s,
+            "resumed",
+            json!({"id": id, "missed": 2, "more": true, "last_msg_id": 12}),
+        );
+        let asked = json_sends(&out);
+        let (page_id, f) = asked
+            .iter()
+            .find(|(_, f)| f["type"] == "history")
+            .cloned()
+            .unwrap_or_else(|| panic!("{out:?}"));
+        assert_eq!(
+            f,
+            json!({"type": "history", "room": "#team", "after": 12, "limit": 200})
+        );
+        // A live message arrives before the page.
+        frame(
+            &mut s,
+            ServerFrame::Message(message(20, MessageKind::Room, "bob", Some("#team"), "live")),
+        );
+        let out = custom(
+            &mut s,
+            "history",
+            json!({"id": page_id, "room": "#team", "more": true, "messages": [
+                message(13, MessageKind::Room, "bob", Some("#team"), "three"),
+            ]}),
+        );
+        let (next_id, f) = json_sends(&out).remove(0);
+        assert_eq!(
+            f,
+            json!({"type": "history", "room": "#team", "after": 13, "limit": 200})
+        );
+        let last = custom(
+            &mut s,
+            "history",
+            json!({"id": next_id, "room": "#team", "more": false, "messages": [
+                message(14, MessageKind::Room, "carol", Some("#team"), "four"),
+                message(20, MessageKind::Room, "bob", Some("#team"), "live"),
+            ]}),
+        );
+        let team = &s.current_conv().entries;
+        let tail: Vec<String> = team
+            .iter()
+            .skip(team.len() - 6)
+            .map(|e| crate::lines::format("#team", e))
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "away #team 4",
+                "missed #team bob one",
+                "missed #team bob two",
+                "missed #team bob three",
+                "missed #team carol four",
+                "msg #team bob live",
+            ]
+        );
+        assert!(
+            json_sends(&last).is_empty(),
+            "no page after the last: {last:?}"
+        );
+    }
+
+    #[test]
     fn a_refused_token_falls_back_to_the_password_and_rejoins() {
         let mut s = logged_in();
         let id = reconnect(&mut s);
