@@ -238,11 +238,8 @@ fn catch_up_page(state: &mut State, index: usize, after: u64, out: &mut Vec<NetC
     let id = state.request(&name, PendingKind::CatchUpPage);
     out.push(NetCommand::Send(
         id,
-        Outgoing::Json(history_frame(
-            &target,
-            Cursor::After(after),
-            Some(crate::command::MAX_HISTORY_PAGE),
-        )),
+        // The server's own page size: its maximum is not announced.
+        Outgoing::Json(history_frame(&target, Cursor::After(after), None)),
     ));
 }
 

@@ -191,6 +191,71 @@ async fn resume_after_a_dropped_connection_prints_exactly_the_missed_messages() 
 }
 
 #[tokio::test]
+async fn a_long_absence_is_caught_up_past_what_one_resume_sends() {
+    let config = format!("{AUTH}[history]\nresume_max = 2\n");
+    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), &config).await;
+    let server_addr = srv.addr.to_string();
+    let proxy = Proxy::start(srv.addr).await;
+    let home = tempfile::tempdir().unwrap();
+    drop(registered(&server_addr, "alice").await);
+    let mut bob = registered(&server_addr, "bob").await;
+    request_ok(
+        &mut bob,
+        ClientFrame::Join {
+            room: "#team".into(),
+        },
+    )
+    .await;
+    let proxy_addr = proxy.addr.to_string();
+    let mut alice = LineClient::spawn(
+        "alice",
+        home.path(),
+        &[
+            "--server",
+            &proxy_addr,
+            "--user",
+            "alice",
+            "--join",
+            "#team",
+        ],
+        &[("CHATD_PASSWORD", PASSWORD)],
+    );
+    alice.expect_line("joined #team alice,bob").await;
+    say(&mut bob, "#team", "seen").await;
+    alice.expect_line("msg #team bob seen").await;
+
+    proxy.cut();
+    bob.expect(TIMEOUT, |f| {
+        matches!(f, Received::Core(ServerFrame::Presence(p))
+            if p.event == PresenceEvent::Quit && p.nick == "alice")
+    })
+    .await
+    .expect("bob sees alice quit");
+    for n in 1..=5 {
+        say(&mut bob, "#team", &format!("r{n}")).await;
+    }
+    proxy.open();
+    alice.expect_line("away #team 2").await;
+    alice.expect_line("missed #team bob r1").await;
+    alice.expect_line("missed #team bob r2").await;
+    alice.expect_line("resumed * 2 more").await;
+    // The rest comes from the history, in order.
+    alice.expect_line("missed #team bob r3").await;
+    alice.expect_line("missed #team bob r4").await;
+    alice.expect_line("missed #team bob r5").await;
+    say(&mut bob, "#team", "after").await;
+    alice.expect_line("msg #team bob after").await;
+    let (status, seen) = alice.finish().await;
+    assert!(status.success());
+    for n in 1..=5 {
+        let text = format!(" r{n}");
+        let count = seen.iter().filter(|l| l.ends_with(&text)).count();
+        assert_eq!(count, 1, "r{n} shown once: {seen:#?}");
+    }
+    srv.server.stop().await;
+}
+
+#[tokio::test]
 async fn history_command_prints_older_pages_in_line_mode() {
     let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
     let addr = srv.addr.to_string();
