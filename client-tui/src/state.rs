@@ -475,8 +475,9 @@ pub struct State {
     pub last_msg_id: Option<u64>,
     /// A resume's catch-up in progress (between `logged_in` and `resumed`).
     pub catch_up: Option<CatchUp>,
-    /// Rooms (folded) the server put us back into since the last login, so
-    /// that the replies to our own joins of them are not told twice.
+    /// Rooms (folded) told joined since the last login: the server puts us
+    /// back into our rooms while we rejoin them, and the second `joined`
+    /// of a room is not told again.
     pub server_joined: Vec<String>,
 }
 

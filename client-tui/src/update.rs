@@ -962,13 +962,15 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 let pushed_private = what.is_none()
                     && state.server.features.iter().any(|f| f == "private_rooms")
                     && !history::enabled(state);
-                // Our own join of a room the server has just put us back
-                // into: nothing new to tell.
-                let told = matches!(what, Some(PendingKind::Join(_)))
-                    && state.server_joined.contains(&fold(&room))
-                    && state.convs[index].joined;
-                if what.is_none() {
-                    state.server_joined.push(fold(&room));
+                // After logging in, the server puts us back into our rooms
+                // while we rejoin them ourselves: whichever `joined` comes
+                // second has nothing new to tell.
+                let rejoin = what.is_none() || matches!(what, Some(PendingKind::Join(_)));
+                let key = fold(&room);
+                let told =
+                    rejoin && state.server_joined.contains(&key) && state.convs[index].joined;
+                if rejoin && !told && state.logged_in && history::enabled(state) {
+                    state.server_joined.push(key);
                 }
                 let conv = &mut state.convs[index];
                 conv.name = room.clone();

@@ -1570,6 +1570,45 @@ mod history {
     }
 
     #[test]
+    fn our_rejoin_answered_before_the_server_puts_us_back_is_told_once() {
+        let mut s = logged_in();
+        let id = reconnect(&mut s);
+        let out = frame(
+            &mut s,
+            ServerFrame::Error {
+                id: Some(id),
+                code: ErrorCode::custom("invalid_token"),
+                message: "expired".into(),
+            },
+        );
+        let login = json_sends(&out)[0].0;
+        custom(&mut s, "logged_in", json!({"id": login, "user": "alice"}));
+        let join_id = s
+            .pending
+            .iter()
+            .find(|(_, p)| matches!(p.what, PendingKind::Join(_)))
+            .map(|(id, _)| *id)
+            .unwrap();
+        for id in [Some(join_id), None] {
+            frame(
+                &mut s,
+                ServerFrame::Joined {
+                    id,
+                    room: "#team".into(),
+                    members: vec!["alice".into()],
+                    topic: None,
+                },
+            );
+        }
+        let lines = journal_lines(&mut s);
+        assert_eq!(
+            lines.iter().filter(|l| l.starts_with("joined ")).count(),
+            1,
+            "{lines:?}"
+        );
+    }
+
+    #[test]
     fn logging_out_forgets_the_token() {
         let mut s = logged_in();
         let (id, f) = sent_json(&type_line(&mut s, "/logout"));
