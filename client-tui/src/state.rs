@@ -334,6 +334,9 @@ pub enum PendingKind {
     Nick(String),
     Users,
     Rooms,
+    /// The listing asked for after logging in, to learn which of the rooms
+    /// the server put us back into are private; not shown.
+    RoomsQuiet,
     Login(String),
     /// The login sent automatically on connecting (`--user`); on a server
     /// without accounts the client falls back to guest mode.

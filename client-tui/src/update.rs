@@ -1045,7 +1045,9 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                     }
                 }
                 state.known_rooms = rooms.iter().map(|r| r.name.clone()).collect();
-                state.note(reply_index, Body::Rooms(rooms));
+                if what != Some(PendingKind::RoomsQuiet) {
+                    state.note(reply_index, Body::Rooms(rooms));
+                }
             }
             ServerFrame::Pong { .. } | ServerFrame::Welcome { .. } => {}
             // Handled above, by type.
@@ -1173,6 +1175,7 @@ fn on_custom(
                 // Resumed: the rest waits for `resumed`.
                 return;
             }
+            history::learn_private_rooms(state, out);
             let role = if admin { " (administrator)" } else { "" };
             state.note(index, Body::Info(format!("logged in as {user}{role}")));
             if std::mem::take(&mut state.rejoin_after_login) {

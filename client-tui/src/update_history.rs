@@ -227,6 +227,20 @@ pub fn on_resumed(state: &mut State, frame: &Received, out: &mut Vec<NetCommand>
         files::resume(state, out);
     }
     files::list_quietly(state, out);
+    learn_private_rooms(state, out);
+}
+
+/// With history, the server puts us back into public and private rooms
+/// alike, so a `joined` no longer says which are private: a quiet `rooms`
+/// tells (the sidebar marks them).
+pub fn learn_private_rooms(state: &mut State, out: &mut Vec<NetCommand>) {
+    if enabled(state) && state.server.features.iter().any(|f| f == "private_rooms") {
+        let id = state.request(SERVER_CONV, PendingKind::RoomsQuiet);
+        out.push(NetCommand::Send(
+            id,
+            Outgoing::Core(chat_api::ClientFrame::Rooms {}),
+        ));
+    }
 }
 
 /// Asks for the missed messages of a conversation after `after`.

@@ -1609,6 +1609,57 @@ mod history {
     }
 
     #[test]
+    fn private_rooms_put_back_by_the_server_are_learnt_quietly() {
+        let mut s = logged_in();
+        let id = reconnect(&mut s);
+        s.server.features.push("private_rooms".into());
+        custom(
+            &mut s,
+            "logged_in",
+            json!({"id": id, "user": "alice", "resumed": true}),
+        );
+        frame(
+            &mut s,
+            ServerFrame::Joined {
+                id: None,
+                room: "#secret".into(),
+                members: vec!["alice".into()],
+                topic: None,
+            },
+        );
+        let secret = s.find("#secret").unwrap();
+        assert!(!s.convs[secret].private, "a joined alone does not tell");
+        let out = custom(
+            &mut s,
+            "resumed",
+            json!({"id": id, "missed": 0, "more": false, "last_msg_id": 10}),
+        );
+        let rooms_id = out
+            .iter()
+            .find_map(|c| match c {
+                NetCommand::Send(id, Outgoing::Core(ClientFrame::Rooms {})) => Some(*id),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{out:?}"));
+        s.journal.clear();
+        frame(
+            &mut s,
+            ServerFrame::Rooms {
+                id: Some(rooms_id),
+                rooms: vec![chat_api::RoomInfo {
+                    name: "#secret".into(),
+                    members: 1,
+                    kind: Some("private".into()),
+                    topic: Some("plans".into()),
+                }],
+            },
+        );
+        assert!(s.convs[secret].private);
+        assert_eq!(s.convs[secret].topic.as_deref(), Some("plans"));
+        assert!(s.journal.is_empty(), "{:?}", s.journal);
+    }
+
+    #[test]
     fn logging_out_forgets_the_token() {
         let mut s = logged_in();
         let (id, f) = sent_json(&type_line(&mut s, "/logout"));
