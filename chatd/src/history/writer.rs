@@ -11,6 +11,9 @@ use super::store::{LogEntry, MessageStore};
 use crate::peer::Peer;
 
 /// What the writer is asked to do, in queue order.
+// Stored inline: boxing would cost an allocation per message to save the
+// space of the rare `Flush` in queue slots.
+#[allow(clippy::large_enum_variant)]
 pub enum LogCommand {
     /// Store a message; then acknowledge it to its sender, if any.
     Store(LogEntry, Option<Ack>),
