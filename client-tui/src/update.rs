@@ -705,9 +705,16 @@ fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
             }
         }
         NetEvent::Transfer(event) => files::on_transfer(state, event, out),
-        NetEvent::Frame(frame) => on_frame(state, frame, out),
+        NetEvent::Frame(frame) => {
+            on_frame(state, frame, out);
+            // Input may have ended while a message awaited its `sent`.
+            files::quit_if_idle(state, out);
+        }
         NetEvent::Lag(lag) => state.lag = Some(lag),
-        NetEvent::Undelivered(id) => fail_request(state, id, "not sent: not connected".into()),
+        NetEvent::Undelivered(id) => {
+            fail_request(state, id, "not sent: not connected".into());
+            files::quit_if_idle(state, out);
+        }
         NetEvent::Disconnected { reason, retry_in } => {
             // Whatever was caught up before the link dropped is shown.
             history::flush(state);

@@ -453,23 +453,30 @@ fn about(state: &State, transfer: &str) -> (usize, String) {
 }
 
 /// End of input: quits now, or once the running transfers end (a script
-/// that sends a file and closes its input means the file to arrive).
+/// that sends a file and closes its input means the file to arrive) and
+/// our messages are answered (`sent` comes once the server has stored a
+/// message, which may be after it read our `quit`).
 pub fn quit_when_idle(state: &mut State, out: &mut Vec<NetCommand>) {
     let running = state.transfers.running();
-    if running == 0 || state.quitting {
+    if state.quitting || (running == 0 && !chat_unanswered(state)) {
         super::quit(state, None, out);
         return;
     }
-    if !state.transfers.quit_when_idle {
-        state.transfers.quit_when_idle = true;
+    if running > 0 && !state.transfers.quit_when_idle {
         let text = format!("end of input: quitting once {running} running transfer(s) end");
         state.note(0, Body::Info(text));
     }
+    state.transfers.quit_when_idle = true;
 }
 
-/// Quits if input ended and the last running transfer just ended.
-fn quit_if_idle(state: &mut State, out: &mut Vec<NetCommand>) {
-    if state.transfers.quit_when_idle && state.transfers.running() == 0 {
+/// Whether a message we sent still waits for the server's answer.
+fn chat_unanswered(state: &State) -> bool {
+    state.pending.values().any(|p| p.what == PendingKind::Chat)
+}
+
+/// Quits if input ended and nothing is left running or unanswered.
+pub(crate) fn quit_if_idle(state: &mut State, out: &mut Vec<NetCommand>) {
+    if state.transfers.quit_when_idle && state.transfers.running() == 0 && !chat_unanswered(state) {
         super::quit(state, None, out);
     }
 }

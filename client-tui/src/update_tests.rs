@@ -1786,3 +1786,36 @@ mod history {
         assert_eq!(json_sends(&type_line(&mut s, "/history")).len(), 1);
     }
 }
+
+#[test]
+fn end_of_input_waits_for_the_sent_of_the_last_message() {
+    let mut s = connected();
+    s.frontend = Frontend::Line {
+        password: None,
+        new_password: None,
+    };
+    let out = update(&mut s, Event::Line("last words".into()));
+    let [(id, _)] = sent_ids(&out)[..] else {
+        panic!("{out:?}")
+    };
+    let out = update(&mut s, Event::InputEnded);
+    assert!(
+        !out.iter().any(|c| matches!(c, NetCommand::Quit(_))),
+        "not before the message is stored: {out:?}"
+    );
+    let out = frame(
+        &mut s,
+        ServerFrame::Sent {
+            id: Some(id),
+            msg_id: 3,
+            ts: 5,
+            recipients: 1,
+            text: None,
+            stored: false,
+        },
+    );
+    assert!(
+        out.iter().any(|c| matches!(c, NetCommand::Quit(_))),
+        "{out:?}"
+    );
+}
