@@ -211,6 +211,8 @@ pub struct Conversation {
     pub history_more: bool,
     /// A history request for this conversation is under way.
     pub history_pending: bool,
+    /// The newest message id reported read to the server (`read`).
+    pub read_sent: Option<u64>,
 }
 
 impl Conversation {
@@ -229,6 +231,7 @@ impl Conversation {
             closed: None,
             history_more: true,
             history_pending: false,
+            read_sent: None,
         }
     }
 

@@ -43,9 +43,18 @@ const WHEEL_ROWS: usize = 3;
 pub fn update(state: &mut State, event: Event) -> Vec<NetCommand> {
     let mut out = Vec::new();
     match event {
-        Event::Key(key) if key.kind != KeyEventKind::Release => on_key(state, key, &mut out),
+        Event::Key(key) if key.kind != KeyEventKind::Release => {
+            // What was shown before the key (a conversation left, or
+            // quit), and what is shown after it.
+            history::mark_read(state, &mut out);
+            on_key(state, key, &mut out);
+            history::mark_read(state, &mut out);
+        }
         Event::Key(_) => {}
-        Event::Mouse(mouse) => on_mouse(state, mouse, &mut out),
+        Event::Mouse(mouse) => {
+            on_mouse(state, mouse, &mut out);
+            history::mark_read(state, &mut out);
+        }
         Event::Paste(text) => {
             state.completion = None;
             let clean: String = text

@@ -5,7 +5,9 @@
 use chat_api::names::fold;
 use chat_api::{Message, MessageKind};
 use chat_client::accounts::resume_frame;
-use chat_client::history::{history_frame, Cursor, HistoryPage, ResumedSummary, Target};
+use chat_client::history::{
+    history_frame, read_frame, Cursor, HistoryPage, ResumedSummary, Target,
+};
 use chat_client::Received;
 use serde_json::{Map, Value};
 
@@ -465,4 +467,42 @@ pub fn on_page(state: &mut State, index: usize, frame: &Received, user: bool) {
 /// so that the user knows why nothing appears).
 pub fn on_refused(state: &mut State, index: usize) {
     state.convs[index].history_pending = false;
+}
+
+/// After something the user did on the screen: if the conversation shown
+/// is at its newest message and that one is newer than the read marker we
+/// reported, move the account's marker there (`read`), so that the user's
+/// other devices count it as read. At most one `read` per new message
+/// seen, and only on the user's actions, never on the server's.
+pub fn mark_read(state: &mut State, out: &mut Vec<NetCommand>) {
+    if state.frontend != crate::state::Frontend::Screen
+        || state.quitting
+        || !state.logged_in
+        || state.catch_up.is_some()
+        || !enabled(state)
+        || !super::online(state)
+    {
+        return;
+    }
+    let here = state.current;
+    let conv = &state.convs[here];
+    if conv.scroll > 0 || (conv.kind == ConvKind::Room && !conv.joined) {
+        return;
+    }
+    let Some(target) = target_of(state, here) else {
+        return;
+    };
+    let Some(newest) = conv.newest_msg_id() else {
+        return;
+    };
+    if conv.read_sent.is_some_and(|sent| sent >= newest) {
+        return;
+    }
+    state.convs[here].read_sent = Some(newest);
+    let name = state.convs[here].name.clone();
+    let id = state.request(&name, PendingKind::Other);
+    out.push(NetCommand::Send(
+        id,
+        Outgoing::Json(read_frame(&target, newest)),
+    ));
 }

@@ -1659,6 +1659,73 @@ mod history {
         assert!(s.journal.is_empty(), "{:?}", s.journal);
     }
 
+    fn reads(out: &[NetCommand]) -> Vec<serde_json::Value> {
+        json_sends(out)
+            .into_iter()
+            .map(|(_, f)| f)
+            .filter(|f| f["type"] == "read")
+            .collect()
+    }
+
+    #[test]
+    fn what_the_user_has_seen_is_reported_read_once() {
+        let mut s = logged_in();
+        // The first key with message 10 shown reports it.
+        let out = key(&mut s, KeyCode::Char('x'));
+        assert_eq!(
+            reads(&out),
+            [json!({"type": "read", "room": "#team", "msg_id": 10})]
+        );
+        assert!(reads(&key(&mut s, KeyCode::Char('y'))).is_empty());
+        // A new message is reported at the next key, not on arrival.
+        let out = frame(
+            &mut s,
+            ServerFrame::Message(message(11, MessageKind::Room, "bob", Some("#team"), "new")),
+        );
+        assert!(reads(&out).is_empty());
+        let out = key(&mut s, KeyCode::Backspace);
+        assert_eq!(reads(&out)[0]["msg_id"], 11);
+        // Seen at the bottom before scrolling up; what comes while
+        // scrolled up is not in sight.
+        s.viewport = (80, 5);
+        for n in 12..30 {
+            frame(
+                &mut s,
+                ServerFrame::Message(message(n, MessageKind::Room, "bob", Some("#team"), "more")),
+            );
+        }
+        let out = key(&mut s, KeyCode::PageUp);
+        assert!(s.current_conv().scroll > 0);
+        assert_eq!(reads(&out)[0]["msg_id"], 29);
+        frame(
+            &mut s,
+            ServerFrame::Message(message(
+                30,
+                MessageKind::Room,
+                "bob",
+                Some("#team"),
+                "unseen",
+            )),
+        );
+        assert!(reads(&key(&mut s, KeyCode::PageUp)).is_empty());
+        let out = update(
+            &mut s,
+            Event::Key(KeyEvent::new(KeyCode::End, KeyModifiers::CONTROL)),
+        );
+        assert_eq!(reads(&out)[0]["msg_id"], 30);
+        // Quitting reports what came last before the quit.
+        frame(
+            &mut s,
+            ServerFrame::Message(message(31, MessageKind::Room, "bob", Some("#team"), "last")),
+        );
+        let out = update(
+            &mut s,
+            Event::Key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+        );
+        assert_eq!(reads(&out)[0]["msg_id"], 31);
+        assert!(matches!(out.last(), Some(NetCommand::Quit(_))), "{out:?}");
+    }
+
     #[test]
     fn logging_out_forgets_the_token() {
         let mut s = logged_in();
