@@ -454,17 +454,17 @@ pub fn on_page(state: &mut State, index: usize, frame: &Received, user: bool) {
     }
     conv.prepend(older);
     if user {
-        let text = match (count, page.more) {
-            (0, _) => "no older messages".to_string(),
-            (1, _) => "1 older message loaded above (PageUp)".to_string(),
-            (n, _) => format!("{n} older messages loaded above (PageUp)"),
+        let text = match count {
+            0 => "no older messages".to_string(),
+            1 => "1 older message loaded above (PageUp)".to_string(),
+            n => format!("{n} older messages loaded above (PageUp)"),
         };
         state.note(index, Body::Info(text));
     }
 }
 
-/// A refused `history` request: say why where it was asked (PageUp too,
-/// so that the user knows why nothing appears).
+/// A refused or lost `history` request (the error itself is shown where it
+/// was asked, PageUp's too): the conversation may ask again.
 pub fn on_refused(state: &mut State, index: usize) {
     state.convs[index].history_pending = false;
 }
