@@ -142,10 +142,13 @@ async fn resume_brings_back_exactly_the_missed_messages_in_order() {
     )
     .await
     .expect("an offline direct message to an account is stored");
-    let Received::Core(ServerFrame::Sent { recipients, .. }) = reply else {
+    let Received::Core(ServerFrame::Sent {
+        recipients, stored, ..
+    }) = reply
+    else {
         panic!("expected sent, got {reply:?}")
     };
-    assert_eq!(recipients, 0);
+    assert_eq!((recipients, stored), (0, true));
 
     let mut alice = connect(&srv.addr).await;
     let resumed = within("resumed", accounts::resume(&mut alice, &token, Some(seen)))
