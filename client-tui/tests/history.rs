@@ -191,6 +191,89 @@ async fn resume_after_a_dropped_connection_prints_exactly_the_missed_messages() 
 }
 
 #[tokio::test]
+async fn resume_survives_a_server_restart() {
+    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
+    let proxy = Proxy::start(srv.addr).await;
+    let home = tempfile::tempdir().unwrap();
+    drop(registered(&srv.addr.to_string(), "alice").await);
+    let mut bob = registered(&srv.addr.to_string(), "bob").await;
+    request_ok(
+        &mut bob,
+        ClientFrame::Join {
+            room: "#team".into(),
+        },
+    )
+    .await;
+    let proxy_addr = proxy.addr.to_string();
+    let mut alice = LineClient::spawn(
+        "alice",
+        home.path(),
+        &[
+            "--server",
+            &proxy_addr,
+            "--user",
+            "alice",
+            "--join",
+            "#team",
+        ],
+        &[("CHATD_PASSWORD", PASSWORD)],
+    );
+    alice.expect_line("joined #team alice,bob").await;
+    say(&mut bob, "#team", "before the restart").await;
+    alice.expect_line("msg #team bob before the restart").await;
+
+    // The server stops (the relay holds alice's reconnection) and starts
+    // again on the same data; bob comes back and talks.
+    proxy.cut();
+    drop(bob);
+    srv.server.stop().await;
+    let srv = start_server_at("127.0.0.1:0", srv.dir, AUTH).await;
+    proxy.set_upstream(srv.addr);
+    let mut bob = Client::connect(&srv.addr.to_string(), &ConnectOptions::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(TIMEOUT, accounts::login(&mut bob, "bob", PASSWORD))
+        .await
+        .expect("login answered")
+        .expect("bob's account survived");
+    request_ok(
+        &mut bob,
+        ClientFrame::Join {
+            room: "#team".into(),
+        },
+    )
+    .await;
+    say(&mut bob, "#team", "after one").await;
+    say(&mut bob, "#team", "after two").await;
+
+    proxy.open();
+    let lines = lines_between(
+        &mut alice,
+        |l| l.starts_with("status * connected"),
+        |l| l.starts_with("resumed "),
+    )
+    .await;
+    let caught_up: Vec<&str> = lines
+        .iter()
+        .map(String::as_str)
+        .filter(|l| !l.starts_with("status ") && !l.starts_with("joined "))
+        .collect();
+    assert_eq!(
+        caught_up,
+        [
+            "away #team 2",
+            "missed #team bob after one",
+            "missed #team bob after two",
+            "resumed * 2",
+        ],
+        "{lines:#?}"
+    );
+    let (status, _) = alice.finish().await;
+    assert!(status.success());
+    srv.server.stop().await;
+}
+
+#[tokio::test]
 async fn a_long_absence_is_caught_up_past_what_one_resume_sends() {
     let config = format!("{AUTH}[history]\nresume_max = 2\n");
     let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), &config).await;

@@ -178,6 +178,8 @@ pub struct Proxy {
     /// Whether new connections are relayed; bumping `generation` ends the
     /// open ones.
     gate: tokio::sync::watch::Sender<(bool, u64)>,
+    /// Where connections are relayed to (a restarted server's new port).
+    upstream: std::sync::Arc<std::sync::Mutex<SocketAddr>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -187,16 +189,20 @@ impl Proxy {
         let addr = listener.local_addr().unwrap();
         let (gate, _) = tokio::sync::watch::channel((true, 0u64));
         let gate_for_task = gate.clone();
+        let upstream = std::sync::Arc::new(std::sync::Mutex::new(upstream));
+        let upstream_for_task = upstream.clone();
         let task = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let mut gate = gate_for_task.subscribe();
+                let upstream = upstream_for_task.clone();
                 tokio::spawn(async move {
                     // Held while cut.
                     let generation = match gate.wait_for(|(open, _)| *open).await {
                         Ok(state) => state.1,
                         Err(_) => return,
                     };
-                    let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                    let target = *upstream.lock().unwrap();
+                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
                         return;
                     };
                     let cut = async move {
@@ -209,7 +215,17 @@ impl Proxy {
                 });
             }
         });
-        Proxy { addr, gate, task }
+        Proxy {
+            addr,
+            gate,
+            upstream,
+            task,
+        }
+    }
+
+    /// Relays new connections to `upstream` from now on.
+    pub fn set_upstream(&self, upstream: SocketAddr) {
+        *self.upstream.lock().unwrap() = upstream;
     }
 
     /// Drops every relayed connection; new ones wait for [`open`](Self::open).
