@@ -777,52 +777,50 @@ fn setup_frames(state: &mut State) -> Vec<(u64, Outgoing)> {
 /// rooms are rejoined once the login is confirmed.
 pub(crate) fn login_frames(state: &mut State, user: String) -> Vec<(u64, Outgoing)> {
     let mut frames = Vec::new();
-    {
-        let env_password = match &state.frontend {
-            Frontend::Line { password, .. } => password.clone(),
-            Frontend::Screen => None,
-        };
-        match (state.password.clone().or(env_password), &state.frontend) {
-            (Some(password), _) => {
-                if let NetCommand::Send(id, frame) =
-                    account_request(state, SERVER_CONV, &user, password, false)
-                {
-                    if let Some(pending) = state.pending.get_mut(&id) {
-                        pending.what = PendingKind::SetupLogin(user.clone());
-                    }
-                    frames.push((id, frame));
+    let env_password = match &state.frontend {
+        Frontend::Line { password, .. } => password.clone(),
+        Frontend::Screen => None,
+    };
+    match (state.password.clone().or(env_password), &state.frontend) {
+        (Some(password), _) => {
+            if let NetCommand::Send(id, frame) =
+                account_request(state, SERVER_CONV, &user, password, false)
+            {
+                if let Some(pending) = state.pending.get_mut(&id) {
+                    pending.what = PendingKind::SetupLogin(user.clone());
                 }
-            }
-            (None, Frontend::Screen) if !state.server.features.iter().any(|f| f == "accounts") => {
-                // No point asking for a password the server cannot check.
-                state.user = None;
-                let nick = state.nick.clone();
-                let text = format!("this server has no accounts (its welcome lists no 'accounts' feature); continuing as guest {nick}");
-                state.note(0, Body::Info(text));
-                let id = state.request(SERVER_CONV, PendingKind::Nick(nick.clone()));
-                frames.push((id, Outgoing::Core(ClientFrame::Nick { nick })));
-                frames.extend(join_requests(state));
-                return frames;
-            }
-            (None, Frontend::Screen) => {
-                state.switch_to(0);
-                state.note(
-                    0,
-                    Body::Info(format!("password for {user} (not shown; Esc cancels):")),
-                );
-                state.prompt = Some(PasswordPurpose::Login { user });
-            }
-            (None, Frontend::Line { .. }) => {
-                let message = format!(
-                    "--user {user} needs the password in the CHATD_PASSWORD environment variable"
-                );
-                state.note(0, error_body("no_password", message));
+                frames.push((id, frame));
             }
         }
-        // Rooms are rejoined once the login is confirmed.
-        state.rejoin_after_login = true;
-        frames
+        (None, Frontend::Screen) if !state.server.features.iter().any(|f| f == "accounts") => {
+            // No point asking for a password the server cannot check.
+            state.user = None;
+            let nick = state.nick.clone();
+            let text = format!("this server has no accounts (its welcome lists no 'accounts' feature); continuing as guest {nick}");
+            state.note(0, Body::Info(text));
+            let id = state.request(SERVER_CONV, PendingKind::Nick(nick.clone()));
+            frames.push((id, Outgoing::Core(ClientFrame::Nick { nick })));
+            frames.extend(join_requests(state));
+            return frames;
+        }
+        (None, Frontend::Screen) => {
+            state.switch_to(0);
+            state.note(
+                0,
+                Body::Info(format!("password for {user} (not shown; Esc cancels):")),
+            );
+            state.prompt = Some(PasswordPurpose::Login { user });
+        }
+        (None, Frontend::Line { .. }) => {
+            let message = format!(
+                "--user {user} needs the password in the CHATD_PASSWORD environment variable"
+            );
+            state.note(0, error_body("no_password", message));
+        }
     }
+    // Rooms are rejoined once the login is confirmed.
+    state.rejoin_after_login = true;
+    frames
 }
 
 /// Marks a request as failed, with `why` shown where it was made.

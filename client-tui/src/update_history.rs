@@ -185,6 +185,10 @@ pub fn flush(state: &mut State) {
 /// wanted rooms the server did not put us back into, and carries on with
 /// transfers as after a login.
 pub fn on_resumed(state: &mut State, frame: &Received, out: &mut Vec<NetCommand>) {
+    if state.catch_up.is_none() {
+        // Not resuming: nothing to end.
+        return;
+    }
     let summary = ResumedSummary::from_frame(frame).unwrap_or(ResumedSummary {
         missed: 0,
         more: false,
