@@ -4,7 +4,7 @@
 
 use chat_api::names::fold;
 use chat_api::{Message, MessageKind};
-use chat_client::accounts::resume_frame;
+use chat_client::accounts::{resume_frame, LoggedIn};
 use chat_client::history::{
     history_frame, read_frame, Cursor, HistoryPage, ResumedSummary, Target,
 };
@@ -41,25 +41,24 @@ pub fn resume_request(state: &mut State, user: &str) -> Option<(u64, Outgoing)> 
 /// Keeps the token of a `logged_in`; starts the catch-up when it answers a
 /// `resume`. Returns whether it did (the rest waits for `resumed`).
 pub fn on_logged_in(state: &mut State, fields: &Map<String, Value>) -> bool {
-    if let Some(token) = fields.get("resume_token").and_then(Value::as_str) {
-        let expires = fields
-            .get("token_expires")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
-        state.resume_token = Some((token.to_string(), expires));
-    }
     state.server_joined.clear();
-    let resumed = fields
-        .get("resumed")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    if resumed {
+    let frame = Received::Custom {
+        kind: "logged_in".into(),
+        fields: fields.clone(),
+    };
+    let Ok(account) = LoggedIn::from_frame(&frame) else {
+        return false;
+    };
+    if let Some(token) = account.resume_token {
+        state.resume_token = Some((token, account.token_expires.unwrap_or(0)));
+    }
+    if account.resumed {
         state.catch_up = Some(CatchUp {
             from: state.last_msg_id,
             ..CatchUp::default()
         });
     }
-    resumed
+    account.resumed
 }
 
 /// A resume the server refused (an expired or revoked token, most often):
