@@ -19,9 +19,14 @@ struct Server {
 }
 
 async fn start_server() -> Server {
+    start_server_with("").await
+}
+
+/// A server with the accounts plugin and `extra` TOML.
+async fn start_server_with(extra: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[[plugin]]\nname = \"auth\"\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[[plugin]]\nname = \"auth\"\n{extra}",
         dir.path().join("data")
     );
     let config = chatd::Config::parse(&text, "test", None).expect("test config is valid");
@@ -285,5 +290,52 @@ async fn history_pages_backwards_and_read_markers_count_unread() {
         .find(|e| e.target == Target::With("bob".into()))
         .unwrap_or_else(|| panic!("the conversation with bob is listed: {unread:?}"));
     assert_eq!(with_bob.unread, 1);
+    srv.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_resume_past_its_limit_says_more_and_history_after_has_the_rest() {
+    let srv = start_server_with("[history]\nresume_max = 3\n").await;
+    let (mut alice, account) = registered(&srv.addr, "alice").await;
+    let token = account.resume_token.unwrap();
+    let (mut bob, _) = registered(&srv.addr, "bob").await;
+    join(&mut alice, "#team").await;
+    join(&mut bob, "#team").await;
+    let seen = say(&mut bob, "#team", "seen").await;
+    drop(alice);
+    wait_quit(&mut bob, "#team", "alice").await;
+    for n in 1..=5 {
+        say(&mut bob, "#team", &format!("r{n}")).await;
+    }
+    let mut alice = connect(&srv.addr).await;
+    let resumed = within("resumed", accounts::resume(&mut alice, &token, Some(seen)))
+        .await
+        .unwrap();
+    assert_eq!(texts(&resumed.missed), ["r1", "r2", "r3"]);
+    assert!(resumed.more);
+    let last = resumed.last_msg_id.unwrap();
+    let rest = within(
+        "history",
+        history::history(
+            &mut alice,
+            &Target::Room("#team".into()),
+            Cursor::After(last),
+            None,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(texts(&rest.messages), ["r4", "r5"]);
+    assert!(!rest.more);
+
+    // Without last_msg_id, a resume brings nothing back but logs in.
+    drop(alice);
+    wait_quit(&mut bob, "#team", "alice").await;
+    let mut alice = connect(&srv.addr).await;
+    let resumed = within("resumed", accounts::resume(&mut alice, &token, None))
+        .await
+        .unwrap();
+    assert!(resumed.missed.is_empty() && !resumed.more);
+    assert_eq!(resumed.account.user, "alice");
     srv.server.stop().await;
 }
