@@ -47,8 +47,12 @@ pub struct Resumed {
     /// Every message missed after the `last_msg_id` given, oldest first.
     pub missed: Vec<Message>,
     /// More were missed than the server sends on resuming (1000 by
-    /// default); read the rest with [`history::history`] and
-    /// [`history::Cursor::After`] `last_msg_id`.
+    /// default): the oldest were sent. Read the rest of each conversation
+    /// with [`history::history`] and [`history::Cursor::After`] its newest
+    /// message in `missed` (or the `last_msg_id` given, when `missed` has
+    /// none of it). Not after `last_msg_id` below: offline direct messages
+    /// are sent beyond the limit and may be newer than messages of other
+    /// conversations that were not sent.
     pub more: bool,
     /// The newest message id sent (or the one given).
     pub last_msg_id: Option<u64>,
