@@ -485,6 +485,9 @@ pub struct State {
     /// back into our rooms while we rejoin them, and the second `joined`
     /// of a room is not told again.
     pub server_joined: Vec<String>,
+    /// A password login (not a resume) awaits the server's `unread`
+    /// summary, which then tells where unread messages wait.
+    pub unread_summary_due: bool,
 }
 
 /// What a resume has brought back so far.
@@ -537,6 +540,7 @@ impl State {
             last_msg_id: None,
             catch_up: None,
             server_joined: Vec::new(),
+            unread_summary_due: false,
         }
     }
 

@@ -912,9 +912,7 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
             return;
         }
         "resumed" => return history::on_resumed(state, &frame, out),
-        // The unread summary after logging in and resuming: the
-        // conversations count their own.
-        "unread" => return,
+        "unread" => return history::on_unread(state, &frame),
         _ => {}
     }
     match frame {

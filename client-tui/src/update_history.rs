@@ -6,7 +6,7 @@ use chat_api::names::fold;
 use chat_api::{Message, MessageKind};
 use chat_client::accounts::{resume_frame, LoggedIn};
 use chat_client::history::{
-    history_frame, read_frame, Cursor, HistoryPage, ResumedSummary, Target,
+    history_frame, read_frame, Cursor, HistoryPage, ResumedSummary, Target, UnreadEntry,
 };
 use chat_client::Received;
 use serde_json::{Map, Value};
@@ -58,7 +58,49 @@ pub fn on_logged_in(state: &mut State, fields: &Map<String, Value>) -> bool {
             ..CatchUp::default()
         });
     }
+    // After a resume the missed messages are here already; after a
+    // password login, the summary says where unread ones wait.
+    state.unread_summary_due = !account.resumed;
     account.resumed
+}
+
+/// The `unread` summary the server sends after logging in: after a password
+/// login (a fresh start, or a token that could not be used), the
+/// conversations with unread messages get their counts in the sidebar
+/// (direct ones appear), and the server conversation lists them.
+pub fn on_unread(state: &mut State, frame: &Received) {
+    if frame.reply_to().is_some() || !std::mem::take(&mut state.unread_summary_due) {
+        return;
+    }
+    let Ok(entries) = UnreadEntry::list_from_frame(frame) else {
+        return;
+    };
+    let mut told = Vec::new();
+    for entry in entries.into_iter().filter(|e| e.unread > 0) {
+        let (name, kind) = match entry.target {
+            Target::Room(room) => (room, ConvKind::Room),
+            Target::With(user) => (user, ConvKind::Direct),
+        };
+        let index = state.conv_index(&name, kind);
+        let more = if entry.unread >= 1000 { "+" } else { "" };
+        told.push(format!(
+            "{} {}{more}",
+            state.convs[index].name, entry.unread
+        ));
+        if index != state.current {
+            let conv = &mut state.convs[index];
+            let count = usize::try_from(entry.unread).unwrap_or(usize::MAX);
+            conv.unread = conv.unread.max(count);
+            conv.mentioned |= kind == ConvKind::Direct;
+        }
+    }
+    if !told.is_empty() {
+        let text = format!(
+            "unread: {} (/history or PageUp in a conversation shows them)",
+            told.join(", ")
+        );
+        state.note(0, Body::Info(text));
+    }
 }
 
 /// A resume the server refused (an expired or revoked token, most often):

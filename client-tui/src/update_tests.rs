@@ -1727,6 +1727,55 @@ mod history {
     }
 
     #[test]
+    fn after_a_password_login_the_unread_summary_is_shown() {
+        let mut s = logged_in();
+        // (logged_in() answered a password login.)
+        custom(
+            &mut s,
+            "unread",
+            json!({"conversations": [
+                {"room": "#team", "last_msg_id": 10, "read_msg_id": 10, "unread": 0},
+                {"room": "#go", "last_msg_id": 9, "read_msg_id": 2, "unread": 4},
+                {"with": "bob", "last_msg_id": 8, "read_msg_id": 0, "unread": 1000},
+            ]}),
+        );
+        let go = s.find("#go").unwrap();
+        let bob = s.find("bob").expect("the direct conversation appears");
+        assert_eq!(s.convs[go].unread, 4);
+        assert_eq!(s.convs[bob].unread, 1000);
+        assert!(s.convs[bob].mentioned);
+        assert_eq!(
+            journal_lines(&mut s),
+            ["info * unread: #go 4, bob 1000+ (/history or PageUp in a conversation shows them)"]
+        );
+        // Only once per login; and not after a resume.
+        custom(
+            &mut s,
+            "unread",
+            json!({"conversations": [{"room": "#go", "last_msg_id": 9, "read_msg_id": 2, "unread": 4}]}),
+        );
+        assert!(s.journal.is_empty());
+        let id = reconnect(&mut s);
+        custom(
+            &mut s,
+            "logged_in",
+            json!({"id": id, "user": "alice", "resumed": true}),
+        );
+        custom(
+            &mut s,
+            "resumed",
+            json!({"id": id, "missed": 0, "more": false, "last_msg_id": 10}),
+        );
+        s.journal.clear();
+        custom(
+            &mut s,
+            "unread",
+            json!({"conversations": [{"room": "#go", "last_msg_id": 9, "read_msg_id": 2, "unread": 4}]}),
+        );
+        assert!(s.journal.is_empty(), "{:?}", s.journal);
+    }
+
+    #[test]
     fn logging_out_forgets_the_token() {
         let mut s = logged_in();
         let (id, f) = sent_json(&type_line(&mut s, "/logout"));
