@@ -400,3 +400,79 @@ async fn history_command_prints_older_pages_in_line_mode() {
     assert!(status.success());
     srv.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_new_client_process_gets_offline_messages_its_rooms_and_the_unread_summary() {
+    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
+    let addr = srv.addr.to_string();
+    let home = tempfile::tempdir().unwrap();
+    // Alice was in #team on another device, and quit.
+    let mut before = registered(&addr, "alice").await;
+    request_ok(
+        &mut before,
+        ClientFrame::Join {
+            room: "#team".into(),
+        },
+    )
+    .await;
+    before
+        .writer
+        .send(None, &ClientFrame::Quit { reason: None })
+        .await
+        .unwrap();
+    while let Ok(Some(_)) = tokio::time::timeout(TIMEOUT, before.recv())
+        .await
+        .expect("the server closes after quit")
+    {}
+    let mut bob = registered(&addr, "bob").await;
+    request_ok(
+        &mut bob,
+        ClientFrame::Join {
+            room: "#team".into(),
+        },
+    )
+    .await;
+    say(&mut bob, "#team", "while you were out").await;
+    request_ok(
+        &mut bob,
+        ClientFrame::Msg {
+            to: "alice".into(),
+            text: "call me".into(),
+        },
+    )
+    .await;
+
+    let mut alice = LineClient::spawn(
+        "alice",
+        home.path(),
+        &["--server", &addr, "--user", "alice"],
+        &[("CHATD_PASSWORD", PASSWORD)],
+    );
+    alice.expect_line("info * logged in as alice").await;
+    // Her room, remembered by the server; the direct message kept for her.
+    alice.expect_line("joined #team alice,bob").await;
+    alice.expect_line("msg bob bob call me").await;
+    let summary = alice
+        .expect("the unread summary", |l| l.starts_with("info * unread: "))
+        .await;
+    assert!(
+        summary.contains("#team 1") && summary.contains("bob 1"),
+        "{summary}"
+    );
+    alice.send("/join #team").await;
+    alice.send("/history").await;
+    alice
+        .expect_line("history #team bob while you were out")
+        .await;
+    alice
+        .expect_line("info #team 1 older message loaded above (PageUp)")
+        .await;
+    let (status, seen) = alice.finish().await;
+    assert!(status.success());
+    let joined = seen
+        .iter()
+        .filter(|l| l.starts_with("joined #team"))
+        .count();
+    assert_eq!(joined, 1, "told once: {seen:#?}");
+    srv.server.stop().await;
+}
