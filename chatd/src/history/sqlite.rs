@@ -96,7 +96,6 @@ impl MessageStore for SqliteStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
         // One multi-row INSERT per batch: a round trip per message to the
         // database thread would cost more than the write itself.
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -112,6 +111,20 @@ impl MessageStore for SqliteStore {
                 .push_bind(m.room.as_deref().or(m.to.as_deref()))
                 .push_bind(m.text.as_str());
         });
+        let simple = entries
+            .iter()
+            .all(|e| e.pending_for.is_none() && e.parties.is_empty());
+        if simple {
+            // Room messages and broadcasts only: one statement is its own
+            // transaction, and saves the BEGIN and COMMIT round trips.
+            insert
+                .build()
+                .execute(self.db.pool())
+                .await
+                .map_err(|e| self.err(e))?;
+            return Ok(());
+        }
+        let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
         insert
             .build()
             .execute(&mut *tx)
