@@ -449,31 +449,25 @@ impl MessageStore for SqliteStore {
     }
 
     async fn purge_before(&self, ts: u64) -> Result<u64> {
-        let mut deleted = 0;
-        loop {
-            let done = sqlx::query(
-                "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE ts < ? LIMIT ?)",
-            )
-            .bind(to_i64(ts))
-            .bind(PRUNE_CHUNK)
-            .execute(self.db.pool())
-            .await
-            .map_err(|e| self.err(e))?
-            .rows_affected();
-            deleted += done;
-            if done == 0 {
-                return Ok(deleted);
-            }
-        }
+        self.delete_chunked(
+            "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE ts < ? LIMIT ?)",
+            to_i64(ts),
+        )
+        .await
     }
 }
 
 impl SqliteStore {
-    async fn delete_chunked(&self, sql: &'static str, key: String) -> Result<u64> {
+    /// Runs a `DELETE ... LIMIT ?` (first parameter `key`) until it deletes
+    /// nothing: small transactions, so the log writer never waits long.
+    async fn delete_chunked<T>(&self, sql: &'static str, key: T) -> Result<u64>
+    where
+        T: for<'q> sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Clone + Send + Sync,
+    {
         let mut deleted = 0;
         loop {
             let done = sqlx::query(sql)
-                .bind(&key)
+                .bind(key.clone())
                 .bind(PRUNE_CHUNK)
                 .execute(self.db.pool())
                 .await

@@ -24,6 +24,18 @@ pub struct LogEntry {
     pub parties: Vec<(String, String)>,
 }
 
+impl LogEntry {
+    /// A room message or broadcast: nobody to keep it for, no parties.
+    pub fn new(message: Message, conv: String) -> LogEntry {
+        LogEntry {
+            message,
+            conv,
+            pending_for: None,
+            parties: Vec::new(),
+        }
+    }
+}
+
 /// Where a page starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {

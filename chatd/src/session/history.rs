@@ -82,14 +82,8 @@ impl SessionTask {
         self.shared
             .hub
             .say(&peer, room, text, |message, room, accepted| {
-                let entry = LogEntry {
-                    message,
-                    conv: room.key.clone(),
-                    pending_for: None,
-                    parties: Vec::new(),
-                };
                 permit.send(LogCommand::Store(
-                    entry,
+                    LogEntry::new(message, room.key.clone()),
                     Some(ack(&peer, id, accepted.recipients, changed, false)),
                 ));
             })?;
@@ -187,14 +181,8 @@ impl SessionTask {
         self.shared
             .hub
             .broadcast(&peer, text, |message, accepted| {
-                let entry = LogEntry {
-                    message,
-                    conv: BROADCAST_CONV.to_string(),
-                    pending_for: None,
-                    parties: Vec::new(),
-                };
                 permit.send(LogCommand::Store(
-                    entry,
+                    LogEntry::new(message, BROADCAST_CONV.to_string()),
                     Some(ack(&peer, id, accepted.recipients, changed, false)),
                 ));
             })?;
