@@ -183,6 +183,7 @@ mod tests {
             lockout_ms: 1000,
             max_lockout_ms: 4000,
             max_tracked: 4,
+            registrations_per_address: 5,
         }
     }
 
