@@ -7,7 +7,7 @@ import {
   featureHelp, featuresIdentified, handleFeatureFrame, observeFrame, renderFeatures, startFeatures,
 } from "./features.js";
 import { describeError, replyId, requests } from "./protocol.js";
-import { initialState, roomsToRejoin, update } from "./state.js";
+import { HISTORY_PAGE, initialState, newestMsgId, oldestMsgId, roomsToRejoin, update } from "./state.js";
 import { $ } from "./view/dom.js";
 import { renderConnect } from "./view/connect.js";
 import { renderMembers } from "./view/members.js";
@@ -25,6 +25,59 @@ const pending = new Map();
  * page's memory only (never in storage); a reload asks again.
  */
 let credentials = null;
+
+/**
+ * Whether this page may log in again by itself with `resume` (the token is
+ * in an HttpOnly cookie the page cannot read). False after logging out.
+ */
+let mayResume = true;
+
+/**
+ * Marks that this browser holds a session cookie (not the token, which
+ * page scripts never see): without it a page load goes straight to the
+ * login form instead of sending a `resume` that would count as a failed
+ * login.
+ */
+const SESSION_HINT = "chatd.session";
+
+function hasSessionHint() {
+  try {
+    return localStorage.getItem(SESSION_HINT) === "1";
+  } catch {
+    return true; // No storage: try, the server decides.
+  }
+}
+
+function setSessionHint(on) {
+  try {
+    if (on) localStorage.setItem(SESSION_HINT, "1");
+    else localStorage.removeItem(SESSION_HINT);
+  } catch {
+    // No storage: nothing to remember.
+  }
+}
+
+/**
+ * Hands the resume token of `logged_in` to the server, which keeps it in
+ * an HttpOnly cookie; the page keeps no copy.
+ */
+function keepSession(token) {
+  if (typeof token !== "string") return;
+  fetch("/session", { method: "POST", body: token, credentials: "same-origin" })
+    .then((response) => setSessionHint(response.ok))
+    .catch(() => {});
+}
+
+/** Forgets the session cookie (logging out, or the server refused it). */
+function forgetSession() {
+  setSessionHint(false);
+  fetch("/session", { method: "DELETE", credentials: "same-origin" }).catch(() => {});
+}
+
+/** Whether the server can resume sessions (accounts and stored history). */
+function serverResumes() {
+  return state.features.has("accounts") && state.features.has("history");
+}
 
 /** Codes after which reconnecting would only repeat the problem. */
 const FINAL_BYE = new Set(["kicked", "quit", "unsupported_protocol"]);
@@ -54,6 +107,63 @@ function render() {
   renderMembers(state, { onOpenDm: openDm });
   renderMessages(state);
   renderFeatures(app);
+  afterRender();
+}
+
+/** What showing the current conversation asks of the server: its recent
+ * history the first time, older pages while the list cannot scroll yet,
+ * and the read marker. */
+function afterRender() {
+  if (state.phase !== "chat") return;
+  const conv = state.conversations.get(state.current);
+  if (!conv) return;
+  if (!conv.history.loaded) loadHistory(conv, null);
+  else if (conv.history.more && !conv.history.loading) {
+    const list = $("messages");
+    if (list.scrollHeight <= list.clientHeight) loadOlder();
+  }
+  markRead(conv);
+}
+
+/** `{room}` or `{with}` for requests about a conversation. */
+function target(conv) {
+  if (conv.kind === "room") return { room: conv.name };
+  if (conv.kind === "dm") return { with: conv.name };
+  return null;
+}
+
+/** Whether the server can be asked about `conv` now. */
+function canAsk(conv) {
+  return state.connection === "open" && state.me !== null && !state.resuming
+    && state.features.has("history") && target(conv) !== null
+    && (conv.kind !== "room" || conv.joined);
+}
+
+/** Asks for a page of history: the latest, or the one `before` a msg_id. */
+function loadHistory(conv, before) {
+  if (conv.history.loading || !canAsk(conv)) return;
+  const key = conv.key;
+  if (send(requests.history(target(conv), before, HISTORY_PAGE), { kind: "history", key })) {
+    dispatch({ type: "history_request", key });
+  }
+}
+
+/** The page before the oldest message shown, while there is one. */
+function loadOlder() {
+  const conv = state.conversations.get(state.current);
+  if (!conv || !conv.history.loaded || !conv.history.more) return;
+  const oldest = oldestMsgId(conv);
+  if (oldest !== null) loadHistory(conv, oldest);
+}
+
+/** Tells the server (and so the account's other devices) what was read. */
+function markRead(conv) {
+  if (!state.loggedIn || document.visibilityState !== "visible" || !canAsk(conv)) return;
+  const newest = newestMsgId(conv);
+  if (newest <= conv.readMsgId) return;
+  if (send(requests.read(target(conv), newest), { kind: "read" })) {
+    dispatch({ type: "read_sent", key: conv.key, msgId: newest });
+  }
 }
 
 const app = {
@@ -83,7 +193,10 @@ function onFrame(frame) {
       dispatch({ type: "connection", status: "open", note: "" });
       dispatch({ type: "welcome", welcome: frame });
       startFeatures(state.features, app);
-      if (credentials) identify(credentials);
+      // An account comes back with its cookie (page load, new tab, server
+      // restart, dropped connection); a guest with its nickname.
+      if (serverResumes() && mayResume && (state.loggedIn || (!credentials && hasSessionHint()))) resume();
+      else if (credentials) identify(credentials);
       return;
     case "error":
       return onError(frame, meaning);
@@ -102,7 +215,22 @@ function onFrame(frame) {
       return onOk(frame, meaning);
     case "joined":
       if (meaning?.onReply) return meaning.onReply(frame);
-      dispatch({ type: "joined", room: frame.room, members: frame.members, select: meaning?.select ?? false });
+      // Without id: the server joined us again to a room of the account.
+      dispatch({ type: "joined", room: frame.room, members: frame.members, select: meaning?.select ?? false, rejoined: id === null });
+      return;
+    case "history":
+      if (meaning?.kind === "history") {
+        dispatch({ type: "history", key: meaning.key, messages: frame.messages ?? [], more: frame.more, older: true });
+      }
+      return;
+    case "missed":
+      dispatch({ type: "missed", messages: frame.messages ?? [] });
+      return;
+    case "resumed":
+      onResumed(frame);
+      return;
+    case "unread":
+      if (Array.isArray(frame.conversations)) dispatch({ type: "unread", conversations: frame.conversations });
       return;
     case "sent":
       if (meaning?.kind === "message") dispatch({ type: "sent", pending: meaning, msgId: frame.msg_id, ts: frame.ts, text: frame.text });
@@ -130,9 +258,24 @@ function onFrame(frame) {
 function onOk(frame, meaning) {
   if (!meaning) return;
   switch (meaning.kind) {
+    case "resume": {
+      mayResume = true;
+      keepSession(frame.resume_token);
+      resumeAsked = meaning.lastMsgId;
+      dispatch({ type: "identified", nick: frame.user, admin: frame.admin, loggedIn: true });
+      // The server joins the account's rooms again (`joined` without id);
+      // `resumed` follows the messages we missed.
+      featuresIdentified(app);
+      focusInput();
+      return;
+    }
     case "identify": {
       const nick = frame.type === "logged_in" ? frame.user : frame.nick ?? meaning.name;
       credentials = meaning.credentials;
+      if (frame.type === "logged_in") {
+        mayResume = true;
+        keepSession(frame.resume_token);
+      }
       dispatch({ type: "identified", nick, admin: frame.admin, loggedIn: frame.type === "logged_in" });
       // Back in the rooms we were in before the connection dropped.
       for (const room of roomsToRejoin(state)) send(requests.join(room), { kind: "join", room, select: false });
@@ -160,8 +303,46 @@ function onOk(frame, meaning) {
   }
 }
 
+/** The last_msg_id the latest `resume` carried (0: none). */
+let resumeAsked = 0;
+
+/** Logs in again with the cookie's token, continuing after what we saw. */
+function resume() {
+  const lastMsgId = state.loggedIn ? state.lastMsgId : 0;
+  dispatch({ type: "resuming" });
+  if (!send(requests.resume(lastMsgId), { kind: "resume", lastMsgId })) {
+    dispatch({ type: "identify_failed", message: "" });
+  }
+}
+
+/** The catch-up after a resume is complete. */
+function onResumed(frame) {
+  // Too much was missed to be sent at once, or we could not say where we
+  // were: every conversation starts again from its latest page.
+  if (frame.more || !resumeAsked) dispatch({ type: "resumed_gap" });
+  // Rooms on screen that the server did not join us to again.
+  for (const room of roomsToRejoin(state)) {
+    const conv = state.conversations.get(room.toLowerCase());
+    if (conv && !conv.joined) send(requests.join(room), { kind: "join", room, select: false });
+  }
+}
+
 function onError(frame, meaning) {
   const text = describeError(frame.code, frame.message);
+  if (meaning?.kind === "resume") {
+    // The cookie is gone, expired or revoked: log in with the password.
+    if (frame.code === "invalid_token" || frame.code === "account_disabled") forgetSession();
+    if (credentials) return identify(credentials);
+    // On a page load a missing login is no error worth showing.
+    const quiet = state.phase === "connect" && frame.code === "invalid_token";
+    dispatch({ type: "identify_failed", message: quiet || frame.code === "feature_disabled" ? "" : text });
+    return;
+  }
+  if (meaning?.kind === "history") {
+    dispatch({ type: "history", key: meaning.key, failed: true });
+    return;
+  }
+  if (meaning?.kind === "read") return;
   if (meaning?.kind === "identify") {
     credentials = null;
     dispatch({ type: "identify_failed", message: text });
@@ -273,7 +454,11 @@ function wireInput() {
     if (!$("connect-form").reportValidity()) return;
     identify({ name: $("nick").value.trim(), password: $("password").value, register: true });
   });
-  $("logout").addEventListener("click", () => send(requests.logout(), { kind: "logout" }));
+  $("logout").addEventListener("click", () => {
+    mayResume = false;
+    forgetSession();
+    send(requests.logout(), { kind: "logout" });
+  });
 
   const input = $("input");
   const autosize = () => {
@@ -321,6 +506,11 @@ function wireInput() {
   $("messages").addEventListener("scroll", () => {
     const list = $("messages");
     if (list.scrollHeight - list.scrollTop - list.clientHeight <= 48) $("new-below").hidden = true;
+    // Near the top: the page of history before the oldest message.
+    if (list.scrollTop <= 64) loadOlder();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") dispatch({ type: "noop" });
   });
   $("sidebar-toggle").addEventListener("click", (e) => {
     e.stopPropagation();
