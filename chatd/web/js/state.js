@@ -259,7 +259,9 @@ export function update(state, event) {
     case "message": {
       const m = event.message;
       const conv = conversationOf(state, m);
-      if (typeof m.msg_id === "number") addById(state, conv, entryOf(state, m), { countUnread: true });
+      // Without stored history a server may hand out ids again after a
+      // restart: only then are they no reliable key.
+      if (state.features.has("history") && typeof m.msg_id === "number") addById(state, conv, entryOf(state, m), { countUnread: true });
       else append(state, conv, entryOf(state, m));
       break;
     }
@@ -323,9 +325,11 @@ export function update(state, event) {
         : p.direct ? ensure(state, dmKey(p.to), "dm", p.to)
         : ensure(state, roomKey(p.room), "room", p.room);
       const kind = p.broadcast ? "broadcast" : p.direct ? "direct" : "room";
+      const entry = { kind, msgId: event.msgId, ts: event.ts, from: state.me, text: event.text ?? p.text, own: true };
       // Already shown if it was a direct message to ourselves (it arrives,
       // as delivered, before this reply) or came in a history page.
-      addById(state, conv, { kind, msgId: event.msgId, ts: event.ts, from: state.me, text: event.text ?? p.text, own: true }, { countUnread: false });
+      if (state.features.has("history")) addById(state, conv, entry, { countUnread: false });
+      else if (!conv.messages.some((e) => e.msgId === event.msgId && e.own)) append(state, conv, entry);
       break;
     }
     case "presence": {
