@@ -134,7 +134,7 @@ function target(conv) {
 
 /** Whether the server can be asked about `conv` now. */
 function canAsk(conv) {
-  return state.connection === "open" && state.me !== null && !state.resuming
+  return state.connection === "open" && state.me !== null && !state.resuming && !state.connectBusy
     && state.features.has("history") && target(conv) !== null
     && (conv.kind !== "room" || conv.joined);
 }
