@@ -33,44 +33,16 @@ let credentials = null;
 let mayResume = true;
 
 /**
- * Marks that this browser holds a session cookie (not the token, which
- * page scripts never see): without it a page load goes straight to the
- * login form instead of sending a `resume` that would count as a failed
- * login.
- */
-const SESSION_HINT = "chatd.session";
-
-function hasSessionHint() {
-  try {
-    return localStorage.getItem(SESSION_HINT) === "1";
-  } catch {
-    return true; // No storage: try, the server decides.
-  }
-}
-
-function setSessionHint(on) {
-  try {
-    if (on) localStorage.setItem(SESSION_HINT, "1");
-    else localStorage.removeItem(SESSION_HINT);
-  } catch {
-    // No storage: nothing to remember.
-  }
-}
-
-/**
  * Hands the resume token of `logged_in` to the server, which keeps it in
  * an HttpOnly cookie; the page keeps no copy.
  */
 function keepSession(token) {
   if (typeof token !== "string") return;
-  fetch("/session", { method: "POST", body: token, credentials: "same-origin" })
-    .then((response) => setSessionHint(response.ok))
-    .catch(() => {});
+  fetch("/session", { method: "POST", body: token, credentials: "same-origin" }).catch(() => {});
 }
 
 /** Forgets the session cookie (logging out, or the server refused it). */
 function forgetSession() {
-  setSessionHint(false);
   fetch("/session", { method: "DELETE", credentials: "same-origin" }).catch(() => {});
 }
 
@@ -194,8 +166,9 @@ function onFrame(frame) {
       dispatch({ type: "welcome", welcome: frame });
       startFeatures(state.features, app);
       // An account comes back with its cookie (page load, new tab, server
-      // restart, dropped connection); a guest with its nickname.
-      if (serverResumes() && mayResume && (state.loggedIn || (!credentials && hasSessionHint()))) resume();
+      // restart, dropped connection); a guest with its nickname. Without a
+      // cookie the server answers invalid_token and the form is shown.
+      if (serverResumes() && mayResume && (state.loggedIn || !credentials)) resume();
       else if (credentials) identify(credentials);
       return;
     case "error":
