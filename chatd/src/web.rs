@@ -340,19 +340,18 @@ fn resume_set_cookie(token: Option<&str>, secure: bool) -> HeaderValue {
     HeaderValue::from_str(&cookie.to_string()).expect("a cookie of token characters")
 }
 
-/// Refuses a `/session` request from a foreign page, as `/ws` does.
-fn session_origin(state: &WebState, headers: &HeaderMap, addr: SocketAddr) -> Result<(), Response> {
-    check_origin(state, headers).map_err(|refusal| {
-        tracing::info!(%addr, origin = ?headers.get(header::ORIGIN), "/session refused: origin not allowed");
-        plain_text(
-            StatusCode::FORBIDDEN,
-            format!(
-                "refused: pages from origin {:?} may not keep a login on this chat server. \
-                 Open the chat at {}/ or ask the operator to add the origin to [web] allowed_origins in chatd.toml.\n",
-                refusal.origin, refusal.own
-            ),
-        )
-    })
+/// The refusal of a `/session` request from a foreign page, as `/ws` does.
+fn session_refusal(state: &WebState, headers: &HeaderMap, addr: SocketAddr) -> Option<Response> {
+    let refusal = check_origin(state, headers).err()?;
+    tracing::info!(%addr, origin = ?headers.get(header::ORIGIN), "/session refused: origin not allowed");
+    Some(plain_text(
+        StatusCode::FORBIDDEN,
+        format!(
+            "refused: pages from origin {:?} may not keep a login on this chat server. \
+             Open the chat at {}/ or ask the operator to add the origin to [web] allowed_origins in chatd.toml.\n",
+            refusal.origin, refusal.own
+        ),
+    ))
 }
 
 /// `POST /session`: the body is the app's resume token (from `logged_in`),
@@ -363,7 +362,7 @@ async fn session_create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(refusal) = session_origin(&state, &headers, addr) {
+    if let Some(refusal) = session_refusal(&state, &headers, addr) {
         return refusal;
     }
     let token = std::str::from_utf8(&body).unwrap_or("").trim();
@@ -383,7 +382,7 @@ async fn session_delete(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = session_origin(&state, &headers, addr) {
+    if let Some(refusal) = session_refusal(&state, &headers, addr) {
         return refusal;
     }
     session_reply(resume_set_cookie(None, state.scheme == "https"))
