@@ -66,7 +66,7 @@ pub use handler::{
 pub use payload::Payload;
 pub use protocol::{
     ApiError, ClientFrame, ErrorCode, Inbound, Message, MessageKind, ParseError, Presence,
-    PresenceEvent, Request, RequestId, RoomInfo, ServerFrame, PROTOCOL_VERSION,
+    PresenceEvent, Request, RequestId, RoomInfo, ServerFrame, UnreadEntry, PROTOCOL_VERSION,
 };
 /// The `serde` chatd is built with. Shared-library plugins derive through it
 /// (`#[serde(crate = "chat_api::serde")]`) so that they depend on `chat-api`

@@ -60,6 +60,38 @@ pub enum ClientFrame {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
+    /// Read a page of a conversation's stored messages.
+    History {
+        /// The room, or ...
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        /// ... the other party of a direct conversation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<String>,
+        /// Messages older than this id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        /// Messages newer than this id. Neither cursor: the newest.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u32>,
+        /// Set by a plugin, never by a client: the oldest message id this
+        /// session may read in the conversation (a private room's member
+        /// reads only what was said since joining).
+        #[serde(skip)]
+        floor: Option<u64>,
+    },
+    /// Move the account's read marker in a conversation forward.
+    Read {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<String>,
+        msg_id: u64,
+    },
+    /// List the account's conversations with their unread counts.
+    Unread {},
 }
 
 impl ClientFrame {
@@ -77,6 +109,9 @@ impl ClientFrame {
             ClientFrame::Rooms {} => "rooms",
             ClientFrame::Ping { .. } => "ping",
             ClientFrame::Quit { .. } => "quit",
+            ClientFrame::History { .. } => "history",
+            ClientFrame::Read { .. } => "read",
+            ClientFrame::Unread {} => "unread",
         }
     }
 
@@ -92,6 +127,9 @@ impl ClientFrame {
         "rooms",
         "ping",
         "quit",
+        "history",
+        "read",
+        "unread",
     ];
 }
 
@@ -107,7 +145,7 @@ pub enum MessageKind {
 /// A chat message as delivered to its recipients.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
-    /// Server-assigned id, unique for the server's lifetime and increasing.
+    /// Server-assigned id, unique and increasing across restarts.
     pub msg_id: u64,
     /// Server time of acceptance, milliseconds since the Unix epoch.
     pub ts: u64,
@@ -212,6 +250,10 @@ pub enum ServerFrame {
         /// sees instead of what it typed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         text: Option<String>,
+        /// A direct message to an account that is offline: stored, and
+        /// delivered when the account next logs in.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        stored: bool,
     },
     /// A chat message.
     Message(Message),
@@ -247,6 +289,53 @@ pub enum ServerFrame {
     },
     /// The server is closing this connection; nothing follows.
     Bye { code: ErrorCode, reason: String },
+    /// Reply to `history`: messages oldest first.
+    History {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        room: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        with: Option<String>,
+        messages: Vec<Message>,
+        /// More messages exist in the direction asked.
+        more: bool,
+    },
+    /// The account's conversations and unread counts (reply to `unread`,
+    /// and sent after every login and resume).
+    Unread {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        conversations: Vec<UnreadEntry>,
+    },
+    /// Messages missed while away, oldest first (during a resume).
+    Missed { messages: Vec<Message> },
+    /// The end of a resume's catch-up.
+    Resumed {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<RequestId>,
+        /// Messages sent in `missed` frames.
+        missed: usize,
+        /// More were missed than one resume sends: page with `history`.
+        more: bool,
+        /// The newest id sent (or the client's own `last_msg_id`).
+        last_msg_id: u64,
+    },
+}
+
+/// One conversation in an `unread` frame.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnreadEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub with: Option<String>,
+    /// The newest message in the conversation (0: none stored).
+    pub last_msg_id: u64,
+    /// The account's read marker (0: nothing read).
+    pub read_msg_id: u64,
+    /// Messages from others after the marker, counted up to 1000.
+    pub unread: u64,
 }
 
 impl ServerFrame {
@@ -266,7 +355,7 @@ impl ServerFrame {
 
     const KINDS: &'static [&'static str] = &[
         "welcome", "ok", "joined", "sent", "message", "presence", "users", "rooms", "pong",
-        "error", "bye",
+        "error", "bye", "history", "unread", "missed", "resumed",
     ];
 }
 
@@ -316,6 +405,11 @@ impl ErrorCode {
     pub const NOT_IN_ROOM: ErrorCode = ErrorCode::custom("not_in_room");
     /// A room that does not exist (or that the user may not see).
     pub const NO_SUCH_ROOM: ErrorCode = ErrorCode::custom("no_such_room");
+    /// The message reached its online recipients but could not be stored
+    /// (disk full, database failure); it is not in the history.
+    pub const NOT_STORED: ErrorCode = ErrorCode::custom("not_stored");
+    /// Read markers and unread counts belong to accounts; log in first.
+    pub const ACCOUNT_REQUIRED: ErrorCode = ErrorCode::custom("account_required");
     /// Nobody connected has that nickname.
     pub const NO_SUCH_USER: ErrorCode = ErrorCode::custom("no_such_user");
     /// Empty text, or text with forbidden control characters.
@@ -453,6 +547,10 @@ impl Received {
                 ServerFrame::Pong { .. } => "pong",
                 ServerFrame::Error { .. } => "error",
                 ServerFrame::Bye { .. } => "bye",
+                ServerFrame::History { .. } => "history",
+                ServerFrame::Unread { .. } => "unread",
+                ServerFrame::Missed { .. } => "missed",
+                ServerFrame::Resumed { .. } => "resumed",
             },
         }
     }
@@ -468,6 +566,9 @@ impl Received {
                 | ServerFrame::Users { id, .. }
                 | ServerFrame::Rooms { id, .. }
                 | ServerFrame::Pong { id, .. }
+                | ServerFrame::History { id, .. }
+                | ServerFrame::Unread { id, .. }
+                | ServerFrame::Resumed { id, .. }
                 | ServerFrame::Error { id, .. } => *id,
                 _ => None,
             },
@@ -658,6 +759,7 @@ mod tests {
             ts: 5,
             recipients: 2,
             text: text.map(str::to_string),
+            stored: false,
         };
         let unchanged = crate::Payload::encode(&sent(None));
         assert_eq!(

@@ -45,6 +45,8 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     #[serde(default)]
     pub database: DatabaseConfig,
+    #[serde(default)]
+    pub history: HistoryConfig,
     /// The handler pipeline, in order.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginEntry>,
@@ -218,6 +220,50 @@ impl Default for DatabaseConfig {
     }
 }
 
+/// `[history]`: the durable message log, offline direct messages,
+/// remembered rooms, read markers and resuming (docs/protocol.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HistoryConfig {
+    /// Keep messages at all. Off: nothing is stored and the history frames
+    /// get `feature_disabled`.
+    pub enabled: bool,
+    /// Messages older than this many days are deleted (0 = kept forever).
+    pub max_age_days: u64,
+    /// Messages kept per room; the oldest beyond are deleted (0 = no limit).
+    pub max_messages_per_room: u64,
+    /// Messages kept per direct conversation (0 = no limit).
+    pub max_messages_per_conversation: u64,
+    /// How often the pruning job applies the three limits above.
+    pub prune_interval_secs: u64,
+    /// Most messages one `history` page returns.
+    pub max_page: u32,
+    /// Most missed messages a `resume` sends; beyond, `resumed.more` says
+    /// so and the client pages with `history`.
+    pub resume_max: u32,
+    /// Messages waiting to be stored; senders wait (never recipients) when
+    /// the disk falls this far behind.
+    pub queue: usize,
+    /// Most messages written in one transaction (group commit).
+    pub batch: usize,
+}
+
+impl Default for HistoryConfig {
+    fn default() -> Self {
+        HistoryConfig {
+            enabled: true,
+            max_age_days: 365,
+            max_messages_per_room: 1_000_000,
+            max_messages_per_conversation: 100_000,
+            prune_interval_secs: 3600,
+            max_page: 200,
+            resume_max: 1000,
+            queue: 16_384,
+            batch: 512,
+        }
+    }
+}
+
 /// One `[[plugin]]` entry: a stage of the handler pipeline.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -302,6 +348,19 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        let h = &self.history;
+        if h.max_page == 0 || h.max_page > 1000 {
+            return Err(self.invalid(format!(
+                "history.max_page = {} must be between 1 and 1000",
+                h.max_page
+            )));
+        }
+        if h.queue == 0 || h.batch == 0 || h.prune_interval_secs == 0 {
+            return Err(self.invalid(
+                "history.queue, history.batch and history.prune_interval_secs must be at least 1"
+                    .into(),
+            ));
+        }
         let l = &self.limits;
         if l.max_frame_bytes < 256 {
             return Err(self.invalid(format!(

@@ -28,7 +28,8 @@ use chat_api::{
     RoomInfo, ServerFrame, SessionId,
 };
 
-use crate::peer::{IdentityState, Peer};
+use crate::message_ids::MessageIds;
+use crate::peer::{IdentityState, Membership, Peer};
 
 const SHARDS: usize = 16;
 
@@ -79,6 +80,9 @@ pub struct Room {
     pub key: String,
     /// Members in join order (modulo removals). Held while fanning out.
     members: Mutex<Vec<Arc<Peer>>>,
+    /// The id of the last message sent to the room (written under
+    /// `members`), so a joining session knows where its live messages start.
+    last_msg_id: AtomicU64,
 }
 
 impl std::fmt::Debug for Room {
@@ -112,8 +116,8 @@ pub struct Hub {
     nicks: Sharded<String, Arc<Peer>>,
     /// Rooms with at least one member, by folded name.
     rooms: RwLock<HashMap<String, Arc<Room>>>,
-    /// Last message id handed out.
-    last_msg_id: AtomicU64,
+    /// Message ids (persisted ahead of use when there is a database).
+    ids: Arc<MessageIds>,
     /// Rooms one session may be in (`limits.max_rooms_per_session`).
     max_rooms_per_session: usize,
     /// Rooms that may exist at once (`limits.max_rooms`).
@@ -133,6 +137,13 @@ fn nick_required() -> ApiError {
     )
 }
 
+fn no_such_user(to: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NO_SUCH_USER,
+        format!("nobody called '{to}' is connected"),
+    )
+}
+
 fn not_in_room(room: &str) -> ApiError {
     ApiError::new(
         ErrorCode::NOT_IN_ROOM,
@@ -149,11 +160,16 @@ impl Hub {
     /// A hub that lets each session be in at most `per_session` rooms and
     /// holds at most `total` rooms.
     pub fn with_room_limits(per_session: usize, total: usize) -> Hub {
+        Hub::with_ids(per_session, total, Arc::new(MessageIds::unpersisted(0)))
+    }
+
+    /// A hub taking message ids from `ids`.
+    pub fn with_ids(per_session: usize, total: usize, ids: Arc<MessageIds>) -> Hub {
         Hub {
             sessions: Sharded::new(),
             nicks: Sharded::new(),
             rooms: RwLock::new(HashMap::new()),
-            last_msg_id: AtomicU64::new(0),
+            ids,
             max_rooms_per_session: per_session,
             max_rooms: total,
         }
@@ -161,10 +177,12 @@ impl Hub {
 
     /// A fresh message id and timestamp.
     pub fn next_message_id(&self) -> (u64, u64) {
-        (
-            self.last_msg_id.fetch_add(1, Ordering::Relaxed) + 1,
-            now_ms(),
-        )
+        (self.ids.next(), now_ms())
+    }
+
+    /// The last message id handed out.
+    pub fn last_message_id(&self) -> u64 {
+        self.ids.last()
     }
 
     /// Makes a session reachable by id (after its handshake).
@@ -244,7 +262,7 @@ impl Hub {
             self.remove(&displaced, "logged in from another connection");
         }
         if let Some(old) = old.filter(|old| *old.nick != *new.nick) {
-            let rooms: Vec<Arc<Room>> = peer.rooms.lock().unwrap().clone();
+            let rooms: Vec<Arc<Room>> = peer.room_list();
             for room in rooms {
                 let members = room.members.lock().unwrap();
                 let payload = presence(
@@ -305,7 +323,8 @@ impl Hub {
         // A session's room list changes only under the room map's lock.
         {
             let rooms = peer.rooms.lock().unwrap();
-            if rooms.len() >= self.max_rooms_per_session && !rooms.iter().any(|r| r.key == key) {
+            if rooms.len() >= self.max_rooms_per_session && !rooms.iter().any(|m| m.room.key == key)
+            {
                 return Err(ApiError::new(
                     ErrorCode::ROOM_LIMIT,
                     format!(
@@ -331,6 +350,7 @@ impl Hub {
                     name: room_name.to_string(),
                     key,
                     members: Mutex::new(Vec::new()),
+                    last_msg_id: AtomicU64::new(0),
                 })
             })
             .clone();
@@ -341,7 +361,10 @@ impl Hub {
                 member.deliver(payload.clone());
             }
             members.push(peer.clone());
-            peer.rooms.lock().unwrap().push(room.clone());
+            peer.rooms.lock().unwrap().push(Membership {
+                room: room.clone(),
+                since: room.last_msg_id.load(Ordering::Relaxed),
+            });
         }
         let names = member_names(&members);
         Ok((room.name.clone(), names))
@@ -385,7 +408,10 @@ impl Hub {
             return false;
         };
         members.swap_remove(pos);
-        peer.rooms.lock().unwrap().retain(|r| !Arc::ptr_eq(r, room));
+        peer.rooms
+            .lock()
+            .unwrap()
+            .retain(|m| !Arc::ptr_eq(&m.room, room));
         let payload = presence(event, &room.name, nick, None, reason);
         for member in members.iter() {
             member.deliver(payload.clone());
@@ -402,7 +428,7 @@ impl Hub {
         event: PresenceEvent,
         reason: Option<&str>,
     ) {
-        let rooms: Vec<Arc<Room>> = peer.rooms.lock().unwrap().clone();
+        let rooms: Vec<Arc<Room>> = peer.room_list();
         for room in rooms {
             self.remove_member(&room, peer, nick, event, reason);
             if room.members.lock().unwrap().is_empty()
@@ -422,9 +448,9 @@ impl Hub {
         room: Option<&str>,
         to: Option<&str>,
         text: &str,
-    ) -> (Accepted, Payload) {
+    ) -> (Accepted, Payload, Message) {
         let (msg_id, ts) = self.next_message_id();
-        let payload = Payload::encode(&ServerFrame::Message(Message {
+        let message = Message {
             msg_id,
             ts,
             kind,
@@ -432,17 +458,33 @@ impl Hub {
             room: room.map(str::to_string),
             to: to.map(str::to_string),
             text: text.to_string(),
-        }));
+        };
+        // Encoded once for every recipient; the struct itself goes to the
+        // recorder (the history log).
+        let frame = ServerFrame::Message(message);
+        let payload = Payload::encode(&frame);
+        let ServerFrame::Message(message) = frame else {
+            unreachable!("built as a message above")
+        };
         let accepted = Accepted {
             msg_id,
             ts,
             recipients: 0,
         };
-        (accepted, payload)
+        (accepted, payload, message)
     }
 
-    /// Sends a message to a room the sender is in.
-    pub fn say(&self, peer: &Arc<Peer>, room_name: &str, text: &str) -> Result<Accepted, ApiError> {
+    /// Sends a message to a room the sender is in. `record` gets the
+    /// message under the room's lock, after it was queued for the members,
+    /// so that whatever it records (the history log) sees each room's
+    /// messages in id order.
+    pub fn say(
+        &self,
+        peer: &Arc<Peer>,
+        room_name: &str,
+        text: &str,
+        record: impl FnOnce(Message, &Room, &Accepted),
+    ) -> Result<Accepted, ApiError> {
         let nick = peer.nick().ok_or_else(nick_required)?;
         // Compared in place: no folded copy of the name per message.
         let room = peer
@@ -450,52 +492,80 @@ impl Hub {
             .lock()
             .unwrap()
             .iter()
-            .find(|r| r.key.eq_ignore_ascii_case(room_name))
-            .cloned()
+            .find(|m| m.room.key.eq_ignore_ascii_case(room_name))
+            .map(|m| m.room.clone())
             .ok_or_else(|| not_in_room(room_name))?;
         let members = room.members.lock().unwrap();
         // Re-checked under the room lock: a kick may have raced with us.
         if !peer.in_room(&room) {
             return Err(not_in_room(room_name));
         }
-        let (mut accepted, payload) =
+        let (mut accepted, payload, message) =
             self.message(MessageKind::Room, &nick, Some(&room.name), None, text);
+        room.last_msg_id.store(accepted.msg_id, Ordering::Relaxed);
         for member in members.iter() {
             if member.id != peer.id && member.deliver(payload.clone()) {
                 accepted.recipients += 1;
             }
         }
+        record(message, &room, &accepted);
         Ok(accepted)
     }
 
-    /// Sends a direct message to one user.
-    pub fn direct(&self, peer: &Arc<Peer>, to: &str, text: &str) -> Result<Accepted, ApiError> {
+    /// Sends a direct message to one connected user. `record` gets the
+    /// message and the recipient's session.
+    pub fn direct(
+        &self,
+        peer: &Arc<Peer>,
+        to: &str,
+        text: &str,
+        record: impl FnOnce(Message, &Arc<Peer>, &Accepted),
+    ) -> Result<Accepted, ApiError> {
         let nick = peer.nick().ok_or_else(nick_required)?;
-        let target = self.by_nick(to).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NO_SUCH_USER,
-                format!("nobody called '{to}' is connected"),
-            )
-        })?;
+        let target = self.by_nick(to).ok_or_else(|| no_such_user(to))?;
         let to_nick = target
             .nick()
             .map(|n| n.to_string())
             .unwrap_or_else(|| to.to_string());
-        let (mut accepted, payload) =
+        let (mut accepted, payload, message) =
             self.message(MessageKind::Direct, &nick, None, Some(&to_nick), text);
         accepted.recipients = usize::from(target.deliver(payload));
+        record(message, &target, &accepted);
+        Ok(accepted)
+    }
+
+    /// Accepts a direct message for someone who is not connected (an
+    /// account: `record` stores it for later). Nothing is delivered.
+    pub fn direct_to_absent(
+        &self,
+        peer: &Arc<Peer>,
+        to: &str,
+        text: &str,
+        record: impl FnOnce(Message, &Accepted),
+    ) -> Result<Accepted, ApiError> {
+        let nick = peer.nick().ok_or_else(nick_required)?;
+        let (accepted, _payload, message) =
+            self.message(MessageKind::Direct, &nick, None, Some(to), text);
+        record(message, &accepted);
         Ok(accepted)
     }
 
     /// Sends a message to every session with a nickname but the sender.
-    pub fn broadcast(&self, peer: &Arc<Peer>, text: &str) -> Result<Accepted, ApiError> {
+    pub fn broadcast(
+        &self,
+        peer: &Arc<Peer>,
+        text: &str,
+        record: impl FnOnce(Message, &Accepted),
+    ) -> Result<Accepted, ApiError> {
         let nick = peer.nick().ok_or_else(nick_required)?;
-        let (mut accepted, payload) = self.message(MessageKind::Broadcast, &nick, None, None, text);
+        let (mut accepted, payload, message) =
+            self.message(MessageKind::Broadcast, &nick, None, None, text);
         self.nicks.for_each(|member| {
             if member.id != peer.id && member.deliver(payload.clone()) {
                 accepted.recipients += 1;
             }
         });
+        record(message, &accepted);
         Ok(accepted)
     }
 
@@ -534,7 +604,7 @@ impl Hub {
                 .rooms
                 .lock()
                 .unwrap()
-                .retain(|r| !Arc::ptr_eq(r, &room));
+                .retain(|m| !Arc::ptr_eq(&m.room, &room));
             if let Some(nick) = member.nick() {
                 let payload = presence(PresenceEvent::Part, &room.name, &nick, None, Some(reason));
                 member.deliver(payload);
@@ -613,8 +683,28 @@ impl Hub {
             .lock()
             .unwrap()
             .iter()
-            .map(|r| r.name.clone())
+            .map(|m| m.room.name.clone())
             .collect()
+    }
+
+    /// The rooms a session is in, each with the id of the last message sent
+    /// to it before the session joined (its live messages come after).
+    pub fn memberships_of(&self, peer: &Peer) -> Vec<(String, u64)> {
+        peer.rooms
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| (m.room.name.clone(), m.since))
+            .collect()
+    }
+
+    /// Whether a session is in the room called `room_name`.
+    pub fn is_member(&self, peer: &Peer, room_name: &str) -> bool {
+        peer.rooms
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|m| m.room.key.eq_ignore_ascii_case(room_name))
     }
 
     /// Checks the hub's invariants (for tests): every room in the map has
@@ -638,7 +728,8 @@ impl Hub {
         }
         let mut problem = None;
         self.sessions.for_each(|peer| {
-            for room in peer.rooms.lock().unwrap().iter() {
+            for m in peer.rooms.lock().unwrap().iter() {
+                let room = &m.room;
                 let listed = map.get(&room.key).is_some_and(|r| Arc::ptr_eq(r, room));
                 if !listed {
                     problem = Some(format!(

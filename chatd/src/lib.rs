@@ -21,9 +21,11 @@
 pub mod config;
 pub mod dynamic;
 pub mod framing;
+pub mod history;
 pub mod host;
 pub mod hub;
 pub mod listener;
+pub mod message_ids;
 pub mod outbox;
 pub mod peer;
 pub mod pipeline;

@@ -1,6 +1,7 @@
 //! The `chatd` command: runs the server, checks a configuration,
 //! generates a development certificate, or manages accounts.
 
+mod history_cli;
 mod user_cli;
 
 use std::net::SocketAddr;
@@ -51,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: user_cli::UserCommand,
     },
+    /// Manage the stored message history; safe while the server runs.
+    History {
+        #[command(subcommand)]
+        command: history_cli::HistoryCommand,
+    },
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -81,6 +87,10 @@ fn main() -> anyhow::Result<()> {
         Some(Command::User { ref command }) => {
             let config = load_config(&cli)?;
             user_cli::run(&config, command.clone())
+        }
+        Some(Command::History { ref command }) => {
+            let config = load_config(&cli)?;
+            history_cli::run(&config, command.clone())
         }
         Some(Command::GenCert { ref out, ref names }) => {
             let (cert, key) = chatd::tls::generate_self_signed(out, names)?;

@@ -33,6 +33,12 @@ struct State {
     receiver_alive: bool,
     /// The producing side (the peer) still exists.
     sender_alive: bool,
+    /// The writer must not take frames yet: frames that belong before the
+    /// queued ones (a resume's catch-up) are being prepared.
+    held: bool,
+    /// While held: where the session's own frames go (after what was
+    /// queued before the hold, before what others sent since).
+    mark: usize,
 }
 
 struct Inner {
@@ -62,6 +68,8 @@ pub fn outbox(capacity: usize, max_bytes: usize) -> (Outbox, OutboxReceiver) {
             waker: None,
             receiver_alive: true,
             sender_alive: true,
+            held: false,
+            mark: 0,
         }),
         capacity: capacity.max(1),
         max_bytes,
@@ -77,6 +85,16 @@ pub fn outbox(capacity: usize, max_bytes: usize) -> (Outbox, OutboxReceiver) {
 impl Outbox {
     /// Queues a frame without waiting.
     pub fn push(&self, payload: Payload) -> Result<(), PushError> {
+        self.push_at(payload, false)
+    }
+
+    /// Queues a frame the session itself sends (a reply): while held it
+    /// goes before what others sent since the hold.
+    pub fn push_own(&self, payload: Payload) -> Result<(), PushError> {
+        self.push_at(payload, true)
+    }
+
+    fn push_at(&self, payload: Payload, own: bool) -> Result<(), PushError> {
         let waker = {
             let mut state = self.inner.state.lock().unwrap();
             if !state.receiver_alive {
@@ -88,7 +106,13 @@ impl Outbox {
                 return Err(PushError::Full);
             }
             state.bytes += payload.len();
-            state.queue.push_back(payload);
+            if own && state.held {
+                let mark = state.mark;
+                state.queue.insert(mark, payload);
+                state.mark += 1;
+            } else {
+                state.queue.push_back(payload);
+            }
             state.waker.take()
         };
         // Woken outside the lock, so the writer never spins on it.
@@ -96,6 +120,39 @@ impl Outbox {
             waker.wake();
         }
         Ok(())
+    }
+
+    /// Stops the writer from taking frames; pushes still queue (bounded as
+    /// always). Used while a resume prepares the messages the client missed,
+    /// which must reach it before anything live.
+    pub fn hold(&self) {
+        let mut state = self.inner.state.lock().unwrap();
+        if !state.held {
+            state.held = true;
+            state.mark = state.queue.len();
+        }
+    }
+
+    /// Puts `front` after the session's own frames sent while held, before
+    /// what others sent, and lets the writer go on.
+    /// `front` is not counted against the bounds: it is a bounded catch-up
+    /// the server itself prepared.
+    pub fn release(&self, front: Vec<Payload>) {
+        let waker = {
+            let mut state = self.inner.state.lock().unwrap();
+            state.held = false;
+            if state.receiver_alive {
+                let mark = state.mark.min(state.queue.len());
+                for (i, payload) in front.into_iter().enumerate() {
+                    state.bytes += payload.len();
+                    state.queue.insert(mark + i, payload);
+                }
+            }
+            state.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
     }
 
     pub fn capacity(&self) -> usize {
@@ -128,7 +185,7 @@ impl OutboxReceiver {
     pub async fn recv_batch(&mut self, batch: &mut Vec<Payload>, max_bytes: usize) -> bool {
         std::future::poll_fn(|cx| {
             let mut state = self.inner.state.lock().unwrap();
-            if state.queue.is_empty() {
+            if state.queue.is_empty() || state.held {
                 if !state.sender_alive {
                     return Poll::Ready(false);
                 }
@@ -155,6 +212,9 @@ impl OutboxReceiver {
 /// Takes frames from the front of `queue` while they fit in `max_bytes`
 /// (always at least one); gives the queue's memory back once it is empty.
 fn take(state: &mut State, batch: &mut Vec<Payload>, max_bytes: usize) -> usize {
+    if state.held {
+        return 0;
+    }
     let queue = &mut state.queue;
     let mut bytes = 0;
     let mut n = 0;
@@ -224,6 +284,29 @@ mod tests {
         // Draining frees the bytes; one oversized frame fits an empty queue.
         tx.push(frame(99)).unwrap();
         assert_eq!(tx.push(frame(1)), Err(PushError::Full));
+    }
+
+    #[tokio::test]
+    async fn held_frames_wait_and_released_ones_go_first() {
+        let (tx, mut rx) = outbox(8, 1000);
+        tx.push(frame(0)).unwrap();
+        tx.hold();
+        tx.push(frame(1)).unwrap();
+        tx.push_own(frame(2)).unwrap();
+        let mut batch = Vec::new();
+        assert_eq!(rx.try_recv_batch(&mut batch, 1000), 0, "held");
+        let writer = tokio::spawn(async move {
+            let mut batch = Vec::new();
+            rx.recv_batch(&mut batch, 1000).await;
+            batch.iter().map(|p| p.len()).collect::<Vec<_>>()
+        });
+        tokio::task::yield_now().await;
+        tx.release(vec![frame(3), frame(4)]);
+        assert_eq!(
+            writer.await.unwrap(),
+            [1, 3, 4, 5, 2],
+            "queued before, own replies, catch-up, then what others sent"
+        );
     }
 
     #[tokio::test]

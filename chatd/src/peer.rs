@@ -71,6 +71,14 @@ impl Closer {
     }
 }
 
+/// A session's place in a room.
+pub(crate) struct Membership {
+    pub(crate) room: Arc<Room>,
+    /// The room's last message id when the session joined: what came
+    /// after reached it live.
+    pub(crate) since: u64,
+}
+
 /// The hub's handle on one session.
 pub struct Peer {
     pub id: SessionId,
@@ -88,7 +96,7 @@ pub struct Peer {
     pub(crate) identity: Mutex<Option<Arc<IdentityState>>>,
     /// Rooms this session is in. Lock order: the hub's room map, then a
     /// room's member list, then this list.
-    pub(crate) rooms: Mutex<Vec<Arc<Room>>>,
+    pub(crate) rooms: Mutex<Vec<Membership>>,
     /// Set once the session has left the hub; after that it joins nothing.
     pub(crate) gone: AtomicBool,
     /// A resume token the transport carried (the browser app's cookie).
@@ -120,7 +128,18 @@ impl Peer {
     /// Queues a frame without waiting. A full queue means the client is not
     /// reading: it is disconnected rather than allowed to slow the sender.
     pub fn deliver(&self, payload: Payload) -> bool {
-        match self.outbox.push(payload) {
+        let pushed = self.outbox.push(payload);
+        self.on_push(pushed)
+    }
+
+    /// Queues a frame the session itself sends (see [`Outbox::push_own`]).
+    pub fn deliver_own(&self, payload: Payload) -> bool {
+        let pushed = self.outbox.push_own(payload);
+        self.on_push(pushed)
+    }
+
+    fn on_push(&self, pushed: Result<(), PushError>) -> bool {
+        match pushed {
             Ok(()) => true,
             Err(PushError::Full) => {
                 self.closer.close(
@@ -135,6 +154,16 @@ impl Peer {
             }
             Err(PushError::Closed) => false,
         }
+    }
+
+    /// Holds this session's outgoing frames (see [`Outbox::hold`]).
+    pub fn hold_deliveries(&self) {
+        self.outbox.hold();
+    }
+
+    /// Sends `front` first, then whatever was queued while held.
+    pub fn release_deliveries(&self, front: Vec<Payload>) {
+        self.outbox.release(front);
     }
 
     /// Marks the connection as encrypted (a WebSocket upgraded over HTTPS).
@@ -174,7 +203,17 @@ impl Peer {
             .lock()
             .unwrap()
             .iter()
-            .any(|r| Arc::ptr_eq(r, room))
+            .any(|m| Arc::ptr_eq(&m.room, room))
+    }
+
+    /// The rooms this session is in.
+    pub(crate) fn room_list(&self) -> Vec<Arc<Room>> {
+        self.rooms
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|m| m.room.clone())
+            .collect()
     }
 }
 

@@ -36,6 +36,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Database(#[from] chatd_storage::StorageError),
+    #[error("cannot start the message history: {0}")]
+    History(#[from] crate::history::store::HistoryError),
 }
 
 /// A running server.
@@ -94,19 +96,10 @@ pub async fn start_with(
         path: config.server.data_dir.clone(),
         source,
     })?;
-    let hub = Arc::new(Hub::with_room_limits(
-        config.limits.max_rooms_per_session,
-        config.limits.max_rooms,
-    ));
-    let host = Arc::new(ServerHost::new(
-        hub.clone(),
-        config.server.data_dir.clone(),
-        tokio::runtime::Handle::current(),
-        config.limits.max_frame_bytes,
-    ));
-    // One database for every plugin that stores data; opened (and migrated)
-    // only when one is enabled, so a guest-mode server needs no file.
-    let database = if registry.needs_database(&config) {
+    // One database for the history and every plugin that stores data;
+    // opened (and migrated) only when something needs it, so a guest-mode
+    // server without history needs no file.
+    let database = if config.history.enabled || registry.needs_database(&config) {
         let options = config.database_options();
         let db = chatd_storage::Database::open(&options).await?;
         tracing::info!(path = %options.path.display(), "database ready");
@@ -114,6 +107,36 @@ pub async fn start_with(
     } else {
         None
     };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let store: Option<Arc<dyn crate::history::MessageStore>> = database
+        .as_ref()
+        .map(|db| Arc::new(crate::history::sqlite::SqliteStore::new(db.clone())) as _);
+    let ids = match &store {
+        Some(store) => crate::history::message_ids(store.clone(), shutdown.clone()).await?,
+        None => Arc::new(crate::message_ids::MessageIds::unpersisted(0)),
+    };
+    let hub = Arc::new(Hub::with_ids(
+        config.limits.max_rooms_per_session,
+        config.limits.max_rooms,
+        ids,
+    ));
+    let (history, log_writer) = match (&store, config.history.enabled) {
+        (Some(store), true) => {
+            let (history, writer) = crate::history::History::start(
+                store.clone(),
+                config.history.clone(),
+                shutdown.clone(),
+            );
+            (Some(history), Some(writer))
+        }
+        _ => (None, None),
+    };
+    let host = Arc::new(ServerHost::new(
+        hub.clone(),
+        config.server.data_dir.clone(),
+        tokio::runtime::Handle::current(),
+        config.limits.max_frame_bytes,
+    ));
     let mut loader = crate::dynamic::load;
     let pipeline = match Pipeline::build(&config, &registry, host, database.as_ref(), &mut loader) {
         Ok(pipeline) => pipeline,
@@ -151,6 +174,8 @@ pub async fn start_with(
         pipeline,
         config.limits.clone(),
         config.server.broadcast,
+        history,
+        shutdown,
     ));
     let mut loops = Vec::new();
     let tcp_addr = plain_listener.as_ref().and_then(|l| l.local_addr().ok());
@@ -184,7 +209,12 @@ pub async fn start_with(
     }
     tracing::info!(plugins = ?shared.pipeline.names(), "pipeline ready");
 
-    let task = tokio::spawn(run_until_shutdown(shared.clone(), loops, database));
+    let task = tokio::spawn(run_until_shutdown(
+        shared.clone(),
+        loops,
+        database,
+        log_writer,
+    ));
     Ok(RunningServer {
         tcp_addr,
         tls_addr,
@@ -216,6 +246,7 @@ async fn run_until_shutdown(
     shared: Arc<Shared>,
     loops: Vec<JoinHandle<()>>,
     database: Option<chatd_storage::Database>,
+    log_writer: Option<JoinHandle<()>>,
 ) {
     shared.shutdown.cancelled().await;
     tracing::info!(
@@ -238,6 +269,11 @@ async fn run_until_shutdown(
         );
     }
     shared.pipeline.shutdown().await;
+    // Every session has ended: store what is still queued before closing.
+    if let Some(history) = &shared.history {
+        history.flush().await;
+    }
+    drop(log_writer);
     if let Some(db) = database {
         db.close().await;
     }

@@ -17,6 +17,8 @@ use chat_api::{
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod history;
+
 use crate::config::{BroadcastPolicy, LimitsConfig};
 use crate::framing::{FrameReader, ReadEvent, ReadSide};
 use crate::hub::{Accepted, Hub};
@@ -30,6 +32,8 @@ pub struct Shared {
     pub pipeline: Pipeline,
     pub limits: LimitsConfig,
     pub broadcast: BroadcastPolicy,
+    /// The message log, when `[history]` is enabled.
+    pub history: Option<Arc<crate::history::History>>,
     /// The `welcome` frame, encoded once at start.
     pub welcome: Payload,
     /// Frame types exempt from flood control because a plugin paces them
@@ -50,6 +54,8 @@ impl Shared {
         pipeline: Pipeline,
         limits: LimitsConfig,
         broadcast: BroadcastPolicy,
+        history: Option<Arc<crate::history::History>>,
+        shutdown: CancellationToken,
     ) -> Shared {
         let welcome = Payload::encode(&ServerFrame::Welcome {
             server: "chatd".to_string(),
@@ -58,6 +64,7 @@ impl Shared {
             plugins: pipeline.names(),
             features: ["rooms", "direct", "broadcast", "presence"]
                 .into_iter()
+                .chain(history.is_some().then_some("history"))
                 .map(String::from)
                 .chain(pipeline.features())
                 .collect(),
@@ -70,8 +77,9 @@ impl Shared {
             pipeline,
             limits,
             broadcast,
+            history,
             welcome,
-            shutdown: CancellationToken::new(),
+            shutdown,
             tracker: TaskTracker::new(),
             next_session_id: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
@@ -203,7 +211,7 @@ impl SessionTask {
     }
 
     fn reply(&self, frame: &ServerFrame) {
-        self.peer().deliver(Payload::encode(frame));
+        self.peer().deliver_own(Payload::encode(frame));
     }
 
     fn reply_error(&self, id: Option<RequestId>, error: &ApiError) {
@@ -316,6 +324,13 @@ impl SessionTask {
             Ok(frame) => frame,
             Err(e) => return self.reply_error(e.id, &e.error),
         };
+        // A login may be followed by a catch-up that must reach the client
+        // before anything live: hold the queue from before it can happen.
+        let login = self.login_request(&frame);
+        if login.is_some() {
+            self.peer().hold_deliveries();
+        }
+        let rooms_before = self.room_snapshot(&frame.kind);
         let identity_before = self.peer().identity();
         self.handle(frame).await;
         let identity_after = self.peer().identity();
@@ -327,6 +342,16 @@ impl SessionTask {
         if changed {
             self.shared.pipeline.identity_changed(&self.view).await;
         }
+        if let Some(before) = rooms_before {
+            self.remember_rooms(before).await;
+        }
+        if let Some(login) = login {
+            let account = identity_after.as_ref().and_then(|i| i.account.clone());
+            match account {
+                Some(account) if changed => self.catch_up(login, &account).await,
+                _ => self.peer().release_deliveries(Vec::new()),
+            }
+        }
     }
 
     /// Passes a frame through the pipeline and the core router.
@@ -337,7 +362,7 @@ impl SessionTask {
         match self.shared.pipeline.process(&self.view, &mut frame).await {
             Outcome::Continue => {
                 let id = frame.id;
-                match self.route(frame, typed) {
+                match self.route(frame, typed).await {
                     Ok(Some(reply)) => self.reply(&reply),
                     Ok(None) => {}
                     Err(error) => self.reply_error(id, &error),
@@ -350,7 +375,7 @@ impl SessionTask {
 
     /// The core router: what chatd does with a frame no plugin consumed.
     /// `typed` is a chat message's text before the pipeline.
-    fn route(
+    async fn route(
         &self,
         frame: Inbound,
         typed: Option<String>,
@@ -362,13 +387,20 @@ impl SessionTask {
             Request::Core(request) => request,
             Request::Custom(_) => return Err(unknown_type(&frame.kind)),
         };
+        let changed = |delivered: &str| {
+            typed
+                .as_deref()
+                .filter(|typed| *typed != delivered)
+                .map(|_| delivered.to_string())
+        };
         let sent = |a: Accepted, delivered: String| {
             Some(ServerFrame::Sent {
                 id,
                 msg_id: a.msg_id,
                 ts: a.ts,
                 recipients: a.recipients,
-                text: typed.filter(|typed| *typed != delivered).map(|_| delivered),
+                text: changed(&delivered),
+                stored: false,
             })
         };
         Ok(match request {
@@ -405,17 +437,54 @@ impl SessionTask {
             }
             ClientFrame::Say { room, text } => {
                 check_text(&text)?;
-                sent(hub.say(peer, &room, &text)?, text)
+                match &self.shared.history {
+                    None => sent(hub.say(peer, &room, &text, |_, _, _| {})?, text),
+                    Some(history) => {
+                        let changed = changed(&text);
+                        self.say_logged(history, id, &room, &text, changed).await?;
+                        None
+                    }
+                }
             }
             ClientFrame::Msg { to, text } => {
                 check_text(&text)?;
-                sent(hub.direct(peer, &to, &text)?, text)
+                match &self.shared.history {
+                    None => sent(hub.direct(peer, &to, &text, |_, _, _| {})?, text),
+                    Some(history) => {
+                        let changed = changed(&text);
+                        self.direct_logged(history, id, &to, &text, changed).await?;
+                        None
+                    }
+                }
             }
             ClientFrame::Broadcast { text } => {
                 self.check_broadcast()?;
                 check_text(&text)?;
-                sent(hub.broadcast(peer, &text)?, text)
+                match &self.shared.history {
+                    None => sent(hub.broadcast(peer, &text, |_, _| {})?, text),
+                    Some(history) => {
+                        let changed = changed(&text);
+                        self.broadcast_logged(history, id, &text, changed).await?;
+                        None
+                    }
+                }
             }
+            ClientFrame::History {
+                room,
+                with,
+                before,
+                after,
+                limit,
+                floor,
+            } => Some(
+                self.history_page(id, room, with, before, after, limit, floor)
+                    .await?,
+            ),
+            ClientFrame::Read { room, with, msg_id } => {
+                self.mark_read(room, with, msg_id).await?;
+                Some(ServerFrame::ok(id))
+            }
+            ClientFrame::Unread {} => Some(self.unread(id).await?),
             ClientFrame::Users { room: None } => Some(ServerFrame::Users {
                 id,
                 room: None,
@@ -480,7 +549,7 @@ fn too_large(limits: &LimitsConfig) -> ApiError {
 /// is not enabled.
 fn unknown_type(kind: &str) -> ApiError {
     let plugin = match kind {
-        "register" | "login" | "logout" | "passwd" => Some("auth"),
+        "register" | "login" | "logout" | "passwd" | "resume" => Some("auth"),
         k if k.starts_with("room_") => Some("rooms"),
         k if k.starts_with("file_") => Some("files"),
         _ => None,
@@ -595,7 +664,7 @@ impl chat_api::Session for SessionView {
         self.peer.identity().is_some_and(|i| i.admin)
     }
     fn send(&self, payload: Payload) -> bool {
-        self.peer.deliver(payload)
+        self.peer.deliver_own(payload)
     }
     fn set_identity(&self, identity: Identity, replace: bool) -> Result<(), ApiError> {
         self.hub.set_identity(&self.peer, identity, replace)

@@ -751,8 +751,9 @@ async fn guests_may_chat_but_never_under_a_registered_name() {
 #[tokio::test]
 async fn without_the_plugin_the_server_runs_in_guest_mode_without_a_database() {
     let dir = tempfile::tempdir().unwrap();
+    // History would need the database too.
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[[plugin]]\nname = \"auth\"\nenabled = false\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n[history]\nenabled = false\n[[plugin]]\nname = \"auth\"\nenabled = false\n",
         dir.path().join("data").display()
     );
     let server = chatd::start(Config::parse(&text, "test.toml", None).unwrap())

@@ -1020,6 +1020,11 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 let text = format!("the server closed the session: {reason} ({code})");
                 state.note(0, Body::Status(text));
             }
+            // History frames: shown once the client asks for them.
+            ServerFrame::History { .. }
+            | ServerFrame::Unread { .. }
+            | ServerFrame::Missed { .. }
+            | ServerFrame::Resumed { .. } => {}
         },
         Received::Custom { kind, fields } => {
             let quiet = what == Some(PendingKind::FileListQuiet);

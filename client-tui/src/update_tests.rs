@@ -184,6 +184,7 @@ fn own_messages_are_pending_until_sent() {
             ts: 5,
             recipients: 1,
             text: None,
+            stored: false,
         },
     );
     assert!(matches!(
@@ -216,6 +217,7 @@ fn own_message_shows_the_text_a_plugin_delivered() {
             ts: 5,
             recipients: 1,
             text: Some("what the ****".into()),
+            stored: false,
         },
     );
     assert!(

@@ -259,6 +259,15 @@ impl Accounts {
         Self::log(&mut tx, &key, kind, now)
             .await
             .map_err(|e| self.err(e))?;
+        // A new password or a disabled account ends every "stay logged in":
+        // resume tokens are revoked with the change (deletion cascades).
+        if matches!(kind, EventKind::PasswordChanged | EventKind::Disabled) {
+            sqlx::query("DELETE FROM resume_tokens WHERE account_key = ?")
+                .bind(&key)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        }
         tx.commit().await.map_err(|e| self.err(e))
     }
 

@@ -32,6 +32,8 @@ pub struct AuthConfig {
     /// How often the server looks for accounts that the admin CLI disabled or
     /// deleted, to end their sessions.
     pub watch_interval_ms: u64,
+    /// Days a resume token stays valid without being used.
+    pub resume_token_days: u64,
 }
 
 impl Default for AuthConfig {
@@ -44,6 +46,7 @@ impl Default for AuthConfig {
             argon2: Argon2Config::default(),
             throttle: ThrottleConfig::default(),
             watch_interval_ms: 1000,
+            resume_token_days: 30,
         }
     }
 }

@@ -30,6 +30,7 @@ pub mod config;
 pub mod hash_pool;
 pub mod password;
 pub mod throttle;
+pub mod tokens;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -76,6 +77,8 @@ pub mod codes {
     pub const INSECURE_TRANSPORT: ErrorCode = ErrorCode::custom("tls_required");
     /// Too many password checks are queued; retry in a few seconds.
     pub const SERVER_BUSY: ErrorCode = ErrorCode::custom("server_busy");
+    /// `resume` with a token that is unknown, expired or revoked.
+    pub const INVALID_TOKEN: ErrorCode = ErrorCode::custom("invalid_token");
 }
 
 /// `register` and `login`.
@@ -99,15 +102,49 @@ struct LoggedIn<'a> {
     /// The session's nickname: the account name.
     nick: &'a str,
     admin: bool,
+    /// Lets the client log in again without the password (`resume`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume_token: Option<&'a str>,
+    /// When the token expires unless used (ms since the epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_expires: Option<i64>,
+    /// The reply to `resume`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    resumed: bool,
 }
 
-fn logged_in(session: &dyn Session, id: Option<u64>, account: &str, admin: bool) {
+/// `resume`.
+#[derive(Deserialize)]
+struct ResumeRequest {
+    /// Absent: the token the transport carried (the browser's cookie).
+    token: Option<String>,
+}
+
+/// `logout`.
+#[derive(Deserialize)]
+struct LogoutRequest {
+    /// Revoke every resume token of the account, not only this session's.
+    #[serde(default)]
+    everywhere: bool,
+}
+
+fn logged_in(
+    session: &dyn Session,
+    id: Option<u64>,
+    account: &str,
+    admin: bool,
+    token: Option<(&str, i64)>,
+    resumed: bool,
+) {
     session.send_frame(&LoggedIn {
         kind: "logged_in",
         id,
         user: account,
         nick: account,
         admin,
+        resume_token: token.map(|t| t.0),
+        token_expires: token.map(|t| t.1),
+        resumed,
     });
 }
 
@@ -152,6 +189,10 @@ struct Inner {
     /// the account is disabled or deleted from the CLI. Also holds a session
     /// while it registers, so the watcher does not take it for a guest.
     logged_in: Mutex<HashMap<SessionId, String>>,
+    /// The resume token (its hash) each logged-in session was given or
+    /// resumed with, so `logout` revokes that one.
+    session_tokens: Mutex<HashMap<SessionId, Vec<u8>>>,
+    tokens: tokens::Tokens,
     /// The hash of a random password, checked when a login names no account
     /// so that unknown names cost as much time as wrong passwords.
     decoy: Arc<OnceLock<String>>,
@@ -196,6 +237,8 @@ impl AuthPlugin {
                 config.argon2.max_waiting,
             ),
             throttle: Throttle::new(config.throttle.clone()),
+            tokens: tokens::Tokens::new(db.clone(), config.resume_token_days),
+            session_tokens: Mutex::new(HashMap::new()),
             accounts: Accounts::new(db),
             passwords,
             host: ctx.host.clone(),
@@ -235,7 +278,7 @@ impl MessageHandler for AuthPlugin {
     }
 
     fn features(&self) -> Vec<String> {
-        let mut features = vec!["accounts".to_string()];
+        let mut features = vec!["accounts".to_string(), "resume".to_string()];
         if self.inner.config.registration == Registration::Open {
             features.push("registration".to_string());
         }
@@ -252,7 +295,8 @@ impl MessageHandler for AuthPlugin {
             "register" => return inner.register(session, frame).await,
             "login" => return inner.login(session, frame).await,
             "passwd" => return inner.passwd(session, frame).await,
-            "logout" => return inner.logout(session, frame),
+            "logout" => return inner.logout(session, frame).await,
+            "resume" => return inner.resume(session, frame).await,
             "whoami" => return inner.whoami(session, frame),
             _ => {}
         }
@@ -289,6 +333,11 @@ impl MessageHandler for AuthPlugin {
 
     async fn on_session_end(&self, session: &dyn Session) {
         self.inner.logged_in.lock().unwrap().remove(&session.id());
+        self.inner
+            .session_tokens
+            .lock()
+            .unwrap()
+            .remove(&session.id());
     }
 
     async fn on_shutdown(&self) {
@@ -437,7 +486,15 @@ impl Inner {
                 ),
             );
         }
-        logged_in(session, frame.id, &account.name, account.admin);
+        let token = self.issue_token(session, &account.name).await;
+        logged_in(
+            session,
+            frame.id,
+            &account.name,
+            account.admin,
+            token.as_ref().map(|t| (t.token.as_str(), t.expires_at)),
+            false,
+        );
         Ok(Verdict::Done)
     }
 
@@ -555,11 +612,99 @@ impl Inner {
             tracing::warn!(account = %stored.account.name, error = %e, "cannot record the login time");
         }
         tracing::info!(account = %stored.account.name, addr = ?session.peer_addr(), "logged in");
+        let token = self.issue_token(session, &stored.account.name).await;
         logged_in(
             session,
             frame.id,
             &stored.account.name,
             stored.account.admin,
+            token.as_ref().map(|t| (t.token.as_str(), t.expires_at)),
+            false,
+        );
+        Ok(Verdict::Done)
+    }
+
+    /// A resume token for a session that just logged in. Logging in works
+    /// without one (the client then cannot resume): a failure is logged.
+    async fn issue_token(&self, session: &dyn Session, account: &str) -> Option<tokens::Issued> {
+        match self.tokens.issue(&fold(account)).await {
+            Ok(issued) => {
+                self.session_tokens
+                    .lock()
+                    .unwrap()
+                    .insert(session.id(), issued.hash.clone());
+                Some(issued)
+            }
+            Err(e) => {
+                tracing::warn!(%account, error = %e, "cannot issue a resume token");
+                None
+            }
+        }
+    }
+
+    /// `resume`: logs in with a token instead of the password.
+    async fn resume(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
+        let request: ResumeRequest = match frame.decode_custom() {
+            Ok(r) => r,
+            Err(e) => return Ok(Verdict::Reject(e)),
+        };
+        if let Some(e) = Self::already_logged_in(session) {
+            return Ok(Verdict::Reject(e));
+        }
+        let invalid = || {
+            reject(
+                codes::INVALID_TOKEN,
+                "the resume token is unknown, expired or revoked; log in with your password",
+            )
+        };
+        let Some(token) = request.token.or_else(|| session.transport_token()) else {
+            return invalid();
+        };
+        // Guessing tokens is throttled like guessing passwords, per address.
+        let subjects: Vec<Subject> = session
+            .peer_addr()
+            .map(|a| Subject::address(a.ip()))
+            .into_iter()
+            .collect();
+        if let Some(lockout) = self.throttle.check(&subjects, Instant::now()) {
+            return reject(codes::AUTH_THROTTLED, lockout.message());
+        }
+        let Some((key, expires_at)) = self
+            .tokens
+            .redeem(&token)
+            .await
+            .map_err(HandlerError::from)?
+        else {
+            self.throttle.record_failure(&subjects, Instant::now());
+            tracing::info!(addr = ?session.peer_addr(), "resume with an invalid token");
+            return invalid();
+        };
+        let account = match self.accounts.get(&key).await.map_err(storage_failure)? {
+            Some(account) if !account.disabled => account,
+            Some(_) => {
+                return reject(
+                    codes::ACCOUNT_DISABLED,
+                    "this account has been disabled by an operator",
+                )
+            }
+            None => return invalid(),
+        };
+        if let Err(e) = self.log_in(session, &account, true) {
+            return Ok(Verdict::Reject(e));
+        }
+        let hash = tokens::hash(&token);
+        self.session_tokens
+            .lock()
+            .unwrap()
+            .insert(session.id(), hash);
+        tracing::info!(account = %account.name, addr = ?session.peer_addr(), "resumed");
+        logged_in(
+            session,
+            frame.id,
+            &account.name,
+            account.admin,
+            Some((token.as_str(), expires_at)),
+            true,
         );
         Ok(Verdict::Done)
     }
@@ -622,10 +767,26 @@ impl Inner {
         Ok(Verdict::Done)
     }
 
-    fn logout(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
+    async fn logout(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
+        let request: LogoutRequest = match frame.decode_custom() {
+            Ok(r) => r,
+            Err(e) => return Ok(Verdict::Reject(e)),
+        };
         let Some(account) = session.account() else {
             return reject(codes::AUTH_REQUIRED, "you are not logged in");
         };
+        let token = self.session_tokens.lock().unwrap().remove(&session.id());
+        if request.everywhere {
+            self.tokens
+                .revoke_all(&fold(&account))
+                .await
+                .map_err(HandlerError::from)?;
+        } else if let Some(token) = token {
+            self.tokens
+                .revoke(&token)
+                .await
+                .map_err(HandlerError::from)?;
+        }
         session.clear_identity();
         self.logged_in.lock().unwrap().remove(&session.id());
         tracing::info!(account = %account, "logged out");
@@ -707,6 +868,12 @@ async fn prune(accounts: &Accounts) {
         Ok(n) if n > 0 => tracing::debug!(pruned = n, "old account events deleted"),
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "cannot prune old account events"),
+    }
+    let tokens = tokens::Tokens::new(accounts.database().clone(), 0);
+    match tokens.prune().await {
+        Ok(n) if n > 0 => tracing::debug!(pruned = n, "expired resume tokens deleted"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot prune expired resume tokens"),
     }
 }
 

@@ -555,6 +555,28 @@ impl RoomsPlugin {
         }
     }
 
+    /// `history` of a private room: members only (others get the same
+    /// answer as for a room that does not exist), and only what was said
+    /// since they joined. `Some(floor)` for a member, `None` for a public
+    /// room.
+    async fn guard_history(
+        &self,
+        session: &dyn Session,
+        room: &str,
+    ) -> Result<Option<u64>, Failure> {
+        let key = fold(room);
+        if !self.is_private(&key).await? {
+            return Ok(None);
+        }
+        let since = match (session.account(), self.store.find_room(&key).await?) {
+            (Some(account), Some(row)) => self.store.member_since(row.id, &fold(&account)).await?,
+            _ => None,
+        };
+        since
+            .map(Some)
+            .ok_or_else(|| refuse(ErrorCode::NO_SUCH_ROOM, format!("there is no room {room}")))
+    }
+
     /// `rooms`: the hub's list without the private rooms the requester is
     /// not in; theirs marked `kind: "private"` with the topic.
     async fn rooms(&self, session: &dyn Session, id: Option<RequestId>) -> Outcome {
@@ -1188,6 +1210,23 @@ impl MessageHandler for RoomsPlugin {
                 }
             }
             Request::Core(ClientFrame::Rooms {}) => verdict(self.rooms(session, frame.id).await),
+            Request::Core(ClientFrame::History {
+                room: Some(room), ..
+            }) => {
+                let room = room.clone();
+                match self.guard_history(session, &room).await {
+                    Ok(Some(since)) => {
+                        if let Request::Core(ClientFrame::History { floor, .. }) =
+                            &mut frame.request
+                        {
+                            *floor = Some(since);
+                        }
+                        Ok(Verdict::Continue)
+                    }
+                    Ok(None) => Ok(Verdict::Continue),
+                    Err(e) => verdict(Err(e)),
+                }
+            }
             Request::Custom(_) if frame.kind.starts_with("room_") => {
                 verdict(self.room_frame(session, frame).await)
             }

@@ -132,6 +132,24 @@ impl RoomStore {
         Ok(role.as_deref().map(Role::parse))
     }
 
+    /// The newest message id stored when `account_key` became a member:
+    /// what it may read of the room's history starts after it.
+    pub async fn member_since(
+        &self,
+        room: i64,
+        account_key: &str,
+    ) -> Result<Option<u64>, StorageError> {
+        let since: Option<i64> = sqlx::query_scalar(
+            "SELECT since_msg_id FROM private_room_members WHERE room_id = ? AND account_key = ?",
+        )
+        .bind(room)
+        .bind(account_key)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(since.map(|s| s.max(0) as u64))
+    }
+
     pub async fn is_invited(&self, room: i64, account_key: &str) -> Result<bool, StorageError> {
         self.exists(
             "SELECT 1 FROM private_room_invitations WHERE room_id = ? AND account_key = ?",
@@ -214,7 +232,7 @@ impl RoomStore {
             Err(e) => return Err(self.err(e).into()),
         };
         sqlx::query(
-            "INSERT INTO private_room_members (room_id, account_key, role, since) VALUES (?, ?, 'owner', ?)",
+            "INSERT INTO private_room_members (room_id, account_key, role, since, since_msg_id) VALUES (?, ?, 'owner', ?, (SELECT coalesce(max(msg_id), 0) FROM messages))",
         )
         .bind(id)
         .bind(owner_key)
@@ -278,7 +296,7 @@ impl RoomStore {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT INTO private_room_members (room_id, account_key, role, since) VALUES (?, ?, 'member', ?)",
+            "INSERT INTO private_room_members (room_id, account_key, role, since, since_msg_id) VALUES (?, ?, 'member', ?, (SELECT coalesce(max(msg_id), 0) FROM messages))",
         )
         .bind(room)
         .bind(account_key)

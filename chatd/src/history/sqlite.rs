@@ -1,0 +1,458 @@
+//! The message log in the server's SQLite database (the embedded default).
+//! Schema: `migrations/20261206010000_history.sql`.
+
+use chat_api::{Message, MessageKind, UnreadEntry};
+use chatd_storage::sqlx::{self, QueryBuilder, Row, Sqlite};
+use chatd_storage::Database;
+
+use super::store::{
+    Cursor, Gap, HistoryError, LogEntry, MessageStore, Page, Result, Retention, UnreadQuery,
+};
+
+/// Unread counts stop here ("1000 or more").
+const UNREAD_CAP: i64 = 1000;
+/// Rows deleted per statement while pruning, so the write lock is never
+/// held long while messages are being stored.
+const PRUNE_CHUNK: i64 = 5000;
+
+/// [`MessageStore`] on the server's SQLite database.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    db: Database,
+}
+
+impl SqliteStore {
+    pub fn new(db: Database) -> SqliteStore {
+        SqliteStore { db }
+    }
+
+    fn err(&self, e: sqlx::Error) -> HistoryError {
+        HistoryError(self.db.query_error(e))
+    }
+}
+
+fn kind_code(kind: MessageKind) -> i64 {
+    match kind {
+        MessageKind::Room => 0,
+        MessageKind::Direct => 1,
+        MessageKind::Broadcast => 2,
+    }
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> Message {
+    let kind = match row.get::<i64, _>("kind") {
+        0 => MessageKind::Room,
+        1 => MessageKind::Direct,
+        _ => MessageKind::Broadcast,
+    };
+    let target: Option<String> = row.get("target");
+    Message {
+        msg_id: row.get::<i64, _>("msg_id") as u64,
+        ts: row.get::<i64, _>("ts") as u64,
+        kind,
+        from: row.get("sender"),
+        room: if kind == MessageKind::Room {
+            target.clone()
+        } else {
+            None
+        },
+        to: if kind == MessageKind::Direct {
+            target
+        } else {
+            None
+        },
+        text: row.get("text"),
+    }
+}
+
+#[chat_api::async_trait]
+impl MessageStore for SqliteStore {
+    async fn reserved_ids(&self) -> Result<u64> {
+        let (reserved, max): (i64, Option<i64>) = sqlx::query_as(
+            "SELECT (SELECT reserved_through FROM message_ids WHERE id = 1), (SELECT max(msg_id) FROM messages)",
+        )
+        .fetch_one(self.db.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(reserved.max(max.unwrap_or(0)).max(0) as u64)
+    }
+
+    async fn reserve_ids(&self, through: u64) -> Result<()> {
+        sqlx::query(
+            "UPDATE message_ids SET reserved_through = max(reserved_through, ?) WHERE id = 1",
+        )
+        .bind(to_i64(through))
+        .execute(self.db.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn append(&self, entries: &[LogEntry]) -> Result<()> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
+        // One multi-row INSERT per batch: a round trip per message to the
+        // database thread would cost more than the write itself.
+        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT OR IGNORE INTO messages (msg_id, ts, kind, conv, sender, target, text) ",
+        );
+        insert.push_values(entries, |mut row, entry| {
+            let m = &entry.message;
+            row.push_bind(to_i64(m.msg_id))
+                .push_bind(to_i64(m.ts))
+                .push_bind(kind_code(m.kind))
+                .push_bind(entry.conv.as_str())
+                .push_bind(m.from.as_str())
+                .push_bind(m.room.as_deref().or(m.to.as_deref()))
+                .push_bind(m.text.as_str());
+        });
+        insert
+            .build()
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+        for entry in entries {
+            let id = to_i64(entry.message.msg_id);
+            if let Some(account) = &entry.pending_for {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO pending_direct (account_key, msg_id) VALUES (?, ?)",
+                )
+                .bind(account)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            }
+            for (account, peer) in &entry.parties {
+                sqlx::query(
+                    "INSERT INTO direct_conversations (account_key, conv, peer, last_msg_id) VALUES (?, ?, ?, ?)
+                     ON CONFLICT (account_key, conv) DO UPDATE SET peer = excluded.peer, last_msg_id = max(last_msg_id, excluded.last_msg_id)",
+                )
+                .bind(account)
+                .bind(&entry.conv)
+                .bind(peer)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn page(&self, conv: &str, cursor: Cursor, limit: u32, floor: u64) -> Result<Page> {
+        let limit = i64::from(limit);
+        let floor = to_i64(floor);
+        // One more than asked tells whether more exist.
+        let (sql, bound) = match cursor {
+            Cursor::Latest => (
+                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = ? AND msg_id > ? AND msg_id <= ? ORDER BY msg_id DESC LIMIT ?",
+                i64::MAX,
+            ),
+            Cursor::Before(id) => (
+                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = ? AND msg_id > ? AND msg_id < ? ORDER BY msg_id DESC LIMIT ?",
+                to_i64(id),
+            ),
+            Cursor::After(id) => (
+                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = ? AND msg_id > max(?, ?) ORDER BY msg_id ASC LIMIT ?",
+                to_i64(id),
+            ),
+        };
+        let rows = sqlx::query(sql)
+            .bind(conv)
+            .bind(floor)
+            .bind(bound)
+            .bind(limit + 1)
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+        let more = rows.len() as i64 > limit;
+        let mut messages: Vec<Message> = rows
+            .iter()
+            .take(limit as usize)
+            .map(message_from_row)
+            .collect();
+        if !matches!(cursor, Cursor::After(_)) {
+            messages.reverse();
+        }
+        Ok(Page { messages, more })
+    }
+
+    async fn missed(&self, gaps: &[Gap], limit: usize) -> Result<(Vec<Message>, bool)> {
+        let mut all = Vec::new();
+        for gap in gaps.iter().filter(|g| g.through > g.after) {
+            let rows = sqlx::query(
+                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = ? AND msg_id > ? AND msg_id <= ? ORDER BY msg_id ASC LIMIT ?",
+            )
+            .bind(&gap.conv)
+            .bind(to_i64(gap.after))
+            .bind(to_i64(gap.through))
+            .bind(to_i64(limit as u64 + 1))
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+            all.extend(rows.iter().map(message_from_row));
+        }
+        all.sort_by_key(|m| m.msg_id);
+        all.dedup_by_key(|m| m.msg_id);
+        let more = all.len() > limit;
+        all.truncate(limit);
+        Ok((all, more))
+    }
+
+    async fn claim_pending(&self, account: &str) -> Result<Vec<Message>> {
+        // The DELETE takes the write lock first: a concurrent login of the
+        // same account waits and then finds nothing left to claim.
+        let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
+        let ids: Vec<i64> =
+            sqlx::query_scalar("DELETE FROM pending_direct WHERE account_key = ? RETURNING msg_id")
+                .bind(account)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+        let mut messages = Vec::with_capacity(ids.len());
+        for id in ids {
+            let row = sqlx::query(
+                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE msg_id = ?",
+            )
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| self.err(e))?;
+            messages.extend(row.as_ref().map(message_from_row));
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        messages.sort_by_key(|m| m.msg_id);
+        Ok(messages)
+    }
+
+    async fn account_name(&self, name_key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT name FROM accounts WHERE name_key = ?")
+            .bind(name_key)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn remember_room(
+        &self,
+        account: &str,
+        room_key: &str,
+        room: &str,
+        read_through: u64,
+    ) -> Result<()> {
+        let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
+        sqlx::query(
+            "INSERT INTO account_rooms (account_key, room_key, room) VALUES (?, ?, ?)
+             ON CONFLICT (account_key, room_key) DO UPDATE SET room = excluded.room",
+        )
+        .bind(account)
+        .bind(room_key)
+        .bind(room)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO read_markers (account_key, conv, msg_id) VALUES (?, ?, ?)",
+        )
+        .bind(account)
+        .bind(room_key)
+        .bind(to_i64(read_through))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn forget_room(&self, account: &str, room_key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM account_rooms WHERE account_key = ? AND room_key = ?")
+            .bind(account)
+            .bind(room_key)
+            .execute(self.db.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn is_private_room(&self, room_key: &str) -> Result<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM private_rooms WHERE name_key = ?")
+                .bind(room_key)
+                .fetch_optional(self.db.pool())
+                .await
+                .map_err(|e| self.err(e))?;
+        Ok(found.is_some())
+    }
+
+    async fn remembered_rooms(&self, account: &str) -> Result<Vec<String>> {
+        sqlx::query_scalar("SELECT room FROM account_rooms WHERE account_key = ? ORDER BY room_key")
+            .bind(account)
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(|e| self.err(e))
+    }
+
+    async fn direct_conversations(&self, account: &str) -> Result<Vec<(String, String)>> {
+        sqlx::query_as(
+            "SELECT conv, peer FROM direct_conversations WHERE account_key = ? ORDER BY last_msg_id DESC",
+        )
+        .bind(account)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(|e| self.err(e))
+    }
+
+    async fn mark_read(&self, account: &str, conv: &str, msg_id: u64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO read_markers (account_key, conv, msg_id) VALUES (?, ?, ?)
+             ON CONFLICT (account_key, conv) DO UPDATE SET msg_id = max(msg_id, excluded.msg_id)",
+        )
+        .bind(account)
+        .bind(conv)
+        .bind(to_i64(msg_id))
+        .execute(self.db.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+
+    async fn unread(&self, account: &str, convs: &[UnreadQuery]) -> Result<Vec<UnreadEntry>> {
+        let mut out = Vec::with_capacity(convs.len());
+        for q in convs {
+            let row = sqlx::query(
+                "SELECT
+                   coalesce((SELECT max(msg_id) FROM messages WHERE conv = ?1), 0) AS last,
+                   coalesce((SELECT msg_id FROM read_markers WHERE account_key = ?2 AND conv = ?1), 0) AS marker",
+            )
+            .bind(&q.conv)
+            .bind(account)
+            .fetch_one(self.db.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+            let last: i64 = row.get("last");
+            let marker: i64 = row.get("marker");
+            let unread: i64 = if last > marker {
+                sqlx::query_scalar(
+                    "SELECT count(*) FROM (SELECT 1 FROM messages WHERE conv = ? AND msg_id > ? AND lower(sender) <> ? LIMIT ?)",
+                )
+                .bind(&q.conv)
+                .bind(marker)
+                .bind(account)
+                .bind(UNREAD_CAP)
+                .fetch_one(self.db.pool())
+                .await
+                .map_err(|e| self.err(e))?
+            } else {
+                0
+            };
+            out.push(UnreadEntry {
+                room: q.room.clone(),
+                with: q.with.clone(),
+                last_msg_id: last.max(0) as u64,
+                read_msg_id: marker.max(0) as u64,
+                unread: unread.max(0) as u64,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn prune(&self, retention: Retention, now_ms: u64) -> Result<u64> {
+        let mut deleted = 0;
+        if retention.max_age_ms > 0 {
+            deleted += self
+                .purge_before(now_ms.saturating_sub(retention.max_age_ms))
+                .await?;
+        }
+        for (kind, max) in [
+            (0i64, retention.max_per_room),
+            (1, retention.max_per_direct),
+        ] {
+            if max == 0 {
+                continue;
+            }
+            let over: Vec<(String, i64)> = sqlx::query_as(
+                "SELECT conv, count(*) AS n FROM messages WHERE kind = ? GROUP BY conv HAVING n > ?",
+            )
+            .bind(kind)
+            .bind(to_i64(max))
+            .fetch_all(self.db.pool())
+            .await
+            .map_err(|e| self.err(e))?;
+            for (conv, n) in over {
+                let mut excess = n - to_i64(max);
+                while excess > 0 {
+                    let chunk = excess.min(PRUNE_CHUNK);
+                    let done = sqlx::query(
+                        "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE conv = ? ORDER BY msg_id ASC LIMIT ?)",
+                    )
+                    .bind(&conv)
+                    .bind(chunk)
+                    .execute(self.db.pool())
+                    .await
+                    .map_err(|e| self.err(e))?
+                    .rows_affected();
+                    deleted += done;
+                    if done == 0 {
+                        break;
+                    }
+                    excess -= chunk;
+                }
+            }
+        }
+        Ok(deleted)
+    }
+
+    async fn purge_room(&self, room_key: &str) -> Result<u64> {
+        self.delete_chunked(
+            "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE conv = ? AND kind = 0 LIMIT ?)",
+            room_key.to_string(),
+        )
+        .await
+    }
+
+    async fn purge_before(&self, ts: u64) -> Result<u64> {
+        let mut deleted = 0;
+        loop {
+            let done = sqlx::query(
+                "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE ts < ? LIMIT ?)",
+            )
+            .bind(to_i64(ts))
+            .bind(PRUNE_CHUNK)
+            .execute(self.db.pool())
+            .await
+            .map_err(|e| self.err(e))?
+            .rows_affected();
+            deleted += done;
+            if done == 0 {
+                return Ok(deleted);
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    async fn delete_chunked(&self, sql: &'static str, key: String) -> Result<u64> {
+        let mut deleted = 0;
+        loop {
+            let done = sqlx::query(sql)
+                .bind(&key)
+                .bind(PRUNE_CHUNK)
+                .execute(self.db.pool())
+                .await
+                .map_err(|e| self.err(e))?
+                .rows_affected();
+            deleted += done;
+            if done == 0 {
+                return Ok(deleted);
+            }
+        }
+    }
+}
