@@ -1052,11 +1052,10 @@ async fn scrolling_up_loads_older_messages_and_keeps_the_readers_place() {
     // Scrolling to the top loads the page before, and the message that was
     // at the top stays where the reader saw it.
     let scroll_to_top = r#"const l = document.getElementById('messages');
+        l.scrollTop = 0;
         const first = l.querySelector('.msg[data-msg-id]');
         window.__readerTop = first.getBoundingClientRect().top;
-        window.__readerId = first.dataset.msgId;
-        l.scrollTop = 0;
-        return first.textContent;"#;
+        window.__readerId = first.dataset.msgId;"#;
     ann.execute(scroll_to_top, vec![]).await.unwrap();
     assert!(
         wait_until(&ann, &format!("const l = document.getElementById('messages'); \
