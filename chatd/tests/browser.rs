@@ -951,6 +951,47 @@ async fn a_reload_keeps_the_login_the_rooms_and_recent_history() {
         shown_texts(&ann).await
     );
 
+    // chatd restarts: the page (not reloaded) resumes by itself and shows
+    // what was said meanwhile once, in order.
+    server.stop().await;
+    assert!(
+        wait_until(
+            &ann,
+            "return document.body.dataset.connection === 'reconnecting';"
+        )
+        .await,
+        "the page notices the restart"
+    );
+    let config = config.replace(
+        "[web]\nlisten = \"127.0.0.1:0\"",
+        &format!("[web]\nlisten = \"{web}\""),
+    );
+    let server = start_with_text(&config).await;
+    let mut bob = Client::connect_as(&tcp_addr(&server), "bob").await.unwrap();
+    bob.request_ok(&ClientFrame::Join {
+        room: "#club".into(),
+    })
+    .await
+    .unwrap();
+    for text in ["during the outage 1", "during the outage 2"] {
+        bob.request_ok(&ClientFrame::Say {
+            room: "#club".into(),
+            text: text.into(),
+        })
+        .await
+        .unwrap();
+    }
+    let before = format!("{before}|after the reload|during the outage 1|during the outage 2");
+    assert!(
+        wait_until(&ann, &format!(
+            "return document.body.dataset.connection === 'open' && document.getElementById('connect').hidden \
+             && {SHOWN_TEXTS} === '{before}';"
+        ))
+        .await,
+        "after the restart ann is logged in and sees every message once: {:?}",
+        shown_texts(&ann).await
+    );
+
     // ann closes the page; bob writes to her meanwhile. Coming back (a new
     // page load) shows the direct conversation with its unread count.
     ann.goto("about:blank").await.unwrap();
