@@ -1034,6 +1034,38 @@ async fn a_reload_keeps_the_login_the_rooms_and_recent_history() {
         .unwrap();
     assert_eq!(chat_hidden, json!(true));
 
+    // What ann read in the browser is read on her other devices too.
+    let mut phone = Client::connect(&tcp_addr(&server), &chat_client::ConnectOptions::default())
+        .await
+        .unwrap();
+    let reply = phone
+        .request_json(&json!({"type": "login", "user": "ann", "password": "correct horse"}))
+        .await
+        .unwrap();
+    assert_eq!(reply.kind(), "logged_in", "{reply:?}");
+    let frames = phone.sync().await.unwrap();
+    let unread = frames
+        .iter()
+        .find_map(|f| match f {
+            Received::Core(ServerFrame::Unread { conversations, .. }) => {
+                Some(conversations.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("unread after login: {frames:?}"));
+    for entry in &unread {
+        assert_eq!(
+            (entry.unread, entry.read_msg_id),
+            (0, entry.last_msg_id),
+            "ann read everything in the browser: {unread:?}"
+        );
+    }
+    assert!(
+        unread.iter().any(|e| e.with.as_deref() == Some("bob"))
+            && unread.iter().any(|e| e.room.as_deref() == Some("#club")),
+        "{unread:?}"
+    );
+
     let _ = ann.close().await;
     server.stop().await;
 }
