@@ -249,6 +249,8 @@ function onOk(frame, meaning) {
         mayResume = true;
         keepSession(frame.resume_token);
       }
+      // Messages may have been missed while the connection was down.
+      if (state.features.has("history")) dispatch({ type: "history_reload", clearRooms: true });
       dispatch({ type: "identified", nick, admin: frame.admin, loggedIn: frame.type === "logged_in" });
       // Back in the rooms we were in before the connection dropped.
       for (const room of roomsToRejoin(state)) send(requests.join(room), { kind: "join", room, select: false });
@@ -290,9 +292,11 @@ function resume() {
 
 /** The catch-up after a resume is complete. */
 function onResumed(frame) {
-  // Too much was missed to be sent at once, or we could not say where we
-  // were: every conversation starts again from its latest page.
-  if (frame.more || !resumeAsked) dispatch({ type: "resumed_gap" });
+  // Too much was missed to be sent at once: every conversation starts
+  // again from its latest page. Without a resume point (nothing seen yet)
+  // each asks for its latest page again.
+  if (frame.more) dispatch({ type: "resumed_gap" });
+  else if (!resumeAsked) dispatch({ type: "history_reload", clearRooms: false });
   // Rooms on screen that the server did not join us to again.
   for (const room of roomsToRejoin(state)) {
     const conv = state.conversations.get(room.toLowerCase());

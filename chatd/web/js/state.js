@@ -282,6 +282,22 @@ export function update(state, event) {
       }
       break;
     }
+    case "history_reload": {
+      // After logging in again without a resume point: each conversation
+      // asks for its latest page again when shown. Rooms start over from
+      // it (their whole history can be read back), so that no gap hides
+      // between what was shown and the latest page; a guest's direct
+      // conversations cannot be read back and keep what they show.
+      for (const conv of state.conversations.values()) {
+        if (conv.kind === "server") continue;
+        conv.history = { loaded: false, loading: false, more: true };
+        if (event.clearRooms && conv.kind === "room") {
+          conv.messages = conv.messages.filter((e) => e.msgId === undefined);
+          conv.version += 1;
+        }
+      }
+      break;
+    }
     case "history_request": {
       const conv = state.conversations.get(event.key);
       if (conv) conv.history.loading = true;
