@@ -7,7 +7,7 @@ import {
   featureHelp, featuresIdentified, handleFeatureFrame, observeFrame, renderFeatures, startFeatures,
 } from "./features.js";
 import { describeError, replyId, requests } from "./protocol.js";
-import { HISTORY_PAGE, initialState, newestMsgId, oldestMsgId, roomsToRejoin, update } from "./state.js";
+import { HISTORY_PAGE, dmKey, initialState, newestMsgId, oldestMsgId, roomsToRejoin, update } from "./state.js";
 import { $ } from "./view/dom.js";
 import { renderConnect } from "./view/connect.js";
 import { renderMembers } from "./view/members.js";
@@ -206,7 +206,12 @@ function onFrame(frame) {
       if (Array.isArray(frame.conversations)) dispatch({ type: "unread", conversations: frame.conversations });
       return;
     case "sent":
-      if (meaning?.kind === "message") dispatch({ type: "sent", pending: meaning, msgId: frame.msg_id, ts: frame.ts, text: frame.text });
+      if (meaning?.kind === "message") {
+        dispatch({ type: "sent", pending: meaning, msgId: frame.msg_id, ts: frame.ts, text: frame.text });
+        if (frame.stored && meaning.direct) {
+          dispatch({ type: "notice", key: dmKey(meaning.to), text: `${meaning.to} is not connected: the message is kept and delivered when they log in.` });
+        }
+      }
       return;
     case "message":
       dispatch({ type: "message", message: frame });
