@@ -128,12 +128,31 @@ function loadOlder() {
   if (oldest !== null) loadHistory(conv, oldest);
 }
 
+/** At most one `read` per conversation per this many milliseconds: a busy
+ * room must not spend the client's frame allowance on read markers. */
+const READ_INTERVAL_MS = 1000;
+/** When the last `read` of each conversation was sent, by key. */
+const lastReadAt = new Map();
+let readTimer = null;
+
 /** Tells the server (and so the account's other devices) what was read. */
 function markRead(conv) {
   if (!state.loggedIn || document.visibilityState !== "visible" || !canAsk(conv)) return;
   const newest = newestMsgId(conv);
   if (newest <= conv.readMsgId) return;
+  const wait = (lastReadAt.get(conv.key) ?? 0) + READ_INTERVAL_MS - Date.now();
+  if (wait > 0) {
+    // Sent when the interval is over, for whatever is shown then.
+    if (readTimer === null) {
+      readTimer = setTimeout(() => {
+        readTimer = null;
+        dispatch({ type: "noop" });
+      }, wait);
+    }
+    return;
+  }
   if (send(requests.read(target(conv), newest), { kind: "read" })) {
+    lastReadAt.set(conv.key, Date.now());
     dispatch({ type: "read_sent", key: conv.key, msgId: newest });
   }
 }
