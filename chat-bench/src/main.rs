@@ -17,6 +17,7 @@
 mod background;
 mod conns;
 mod fanout;
+mod history;
 mod logins;
 mod pingpong;
 mod report;
@@ -47,6 +48,8 @@ enum Workload {
     Transfer(transfer::Args),
     /// Memory per OS thread blocked on a connection (thread-per-connection model).
     ThreadCost(threads::Args),
+    /// The message log: write rate, page latency, bytes per message.
+    History(history::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -58,6 +61,7 @@ fn main() -> anyhow::Result<()> {
         Workload::Logins(a) => a.target.client_threads,
         Workload::Transfer(a) => a.target.client_threads,
         Workload::ThreadCost(_) => 1,
+        Workload::History(a) => a.target.client_threads,
     };
     let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -72,6 +76,7 @@ fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.workload {
             Workload::Fanout(args) => fanout::run(args).await,
+            Workload::History(args) => history::run(args).await,
             Workload::Conns(args) => conns::run(args).await,
             Workload::Pingpong(args) => pingpong::run(args).await,
             Workload::Logins(args) => logins::run(args).await,

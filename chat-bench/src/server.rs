@@ -32,6 +32,10 @@ pub struct Target {
     /// Spawned server: outbound queue per connection.
     #[arg(long, default_value_t = 4096)]
     pub server_queue: usize,
+    /// Spawned server: "on" stores every message (the default, as in
+    /// chatd.toml), "off" runs without history.
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    pub history: String,
     /// Load generator's own runtime threads (0 = one per core, 1 = current thread).
     #[arg(long, default_value_t = 0)]
     pub client_threads: usize,
@@ -78,8 +82,12 @@ impl Server {
             format!(
                 "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
                  [limits]\nframes_per_second = 0\noutbound_queue = {}\nmax_frame_bytes = 65536\n\
-                 [runtime]\nflavor = \"{}\"\nworker_threads = {}\n{extra_config}",
-                target.server_queue, target.server_flavor, target.server_threads
+                 [runtime]\nflavor = \"{}\"\nworker_threads = {}\n\
+                 [history]\nenabled = {}\n{extra_config}",
+                target.server_queue,
+                target.server_flavor,
+                target.server_threads,
+                target.history == "on"
             ),
         )?;
         let mut child = Command::new(&chatd)
@@ -115,6 +123,13 @@ impl Server {
             child: Some(child),
             _dir: Some(dir),
         })
+    }
+}
+
+impl Server {
+    /// The spawned server's data directory.
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self._dir.as_ref().map(|d| d.path().join("data"))
     }
 }
 

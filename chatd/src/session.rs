@@ -506,6 +506,10 @@ impl SessionTask {
             }),
             ClientFrame::Ping { token } => Some(ServerFrame::Pong { id, token }),
             ClientFrame::Quit { reason } => {
+                // The `sent` of every message this client sent comes first.
+                if let Some(history) = &self.shared.history {
+                    history.flush().await;
+                }
                 peer.closer.close(
                     ErrorCode::QUIT,
                     reason.unwrap_or_else(|| "quit".to_string()),

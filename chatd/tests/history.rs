@@ -543,7 +543,7 @@ async fn private_room_history_is_for_members_and_only_since_they_joined() {
     let setup = Setup::new("", &format!("{AUTH}{ROOMS}"));
     let server = setup.start().await;
     let (mut alice, _) = server.register("alice").await;
-    let (mut bob, _) = server.register("bob").await;
+    let (mut bob, bob_token) = server.register("bob").await;
     let (mut carol, _) = server.register("carol").await;
     let created = alice
         .request_json(&json!({"type": "room_create", "room": "#secret"}))
@@ -576,6 +576,25 @@ async fn private_room_history_is_for_members_and_only_since_they_joined() {
         .await
         .unwrap();
     assert!(page.is_empty(), "not even by paging back: {page:?}");
+
+    // Resuming with a cursor from before joining replays nothing older
+    // than the membership, and counts nothing older as unread.
+    drop(bob);
+    expect(
+        &mut alice,
+        "bob's quit",
+        |f| matches!(f, Received::Core(ServerFrame::Presence(p)) if p.nick == "bob"),
+    )
+    .await;
+    let away = say(&mut alice, "#secret", "while bob is away").await;
+    let (mut bob, frames, missed) = resume(&server, &bob_token, Some(early - 1)).await;
+    assert_eq!(ids(&missed), [late, away], "{frames:?}");
+    let unread = unread_of(&bob.sync().await.unwrap()).expect("unread after resume");
+    let secret = unread
+        .iter()
+        .find(|u| u.room.as_deref() == Some("#secret"))
+        .unwrap();
+    assert_eq!(secret.unread, 2, "{unread:?}");
 
     // An outsider gets exactly what a room that does not exist gives.
     let outsider = history(&mut carol, json!({"room": "#secret"})).await;

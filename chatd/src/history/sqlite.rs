@@ -96,7 +96,6 @@ impl MessageStore for SqliteStore {
         if entries.is_empty() {
             return Ok(());
         }
-        let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
         // One multi-row INSERT per batch: a round trip per message to the
         // database thread would cost more than the write itself.
         let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
@@ -112,6 +111,20 @@ impl MessageStore for SqliteStore {
                 .push_bind(m.room.as_deref().or(m.to.as_deref()))
                 .push_bind(m.text.as_str());
         });
+        let simple = entries
+            .iter()
+            .all(|e| e.pending_for.is_none() && e.parties.is_empty());
+        if simple {
+            // Room messages and broadcasts only: one statement is its own
+            // transaction, and saves the BEGIN and COMMIT round trips.
+            insert
+                .build()
+                .execute(self.db.pool())
+                .await
+                .map_err(|e| self.err(e))?;
+            return Ok(());
+        }
+        let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
         insert
             .build()
             .execute(&mut *tx)
@@ -292,6 +305,23 @@ impl MessageStore for SqliteStore {
         Ok(found.is_some())
     }
 
+    async fn member_floor(&self, room_key: &str, account: &str) -> Result<u64> {
+        let row: Option<(Option<i64>,)> = sqlx::query_as(
+            "SELECT (SELECT m.since_msg_id FROM private_room_members m WHERE m.room_id = r.id AND m.account_key = ?)
+             FROM private_rooms r WHERE r.name_key = ?",
+        )
+        .bind(account)
+        .bind(room_key)
+        .fetch_optional(self.db.pool())
+        .await
+        .map_err(|e| self.err(e))?;
+        Ok(match row {
+            None => 0,
+            Some((Some(since),)) => since.max(0) as u64,
+            Some((None,)) => u64::MAX,
+        })
+    }
+
     async fn remembered_rooms(&self, account: &str) -> Result<Vec<String>> {
         sqlx::query_scalar("SELECT room FROM account_rooms WHERE account_key = ? ORDER BY room_key")
             .bind(account)
@@ -338,7 +368,7 @@ impl MessageStore for SqliteStore {
             .await
             .map_err(|e| self.err(e))?;
             let last: i64 = row.get("last");
-            let marker: i64 = row.get("marker");
+            let marker: i64 = row.get::<i64, _>("marker").max(to_i64(q.floor));
             let unread: i64 = if last > marker {
                 sqlx::query_scalar(
                     "SELECT count(*) FROM (SELECT 1 FROM messages WHERE conv = ? AND msg_id > ? AND lower(sender) <> ? LIMIT ?)",
@@ -419,31 +449,25 @@ impl MessageStore for SqliteStore {
     }
 
     async fn purge_before(&self, ts: u64) -> Result<u64> {
-        let mut deleted = 0;
-        loop {
-            let done = sqlx::query(
-                "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE ts < ? LIMIT ?)",
-            )
-            .bind(to_i64(ts))
-            .bind(PRUNE_CHUNK)
-            .execute(self.db.pool())
-            .await
-            .map_err(|e| self.err(e))?
-            .rows_affected();
-            deleted += done;
-            if done == 0 {
-                return Ok(deleted);
-            }
-        }
+        self.delete_chunked(
+            "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE ts < ? LIMIT ?)",
+            to_i64(ts),
+        )
+        .await
     }
 }
 
 impl SqliteStore {
-    async fn delete_chunked(&self, sql: &'static str, key: String) -> Result<u64> {
+    /// Runs a `DELETE ... LIMIT ?` (first parameter `key`) until it deletes
+    /// nothing: small transactions, so the log writer never waits long.
+    async fn delete_chunked<T>(&self, sql: &'static str, key: T) -> Result<u64>
+    where
+        T: for<'q> sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Clone + Send + Sync,
+    {
         let mut deleted = 0;
         loop {
             let done = sqlx::query(sql)
-                .bind(&key)
+                .bind(key.clone())
                 .bind(PRUNE_CHUNK)
                 .execute(self.db.pool())
                 .await

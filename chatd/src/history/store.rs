@@ -24,6 +24,18 @@ pub struct LogEntry {
     pub parties: Vec<(String, String)>,
 }
 
+impl LogEntry {
+    /// A room message or broadcast: nobody to keep it for, no parties.
+    pub fn new(message: Message, conv: String) -> LogEntry {
+        LogEntry {
+            message,
+            conv,
+            pending_for: None,
+            parties: Vec::new(),
+        }
+    }
+}
+
 /// Where a page starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cursor {
@@ -58,6 +70,9 @@ pub struct UnreadQuery {
     /// How the client names it: `room` or `with`.
     pub room: Option<String>,
     pub with: Option<String>,
+    /// Messages at or below this id do not count (what was said in a
+    /// private room before the account joined).
+    pub floor: u64,
 }
 
 /// Retention limits (from `[history]`); 0 means no limit.
@@ -102,6 +117,10 @@ pub trait MessageStore: Send + Sync {
     /// rejoined by that plugin, which knows who may enter, and never
     /// remembered here (a deleted private room must not come back public).
     async fn is_private_room(&self, room_key: &str) -> Result<bool>;
+    /// The newest message id `account` may not see in a room: 0 for a
+    /// public room, the id stored when it joined a private room, and
+    /// `u64::MAX` for a private room it is not a member of.
+    async fn member_floor(&self, room_key: &str, account: &str) -> Result<u64>;
     /// The rooms remembered for `account` (names as spelled at join).
     async fn remembered_rooms(&self, account: &str) -> Result<Vec<String>>;
     /// `account`'s direct conversations: (key, the other party's nickname).

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chat_api::{ApiError, ErrorCode, Payload, RequestId, ServerFrame};
+use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::store::{LogEntry, MessageStore};
@@ -47,6 +48,14 @@ pub async fn run(
         // busier the server, the larger (and cheaper per message) the commit.
         if queue.recv_many(&mut commands, batch).await == 0 {
             return;
+        }
+        // Let the tasks that deliver this message to its recipients (woken
+        // by the same send) run first: storing must never delay delivery.
+        // This also lets a burst gather into one commit. No timer involved.
+        tokio::task::yield_now().await;
+        let room = batch.saturating_sub(commands.len());
+        if room > 0 {
+            queue.recv_many(&mut commands, room).now_or_never();
         }
         for command in commands.drain(..) {
             match command {

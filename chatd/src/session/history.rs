@@ -82,14 +82,8 @@ impl SessionTask {
         self.shared
             .hub
             .say(&peer, room, text, |message, room, accepted| {
-                let entry = LogEntry {
-                    message,
-                    conv: room.key.clone(),
-                    pending_for: None,
-                    parties: Vec::new(),
-                };
                 permit.send(LogCommand::Store(
-                    entry,
+                    LogEntry::new(message, room.key.clone()),
                     Some(ack(&peer, id, accepted.recipients, changed, false)),
                 ));
             })?;
@@ -187,14 +181,8 @@ impl SessionTask {
         self.shared
             .hub
             .broadcast(&peer, text, |message, accepted| {
-                let entry = LogEntry {
-                    message,
-                    conv: BROADCAST_CONV.to_string(),
-                    pending_for: None,
-                    parties: Vec::new(),
-                };
                 permit.send(LogCommand::Store(
-                    entry,
+                    LogEntry::new(message, BROADCAST_CONV.to_string()),
                     Some(ack(&peer, id, accepted.recipients, changed, false)),
                 ));
             })?;
@@ -340,10 +328,19 @@ impl SessionTask {
             }
         }
         for room in rooms {
+            let floor = history
+                .store
+                .member_floor(&fold(&room), &account)
+                .await
+                .map_err(internal)?;
+            if floor == u64::MAX {
+                continue;
+            }
             queries.push(UnreadQuery {
                 conv: fold(&room),
                 room: Some(room),
                 with: None,
+                floor,
             });
         }
         for (conv, peer) in history
@@ -356,6 +353,7 @@ impl SessionTask {
                 conv,
                 room: None,
                 with: Some(peer),
+                floor: 0,
             });
         }
         let conversations = history
@@ -511,17 +509,22 @@ impl SessionTask {
         last: u64,
         upper: u64,
     ) -> Result<Vec<Gap>, ApiError> {
-        let mut gaps: Vec<Gap> = self
-            .shared
-            .hub
-            .memberships_of(self.peer())
-            .into_iter()
-            .map(|(room, since)| Gap {
-                conv: fold(&room),
-                after: last,
+        let mut gaps: Vec<Gap> = Vec::new();
+        for (room, since) in self.shared.hub.memberships_of(self.peer()) {
+            let conv = fold(&room);
+            // A private room's member missed only what was said since
+            // joining it.
+            let floor = history
+                .store
+                .member_floor(&conv, key)
+                .await
+                .map_err(internal)?;
+            gaps.push(Gap {
+                conv,
+                after: last.max(floor),
                 through: since,
-            })
-            .collect();
+            });
+        }
         for (conv, _) in history
             .store
             .direct_conversations(key)
