@@ -46,9 +46,10 @@ function forgetSession() {
   fetch("/session", { method: "DELETE", credentials: "same-origin" }).catch(() => {});
 }
 
-/** Whether the server can resume sessions (accounts and stored history). */
+/** Whether the server can resume sessions: tokens (`resume`, from the
+ * accounts plugin) and the catch-up that rejoins rooms (`history`). */
 function serverResumes() {
-  return state.features.has("accounts") && state.features.has("history");
+  return state.features.has("resume") && state.features.has("history");
 }
 
 /** Codes after which reconnecting would only repeat the problem. */
