@@ -19,6 +19,7 @@
 //! See `docs/architecture.md` for the design and its locking rules.
 
 pub mod config;
+pub mod data_dir;
 pub mod dynamic;
 pub mod framing;
 pub mod history;

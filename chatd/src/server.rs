@@ -3,7 +3,6 @@
 //! what is queued and waits (bounded) for the sessions to end.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -29,11 +28,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
-    #[error("cannot create data directory {path}: {source}")]
-    DataDir {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    DataDir(#[from] crate::data_dir::DataDirError),
     #[error(transparent)]
     Database(#[from] chatd_storage::StorageError),
     #[error("cannot start the message history: {0}")]
@@ -92,10 +88,8 @@ pub async fn start_with(
     config: Config,
     registry: PluginRegistry,
 ) -> Result<RunningServer, StartError> {
-    std::fs::create_dir_all(&config.server.data_dir).map_err(|source| StartError::DataDir {
-        path: config.server.data_dir.clone(),
-        source,
-    })?;
+    // Held until the server has shut down (it lives in the shutdown task).
+    let data_lock = crate::data_dir::lock(&config.server.data_dir)?;
     // One database for the history and every plugin that stores data;
     // opened (and migrated) only when something needs it, so a guest-mode
     // server without history needs no file.
@@ -214,6 +208,7 @@ pub async fn start_with(
         loops,
         database,
         log_writer,
+        data_lock,
     ));
     Ok(RunningServer {
         tcp_addr,
@@ -247,6 +242,7 @@ async fn run_until_shutdown(
     loops: Vec<JoinHandle<()>>,
     database: Option<chatd_storage::Database>,
     log_writer: Option<JoinHandle<()>>,
+    data_lock: crate::data_dir::DataDirLock,
 ) {
     shared.shutdown.cancelled().await;
     tracing::info!(
@@ -277,5 +273,6 @@ async fn run_until_shutdown(
     if let Some(db) = database {
         db.close().await;
     }
+    drop(data_lock);
     tracing::info!("shut down");
 }

@@ -507,12 +507,12 @@ async fn traversal_and_trick_names_are_refused() {
         assert_eq!(error_code(&reply), "invalid_file_name", "{name:?}");
     }
     assert!(t.stored().is_empty());
-    // Only the spool directory (and the database) exists in the data
+    // Only the spool directory (and the database and lock file) exists in the data
     // directory.
     let entries: Vec<_> = std::fs::read_dir(t.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
-        .filter(|name| !name.to_string_lossy().starts_with("chatd.db"))
+        .filter(|name| !name.to_string_lossy().starts_with("chatd."))
         .collect();
     assert_eq!(entries, vec!["files"]);
 }

@@ -1,0 +1,96 @@
+//! The data directory belongs to one server process at a time: two servers
+//! on the same files would hand out the same message ids and delete each
+//! other's spooled files. A lock file held with an exclusive `flock` (the
+//! kernel drops it when the process dies, even by SIGKILL) settles it. The
+//! admin commands (`chatd user`, `chatd history`) do not take it: they work
+//! beside a running server through SQLite's own locking.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+/// The lock file's name inside the data directory.
+pub const LOCK_FILE: &str = "chatd.lock";
+
+/// Why the data directory could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum DataDirError {
+    #[error("cannot create data directory {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot lock {path}: {source}")]
+    Lock {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("another chatd ({holder}) is already using the data directory {dir}; stop it first, or give this one another server.data_dir")]
+    InUse { dir: PathBuf, holder: String },
+}
+
+/// The held lock; released when dropped (or when the process ends).
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: File,
+}
+
+/// Creates the data directory if needed and takes it for this process.
+pub fn lock(dir: &Path) -> Result<DataDirLock, DataDirError> {
+    std::fs::create_dir_all(dir).map_err(|source| DataDirError::Create {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = dir.join(LOCK_FILE);
+    let lock_error = |source| DataDirError::Lock {
+        path: path.clone(),
+        source,
+    };
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(lock_error)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => "a process that has not written its pid yet".to_string(),
+                pid => format!("pid {pid}"),
+            };
+            return Err(DataDirError::InUse {
+                dir: dir.to_path_buf(),
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(lock_error(e)),
+    }
+    // Who holds it, for the message a second server prints.
+    file.set_len(0).map_err(lock_error)?;
+    file.seek(SeekFrom::Start(0)).map_err(lock_error)?;
+    writeln!(file, "{}", std::process::id()).map_err(lock_error)?;
+    Ok(DataDirLock { _file: file })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_second_lock_is_refused_with_the_holders_pid_until_the_first_is_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let first = lock(&data).unwrap();
+        let err = lock(&data).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())) && err.contains("data"),
+            "{err}"
+        );
+        drop(first);
+        lock(&data).unwrap();
+    }
+}
