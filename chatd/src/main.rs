@@ -24,8 +24,18 @@ struct Cli {
     /// Override the web app's listen address (port 0 picks a free port).
     #[arg(long)]
     web_listen: Option<SocketAddr>,
+    /// Log lines as text (coloured only on a terminal) or as JSON objects,
+    /// one per line, for log collectors.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Option<Command>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -59,6 +69,21 @@ enum Command {
     },
 }
 
+/// Logs to stderr: text, with colours only when stderr is a terminal
+/// (journald and files get plain lines), or JSON.
+fn init_logging(format: LogFormat) {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
     let mut config = match &cli.config {
         Some(path) => Config::load(path)?,
@@ -75,13 +100,7 @@ fn load_config(cli: &Cli) -> anyhow::Result<Config> {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_logging(cli.log_format);
 
     match cli.command {
         Some(Command::User { ref command }) => {
@@ -127,7 +146,7 @@ fn main() -> anyhow::Result<()> {
         Some(Command::Run) | None => {
             let config = load_config(&cli)?;
             let runtime = build_runtime(&config)?;
-            runtime.block_on(run(config))
+            runtime.block_on(run(config, cli.log_format == LogFormat::Text))
         }
     }
 }
@@ -161,24 +180,26 @@ async fn check_plugins(config: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+/// `banner`: print the addresses as plain lines for people (the log has
+/// them too; JSON logs get no plain lines).
+async fn run(config: Config, banner: bool) -> anyhow::Result<()> {
     // Signal handlers first: a SIGTERM that arrives while starting up must
     // still mean a graceful stop, not the default instant death.
     let signals = shutdown_signal()?;
     let server = chatd::start(config)
         .await
         .context("chatd could not start")?;
-    if let Some(addr) = server.tcp_addr {
+    if let Some(addr) = server.tcp_addr.filter(|_| banner) {
         eprintln!(
             "chatd listening on {addr} (plaintext); try: nc {} {}",
             addr.ip(),
             addr.port()
         );
     }
-    if let Some(addr) = server.tls_addr {
+    if let Some(addr) = server.tls_addr.filter(|_| banner) {
         eprintln!("chatd listening on {addr} (TLS)");
     }
-    if let Some(addr) = server.web_addr {
+    if let Some(addr) = server.web_addr.filter(|_| banner) {
         let scheme = if server.web_tls { "https" } else { "http" };
         eprintln!("chatd web app: open {scheme}://{addr}/ in a browser");
     }

@@ -40,7 +40,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Cert {
             path: cert.to_path_buf(),
-            message: e.to_string(),
+            message: describe_pem(&e),
         })?;
     if certs.is_empty() {
         return Err(TlsError::Cert {
@@ -50,7 +50,7 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
     }
     let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| TlsError::Key {
         path: key.to_path_buf(),
-        message: e.to_string(),
+        message: describe_pem(&e),
     })?;
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
@@ -61,6 +61,26 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
             message: e.to_string(),
         })?;
     Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// A PEM parsing error in words (the library's own message shows the
+/// marker lines as lists of byte values).
+fn describe_pem(error: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match error {
+        Error::MissingSectionEnd { end_marker } => format!(
+            "a PEM block is not finished: the line '-----END {}-----' is missing",
+            String::from_utf8_lossy(end_marker).trim()
+        ),
+        Error::IllegalSectionStart { line } => format!(
+            "a PEM block starts with a malformed line: '{}'",
+            String::from_utf8_lossy(line).trim()
+        ),
+        Error::NoItemsFound => {
+            "the file holds no PEM block of the expected kind (is it the right file?)".to_string()
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Writes a self-signed certificate (`cert.pem`) and key (`key.pem`) for the
@@ -97,4 +117,26 @@ fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     options.mode(0o600);
     options.open(path)?.write_all(data)
+}
+
+#[cfg(test)]
+mod pem_tests {
+    use super::*;
+
+    #[test]
+    fn a_broken_certificate_is_described_in_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        std::fs::write(&cert, "-----BEGIN CERTIFICATE-----\nAAAA\n").unwrap();
+        std::fs::write(&key, "").unwrap();
+        let Err(error) = acceptor(&cert, &key) else {
+            panic!("a broken certificate was accepted");
+        };
+        let text = error.to_string();
+        assert!(
+            text.contains("'-----END CERTIFICATE-----' is missing") && !text.contains("[45,"),
+            "{text}"
+        );
+    }
 }

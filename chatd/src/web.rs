@@ -1,5 +1,6 @@
-//! The web listener: serves the browser app embedded in the binary and
-//! upgrades `/ws` to a WebSocket session (see [`crate::websocket`]).
+//! The web listener: serves the browser app embedded in the binary,
+//! upgrades `/ws` to a WebSocket session (see [`crate::websocket`]), and
+//! keeps the app's resume token in an `HttpOnly` cookie (`/session`).
 //!
 //! HTTP and WebSocket framing come from hyper and tungstenite (through axum);
 //! this module only decides who may connect and what each path answers. The
@@ -9,12 +10,12 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Extension;
 use axum::Router;
 use hyper::body::Incoming;
@@ -31,6 +32,23 @@ use crate::session::{ConnectionSlot, Shared};
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
      style-src 'self'; img-src 'self' data: blob:; connect-src 'self' blob:; \
      manifest-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// The cookie holding the browser app's resume token.
+pub const RESUME_COOKIE: &str = "chatd_resume";
+
+/// How long the browser keeps the cookie: the server's default token
+/// lifetime (`resume_token_days`, 30 days). The app sets it again after
+/// every login and resume, and an expired token is refused by the server.
+const RESUME_COOKIE_MAX_AGE: cookie::time::Duration = cookie::time::Duration::days(30);
+
+/// Whether `text` has the form of a resume token: 256 bits in unpadded
+/// base64url, 43 characters.
+pub fn is_token(text: &str) -> bool {
+    text.len() == 43
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 
 /// One file of the app, embedded at build time.
 struct Asset {
@@ -111,6 +129,7 @@ pub async fn accept_loop(
     });
     let router = Router::new()
         .route("/ws", get(upgrade))
+        .route("/session", post(session_create).delete(session_delete))
         .fallback(asset)
         .with_state(state);
     let serve_shared = shared.clone();
@@ -229,7 +248,14 @@ async fn upgrade(
 ) -> Response {
     if let Err(refusal) = check_origin(&state, &headers) {
         tracing::info!(%addr, origin = ?headers.get(header::ORIGIN), "WebSocket refused: origin not allowed");
-        return plain_text(StatusCode::FORBIDDEN, refusal);
+        return plain_text(
+            StatusCode::FORBIDDEN,
+            format!(
+                "WebSocket refused: pages from origin {:?} may not connect to this chat server. \
+                 Open the chat at {}/ or ask the operator to add the origin to [web] allowed_origins in chatd.toml.\n",
+                refusal.origin, refusal.own
+            ),
+        );
     }
     let Some(slot) = held.take() else {
         // An upgrade was already answered on this connection.
@@ -241,6 +267,8 @@ async fn upgrade(
     let max = state.shared.limits.max_frame_bytes;
     let shared = state.shared.clone();
     let encrypted = state.scheme == "https";
+    // The app's resume token, for a `resume` frame without `token`.
+    let token = resume_cookie(&headers);
     ws.max_message_size(max)
         .max_frame_size(max)
         .on_failed_upgrade(move |e| tracing::info!(%addr, error = %e, "WebSocket upgrade failed"))
@@ -248,15 +276,20 @@ async fn upgrade(
             let tracker = shared.tracker.clone();
             // Tracked so that shutdown waits for the session's goodbye.
             tracker.track_future(crate::websocket::run_session(
-                shared, slot, socket, addr, encrypted,
+                shared, slot, socket, addr, encrypted, token,
             ))
         })
 }
 
+/// An origin [`check_origin`] refused, and the listener's own.
+struct ForeignOrigin {
+    origin: String,
+    own: String,
+}
+
 /// Allows requests without `Origin` (not a browser, so no page can have
-/// forged them), the listener's own origin, and the configured ones. The
-/// error is the explanation for the refused client.
-fn check_origin(state: &WebState, headers: &HeaderMap) -> Result<(), String> {
+/// forged them), the listener's own origin, and the configured ones.
+fn check_origin(state: &WebState, headers: &HeaderMap) -> Result<(), ForeignOrigin> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
@@ -274,10 +307,93 @@ fn check_origin(state: &WebState, headers: &HeaderMap) -> Result<(), String> {
     if (!host.is_empty() && origin == own) || state.allowed_origins.contains(&origin) {
         return Ok(());
     }
-    Err(format!(
-        "WebSocket refused: pages from origin {origin:?} may not connect to this chat server. \
-         Open the chat at {own}/ or ask the operator to add the origin to [web] allowed_origins in chatd.toml.\n"
+    Err(ForeignOrigin { origin, own })
+}
+
+/// The resume token in the request's `chatd_resume` cookie, if it holds one.
+fn resume_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == RESUME_COOKIE && is_token(c.value()))
+        .map(|c| c.value().to_string())
+}
+
+/// The `Set-Cookie` value that stores `token` (or, with `None`, removes the
+/// cookie): out of reach of page scripts and of other sites.
+fn resume_set_cookie(token: Option<&str>, secure: bool) -> HeaderValue {
+    let max_age = match token {
+        Some(_) => RESUME_COOKIE_MAX_AGE,
+        None => cookie::time::Duration::ZERO,
+    };
+    let cookie = cookie::Cookie::build((RESUME_COOKIE, token.unwrap_or("")))
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .path("/")
+        .max_age(max_age)
+        .secure(secure)
+        .build();
+    // A token is base64url: the value is always a valid header.
+    HeaderValue::from_str(&cookie.to_string()).expect("a cookie of token characters")
+}
+
+/// The refusal of a `/session` request from a foreign page, as `/ws` does.
+fn session_refusal(state: &WebState, headers: &HeaderMap, addr: SocketAddr) -> Option<Response> {
+    let refusal = check_origin(state, headers).err()?;
+    tracing::info!(%addr, origin = ?headers.get(header::ORIGIN), "/session refused: origin not allowed");
+    Some(plain_text(
+        StatusCode::FORBIDDEN,
+        format!(
+            "refused: pages from origin {:?} may not keep a login on this chat server. \
+             Open the chat at {}/ or ask the operator to add the origin to [web] allowed_origins in chatd.toml.\n",
+            refusal.origin, refusal.own
+        ),
     ))
+}
+
+/// `POST /session`: the body is the app's resume token (from `logged_in`),
+/// kept in an `HttpOnly` cookie so that page scripts never hold it.
+async fn session_create(
+    State(state): State<Arc<WebState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refusal) = session_refusal(&state, &headers, addr) {
+        return refusal;
+    }
+    let token = std::str::from_utf8(&body).unwrap_or("").trim();
+    if !is_token(token) {
+        return plain_text(
+            StatusCode::BAD_REQUEST,
+            "the body must be a resume token (43 base64url characters, from logged_in.resume_token)\n"
+                .into(),
+        );
+    }
+    session_reply(resume_set_cookie(Some(token), state.scheme == "https"))
+}
+
+/// `DELETE /session`: forgets the cookie (the app logged out).
+async fn session_delete(
+    State(state): State<Arc<WebState>>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refusal) = session_refusal(&state, &headers, addr) {
+        return refusal;
+    }
+    session_reply(resume_set_cookie(None, state.scheme == "https"))
+}
+
+fn session_reply(cookie: HeaderValue) -> Response {
+    let mut response = with_security_headers(StatusCode::NO_CONTENT.into_response());
+    let headers = response.headers_mut();
+    headers.insert(header::SET_COOKIE, cookie);
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// Any other path: a file of the app, or 404.
@@ -347,6 +463,45 @@ fn with_security_headers(mut response: Response) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_and_cookies() {
+        let token = "4nM0abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_0";
+        assert_eq!(token.len(), 43);
+        assert!(is_token(token));
+        assert!(!is_token(&token[1..]));
+        assert!(!is_token(&format!("{token}A")));
+        assert!(!is_token(&token.replace('_', "/")));
+        assert!(!is_token(&token.replace('-', "=")));
+
+        let mut headers = HeaderMap::new();
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=b; chatd_resume=short"),
+        );
+        assert_eq!(resume_cookie(&headers), None);
+        headers.append(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("x=1; chatd_resume={token}; y=2")).unwrap(),
+        );
+        assert_eq!(resume_cookie(&headers).as_deref(), Some(token));
+
+        let set = resume_set_cookie(Some(token), false);
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with(&format!("chatd_resume={token};")), "{set}");
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=2592000"] {
+            assert!(
+                set.split("; ").any(|a| a == attribute),
+                "{attribute}: {set}"
+            );
+        }
+        assert!(!set.contains("Secure"), "{set}");
+        let set = resume_set_cookie(None, true);
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with("chatd_resume=;"), "{set}");
+        assert!(set.split("; ").any(|a| a == "Max-Age=0"), "{set}");
+        assert!(set.split("; ").any(|a| a == "Secure"), "{set}");
+    }
 
     #[test]
     fn origins() {

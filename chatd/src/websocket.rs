@@ -35,18 +35,23 @@ const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 
 /// Runs one WebSocket session until it ends; `slot` is held throughout.
-/// `encrypted` tells whether it came over HTTPS.
+/// `encrypted` tells whether it came over HTTPS; `token` is the resume token
+/// of the upgrade's cookie, used by a `resume` frame without `token`.
 pub async fn run_session(
     shared: Arc<Shared>,
     slot: ConnectionSlot,
     socket: WebSocket,
     addr: SocketAddr,
     encrypted: bool,
+    token: Option<String>,
 ) {
     let (sink, stream) = socket.split();
     let (peer, queue) = session::new_peer(&shared, Some(addr), Transport::WebSocket);
     if encrypted {
         peer.mark_encrypted();
+    }
+    if let Some(token) = token {
+        peer.set_transport_token(&token);
     }
     shared
         .tracker

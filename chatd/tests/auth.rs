@@ -456,6 +456,27 @@ async fn repeated_failures_are_throttled_per_account_and_per_address() {
 }
 
 #[tokio::test]
+async fn registrations_are_throttled_per_address() {
+    let setup = Setup::new(&format!(
+        "{CHEAP_ARGON2}[plugin.config.throttle]\nregistrations_per_address = 2\nlockout_ms = 60000\n"
+    ));
+    let server = setup.start().await;
+    for name in ["first", "second"] {
+        let r = register(&mut server.client().await, name, "a password").await;
+        assert_eq!(ok_nick(&r), Some(name), "{r:?}");
+    }
+    let r = register(&mut server.client().await, "third", "a password").await;
+    assert_eq!(code(&r), Some("throttled"), "{r:?}");
+    assert!(
+        message(&r).contains("new accounts from your address"),
+        "{r:?}"
+    );
+    // Logging in is not affected.
+    server.logged_in("first", "a password").await;
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_cli_manages_accounts_of_a_running_server() {
     let setup = Setup::new(&format!("registration = \"closed\"\n{CHEAP_ARGON2}"));
     let server = setup.start().await;

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use chat_api::{ClientFrame, ServerFrame};
+use chat_api::{ClientFrame, PresenceEvent, ServerFrame};
 use chat_client::{Client, Received};
 use common::{start_with_text, tcp_addr, web_addr, WAIT};
 use fantoccini::{ClientBuilder, Locator};
@@ -829,5 +829,328 @@ async fn private_rooms_create_invite_accept_and_kick_in_the_browser() {
 
     let _ = ann.close().await;
     let _ = bob.close().await;
+    server.stop().await;
+}
+
+/// The texts of the messages on screen (not presence or notices), in order.
+async fn shown_texts(browser: &fantoccini::Client) -> Vec<String> {
+    shown_messages(browser)
+        .await
+        .into_iter()
+        .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A JavaScript expression: the texts of the messages on screen, joined by `|`.
+const SHOWN_TEXTS: &str = "[...document.querySelectorAll('#messages .msg[data-msg-id] .text')].map(t => t.textContent).join('|')";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_keeps_the_login_the_rooms_and_recent_history() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[plugin]]\nname = \"auth\"\n[plugin.config]\nregistration = \"open\"\nallow_guests = true\n\
+         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n",
+        dir.path().join("data")
+    );
+    let server = start_with_text(&config).await;
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let ann = driver.browser("ann").await;
+
+    // ann creates an account and joins #club; bob (a terminal guest) is there.
+    ann.goto(&format!("http://{web}/")).await.unwrap();
+    assert!(
+        wait_until(&ann, "return !document.getElementById('register-button').hidden && !document.getElementById('register-button').disabled;").await,
+        "the connect screen offers registration"
+    );
+    type_into(&ann, "#nick", "ann").await;
+    type_into(&ann, "#password", "correct horse").await;
+    click(&ann, "#register-button").await;
+    assert!(
+        wait_until(
+            &ann,
+            "return document.getElementById('me-nick').textContent === 'ann';"
+        )
+        .await
+    );
+    type_into(&ann, "#join-input", &format!("#club{ENTER}")).await;
+    assert!(
+        wait_until(
+            &ann,
+            "return document.getElementById('conv-title').textContent === '#club';"
+        )
+        .await
+    );
+    let mut bob = Client::connect_as(&tcp_addr(&server), "bob").await.unwrap();
+    bob.request_ok(&ClientFrame::Join {
+        room: "#club".into(),
+    })
+    .await
+    .unwrap();
+    for text in ["first from bob", "second from bob"] {
+        bob.request_ok(&ClientFrame::Say {
+            room: "#club".into(),
+            text: text.into(),
+        })
+        .await
+        .unwrap();
+    }
+    type_into(&ann, "#input", &format!("hello from ann{ENTER}")).await;
+    has_message(&mut bob, "hello from ann").await;
+    let before = "first from bob|second from bob|hello from ann";
+    assert!(
+        wait_until(&ann, &format!("return {SHOWN_TEXTS} === '{before}';")).await,
+        "ann sees the conversation: {:?}",
+        shown_texts(&ann).await
+    );
+
+    // The resume token is out of reach of page scripts.
+    let exposed: Value = ann
+        .execute(
+            r#"const token = /[A-Za-z0-9_-]{43}/;
+            const stored = [localStorage, sessionStorage].flatMap(s => Object.keys(s).map(k => s.getItem(k)));
+            return token.test(document.cookie) || stored.some(v => token.test(v))
+                || Object.keys(window).some(k => typeof window[k] === 'string' && token.test(window[k]));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(exposed, json!(false), "the token is visible to scripts");
+
+    // A reload: still logged in, in #club, with its recent history, and
+    // without the login form.
+    ann.refresh().await.unwrap();
+    assert!(
+        wait_until(&ann, &format!(
+            "return document.getElementById('me-nick').textContent === 'ann' && !document.getElementById('chat').hidden \
+             && document.querySelector('#rooms li[data-key=\"#club\"]') !== null \
+             && document.getElementById('conv-title').textContent === '#club' && {SHOWN_TEXTS} === '{before}';"
+        ))
+        .await,
+        "after the reload ann is in #club with its history: {:?}",
+        shown_texts(&ann).await
+    );
+    // The room is really joined again: a new message arrives live.
+    bob.request_ok(&ClientFrame::Say {
+        room: "#club".into(),
+        text: "after the reload".into(),
+    })
+    .await
+    .unwrap();
+    assert!(
+        wait_until(
+            &ann,
+            &format!("return {SHOWN_TEXTS} === '{before}|after the reload';")
+        )
+        .await,
+        "live messages follow the history: {:?}",
+        shown_texts(&ann).await
+    );
+
+    // chatd restarts: the page (not reloaded) resumes by itself and shows
+    // what was said meanwhile once, in order.
+    server.stop().await;
+    assert!(
+        wait_until(
+            &ann,
+            "return document.body.dataset.connection === 'reconnecting';"
+        )
+        .await,
+        "the page notices the restart"
+    );
+    let config = config.replace(
+        "[web]\nlisten = \"127.0.0.1:0\"",
+        &format!("[web]\nlisten = \"{web}\""),
+    );
+    let server = start_with_text(&config).await;
+    let mut bob = Client::connect_as(&tcp_addr(&server), "bob").await.unwrap();
+    bob.request_ok(&ClientFrame::Join {
+        room: "#club".into(),
+    })
+    .await
+    .unwrap();
+    for text in ["during the outage 1", "during the outage 2"] {
+        bob.request_ok(&ClientFrame::Say {
+            room: "#club".into(),
+            text: text.into(),
+        })
+        .await
+        .unwrap();
+    }
+    let before = format!("{before}|after the reload|during the outage 1|during the outage 2");
+    assert!(
+        wait_until(&ann, &format!(
+            "return document.body.dataset.connection === 'open' && document.getElementById('connect').hidden \
+             && {SHOWN_TEXTS} === '{before}';"
+        ))
+        .await,
+        "after the restart ann is logged in and sees every message once: {:?}",
+        shown_texts(&ann).await
+    );
+
+    // ann closes the page; bob writes to her meanwhile. Coming back (a new
+    // page load) shows the direct conversation with its unread count.
+    ann.goto("about:blank").await.unwrap();
+    bob.expect(WAIT, |f| {
+        matches!(f, Received::Core(ServerFrame::Presence(p))
+            if p.nick == "ann" && p.event == PresenceEvent::Quit)
+    })
+    .await
+    .expect("bob sees ann leave");
+    bob.request_ok(&ClientFrame::Msg {
+        to: "ann".into(),
+        text: "while you were away".into(),
+    })
+    .await
+    .unwrap();
+    ann.goto(&format!("http://{web}/")).await.unwrap();
+    assert!(
+        wait_until(&ann, "const dm = document.querySelector('#dms li[data-key=\"@bob\"]'); \
+             return document.getElementById('me-nick').textContent === 'ann' && dm !== null && dm.querySelector('.badge')?.textContent === '1';").await,
+        "the direct conversation with bob shows one unread message"
+    );
+    click(&ann, "#dms li[data-key=\"@bob\"]").await;
+    assert!(
+        wait_until(&ann, &format!("return {SHOWN_TEXTS} === 'while you were away' && document.querySelector('#dms li[data-key=\"@bob\"] .badge') === null;")).await,
+        "the direct message is shown and counted as read: {:?}",
+        shown_texts(&ann).await
+    );
+
+    // Logging out ends it: a reload shows the login form.
+    click(&ann, "#logout").await;
+    assert!(wait_until(&ann, "return !document.getElementById('connect').hidden;").await);
+    ann.refresh().await.unwrap();
+    assert!(
+        wait_until(&ann, "return !document.getElementById('connect').hidden && !document.getElementById('connect-button').disabled;").await,
+        "after logging out, a reload asks for the password"
+    );
+    let chat_hidden: Value = ann
+        .execute("return document.getElementById('chat').hidden;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(chat_hidden, json!(true));
+
+    // What ann read in the browser is read on her other devices too.
+    let mut phone = Client::connect(&tcp_addr(&server), &chat_client::ConnectOptions::default())
+        .await
+        .unwrap();
+    let reply = phone
+        .request_json(&json!({"type": "login", "user": "ann", "password": "correct horse"}))
+        .await
+        .unwrap();
+    assert_eq!(reply.kind(), "logged_in", "{reply:?}");
+    let frames = phone.sync().await.unwrap();
+    let unread = frames
+        .iter()
+        .find_map(|f| match f {
+            Received::Core(ServerFrame::Unread { conversations, .. }) => {
+                Some(conversations.clone())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("unread after login: {frames:?}"));
+    for entry in &unread {
+        assert_eq!(
+            (entry.unread, entry.read_msg_id),
+            (0, entry.last_msg_id),
+            "ann read everything in the browser: {unread:?}"
+        );
+    }
+    assert!(
+        unread.iter().any(|e| e.with.as_deref() == Some("bob"))
+            && unread.iter().any(|e| e.room.as_deref() == Some("#club")),
+        "{unread:?}"
+    );
+
+    let _ = ann.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scrolling_up_loads_older_messages_and_keeps_the_readers_place() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [limits]\nframes_per_second = 0\n",
+        dir.path().join("data")
+    );
+    let server = start_with_text(&config).await;
+    let web = web_addr(&server);
+
+    // 120 messages: more than two pages of 50.
+    let mut carol = Client::connect_as(&tcp_addr(&server), "carol")
+        .await
+        .unwrap();
+    carol
+        .request_ok(&ClientFrame::Join {
+            room: "#big".into(),
+        })
+        .await
+        .unwrap();
+    for i in 1..=120 {
+        carol
+            .request_ok(&ClientFrame::Say {
+                room: "#big".into(),
+                text: format!("message {i}"),
+            })
+            .await
+            .unwrap();
+    }
+
+    let driver = Driver::start(chromium, &driver_path).await;
+    let ann = driver.browser("ann").await;
+    log_in(&ann, web, "ann", "#big").await;
+    let page = |from: u32, to: u32| {
+        (from..=to)
+            .map(|i| format!("message {i}"))
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    // Joining shows the latest page, scrolled to the newest message.
+    assert!(
+        wait_until(&ann, &format!("const l = document.getElementById('messages'); \
+             return {SHOWN_TEXTS} === '{}' && l.scrollHeight > l.clientHeight && l.scrollHeight - l.scrollTop - l.clientHeight < 48;", page(71, 120)))
+        .await,
+        "the latest 50 messages are shown: {:?}",
+        shown_texts(&ann).await
+    );
+
+    // Scrolling to the top loads the page before, and the message that was
+    // at the top stays where the reader saw it.
+    let scroll_to_top = r#"const l = document.getElementById('messages');
+        l.scrollTop = 0;
+        const first = l.querySelector('.msg[data-msg-id]');
+        window.__readerTop = first.getBoundingClientRect().top;
+        window.__readerId = first.dataset.msgId;"#;
+    ann.execute(scroll_to_top, vec![]).await.unwrap();
+    assert!(
+        wait_until(&ann, &format!("const l = document.getElementById('messages'); \
+             const kept = l.querySelector(`.msg[data-msg-id=\"${{window.__readerId}}\"]`); \
+             return {SHOWN_TEXTS} === '{}' && l.scrollTop > 0 && Math.abs(kept.getBoundingClientRect().top - window.__readerTop) < 60;", page(21, 120)))
+        .await,
+        "the page before is prepended and the reader's place kept: {:?}",
+        shown_texts(&ann).await
+    );
+
+    // Once more: the first message appears, and nothing more is asked for.
+    ann.execute(scroll_to_top, vec![]).await.unwrap();
+    assert!(
+        wait_until(
+            &ann,
+            &format!("return {SHOWN_TEXTS} === '{}';", page(1, 120))
+        )
+        .await,
+        "scrolling up reaches the first message: {:?}",
+        shown_texts(&ann).await
+    );
+
+    let _ = ann.close().await;
     server.stop().await;
 }

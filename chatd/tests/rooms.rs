@@ -1136,3 +1136,49 @@ async fn a_refused_room_create_leaves_no_room_behind() {
     db.close().await;
     server.stop().await;
 }
+
+/// A `room_accept` (or an invitation-accepting `join`) that the hub refuses
+/// with `room_limit` records no membership: the invitation stays, and
+/// accepting works once the member has room for it.
+#[tokio::test]
+async fn an_accept_refused_by_the_room_limit_leaves_the_invitation() {
+    let setup = Setup::with_plugins(
+        "max_rooms_per_session = 1\n\
+         [[plugin]]\nname = \"auth\"\n[plugin.config]\nwatch_interval_ms = 50\n\
+         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n\
+         [[plugin]]\nname = \"rooms\"\n[plugin.config]\n",
+    );
+    let server = setup.start().await;
+    let mut ann = server.user("ann").await;
+    let mut bob = server.user("bob").await;
+    ok(&mut ann.c, json!({"type": "room_create", "room": "#den"})).await;
+    ok(
+        &mut ann.c,
+        json!({"type": "room_invite", "room": "#den", "user": "bob"}),
+    )
+    .await;
+    ok(&mut bob.c, json!({"type": "join", "room": "#lobby"})).await;
+    for frame in [
+        json!({"type": "room_accept", "room": "#den"}),
+        json!({"type": "join", "room": "#den"}),
+    ] {
+        refused(&mut bob.c, frame, "room_limit").await;
+        let db = setup.database().await;
+        assert_eq!(
+            db_members(&db, "#den").await,
+            BTreeSet::from(["ann".to_string()]),
+            "no membership recorded"
+        );
+        db.close().await;
+    }
+    ok(&mut bob.c, json!({"type": "part", "room": "#lobby"})).await;
+    ok(&mut bob.c, json!({"type": "room_accept", "room": "#den"})).await;
+    let db = setup.database().await;
+    assert_eq!(
+        db_members(&db, "#den").await,
+        BTreeSet::from(["ann".to_string(), "bob".to_string()])
+    );
+    check_db_invariants(&db).await;
+    db.close().await;
+    server.stop().await;
+}

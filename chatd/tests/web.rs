@@ -8,7 +8,10 @@ mod common;
 use chat_api::{ClientFrame, MessageKind, ServerFrame};
 use chat_client::Client;
 use chat_client::Received;
-use common::{header, http_get, start_server, tcp_addr, web_addr, WsClient, WsConnectError, WAIT};
+use common::{
+    header, http_exchange, http_get, http_request, start_server, tcp_addr, web_addr, WsClient,
+    WsConnectError, WAIT,
+};
 use serde_json::{json, Value};
 
 fn is_message(text: &str) -> impl Fn(&Received) -> bool + '_ {
@@ -553,6 +556,245 @@ async fn passwords_are_accepted_over_wss_when_the_server_requires_encryption() {
         (&reply["type"], &reply["user"]),
         (&json!("logged_in"), &json!("ann")),
         "{reply}"
+    );
+    server.stop().await;
+}
+
+/// A token-shaped value (43 base64url characters).
+const TOKEN: &str = "4nM0abcdefghijklmnopqrstuvwxyzABCDEFGHIJ-_0";
+
+/// The attributes of a `Set-Cookie` value after `name=value`, as written.
+fn cookie_attributes(set_cookie: &str) -> Vec<String> {
+    let mut attributes: Vec<String> = set_cookie
+        .split(';')
+        .skip(1)
+        .map(|a| a.trim().to_string())
+        .collect();
+    attributes.sort();
+    attributes
+}
+
+#[tokio::test]
+async fn post_session_sets_an_http_only_cookie_and_delete_clears_it() {
+    let (server, _dir) = start_server("allowed_origins = [\"https://chat.example.org\"]\n").await;
+    let web = web_addr(&server);
+    let own = format!("http://{web}");
+
+    // What the app does: a same-origin POST with the token as text.
+    let (status, headers, _) = http_request(
+        web,
+        "POST",
+        "/session",
+        &[
+            ("Origin", &own),
+            ("Content-Type", "text/plain;charset=UTF-8"),
+        ],
+        TOKEN,
+    )
+    .await;
+    assert_eq!(status, 204);
+    let set = header(&headers, "set-cookie").expect("Set-Cookie");
+    assert!(set.starts_with(&format!("chatd_resume={TOKEN};")), "{set}");
+    let attributes = cookie_attributes(set);
+    for wanted in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=2592000"] {
+        assert!(attributes.iter().any(|a| a == wanted), "{wanted} in {set}");
+    }
+    assert!(
+        !attributes.iter().any(|a| a == "Secure"),
+        "plain HTTP: {set}"
+    );
+    assert_eq!(header(&headers, "cache-control"), Some("no-store"));
+    // Requests without Origin (not from a page) and configured origins too.
+    for origin in [None, Some("https://chat.example.org")] {
+        let extra: Vec<(&str, &str)> = origin.map(|o| ("Origin", o)).into_iter().collect();
+        let (status, _, _) = http_request(web, "POST", "/session", &extra, TOKEN).await;
+        assert_eq!(status, 204, "{origin:?}");
+    }
+
+    // A foreign page may neither set nor clear it.
+    for method in ["POST", "DELETE"] {
+        let (status, headers, body) = http_request(
+            web,
+            method,
+            "/session",
+            &[("Origin", "http://evil.example")],
+            TOKEN,
+        )
+        .await;
+        assert_eq!(status, 403, "{method}: {body}");
+        assert!(header(&headers, "set-cookie").is_none(), "{method}");
+        assert!(
+            body.contains("http://evil.example") && body.contains("allowed_origins"),
+            "{body}"
+        );
+    }
+    let other_port = format!("http://127.0.0.1:{}", web.port().wrapping_add(1));
+    let (status, _, _) =
+        http_request(web, "POST", "/session", &[("Origin", &other_port)], TOKEN).await;
+    assert_eq!(status, 403);
+
+    // Anything but a token is refused.
+    for body in [
+        "",
+        "short",
+        &format!("{TOKEN}x"),
+        &TOKEN.replace('_', "/"),
+        "chatd_resume=x; Path=/",
+    ] {
+        let (status, headers, _) =
+            http_request(web, "POST", "/session", &[("Origin", &own)], body).await;
+        assert_eq!(status, 400, "{body:?}");
+        assert!(header(&headers, "set-cookie").is_none(), "{body:?}");
+    }
+
+    // Logging out clears it.
+    let (status, headers, _) =
+        http_request(web, "DELETE", "/session", &[("Origin", &own)], "").await;
+    assert_eq!(status, 204);
+    let set = header(&headers, "set-cookie").expect("Set-Cookie");
+    assert!(set.starts_with("chatd_resume=;"), "{set}");
+    let attributes = cookie_attributes(set);
+    for wanted in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=0"] {
+        assert!(attributes.iter().any(|a| a == wanted), "{wanted} in {set}");
+    }
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn the_session_cookie_is_secure_on_https() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) =
+        chatd::tls::generate_self_signed(dir.path(), &["localhost".to_string()]).unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\ntls = true\n\
+         [tls]\ncert = {cert:?}\nkey = {key:?}\n",
+        dir.path().join("data")
+    );
+    let server = common::start_with_text(&text).await;
+    let web = web_addr(&server);
+    let origin = format!("https://localhost:{}", web.port());
+    let host = format!("localhost:{}", web.port());
+    for (method, body, value) in [("POST", TOKEN, TOKEN), ("DELETE", "", "")] {
+        let tls = tls_connect(web, &cert).await;
+        let (status, headers, _) =
+            http_exchange(tls, &host, method, "/session", &[("Origin", &origin)], body).await;
+        assert_eq!(status, 204, "{method}");
+        let set = header(&headers, "set-cookie").expect("Set-Cookie");
+        assert!(set.starts_with(&format!("chatd_resume={value};")), "{set}");
+        let attributes = cookie_attributes(set);
+        for wanted in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(attributes.iter().any(|a| a == wanted), "{wanted} in {set}");
+        }
+    }
+    // The plaintext origin of the same host is another origin.
+    let tls = tls_connect(web, &cert).await;
+    let plain = format!("http://localhost:{}", web.port());
+    let (status, _, _) =
+        http_exchange(tls, &host, "POST", "/session", &[("Origin", &plain)], TOKEN).await;
+    assert_eq!(status, 403);
+    server.stop().await;
+}
+
+/// A TLS connection to the web listener as `localhost`, trusting `cert`.
+async fn tls_connect(
+    web: std::net::SocketAddr,
+    cert: &std::path::Path,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(chatd::tls::provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(web).await.unwrap();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("TLS handshake with the web listener")
+}
+
+/// The cookie carries the login to a new WebSocket: `resume` without
+/// `token` uses it; without the cookie the same frame gets `invalid_token`.
+#[tokio::test]
+async fn a_websocket_with_the_session_cookie_resumes_without_a_token() {
+    let (server, _dir) = start_server(
+        "[[plugin]]\nname = \"auth\"\n[plugin.config]\nregistration = \"open\"\n\
+         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n",
+    )
+    .await;
+    let web = web_addr(&server);
+    let own = format!("http://{web}");
+
+    let mut first = WsClient::open_with(web, &[("Origin", &own)]).await.unwrap();
+    first.send(json!({"type": "hello", "protocol": 1})).await;
+    first.expect(|f| f["type"] == "welcome").await;
+    let logged_in = first
+        .request(json!({"type": "register", "user": "ann", "password": "correct horse battery"}))
+        .await;
+    assert_eq!(logged_in["type"], "logged_in", "{logged_in}");
+    let token = logged_in["resume_token"]
+        .as_str()
+        .expect("resume_token")
+        .to_string();
+    let joined = first
+        .request(json!({"type": "join", "room": "#lobby"}))
+        .await;
+    assert_eq!(joined["type"], "joined", "{joined}");
+    let sent = first
+        .request(json!({"type": "say", "room": "#lobby", "text": "before the reload"}))
+        .await;
+    assert_eq!(sent["type"], "sent", "{sent}");
+
+    // The app hands the token to the server and forgets it.
+    let (status, headers, _) =
+        http_request(web, "POST", "/session", &[("Origin", &own)], &token).await;
+    assert_eq!(status, 204);
+    let cookie = header(&headers, "set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+
+    // A reload: a new WebSocket with the cookie, `resume` without token.
+    let mut second = WsClient::open_with(web, &[("Origin", &own), ("Cookie", &cookie)])
+        .await
+        .unwrap();
+    second.send(json!({"type": "hello", "protocol": 1})).await;
+    second.expect(|f| f["type"] == "welcome").await;
+    let resumed = second.request(json!({"type": "resume"})).await;
+    assert_eq!(
+        (&resumed["type"], &resumed["user"], &resumed["resumed"]),
+        (&json!("logged_in"), &json!("ann"), &json!(true)),
+        "{resumed}"
+    );
+    let rejoined = second
+        .expect(|f| f["type"] == "joined" && f["room"] == "#lobby")
+        .await;
+    assert!(rejoined.get("id").is_none(), "{rejoined}");
+    second.expect(|f| f["type"] == "unread").await;
+    let history = second
+        .request(json!({"type": "history", "room": "#lobby"}))
+        .await;
+    assert_eq!(
+        history["messages"][0]["text"], "before the reload",
+        "{history}"
+    );
+
+    // Without the cookie the same frame is refused.
+    let mut third = WsClient::open_with(web, &[("Origin", &own)]).await.unwrap();
+    third.send(json!({"type": "hello", "protocol": 1})).await;
+    third.expect(|f| f["type"] == "welcome").await;
+    let refused = third.request(json!({"type": "resume"})).await;
+    assert_eq!(
+        (&refused["type"], &refused["code"]),
+        (&json!("error"), &json!("invalid_token")),
+        "{refused}"
     );
     server.stop().await;
 }

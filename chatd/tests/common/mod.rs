@@ -109,13 +109,25 @@ pub enum WsConnectError {
 impl WsClient {
     /// Opens `/ws` (with an `Origin` header when given) without `hello`.
     pub async fn open(addr: SocketAddr, origin: Option<&str>) -> Result<WsClient, WsConnectError> {
+        match origin {
+            Some(origin) => WsClient::open_with(addr, &[("Origin", origin)]).await,
+            None => WsClient::open_with(addr, &[]).await,
+        }
+    }
+
+    /// Opens `/ws` with extra request headers (`Origin`, `Cookie`) without
+    /// `hello`.
+    pub async fn open_with(
+        addr: SocketAddr,
+        headers: &[(&'static str, &str)],
+    ) -> Result<WsClient, WsConnectError> {
         let mut request = format!("ws://{addr}/ws")
             .into_client_request()
             .expect("valid URL");
-        if let Some(origin) = origin {
+        for (name, value) in headers {
             request
                 .headers_mut()
-                .insert("Origin", HeaderValue::from_str(origin).unwrap());
+                .append(*name, HeaderValue::from_str(value).unwrap());
         }
         match tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request)).await {
             Err(_) => Err(WsConnectError::Other("connect timed out".into())),
@@ -255,15 +267,48 @@ impl WsClient {
 /// One HTTP/1.1 GET on a fresh connection; returns (status, headers, body).
 /// Test-side only: the server uses hyper.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<(String, String)>, String) {
+    http_request(addr, "GET", path, &[], "").await
+}
+
+/// One HTTP/1.1 request on a fresh plaintext connection, with extra
+/// `headers` and a `body`; returns (status, headers, body).
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    http_exchange(stream, &addr.to_string(), method, path, headers, body).await
+}
+
+/// One HTTP/1.1 request over `stream` (plaintext or TLS), then reads the
+/// response until the server closes. Test-side only: the server uses hyper.
+pub async fn http_exchange(
+    mut stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, Vec<(String, String)>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = TcpStream::connect(addr).await.expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        request.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
-    tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
+    // A TLS server may end without close_notify; what came is enough.
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut raw))
         .await
-        .expect("response in time")
-        .unwrap();
+        .expect("response in time");
     let raw = String::from_utf8_lossy(&raw).into_owned();
     let (head, body) = raw.split_once("\r\n\r\n").expect("HTTP head");
     let mut lines = head.lines();

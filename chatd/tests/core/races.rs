@@ -140,7 +140,7 @@ async fn nothing_arrives_after_leaving_a_room() {
             if tokio::time::Instant::now() > stop || n > 200_000 {
                 return;
             }
-            if n % 64 == 0 {
+            if n.is_multiple_of(64) {
                 tokio::task::yield_now().await;
             }
         }

@@ -7,7 +7,7 @@ import {
   featureHelp, featuresIdentified, handleFeatureFrame, observeFrame, renderFeatures, startFeatures,
 } from "./features.js";
 import { describeError, replyId, requests } from "./protocol.js";
-import { initialState, roomsToRejoin, update } from "./state.js";
+import { HISTORY_PAGE, dmKey, initialState, newestMsgId, oldestMsgId, roomsToRejoin, update } from "./state.js";
 import { $ } from "./view/dom.js";
 import { renderConnect } from "./view/connect.js";
 import { renderMembers } from "./view/members.js";
@@ -25,6 +25,32 @@ const pending = new Map();
  * page's memory only (never in storage); a reload asks again.
  */
 let credentials = null;
+
+/**
+ * Whether this page may log in again by itself with `resume` (the token is
+ * in an HttpOnly cookie the page cannot read). False after logging out.
+ */
+let mayResume = true;
+
+/**
+ * Hands the resume token of `logged_in` to the server, which keeps it in
+ * an HttpOnly cookie; the page keeps no copy.
+ */
+function keepSession(token) {
+  if (typeof token !== "string") return;
+  fetch("/session", { method: "POST", body: token, credentials: "same-origin" }).catch(() => {});
+}
+
+/** Forgets the session cookie (logging out, or the server refused it). */
+function forgetSession() {
+  fetch("/session", { method: "DELETE", credentials: "same-origin" }).catch(() => {});
+}
+
+/** Whether the server can resume sessions: tokens (`resume`, from the
+ * accounts plugin) and the catch-up that rejoins rooms (`history`). */
+function serverResumes() {
+  return state.features.has("resume") && state.features.has("history");
+}
 
 /** Codes after which reconnecting would only repeat the problem. */
 const FINAL_BYE = new Set(["kicked", "quit", "unsupported_protocol"]);
@@ -54,6 +80,82 @@ function render() {
   renderMembers(state, { onOpenDm: openDm });
   renderMessages(state);
   renderFeatures(app);
+  afterRender();
+}
+
+/** What showing the current conversation asks of the server: its recent
+ * history the first time, older pages while the list cannot scroll yet,
+ * and the read marker. */
+function afterRender() {
+  if (state.phase !== "chat") return;
+  const conv = state.conversations.get(state.current);
+  if (!conv) return;
+  if (!conv.history.loaded) loadHistory(conv, null);
+  else if (conv.history.more && !conv.history.loading) {
+    const list = $("messages");
+    if (list.scrollHeight <= list.clientHeight) loadOlder();
+  }
+  markRead(conv);
+}
+
+/** `{room}` or `{with}` for requests about a conversation. */
+function target(conv) {
+  if (conv.kind === "room") return { room: conv.name };
+  if (conv.kind === "dm") return { with: conv.name };
+  return null;
+}
+
+/** Whether the server can be asked about `conv` now. */
+function canAsk(conv) {
+  return state.connection === "open" && state.me !== null && !state.resuming && !state.connectBusy
+    && state.features.has("history") && target(conv) !== null
+    && (conv.kind !== "room" || conv.joined);
+}
+
+/** Asks for a page of history: the latest, or the one `before` a msg_id. */
+function loadHistory(conv, before) {
+  if (conv.history.loading || !canAsk(conv)) return;
+  const key = conv.key;
+  if (send(requests.history(target(conv), before, HISTORY_PAGE), { kind: "history", key })) {
+    dispatch({ type: "history_request", key });
+  }
+}
+
+/** The page before the oldest message shown, while there is one. */
+function loadOlder() {
+  const conv = state.conversations.get(state.current);
+  if (!conv || !conv.history.loaded || !conv.history.more) return;
+  const oldest = oldestMsgId(conv);
+  if (oldest !== null) loadHistory(conv, oldest);
+}
+
+/** At most one `read` per conversation per this many milliseconds: a busy
+ * room must not spend the client's frame allowance on read markers. */
+const READ_INTERVAL_MS = 1000;
+/** When the last `read` of each conversation was sent, by key. */
+const lastReadAt = new Map();
+let readTimer = null;
+
+/** Tells the server (and so the account's other devices) what was read. */
+function markRead(conv) {
+  if (!state.loggedIn || document.visibilityState !== "visible" || !canAsk(conv)) return;
+  const newest = newestMsgId(conv);
+  if (newest <= conv.readMsgId) return;
+  const wait = (lastReadAt.get(conv.key) ?? 0) + READ_INTERVAL_MS - Date.now();
+  if (wait > 0) {
+    // Sent when the interval is over, for whatever is shown then.
+    if (readTimer === null) {
+      readTimer = setTimeout(() => {
+        readTimer = null;
+        dispatch({ type: "noop" });
+      }, wait);
+    }
+    return;
+  }
+  if (send(requests.read(target(conv), newest), { kind: "read" })) {
+    lastReadAt.set(conv.key, Date.now());
+    dispatch({ type: "read_sent", key: conv.key, msgId: newest });
+  }
 }
 
 const app = {
@@ -83,7 +185,11 @@ function onFrame(frame) {
       dispatch({ type: "connection", status: "open", note: "" });
       dispatch({ type: "welcome", welcome: frame });
       startFeatures(state.features, app);
-      if (credentials) identify(credentials);
+      // An account comes back with its cookie (page load, new tab, server
+      // restart, dropped connection); a guest with its nickname. Without a
+      // cookie the server answers invalid_token and the form is shown.
+      if (serverResumes() && mayResume && (state.loggedIn || !credentials)) resume();
+      else if (credentials) identify(credentials);
       return;
     case "error":
       return onError(frame, meaning);
@@ -102,10 +208,30 @@ function onFrame(frame) {
       return onOk(frame, meaning);
     case "joined":
       if (meaning?.onReply) return meaning.onReply(frame);
-      dispatch({ type: "joined", room: frame.room, members: frame.members, select: meaning?.select ?? false });
+      // Without id: the server joined us again to a room of the account.
+      dispatch({ type: "joined", room: frame.room, members: frame.members, select: meaning?.select ?? false, rejoined: id === null });
+      return;
+    case "history":
+      if (meaning?.kind === "history") {
+        dispatch({ type: "history", key: meaning.key, messages: frame.messages ?? [], more: frame.more, older: true });
+      }
+      return;
+    case "missed":
+      dispatch({ type: "missed", messages: frame.messages ?? [] });
+      return;
+    case "resumed":
+      onResumed(frame);
+      return;
+    case "unread":
+      if (Array.isArray(frame.conversations)) dispatch({ type: "unread", conversations: frame.conversations });
       return;
     case "sent":
-      if (meaning?.kind === "message") dispatch({ type: "sent", pending: meaning, msgId: frame.msg_id, ts: frame.ts, text: frame.text });
+      if (meaning?.kind === "message") {
+        dispatch({ type: "sent", pending: meaning, msgId: frame.msg_id, ts: frame.ts, text: frame.text });
+        if (frame.stored && meaning.direct) {
+          dispatch({ type: "notice", key: dmKey(meaning.to), text: `${meaning.to} is not connected: the message is kept and delivered when they log in.` });
+        }
+      }
       return;
     case "message":
       dispatch({ type: "message", message: frame });
@@ -130,9 +256,26 @@ function onFrame(frame) {
 function onOk(frame, meaning) {
   if (!meaning) return;
   switch (meaning.kind) {
+    case "resume": {
+      mayResume = true;
+      keepSession(frame.resume_token);
+      resumeAsked = meaning.lastMsgId;
+      dispatch({ type: "identified", nick: frame.user, admin: frame.admin, loggedIn: true });
+      // The server joins the account's rooms again (`joined` without id);
+      // `resumed` follows the messages we missed.
+      featuresIdentified(app);
+      focusInput();
+      return;
+    }
     case "identify": {
       const nick = frame.type === "logged_in" ? frame.user : frame.nick ?? meaning.name;
       credentials = meaning.credentials;
+      if (frame.type === "logged_in") {
+        mayResume = true;
+        keepSession(frame.resume_token);
+      }
+      // Messages may have been missed while the connection was down.
+      if (state.features.has("history")) dispatch({ type: "history_reload", clearRooms: true });
       dispatch({ type: "identified", nick, admin: frame.admin, loggedIn: frame.type === "logged_in" });
       // Back in the rooms we were in before the connection dropped.
       for (const room of roomsToRejoin(state)) send(requests.join(room), { kind: "join", room, select: false });
@@ -160,8 +303,48 @@ function onOk(frame, meaning) {
   }
 }
 
+/** The last_msg_id the latest `resume` carried (0: none). */
+let resumeAsked = 0;
+
+/** Logs in again with the cookie's token, continuing after what we saw. */
+function resume() {
+  const lastMsgId = state.loggedIn ? state.lastMsgId : 0;
+  dispatch({ type: "resuming" });
+  if (!send(requests.resume(lastMsgId), { kind: "resume", lastMsgId })) {
+    dispatch({ type: "identify_failed", message: "" });
+  }
+}
+
+/** The catch-up after a resume is complete. */
+function onResumed(frame) {
+  // Too much was missed to be sent at once: every conversation starts
+  // again from its latest page. Without a resume point (nothing seen yet)
+  // each asks for its latest page again.
+  if (frame.more) dispatch({ type: "resumed_gap" });
+  else if (!resumeAsked) dispatch({ type: "history_reload", clearRooms: false });
+  // Rooms on screen that the server did not join us to again.
+  for (const room of roomsToRejoin(state)) {
+    const conv = state.conversations.get(room.toLowerCase());
+    if (conv && !conv.joined) send(requests.join(room), { kind: "join", room, select: false });
+  }
+}
+
 function onError(frame, meaning) {
   const text = describeError(frame.code, frame.message);
+  if (meaning?.kind === "resume") {
+    // The cookie is gone, expired or revoked: log in with the password.
+    if (frame.code === "invalid_token" || frame.code === "account_disabled") forgetSession();
+    if (credentials) return identify(credentials);
+    // On a page load a missing login is no error worth showing.
+    const quiet = state.phase === "connect" && frame.code === "invalid_token";
+    dispatch({ type: "identify_failed", message: quiet || frame.code === "feature_disabled" ? "" : text });
+    return;
+  }
+  if (meaning?.kind === "history") {
+    dispatch({ type: "history", key: meaning.key, failed: true });
+    return;
+  }
+  if (meaning?.kind === "read") return;
   if (meaning?.kind === "identify") {
     credentials = null;
     dispatch({ type: "identify_failed", message: text });
@@ -273,7 +456,11 @@ function wireInput() {
     if (!$("connect-form").reportValidity()) return;
     identify({ name: $("nick").value.trim(), password: $("password").value, register: true });
   });
-  $("logout").addEventListener("click", () => send(requests.logout(), { kind: "logout" }));
+  $("logout").addEventListener("click", () => {
+    mayResume = false;
+    forgetSession();
+    send(requests.logout(), { kind: "logout" });
+  });
 
   const input = $("input");
   const autosize = () => {
@@ -321,6 +508,11 @@ function wireInput() {
   $("messages").addEventListener("scroll", () => {
     const list = $("messages");
     if (list.scrollHeight - list.scrollTop - list.clientHeight <= 48) $("new-below").hidden = true;
+    // Near the top: the page of history before the oldest message.
+    if (list.scrollTop <= 64) loadOlder();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") dispatch({ type: "noop" });
   });
   $("sidebar-toggle").addEventListener("click", (e) => {
     e.stopPropagation();

@@ -9,6 +9,11 @@ export const requests = {
   login: (user, password) => ({ type: "login", user, password }),
   register: (user, password) => ({ type: "register", user, password }),
   logout: () => ({ type: "logout" }),
+  // The token is never in the page: the server takes it from the cookie.
+  resume: (lastMsgId) => (lastMsgId ? { type: "resume", last_msg_id: lastMsgId } : { type: "resume" }),
+  /** A conversation ({room} or {with}); `before` a msg_id, or the latest. */
+  history: (target, before, limit) => ({ type: "history", ...target, ...(before ? { before } : {}), limit }),
+  read: (target, msgId) => ({ type: "read", ...target, msg_id: msgId }),
   join: (room) => ({ type: "join", room }),
   part: (room) => ({ type: "part", room }),
   say: (room, text) => ({ type: "say", room, text }),
@@ -37,6 +42,8 @@ const FRIENDLY = {
   frame_too_large: "That message is too long for the server.",
   server_busy: "The server is busy right now. Try again in a few seconds.",
   feature_disabled: "This server does not offer that feature.",
+  invalid_token: "Your saved login has expired or was ended. Log in again.",
+  not_stored: "The server could not store that message; it may not have been delivered. Try again.",
 };
 
 /** The text to show for an `error` or `bye` frame. */

@@ -2,8 +2,12 @@
 // Events come from the connection (see protocol.js) and from the user (see
 // main.js). Views read the state and never change it.
 
-/** Most messages kept per conversation; older ones are dropped. */
+/** Most messages kept per conversation as they arrive; older ones are
+ * dropped (history the reader scrolls back to is kept on top of this). */
 export const MAX_MESSAGES = 1000;
+
+/** Messages asked for per `history` page. */
+export const HISTORY_PAGE = 50;
 
 /** The conversation holding broadcasts and server notices. */
 export const SERVER_KEY = "*server";
@@ -31,6 +35,11 @@ export function initialState() {
     loggedIn: false,
     connectError: "",
     connectBusy: false,
+    /** A `resume` is on its way (the cookie may log us in without a form). */
+    resuming: false,
+    /** The newest msg_id seen (message, sent, history, missed): what a
+     * resume after a reconnect asks the server to continue from. */
+    lastMsgId: 0,
     /** key -> conversation; keys: "#room" (lower case), "@nick" (lower case), SERVER_KEY. */
     conversations: new Map([[SERVER_KEY, conversation(SERVER_KEY, "server", "Server & broadcasts")]]),
     current: SERVER_KEY,
@@ -40,7 +49,17 @@ export function initialState() {
 }
 
 function conversation(key, kind, name) {
-  return { key, kind, name, messages: [], unread: 0, members: [], joined: false };
+  return {
+    key, kind, name, messages: [], unread: 0, members: [], joined: false,
+    /** Stored history: asked for (latest page) once shown; `more` while
+     * older messages exist; `loading` while a request is out. */
+    history: { loaded: false, loading: false, more: true },
+    /** The read marker the server has (from `unread`, or our `read`). */
+    readMsgId: 0,
+    /** Bumped when messages are inserted other than at the end (history,
+     * missed), so that the view redraws the list instead of appending. */
+    version: 0,
+  };
 }
 
 export function roomKey(room) {
@@ -71,6 +90,63 @@ function append(state, conv, entry) {
   if (conv.key !== state.current && entry.kind !== "presence" && !entry.own) conv.unread += 1;
 }
 
+/** The newest msg_id of a conversation (0 when none). */
+export function newestMsgId(conv) {
+  for (let i = conv.messages.length - 1; i >= 0; i--) {
+    if (conv.messages[i].msgId !== undefined) return conv.messages[i].msgId;
+  }
+  return 0;
+}
+
+/** The oldest msg_id of a conversation (null when none). */
+export function oldestMsgId(conv) {
+  for (const m of conv.messages) if (m.msgId !== undefined) return m.msgId;
+  return null;
+}
+
+function seen(state, msgId) {
+  if (typeof msgId === "number" && msgId > state.lastMsgId) state.lastMsgId = msgId;
+}
+
+/**
+ * Adds a message with a msg_id where it belongs (in msg_id order), unless
+ * the conversation has it already: history pages, missed messages and live
+ * ones may overlap. Returns whether it was added.
+ */
+function addById(state, conv, entry, { countUnread }) {
+  seen(state, entry.msgId);
+  if (conv.messages.some((e) => e.msgId === entry.msgId)) return false;
+  const at = conv.messages.findIndex((e) => e.msgId !== undefined && e.msgId > entry.msgId);
+  if (at === -1) {
+    if (countUnread) append(state, conv, entry);
+    else {
+      entry.seq = ++state.seq;
+      conv.messages.push(entry);
+    }
+  } else {
+    entry.seq = ++state.seq;
+    conv.messages.splice(at, 0, entry);
+    conv.version += 1;
+    if (countUnread && conv.key !== state.current && !entry.own) conv.unread += 1;
+  }
+  return true;
+}
+
+/** The conversation a stored or live `message` belongs to. */
+function conversationOf(state, m) {
+  const own = sameNick(m.from, state.me);
+  if (m.kind === "room") return ensure(state, roomKey(m.room), "room", m.room);
+  if (m.kind === "direct") {
+    const other = own ? m.to : m.from;
+    return ensure(state, dmKey(other), "dm", other);
+  }
+  return state.conversations.get(SERVER_KEY);
+}
+
+function entryOf(state, m) {
+  return { kind: m.kind, msgId: m.msg_id, ts: m.ts, from: m.from, text: m.text, own: sameNick(m.from, state.me) };
+}
+
 function sortMembers(members) {
   return [...members].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()));
 }
@@ -84,8 +160,13 @@ export function update(state, event) {
       if (event.note !== undefined) state.connectionNote = event.note;
       if (event.status !== "open") {
         // Rooms must be joined again on the next connection.
-        for (const conv of state.conversations.values()) if (conv.kind === "room") conv.joined = false;
+        for (const conv of state.conversations.values()) {
+          if (conv.kind === "room") conv.joined = false;
+          // Requests in flight are lost with the connection.
+          conv.history.loading = false;
+        }
         state.connectBusy = false;
+        state.resuming = false;
       }
       break;
     }
@@ -102,25 +183,37 @@ export function update(state, event) {
       state.connectBusy = true;
       state.connectError = "";
       break;
+    case "resuming":
+      state.resuming = true;
+      state.connectError = "";
+      break;
     case "identified":
       state.me = event.nick;
       state.admin = !!event.admin;
       state.loggedIn = !!event.loggedIn;
       state.phase = "chat";
       state.connectBusy = false;
+      state.resuming = false;
       state.connectError = "";
       break;
     case "identify_failed":
       state.phase = "connect";
       state.connectBusy = false;
+      state.resuming = false;
       state.connectError = event.message;
       break;
-    case "logged_out":
+    case "logged_out": {
       state.phase = "connect";
       state.me = null;
       state.loggedIn = false;
-      for (const conv of state.conversations.values()) if (conv.kind === "room") conv.joined = false;
+      state.resuming = false;
+      // What this account saw is not for whoever logs in next.
+      const server = state.conversations.get(SERVER_KEY);
+      state.conversations = new Map([[SERVER_KEY, server]]);
+      state.current = SERVER_KEY;
+      state.lastMsgId = 0;
       break;
+    }
     case "nick_changed":
       state.me = event.nick;
       break;
@@ -129,7 +222,12 @@ export function update(state, event) {
       conv.name = event.room;
       conv.joined = true;
       conv.members = sortMembers(event.members ?? []);
-      if (event.select) state.current = conv.key;
+      // A room the server joined us to again (after a resume or login)
+      // opens when nothing else is open yet.
+      if (event.select || (event.rejoined && state.current === SERVER_KEY)) {
+        state.current = conv.key;
+        conv.unread = 0;
+      }
       break;
     }
     case "parted": {
@@ -160,14 +258,78 @@ export function update(state, event) {
     }
     case "message": {
       const m = event.message;
-      const own = sameNick(m.from, state.me);
-      let conv;
-      if (m.kind === "room") conv = ensure(state, roomKey(m.room), "room", m.room);
-      else if (m.kind === "direct") {
-        const other = own ? m.to : m.from;
-        conv = ensure(state, dmKey(other), "dm", other);
-      } else conv = state.conversations.get(SERVER_KEY);
-      append(state, conv, { kind: m.kind, msgId: m.msg_id, ts: m.ts, from: m.from, text: m.text, own });
+      const conv = conversationOf(state, m);
+      // Without stored history a server may hand out ids again after a
+      // restart: only then are they no reliable key.
+      if (state.features.has("history") && typeof m.msg_id === "number") addById(state, conv, entryOf(state, m), { countUnread: true });
+      else append(state, conv, entryOf(state, m));
+      break;
+    }
+    case "missed": {
+      // Messages sent while we were away, oldest first; `unread` follows
+      // with the server's counts.
+      for (const m of event.messages) addById(state, conversationOf(state, m), entryOf(state, m), { countUnread: false });
+      break;
+    }
+    case "resumed_gap": {
+      // More was missed than the server sends at once: start each
+      // conversation over from its latest page (scrolling up reads back).
+      for (const conv of state.conversations.values()) {
+        if (conv.kind === "server") continue;
+        conv.messages = conv.messages.filter((e) => e.msgId === undefined);
+        conv.history = { loaded: false, loading: false, more: true };
+        conv.version += 1;
+      }
+      break;
+    }
+    case "history_reload": {
+      // After logging in again without a resume point: each conversation
+      // asks for its latest page again when shown. Rooms start over from
+      // it (their whole history can be read back), so that no gap hides
+      // between what was shown and the latest page; a guest's direct
+      // conversations cannot be read back and keep what they show.
+      for (const conv of state.conversations.values()) {
+        if (conv.kind === "server") continue;
+        conv.history = { loaded: false, loading: false, more: true };
+        if (event.clearRooms && conv.kind === "room") {
+          conv.messages = conv.messages.filter((e) => e.msgId === undefined);
+          conv.version += 1;
+        }
+      }
+      break;
+    }
+    case "history_request": {
+      const conv = state.conversations.get(event.key);
+      if (conv) conv.history.loading = true;
+      break;
+    }
+    case "history": {
+      const conv = state.conversations.get(event.key);
+      if (!conv) break;
+      conv.history.loading = false;
+      conv.history.loaded = true;
+      if (event.failed) {
+        conv.history.more = false;
+        break;
+      }
+      // Latest and `before` pages tell whether older messages remain.
+      if (event.older) conv.history.more = !!event.more;
+      for (const m of event.messages) addById(state, conv, entryOf(state, m), { countUnread: false });
+      break;
+    }
+    case "unread": {
+      for (const c of event.conversations) {
+        const conv = c.room ? state.conversations.get(roomKey(c.room))
+          : c.with ? ensure(state, dmKey(c.with), "dm", c.with) : null;
+        if (!conv) continue;
+        conv.readMsgId = Math.max(conv.readMsgId, c.read_msg_id ?? 0);
+        conv.unread = conv.key === state.current ? 0 : (c.unread ?? 0);
+      }
+      break;
+    }
+    case "read_sent": {
+      const conv = state.conversations.get(event.key);
+      if (conv) conv.readMsgId = Math.max(conv.readMsgId, event.msgId);
       break;
     }
     case "sent": {
@@ -179,10 +341,11 @@ export function update(state, event) {
         : p.direct ? ensure(state, dmKey(p.to), "dm", p.to)
         : ensure(state, roomKey(p.room), "room", p.room);
       const kind = p.broadcast ? "broadcast" : p.direct ? "direct" : "room";
-      // Already shown if it was a direct message to ourselves: it arrives
-      // (as delivered) before this reply.
-      if (conv.messages.some((e) => e.msgId === event.msgId && e.own)) break;
-      append(state, conv, { kind, msgId: event.msgId, ts: event.ts, from: state.me, text: event.text ?? p.text, own: true });
+      const entry = { kind, msgId: event.msgId, ts: event.ts, from: state.me, text: event.text ?? p.text, own: true };
+      // Already shown if it was a direct message to ourselves (it arrives,
+      // as delivered, before this reply) or came in a history page.
+      if (state.features.has("history")) addById(state, conv, entry, { countUnread: false });
+      else if (!conv.messages.some((e) => e.msgId === event.msgId && e.own)) append(state, conv, entry);
       break;
     }
     case "presence": {

@@ -102,6 +102,9 @@ pub struct ThrottleConfig {
     pub max_lockout_ms: u64,
     /// Accounts and addresses tracked at once (bounds memory).
     pub max_tracked: usize,
+    /// Registrations from one client address before it must wait, with the
+    /// same lock-outs as failed logins (first `lockout_ms`, then doubling).
+    pub registrations_per_address: u32,
 }
 
 impl Default for ThrottleConfig {
@@ -112,6 +115,7 @@ impl Default for ThrottleConfig {
             lockout_ms: 1_000,
             max_lockout_ms: 15 * 60 * 1000,
             max_tracked: 100_000,
+            registrations_per_address: 30,
         }
     }
 }

@@ -184,6 +184,8 @@ struct Inner {
     passwords: Passwords,
     hashes: HashPool,
     throttle: Throttle,
+    /// Registrations per client address (`throttle.registrations_per_address`).
+    registrations: Throttle,
     host: Arc<dyn Host>,
     /// Logged-in sessions and the (folded) account of each, to end them when
     /// the account is disabled or deleted from the CLI. Also holds a session
@@ -237,6 +239,10 @@ impl AuthPlugin {
                 config.argon2.max_waiting,
             ),
             throttle: Throttle::new(config.throttle.clone()),
+            registrations: Throttle::new(config::ThrottleConfig {
+                address_failures: config.throttle.registrations_per_address.max(1),
+                ..config.throttle.clone()
+            }),
             tokens: tokens::Tokens::new(db.clone(), config.resume_token_days),
             session_tokens: Mutex::new(HashMap::new()),
             accounts: Accounts::new(db),
@@ -415,6 +421,21 @@ impl Inner {
         if let Err(e) = check_new(&creds.password, self.config.min_password_length) {
             return reject(codes::INVALID_PASSWORD, e.to_string());
         }
+        let address: Vec<Subject> = session
+            .peer_addr()
+            .map(|a| Subject::address(a.ip()))
+            .into_iter()
+            .collect();
+        if let Some(lockout) = self.registrations.check(&address, Instant::now()) {
+            tracing::info!(addr = ?session.peer_addr(), "registration refused: throttled");
+            return reject(
+                codes::AUTH_THROTTLED,
+                format!(
+                    "too many new accounts from your address; try again in {} s",
+                    lockout.seconds()
+                ),
+            );
+        }
         if self
             .accounts
             .exists(&creds.user)
@@ -476,6 +497,7 @@ impl Inner {
             }
         };
         tracing::info!(account = %account.name, addr = ?session.peer_addr(), "account registered");
+        self.registrations.record_failure(&address, Instant::now());
         if let Err(e) = self.log_in(session, &account, false) {
             self.logged_in.lock().unwrap().remove(&session.id());
             return reject(

@@ -52,12 +52,19 @@ pub struct Lockout {
 impl Lockout {
     /// The message for the client.
     pub fn message(&self) -> String {
-        let secs = self.remaining.as_secs() + u64::from(self.remaining.subsec_nanos() > 0);
         let who = match self.subject {
             Subject::Account(_) => "this account",
             Subject::Address(_) => "your address",
         };
-        format!("too many failed logins for {who}; try again in {secs} s")
+        format!(
+            "too many failed logins for {who}; try again in {} s",
+            self.seconds()
+        )
+    }
+
+    /// Whole seconds left, rounded up.
+    pub fn seconds(&self) -> u64 {
+        self.remaining.as_secs() + u64::from(self.remaining.subsec_nanos() > 0)
     }
 }
 
@@ -176,6 +183,7 @@ mod tests {
             lockout_ms: 1000,
             max_lockout_ms: 4000,
             max_tracked: 4,
+            registrations_per_address: 5,
         }
     }
 

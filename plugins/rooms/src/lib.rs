@@ -435,6 +435,23 @@ impl RoomsPlugin {
         Ok(())
     }
 
+    /// Enters a room whose invitation was just accepted; if the hub refuses
+    /// (`room_limit`), the acceptance is undone and the invitation stays.
+    async fn enter_accepted(
+        &self,
+        session: &dyn Session,
+        room: &RoomRow,
+        account: &str,
+        invitation: (String, i64),
+        id: Option<RequestId>,
+    ) -> Outcome {
+        if let Err(refused) = self.enter(session.id(), room, id) {
+            self.store.unaccept(room.id, account, &invitation).await?;
+            return Err(refused.into());
+        }
+        Ok(())
+    }
+
     /// Tells the room's members who are present, and the account concerned
     /// (`also`, folded; it may already be out of the room), about a
     /// moderation event.
@@ -524,9 +541,12 @@ impl RoomsPlugin {
             .ok_or_else(not_invited)?;
         if self.store.role_of(row.id, &account).await?.is_none() {
             // Joining with an invitation accepts it.
-            if !self.store.accept(row.id, &account).await? {
+            let Some(invitation) = self.store.accept(row.id, &account).await? else {
                 return Err(not_invited());
-            }
+            };
+            return self
+                .enter_accepted(session, &row, &account, invitation, id)
+                .await;
         }
         self.enter(session.id(), &row, id)?;
         Ok(())
@@ -813,12 +833,12 @@ impl RoomsPlugin {
                 format!("you are already a member of {}; join it", row.name),
             ));
         }
-        if !self.store.accept(row.id, &actor.key).await? {
+        let Some(invitation) = self.store.accept(row.id, &actor.key).await? else {
             return Err(hidden(&req.room));
-        }
+        };
         tracing::debug!(room = %row.name, account = %actor.name, "invitation accepted");
-        self.enter(session.id(), &row, id)?;
-        Ok(())
+        self.enter_accepted(session, &row, &actor.key, invitation, id)
+            .await
     }
 
     async fn decline(

@@ -282,18 +282,25 @@ impl RoomStore {
     }
 
     /// Turns an invitation into a membership; whether there was one.
-    pub async fn accept(&self, room: i64, account_key: &str) -> Result<bool, StorageError> {
+    /// Turns an invitation into a membership; the invitation (who, when)
+    /// if there was one, to put back with [`Store::unaccept`] if entering
+    /// the room then fails.
+    pub async fn accept(
+        &self,
+        room: i64,
+        account_key: &str,
+    ) -> Result<Option<(String, i64)>, StorageError> {
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
-        let done = sqlx::query(
-            "DELETE FROM private_room_invitations WHERE room_id = ? AND account_key = ?",
+        let invitation: Option<(String, i64)> = sqlx::query_as(
+            "DELETE FROM private_room_invitations WHERE room_id = ? AND account_key = ? RETURNING invited_by, invited_at",
         )
         .bind(room)
         .bind(account_key)
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;
-        if done.rows_affected() == 0 {
-            return Ok(false);
+        if invitation.is_none() {
+            return Ok(None);
         }
         sqlx::query(
             "INSERT INTO private_room_members (room_id, account_key, role, since, since_msg_id) VALUES (?, ?, 'member', ?, (SELECT coalesce(max(msg_id), 0) FROM messages))",
@@ -305,7 +312,36 @@ impl RoomStore {
         .await
         .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(true)
+        Ok(invitation)
+    }
+
+    /// Undoes [`Store::accept`]: the member is invited again, as before.
+    pub async fn unaccept(
+        &self,
+        room: i64,
+        account_key: &str,
+        invitation: &(String, i64),
+    ) -> Result<(), StorageError> {
+        let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
+        sqlx::query(
+            "DELETE FROM private_room_members WHERE room_id = ? AND account_key = ? AND role = 'member'",
+        )
+        .bind(room)
+        .bind(account_key)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO private_room_invitations (room_id, account_key, invited_by, invited_at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(room)
+        .bind(account_key)
+        .bind(&invitation.0)
+        .bind(invitation.1)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
+        tx.commit().await.map_err(|e| self.err(e))
     }
 
     /// Ends a membership; whether there was one.

@@ -14,11 +14,13 @@ export function renderConnect(state) {
   $("password").required = state.authRequired;
   $("register-button").hidden = !(state.accounts && state.registration);
   $("connect-button").textContent = state.authRequired ? "Log in" : "Join the chat";
-  $("connect-button").disabled = !ready || state.connectBusy;
-  $("register-button").disabled = !ready || state.connectBusy;
+  const busy = !ready || state.connectBusy || state.resuming;
+  $("connect-button").disabled = busy;
+  $("register-button").disabled = busy;
   let info;
   if (state.connection === "reconnecting") info = `Cannot reach the server; retrying in ${state.retryIn} s…`;
   else if (!ready) info = "Connecting to the server…";
+  else if (state.resuming) info = "Logging you in again…";
   else if (state.authRequired) info = state.registration
     ? "Log in, or create an account with a new user name and password."
     : "Log in with your account.";

@@ -2,6 +2,8 @@
 // marked. New messages are appended without redrawing the list, and the view
 // follows them only when the reader was already at the bottom; otherwise it
 // stays where the reader is and offers a "new messages" button.
+// Older messages from history (and missed ones merged in place) redraw the
+// list, keeping what the reader looks at where it was.
 
 import { $, el } from "./dom.js";
 
@@ -9,7 +11,7 @@ import { $, el } from "./dom.js";
 const STICK_PX = 48;
 
 /** What is on screen: which conversation, and the last message shown. */
-const shown = { key: null, lastSeq: 0 };
+const shown = { key: null, lastSeq: 0, version: 0 };
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
@@ -28,6 +30,12 @@ function messageNode(m) {
     el("div", { cls: "meta" }, [el("span", { cls: "from", text: m.from }), time]),
     el("div", { cls: "text", text: m.text }),
   ]);
+}
+
+function lastSeq(conv) {
+  let last = 0;
+  for (const m of conv.messages) if (m.seq > last) last = m.seq;
+  return last;
 }
 
 export function isAtBottom() {
@@ -53,8 +61,22 @@ export function renderMessages(state) {
   if (shown.key !== conv.key) {
     list.replaceChildren(...conv.messages.map(messageNode));
     shown.key = conv.key;
-    shown.lastSeq = conv.messages.at(-1)?.seq ?? 0;
+    shown.lastSeq = lastSeq(conv);
+    shown.version = conv.version;
     scrollToBottom();
+    return;
+  }
+  if (shown.version !== conv.version) {
+    // Messages were inserted above (an older page) or in between (missed
+    // ones): the content below the reader's view keeps its height, so the
+    // same distance from the bottom shows the same messages.
+    const follow = isAtBottom();
+    const fromBottom = list.scrollHeight - list.scrollTop;
+    list.replaceChildren(...conv.messages.map(messageNode));
+    shown.lastSeq = lastSeq(conv);
+    shown.version = conv.version;
+    if (follow) scrollToBottom();
+    else list.scrollTop = list.scrollHeight - fromBottom;
     return;
   }
   const fresh = conv.messages.filter((m) => m.seq > shown.lastSeq);
