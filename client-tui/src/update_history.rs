@@ -39,7 +39,8 @@ pub fn resume_request(state: &mut State, user: &str) -> Option<(u64, Outgoing)> 
 }
 
 /// Keeps the token of a `logged_in`; starts the catch-up when it answers a
-/// `resume`. Returns whether it did (the rest waits for `resumed`).
+/// `resume` on a server with history. Returns whether it did (the rest
+/// waits for `resumed`).
 pub fn on_logged_in(state: &mut State, fields: &Map<String, Value>) -> bool {
     state.server_joined.clear();
     let frame = Received::Custom {
@@ -52,7 +53,10 @@ pub fn on_logged_in(state: &mut State, fields: &Map<String, Value>) -> bool {
     if let Some(token) = account.resume_token {
         state.resume_token = Some((token, account.token_expires.unwrap_or(0)));
     }
-    if account.resumed {
+    // Without history, nothing follows a resume's `logged_in`: it is a
+    // login like any other (we rejoin our rooms ourselves).
+    let catching_up = account.resumed && enabled(state);
+    if catching_up {
         state.catch_up = Some(CatchUp {
             from: state.last_msg_id,
             ..CatchUp::default()
@@ -61,7 +65,7 @@ pub fn on_logged_in(state: &mut State, fields: &Map<String, Value>) -> bool {
     // After a resume the missed messages are here already; after a
     // password login, the summary says where unread ones wait.
     state.unread_summary_due = !account.resumed;
-    account.resumed
+    catching_up
 }
 
 /// The `unread` summary the server sends after logging in: after a password

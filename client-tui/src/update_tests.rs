@@ -1776,6 +1776,34 @@ mod history {
     }
 
     #[test]
+    fn without_history_a_resume_is_a_login_and_we_rejoin() {
+        let mut s = logged_in();
+        net(
+            &mut s,
+            NetEvent::Disconnected {
+                reason: "gone".into(),
+                retry_in: Duration::from_secs(1),
+            },
+        );
+        let out = net(
+            &mut s,
+            NetEvent::Connected(Welcome {
+                features: vec!["accounts".into(), "resume".into()],
+                ..welcome(true)
+            }),
+        );
+        let sends = json_sends(&out);
+        assert_eq!(sends[0].1["type"], "resume");
+        let out = custom(
+            &mut s,
+            "logged_in",
+            json!({"id": sends[0].0, "user": "alice", "resumed": true, "resume_token": "tok"}),
+        );
+        assert_eq!(joins(&out), ["#team"]);
+        assert!(s.catch_up.is_none() && s.logged_in);
+    }
+
+    #[test]
     fn logging_out_forgets_the_token() {
         let mut s = logged_in();
         let (id, f) = sent_json(&type_line(&mut s, "/logout"));

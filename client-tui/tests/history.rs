@@ -476,3 +476,53 @@ async fn a_new_client_process_gets_offline_messages_its_rooms_and_the_unread_sum
     assert_eq!(joined, 1, "told once: {seen:#?}");
     srv.server.stop().await;
 }
+
+#[tokio::test]
+async fn without_history_a_resumed_client_rejoins_its_rooms_itself() {
+    let config = format!("{AUTH}[history]\nenabled = false\n");
+    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), &config).await;
+    let proxy = Proxy::start(srv.addr).await;
+    let home = tempfile::tempdir().unwrap();
+    drop(registered(&srv.addr.to_string(), "alice").await);
+    let mut bob = registered(&srv.addr.to_string(), "bob").await;
+    request_ok(
+        &mut bob,
+        ClientFrame::Join {
+            room: "#team".into(),
+        },
+    )
+    .await;
+    let proxy_addr = proxy.addr.to_string();
+    let mut alice = LineClient::spawn(
+        "alice",
+        home.path(),
+        &[
+            "--server",
+            &proxy_addr,
+            "--user",
+            "alice",
+            "--join",
+            "#team",
+        ],
+        &[("CHATD_PASSWORD", PASSWORD)],
+    );
+    alice.expect_line("joined #team alice,bob").await;
+    proxy.cut();
+    bob.expect(TIMEOUT, |f| {
+        matches!(f, Received::Core(ServerFrame::Presence(p))
+            if p.event == PresenceEvent::Quit && p.nick == "alice")
+    })
+    .await
+    .expect("bob sees alice quit");
+    proxy.open();
+    alice
+        .expect("the reconnection", |l| l.starts_with("status * connected"))
+        .await;
+    alice.expect_line("info * logged in as alice").await;
+    alice.expect_line("joined #team alice,bob").await;
+    say(&mut bob, "#team", "still here").await;
+    alice.expect_line("msg #team bob still here").await;
+    let (status, _) = alice.finish().await;
+    assert!(status.success());
+    srv.server.stop().await;
+}
