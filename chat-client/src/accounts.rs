@@ -106,7 +106,8 @@ pub async fn logout(client: &mut Client) -> Result<(), RequestError> {
 /// Logs in again with a resume token on a new connection, and collects the
 /// messages missed since `last_msg_id` (the newest id the client has).
 ///
-/// Returns once the server's `resumed` ends the catch-up. The `joined`
+/// Returns once the server's `resumed` ends the catch-up (at `logged_in`
+/// on a server without history, which sends nothing more). The `joined`
 /// frames of the account's rooms, the `unread` summary and live messages
 /// are kept, in order, for [`Client::recv`]. An unknown, expired or revoked
 /// token is [`RequestError::Refused`] with code `invalid_token`: log in with
@@ -121,6 +122,8 @@ pub async fn resume(
         .writer
         .send_json(Some(id), &resume_frame(Some(token), last_msg_id))
         .await?;
+    // Without history nothing follows `logged_in`.
+    let catch_up = client.welcome.features.iter().any(|f| f == "history");
     let mut account: Option<LoggedIn> = None;
     let mut missed: Vec<Message> = Vec::new();
     let mut summary: Option<ResumedSummary> = None;
@@ -135,7 +138,7 @@ pub async fn resume(
             match frame.kind() {
                 "logged_in" => {
                     account = Some(LoggedIn::from_frame(&frame)?);
-                    Ok(false)
+                    Ok(!catch_up)
                 }
                 "resumed" => {
                     summary = Some(ResumedSummary::from_frame(&frame)?);
@@ -150,12 +153,12 @@ pub async fn resume(
     let account = account.ok_or_else(|| {
         RequestError::Protocol("'resumed' arrived before 'logged_in'".to_string())
     })?;
-    let summary = summary.expect("collect_replies ends on resumed");
+    let (more, last) = summary.map_or((false, last_msg_id), |s| (s.more, s.last_msg_id));
     Ok(Resumed {
         account,
         missed,
-        more: summary.more,
-        last_msg_id: summary.last_msg_id,
+        more,
+        last_msg_id: last,
     })
 }
 

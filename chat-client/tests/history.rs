@@ -339,3 +339,27 @@ async fn a_resume_past_its_limit_says_more_and_history_after_has_the_rest() {
     assert_eq!(resumed.account.user, "alice");
     srv.server.stop().await;
 }
+
+#[tokio::test]
+async fn without_history_resume_is_a_login() {
+    let srv = start_server_with("[history]\nenabled = false\n").await;
+    let (alice, account) = registered(&srv.addr, "alice").await;
+    let token = account.resume_token.expect("tokens come with accounts");
+    drop(alice);
+    let mut alice = connect(&srv.addr).await;
+    assert!(!alice.welcome.features.iter().any(|f| f == "history"));
+    let resumed = within("logged_in", accounts::resume(&mut alice, &token, Some(7)))
+        .await
+        .unwrap();
+    assert_eq!(resumed.account.user, "alice");
+    assert!(resumed.missed.is_empty() && !resumed.more);
+    assert_eq!(resumed.last_msg_id, Some(7));
+    let err = within(
+        "refusal",
+        history::history(&mut alice, &Target::Room("#a".into()), Cursor::Latest, None),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Some("feature_disabled"));
+    srv.server.stop().await;
+}
