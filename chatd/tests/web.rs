@@ -798,3 +798,56 @@ async fn a_websocket_with_the_session_cookie_resumes_without_a_token() {
     );
     server.stop().await;
 }
+
+/// DNS rebinding: a page on a domain that resolves to the server names that
+/// domain in `Host`; only IP addresses, `localhost` and the configured
+/// `[web] server_names` are served, the rest gets 421 (the app, `/session`
+/// and the WebSocket alike).
+#[tokio::test]
+async fn requests_for_other_host_names_are_misdirected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with_text(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\nserver_names = [\"chat.example.org\"]\n",
+        dir.path().join("data")
+    ))
+    .await;
+    let addr = web_addr(&server);
+    let port = addr.port();
+    for (host, expected) in [
+        (format!("127.0.0.1:{port}"), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("[::1]:{port}"), 200),
+        ("chat.example.org".to_string(), 200),
+        (format!("Chat.Example.org.:{port}"), 200),
+        (format!("rebound.attacker.example:{port}"), 421),
+        ("example.org".to_string(), 421),
+    ] {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (status, _, body) = common::http_exchange(stream, &host, "GET", "/", &[], "").await;
+        assert_eq!(status, expected, "Host: {host}: {body}");
+        if expected == 421 {
+            assert!(body.contains("server_names"), "{body}");
+        }
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (status, _, _) = common::http_exchange(
+            stream,
+            &host,
+            "GET",
+            "/ws",
+            &[
+                ("Connection", "Upgrade"),
+                ("Upgrade", "websocket"),
+                ("Sec-WebSocket-Version", "13"),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ],
+            "",
+        )
+        .await;
+        assert_eq!(
+            status == 421,
+            expected == 421,
+            "/ws with Host: {host}: {status}"
+        );
+    }
+    server.stop().await;
+}
