@@ -851,3 +851,125 @@ async fn requests_for_other_host_names_are_misdirected() {
     }
     server.stop().await;
 }
+
+/// Opens a WebSocket by hand (no library to tidy up what we send) and
+/// returns the stream after the 101 response.
+async fn raw_websocket(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// A masked client frame.
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut out = vec![first, 0x80 | payload.len() as u8];
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// Reads server frames until the close frame: the text messages and the
+/// close code.
+async fn until_close(stream: &mut tokio::net::TcpStream) -> (Vec<String>, Option<u16>) {
+    use tokio::io::AsyncReadExt;
+    let mut texts = Vec::new();
+    let read = async {
+        loop {
+            let mut head = [0u8; 2];
+            if stream.read_exact(&mut head).await.is_err() {
+                return None;
+            }
+            let mut len = u64::from(head[1] & 0x7f);
+            if len == 126 {
+                let mut ext = [0u8; 2];
+                stream.read_exact(&mut ext).await.ok()?;
+                len = u64::from(u16::from_be_bytes(ext));
+            } else if len == 127 {
+                let mut ext = [0u8; 8];
+                stream.read_exact(&mut ext).await.ok()?;
+                len = u64::from_be_bytes(ext);
+            }
+            let mut payload = vec![0u8; len as usize];
+            stream.read_exact(&mut payload).await.ok()?;
+            match head[0] & 0x0f {
+                0x1 => texts.push(String::from_utf8(payload).unwrap()),
+                0x8 => return Some(u16::from_be_bytes([payload[0], payload[1]])),
+                _ => {}
+            }
+        }
+    };
+    let code = tokio::time::timeout(WAIT, read)
+        .await
+        .expect("the server closes");
+    (texts, code)
+}
+
+/// RFC 6455 violations end the session with the close code the RFC gives
+/// them and a `bye` that names the cause, and the room hears why rather
+/// than a `quit` the user never sent.
+#[tokio::test]
+async fn websocket_protocol_errors_get_the_rfc_close_codes() {
+    use tokio::io::AsyncWriteExt;
+    let (server, _dir) = start_server("").await;
+    let addr = web_addr(&server);
+    let hello = br#"{"type":"hello","protocol":1}"#;
+    let cases: [(&str, Vec<u8>, &str, u16); 4] = [
+        (
+            "invalid UTF-8",
+            client_frame(0x81, &[0xff, 0xfe]),
+            "malformed_frame",
+            1007,
+        ),
+        (
+            "an unmasked frame",
+            vec![0x81, 0x02, b'h', b'i'],
+            "protocol_error",
+            1002,
+        ),
+        (
+            "reserved bits",
+            client_frame(0x81 | 0x40, b"{}"),
+            "protocol_error",
+            1002,
+        ),
+        (
+            "a reserved opcode",
+            client_frame(0x83, b"x"),
+            "protocol_error",
+            1002,
+        ),
+    ];
+    for (what, bytes, code, close) in cases {
+        let mut stream = raw_websocket(addr).await;
+        stream.write_all(&client_frame(0x81, hello)).await.unwrap();
+        stream.write_all(&bytes).await.unwrap();
+        let (texts, close_code) = until_close(&mut stream).await;
+        let bye = texts
+            .last()
+            .map(|t| serde_json::from_str::<Value>(t).unwrap());
+        assert_eq!(
+            bye.as_ref().and_then(|b| b["code"].as_str()),
+            Some(code),
+            "{what}: {texts:?}"
+        );
+        assert_eq!(close_code, Some(close), "{what}");
+    }
+    server.stop().await;
+}
