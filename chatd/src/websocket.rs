@@ -193,13 +193,20 @@ pub async fn run_writer(
         }
     }
     let reason = closer.reason();
-    let _ = tokio::time::timeout(LINGER, async {
-        if reason.code != ErrorCode::SLOW_CONSUMER {
-            let mut rest = Vec::new();
-            queue.try_recv_batch(&mut rest, usize::MAX);
-            for next in unsent.drain(..).chain(rest) {
-                sink.feed(text(&next)).await?;
-            }
+    let deadline = tokio::time::Instant::now() + LINGER;
+    let mut rest = Vec::new();
+    if reason.code != ErrorCode::SLOW_CONSUMER {
+        // Replies the session sends until it has ended come before `bye`.
+        let _ =
+            tokio::time::timeout_at(deadline - LINGER / 2, queue.drain_until_released(&mut rest))
+                .await;
+        queue.try_recv_batch(&mut rest, usize::MAX);
+    } else {
+        unsent.clear();
+    }
+    let _ = tokio::time::timeout_at(deadline, async {
+        for next in unsent.drain(..).chain(rest) {
+            sink.feed(text(&next)).await?;
         }
         let close_code = match reason.code.as_str() {
             "shutting_down" => CLOSE_GOING_AWAY,
