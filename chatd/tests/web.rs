@@ -973,3 +973,45 @@ async fn websocket_protocol_errors_get_the_rfc_close_codes() {
     }
     server.stop().await;
 }
+
+/// Arbitrary bytes after the WebSocket handshake (with or without a valid
+/// `hello` first): the server never hangs on them and never falls over;
+/// the connection ends, and the next client is served as usual.
+#[test]
+fn arbitrary_websocket_bytes_end_only_their_own_connection() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (server, _dir) = runtime.block_on(start_server(""));
+    let addr = web_addr(&server);
+    let hello = br#"{"type":"hello","protocol":1}"#;
+    let mut runner = TestRunner::new(Config::with_cases(64));
+    let bytes = (
+        proptest::collection::vec(any::<u8>(), 0..300),
+        any::<bool>(),
+    );
+    runner
+        .run(&bytes, |(bytes, greet)| {
+            runtime.block_on(async {
+                let mut stream = raw_websocket(addr).await;
+                if greet {
+                    stream.write_all(&client_frame(0x81, hello)).await.unwrap();
+                }
+                // The peer may already have closed: a failed write is fine.
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.shutdown().await;
+                let mut sink = Vec::new();
+                let ended = tokio::time::timeout(WAIT, stream.read_to_end(&mut sink)).await;
+                assert!(ended.is_ok(), "the server did not end the connection");
+            });
+            Ok(())
+        })
+        .unwrap();
+    runtime.block_on(async {
+        let mut c = WsClient::connect_as(addr, "afterwards").await;
+        let reply = c.request(json!({"type": "ping"})).await;
+        assert_eq!(reply["type"], "pong");
+        server.stop().await;
+    });
+}
