@@ -432,6 +432,9 @@ impl ErrorCode {
     pub const SERVER_FULL: ErrorCode = ErrorCode::custom("server_full");
     /// In `bye`: the client asked to quit.
     pub const QUIT: ErrorCode = ErrorCode::custom("quit");
+    /// In `bye`: the WebSocket client broke RFC 6455 (an unmasked frame,
+    /// reserved bits or opcodes); the stream cannot be read further.
+    pub const PROTOCOL_ERROR: ErrorCode = ErrorCode::custom("protocol_error");
     /// In `bye`: the session was ended by the server or an operator.
     pub const KICKED: ErrorCode = ErrorCode::custom("kicked");
 }

@@ -111,6 +111,11 @@ pub struct WebConfig {
     /// Page origins (`scheme://host[:port]`) allowed to open a WebSocket
     /// besides the listener's own; browsers send the origin of the page.
     pub allowed_origins: Vec<String>,
+    /// Host names the web listener answers to besides IP addresses and
+    /// `localhost` (e.g. `chat.example.org`). Requests naming another host
+    /// get 421: a page on a domain that merely resolves to this server (DNS
+    /// rebinding) cannot talk to it.
+    pub server_names: Vec<String>,
 }
 
 /// `[limits]`: every bound the server enforces.
@@ -403,6 +408,17 @@ impl Config {
             return Err(self.invalid(
                 "web.tls = true needs tls.cert and tls.key; run `chatd gen-cert --out certs` for a development certificate".into(),
             ));
+        }
+        for name in &self.web.server_names {
+            let ok = !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !ok {
+                return Err(self.invalid(format!(
+                    "web.server_names: {name:?} is not a host name; write names such as \"chat.example.org\" (no scheme, no port)"
+                )));
+            }
         }
         for origin in &self.web.allowed_origins {
             if !crate::web::is_valid_origin(origin) {

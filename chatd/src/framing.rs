@@ -161,8 +161,9 @@ impl<R: ReadSide> FrameReader<R> {
 
 /// Drains a session's queue into a stream, writing whatever is waiting in
 /// one `write`. Ends when the session closes: then the rest of the queue
-/// (unless the client was too slow to read it) and a `bye` are flushed
-/// within [`LINGER`], and the stream is shut down.
+/// (unless the client was too slow to read it), including replies the
+/// session sends until it has ended, and a `bye` are flushed within
+/// [`LINGER`], and the stream is shut down.
 pub async fn run_writer<W: AsyncWrite + Unpin + Send>(
     mut writer: W,
     mut queue: OutboxReceiver,
@@ -209,14 +210,18 @@ pub async fn run_writer<W: AsyncWrite + Unpin + Send>(
         }
     }
     let reason = closer.reason();
-    let _ = tokio::time::timeout(LINGER, async {
-        if reason.code != ErrorCode::SLOW_CONSUMER {
-            let mut rest = Vec::new();
-            queue.try_recv_batch(&mut rest, usize::MAX);
-            for payload in rest {
-                pending.extend_from_slice(payload.line());
-            }
+    let deadline = tokio::time::Instant::now() + LINGER;
+    if reason.code != ErrorCode::SLOW_CONSUMER {
+        let mut rest = Vec::new();
+        let _ =
+            tokio::time::timeout_at(deadline - LINGER / 2, queue.drain_until_released(&mut rest))
+                .await;
+        queue.try_recv_batch(&mut rest, usize::MAX);
+        for payload in rest {
+            pending.extend_from_slice(payload.line());
         }
+    }
+    let _ = tokio::time::timeout_at(deadline, async {
         pending.extend_from_slice(
             Payload::encode(&ServerFrame::Bye {
                 code: reason.code,

@@ -251,15 +251,17 @@ impl Hub {
             }
         }
         if let Some(displaced) = displaced {
+            // Out of its rooms now, not when its task gets round to it:
+            // otherwise the new session could join a room the old one is
+            // still in (listed twice), and the old one's late `quit` would
+            // then tell the room that the user left. Removed before it is
+            // told to close, so that its own task, woken by the close, finds
+            // nothing left to remove and the rooms hear this reason.
+            self.remove(&displaced, "logged in from another connection");
             displaced.closer.close(
                 ErrorCode::KICKED,
                 "you logged in from another connection; this one is closed",
             );
-            // Out of its rooms now, not when its task gets round to it:
-            // otherwise the new session could join a room the old one is
-            // still in (listed twice), and the old one's late `quit` would
-            // then tell the room that the user left.
-            self.remove(&displaced, "logged in from another connection");
         }
         if let Some(old) = old.filter(|old| *old.nick != *new.nick) {
             let rooms: Vec<Arc<Room>> = peer.room_list();

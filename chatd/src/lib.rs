@@ -18,6 +18,7 @@
 //!
 //! See `docs/architecture.md` for the design and its locking rules.
 
+pub mod check;
 pub mod config;
 pub mod data_dir;
 pub mod dynamic;

@@ -138,10 +138,23 @@ fn main() -> anyhow::Result<()> {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            // Building the pipeline checks every plugin's own table too.
-            runtime.block_on(check_plugins(&config))?;
-            println!("{}: configuration is valid", config.source_name);
-            Ok(())
+            let problems = runtime.block_on(chatd::check::check(
+                &config,
+                &chatd::PluginRegistry::builtin(),
+            ));
+            if problems.is_empty() {
+                println!("{}: configuration is valid", config.source_name);
+                return Ok(());
+            }
+            for problem in &problems {
+                eprintln!("error: {problem}");
+            }
+            anyhow::bail!(
+                "{}: {} problem{} found; the server would not start",
+                config.source_name,
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            )
         }
         Some(Command::Run) | None => {
             let config = load_config(&cli)?;
@@ -167,17 +180,6 @@ fn build_runtime(config: &Config) -> anyhow::Result<tokio::runtime::Runtime> {
         .thread_name("chatd-worker")
         .build()
         .context("cannot start the async runtime")
-}
-
-async fn check_plugins(config: &Config) -> anyhow::Result<()> {
-    let mut config = config.clone();
-    // Bind nothing: only the pipeline is of interest.
-    config.server.listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-    config.tls.listen = None;
-    config.web.listen = None;
-    let server = chatd::start(config).await?;
-    server.stop().await;
-    Ok(())
 }
 
 /// `banner`: print the addresses as plain lines for people (the log has

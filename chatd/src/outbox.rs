@@ -201,6 +201,15 @@ impl OutboxReceiver {
         .await
     }
 
+    /// Moves every frame into `batch` until the producer is gone (the
+    /// session has ended and dropped its peer). Used when closing, under a
+    /// time limit: replies the session was still sending when it was told
+    /// to close get out before the `bye`. Frames are in `batch` as soon as
+    /// they are taken, so a timeout loses none of them.
+    pub async fn drain_until_released(&mut self, batch: &mut Vec<Payload>) {
+        while self.recv_batch(batch, usize::MAX).await {}
+    }
+
     /// Moves up to `max_bytes` of waiting frames into `batch` without
     /// waiting; returns how many.
     pub fn try_recv_batch(&mut self, batch: &mut Vec<Payload>, max_bytes: usize) -> usize {

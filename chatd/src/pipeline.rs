@@ -174,47 +174,85 @@ impl Pipeline {
     ) -> Result<Pipeline, PipelineError> {
         let mut stages = Vec::new();
         for entry in config.enabled_plugins() {
-            let plugin_config = PluginConfig {
-                plugin: entry.name.clone(),
-                source: config.source_name.clone(),
-                toml: entry
-                    .config
-                    .as_ref()
-                    .map(|t| toml::to_string(t).unwrap_or_default())
-                    .unwrap_or_default(),
-            };
-            let ctx = PluginContext {
-                config: plugin_config,
-                host: host.clone(),
-            };
-            let handler = if entry.path.is_some() {
-                loader(entry, ctx)?
-            } else {
-                let factory = registry
-                    .get(&entry.name)
-                    .ok_or_else(|| PipelineError::Unknown {
-                        source_name: config.source_name.clone(),
-                        name: entry.name.clone(),
-                        known: registry.names().join(", "),
-                    })?;
-                match (factory, database) {
-                    (Factory::Plain(factory), _) => factory(ctx)?,
-                    (Factory::WithDatabase(factory), Some(db)) => factory(ctx, db.clone())?,
-                    (Factory::WithDatabase(_), None) => {
-                        return Err(PipelineError::Load {
-                            source_name: config.source_name.clone(),
-                            name: entry.name.clone(),
-                            message: "needs the database, which was not opened".to_string(),
-                        })
-                    }
-                }
-            };
-            stages.push(Stage {
-                name: entry.name.clone(),
-                handler,
-            });
+            stages.push(Self::build_stage(
+                config,
+                entry,
+                registry,
+                host.clone(),
+                database,
+                loader,
+            )?);
         }
         Ok(Pipeline { stages })
+    }
+
+    /// Builds every enabled plugin and reports all that fail, not only the
+    /// first (`chatd check-config`); the ones built are shut down again.
+    pub async fn check_all(
+        config: &Config,
+        registry: &PluginRegistry,
+        host: Arc<dyn chat_api::Host>,
+        database: Option<&Database>,
+        loader: &mut DynamicLoader,
+    ) -> Vec<PipelineError> {
+        let mut errors = Vec::new();
+        for entry in config.enabled_plugins() {
+            match Self::build_stage(config, entry, registry, host.clone(), database, loader) {
+                Ok(stage) => stage.handler.on_shutdown().await,
+                Err(e) => errors.push(e),
+            }
+        }
+        errors
+    }
+
+    /// Builds the stage of one `[[plugin]]` entry.
+    fn build_stage(
+        config: &Config,
+        entry: &crate::config::PluginEntry,
+        registry: &PluginRegistry,
+        host: Arc<dyn chat_api::Host>,
+        database: Option<&Database>,
+        loader: &mut DynamicLoader,
+    ) -> Result<Stage, PipelineError> {
+        let plugin_config = PluginConfig {
+            plugin: entry.name.clone(),
+            source: config.source_name.clone(),
+            toml: entry
+                .config
+                .as_ref()
+                .map(|t| toml::to_string(t).unwrap_or_default())
+                .unwrap_or_default(),
+        };
+        let ctx = PluginContext {
+            config: plugin_config,
+            host,
+        };
+        let handler = if entry.path.is_some() {
+            loader(entry, ctx)?
+        } else {
+            let factory = registry
+                .get(&entry.name)
+                .ok_or_else(|| PipelineError::Unknown {
+                    source_name: config.source_name.clone(),
+                    name: entry.name.clone(),
+                    known: registry.names().join(", "),
+                })?;
+            match (factory, database) {
+                (Factory::Plain(factory), _) => factory(ctx)?,
+                (Factory::WithDatabase(factory), Some(db)) => factory(ctx, db.clone())?,
+                (Factory::WithDatabase(_), None) => {
+                    return Err(PipelineError::Load {
+                        source_name: config.source_name.clone(),
+                        name: entry.name.clone(),
+                        message: "needs the database, which was not opened".to_string(),
+                    })
+                }
+            }
+        };
+        Ok(Stage {
+            name: entry.name.clone(),
+            handler,
+        })
     }
 
     pub fn stages(&self) -> &[Stage] {

@@ -196,9 +196,10 @@ pub async fn start_with(
         let scheme = if web_tls { "https" } else { "http" };
         tracing::info!(addr = %web_addr.unwrap(), "listening (web): open {scheme}://{}/ in a browser", web_addr.unwrap());
         let origins = config.web.allowed_origins.clone();
+        let server_names = config.web.server_names.clone();
         let shared2 = shared.clone();
         loops.push(tokio::spawn(async move {
-            crate::web::accept_loop(shared2, listener, web_acceptor, &origins).await
+            crate::web::accept_loop(shared2, listener, web_acceptor, &origins, &server_names).await
         }));
     }
     tracing::info!(plugins = ?shared.pipeline.names(), "pipeline ready");

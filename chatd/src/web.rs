@@ -118,7 +118,12 @@ pub async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     allowed_origins: &[String],
+    server_names: &[String],
 ) {
+    let server_names: Arc<[String]> = server_names
+        .iter()
+        .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
     let state = Arc::new(WebState {
         shared: shared.clone(),
         allowed_origins: allowed_origins
@@ -140,9 +145,43 @@ pub async fn accept_loop(
             stream,
             addr,
             tls.clone(),
+            server_names.clone(),
         )
     })
     .await
+}
+
+/// Whether a request's `Host` names this server: an IP address (what a
+/// rebinding attack cannot use), `localhost`, or a configured name. A
+/// request without `Host` (HTTP/1.0, not a browser) is let through.
+fn host_allowed(server_names: &[String], headers: &HeaderMap) -> Result<(), String> {
+    let Some(host) = headers.get(header::HOST) else {
+        return Ok(());
+    };
+    let host = host.to_str().unwrap_or("").trim();
+    let name = match host.strip_prefix('[') {
+        // An IPv6 literal, `[::1]:8080`.
+        Some(rest) => {
+            return if rest.contains(']') {
+                Ok(())
+            } else {
+                Err(host.to_string())
+            }
+        }
+        None => match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        },
+    };
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    let allowed = name.parse::<std::net::IpAddr>().is_ok()
+        || name == "localhost"
+        || server_names.contains(&name);
+    if allowed {
+        Ok(())
+    } else {
+        Err(name)
+    }
 }
 
 async fn serve_connection(
@@ -151,6 +190,7 @@ async fn serve_connection(
     stream: TcpStream,
     addr: SocketAddr,
     tls: Option<TlsAcceptor>,
+    server_names: Arc<[String]>,
 ) {
     configure_socket(&stream, shared.limits.tcp_keepalive_secs);
     // Every web connection holds a slot, passed on to its WebSocket session
@@ -163,14 +203,14 @@ async fn serve_connection(
     }
     let timeout = shared.limits.handshake_timeout();
     match tls {
-        None => serve_http(&shared, router, stream, addr, slot).await,
+        None => serve_http(&shared, router, stream, addr, slot, server_names).await,
         Some(acceptor) => {
             let handshake = tokio::select! {
                 _ = shared.shutdown.cancelled() => return,
                 r = tokio::time::timeout(timeout, acceptor.accept(stream)) => r,
             };
             match handshake {
-                Ok(Ok(tls)) => serve_http(&shared, router, tls, addr, slot).await,
+                Ok(Ok(tls)) => serve_http(&shared, router, tls, addr, slot, server_names).await,
                 Ok(Err(e)) => tracing::info!(%addr, error = %e, "web TLS handshake failed"),
                 Err(_) => tracing::info!(%addr, "web TLS handshake timed out"),
             }
@@ -198,6 +238,7 @@ async fn serve_http<IO>(
     io: IO,
     addr: SocketAddr,
     slot: Option<HeldSlot>,
+    server_names: Arc<[String]>,
 ) where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -209,9 +250,20 @@ async fn serve_http<IO>(
             request.extensions_mut().insert(slot.clone());
         }
         let mut router = router.clone();
+        let misdirected = host_allowed(&server_names, request.headers()).err();
         async move {
             if full {
                 return Ok(server_full(max_connections));
+            }
+            if let Some(name) = misdirected {
+                tracing::info!(%addr, host = %name, "web request for a host this server does not serve: 421");
+                return Ok(plain_text(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    format!(
+                        "this chat server does not answer to the name {name:?}; \
+                         the operator lists its names in [web] server_names in chatd.toml\n"
+                    ),
+                ));
             }
             tower::Service::call(&mut router, request).await
         }

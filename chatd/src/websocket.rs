@@ -31,6 +31,8 @@ const MAX_BATCH_BYTES: usize = 64 * 1024;
 /// Close codes of RFC 6455 §7.4.1.
 const CLOSE_NORMAL: u16 = 1000;
 const CLOSE_GOING_AWAY: u16 = 1001;
+const CLOSE_PROTOCOL_ERROR: u16 = 1002;
+const CLOSE_INVALID_DATA: u16 = 1007;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 
@@ -125,6 +127,23 @@ impl WsFrames {
                 self.oversized = true;
                 ReadEvent::TooLarge
             }
+            // The stream cannot be read past a broken message either: the
+            // session ends with a `bye` naming the cause, and the close code
+            // RFC 6455 gives it (1007, 1002), not as if the user quit.
+            Some(tungstenite::Error::Utf8(_)) => {
+                self.peer.closer.close(
+                    ErrorCode::MALFORMED_FRAME,
+                    "a WebSocket text message was not valid UTF-8",
+                );
+                ReadEvent::Eof
+            }
+            Some(tungstenite::Error::Protocol(violation)) => {
+                self.peer.closer.close(
+                    ErrorCode::PROTOCOL_ERROR,
+                    format!("WebSocket protocol error: {violation}"),
+                );
+                ReadEvent::Eof
+            }
             _ => ReadEvent::Failed(io::Error::other(error)),
         }
     }
@@ -174,18 +193,27 @@ pub async fn run_writer(
         }
     }
     let reason = closer.reason();
-    let _ = tokio::time::timeout(LINGER, async {
-        if reason.code != ErrorCode::SLOW_CONSUMER {
-            let mut rest = Vec::new();
-            queue.try_recv_batch(&mut rest, usize::MAX);
-            for next in unsent.drain(..).chain(rest) {
-                sink.feed(text(&next)).await?;
-            }
+    let deadline = tokio::time::Instant::now() + LINGER;
+    let mut rest = Vec::new();
+    if reason.code != ErrorCode::SLOW_CONSUMER {
+        // Replies the session sends until it has ended come before `bye`.
+        let _ =
+            tokio::time::timeout_at(deadline - LINGER / 2, queue.drain_until_released(&mut rest))
+                .await;
+        queue.try_recv_batch(&mut rest, usize::MAX);
+    } else {
+        unsent.clear();
+    }
+    let _ = tokio::time::timeout_at(deadline, async {
+        for next in unsent.drain(..).chain(rest) {
+            sink.feed(text(&next)).await?;
         }
         let close_code = match reason.code.as_str() {
             "shutting_down" => CLOSE_GOING_AWAY,
             "frame_too_large" => CLOSE_TOO_BIG,
             "slow_consumer" | "handshake_timeout" | "kicked" => CLOSE_POLICY,
+            "malformed_frame" => CLOSE_INVALID_DATA,
+            "protocol_error" => CLOSE_PROTOCOL_ERROR,
             _ => CLOSE_NORMAL,
         };
         let bye = Payload::encode(&ServerFrame::Bye {

@@ -455,6 +455,82 @@ async fn repeated_failures_are_throttled_per_account_and_per_address() {
     server.stop().await;
 }
 
+/// Several connections log in to one account at once: each is answered
+/// `logged_in` (each did log in) before any of them is replaced with
+/// `bye kicked`, and the room hears the documented reason for the
+/// takeovers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_logins_of_one_account_each_get_their_reply() {
+    let setup = Setup::new(&format!("allow_guests = true\n{CHEAP_ARGON2}"));
+    let server = setup.start().await;
+    register(&mut server.client().await, "alice", "a password").await;
+    let mut watcher = Client::connect_as(&server.addr, "watcher").await.unwrap();
+    watcher
+        .request_ok(&ClientFrame::Join { room: "#r".into() })
+        .await
+        .unwrap();
+    // Kept open to the end: a connection that closes is a real quit.
+    let mut keep = Vec::new();
+    for round in 0..5 {
+        let mut clients = Vec::new();
+        for _ in 0..6 {
+            clients.push(server.client().await);
+        }
+        let mut tasks = Vec::new();
+        for mut c in clients {
+            tasks.push(tokio::spawn(async move {
+                c.writer
+                    .send_raw(b"{\"type\":\"login\",\"id\":1,\"user\":\"alice\",\"password\":\"a password\"}\n{\"type\":\"join\",\"id\":2,\"room\":\"#r\"}\n")
+                    .await
+                    .unwrap();
+                // Everything this connection receives, up to `bye` or the
+                // reply to its `join`.
+                let mut seen = Vec::new();
+                loop {
+                    let Ok(frame) = c.recv_timeout(WAIT).await else { break };
+                    let end = matches!(frame, Received::Core(ServerFrame::Bye { .. }));
+                    seen.push(frame);
+                    if end {
+                        break;
+                    }
+                    if seen.iter().any(|f| f.reply_to() == Some(2)) {
+                        break;
+                    }
+                }
+                (c, seen)
+            }));
+        }
+        for t in tasks {
+            let (c, seen) = t.await.unwrap();
+            keep.push(c);
+            let logged_in = seen
+                .iter()
+                .position(|f| matches!(f, Received::Custom { kind, .. } if kind == "logged_in"));
+            let bye = seen
+                .iter()
+                .position(|f| matches!(f, Received::Core(ServerFrame::Bye { .. })));
+            assert!(logged_in.is_some(), "round {round}: no logged_in: {seen:?}");
+            if let Some(bye) = bye {
+                assert!(logged_in < Some(bye), "round {round}: {seen:?}");
+            }
+        }
+    }
+    let frames = watcher.sync().await.unwrap();
+    drop(keep);
+    for f in &frames {
+        if let Received::Core(ServerFrame::Presence(p)) = f {
+            if p.event == chat_api::PresenceEvent::Quit {
+                assert_eq!(
+                    p.reason.as_deref(),
+                    Some("logged in from another connection"),
+                    "{f:?}"
+                );
+            }
+        }
+    }
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn registrations_are_throttled_per_address() {
     let setup = Setup::new(&format!(

@@ -798,3 +798,220 @@ async fn a_websocket_with_the_session_cookie_resumes_without_a_token() {
     );
     server.stop().await;
 }
+
+/// DNS rebinding: a page on a domain that resolves to the server names that
+/// domain in `Host`; only IP addresses, `localhost` and the configured
+/// `[web] server_names` are served, the rest gets 421 (the app, `/session`
+/// and the WebSocket alike).
+#[tokio::test]
+async fn requests_for_other_host_names_are_misdirected() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::start_with_text(&format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\nserver_names = [\"chat.example.org\"]\n",
+        dir.path().join("data")
+    ))
+    .await;
+    let addr = web_addr(&server);
+    let port = addr.port();
+    for (host, expected) in [
+        (format!("127.0.0.1:{port}"), 200),
+        (format!("localhost:{port}"), 200),
+        (format!("[::1]:{port}"), 200),
+        ("chat.example.org".to_string(), 200),
+        (format!("Chat.Example.org.:{port}"), 200),
+        (format!("rebound.attacker.example:{port}"), 421),
+        ("example.org".to_string(), 421),
+    ] {
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (status, _, body) = common::http_exchange(stream, &host, "GET", "/", &[], "").await;
+        assert_eq!(status, expected, "Host: {host}: {body}");
+        if expected == 421 {
+            assert!(body.contains("server_names"), "{body}");
+        }
+        let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (status, _, _) = common::http_exchange(
+            stream,
+            &host,
+            "GET",
+            "/ws",
+            &[
+                ("Connection", "Upgrade"),
+                ("Upgrade", "websocket"),
+                ("Sec-WebSocket-Version", "13"),
+                ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+            ],
+            "",
+        )
+        .await;
+        assert_eq!(
+            status == 421,
+            expected == 421,
+            "/ws with Host: {host}: {status}"
+        );
+    }
+    server.stop().await;
+}
+
+/// Opens a WebSocket by hand (no library to tidy up what we send) and
+/// returns the stream after the 101 response.
+async fn raw_websocket(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    stream
+}
+
+/// A masked client frame.
+fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mask = [1u8, 2, 3, 4];
+    let mut out = vec![first, 0x80 | payload.len() as u8];
+    out.extend_from_slice(&mask);
+    out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    out
+}
+
+/// Reads server frames until the close frame: the text messages and the
+/// close code.
+async fn until_close(stream: &mut tokio::net::TcpStream) -> (Vec<String>, Option<u16>) {
+    use tokio::io::AsyncReadExt;
+    let mut texts = Vec::new();
+    let read = async {
+        loop {
+            let mut head = [0u8; 2];
+            if stream.read_exact(&mut head).await.is_err() {
+                return None;
+            }
+            let mut len = u64::from(head[1] & 0x7f);
+            if len == 126 {
+                let mut ext = [0u8; 2];
+                stream.read_exact(&mut ext).await.ok()?;
+                len = u64::from(u16::from_be_bytes(ext));
+            } else if len == 127 {
+                let mut ext = [0u8; 8];
+                stream.read_exact(&mut ext).await.ok()?;
+                len = u64::from_be_bytes(ext);
+            }
+            let mut payload = vec![0u8; len as usize];
+            stream.read_exact(&mut payload).await.ok()?;
+            match head[0] & 0x0f {
+                0x1 => texts.push(String::from_utf8(payload).unwrap()),
+                0x8 => return Some(u16::from_be_bytes([payload[0], payload[1]])),
+                _ => {}
+            }
+        }
+    };
+    let code = tokio::time::timeout(WAIT, read)
+        .await
+        .expect("the server closes");
+    (texts, code)
+}
+
+/// RFC 6455 violations end the session with the close code the RFC gives
+/// them and a `bye` that names the cause, and the room hears why rather
+/// than a `quit` the user never sent.
+#[tokio::test]
+async fn websocket_protocol_errors_get_the_rfc_close_codes() {
+    use tokio::io::AsyncWriteExt;
+    let (server, _dir) = start_server("").await;
+    let addr = web_addr(&server);
+    let hello = br#"{"type":"hello","protocol":1}"#;
+    let cases: [(&str, Vec<u8>, &str, u16); 4] = [
+        (
+            "invalid UTF-8",
+            client_frame(0x81, &[0xff, 0xfe]),
+            "malformed_frame",
+            1007,
+        ),
+        (
+            "an unmasked frame",
+            vec![0x81, 0x02, b'h', b'i'],
+            "protocol_error",
+            1002,
+        ),
+        (
+            "reserved bits",
+            client_frame(0x81 | 0x40, b"{}"),
+            "protocol_error",
+            1002,
+        ),
+        (
+            "a reserved opcode",
+            client_frame(0x83, b"x"),
+            "protocol_error",
+            1002,
+        ),
+    ];
+    for (what, bytes, code, close) in cases {
+        let mut stream = raw_websocket(addr).await;
+        stream.write_all(&client_frame(0x81, hello)).await.unwrap();
+        stream.write_all(&bytes).await.unwrap();
+        let (texts, close_code) = until_close(&mut stream).await;
+        let bye = texts
+            .last()
+            .map(|t| serde_json::from_str::<Value>(t).unwrap());
+        assert_eq!(
+            bye.as_ref().and_then(|b| b["code"].as_str()),
+            Some(code),
+            "{what}: {texts:?}"
+        );
+        assert_eq!(close_code, Some(close), "{what}");
+    }
+    server.stop().await;
+}
+
+/// Arbitrary bytes after the WebSocket handshake (with or without a valid
+/// `hello` first): the server never hangs on them and never falls over;
+/// the connection ends, and the next client is served as usual.
+#[test]
+fn arbitrary_websocket_bytes_end_only_their_own_connection() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (server, _dir) = runtime.block_on(start_server(""));
+    let addr = web_addr(&server);
+    let hello = br#"{"type":"hello","protocol":1}"#;
+    let mut runner = TestRunner::new(Config::with_cases(64));
+    let bytes = (
+        proptest::collection::vec(any::<u8>(), 0..300),
+        any::<bool>(),
+    );
+    runner
+        .run(&bytes, |(bytes, greet)| {
+            runtime.block_on(async {
+                let mut stream = raw_websocket(addr).await;
+                if greet {
+                    stream.write_all(&client_frame(0x81, hello)).await.unwrap();
+                }
+                // The peer may already have closed: a failed write is fine.
+                let _ = stream.write_all(&bytes).await;
+                let _ = stream.shutdown().await;
+                let mut sink = Vec::new();
+                let ended = tokio::time::timeout(WAIT, stream.read_to_end(&mut sink)).await;
+                assert!(ended.is_ok(), "the server did not end the connection");
+            });
+            Ok(())
+        })
+        .unwrap();
+    runtime.block_on(async {
+        let mut c = WsClient::connect_as(addr, "afterwards").await;
+        let reply = c.request(json!({"type": "ping"})).await;
+        assert_eq!(reply["type"], "pong");
+        server.stop().await;
+    });
+}

@@ -56,6 +56,53 @@ fn check_config_accepts_the_committed_file_and_names_bad_keys() {
     assert!(text.contains("missing.toml"), "{text}");
 }
 
+/// check-config touches nothing (no data directory, no database, no port,
+/// no lock: it runs beside the server it checks) and reports every problem
+/// at once: a garbage certificate, an unknown plugin and a bad plugin
+/// setting together.
+#[test]
+fn check_config_has_no_side_effects_and_reports_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("cert.pem"), "not a certificate").unwrap();
+    std::fs::write(dir.path().join("key.pem"), "not a key").unwrap();
+    std::fs::write(
+        dir.path().join("broken.toml"),
+        "[server]\ndata_dir = \"data\"\n\
+         [tls]\nlisten = \"127.0.0.1:0\"\ncert = \"cert.pem\"\nkey = \"key.pem\"\n\
+         [[plugin]]\nname = \"no-such-plugin\"\n\
+         [[plugin]]\nname = \"auth\"\n[plugin.config]\nregistration = \"maybe\"\n",
+    )
+    .unwrap();
+    let (ok, text) = chatd(&["check-config", "--config", "broken.toml"], dir.path());
+    assert!(!ok, "{text}");
+    assert!(text.contains("cert.pem"), "the certificate: {text}");
+    assert!(
+        text.contains("no-such-plugin"),
+        "the unknown plugin: {text}"
+    );
+    assert!(text.contains("maybe"), "the bad setting: {text}");
+    assert!(text.contains("3 problems"), "{text}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "created the data directory"
+    );
+
+    // A valid configuration whose data directory is in use by a server.
+    let committed = concat!(env!("CARGO_MANIFEST_DIR"), "/../chatd.toml");
+    std::fs::copy(committed, dir.path().join("chatd.toml")).unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let _held = chatd::data_dir::lock(&data).unwrap();
+    let (ok, text) = chatd(&["check-config", "--config", "chatd.toml"], dir.path());
+    assert!(ok, "{text}");
+    let created: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|name| name != "chatd.lock")
+        .collect();
+    assert!(created.is_empty(), "check-config wrote {created:?}");
+}
+
 #[test]
 fn gen_cert_writes_a_usable_pair() {
     let dir = tempfile::tempdir().unwrap();

@@ -219,6 +219,14 @@ impl Files {
             .decode(chunk.data.as_bytes())
             .map_err(|e| bad_chunk(format!("the chunk's data is not base64: {e}")))?;
         drop(chunk.data);
+        // The length check above only bounds the decoding work (base64 pads
+        // to whole groups); the limit is on the bytes themselves.
+        if bytes.len() > chunk_size {
+            return Err(bad_chunk(format!(
+                "the chunk holds {} bytes, more than the transfer's chunk_size of {chunk_size} bytes",
+                bytes.len()
+            )));
+        }
         {
             let mut registry = self.registry();
             let entry = registry

@@ -357,6 +357,10 @@ async fn bad_chunks_get_clear_errors_and_do_not_corrupt_the_upload() {
     assert_eq!(error_code(&reply), "bad_offset", "duplicate");
     let reply = send(&mut alice, chunk(&id, 4096, &content[4096..])).await;
     assert_eq!(error_code(&reply), "bad_chunk", "larger than chunk_size");
+    // One byte over: its base64 is no longer than chunk_size's, but the
+    // bytes are.
+    let reply = send(&mut alice, chunk(&id, 4096, &content[4096..8193])).await;
+    assert_eq!(error_code(&reply), "bad_chunk", "chunk_size + 1 bytes");
     let reply = send(&mut alice, chunk(&"f".repeat(32), 0, b"x")).await;
     assert_eq!(error_code(&reply), "no_such_transfer", "unknown id");
     let reply = send(&mut alice, chunk("../../etc/passwd", 0, b"x")).await;
