@@ -954,3 +954,63 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_message() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// A resume that misses more than `resume_max` sends the oldest missed
+/// messages up to `last_msg_id` and nothing after it, not even a direct
+/// message kept for the account; each conversation's rest is read with
+/// `history` after `last_msg_id`.
+#[tokio::test]
+async fn a_long_absence_is_sent_up_to_a_cut_and_the_rest_is_paged() {
+    let setup = Setup::new("[history]\nresume_max = 2\n", AUTH);
+    let server = setup.start().await;
+    let (mut alice, _) = server.register("alice").await;
+    let (mut bob, bob_token) = server.register("bob").await;
+    join(&mut alice, "#r").await;
+    join(&mut bob, "#r").await;
+    let seen = say(&mut alice, "#r", "seen").await;
+    expect(
+        &mut bob,
+        "seen",
+        |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.msg_id == seen),
+    )
+    .await;
+    drop(bob);
+    expect(
+        &mut alice,
+        "bob's quit",
+        |f| matches!(f, Received::Core(ServerFrame::Presence(p)) if p.nick == "bob"),
+    )
+    .await;
+    let mut room = Vec::new();
+    for i in 0..4 {
+        room.push(say(&mut alice, "#r", &format!("r{i}")).await);
+    }
+    let dm = match msg(&mut alice, "bob", "kept for later").await {
+        Received::Core(ServerFrame::Sent {
+            msg_id,
+            stored: true,
+            ..
+        }) => msg_id,
+        other => panic!("{other:?}"),
+    };
+    let (mut bob, frames, missed) = resume(&server, &bob_token, Some(seen)).await;
+    assert_eq!(ids(&missed), room[..2], "{frames:?}");
+    let Some(Received::Core(ServerFrame::Resumed {
+        more: true,
+        last_msg_id,
+        ..
+    })) = frames.last()
+    else {
+        panic!("{frames:?}")
+    };
+    assert_eq!(*last_msg_id, room[1]);
+    let (page, _) = history(&mut bob, json!({"room": "#r", "after": last_msg_id}))
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), room[2..]);
+    let (page, _) = history(&mut bob, json!({"with": "alice", "after": last_msg_id}))
+        .await
+        .unwrap();
+    assert_eq!(ids(&page), [dm]);
+    server.stop().await;
+}

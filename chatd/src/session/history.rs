@@ -471,7 +471,15 @@ impl SessionTask {
                 }
                 None => (Vec::new(), false),
             };
-            missed.extend(pending);
+            // With `more`, everything up to the cut is sent and nothing
+            // after it: a direct message kept for the account past the cut
+            // is read with the rest, by `history` after `last_msg_id`.
+            let cut = more.then(|| missed.last().map(|m| m.msg_id)).flatten();
+            missed.extend(
+                pending
+                    .into_iter()
+                    .filter(|m| cut.is_none_or(|cut| m.msg_id <= cut)),
+            );
             missed.sort_by_key(|m| m.msg_id);
             missed.dedup_by_key(|m| m.msg_id);
             let newest = missed.last().map(|m| m.msg_id);
