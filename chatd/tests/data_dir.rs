@@ -8,6 +8,34 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// Starts a server on `config`; whether it said it listens in time.
+fn spawn(
+    config: &std::path::Path,
+) -> (
+    std::process::Child,
+    Result<(), std::sync::mpsc::RecvTimeoutError>,
+) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .arg("--config")
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("chatd listening on ") {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let started = rx.recv_timeout(WAIT);
+    (child, started)
+}
+
 #[test]
 fn a_second_server_on_the_same_data_directory_refuses_to_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -18,24 +46,8 @@ fn a_second_server_on_the_same_data_directory_refuses_to_start() {
     )
     .unwrap();
     let chatd = env!("CARGO_BIN_EXE_chatd");
-    let mut first = Command::new(chatd)
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = first.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("chatd listening on ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    rx.recv_timeout(WAIT).expect("the first server starts");
+    let (mut first, started) = spawn(&config);
+    started.expect("the first server starts");
 
     let second = Command::new(chatd)
         .arg("--config")
@@ -79,24 +91,7 @@ fn a_second_server_on_the_same_data_directory_refuses_to_start() {
     // Once the first is gone (even killed), the directory is free again.
     first.kill().unwrap();
     first.wait().unwrap();
-    let mut third = Command::new(chatd)
-        .arg("--config")
-        .arg(&config)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stderr = third.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("chatd listening on ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    let started = rx.recv_timeout(WAIT);
+    let (mut third, started) = spawn(&config);
     third.kill().unwrap();
     third.wait().unwrap();
     started.expect("a server starts after the first was killed");

@@ -346,10 +346,9 @@ async fn paging_forwards_and_backwards_over_thousands_of_messages() {
     server.stop().await;
 }
 
-#[tokio::test]
-async fn resume_after_a_dropped_connection_delivers_exactly_the_missed_messages() {
-    let setup = Setup::accounts();
-    let server = setup.start().await;
+/// Alice and bob in `#r`; bob sees one message, then his connection drops.
+/// Returns alice, bob's resume token and the id of the message he saw.
+async fn bob_steps_away(server: &Server) -> (Client, String, u64) {
     let (mut alice, _) = server.register("alice").await;
     let (mut bob, bob_token) = server.register("bob").await;
     join(&mut alice, "#r").await;
@@ -362,13 +361,21 @@ async fn resume_after_a_dropped_connection_delivers_exactly_the_missed_messages(
     )
     .await;
     drop(bob);
-    // Alice sees bob go, then talks: to the room, and to bob directly.
     expect(
         &mut alice,
         "bob's quit",
         |f| matches!(f, Received::Core(ServerFrame::Presence(p)) if p.nick == "bob"),
     )
     .await;
+    (alice, bob_token, seen)
+}
+
+#[tokio::test]
+async fn resume_after_a_dropped_connection_delivers_exactly_the_missed_messages() {
+    let setup = Setup::accounts();
+    let server = setup.start().await;
+    // Then alice talks: to the room, and to bob directly.
+    let (mut alice, bob_token, seen) = bob_steps_away(&server).await;
     let m2 = say(&mut alice, "#r", "while away 1").await;
     let m3 = say(&mut alice, "#r", "while away 2").await;
     let dm = msg(&mut alice, "bob", "a direct one").await;
@@ -963,24 +970,7 @@ async fn sigkill_during_a_burst_loses_no_acknowledged_message() {
 async fn a_long_absence_is_sent_up_to_a_cut_and_the_rest_is_paged() {
     let setup = Setup::new("[history]\nresume_max = 2\n", AUTH);
     let server = setup.start().await;
-    let (mut alice, _) = server.register("alice").await;
-    let (mut bob, bob_token) = server.register("bob").await;
-    join(&mut alice, "#r").await;
-    join(&mut bob, "#r").await;
-    let seen = say(&mut alice, "#r", "seen").await;
-    expect(
-        &mut bob,
-        "seen",
-        |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.msg_id == seen),
-    )
-    .await;
-    drop(bob);
-    expect(
-        &mut alice,
-        "bob's quit",
-        |f| matches!(f, Received::Core(ServerFrame::Presence(p)) if p.nick == "bob"),
-    )
-    .await;
+    let (mut alice, bob_token, seen) = bob_steps_away(&server).await;
     let mut room = Vec::new();
     for i in 0..4 {
         room.push(say(&mut alice, "#r", &format!("r{i}")).await);
