@@ -141,6 +141,9 @@ pub struct LimitsConfig {
     pub frames_burst: u32,
     /// Idle time before TCP keepalive probes start (dead-peer detection).
     pub tcp_keepalive_secs: u64,
+    /// A plugin call that holds its thread this long in one go is logged
+    /// as a warning naming the plugin (0 = never).
+    pub slow_plugin_poll_ms: u64,
     /// Rooms one session may be in at once; bounds the rooms (and the
     /// memory) a single client can create.
     pub max_rooms_per_session: usize,
@@ -161,6 +164,7 @@ impl Default for LimitsConfig {
             frames_per_second: 50,
             frames_burst: 200,
             tcp_keepalive_secs: 60,
+            slow_plugin_poll_ms: 100,
             max_rooms_per_session: 256,
             max_rooms: 100_000,
         }

@@ -160,6 +160,9 @@ pub enum Outcome {
 #[derive(Default)]
 pub struct Pipeline {
     stages: Vec<Stage>,
+    /// A single poll of a plugin call that takes this long blocked its
+    /// worker thread: logged as a warning naming the plugin (0 = off).
+    slow_poll: std::time::Duration,
 }
 
 impl Pipeline {
@@ -183,7 +186,10 @@ impl Pipeline {
                 loader,
             )?);
         }
-        Ok(Pipeline { stages })
+        Ok(Pipeline {
+            stages,
+            slow_poll: std::time::Duration::from_millis(config.limits.slow_plugin_poll_ms),
+        })
     }
 
     /// Builds every enabled plugin and reports all that fail, not only the
@@ -287,7 +293,9 @@ impl Pipeline {
     /// Passes a frame through every handler in order.
     pub async fn process(&self, session: &dyn Session, frame: &mut Inbound) -> Outcome {
         for stage in &self.stages {
-            let result = CatchUnwind(stage.handler.on_frame(session, frame)).await;
+            let result = self
+                .guard(stage, stage.handler.on_frame(session, frame))
+                .await;
             match result {
                 Ok(Ok(Verdict::Continue)) => continue,
                 Ok(Ok(Verdict::Done)) => return Outcome::Done,
@@ -309,7 +317,10 @@ impl Pipeline {
     /// session with that error.
     pub async fn session_start(&self, session: &dyn Session) -> Result<(), ApiError> {
         for stage in &self.stages {
-            match CatchUnwind(stage.handler.on_session_start(session)).await {
+            match self
+                .guard(stage, stage.handler.on_session_start(session))
+                .await
+            {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => {
                     tracing::error!(plugin = %stage.name, session = session.id(), %error, "plugin failed at session start");
@@ -327,7 +338,10 @@ impl Pipeline {
     /// Runs every handler's session-end hook (all of them, whatever fails).
     pub async fn session_end(&self, session: &dyn Session) {
         for stage in &self.stages {
-            if let Err(panic) = CatchUnwind(stage.handler.on_session_end(session)).await {
+            if let Err(panic) = self
+                .guard(stage, stage.handler.on_session_end(session))
+                .await
+            {
                 tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&panic), "plugin panicked at session end");
             }
         }
@@ -337,7 +351,10 @@ impl Pipeline {
     /// fails), after a frame changed who the session is.
     pub async fn identity_changed(&self, session: &dyn Session) {
         for stage in &self.stages {
-            if let Err(panic) = CatchUnwind(stage.handler.on_identity_change(session)).await {
+            if let Err(panic) = self
+                .guard(stage, stage.handler.on_identity_change(session))
+                .await
+            {
                 tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&panic), "plugin panicked on an identity change");
             }
         }
@@ -346,7 +363,7 @@ impl Pipeline {
     /// Runs every handler's shutdown hook.
     pub async fn shutdown(&self) {
         for stage in &self.stages {
-            if let Err(panic) = CatchUnwind(stage.handler.on_shutdown()).await {
+            if let Err(panic) = self.guard(stage, stage.handler.on_shutdown()).await {
                 tracing::error!(plugin = %stage.name, panic = %panic_message(&panic), "plugin panicked at shutdown");
             }
         }
@@ -370,15 +387,45 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Polls a future, turning a panic during any poll into an `Err`.
-struct CatchUnwind<F>(F);
+impl Pipeline {
+    /// A plugin call under watch: panics contained, blocking polls logged.
+    fn guard<'a, F>(&self, stage: &'a Stage, future: F) -> CatchUnwind<'a, F> {
+        CatchUnwind {
+            future,
+            plugin: &stage.name,
+            slow_poll: self.slow_poll,
+        }
+    }
+}
 
-impl<F: Future + Unpin> Future for CatchUnwind<F> {
+/// Polls a plugin's future, turning a panic during any poll into an `Err`,
+/// and warning when one poll held the thread for `slow_poll` or longer: a
+/// plugin that blocks (a synchronous sleep, file or network call) stalls
+/// every task waiting for that worker thread, not only its own session.
+struct CatchUnwind<'a, F> {
+    future: F,
+    plugin: &'a str,
+    slow_poll: std::time::Duration,
+}
+
+impl<F: Future + Unpin> Future for CatchUnwind<'_, F> {
     type Output = Result<F::Output, Box<dyn std::any::Any + Send>>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+        let started = (!self.slow_poll.is_zero()).then(std::time::Instant::now);
+        let inner = &mut self.future;
+        let polled = std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx)));
+        if let Some(took) = started
+            .map(|s| s.elapsed())
+            .filter(|t| *t >= self.slow_poll)
+        {
+            tracing::warn!(
+                plugin = %self.plugin,
+                blocked_ms = took.as_millis() as u64,
+                "a plugin call blocked its thread; other sessions on that worker waited. Plugins must not block: use Host::spawn_blocking (limits.slow_plugin_poll_ms sets this warning)"
+            );
+        }
+        match polled {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
             Err(panic) => Poll::Ready(Err(panic)),
