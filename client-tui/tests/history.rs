@@ -61,14 +61,16 @@ async fn lines_between(
     }
 }
 
-#[tokio::test]
-async fn resume_after_a_dropped_connection_prints_exactly_the_missed_messages() {
-    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
-    let server_addr = srv.addr.to_string();
-    let proxy = Proxy::start(srv.addr).await;
-    let home = tempfile::tempdir().unwrap();
-    drop(registered(&server_addr, "alice").await);
-    let mut bob = registered(&server_addr, "bob").await;
+/// Alice (registered, in line mode through `proxy`) and bob (a protocol
+/// client) in `#team`; returns once alice shows that she logged in and
+/// joined.
+async fn alice_and_bob_in_team(
+    server_addr: &str,
+    proxy: &Proxy,
+    home: &std::path::Path,
+) -> (LineClient, Client) {
+    drop(registered(server_addr, "alice").await);
+    let mut bob = registered(server_addr, "bob").await;
     request_ok(
         &mut bob,
         ClientFrame::Join {
@@ -76,12 +78,10 @@ async fn resume_after_a_dropped_connection_prints_exactly_the_missed_messages() 
         },
     )
     .await;
-
-    // Alice, in line mode, through the relay.
     let proxy_addr = proxy.addr.to_string();
     let mut alice = LineClient::spawn(
         "alice",
-        home.path(),
+        home,
         &[
             "--server",
             &proxy_addr,
@@ -94,6 +94,28 @@ async fn resume_after_a_dropped_connection_prints_exactly_the_missed_messages() 
     );
     alice.expect_line("info * logged in as alice").await;
     alice.expect_line("joined #team alice,bob").await;
+    (alice, bob)
+}
+
+/// Waits until bob sees alice's connection end.
+async fn sees_alice_quit(bob: &mut Client) {
+    bob.expect(TIMEOUT, |f| {
+        matches!(f, Received::Core(ServerFrame::Presence(p))
+            if p.event == PresenceEvent::Quit && p.nick == "alice")
+    })
+    .await
+    .expect("bob sees alice quit");
+}
+
+#[tokio::test]
+async fn resume_after_a_dropped_connection_prints_exactly_the_missed_messages() {
+    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
+    let server_addr = srv.addr.to_string();
+    let proxy = Proxy::start(srv.addr).await;
+    let home = tempfile::tempdir().unwrap();
+
+    // Alice, in line mode, through the relay.
+    let (mut alice, mut bob) = alice_and_bob_in_team(&server_addr, &proxy, home.path()).await;
     say(&mut bob, "#team", "before the cut").await;
     alice.expect_line("msg #team bob before the cut").await;
 
@@ -104,12 +126,7 @@ async fn resume_after_a_dropped_connection_prints_exactly_the_missed_messages() 
             l.starts_with("status * disconnected")
         })
         .await;
-    bob.expect(TIMEOUT, |f| {
-        matches!(f, Received::Core(ServerFrame::Presence(p))
-            if p.event == PresenceEvent::Quit && p.nick == "alice")
-    })
-    .await
-    .expect("bob sees alice quit");
+    sees_alice_quit(&mut bob).await;
     for text in ["one", "two", "three"] {
         say(&mut bob, "#team", text).await;
     }
@@ -195,30 +212,8 @@ async fn resume_survives_a_server_restart() {
     let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
     let proxy = Proxy::start(srv.addr).await;
     let home = tempfile::tempdir().unwrap();
-    drop(registered(&srv.addr.to_string(), "alice").await);
-    let mut bob = registered(&srv.addr.to_string(), "bob").await;
-    request_ok(
-        &mut bob,
-        ClientFrame::Join {
-            room: "#team".into(),
-        },
-    )
-    .await;
-    let proxy_addr = proxy.addr.to_string();
-    let mut alice = LineClient::spawn(
-        "alice",
-        home.path(),
-        &[
-            "--server",
-            &proxy_addr,
-            "--user",
-            "alice",
-            "--join",
-            "#team",
-        ],
-        &[("CHATD_PASSWORD", PASSWORD)],
-    );
-    alice.expect_line("joined #team alice,bob").await;
+    let (mut alice, mut bob) =
+        alice_and_bob_in_team(&srv.addr.to_string(), &proxy, home.path()).await;
     say(&mut bob, "#team", "before the restart").await;
     alice.expect_line("msg #team bob before the restart").await;
 
@@ -280,40 +275,12 @@ async fn a_long_absence_is_caught_up_past_what_one_resume_sends() {
     let server_addr = srv.addr.to_string();
     let proxy = Proxy::start(srv.addr).await;
     let home = tempfile::tempdir().unwrap();
-    drop(registered(&server_addr, "alice").await);
-    let mut bob = registered(&server_addr, "bob").await;
-    request_ok(
-        &mut bob,
-        ClientFrame::Join {
-            room: "#team".into(),
-        },
-    )
-    .await;
-    let proxy_addr = proxy.addr.to_string();
-    let mut alice = LineClient::spawn(
-        "alice",
-        home.path(),
-        &[
-            "--server",
-            &proxy_addr,
-            "--user",
-            "alice",
-            "--join",
-            "#team",
-        ],
-        &[("CHATD_PASSWORD", PASSWORD)],
-    );
-    alice.expect_line("joined #team alice,bob").await;
+    let (mut alice, mut bob) = alice_and_bob_in_team(&server_addr, &proxy, home.path()).await;
     say(&mut bob, "#team", "seen").await;
     alice.expect_line("msg #team bob seen").await;
 
     proxy.cut();
-    bob.expect(TIMEOUT, |f| {
-        matches!(f, Received::Core(ServerFrame::Presence(p))
-            if p.event == PresenceEvent::Quit && p.nick == "alice")
-    })
-    .await
-    .expect("bob sees alice quit");
+    sees_alice_quit(&mut bob).await;
     for n in 1..=5 {
         say(&mut bob, "#team", &format!("r{n}")).await;
     }
@@ -483,37 +450,10 @@ async fn without_history_a_resumed_client_rejoins_its_rooms_itself() {
     let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), &config).await;
     let proxy = Proxy::start(srv.addr).await;
     let home = tempfile::tempdir().unwrap();
-    drop(registered(&srv.addr.to_string(), "alice").await);
-    let mut bob = registered(&srv.addr.to_string(), "bob").await;
-    request_ok(
-        &mut bob,
-        ClientFrame::Join {
-            room: "#team".into(),
-        },
-    )
-    .await;
-    let proxy_addr = proxy.addr.to_string();
-    let mut alice = LineClient::spawn(
-        "alice",
-        home.path(),
-        &[
-            "--server",
-            &proxy_addr,
-            "--user",
-            "alice",
-            "--join",
-            "#team",
-        ],
-        &[("CHATD_PASSWORD", PASSWORD)],
-    );
-    alice.expect_line("joined #team alice,bob").await;
+    let (mut alice, mut bob) =
+        alice_and_bob_in_team(&srv.addr.to_string(), &proxy, home.path()).await;
     proxy.cut();
-    bob.expect(TIMEOUT, |f| {
-        matches!(f, Received::Core(ServerFrame::Presence(p))
-            if p.event == PresenceEvent::Quit && p.nick == "alice")
-    })
-    .await
-    .expect("bob sees alice quit");
+    sees_alice_quit(&mut bob).await;
     proxy.open();
     alice
         .expect("the reconnection", |l| l.starts_with("status * connected"))
