@@ -227,3 +227,66 @@ pub async fn log_in(browser: &fantoccini::Client, web: SocketAddr, nick: &str, r
         "{nick}: {room} is open"
     );
 }
+
+/// Opens the app and registers the account `name` (the server must allow
+/// open registration), waiting until the chat screen shows it.
+pub async fn register(browser: &fantoccini::Client, web: SocketAddr, name: &str) {
+    browser.goto(&format!("http://{web}/")).await.unwrap();
+    assert!(
+        wait_until(browser, "const b = document.getElementById('register-button'); return !b.disabled && !b.hidden;").await,
+        "{name}: registration is offered"
+    );
+    type_into(browser, "#nick", name).await;
+    type_into(browser, "#password", "long enough password").await;
+    click(browser, "#register-button").await;
+    assert!(
+        wait_until(
+            browser,
+            &format!("return document.getElementById('me-nick').textContent === '{name}';")
+        )
+        .await,
+        "{name} is logged in"
+    );
+}
+
+/// Runs JavaScript that returns a value, and returns it.
+pub async fn eval(browser: &fantoccini::Client, script: &str) -> Value {
+    browser
+        .execute(script, vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
+}
+
+/// The texts of every line on screen (messages, notices, presence), in order.
+pub async fn all_lines(browser: &fantoccini::Client) -> Vec<String> {
+    let lines = eval(
+        browser,
+        "return [...document.querySelectorAll('#messages .msg .text')].map(t => t.textContent);",
+    )
+    .await;
+    serde_json::from_value(lines).unwrap()
+}
+
+/// Opens the conversation `key` (`#room`, `@nick` or `*server`) from the
+/// sidebar and waits until it is shown.
+pub async fn open_conversation(browser: &fantoccini::Client, key: &str) {
+    click(browser, &format!("#sidebar li[data-key=\"{key}\"]")).await;
+    assert!(
+        wait_until(
+            browser,
+            &format!("return document.querySelector('#sidebar li.current')?.dataset.key === '{key}';")
+        )
+        .await,
+        "{key} is open"
+    );
+}
+
+/// Waits until a line of the conversation on screen contains `text`.
+pub async fn wait_for_line(browser: &fantoccini::Client, text: &str) -> bool {
+    let text = serde_json::to_string(text).unwrap();
+    wait_until(
+        browser,
+        &format!("return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent.includes({text}));"),
+    )
+    .await
+}

@@ -38,7 +38,11 @@ export function parse(line) {
       if (!first) return usage("/join #room");
       return { kind: "join", room: first.startsWith("#") ? first : "#" + first };
     case "part":
+      return { kind: "part", room: first || null };
     case "leave":
+      // Private rooms (features/rooms.js) end the membership; elsewhere
+      // leaving is parting.
+      if (extraCommands.has(name)) return { kind: "extra", name, args: rest };
       return { kind: "part", room: first || null };
     case "msg":
     case "query":

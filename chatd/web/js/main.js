@@ -162,7 +162,8 @@ const app = {
   state,
   dispatch,
   request: (frame, onReply) => send(frame, { kind: "extra", onReply }),
-  notice: (text, error = false) => dispatch({ type: "notice", text, error }),
+  /** A notice in the conversation `key` (the one open when none). */
+  notice: (text, error = false, key = undefined) => dispatch({ type: "notice", text, error, key }),
   submit: (line) => submitLine(line),
 };
 
@@ -286,7 +287,10 @@ function onOk(frame, meaning) {
     case "nick":
       dispatch({ type: "nick_changed", nick: frame.nick ?? meaning.nick });
       if (credentials && !credentials.password) credentials = { ...credentials, name: frame.nick ?? meaning.nick };
-      dispatch({ type: "notice", text: `You are now known as ${frame.nick ?? meaning.nick}.` });
+      // A room we are in says so itself (its `presence nick`): one line.
+      if (!(state.conversations.get(meaning.key)?.kind === "room" && state.conversations.get(meaning.key).joined)) {
+        dispatch({ type: "notice", key: meaning.key, text: `You are now known as ${frame.nick ?? meaning.nick}.` });
+      }
       return;
     case "part":
       dispatch({ type: "parted", room: meaning.room });

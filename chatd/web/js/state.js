@@ -363,9 +363,23 @@ export function update(state, event) {
         line = `${p.nick} ${verb}${p.reason ? ` (${p.reason})` : ""}`;
       } else if (p.event === "nick") {
         conv.members = sortMembers([...without, p.new_nick]);
-        line = `${p.nick} is now known as ${p.new_nick}`;
+        const mine = sameNick(p.nick, state.me) || sameNick(p.new_nick, state.me);
+        line = mine ? `You are now known as ${p.new_nick}` : `${p.nick} is now known as ${p.new_nick}`;
       } else break;
-      append(state, conv, { kind: "presence", ts: p.ts, text: line });
+      append(state, conv, { kind: "presence", ts: p.ts, text: line, nick: p.nick, event: p.event });
+      break;
+    }
+    case "removed_from_room": {
+      // A kick or ban: the room saw `presence part` first; the moderator's
+      // words replace that line, so that one event is one line.
+      const conv = state.conversations.get(roomKey(event.room));
+      if (!conv) break;
+      const part = conv.messages.findLast((e) => e.kind === "presence" && e.event === "part" && sameNick(e.nick, event.user));
+      if (part) {
+        part.text = event.text;
+        part.event = "removed";
+        conv.version += 1;
+      } else append(state, conv, { kind: "presence", ts: Date.now(), text: event.text });
       break;
     }
     case "users": {
@@ -383,6 +397,8 @@ export function update(state, event) {
       break;
     }
     case "notice":
+      // A notice about a direct conversation opens it in the sidebar.
+      if (event.dm) ensure(state, dmKey(event.dm), "dm", event.dm);
       noticeIn(state, event.key, event.text, event.error);
       break;
     default:

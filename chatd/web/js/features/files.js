@@ -4,6 +4,7 @@
 // checked against their SHA-256, and only then offered for saving.
 
 import { Sha256 } from "../sha256.js";
+import { dmKey, roomKey } from "../state.js";
 import { $, el } from "../view/dom.js";
 
 /** Bytes read from a local file at a time while hashing. */
@@ -23,7 +24,10 @@ export const files = {
         sha256: frame.sha256, peer: frame.from, room: frame.room ?? null, state: "available",
       });
       const where = frame.room ? ` in ${frame.room}` : "";
-      app.notice(`${frame.from} sent a file${where}: ${frame.name} (${formatSize(frame.size)}). It is in the transfers list above the message box.`);
+      const text = `${frame.from} sent a file${where}: ${frame.name} (${formatSize(frame.size)}). It is in the transfers list above the message box.`;
+      // Announced in the conversation it was sent to, whichever is open.
+      if (frame.room) app.dispatch({ type: "notice", key: roomKey(frame.room), text });
+      else app.dispatch({ type: "notice", key: dmKey(frame.from), dm: frame.from, text });
       render();
       return t;
     },

@@ -3,6 +3,7 @@
 // moderation actions (kick, ban, unban, topic, promote, demote, transfer,
 // delete) as buttons and slash commands. Accounts only: guests are told so.
 
+import { SERVER_KEY } from "../state.js";
 import { $, el } from "../view/dom.js";
 
 let app = null;
@@ -18,7 +19,8 @@ export const rooms = {
   frames: {
     room_invitation: (frame) => {
       invitations.set(frame.room, frame.from);
-      app.notice(`${frame.from} invited you to the private room ${frame.room}. Accept or decline it in the sidebar.`);
+      // Not about the conversation open: the server view keeps it.
+      app.notice(`${frame.from} invited you to the private room ${frame.room}. Accept or decline it in the sidebar.`, false, SERVER_KEY);
       render();
     },
     room_event: (frame) => onEvent(frame),
@@ -33,7 +35,10 @@ export const rooms = {
     revoke: (args) => withRoomAndUser(args, "/revoke nick", (room, user) => act("room_revoke", room, { user }, `The invitation of ${user} to ${room} is withdrawn.`)),
     accept: (args) => accept(args.trim() || firstInvitation()),
     decline: (args) => decline(args.trim() || firstInvitation()),
-    leave: () => withRoom((room) => act("room_leave", room, {}, `You are no longer a member of ${room}.`, () => app.dispatch({ type: "parted", room }))),
+    leave: (args) => {
+      const room = args.trim();
+      return room ? leave(room.startsWith("#") ? room : `#${room}`) : withRoom(leave);
+    },
     kick: (args) => withRoomAndUser(args, "/kick nick [reason]", (room, user, reason) => act("room_kick", room, reason ? { user, reason } : { user })),
     ban: (args) => withRoomAndUser(args, "/ban nick [reason]", (room, user, reason) => act("room_ban", room, reason ? { user, reason } : { user })),
     unban: (args) => withRoomAndUser(args, "/unban nick", (room, user) => act("room_unban", room, { user }, `${user} may be invited to ${room} again.`)),
@@ -106,6 +111,20 @@ function act(type, room, fields, done, then) {
     if (done) app.notice(done);
     then?.(reply);
     if (privateRooms.has(key(room))) info(room, false);
+  });
+  if (!sent) app.notice("Not connected right now; try again when the connection is back.", true);
+  return sent;
+}
+
+/** `/leave`: ends the membership of a private room (`room_leave`); in a
+ * public room, where there is no membership, it is `/part`. */
+function leave(room) {
+  if (!privateRooms.has(key(room))) return app.submit(`/part ${room}`);
+  const sent = app.request({ type: "room_leave", room }, (reply) => {
+    if (reply.type === "error") return app.notice(reply.message, true);
+    privateRooms.delete(key(room));
+    app.dispatch({ type: "parted", room });
+    app.notice(`You are no longer a member of ${room}.`, false, SERVER_KEY);
   });
   if (!sent) app.notice("Not connected right now; try again when the connection is back.", true);
   return sent;
@@ -188,7 +207,11 @@ function onEvent(e) {
   if (gone) {
     privateRooms.delete(key(e.room));
     app.dispatch({ type: "parted", room: e.room });
-    app.notice(text, true);
+    // The room is gone from the sidebar: the server view keeps the news.
+    app.notice(text, true, SERVER_KEY);
+  } else if (e.event === "kick" || e.event === "ban") {
+    app.dispatch({ type: "removed_from_room", room: e.room, user: e.user, text });
+    if (privateRooms.has(key(e.room))) info(e.room, false);
   } else {
     app.dispatch({ type: "notice", key: key(e.room), text });
     if (privateRooms.has(key(e.room))) info(e.room, false);
