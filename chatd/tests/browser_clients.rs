@@ -52,34 +52,81 @@ async fn private_room_notices_land_in_the_right_place_and_leave_ends_the_members
     register(&bob, web, "bob").await;
     register(&carol, web, "carol").await;
     type_into(&bob, "#join-input", &format!("#lobby{ENTER}")).await;
-    assert!(wait_until(&bob, "return document.getElementById('conv-title').textContent === '#lobby';").await);
+    assert!(
+        wait_until(
+            &bob,
+            "return document.getElementById('conv-title').textContent === '#lobby';"
+        )
+        .await
+    );
 
     type_into(&ann, "#create-input", &format!("#secret{ENTER}")).await;
-    assert!(wait_until(&ann, "return document.getElementById('room-role').textContent.includes('you own it');").await);
+    assert!(
+        wait_until(
+            &ann,
+            "return document.getElementById('room-role').textContent.includes('you own it');"
+        )
+        .await
+    );
     type_into(&ann, "#input", &format!("/invite bob{ENTER}")).await;
     type_into(&ann, "#input", &format!("/invite carol{ENTER}")).await;
 
     // bob reads #lobby: the invitation goes to the sidebar and the server
     // view, not into #lobby.
-    assert!(wait_until(&bob, "return document.querySelector('#invitations li[data-room=\"#secret\"]') !== null;").await);
     assert!(
-        !all_lines(&bob).await.iter().any(|l| l.contains("invited you")),
+        wait_until(
+            &bob,
+            "return document.querySelector('#invitations li[data-room=\"#secret\"]') !== null;"
+        )
+        .await
+    );
+    assert!(
+        !all_lines(&bob)
+            .await
+            .iter()
+            .any(|l| l.contains("invited you")),
         "the invitation is not written into #lobby: {:?}",
         all_lines(&bob).await
     );
     open_conversation(&bob, "*server").await;
     assert!(wait_for_line(&bob, "ann invited you to the private room #secret").await);
     click(&bob, "#invitations li[data-room=\"#secret\"] button.accept").await;
-    assert!(wait_until(&bob, "return document.getElementById('room-role').textContent.includes('you are a member');").await);
-    assert!(wait_until(&carol, "return document.querySelector('#invitations li[data-room=\"#secret\"]') !== null;").await);
-    click(&carol, "#invitations li[data-room=\"#secret\"] button.accept").await;
-    assert!(wait_until(&carol, "return document.getElementById('room-role').textContent.includes('you are a member');").await);
+    assert!(
+        wait_until(
+            &bob,
+            "return document.getElementById('room-role').textContent.includes('you are a member');"
+        )
+        .await
+    );
+    assert!(
+        wait_until(
+            &carol,
+            "return document.querySelector('#invitations li[data-room=\"#secret\"]') !== null;"
+        )
+        .await
+    );
+    click(
+        &carol,
+        "#invitations li[data-room=\"#secret\"] button.accept",
+    )
+    .await;
+    assert!(
+        wait_until(
+            &carol,
+            "return document.getElementById('room-role').textContent.includes('you are a member');"
+        )
+        .await
+    );
 
     // carol's /leave ends her membership: the owner's /info no longer
     // lists her.
     type_into(&carol, "#input", &format!("/leave{ENTER}")).await;
     assert!(
-        wait_until(&carol, "return !document.querySelector('#rooms li[data-key=\"#secret\"]');").await,
+        wait_until(
+            &carol,
+            "return !document.querySelector('#rooms li[data-key=\"#secret\"]');"
+        )
+        .await,
         "#secret leaves carol's sidebar"
     );
     assert!(wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann,bob';").await);
@@ -99,9 +146,18 @@ async fn private_room_notices_land_in_the_right_place_and_leave_ends_the_members
     // the server view; ann's #secret shows the removal once.
     open_conversation(&bob, "#lobby").await;
     type_into(&ann, "#input", &format!("/kick bob spamming{ENTER}")).await;
-    assert!(wait_until(&bob, "return !document.querySelector('#rooms li[data-key=\"#secret\"]');").await);
     assert!(
-        !all_lines(&bob).await.iter().any(|l| l.contains("removed you")),
+        wait_until(
+            &bob,
+            "return !document.querySelector('#rooms li[data-key=\"#secret\"]');"
+        )
+        .await
+    );
+    assert!(
+        !all_lines(&bob)
+            .await
+            .iter()
+            .any(|l| l.contains("removed you")),
         "the kick is not written into #lobby: {:?}",
         all_lines(&bob).await
     );
@@ -114,7 +170,11 @@ async fn private_room_notices_land_in_the_right_place_and_leave_ends_the_members
         .filter(|l| l.starts_with("bob ") || l.contains(" bob "))
         .filter(|l| l.contains("left") || l.contains("removed") || l.contains("kicked"))
         .collect();
-    assert_eq!(about_bob, ["ann removed bob from #secret (spamming)"], "one line for one kick");
+    assert_eq!(
+        about_bob,
+        ["ann removed bob from #secret (spamming)"],
+        "one line for one kick"
+    );
 
     for browser in [ann, bob, carol] {
         let _ = browser.close().await;
@@ -148,12 +208,21 @@ async fn file_notices_land_in_their_conversation_and_a_nick_change_is_one_line()
 
     // ann reads her conversation with bob while carol sends to #lobby.
     type_into(&ann, "#dm-input", &format!("bob{ENTER}")).await;
-    assert!(wait_until(&ann, "return document.getElementById('conv-title').textContent === 'Conversation with bob';").await);
+    assert!(
+        wait_until(
+            &ann,
+            "return document.getElementById('conv-title').textContent === 'Conversation with bob';"
+        )
+        .await
+    );
     assert!(wait_until(&carol, "return !document.getElementById('attach').hidden;").await);
     type_into(&carol, "#file-input", to_room.to_str().unwrap()).await;
     assert!(wait_until(&ann, "return document.querySelector('#transfers li[data-name=\"to-room.txt\"]')?.dataset.state === 'available';").await);
     assert!(
-        !all_lines(&ann).await.iter().any(|l| l.contains("sent a file")),
+        !all_lines(&ann)
+            .await
+            .iter()
+            .any(|l| l.contains("sent a file")),
         "carol's file is not announced in the conversation with bob: {:?}",
         all_lines(&ann).await
     );
@@ -162,11 +231,20 @@ async fn file_notices_land_in_their_conversation_and_a_nick_change_is_one_line()
 
     // bob sends ann a file directly while she reads #lobby.
     type_into(&bob, "#dm-input", &format!("ann{ENTER}")).await;
-    assert!(wait_until(&bob, "return document.getElementById('conv-title').textContent === 'Conversation with ann';").await);
+    assert!(
+        wait_until(
+            &bob,
+            "return document.getElementById('conv-title').textContent === 'Conversation with ann';"
+        )
+        .await
+    );
     type_into(&bob, "#file-input", to_ann.to_str().unwrap()).await;
     assert!(wait_until(&ann, "return document.querySelector('#transfers li[data-name=\"to-ann.txt\"]')?.dataset.state === 'available';").await);
     assert!(
-        !all_lines(&ann).await.iter().any(|l| l.contains("to-ann.txt")),
+        !all_lines(&ann)
+            .await
+            .iter()
+            .any(|l| l.contains("to-ann.txt")),
         "bob's direct file is not announced in #lobby: {:?}",
         all_lines(&ann).await
     );
@@ -176,7 +254,13 @@ async fn file_notices_land_in_their_conversation_and_a_nick_change_is_one_line()
     // carol renames herself in #lobby: one line says so, for her and ann.
     open_conversation(&ann, "#lobby").await;
     type_into(&carol, "#input", &format!("/nick carla{ENTER}")).await;
-    assert!(wait_until(&carol, "return document.getElementById('me-nick').textContent === 'carla';").await);
+    assert!(
+        wait_until(
+            &carol,
+            "return document.getElementById('me-nick').textContent === 'carla';"
+        )
+        .await
+    );
     assert!(wait_for_line(&ann, "carol is now known as carla").await);
     assert!(wait_for_line(&carol, "carla").await);
     for (who, browser) in [("carol", &carol), ("ann", &ann)] {

@@ -488,6 +488,17 @@ pub struct State {
     /// A password login (not a resume) awaits the server's `unread`
     /// summary, which then tells where unread messages wait.
     pub unread_summary_due: bool,
+    /// The help view (`/help`, F1) over the conversation, while shown.
+    pub help: Option<HelpView>,
+}
+
+/// `/help` in the full-screen client: shown over the conversation instead
+/// of being written into it; PageUp/PageDown scroll, Esc closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelpView {
+    pub lines: Vec<String>,
+    /// Rows scrolled past at the top.
+    pub scroll: usize,
 }
 
 /// What a resume has brought back so far.
@@ -541,6 +552,7 @@ impl State {
             catch_up: None,
             server_joined: Vec::new(),
             unread_summary_due: false,
+            help: None,
         }
     }
 

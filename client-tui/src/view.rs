@@ -17,14 +17,16 @@ use crate::progress::{human_bytes, TransferBar};
 use crate::state::{Body, ConvKind, Conversation, Delivery, Entry, Link, State};
 use crate::transfers::{short_id, Direction, TransferStatus};
 
-/// Sidebar width in columns, border included.
+/// Sidebar width in columns, border included (at most a fifth of the
+/// screen, so that 80 columns leave the conversation 64).
 pub const SIDEBAR_WIDTH: u16 = 20;
 /// Member list width in columns, border included.
 pub const MEMBERS_WIDTH: u16 = 18;
 /// Put before a private room's name in the sidebar and its header.
 pub const PRIVATE_MARK: &str = "🔒";
-/// Narrower screens hide the member list.
-const MEMBERS_MIN_SCREEN: u16 = 70;
+/// Narrower screens hide the member list (the header counts the members;
+/// `/who` lists them): the conversation needs the columns more.
+const MEMBERS_MIN_SCREEN: u16 = 100;
 
 /// Colours nicknames are drawn in; a nickname always gets the same one.
 const NICK_COLOURS: &[Color] = &[
@@ -60,7 +62,12 @@ pub fn conversation_width(cols: u16, conv: &Conversation) -> usize {
     } else {
         0
     };
-    usize::from(cols.saturating_sub(SIDEBAR_WIDTH + members)).max(10)
+    usize::from(cols.saturating_sub(sidebar_width(cols) + members)).max(10)
+}
+
+/// Columns the sidebar takes on a screen `cols` wide.
+fn sidebar_width(cols: u16) -> u16 {
+    SIDEBAR_WIDTH.min(cols / 5)
 }
 
 /// Rows all of conversation `index` takes at `width` columns.
@@ -418,7 +425,7 @@ pub fn draw(state: &State, frame: &mut Frame) {
         0
     };
     let [sidebar, conversation, members] = Layout::horizontal([
-        Constraint::Length(SIDEBAR_WIDTH.min(area.width / 3)),
+        Constraint::Length(sidebar_width(area.width)),
         Constraint::Min(10),
         Constraint::Length(members_width),
     ])
@@ -428,8 +435,60 @@ pub fn draw(state: &State, frame: &mut Frame) {
     if members_width > 0 {
         draw_members(conv, frame, members);
     }
+    if let Some(help) = &state.help {
+        let over = Rect {
+            width: conversation.width + members.width,
+            ..conversation
+        };
+        draw_help(help, frame, over);
+    }
     draw_status(state, frame, status);
     draw_input(state, frame, input);
+}
+
+/// The help view, over the conversation (and member list).
+fn draw_help(help: &crate::state::HelpView, frame: &mut Frame, area: Rect) {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(" help: PgUp/PgDn scroll, Esc closes ")
+        .border_style(Style::default().fg(Color::Cyan));
+    let inner = block.inner(area);
+    frame.render_widget(ratatui::widgets::Clear, area);
+    frame.render_widget(block, area);
+    let rows = help_rows(&help.lines, usize::from(inner.width));
+    let visible = usize::from(inner.height);
+    let scroll = help.scroll.min(rows.len().saturating_sub(visible));
+    let shown: Vec<Line> = rows
+        .into_iter()
+        .skip(scroll)
+        .take(visible)
+        .map(Line::from)
+        .collect();
+    frame.render_widget(Paragraph::new(shown), inner);
+}
+
+/// The help text as rows `width` columns wide; continuation rows are
+/// indented under the summary column when there is room for it.
+pub fn help_rows(lines: &[String], width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let indent = if width > 50 { 27 } else { 2.min(width - 1) };
+    lines
+        .iter()
+        .flat_map(|line| {
+            wrap(line, width, width - indent)
+                .into_iter()
+                .enumerate()
+                .map(move |(i, row)| {
+                    let pad = if i == 0 { 0 } else { indent };
+                    format!("{}{row}", " ".repeat(pad))
+                })
+        })
+        .collect()
+}
+
+/// Columns inside the help view's border on a screen `cols` wide.
+pub fn help_width(cols: u16) -> usize {
+    usize::from(cols.saturating_sub(sidebar_width(cols) + 2))
 }
 
 /// The transfers view: one row per transfer, newest last, each with its
@@ -701,29 +760,15 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
         ),
         Link::Closed => ("closed".to_string(), bar.fg(Color::LightRed)),
     };
-    let mut spans = vec![Span::styled(
-        format!(" {} ", state.server.addr),
-        bar.add_modifier(Modifier::BOLD),
-    )];
-    if let Some(software) = &state.server.software {
-        spans.push(Span::styled(format!("{software} "), bar));
-    }
-    spans.push(if state.server.tls {
-        Span::styled("TLS ", bar.fg(Color::LightGreen))
-    } else {
-        Span::styled("plaintext ", bar.fg(Color::Yellow))
-    });
+    // Most important first: a narrow bar cuts off the end, and whether we
+    // are connected must survive (then who we are, then what waits).
+    let mut spans = vec![Span::styled(format!(" {link} "), link_style)];
     spans.push(Span::styled("| ", bar));
     let account = if state.logged_in { " (logged in)" } else { "" };
     spans.push(Span::styled(
         format!("{}{account} ", state.nick),
         bar.add_modifier(Modifier::BOLD),
     ));
-    spans.push(Span::styled("| ", bar));
-    spans.push(Span::styled(format!("{link} "), link_style));
-    if let Some(lag) = state.lag {
-        spans.push(Span::styled(format!("| lag {} ms ", lag.as_millis()), bar));
-    }
     let running: Vec<_> = state
         .transfers
         .list
@@ -749,6 +794,18 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
             bar.add_modifier(Modifier::BOLD),
         ));
     }
+    if let Some(lag) = state.lag {
+        spans.push(Span::styled(format!("| lag {} ms ", lag.as_millis()), bar));
+    }
+    spans.push(Span::styled(format!("| {} ", state.server.addr), bar));
+    if let Some(software) = &state.server.software {
+        spans.push(Span::styled(format!("{software} "), bar));
+    }
+    spans.push(if state.server.tls {
+        Span::styled("TLS ", bar.fg(Color::LightGreen))
+    } else {
+        Span::styled("plaintext ", bar.fg(Color::Yellow))
+    });
     frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
 }
 

@@ -256,3 +256,31 @@ async fn connects_over_tls_with_a_self_signed_certificate() {
     alice.finish().await;
     srv.server.stop().await;
 }
+
+/// Issue 17 item 13: a bad command's error comes after the replies to the
+/// lines before it, and is labelled `*` (it is about no conversation).
+#[tokio::test]
+async fn a_bad_command_is_answered_in_order_and_labelled_with_the_server_view() {
+    let srv = start_server().await;
+    let home = tempfile::tempdir().unwrap();
+    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &["--join", "#team"]);
+    alice.expect_line("joined #team alice").await;
+    alice.send("/join #other").await;
+    alice.send("/users #team").await;
+    alice.send("/frobnicate").await;
+    let error = alice.expect("the error", |l| l.starts_with("error ")).await;
+    assert_eq!(
+        error,
+        "error * input unknown command /frobnicate; type /help for the list"
+    );
+    let before: Vec<&String> = alice.seen.iter().rev().skip(1).collect();
+    assert!(
+        before.iter().any(|l| l.as_str() == "joined #other alice")
+            && before.iter().any(|l| l.starts_with("users #team")),
+        "the replies to the earlier lines come first: {:#?}",
+        alice.seen
+    );
+    let (status, _) = alice.finish().await;
+    assert!(status.success());
+    srv.server.stop().await;
+}

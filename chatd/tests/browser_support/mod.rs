@@ -274,7 +274,9 @@ pub async fn open_conversation(browser: &fantoccini::Client, key: &str) {
     assert!(
         wait_until(
             browser,
-            &format!("return document.querySelector('#sidebar li.current')?.dataset.key === '{key}';")
+            &format!(
+                "return document.querySelector('#sidebar li.current')?.dataset.key === '{key}';"
+            )
         )
         .await,
         "{key} is open"
