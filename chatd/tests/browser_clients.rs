@@ -277,3 +277,72 @@ async fn file_notices_land_in_their_conversation_and_a_nick_change_is_one_line()
     }
     server.stop().await;
 }
+
+/// The names docs/commands.md gives the browser app: (command, aliases).
+fn documented_browser_commands() -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/commands.md"))
+        .expect("docs/commands.md");
+    let names = |cell: &str| -> Vec<String> {
+        cell.split('`')
+            .skip(1)
+            .step_by(2)
+            .filter_map(|code| code.strip_prefix('/'))
+            .map(|code| code.split_whitespace().next().unwrap_or("").to_string())
+            .collect()
+    };
+    text.lines()
+        .filter(|l| l.starts_with("| `/"))
+        .filter_map(|line| {
+            let line = line.replace("\\|", "¦");
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            (cells[4] == "yes").then(|| (names(cells[0]).remove(0), names(cells[1])))
+        })
+        .collect()
+}
+
+/// Item 14: one vocabulary. Every command docs/commands.md gives the
+/// browser is understood by the app, and every other name means the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_app_understands_every_command_of_the_shared_table() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_text(&accounts_config(dir.path())).await;
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let ann = driver.browser("ann").await;
+    register(&ann, web, "ann").await;
+    // `/roll` needs the dice plugin, a dynamic library built on its own.
+    let commands: Vec<_> = documented_browser_commands()
+        .into_iter()
+        .filter(|(name, _)| name != "roll")
+        .collect();
+    assert!(commands.len() > 25, "{commands:?}");
+    let result = ann
+        .execute_async(
+            r#"const [commands, done] = arguments;
+            import('/js/commands.js').then((m) => {
+                const action = (line) => JSON.stringify(m.parse(line));
+                const unknown = [], differ = [];
+                for (const [name, aliases] of commands) {
+                    const a = m.parse(`/${name} bob`);
+                    if (a.kind === 'error' && a.text.startsWith('Unknown')) unknown.push(name);
+                    for (const alias of aliases) {
+                        if (action(`/${alias} bob`) !== action(`/${name} bob`)) differ.push(`${alias} vs ${name}`);
+                    }
+                }
+                done({unknown, differ});
+            }, (e) => done({error: String(e)}));"#,
+            vec![serde_json::to_value(&commands).unwrap()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        result,
+        serde_json::json!({"unknown": [], "differ": []}),
+        "the browser app follows docs/commands.md"
+    );
+    let _ = ann.close().await;
+    server.stop().await;
+}

@@ -103,7 +103,7 @@ mod tests {
     #[test]
     fn commands_at_line_start() {
         assert_eq!(complete("/jo"), ["/join "]);
-        assert_eq!(complete("/p"), ["/part ", "/passwd "]);
+        assert_eq!(complete("/pa"), ["/part ", "/passwd "]);
         assert_eq!(complete("/Q"), ["/query ", "/quit "]);
         assert!(
             complete("hello /jo").is_empty(),

@@ -38,7 +38,7 @@ pub struct Args {
     /// Line mode: read commands and text from stdin, print one event per line
     #[arg(long)]
     pub line: bool,
-    /// Directory where /accept saves files when none is given [default: the current directory]
+    /// Directory where /download saves files when none is given [default: the current directory]
     #[arg(long, value_name = "DIR")]
     pub download_dir: Option<PathBuf>,
     /// Config file to read instead of the default one
@@ -57,7 +57,7 @@ pub struct FileSettings {
     pub ca: Option<PathBuf>,
     #[serde(default)]
     pub rooms: Vec<String>,
-    /// Where `/accept` saves files when no directory is given.
+    /// Where `/download` saves files when no directory is given.
     pub download_dir: Option<PathBuf>,
 }
 
@@ -71,7 +71,7 @@ pub struct Settings {
     pub ca: Option<PathBuf>,
     pub rooms: Vec<String>,
     pub line: bool,
-    /// Where `/accept` saves files by default (`None`: the current directory).
+    /// Where `/download` saves files by default (`None`: the current directory).
     pub download_dir: Option<PathBuf>,
 }
 

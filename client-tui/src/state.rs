@@ -469,7 +469,7 @@ pub struct State {
     pub now_ms: u64,
     /// File offers and our uploads and downloads.
     pub transfers: crate::transfers::Transfers,
-    /// Where `/accept` saves files when no directory is given.
+    /// Where `/download` saves files when no directory is given.
     pub download_dir: std::path::PathBuf,
     /// Private-room invitations waiting for an answer, oldest first.
     pub invitations: Vec<Invitation>,

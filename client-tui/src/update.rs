@@ -7,7 +7,7 @@ use chat_client::Received;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 use serde_json::{json, Value};
 
-use crate::command::{self, Command, Input};
+use crate::command::{self, Command, Input, RoomCommand};
 use crate::complete::{self, Cycle, Sources};
 use crate::net::{NetCommand, NetEvent, Outgoing};
 use crate::state::{
@@ -171,6 +171,13 @@ fn on_key(state: &mut State, key: KeyEvent, out: &mut Vec<NetCommand>) {
         KeyCode::BackTab if state.prompt.is_none() => complete(state, -1),
         _ => {}
     }
+}
+
+/// Whether a bare `/accept` or `/decline` is about a file: no invitation
+/// waits, and a file does (or the server has no private rooms at all).
+fn offer_instead_of_invitation(state: &State) -> bool {
+    let rooms = state.server.features.iter().any(|f| f == "private_rooms");
+    state.invitations.is_empty() && (state.transfers.find_offer(None).is_ok() || !rooms)
 }
 
 /// Keys for the help view: F1 shows or hides it; while shown, Esc closes it
@@ -565,6 +572,15 @@ fn run_command(state: &mut State, command: Command, out: &mut Vec<NetCommand>) {
         Command::Cancel(id) => files::cancel(state, &id, out),
         Command::Files => files::list(state, &here_name, out),
         Command::Transfers => state.transfers.shown = !state.transfers.shown,
+        // `/accept` and `/decline` alone answer the latest invitation; with
+        // none waiting but a file offered, they answer the file (as they
+        // did before the commands were shared with the browser app).
+        Command::Room(RoomCommand::Accept(None)) if offer_instead_of_invitation(state) => {
+            files::accept(state, None, None, out)
+        }
+        Command::Room(RoomCommand::Decline(None)) if offer_instead_of_invitation(state) => {
+            files::decline(state, None, out)
+        }
         Command::Room(command) => rooms::run(state, command, out),
     }
 }

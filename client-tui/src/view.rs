@@ -299,7 +299,7 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
             system(
                 time,
                 format!(
-                    "{} offers {} ({}): /accept {short} or /decline {short}",
+                    "{} offers {} ({}): /download {short} or /refuse {short}",
                     sanitize(&file.from),
                     sanitize(&file.name),
                     human_bytes(file.size as f64),
@@ -327,7 +327,7 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
         Body::Invitation(invitation) => system(
             time,
             format!(
-                "{} invites you to the private room {room}: /accept-invite {room} or /decline-invite {room}",
+                "{} invites you to the private room {room}: /accept {room} or /decline {room}",
                 sanitize(&invitation.from),
                 room = invitation.room,
             ),
@@ -508,7 +508,7 @@ fn draw_transfers(state: &State, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, area);
     if list.is_empty() {
         frame.render_widget(
-            Paragraph::new("no transfers yet: /send NICK|#ROOM PATH, /accept [ID]")
+            Paragraph::new("no transfers yet: /send NICK|#ROOM PATH, /download [ID]")
                 .style(Style::default().fg(Color::DarkGray)),
             inner,
         );

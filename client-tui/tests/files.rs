@@ -392,7 +392,7 @@ async fn end_of_input_waits_for_a_running_upload() {
         .await;
     let inbox = work.path().join("in");
     std::fs::create_dir(&inbox).unwrap();
-    bob.send(&format!("/accept {}", inbox.display())).await;
+    bob.send(&format!("/download {}", inbox.display())).await;
     let done = bob
         .expect("the download's end", |l| l.starts_with("done alice "))
         .await;

@@ -396,7 +396,7 @@ fn private_room_with_its_topic_and_an_invitation() {
     assert!(
         find(
             &buffer,
-            "carol invites you to the private room #plans: /accept-invite #plans"
+            "carol invites you to the private room #plans: /accept #plans or /decline #plans"
         )
         .is_some(),
         "{lines:#?}"

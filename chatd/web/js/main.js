@@ -386,6 +386,20 @@ function openDm(nick) {
   focusInput();
 }
 
+/** Closes the conversation shown; a room is stepped out of (`part`). */
+function closeCurrent() {
+  const current = state.conversations.get(state.current);
+  if (!current || current.kind === "server") return;
+  if (current.kind === "room" && current.joined) send(requests.part(current.name), { kind: "part", room: current.name });
+  else dispatch({ type: "close_conversation", key: current.key });
+}
+
+function logOut() {
+  mayResume = false;
+  forgetSession();
+  send(requests.logout(), { kind: "logout" });
+}
+
 function focusInput() {
   if (window.matchMedia("(min-width: 761px)").matches) $("input").focus();
 }
@@ -438,6 +452,24 @@ function submitLine(line) {
       return send(requests.nick(action.nick), { kind: "nick", nick: action.nick, key }) || notConnected();
     case "users":
       return send(requests.users(action.room), { kind: "users", key }) || notConnected();
+    case "who": {
+      const room = action.room ?? (current?.kind === "room" ? current.name : null);
+      if (!room) {
+        dispatch({ type: "notice", text: "Which room? Usage: /who [#room] (in a room: that room)", error: true });
+        return false;
+      }
+      return send(requests.users(room), { kind: "users", key }) || notConnected();
+    }
+    case "close":
+      closeCurrent();
+      return true;
+    case "logout":
+      if (!state.loggedIn) {
+        dispatch({ type: "notice", text: "You are not logged in to an account.", error: true });
+        return false;
+      }
+      logOut();
+      return true;
     case "rooms":
       return send(requests.rooms(), { kind: "rooms", key }) || notConnected();
     case "help":
@@ -460,11 +492,7 @@ function wireInput() {
     if (!$("connect-form").reportValidity()) return;
     identify({ name: $("nick").value.trim(), password: $("password").value, register: true });
   });
-  $("logout").addEventListener("click", () => {
-    mayResume = false;
-    forgetSession();
-    send(requests.logout(), { kind: "logout" });
-  });
+  $("logout").addEventListener("click", logOut);
 
   const input = $("input");
   const autosize = () => {
@@ -502,12 +530,7 @@ function wireInput() {
     openDm(nick);
     $("dm-input").value = "";
   });
-  $("leave").addEventListener("click", () => {
-    const current = state.conversations.get(state.current);
-    if (!current) return;
-    if (current.kind === "room" && current.joined) send(requests.part(current.name), { kind: "part", room: current.name });
-    else dispatch({ type: "close_conversation", key: current.key });
-  });
+  $("leave").addEventListener("click", closeCurrent);
   $("new-below").addEventListener("click", scrollToBottom);
   $("messages").addEventListener("scroll", () => {
     const list = $("messages");

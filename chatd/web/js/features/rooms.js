@@ -31,10 +31,10 @@ export const rooms = {
       if (!room) return usage("/create #room [topic]");
       create(room.startsWith("#") ? room : `#${room}`, topic.join(" "));
     },
-    invite: (args) => withRoomAndUser(args, "/invite nick", (room, user) => act("room_invite", room, { user }, `${user} is invited to ${room}.`)),
-    revoke: (args) => withRoomAndUser(args, "/revoke nick", (room, user) => act("room_revoke", room, { user }, `The invitation of ${user} to ${room} is withdrawn.`)),
-    accept: (args) => accept(args.trim() || firstInvitation()),
-    decline: (args) => decline(args.trim() || firstInvitation()),
+    invite: (args) => withUserAndRoom(args, "/invite nick [#room]", (room, user) => act("room_invite", room, { user }, `${user} is invited to ${room}.`)),
+    revoke: (args) => withUserAndRoom(args, "/revoke nick [#room]", (room, user) => act("room_revoke", room, { user }, `The invitation of ${user} to ${room} is withdrawn.`)),
+    accept: (args) => accept(roomArg(args) || firstInvitation()),
+    decline: (args) => decline(roomArg(args) || firstInvitation()),
     leave: (args) => {
       const room = args.trim();
       return room ? leave(room.startsWith("#") ? room : `#${room}`) : withRoom(leave);
@@ -45,18 +45,25 @@ export const rooms = {
     promote: (args) => withRoomAndUser(args, "/promote nick", (room, user) => act("room_promote", room, { user })),
     demote: (args) => withRoomAndUser(args, "/demote nick", (room, user) => act("room_demote", room, { user })),
     transfer: (args) => withRoomAndUser(args, "/transfer nick", (room, user) => act("room_transfer", room, { user })),
-    topic: (args) => withRoom((room) => act("room_topic", room, { topic: args.trim() })),
-    delete: () => withRoom((room) => act("room_delete", room, {}, null, () => app.dispatch({ type: "parted", room }))),
-    info: () => withRoom((room) => info(room, true)),
-    invitations: () => loadInvitations(true),
+    topic: (args) => withRoom((room) => topic(room, args.trim())),
+    // Cannot be undone: the room is named even from inside it.
+    delete: (args) => {
+      const room = roomArg(args);
+      if (!room) return usage("/delete #room (the room is named, even from inside it: this cannot be undone)");
+      return act("room_delete", room, {}, null, () => app.dispatch({ type: "parted", room }));
+    },
+    info: (args) => (roomArg(args) ? info(roomArg(args), true) : withRoom((room) => info(room, true))),
+    invites: () => loadInvitations(true),
   },
   help: [
     "/create #room [topic] — create a private room (accounts only)",
-    "/invite nick, /revoke nick — invite someone to the current private room, or withdraw it",
-    "/accept [#room], /decline [#room] — answer an invitation",
-    "/leave — end your membership of the current private room",
+    "/invite nick [#room], /revoke nick [#room] — invite someone to a private room (the current one), or withdraw it",
+    "/accept [#room], /decline [#room] — answer an invitation (the latest one by default); /invites lists them",
+    "/leave [#room] — end your membership of a private room (/part only steps out)",
     "/kick nick [reason], /ban nick [reason], /unban nick — moderate the current private room",
-    "/topic text, /promote nick, /demote nick, /transfer nick, /delete, /info — manage it",
+    "/topic [text|--clear] — show, set or clear its topic",
+    "/promote nick, /demote nick, /transfer nick — make a moderator, a plain member, or the owner",
+    "/delete #room — delete a private room for everyone; /info [#room] — who owns it, who is in it",
   ],
   start(a) {
     const firstStart = app === null;
@@ -92,6 +99,30 @@ function withRoom(action) {
   const room = currentRoom();
   if (!room) return usage("open the private room first");
   return action(room);
+}
+
+/** `#room` from a command's argument (the `#` may be left out), or "". */
+function roomArg(args) {
+  const word = args.trim().split(/\s+/)[0] ?? "";
+  return word ? (word.startsWith("#") ? word : `#${word}`) : "";
+}
+
+/** `nick [#room]`: the room named, else the current one. */
+function withUserAndRoom(args, text, action) {
+  const [user, room, ...extra] = args.trim().split(/\s+/);
+  if (!user || extra.length) return usage(text);
+  if (room) return action(room.startsWith("#") ? room : `#${room}`, user);
+  return withRoom((current) => action(current, user));
+}
+
+/** `/topic`: shows it; `/topic --clear` clears it; `/topic text` sets it. */
+function topic(room, text) {
+  if (text === "") {
+    const known = privateRooms.get(key(room));
+    app.notice(known?.topic ? `The topic of ${room}: ${known.topic}` : `${room} has no topic.`);
+    return true;
+  }
+  return act("room_topic", room, { topic: text === "--clear" ? "" : text });
 }
 
 function withRoomAndUser(args, text, action) {
@@ -235,7 +266,10 @@ function wire() {
     if (act("room_invite", room, { user }, `${user} is invited to ${room}.`)) $("invite-input").value = "";
   });
   $("room-leave").addEventListener("click", () => rooms.commands.leave(""));
-  $("room-delete").addEventListener("click", () => rooms.commands.delete(""));
+  $("room-delete").addEventListener("click", () => {
+    const room = currentRoom();
+    if (room && window.confirm(`Delete ${room} for everyone? This cannot be undone.`)) rooms.commands.delete(room);
+  });
 }
 
 function render() {
