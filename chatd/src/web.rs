@@ -76,6 +76,7 @@ const ASSETS: &[Asset] = &[
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
     asset!("js/main.js", JS),
+    asset!("js/settings.js", JS),
     asset!("js/state.js", JS),
     asset!("js/protocol.js", JS),
     asset!("js/connection.js", JS),

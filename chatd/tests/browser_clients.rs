@@ -10,27 +10,6 @@ mod common;
 use browser_support::*;
 use common::{start_with_text, web_addr};
 
-/// A server with open registration and private rooms (and the files
-/// plugin), its data in `dir`.
-fn accounts_config(dir: &std::path::Path) -> String {
-    format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
-         [[plugin]]\nname = \"auth\"\n[plugin.config]\nregistration = \"open\"\n\
-         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n\
-         [[plugin]]\nname = \"rooms\"\n[[plugin]]\nname = \"files\"\n",
-        dir.join("data")
-    )
-}
-
-/// Guests only, with file transfer.
-fn files_config(dir: &std::path::Path) -> String {
-    format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
-         [[plugin]]\nname = \"files\"\n",
-        dir.join("data")
-    )
-}
-
 /// Bugs 1, 3 and 4: an invitation and a kick are told in the server view
 /// (not the conversation open), a kick is one line for the room, and
 /// `/leave` ends a membership as `/help` says.

@@ -101,14 +101,30 @@ impl Driver {
 
     /// A new browser with a fresh profile.
     pub async fn browser(&self, name: &str) -> fantoccini::Client {
+        self.browser_with(name, json!({})).await
+    }
+
+    /// A new browser showing pages as a phone does: a 390×844 viewport
+    /// (CSS pixels) with touch, through Chromium's mobile emulation.
+    pub async fn phone(&self, name: &str) -> fantoccini::Client {
+        let emulation = json!({
+            "mobileEmulation": {
+                "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 3.0, "touch": true, "mobile": true }
+            }
+        });
+        self.browser_with(name, emulation).await
+    }
+
+    async fn browser_with(&self, name: &str, extra: Value) -> fantoccini::Client {
         let profile = self.profiles.path().join(name);
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.display()));
+        let mut options = json!({ "binary": self.chromium, "args": args });
+        if let (Some(options), Value::Object(extra)) = (options.as_object_mut(), extra) {
+            options.extend(extra);
+        }
         let mut caps = serde_json::Map::new();
-        caps.insert(
-            "goog:chromeOptions".into(),
-            json!({ "binary": self.chromium, "args": args }),
-        );
+        caps.insert("goog:chromeOptions".into(), options);
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         ClientBuilder::new(connector)
             .capabilities(caps)
@@ -249,6 +265,26 @@ pub async fn register(browser: &fantoccini::Client, web: SocketAddr, name: &str)
     );
 }
 
+/// Types keys into whatever has the focus, as a keyboard does.
+pub async fn press(browser: &fantoccini::Client, keys: &str) {
+    browser
+        .active_element()
+        .await
+        .expect("an element has the focus")
+        .send_keys(keys)
+        .await
+        .unwrap_or_else(|e| panic!("typing {keys:?}: {e}"));
+}
+
+/// The id of the focused element, or of the closest ancestor with one.
+pub async fn focused(browser: &fantoccini::Client) -> String {
+    eval(browser, "return document.activeElement?.closest('[id], [data-nick], [data-key]')?.id || document.activeElement?.closest('[data-nick]')?.dataset.nick || '';")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Runs JavaScript that returns a value, and returns it.
 pub async fn eval(browser: &fantoccini::Client, script: &str) -> Value {
     browser
@@ -291,4 +327,25 @@ pub async fn wait_for_line(browser: &fantoccini::Client, text: &str) -> bool {
         &format!("return [...document.querySelectorAll('#messages .msg .text')].some(t => t.textContent.includes({text}));"),
     )
     .await
+}
+
+/// A server with open registration and private rooms (and the files
+/// plugin), its data in `dir`.
+pub fn accounts_config(dir: &std::path::Path) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[plugin]]\nname = \"auth\"\n[plugin.config]\nregistration = \"open\"\n\
+         [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n\
+         [[plugin]]\nname = \"rooms\"\n[[plugin]]\nname = \"files\"\n",
+        dir.join("data")
+    )
+}
+
+/// Guests only, with file transfer.
+pub fn files_config(dir: &std::path::Path) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\n\
+         [[plugin]]\nname = \"files\"\n",
+        dir.join("data")
+    )
 }

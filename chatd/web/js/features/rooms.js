@@ -83,6 +83,29 @@ export const rooms = {
     if (frame.type === "joined" || frame.type === "ok") render();
   },
   render: () => render(),
+  /** The member menu's moderation actions, for those allowed them. */
+  memberActions(conv, nick) {
+    const known = conv?.kind === "room" ? privateRooms.get(key(conv.name)) : null;
+    if (!known) return [];
+    const me = app.state.me?.toLowerCase();
+    const lower = nick.toLowerCase();
+    const isOwner = known.owner.toLowerCase() === me;
+    const moderators = (known.moderators ?? []).map((m) => m.toLowerCase());
+    const targetIsModerator = moderators.includes(lower);
+    const mayModerate = isOwner || app.state.admin || (moderators.includes(me) && !targetIsModerator);
+    if (lower === known.owner.toLowerCase() || !mayModerate) return [];
+    const room = conv.name;
+    const actions = [
+      { label: "Kick", run: () => act("room_kick", room, { user: nick }) },
+      { label: "Ban", run: () => act("room_ban", room, { user: nick }) },
+    ];
+    if (isOwner || app.state.admin) {
+      actions.push(targetIsModerator
+        ? { label: "Demote", run: () => act("room_demote", room, { user: nick }) }
+        : { label: "Promote", run: () => act("room_promote", room, { user: nick }) });
+    }
+    return actions;
+  },
 };
 
 function usage(text) {
@@ -265,7 +288,13 @@ function wire() {
     if (!user || !room) return;
     if (act("room_invite", room, { user }, `${user} is invited to ${room}.`)) $("invite-input").value = "";
   });
-  $("room-leave").addEventListener("click", () => rooms.commands.leave(""));
+  // The header's one Leave button ends a membership (main.js asks here).
+  app.leaveRoom = (room) => {
+    const known = privateRooms.get(key(room));
+    if (!known || known.owner.toLowerCase() === app.state.me?.toLowerCase()) return false;
+    leave(room);
+    return true;
+  };
   $("room-delete").addEventListener("click", () => {
     const room = currentRoom();
     if (room && window.confirm(`Delete ${room} for everyone? This cannot be undone.`)) rooms.commands.delete(room);
@@ -291,13 +320,19 @@ function render() {
   const room = currentRoom();
   const known = room ? privateRooms.get(key(room)) : null;
   $("room-tools").hidden = !known;
-  if (!known) return;
+  if (!known) {
+    $("leave").title = "";
+    return;
+  }
   const me = app.state.me?.toLowerCase();
   const isOwner = known.owner.toLowerCase() === me;
   const isModerator = isOwner || (known.moderators ?? []).some((m) => m.toLowerCase() === me) || app.state.admin;
   const role = isOwner ? "you own it" : isModerator ? "you moderate it" : "you are a member";
   $("room-role").textContent = `Private room · ${role}${known.topic ? ` · ${known.topic}` : ""}`;
   $("invite-form").hidden = !isModerator;
-  $("room-leave").hidden = isOwner;
+  // One Leave button, in the header: a member's ends the membership; the
+  // owner (who cannot leave) steps out.
+  $("leave").textContent = isOwner ? "Leave" : "Leave room";
+  $("leave").title = isOwner ? `Step out of ${room}; you stay its owner` : `End your membership of ${room}`;
   $("room-delete").hidden = !isOwner;
 }
