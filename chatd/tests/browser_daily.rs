@@ -467,3 +467,89 @@ async fn a_private_room_has_one_leave_button_and_a_member_menu_for_moderation() 
     let _ = bob.close().await;
     server.stop().await;
 }
+
+/// A 1×1 PNG.
+const PIXEL_PNG: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
+    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0xf8, 0xcf, 0xc0, 0xf0,
+    0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d, 0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
+    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+/// Item 9: one click downloads, verifies and saves; the progress says how
+/// far and how fast; an image is shown only when asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_click_downloads_and_saves_and_an_image_is_previewed_on_request() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_text(&files_config(dir.path())).await;
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let (ann, bob) = tokio::join!(driver.browser("ann"), driver.browser("bob"));
+    log_in(&ann, web, "ann", "#lobby").await;
+    log_in(&bob, web, "bob", "#lobby").await;
+    let path = dir.path().join("pixel.png");
+    std::fs::write(&path, PIXEL_PNG).unwrap();
+    assert!(wait_until(&ann, "return !document.getElementById('attach').hidden;").await);
+    type_into(&ann, "#file-input", path.to_str().unwrap()).await;
+
+    const ITEM: &str = "#transfers li[data-name=\"pixel.png\"]";
+    assert!(
+        wait_until(
+            &bob,
+            &format!("return document.querySelector('{ITEM}')?.dataset.state === 'available';")
+        )
+        .await
+    );
+    // What the page saves, by name (the browser's own download is not
+    // observable from the test).
+    eval(
+        &bob,
+        "window.savedFiles = []; const click = HTMLAnchorElement.prototype.click;
+         HTMLAnchorElement.prototype.click = function () { if (this.download) window.savedFiles.push(this.download); return click.call(this); };
+         return true;",
+    )
+    .await;
+    click(&bob, &format!("{ITEM} button.download")).await;
+    assert!(
+        wait_until(
+            &bob,
+            &format!("return document.querySelector('{ITEM}')?.dataset.state === 'ready';")
+        )
+        .await
+    );
+    assert_eq!(
+        eval(&bob, "return window.savedFiles;").await,
+        serde_json::json!(["pixel.png"]),
+        "saved with the one click"
+    );
+    let progress = eval(
+        &bob,
+        &format!("return document.querySelector('{ITEM} .progress-text').textContent;"),
+    )
+    .await;
+    assert!(
+        progress.as_str().unwrap().starts_with("100% in "),
+        "{progress}"
+    );
+    assert_eq!(
+        eval(
+            &bob,
+            &format!("return document.querySelector('{ITEM} img');")
+        )
+        .await,
+        serde_json::Value::Null,
+        "no preview unless asked"
+    );
+    click(&bob, &format!("{ITEM} button.preview")).await;
+    assert!(
+        wait_until(&bob, &format!("const i = document.querySelector('{ITEM} img.preview'); return i?.complete && i.naturalWidth === 1;")).await,
+        "the picture is shown"
+    );
+    let _ = ann.close().await;
+    let _ = bob.close().await;
+    server.stop().await;
+}

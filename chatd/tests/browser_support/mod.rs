@@ -119,7 +119,16 @@ impl Driver {
         let profile = self.profiles.path().join(name);
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.display()));
-        let mut options = json!({ "binary": self.chromium, "args": args });
+        // Downloads the app saves go into the profile, never the home.
+        let downloads = profile.join("downloads");
+        let mut options = json!({
+            "binary": self.chromium,
+            "args": args,
+            "prefs": {
+                "download.default_directory": downloads,
+                "download.prompt_for_download": false
+            }
+        });
         if let (Some(options), Value::Object(extra)) = (options.as_object_mut(), extra) {
             options.extend(extra);
         }
