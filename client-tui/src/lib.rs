@@ -15,6 +15,7 @@
 //! * [`screen`] and [`line_mode`]: the two event loops; [`settings`]:
 //!   command line and config file.
 
+pub mod autolog;
 pub mod command;
 pub mod complete;
 pub mod editor;

@@ -39,6 +39,7 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
     if state.user.is_some() {
         state.password = password;
     }
+    let mut autolog = crate::autolog::start(&settings, utc_offset_secs)?;
     let mut net = crate::net::spawn(crate::target(&settings));
     let mut input = FramedRead::new(
         tokio::io::stdin(),
@@ -78,7 +79,7 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
                         code: "input".into(),
                         message: format!("input line longer than {MAX_INPUT_LINE} bytes; it was skipped"),
                     });
-                    print_journal(&mut state, &mut stdout).await?;
+                    print_journal(&mut state, &mut autolog, &mut stdout).await?;
                     continue;
                 }
                 Some(Err(LinesCodecError::Io(e))) => {
@@ -98,7 +99,7 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
         state.now_ms = crate::now_ms();
         let commands = update(&mut state, event);
         crate::dispatch(&mut state, &net, commands);
-        print_journal(&mut state, &mut stdout).await?;
+        print_journal(&mut state, &mut autolog, &mut stdout).await?;
         if state.link == Link::Closed {
             break;
         }
@@ -120,10 +121,14 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 async fn print_journal(
     state: &mut crate::state::State,
+    autolog: &mut Option<crate::autolog::Autolog>,
     stdout: &mut tokio::io::Stdout,
 ) -> std::io::Result<()> {
     if state.journal.is_empty() {
         return Ok(());
+    }
+    if let Some(log) = autolog {
+        log.record(&state.journal);
     }
     let mut out = String::new();
     for (conv, entry) in state.journal.drain(..) {
