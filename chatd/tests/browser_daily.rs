@@ -293,8 +293,8 @@ async fn a_phone_joins_reads_sends_and_opens_and_closes_the_sidebar_without_side
 
 /// Item 10 and the additions: a mention is highlighted and has a badge of
 /// its own, the tab title counts unread messages, links are safe links,
-/// one sender's messages share one header, and a line marks where the
-/// new messages start.
+/// one sender's messages share one header, a line marks where the new
+/// messages start, and a dark theme can be chosen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mentions_stand_out_links_are_safe_and_one_senders_messages_are_grouped() {
     let Some((chromium, driver_path)) = browser_programs() else {
@@ -372,12 +372,37 @@ async fn mentions_stand_out_links_are_safe_and_one_senders_messages_are_grouped(
         wait_until(&ann, "return document.title.startsWith('(1) #lobby');").await,
         "only #plain is left unread"
     );
+    // Today's messages sit under one day line.
+    assert_eq!(
+        eval(
+            &ann,
+            "return [...document.querySelectorAll('#messages .day')].length;"
+        )
+        .await,
+        serde_json::json!(1)
+    );
+
+    // Dark mode, chosen in the settings (the default follows the system).
+    const BACKGROUND: &str =
+        "return getComputedStyle(document.querySelector('.conversation')).backgroundColor;";
+    assert_eq!(
+        eval(&ann, BACKGROUND).await,
+        serde_json::json!("rgb(255, 255, 255)")
+    );
+    ann.find(fantoccini::Locator::Css("#theme"))
+        .await
+        .unwrap()
+        .select_by_value("dark")
+        .await
+        .unwrap();
+    assert!(wait_until(&ann, "return getComputedStyle(document.querySelector('.conversation')).backgroundColor === 'rgb(27, 31, 39)';").await, "the page turns dark");
     let _ = ann.close().await;
     server.stop().await;
 }
 
 /// Item 6: one Leave button in a private room; the invitation shows the
-/// whole room name; moderation from the member menu.
+/// whole room name; moderation from the member menu and the room settings
+/// panel.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_private_room_has_one_leave_button_and_a_member_menu_for_moderation() {
     let Some((chromium, driver_path)) = browser_programs() else {
@@ -463,6 +488,34 @@ async fn a_private_room_has_one_leave_button_and_a_member_menu_for_moderation() 
         "bob is out"
     );
     assert!(wait_until(&ann, "return [...document.querySelectorAll('#member-list li')].map(l => l.dataset.nick).join(',') === 'ann';").await);
+
+    // The room settings panel: the topic, and bans undone by a click.
+    click(&ann, "#room-settings summary").await;
+    type_into(&ann, "#topic-input", &format!("launch on Monday{ENTER}")).await;
+    assert!(
+        wait_until(
+            &ann,
+            "return document.getElementById('room-role').textContent.includes('launch on Monday');"
+        )
+        .await
+    );
+    type_into(&ann, "#input", &format!("/ban bob{ENTER}")).await;
+    assert!(
+        wait_until(
+            &ann,
+            "return document.querySelector('#room-banned button[data-user=\"bob\"]') !== null;"
+        )
+        .await
+    );
+    click(&ann, "#room-banned button[data-user=\"bob\"]").await;
+    assert!(
+        wait_until(
+            &ann,
+            "return document.getElementById('room-banned').textContent === 'nobody';"
+        )
+        .await,
+        "bob is unbanned"
+    );
     let _ = ann.close().await;
     let _ = bob.close().await;
     server.stop().await;

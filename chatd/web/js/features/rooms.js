@@ -295,6 +295,11 @@ function wire() {
     leave(room);
     return true;
   };
+  $("topic-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const room = currentRoom();
+    if (room) topic(room, $("topic-input").value.trim() || "--clear");
+  });
   $("room-delete").addEventListener("click", () => {
     const room = currentRoom();
     if (room && window.confirm(`Delete ${room} for everyone? This cannot be undone.`)) rooms.commands.delete(room);
@@ -330,6 +335,19 @@ function render() {
   const role = isOwner ? "you own it" : isModerator ? "you moderate it" : "you are a member";
   $("room-role").textContent = `Private room · ${role}${known.topic ? ` · ${known.topic}` : ""}`;
   $("invite-form").hidden = !isModerator;
+  // The settings panel: the topic, who is invited, who is banned, each
+  // with what can be done about it (moderators only).
+  $("room-settings").hidden = !isModerator;
+  if (document.activeElement !== $("topic-input")) $("topic-input").value = known.topic ?? "";
+  const people = (list, label, type, done) => (list?.length ? list : []).map((user) => {
+    const undo = el("button", { cls: "secondary", text: label, attrs: { type: "button", "data-user": user } });
+    undo.addEventListener("click", () => act(type, room, { user }, done(user)));
+    return el("li", {}, [el("span", { text: user }), undo]);
+  });
+  const invited = people(known.invited, "Withdraw", "room_revoke", (u) => `The invitation of ${u} to ${room} is withdrawn.`);
+  const banned = people(known.banned, "Unban", "room_unban", (u) => `${u} may be invited to ${room} again.`);
+  $("room-invited").replaceChildren(...(invited.length ? invited : [el("li", { cls: "none", text: "nobody" })]));
+  $("room-banned").replaceChildren(...(banned.length ? banned : [el("li", { cls: "none", text: "nobody" })]));
   // One Leave button, in the header: a member's ends the membership; the
   // owner (who cannot leave) steps out.
   $("leave").textContent = isOwner ? "Leave" : "Leave room";
