@@ -3,7 +3,9 @@
 //! menu, the keyboard alone, a phone, mentions, links and grouping. Real
 //! headless Chromium through chromedriver, as in `browser.rs` (same needs:
 //! `chromium` and `chromium-driver`; under `CI=true` missing ones fail).
-//! Others in the rooms are plain protocol clients (`chat_client`).
+//! Others in the rooms are plain protocol clients (`chat_client`). With
+//! `CHATD_WEB_PHONE_SCREENSHOT=FILE` set, the phone test writes a
+//! screenshot of the app on a phone to FILE.
 
 mod browser_support;
 mod common;
@@ -249,6 +251,26 @@ async fn a_phone_joins_reads_sends_and_opens_and_closes_the_sidebar_without_side
     )
     .await
     .expect("bob gets the phone's message");
+
+    if let Some(path) = std::env::var_os("CHATD_WEB_PHONE_SCREENSHOT") {
+        say(
+            &mut bob,
+            "#lobby",
+            "ann: lunch at noon? https://example.org/menu",
+        )
+        .await;
+        say(&mut bob, "#lobby", "the usual place").await;
+        assert!(wait_for_line(&phone, "the usual place").await);
+        type_into(&phone, "#input", "on my way").await;
+        std::fs::write(&path, phone.screenshot().await.unwrap()).unwrap();
+        phone
+            .find(fantoccini::Locator::Css("#input"))
+            .await
+            .unwrap()
+            .clear()
+            .await
+            .unwrap();
+    }
 
     // The placeholder fits in the box.
     let fits = eval(

@@ -171,3 +171,73 @@ fn help_is_a_view_that_leaves_the_conversation_alone() {
     );
     assert_eq!(s.current_conv().entries.len(), before);
 }
+
+fn frame(s: &mut State, frame: chat_api::ServerFrame) {
+    update(
+        s,
+        Event::Net(NetEvent::Frame(chat_client::Received::Core(frame))),
+    );
+}
+
+fn room_message(s: &mut State, room: &str, id: u64, from: &str, text: &str) {
+    frame(
+        s,
+        chat_api::ServerFrame::Message(chat_api::Message {
+            msg_id: id,
+            ts: 33_120_000 + id * 60_000,
+            kind: chat_api::MessageKind::Room,
+            from: from.into(),
+            room: Some(room.into()),
+            to: None,
+            text: text.into(),
+        }),
+    );
+}
+
+/// The screen README.md shows, at 80 columns: the conversation keeps the
+/// width, a mention stands out in the sidebar. With `CHATD_TUI_SCREEN=FILE`
+/// set, the screen is written to FILE as text (for README.md).
+#[test]
+fn the_readme_screen_at_80_columns() {
+    let mut s = connected_state();
+    s.now_ms = 33_120_000;
+    s.server.software = Some("chatd 0.1.0".into());
+    s.server.tls = false;
+    s.server.addr = "127.0.0.1:7878".into();
+    s.lag = Some(std::time::Duration::from_millis(1));
+    frame(
+        &mut s,
+        chat_api::ServerFrame::Joined {
+            id: None,
+            room: "#rust".into(),
+            members: vec!["alice".into(), "bob".into(), "carol".into()],
+            topic: None,
+        },
+    );
+    room_message(&mut s, "#rust", 1, "bob", "anyone tried the new borrow checker diagnostics?");
+    room_message(&mut s, "#rust", 2, "carol", "yes, they point at the exact lifetime now");
+    room_message(&mut s, "#rust", 3, "bob", "alice: lunch after the release?");
+    room_message(&mut s, "#go", 4, "erin", "alice, the release notes are up");
+    frame(
+        &mut s,
+        chat_api::ServerFrame::Message(chat_api::Message {
+            msg_id: 5,
+            ts: 33_420_000,
+            kind: chat_api::MessageKind::Direct,
+            from: "dave".into(),
+            room: None,
+            to: Some("alice".into()),
+            text: "got a minute?".into(),
+        }),
+    );
+    s.editor.set("sure, noon at the usual place");
+    let lines = render(&s, 80, 9);
+    let text = lines.iter().map(|l| l.trim_end()).collect::<Vec<_>>().join("\n");
+    if let Some(path) = std::env::var_os("CHATD_TUI_SCREEN") {
+        std::fs::write(path, format!("{text}\n")).unwrap();
+    }
+    assert!(lines[7].starts_with(" connected | alice |"), "{text}");
+    assert!(text.contains("alice: lunch after the release?"), "{text}");
+    assert!(lines.iter().any(|l| l.contains("dave") && l.contains('1')), "{text}");
+    assert!(lines.iter().any(|l| l.contains("#go") && l.contains('1')), "{text}");
+}
