@@ -688,7 +688,7 @@ impl Command {
                 ];
                 lines.extend(COMMANDS.iter().map(help_line));
                 lines.push(
-                    "Keys: Alt-1..9 / Ctrl-N / Ctrl-P switch conversations, PageUp/PageDown scroll, End jumps to the bottom, Tab completes, Up/Down recall history, F2 shows transfers.".to_string(),
+                    "Keys: Alt-1..9 / Ctrl-N / Ctrl-P switch conversations, PageUp/PageDown scroll, End jumps to the bottom, Tab completes, Up/Down recall history, F1 shows this help, F2 shows transfers. The same commands work in the browser app (docs/commands.md).".to_string(),
                 );
                 Ok(lines)
             }

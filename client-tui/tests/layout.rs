@@ -214,8 +214,20 @@ fn the_readme_screen_at_80_columns() {
             topic: None,
         },
     );
-    room_message(&mut s, "#rust", 1, "bob", "anyone tried the new borrow checker diagnostics?");
-    room_message(&mut s, "#rust", 2, "carol", "yes, they point at the exact lifetime now");
+    room_message(
+        &mut s,
+        "#rust",
+        1,
+        "bob",
+        "anyone tried the new borrow checker diagnostics?",
+    );
+    room_message(
+        &mut s,
+        "#rust",
+        2,
+        "carol",
+        "yes, they point at the exact lifetime now",
+    );
     room_message(&mut s, "#rust", 3, "bob", "alice: lunch after the release?");
     room_message(&mut s, "#go", 4, "erin", "alice, the release notes are up");
     frame(
@@ -232,12 +244,22 @@ fn the_readme_screen_at_80_columns() {
     );
     s.editor.set("sure, noon at the usual place");
     let lines = render(&s, 80, 9);
-    let text = lines.iter().map(|l| l.trim_end()).collect::<Vec<_>>().join("\n");
+    let text = lines
+        .iter()
+        .map(|l| l.trim_end())
+        .collect::<Vec<_>>()
+        .join("\n");
     if let Some(path) = std::env::var_os("CHATD_TUI_SCREEN") {
         std::fs::write(path, format!("{text}\n")).unwrap();
     }
     assert!(lines[7].starts_with(" connected | alice |"), "{text}");
     assert!(text.contains("alice: lunch after the release?"), "{text}");
-    assert!(lines.iter().any(|l| l.contains("dave") && l.contains('1')), "{text}");
-    assert!(lines.iter().any(|l| l.contains("#go") && l.contains('1')), "{text}");
+    assert!(
+        lines.iter().any(|l| l.contains("dave") && l.contains('1')),
+        "{text}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("#go") && l.contains('1')),
+        "{text}"
+    );
 }
