@@ -418,6 +418,48 @@ async fn mentions_stand_out_links_are_safe_and_one_senders_messages_are_grouped(
         .await
         .unwrap();
     assert!(wait_until(&ann, "return getComputedStyle(document.querySelector('.conversation')).backgroundColor === 'rgb(27, 31, 39)';").await, "the page turns dark");
+
+    // Desktop notifications: none before they are switched on; then one
+    // per mention or direct message while the page is not looked at. The
+    // browser's Notification is replaced by one that records (a headless
+    // browser shows none), and the page is made to look hidden.
+    eval(
+        &ann,
+        "window.shownNotes = [];
+         window.Notification = class { static permission = 'default';
+           static requestPermission() { Notification.permission = 'granted'; return Promise.resolve('granted'); }
+           constructor(title, options) { window.shownNotes.push([title, options.body]); } };
+         Object.defineProperty(document, 'visibilityState', { get: () => 'hidden' });
+         return true;",
+    )
+    .await;
+    say(&mut bob, "#lobby", "ann, are you there?").await;
+    assert!(wait_for_line(&ann, "ann, are you there?").await);
+    click(&ann, "#notify-toggle").await;
+    assert!(
+        wait_until(
+            &ann,
+            "return document.getElementById('notify-toggle').checked;"
+        )
+        .await
+    );
+    say(&mut bob, "#lobby", "just chatting").await;
+    say(&mut bob, "#lobby", "ann: now?").await;
+    bob.request_ok(&ClientFrame::Msg {
+        to: "ann".into(),
+        text: "psst".into(),
+    })
+    .await
+    .unwrap();
+    assert!(wait_until(&ann, "return window.shownNotes.length === 2;").await);
+    assert_eq!(
+        eval(&ann, "return window.shownNotes;").await,
+        serde_json::json!([
+            ["bob (#lobby)", "ann: now?"],
+            ["bob (direct message)", "psst"]
+        ]),
+        "only mentions and direct messages, once switched on"
+    );
     let _ = ann.close().await;
     server.stop().await;
 }
