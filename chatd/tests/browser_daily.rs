@@ -670,3 +670,44 @@ async fn one_click_downloads_and_saves_and_an_image_is_previewed_on_request() {
     let _ = bob.close().await;
     server.stop().await;
 }
+
+/// Dark mode follows the system unless a theme is chosen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_theme_follows_a_dark_system_setting_unless_light_is_chosen() {
+    let Some((chromium, driver_path)) = browser_programs() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_text(&files_config(dir.path())).await;
+    let web = web_addr(&server);
+    let driver = Driver::start(chromium, &driver_path).await;
+    let ann = driver.dark("ann").await;
+    log_in(&ann, web, "ann", "#lobby").await;
+    assert_eq!(
+        eval(
+            &ann,
+            "return matchMedia('(prefers-color-scheme: dark)').matches;"
+        )
+        .await,
+        serde_json::json!(true),
+        "the browser reports a dark system theme"
+    );
+    const BACKGROUND: &str =
+        "return getComputedStyle(document.querySelector('.conversation')).backgroundColor;";
+    assert_eq!(
+        eval(&ann, BACKGROUND).await,
+        serde_json::json!("rgb(27, 31, 39)")
+    );
+    ann.find(fantoccini::Locator::Css("#theme"))
+        .await
+        .unwrap()
+        .select_by_value("light")
+        .await
+        .unwrap();
+    assert!(wait_until(&ann, "return getComputedStyle(document.querySelector('.conversation')).backgroundColor === 'rgb(255, 255, 255)';").await);
+    // The choice is remembered by this browser.
+    ann.refresh().await.unwrap();
+    assert!(wait_until(&ann, "return document.documentElement.dataset.theme === 'light' && document.getElementById('theme').value === 'light';").await);
+    let _ = ann.close().await;
+    server.stop().await;
+}

@@ -115,9 +115,23 @@ impl Driver {
         self.browser_with(name, emulation).await
     }
 
-    async fn browser_with(&self, name: &str, extra: Value) -> fantoccini::Client {
+    /// A new browser whose pages see a dark system theme
+    /// (`prefers-color-scheme: dark`).
+    pub async fn dark(&self, name: &str) -> fantoccini::Client {
+        self.browser_with(
+            name,
+            json!({ "extra_args": ["--blink-settings=preferredColorScheme=0"] }),
+        )
+        .await
+    }
+
+    async fn browser_with(&self, name: &str, mut extra: Value) -> fantoccini::Client {
         let profile = self.profiles.path().join(name);
         let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| s.to_string()).collect();
+        if let Some(Value::Array(more)) = extra.as_object_mut().and_then(|o| o.remove("extra_args"))
+        {
+            args.extend(more.iter().filter_map(|a| a.as_str().map(str::to_string)));
+        }
         args.push(format!("--user-data-dir={}", profile.display()));
         // Downloads the app saves go into the profile, never the home.
         let downloads = profile.join("downloads");
