@@ -19,6 +19,7 @@ pub mod autolog;
 pub mod command;
 pub mod complete;
 pub mod editor;
+pub mod help_view;
 pub mod line_mode;
 pub mod lines;
 pub mod net;

@@ -489,16 +489,7 @@ pub struct State {
     /// summary, which then tells where unread messages wait.
     pub unread_summary_due: bool,
     /// The help view (`/help`, F1) over the conversation, while shown.
-    pub help: Option<HelpView>,
-}
-
-/// `/help` in the full-screen client: shown over the conversation instead
-/// of being written into it; PageUp/PageDown scroll, Esc closes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HelpView {
-    pub lines: Vec<String>,
-    /// Rows scrolled past at the top.
-    pub scroll: usize,
+    pub help: Option<crate::help_view::HelpView>,
 }
 
 /// What a resume has brought back so far.

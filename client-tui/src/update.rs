@@ -188,12 +188,12 @@ fn help_key(state: &mut State, code: KeyCode) -> bool {
         (KeyCode::F(1), Some(_)) | (KeyCode::Esc, Some(_)) => state.help = None,
         (KeyCode::F(1), None) => {
             let lines = Command::help_lines(None).unwrap_or_default();
-            state.help = Some(crate::state::HelpView { lines, scroll: 0 });
+            state.help = Some(crate::help_view::HelpView { lines, scroll: 0 });
         }
         (KeyCode::PageUp, Some(help)) => help.scroll = help.scroll.saturating_sub(page),
         (KeyCode::PageDown, Some(help)) => {
-            let width = crate::view::help_width(state.viewport.0);
-            let rows = crate::view::help_rows(&help.lines, width).len();
+            let width = crate::help_view::width(state.viewport.0);
+            let rows = crate::help_view::rows(&help.lines, width).len();
             help.scroll = (help.scroll + page).min(rows.saturating_sub(page));
         }
         _ => return false,
@@ -420,7 +420,7 @@ fn run_command(state: &mut State, command: Command, out: &mut Vec<NetCommand>) {
             // On screen a view of its own, so the conversation keeps its
             // place; line mode prints it.
             Ok(lines) if state.frontend == Frontend::Screen => {
-                state.help = Some(crate::state::HelpView { lines, scroll: 0 });
+                state.help = Some(crate::help_view::HelpView { lines, scroll: 0 });
             }
             Ok(lines) => {
                 for line in lines {

@@ -66,7 +66,7 @@ pub fn conversation_width(cols: u16, conv: &Conversation) -> usize {
 }
 
 /// Columns the sidebar takes on a screen `cols` wide.
-fn sidebar_width(cols: u16) -> u16 {
+pub fn sidebar_width(cols: u16) -> u16 {
     SIDEBAR_WIDTH.min(cols / 5)
 }
 
@@ -440,55 +440,10 @@ pub fn draw(state: &State, frame: &mut Frame) {
             width: conversation.width + members.width,
             ..conversation
         };
-        draw_help(help, frame, over);
+        crate::help_view::draw(help, frame, over);
     }
     draw_status(state, frame, status);
     draw_input(state, frame, input);
-}
-
-/// The help view, over the conversation (and member list).
-fn draw_help(help: &crate::state::HelpView, frame: &mut Frame, area: Rect) {
-    let block = Block::default()
-        .borders(Borders::ALL)
-        .title(" help: PgUp/PgDn scroll, Esc closes ")
-        .border_style(Style::default().fg(Color::Cyan));
-    let inner = block.inner(area);
-    frame.render_widget(ratatui::widgets::Clear, area);
-    frame.render_widget(block, area);
-    let rows = help_rows(&help.lines, usize::from(inner.width));
-    let visible = usize::from(inner.height);
-    let scroll = help.scroll.min(rows.len().saturating_sub(visible));
-    let shown: Vec<Line> = rows
-        .into_iter()
-        .skip(scroll)
-        .take(visible)
-        .map(Line::from)
-        .collect();
-    frame.render_widget(Paragraph::new(shown), inner);
-}
-
-/// The help text as rows `width` columns wide; continuation rows are
-/// indented under the summary column when there is room for it.
-pub fn help_rows(lines: &[String], width: usize) -> Vec<String> {
-    let width = width.max(1);
-    let indent = if width > 50 { 27 } else { 2.min(width - 1) };
-    lines
-        .iter()
-        .flat_map(|line| {
-            wrap(line, width, width - indent)
-                .into_iter()
-                .enumerate()
-                .map(move |(i, row)| {
-                    let pad = if i == 0 { 0 } else { indent };
-                    format!("{}{row}", " ".repeat(pad))
-                })
-        })
-        .collect()
-}
-
-/// Columns inside the help view's border on a screen `cols` wide.
-pub fn help_width(cols: u16) -> usize {
-    usize::from(cols.saturating_sub(sidebar_width(cols) + 2))
 }
 
 /// The transfers view: one row per transfer, newest last, each with its
