@@ -133,7 +133,10 @@ fn help_is_a_view_that_leaves_the_conversation_alone() {
         "nothing is added to #rust"
     );
     let lines = render(&s, 80, 24);
-    assert!(lines.iter().any(|l| l.contains("Esc or F1 closes")), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("Esc or F1 closes")),
+        "{lines:#?}"
+    );
     assert!(
         lines.iter().any(|l| l.contains("/join #ROOM")),
         "{lines:#?}"

@@ -16,7 +16,13 @@ function item(state, conv, onSelect) {
     }) : null,
   ]);
   li.addEventListener("click", () => onSelect(conv.key));
-  li.addEventListener("keydown", (e) => { if (e.key === "Enter") onSelect(conv.key); });
+  // A button for the keyboard too: Enter or Space opens it.
+  li.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      onSelect(conv.key);
+    }
+  });
   return li;
 }
 
