@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -160,9 +161,10 @@ pub enum Outcome {
 #[derive(Default)]
 pub struct Pipeline {
     stages: Vec<Stage>,
-    /// A single poll of a plugin call that takes this long blocked its
-    /// worker thread: logged as a warning naming the plugin (0 = off).
-    slow_poll: std::time::Duration,
+    /// A single poll of a plugin call that takes this many milliseconds
+    /// blocked its worker thread: logged as a warning naming the plugin
+    /// (0 = off; changed by a reload).
+    slow_poll_ms: AtomicU64,
 }
 
 impl Pipeline {
@@ -188,7 +190,7 @@ impl Pipeline {
         }
         Ok(Pipeline {
             stages,
-            slow_poll: std::time::Duration::from_millis(config.limits.slow_plugin_poll_ms),
+            slow_poll_ms: AtomicU64::new(config.limits.slow_plugin_poll_ms),
         })
     }
 
@@ -259,6 +261,11 @@ impl Pipeline {
             name: entry.name.clone(),
             handler,
         })
+    }
+
+    /// A new `limits.slow_plugin_poll_ms` (a reload).
+    pub fn set_slow_poll_ms(&self, ms: u64) {
+        self.slow_poll_ms.store(ms, Ordering::Relaxed);
     }
 
     pub fn stages(&self) -> &[Stage] {
@@ -393,7 +400,7 @@ impl Pipeline {
         CatchUnwind {
             future,
             plugin: &stage.name,
-            slow_poll: self.slow_poll,
+            slow_poll: std::time::Duration::from_millis(self.slow_poll_ms.load(Ordering::Relaxed)),
         }
     }
 }

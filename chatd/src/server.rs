@@ -46,7 +46,8 @@ pub struct RunningServer {
     pub web_addr: Option<SocketAddr>,
     /// Whether the web listener speaks HTTPS/WSS.
     pub web_tls: bool,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) reload: crate::reload::ReloadState,
     task: JoinHandle<()>,
 }
 
@@ -75,6 +76,11 @@ impl RunningServer {
     /// Connections currently held.
     pub fn connection_count(&self) -> usize {
         self.shared.connection_count()
+    }
+
+    /// The TLS certificate new connections get now (DER), if TLS is on.
+    pub fn tls_certificate(&self) -> Option<rustls::pki_types::CertificateDer<'static>> {
+        self.reload.certs.as_ref().and_then(|c| c.certificate())
     }
 }
 
@@ -142,8 +148,16 @@ pub async fn start_with(
         }
     };
 
-    let tls = match (&config.tls.listen, &config.tls.cert, &config.tls.key) {
-        (Some(addr), Some(cert), Some(key)) => Some((*addr, crate::tls::acceptor(cert, key)?)),
+    // One certificate store for the TLS and HTTPS listeners, so that a
+    // reload renews both.
+    let certs = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) if config.tls.listen.is_some() || config.web.tls => {
+            Some(crate::tls::CertStore::load(cert, key)?)
+        }
+        _ => None,
+    };
+    let tls = match (&config.tls.listen, &certs) {
+        (Some(addr), Some(certs)) => Some((*addr, certs.acceptor())),
         _ => None,
     };
     let plain_listener = match config.server.listen {
@@ -154,8 +168,8 @@ pub async fn start_with(
         Some((addr, acceptor)) => Some((bind(addr, "TLS").await?, acceptor)),
         None => None,
     };
-    let web_acceptor = match (config.web.tls, &config.tls.cert, &config.tls.key) {
-        (true, Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+    let web_acceptor = match (config.web.tls, &certs) {
+        (true, Some(certs)) => Some(certs.acceptor()),
         _ => None,
     };
     let web_listener = match config.web.listen {
@@ -217,6 +231,7 @@ pub async fn start_with(
         web_addr,
         web_tls,
         shared,
+        reload: crate::reload::ReloadState::new(config, registry, certs),
         task,
     })
 }
@@ -256,7 +271,7 @@ async fn run_until_shutdown(
     shared.tracker.close();
     // Sessions see the cancelled token, say `bye`, and flush within LINGER;
     // the timeout bounds the whole.
-    if tokio::time::timeout(shared.limits.shutdown_timeout(), shared.tracker.wait())
+    if tokio::time::timeout(shared.limits().shutdown_timeout(), shared.tracker.wait())
         .await
         .is_err()
     {

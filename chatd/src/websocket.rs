@@ -61,7 +61,7 @@ pub async fn run_session(
     let mut frames = WsFrames {
         stream,
         peer: peer.clone(),
-        max_frame_bytes: shared.limits.max_frame_bytes,
+        max_frame_bytes: shared.limits().max_frame_bytes,
         oversized: false,
     };
     session::run(shared, peer, &mut frames).await;
