@@ -188,7 +188,10 @@ fn main() -> anyhow::Result<()> {
             )
         }
         Some(Command::Reload) => {
-            let config = load_config(&cli)?;
+            // A file that does not even parse is reported here, at once.
+            let config = load_config(&cli).context(
+                "not asking the server to reload: the configuration is invalid (the server keeps running on its current one)",
+            )?;
             signal_reload(&config.server.data_dir)
         }
         Some(Command::Backup { ref out, force }) => {

@@ -544,7 +544,8 @@ impl SessionTask {
     }
 
     fn check_broadcast(&self) -> Result<(), ApiError> {
-        let allowed = match self.shared.broadcast() {
+        let policy = self.shared.broadcast();
+        let allowed = match policy {
             BroadcastPolicy::Everyone => true,
             BroadcastPolicy::Admins => self.peer().identity().is_some_and(|i| i.admin),
             BroadcastPolicy::Nobody => false,
@@ -554,7 +555,7 @@ impl SessionTask {
         } else {
             Err(ApiError::new(
                 ErrorCode::FORBIDDEN,
-                match self.shared.broadcast() {
+                match policy {
                     BroadcastPolicy::Admins => "only administrators may broadcast on this server",
                     _ => "broadcasting is disabled on this server",
                 },
