@@ -231,7 +231,14 @@ fn build_runtime(config: &Config) -> anyhow::Result<tokio::runtime::Runtime> {
 /// Sends SIGHUP to the server holding `data_dir`.
 #[cfg(unix)]
 fn signal_reload(data_dir: &std::path::Path) -> anyhow::Result<()> {
-    let Some(pid) = chatd::data_dir::holder(data_dir)? else {
+    let holder = match chatd::data_dir::holder(data_dir) {
+        Err(chatd::data_dir::DataDirError::InUse { .. }) => anyhow::bail!(
+            "the chatd on {} is still starting (its pid is not in the lock file yet); try again in a moment",
+            data_dir.display()
+        ),
+        other => other?,
+    };
+    let Some(pid) = holder else {
         anyhow::bail!(
             "no chatd is running on the data directory {}; nothing to reload (start it, or check server.data_dir)",
             data_dir.display()

@@ -1,6 +1,7 @@
 //! Live reload (`chatd reload`, SIGHUP): the new `chatd.toml` is checked
-//! as fully as `chatd check-config` does, then what can change without
-//! dropping anyone is applied; every other changed key is named in the log
+//! as `chatd check-config` does (every `[[plugin]]` entry that changed is
+//! built to run its own checks), then what can change without dropping
+//! anyone is applied; every other changed key is named in the log
 //! as waiting for a restart. An invalid file changes nothing.
 //!
 //! What applies live (docs/operations.md has the same list):
@@ -21,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use chat_api::Reconfigured;
 
-use crate::config::Config;
+use crate::config::{Config, PluginEntry};
 use crate::pipeline::PluginRegistry;
 use crate::server::RunningServer;
 use crate::tls::CertStore;
@@ -76,7 +77,14 @@ impl RunningServer {
     /// module documentation. On error nothing changed.
     pub async fn reload(&self, new: Config) -> Result<ReloadReport, ReloadError> {
         let state = &self.reload;
-        let problems = crate::check::check(&new, &state.registry).await;
+        let unchanged: Vec<PluginEntry> = state
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .plugins
+            .clone();
+        let changed = |entry: &PluginEntry| !unchanged.iter().any(|old| same_entry(old, entry));
+        let problems = crate::check::check_with_plugins(&new, &state.registry, changed).await;
         if !problems.is_empty() {
             return Err(ReloadError::Invalid {
                 source_name: new.source_name.clone(),
@@ -97,8 +105,14 @@ impl RunningServer {
             report.certificate_reloaded = true;
         }
 
-        let old_keys = flatten(&running);
-        let new_keys = flatten(&new);
+        let invalid = |e: toml::ser::Error| ReloadError::Invalid {
+            source_name: new.source_name.clone(),
+            problems: vec![format!(
+                "cannot compare it with the running configuration: {e}"
+            )],
+        };
+        let old_keys = flatten(&running).map_err(invalid)?;
+        let new_keys = flatten(&new).map_err(invalid)?;
         let mut changed: Vec<&String> = old_keys
             .keys()
             .chain(new_keys.keys())
@@ -186,6 +200,10 @@ impl RunningServer {
     }
 }
 
+fn same_entry(a: &PluginEntry, b: &PluginEntry) -> bool {
+    a.name == b.name && a.enabled == b.enabled && a.path == b.path && a.config == b.config
+}
+
 /// Keys a reload applies (everything else needs a restart).
 fn applies_live(key: &str) -> bool {
     matches!(key, "server.broadcast" | "tls.cert" | "tls.key")
@@ -193,16 +211,16 @@ fn applies_live(key: &str) -> bool {
 }
 
 /// Every key of the configuration but the plugin list, as `table.key`.
-fn flatten(config: &Config) -> BTreeMap<String, toml::Value> {
+fn flatten(config: &Config) -> Result<BTreeMap<String, toml::Value>, toml::ser::Error> {
     let mut keys = BTreeMap::new();
-    if let Ok(toml::Value::Table(table)) = toml::Value::try_from(config) {
+    if let toml::Value::Table(table) = toml::Value::try_from(config)? {
         for (name, value) in table {
             if name != "plugin" {
                 flatten_into(&name, value, &mut keys);
             }
         }
     }
-    keys
+    Ok(keys)
 }
 
 fn flatten_into(prefix: &str, value: toml::Value, keys: &mut BTreeMap<String, toml::Value>) {
@@ -231,7 +249,7 @@ mod tests {
             None,
         )
         .unwrap();
-        let (old, new) = (flatten(&old), flatten(&new));
+        let (old, new) = (flatten(&old).unwrap(), flatten(&new).unwrap());
         let changed: Vec<&str> = new
             .keys()
             .filter(|k| old.get(*k) != new.get(*k))
