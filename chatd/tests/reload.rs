@@ -88,7 +88,8 @@ fn der_of(pem: &Path) -> CertificateDer<'static> {
 async fn a_renewed_certificate_reaches_new_clients_while_connected_ones_keep_chatting() {
     let (dir, config) = setup(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
-         [tls]\nlisten = \"127.0.0.1:0\"\ncert = \"live/cert.pem\"\nkey = \"live/key.pem\"\n",
+         [tls]\nlisten = \"127.0.0.1:0\"\ncert = \"live/cert.pem\"\nkey = \"live/key.pem\"\n\
+         [web]\nlisten = \"127.0.0.1:0\"\ntls = true\n",
     );
     let live = dir.path().join("live");
     chatd::tls::generate_self_signed(&live, &["localhost".to_string()]).unwrap();
@@ -97,6 +98,7 @@ async fn a_renewed_certificate_reaches_new_clients_while_connected_ones_keep_cha
     let server = Chatd::spawn(&config);
     let tls_addr = server.address("TLS").await;
     let plain_addr = server.address("plaintext").await;
+    let web_addr = server.web_address().await;
 
     let options = ConnectOptions {
         tls: true,
@@ -133,8 +135,10 @@ async fn a_renewed_certificate_reaches_new_clients_while_connected_ones_keep_cha
     expect_text(&mut plain, "after the renewal").await;
     say(&mut plain, "#renew", "still hear you").await;
     expect_text(&mut secure, "still hear you").await;
-    // A new handshake gets the new certificate.
+    // A new handshake gets the new certificate, on the HTTPS listener too.
     let served = served_certificate(&tls_addr, &live.join("cert.pem")).await;
+    assert_eq!(served, new_cert);
+    let served = served_certificate(&web_addr, &live.join("cert.pem")).await;
     assert_eq!(served, new_cert);
     server.stop().await;
 }
@@ -255,5 +259,49 @@ async fn keys_needing_a_restart_are_named_and_left_alone_while_the_rest_applies(
         second.as_ref().err()
     );
     server.wait_for("limits.max_connections reached").await;
+    server.stop().await;
+}
+
+/// How many of `n` back-to-back requests are refused by flood control.
+async fn rate_limited_of(client: &mut Client, n: usize) -> usize {
+    let mut limited = 0;
+    for _ in 0..n {
+        match client.request(&ClientFrame::Rooms {}).await.unwrap() {
+            Received::Core(ServerFrame::Error { code, .. }) if code == ErrorCode::RATE_LIMITED => {
+                limited += 1
+            }
+            _ => {}
+        }
+    }
+    limited
+}
+
+#[tokio::test]
+async fn flood_control_changes_apply_to_connections_made_after_the_reload() {
+    let limits = |fps: u32| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[history]\nenabled = false\n\
+             [limits]\nframes_per_second = {fps}\nframes_burst = 3\n"
+        )
+    };
+    let (_dir, config) = setup(&limits(1));
+    let server = Chatd::spawn(&config);
+    let addr = server.address("plaintext").await;
+    let mut before = Client::connect(&addr, &ConnectOptions::default())
+        .await
+        .unwrap();
+    // A burst of 3, then one frame a second: most of 6 are refused.
+    assert!(rate_limited_of(&mut before, 6).await >= 3);
+
+    std::fs::write(&config, limits(0)).unwrap();
+    server.signal(libc::SIGHUP);
+    let line = server.wait_for(RELOADED).await;
+    assert!(line.contains("limits.frames_per_second"), "{line}");
+    let mut after = Client::connect(&addr, &ConnectOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(rate_limited_of(&mut after, 6).await, 0);
+    // The session from before keeps the flood control it started with.
+    assert!(rate_limited_of(&mut before, 6).await >= 3);
     server.stop().await;
 }

@@ -117,6 +117,19 @@ impl Chatd {
         line[BANNER.len()..].split(' ').next().unwrap().to_string()
     }
 
+    /// The address of the web app printed as `chatd web app: open
+    /// SCHEME://ADDR/ in a browser`.
+    pub async fn web_address(&self) -> String {
+        const BANNER: &str = "chatd web app: open ";
+        let line = self.wait_for(BANNER).await;
+        let url = line[BANNER.len()..].split(' ').next().unwrap();
+        url.split("://")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
     pub fn signal(&self, signal: i32) {
         let pid = libc::pid_t::try_from(self.pid()).unwrap();
         // SAFETY: kill(2) with plain integers.
