@@ -125,13 +125,11 @@ async fn serve_tls(
 
 /// Tells a client the server is full, without waiting on it, and closes.
 fn refuse_full(shared: &Shared, stream: TcpStream, addr: SocketAddr) {
-    tracing::warn!(%addr, max = shared.limits().max_connections, "refusing connection: limits.max_connections reached");
+    let max = shared.limits().max_connections;
+    tracing::warn!(%addr, max, "refusing connection: limits.max_connections reached");
     let bye = Payload::encode(&ServerFrame::Bye {
         code: ErrorCode::SERVER_FULL,
-        reason: format!(
-            "the server holds its maximum of {} connections; try again later",
-            shared.limits().max_connections
-        ),
+        reason: format!("the server holds its maximum of {max} connections; try again later"),
     });
     let _ = stream.try_write(bye.line());
 }

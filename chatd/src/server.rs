@@ -77,11 +77,6 @@ impl RunningServer {
     pub fn connection_count(&self) -> usize {
         self.shared.connection_count()
     }
-
-    /// The TLS certificate new connections get now (DER), if TLS is on.
-    pub fn tls_certificate(&self) -> Option<rustls::pki_types::CertificateDer<'static>> {
-        self.reload.certs.as_ref().and_then(|c| c.certificate())
-    }
 }
 
 /// Starts a server with the built-in plugins.

@@ -180,10 +180,8 @@ pub fn new_peer(
     transport: Transport,
 ) -> (Arc<Peer>, OutboxReceiver) {
     let id = shared.next_session_id.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = crate::outbox::outbox(
-        shared.limits().outbound_queue,
-        shared.limits().outbound_queue_bytes,
-    );
+    let limits = shared.limits();
+    let (tx, rx) = crate::outbox::outbox(limits.outbound_queue, limits.outbound_queue_bytes);
     let closer = Arc::new(Closer::new(shared.shutdown.child_token()));
     (Arc::new(Peer::new(id, addr, transport, tx, closer)), rx)
 }

@@ -65,11 +65,6 @@ impl CertStore {
         Ok(())
     }
 
-    /// The end-entity certificate served now (DER).
-    pub fn certificate(&self) -> Option<CertificateDer<'static>> {
-        self.current.load().cert.first().cloned()
-    }
-
     /// An acceptor (TLS 1.2 and 1.3) serving whatever pair is current.
     pub fn acceptor(self: &Arc<Self>) -> TlsAcceptor {
         let config = rustls::ServerConfig::builder_with_provider(provider())
