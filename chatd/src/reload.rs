@@ -83,36 +83,56 @@ impl RunningServer {
             .unwrap_or_else(|e| e.into_inner())
             .plugins
             .clone();
-        let changed = |entry: &PluginEntry| !unchanged.iter().any(|old| same_entry(old, entry));
-        let problems = crate::check::check_with_plugins(&new, &state.registry, changed).await;
+        let invalid = |problems: Vec<String>| ReloadError::Invalid {
+            source_name: new.source_name.clone(),
+            problems,
+        };
+        // The check reads files and builds plugins: off the runtime's
+        // worker threads.
+        let problems = {
+            let (config, registry) = (new.clone(), state.registry.clone());
+            let runtime = tokio::runtime::Handle::current();
+            tokio::task::spawn_blocking(move || {
+                let changed =
+                    |entry: &PluginEntry| !unchanged.iter().any(|old| same_entry(old, entry));
+                runtime.block_on(crate::check::check_with_plugins(
+                    &config, &registry, changed,
+                ))
+            })
+            .await
+            .unwrap_or_else(|e| vec![format!("the check of the new configuration failed: {e}")])
+        };
         if !problems.is_empty() {
-            return Err(ReloadError::Invalid {
-                source_name: new.source_name.clone(),
-                problems,
-            });
+            return Err(invalid(problems));
         }
-        let mut running = state.running.lock().unwrap_or_else(|e| e.into_inner());
-        let mut report = ReloadReport::default();
+        // Read again even when the paths are unchanged: renewed in place.
+        let pair = match (&state.certs, &new.tls.cert, &new.tls.key) {
+            (Some(_), Some(cert), Some(key)) => {
+                let (cert, key) = (cert.clone(), key.clone());
+                let read = tokio::task::spawn_blocking(move || {
+                    crate::tls::load_certified_key(&cert, &key).map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|e| Err(format!("reading the certificate failed: {e}")));
+                Some(read.map_err(|e| invalid(vec![e]))?)
+            }
+            _ => None,
+        };
 
-        // The certificate first: it is the one step that can still fail
-        // (the files may have changed since the check), and must then
-        // leave everything as it was.
-        if let (Some(certs), Some(cert), Some(key)) = (&state.certs, &new.tls.cert, &new.tls.key) {
-            certs.reload(cert, key).map_err(|e| ReloadError::Invalid {
-                source_name: new.source_name.clone(),
-                problems: vec![e.to_string()],
-            })?;
+        let mut running = state.running.lock().unwrap_or_else(|e| e.into_inner());
+        let cannot_compare = |e: toml::ser::Error| {
+            invalid(vec![format!(
+                "cannot compare it with the running configuration: {e}"
+            )])
+        };
+        let old_keys = flatten(&running).map_err(cannot_compare)?;
+        let new_keys = flatten(&new).map_err(cannot_compare)?;
+        // Nothing can fail from here on.
+        let mut report = ReloadReport::default();
+        if let (Some(certs), Some(pair)) = (&state.certs, pair) {
+            certs.replace(pair);
             report.certificate_reloaded = true;
         }
-
-        let invalid = |e: toml::ser::Error| ReloadError::Invalid {
-            source_name: new.source_name.clone(),
-            problems: vec![format!(
-                "cannot compare it with the running configuration: {e}"
-            )],
-        };
-        let old_keys = flatten(&running).map_err(invalid)?;
-        let new_keys = flatten(&new).map_err(invalid)?;
         let mut changed: Vec<&String> = old_keys
             .keys()
             .chain(new_keys.keys())

@@ -58,11 +58,9 @@ impl CertStore {
         }))
     }
 
-    /// Reads the files again and, if they form a usable pair, serves them
-    /// from the next handshake on; on error the old pair stays.
-    pub fn reload(&self, cert: &Path, key: &Path) -> Result<(), TlsError> {
-        self.current.store(load_certified_key(cert, key)?);
-        Ok(())
+    /// Serves `pair` (see [`load_certified_key`]) from the next handshake on.
+    pub fn replace(&self, pair: Arc<CertifiedKey>) {
+        self.current.store(pair);
     }
 
     /// An acceptor (TLS 1.2 and 1.3) serving whatever pair is current.
@@ -83,8 +81,8 @@ impl ResolvesServerCert for CertStore {
 }
 
 /// Reads a PEM certificate chain and private key and checks they belong
-/// together.
-fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
+/// together (blocking file reads).
+pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Cert {
