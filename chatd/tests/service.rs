@@ -313,3 +313,68 @@ async fn a_backup_taken_while_clients_write_restores_accounts_and_history() {
     .unwrap();
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_restore_over_a_crashed_server_sets_its_wal_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut server = Chatd::spawn(&config);
+    let addr = server.address("plaintext").await;
+    let mut alice = Client::connect(&addr, &ConnectOptions::default())
+        .await
+        .unwrap();
+    chat_client::accounts::register(&mut alice, "alice", "correct horse")
+        .await
+        .unwrap();
+    let say = |text: &'static str| ClientFrame::Say {
+        room: "#team".into(),
+        text: text.into(),
+    };
+    alice
+        .request_ok(&ClientFrame::Join {
+            room: "#team".into(),
+        })
+        .await
+        .unwrap();
+    alice.request_ok(&say("in the backup")).await.unwrap();
+    let (ok, out) = chatd(
+        &["--config", "chatd.toml", "backup", "--out", "backup.db"],
+        dir.path(),
+    )
+    .await;
+    assert!(ok, "{out}");
+    alice.request_ok(&say("after the backup")).await.unwrap();
+    // A crash: the write-ahead log is left holding the last commits.
+    server.child.start_kill().unwrap();
+    server.child.wait().await.unwrap();
+    let data = dir.path().join("data");
+    assert!(data.join("chatd.db-wal").exists());
+
+    let (ok, out) = chatd(
+        &["--config", "chatd.toml", "restore", "--from", "backup.db"],
+        dir.path(),
+    )
+    .await;
+    assert!(ok, "{out}");
+    assert!(data.join("chatd.db-wal.before-restore").exists());
+    assert!(!data.join("chatd.db-wal").exists());
+    // A second restore keeps the first one's copy rather than overwrite it.
+    let (ok, out) = chatd(
+        &["--config", "chatd.toml", "restore", "--from", "backup.db"],
+        dir.path(),
+    )
+    .await;
+    assert!(!ok && out.contains("move it away first"), "{out}");
+
+    let server = Chatd::spawn(&config);
+    let addr = server.address("plaintext").await;
+    let mut alice = login(&addr, "alice").await;
+    alice
+        .request_ok(&ClientFrame::Join {
+            room: "#team".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(room_history(&mut alice, "#team").await, ["in the backup"]);
+    server.stop().await;
+}
