@@ -33,6 +33,7 @@ pub mod peer;
 pub mod pipeline;
 pub mod server;
 pub mod session;
+pub mod stall_watch;
 pub mod tls;
 pub mod web;
 pub mod websocket;
