@@ -37,6 +37,7 @@ pub mod reload;
 pub mod server;
 pub mod service;
 pub mod session;
+pub mod stall_watch;
 pub mod tls;
 pub mod web;
 pub mod websocket;

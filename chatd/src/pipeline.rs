@@ -406,9 +406,10 @@ impl Pipeline {
 }
 
 /// Polls a plugin's future, turning a panic during any poll into an `Err`,
-/// and warning when one poll held the thread for `slow_poll` or longer: a
-/// plugin that blocks (a synchronous sleep, file or network call) stalls
-/// every task waiting for that worker thread, not only its own session.
+/// and warning when one poll held the thread for `slow_poll` or longer. A
+/// plugin that blocks (a synchronous sleep, file or network call) holds a
+/// worker thread; [`crate::stall_watch`] sees the thread busy and wakes
+/// another worker so that other sessions go on.
 struct CatchUnwind<'a, F> {
     future: F,
     plugin: &'a str,
@@ -421,7 +422,9 @@ impl<F: Future + Unpin> Future for CatchUnwind<'_, F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let started = (!self.slow_poll.is_zero()).then(std::time::Instant::now);
         let inner = &mut self.future;
+        let busy = crate::stall_watch::busy();
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx)));
+        drop(busy);
         if let Some(took) = started
             .map(|s| s.elapsed())
             .filter(|t| *t >= self.slow_poll)
@@ -429,7 +432,7 @@ impl<F: Future + Unpin> Future for CatchUnwind<'_, F> {
             tracing::warn!(
                 plugin = %self.plugin,
                 blocked_ms = took.as_millis() as u64,
-                "a plugin call blocked its thread; other sessions on that worker waited. Plugins must not block: use Host::spawn_blocking (limits.slow_plugin_poll_ms sets this warning)"
+                "a plugin call blocked its worker thread. Plugins must not block: use Host::spawn_blocking (limits.slow_plugin_poll_ms sets this warning)"
             );
         }
         match polled {

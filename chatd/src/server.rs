@@ -91,6 +91,35 @@ pub async fn start_with(
 ) -> Result<RunningServer, StartError> {
     // Held until the server has shut down (it lives in the shutdown task).
     let data_lock = crate::data_dir::lock(&config.server.data_dir)?;
+    // Certificates and addresses first: a refused start opens nothing that
+    // would then have to be shut down. One certificate store serves the TLS
+    // and HTTPS listeners, so that a reload renews both.
+    let certs = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) if config.tls.listen.is_some() || config.web.tls => {
+            Some(crate::tls::CertStore::load(cert, key)?)
+        }
+        _ => None,
+    };
+    let tls = match (&config.tls.listen, &certs) {
+        (Some(addr), Some(certs)) => Some((*addr, certs.acceptor())),
+        _ => None,
+    };
+    let plain_listener = match config.server.listen {
+        Some(addr) => Some(bind(addr, "plaintext").await?),
+        None => None,
+    };
+    let tls_listener = match tls {
+        Some((addr, acceptor)) => Some((bind(addr, "TLS").await?, acceptor)),
+        None => None,
+    };
+    let web_acceptor = match (config.web.tls, &certs) {
+        (true, Some(certs)) => Some(certs.acceptor()),
+        _ => None,
+    };
+    let web_listener = match config.web.listen {
+        Some(addr) => Some(bind(addr, "web").await?),
+        None => None,
+    };
     // One database for the history and every plugin that stores data;
     // opened (and migrated) only when something needs it, so a guest-mode
     // server without history needs no file.
@@ -103,6 +132,8 @@ pub async fn start_with(
         None
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
+    // Stops the history tasks again if a plugin refuses to start.
+    let stop_on_error = shutdown.clone().drop_guard();
     let store: Option<Arc<dyn crate::history::MessageStore>> = database
         .as_ref()
         .map(|db| Arc::new(crate::history::sqlite::SqliteStore::new(db.clone())) as _);
@@ -136,6 +167,8 @@ pub async fn start_with(
     let pipeline = match Pipeline::build(&config, &registry, host, database.as_ref(), &mut loader) {
         Ok(pipeline) => pipeline,
         Err(e) => {
+            // In order: the tasks that use the database stop, then it closes.
+            shutdown.cancel();
             if let Some(db) = &database {
                 db.close().await;
             }
@@ -143,35 +176,7 @@ pub async fn start_with(
         }
     };
 
-    // One certificate store for the TLS and HTTPS listeners, so that a
-    // reload renews both.
-    let certs = match (&config.tls.cert, &config.tls.key) {
-        (Some(cert), Some(key)) if config.tls.listen.is_some() || config.web.tls => {
-            Some(crate::tls::CertStore::load(cert, key)?)
-        }
-        _ => None,
-    };
-    let tls = match (&config.tls.listen, &certs) {
-        (Some(addr), Some(certs)) => Some((*addr, certs.acceptor())),
-        _ => None,
-    };
-    let plain_listener = match config.server.listen {
-        Some(addr) => Some(bind(addr, "plaintext").await?),
-        None => None,
-    };
-    let tls_listener = match tls {
-        Some((addr, acceptor)) => Some((bind(addr, "TLS").await?, acceptor)),
-        None => None,
-    };
-    let web_acceptor = match (config.web.tls, &certs) {
-        (true, Some(certs)) => Some(certs.acceptor()),
-        _ => None,
-    };
-    let web_listener = match config.web.listen {
-        Some(addr) => Some(bind(addr, "web").await?),
-        None => None,
-    };
-
+    stop_on_error.disarm();
     let shared = Arc::new(Shared::new(
         hub,
         pipeline,

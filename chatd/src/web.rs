@@ -323,6 +323,13 @@ async fn upgrade(
     let token = resume_cookie(&headers);
     ws.max_message_size(max)
         .max_frame_size(max)
+        // tungstenite zero-fills its whole read buffer on every read, so
+        // its 128 KiB default is resident for every idle connection; a
+        // larger message grows it only while it is read.
+        .read_buffer_size(crate::websocket::READ_BUFFER_BYTES)
+        // Frames queued between two flushes go out in one write (see
+        // `run_writer`'s batches).
+        .write_buffer_size(crate::websocket::MAX_BATCH_BYTES)
         .on_failed_upgrade(move |e| tracing::info!(%addr, error = %e, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| {
             let tracker = shared.tracker.clone();

@@ -920,16 +920,25 @@ async fn watch_accounts(inner: Weak<Inner>, mut stop: watch::Receiver<bool>) {
         ),
         None => return,
     };
-    prune(&accounts, &stop).await;
-    let mut last_prune = std::time::Instant::now();
-    let mut seen = match accounts.last_event_seq().await {
-        Ok(seq) => seq,
-        Err(_) if *stop.borrow() => return,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read account events; accounts disabled with the CLI will keep their sessions until they reconnect");
-            return;
-        }
+    // A server stopped (or refused) right after start stops this before
+    // its first queries, instead of running them against a closed pool.
+    let stopping = stop.clone();
+    let first = async {
+        prune(&accounts, &stopping).await;
+        accounts.last_event_seq().await
     };
+    let mut seen = tokio::select! {
+        first = first => match first {
+            Ok(seq) => seq,
+            Err(_) if *stop.borrow() => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read account events; accounts disabled with the CLI will keep their sessions until they reconnect");
+                return;
+            }
+        },
+        _ = stop.changed() => return,
+    };
+    let mut last_prune = std::time::Instant::now();
     let mut failing = false;
     loop {
         tokio::select! {
