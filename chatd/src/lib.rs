@@ -14,7 +14,9 @@
 //! * [`peer`]: a session as the hub sees it (queue, identity, rooms);
 //! * [`outbox`]: the bounded per-connection queue the writer drains;
 //! * [`host`]: the narrow server handle plugins get;
-//! * [`server`]: start-up and graceful shutdown; [`config`]: `chatd.toml`.
+//! * [`server`]: start-up and graceful shutdown; [`config`]: `chatd.toml`;
+//! * [`reload`]: applying a changed `chatd.toml` while running;
+//! * [`service`]: telling systemd about readiness, reloads and liveness.
 //!
 //! See `docs/architecture.md` for the design and its locking rules.
 
@@ -31,8 +33,11 @@ pub mod message_ids;
 pub mod outbox;
 pub mod peer;
 pub mod pipeline;
+pub mod reload;
 pub mod server;
+pub mod service;
 pub mod session;
+pub mod stall_watch;
 pub mod tls;
 pub mod web;
 pub mod websocket;

@@ -1,0 +1,129 @@
+//! Keeps the server responsive while a plugin call blocks its worker thread.
+//!
+//! Tokio's multi-thread runtime polls the I/O and timer driver only from a
+//! worker that goes idle. When one worker is stuck inside a blocking poll
+//! and the other workers were asleep (waiting on the scheduler's condition
+//! variable rather than on the driver), nobody polls the driver: no socket
+//! readiness and no timer reaches any task, so every session waits for the
+//! blocking call to end.
+//!
+//! A plugin call marks its thread's [`Slot`] busy for the length of each
+//! poll (two thread-local stores, no shared cache line). One process-wide
+//! watch thread looks at the slots every [`TICK`]; a slot busy with the same
+//! poll on two looks in a row is stalled, and the watch spawns an empty task
+//! on that runtime. Spawning from outside the runtime wakes a sleeping
+//! worker; that worker runs the empty task, finds nothing else to do, and
+//! parks on the driver, which is free: from then on it delivers readiness
+//! and timers, and steals the queued work of the stuck worker. Sessions
+//! that are not waiting for the blocking call go on within a few ticks.
+//!
+//! What it cannot do: give back a worker while *every* worker is blocked.
+//! `runtime.worker_threads` bounds how many blocking calls the server
+//! survives at once (docs/plugins.md).
+
+use std::cell::OnceCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::Duration;
+
+/// How often the watch thread looks; a stalled poll is found within two.
+pub const TICK: Duration = Duration::from_millis(2);
+
+/// One worker thread's plugin polls: an odd count while a poll runs.
+struct Slot {
+    polls: AtomicU64,
+    runtime: tokio::runtime::Handle,
+}
+
+thread_local! {
+    /// This thread's slot; `None` off a Tokio runtime.
+    static SLOT: OnceCell<Option<Arc<Slot>>> = const { OnceCell::new() };
+}
+
+/// Every slot the watch thread looks at (dropped slots are pruned).
+fn slots() -> &'static Mutex<Vec<Weak<Slot>>> {
+    static SLOTS: OnceLock<Mutex<Vec<Weak<Slot>>>> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("chatd-stall-watch".into())
+            .spawn(watch)
+            .expect("cannot start the stall watch thread");
+        Mutex::new(Vec::new())
+    })
+}
+
+/// Marks this thread busy with a plugin poll until the guard drops.
+pub fn busy() -> Busy {
+    let slot = SLOT.with(|cell| cell.get_or_init(register).clone());
+    if let Some(slot) = &slot {
+        // Only this thread writes its slot: a plain load and store suffice.
+        let n = slot.polls.load(Ordering::Relaxed);
+        slot.polls.store(n | 1, Ordering::Release);
+    }
+    Busy(slot)
+}
+
+/// Ends the mark set by [`busy`] (also when the poll panics).
+pub struct Busy(Option<Arc<Slot>>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        if let Some(slot) = &self.0 {
+            let n = slot.polls.load(Ordering::Relaxed);
+            slot.polls.store((n | 1) + 1, Ordering::Release);
+        }
+    }
+}
+
+/// This thread's slot, if it is a worker of a Tokio runtime.
+fn register() -> Option<Arc<Slot>> {
+    let runtime = tokio::runtime::Handle::try_current().ok()?;
+    let slot = Arc::new(Slot {
+        polls: AtomicU64::new(0),
+        runtime,
+    });
+    slots()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Arc::downgrade(&slot));
+    Some(slot)
+}
+
+/// The watch thread: runs for the life of the process.
+fn watch() {
+    /// A slot as seen at the previous look.
+    struct Seen {
+        slot: Weak<Slot>,
+        polls: u64,
+        woke: bool,
+    }
+    let mut seen: Vec<Seen> = Vec::new();
+    loop {
+        std::thread::sleep(TICK);
+        let live: Vec<Arc<Slot>> = {
+            let mut list = slots().lock().unwrap_or_else(|e| e.into_inner());
+            list.retain(|w| w.strong_count() > 0);
+            list.iter().filter_map(Weak::upgrade).collect()
+        };
+        seen = live
+            .into_iter()
+            .map(|slot| {
+                let polls = slot.polls.load(Ordering::Acquire);
+                let before = seen.iter().find(|s| s.slot.as_ptr() == Arc::as_ptr(&slot));
+                let stalled = polls & 1 == 1 && before.is_some_and(|b| b.polls == polls);
+                let woke_before = stalled && before.is_some_and(|b| b.woke);
+                if stalled && !woke_before {
+                    // Once per stalled poll is enough: the woken worker
+                    // parks on the driver and stays there.
+                    tracing::debug!("a plugin poll holds a worker thread; waking another worker");
+                    drop(slot.runtime.spawn(async {}));
+                }
+                Seen {
+                    slot: Arc::downgrade(&slot),
+                    polls,
+                    woke: stalled,
+                }
+            })
+            .collect();
+    }
+}
