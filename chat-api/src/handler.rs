@@ -16,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::payload::Payload;
-use crate::protocol::{ApiError, Inbound, RequestId, RoomInfo, ServerFrame};
+use crate::protocol::{ApiError, Inbound, MessageKind, RequestId, RoomInfo, ServerFrame};
 
 /// Identifies one connection for its lifetime (never reused while the server
 /// runs).
@@ -137,7 +137,19 @@ pub trait MessageHandler: Send + Sync + 'static {
     async fn on_frame(&self, session: &dyn Session, frame: &mut Inbound) -> HandlerResult;
 
     /// Called once when the session ends (after it has left the hub).
+    /// [`Session::nick`], [`Session::account`] and [`Session::is_admin`]
+    /// still answer with what the session was when it ended, although its
+    /// nickname is already free for others to take.
     async fn on_session_end(&self, _session: &dyn Session) {}
+
+    /// Called after the core delivered a chat message (`say`, `msg`,
+    /// `broadcast`) that `session` sent: it has been queued for its
+    /// recipients and has its `msg_id`. A message the core refused (for
+    /// example a `say` to a room the sender is not in, `not_in_room`), or
+    /// that a handler answered or rejected, never gets here. Called for
+    /// every handler in pipeline order; the sender's next frame waits for
+    /// it, so keep it short and move slow work to [`Host::spawn`].
+    async fn on_delivered(&self, _session: &dyn Session, _delivery: &Delivery<'_>) {}
 
     /// Called when a frame changed who the session is (a login, a logout,
     /// a nickname change), after that frame has been handled and answered,
@@ -159,6 +171,49 @@ pub trait MessageHandler: Send + Sync + 'static {
     /// server log that the change waits for a restart; so does an `Err`.
     fn reconfigure(&self, _config: &PluginConfig) -> Result<Reconfigured, ConfigError> {
         Ok(Reconfigured::RestartNeeded)
+    }
+}
+
+/// A chat message the core delivered, as [`MessageHandler::on_delivered`]
+/// sees it. Built by the server only; fields may be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Delivery<'a> {
+    /// Room, direct or broadcast message.
+    pub kind: MessageKind,
+    /// The room (spelt as the server spells it) of a room message, the
+    /// recipient's nickname of a direct message; `None` for a broadcast.
+    pub target: Option<&'a str>,
+    /// The id recipients saw in the `message` frame (and the sender in
+    /// `sent`).
+    pub msg_id: u64,
+    /// Server time of acceptance, milliseconds since the Unix epoch.
+    pub ts: u64,
+    /// Sessions the message was queued for (the sender not counted); 0 for
+    /// a direct message kept for an account that is offline.
+    pub recipients: usize,
+    /// The text as delivered (after any handler rewrote it).
+    pub text: &'a str,
+}
+
+impl<'a> Delivery<'a> {
+    /// Describes a delivered message (used by the server and by tests).
+    pub fn new(
+        kind: MessageKind,
+        target: Option<&'a str>,
+        msg_id: u64,
+        ts: u64,
+        recipients: usize,
+        text: &'a str,
+    ) -> Delivery<'a> {
+        Delivery {
+            kind,
+            target,
+            msg_id,
+            ts,
+            recipients,
+            text,
+        }
     }
 }
 

@@ -60,8 +60,9 @@ pub mod protocol;
 
 pub use async_trait::async_trait;
 pub use handler::{
-    BoxFuture, ConfigError, HandlerError, HandlerResult, Host, Identity, LogLevel, MessageHandler,
-    PluginConfig, PluginContext, Reconfigured, Session, SessionId, Transport, Verdict,
+    BoxFuture, ConfigError, Delivery, HandlerError, HandlerResult, Host, Identity, LogLevel,
+    MessageHandler, PluginConfig, PluginContext, Reconfigured, Session, SessionId, Transport,
+    Verdict,
 };
 pub use payload::Payload;
 pub use protocol::{

@@ -44,8 +44,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use crate::handler::{
-    BoxFuture, ConfigError, HandlerError, HandlerResult, Host, Identity, LogLevel, MessageHandler,
-    PluginConfig, PluginContext, Reconfigured, Session, SessionId, Verdict,
+    BoxFuture, ConfigError, Delivery, HandlerError, HandlerResult, Host, Identity, LogLevel,
+    MessageHandler, PluginConfig, PluginContext, Reconfigured, Session, SessionId, Verdict,
 };
 use crate::payload::Payload;
 use crate::protocol::{ApiError, ClientFrame, ErrorCode, Inbound, Request, RoomInfo};
@@ -175,6 +175,7 @@ const fn type_layout_digest() -> u64 {
         layout::<Option<std::net::SocketAddr>>(),
         layout::<Duration>(),
         layout::<LogLevel>(),
+        layout::<Delivery<'static>>(),
     ];
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut i = 0;
@@ -606,6 +607,12 @@ impl<H: MessageHandler> MessageHandler for Contained<H> {
     async fn on_identity_change(&self, session: &dyn Session) {
         if let Err(panic) = contain(move || self.inner.on_identity_change(session)).await {
             self.report("on_identity_change", panic);
+        }
+    }
+
+    async fn on_delivered(&self, session: &dyn Session, delivery: &Delivery<'_>) {
+        if let Err(panic) = contain(move || self.inner.on_delivered(session, delivery)).await {
+            self.report("on_delivered", panic);
         }
     }
 

@@ -42,6 +42,15 @@ pub fn load(
         )));
     }
 
+    // Absolute, so that the loader opens this very file: given a bare file
+    // name, dlopen would search the system's library path instead.
+    let path = &path.canonicalize().map_err(|e| {
+        refuse(format!(
+            "cannot resolve library path {}: {e}",
+            path.display()
+        ))
+    })?;
+
     // SAFETY: opening a library runs its initialisers. That is the trust an
     // operator extends by listing it in chatd.toml; Rust cdylibs have none.
     let library = unsafe { libloading::Library::new(path) }

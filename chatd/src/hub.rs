@@ -627,8 +627,9 @@ impl Hub {
     /// Takes a session out of the hub for good: its nickname is released and
     /// the rooms it was in see it quit. Marking it gone, releasing its nick
     /// and leaving its rooms happen under the room map's lock, so nobody can
-    /// observe (or re-add) a departed session in between.
-    pub fn remove(&self, peer: &Arc<Peer>, reason: &str) {
+    /// observe (or re-add) a departed session in between. Returns the
+    /// identity the session had, for the plugins' `on_session_end`.
+    pub fn remove(&self, peer: &Arc<Peer>, reason: &str) -> Option<Arc<IdentityState>> {
         let mut map = self.rooms.write().unwrap();
         let identity = {
             let mut identity = peer.identity.lock().unwrap();
@@ -639,7 +640,7 @@ impl Hub {
             peer.gone.store(true, Ordering::Release);
             taken
         };
-        if let Some(identity) = identity {
+        if let Some(identity) = &identity {
             self.leave_all(
                 &mut map,
                 peer,
@@ -651,6 +652,7 @@ impl Hub {
         drop(map);
         let mut shard = self.sessions.shard(&peer.id).write().unwrap();
         shard.remove(&peer.id);
+        identity
     }
 
     /// Nicknames of everyone connected, sorted.

@@ -75,8 +75,8 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
-    /// Print the build fingerprint shared-library plugins must match
-    /// (compiler, target, chat-api version); see docs/plugins.md.
+    /// Print this chatd's version, plugin ABI and build fingerprint, and
+    /// what a shared-library plugin must be built with; see docs/plugins.md.
     PluginAbi,
     /// Write a self-signed certificate and key for development.
     GenCert {
@@ -149,19 +149,7 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::PluginAbi) => {
-            let ours = chat_api::plugin_abi::BuildFingerprint::CURRENT;
-            println!("plugins loaded by this chatd must be built with:");
-            println!(
-                "  chat-api        {} (source digest {})",
-                ours.chat_api_version, ours.chat_api_source
-            );
-            println!(
-                "  rustc           {} (commit {})",
-                ours.rustc_release, ours.rustc_commit
-            );
-            println!("  target          {}", ours.target);
-            println!("  panic strategy  {}", ours.panic_strategy);
-            println!("  type layout     {:016x}", ours.type_layout);
+            print!("{}", plugin_abi_text());
             Ok(())
         }
         Some(Command::CheckConfig) => {
@@ -375,4 +363,36 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     Ok(async {
         let _ = tokio::signal::ctrl_c().await;
     })
+}
+
+/// What `chatd plugin-abi` prints: everything a plugin author needs to build
+/// a library this chatd loads (docs/plugins.md quotes it).
+fn plugin_abi_text() -> String {
+    use chat_api::plugin_abi::{BuildFingerprint, DECLARATION_VERSION};
+    let ours = BuildFingerprint::CURRENT;
+    let chatd = env!("CARGO_PKG_VERSION");
+    format!(
+        "chatd {chatd}, plugin declaration format {DECLARATION_VERSION}
+plugins loaded by this chatd must be built with:
+  chat-api        {api} (source digest {source})
+  rustc           {release} (commit {commit})
+  target          {target}
+  panic strategy  {panic}
+  type layout     {layout:016x}
+to build one:
+  1. the chat-api/ directory of the chatd {chatd} source, unchanged (its digest must be {source});
+     `cargo package -p chat-api` there makes a copy that builds outside the source tree
+  2. rustc {release} with commit {commit}: `rustup toolchain install {release}`,
+     pinned by rust-toolchain.toml (a distribution's own rustc {release} may differ)
+  3. that source's Cargo.lock, and crate-type = [\"cdylib\"] with panic = \"{panic}\"
+any other chatd release or build needs the plugin rebuilt; see docs/plugins.md
+",
+        api = ours.chat_api_version,
+        source = ours.chat_api_source,
+        release = ours.rustc_release,
+        commit = ours.rustc_commit,
+        target = ours.target,
+        panic = ours.panic_strategy,
+        layout = ours.type_layout,
+    )
 }

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use chat_api::{
-    ApiError, ErrorCode, Inbound, MessageHandler, PluginConfig, PluginContext, Session, Verdict,
+    ApiError, Delivery, ErrorCode, Inbound, MessageHandler, PluginConfig, PluginContext, Session,
+    Verdict,
 };
 
 use chatd_storage::Database;
@@ -363,6 +364,19 @@ impl Pipeline {
                 .await
             {
                 tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&panic), "plugin panicked on an identity change");
+            }
+        }
+    }
+
+    /// Runs every handler's after-delivery hook (all of them, whatever
+    /// fails), once the core delivered a chat message `session` sent.
+    pub async fn delivered(&self, session: &dyn Session, delivery: &Delivery<'_>) {
+        for stage in &self.stages {
+            if let Err(panic) = self
+                .guard(stage, stage.handler.on_delivered(session, delivery))
+                .await
+            {
+                tracing::error!(plugin = %stage.name, session = session.id(), msg_id = delivery.msg_id, panic = %panic_message(&panic), "plugin panicked after a delivery");
             }
         }
     }

@@ -12,8 +12,8 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use chat_api::{
-    ApiError, ClientFrame, ErrorCode, Identity, Inbound, Payload, Request, RequestId, ServerFrame,
-    SessionId, Transport, PROTOCOL_VERSION,
+    ApiError, ClientFrame, Delivery, ErrorCode, Identity, Inbound, MessageKind, Payload, Request,
+    RequestId, ServerFrame, SessionId, Transport, PROTOCOL_VERSION,
 };
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -24,7 +24,7 @@ use crate::config::{BroadcastPolicy, LimitsConfig};
 use crate::framing::{FrameReader, ReadEvent, ReadSide};
 use crate::hub::{Accepted, Hub};
 use crate::outbox::OutboxReceiver;
-use crate::peer::{Closer, Peer};
+use crate::peer::{Closer, IdentityState, Peer};
 use crate::pipeline::{Outcome, Pipeline};
 
 /// State every session shares.
@@ -192,6 +192,7 @@ pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSo
         view: SessionView {
             peer: peer.clone(),
             hub: shared.hub.clone(),
+            departed: None,
         },
         limiter: RateLimiter::new(&shared.limits()),
         shared,
@@ -214,7 +215,7 @@ pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSo
         peer.closer.close(ErrorCode::QUIT, "connection closed");
         peer.closer.reason()
     };
-    session.shared.hub.remove(&peer, &reason.reason);
+    session.view.departed = session.shared.hub.remove(&peer, &reason.reason);
     if greeted {
         Box::pin(session.shared.pipeline.session_end(&session.view)).await;
     }
@@ -384,10 +385,22 @@ impl SessionTask {
         match self.shared.pipeline.process(&self.view, &mut frame).await {
             Outcome::Continue => {
                 let id = frame.id;
-                match self.route(frame, typed).await {
+                let mut delivered = None;
+                match self.route(frame, typed, &mut delivered).await {
                     Ok(Some(reply)) => self.reply(&reply),
                     Ok(None) => {}
                     Err(error) => self.reply_error(id, &error),
+                }
+                if let Some(d) = delivered {
+                    let delivery = Delivery::new(
+                        d.kind,
+                        d.target.as_deref(),
+                        d.accepted.msg_id,
+                        d.accepted.ts,
+                        d.accepted.recipients,
+                        &d.text,
+                    );
+                    self.shared.pipeline.delivered(&self.view, &delivery).await;
                 }
             }
             Outcome::Done => {}
@@ -396,11 +409,13 @@ impl SessionTask {
     }
 
     /// The core router: what chatd does with a frame no plugin consumed.
-    /// `typed` is a chat message's text before the pipeline.
+    /// `typed` is a chat message's text before the pipeline; a chat message
+    /// the hub accepted is described in `delivered`.
     async fn route(
         &self,
         frame: Inbound,
         typed: Option<String>,
+        delivered: &mut Option<Delivered>,
     ) -> Result<Option<ServerFrame>, ApiError> {
         let id = frame.id;
         let hub = &self.shared.hub;
@@ -415,13 +430,13 @@ impl SessionTask {
                 .filter(|typed| *typed != delivered)
                 .map(|_| delivered.to_string())
         };
-        let sent = |a: Accepted, delivered: String| {
+        let sent = |a: &Accepted, changed: Option<String>| {
             Some(ServerFrame::Sent {
                 id,
                 msg_id: a.msg_id,
                 ts: a.ts,
                 recipients: a.recipients,
-                text: changed(&delivered),
+                text: changed,
                 stored: false,
             })
         };
@@ -459,37 +474,59 @@ impl SessionTask {
             }
             ClientFrame::Say { room, text } => {
                 check_text(&text)?;
-                match &self.shared.history {
-                    None => sent(hub.say(peer, &room, &text, |_, _, _| {})?, text),
-                    Some(history) => {
-                        let changed = changed(&text);
-                        self.say_logged(history, id, &room, &text, changed).await?;
-                        None
+                let changed = changed(&text);
+                let (accepted, target, reply) = match &self.shared.history {
+                    None => {
+                        let mut target = None;
+                        let accepted = hub.say(peer, &room, &text, |m, _, _| target = m.room)?;
+                        let reply = sent(&accepted, changed);
+                        (accepted, target, reply)
                     }
-                }
+                    Some(history) => {
+                        let (accepted, target) =
+                            self.say_logged(history, id, &room, &text, changed).await?;
+                        (accepted, target, None)
+                    }
+                };
+                *delivered = Some(Delivered::new(MessageKind::Room, target, accepted, text));
+                reply
             }
             ClientFrame::Msg { to, text } => {
                 check_text(&text)?;
-                match &self.shared.history {
-                    None => sent(hub.direct(peer, &to, &text, |_, _, _| {})?, text),
-                    Some(history) => {
-                        let changed = changed(&text);
-                        self.direct_logged(history, id, &to, &text, changed).await?;
-                        None
+                let changed = changed(&text);
+                let (accepted, target, reply) = match &self.shared.history {
+                    None => {
+                        let mut target = None;
+                        let accepted = hub.direct(peer, &to, &text, |m, _, _| target = m.to)?;
+                        let reply = sent(&accepted, changed);
+                        (accepted, target, reply)
                     }
-                }
+                    Some(history) => {
+                        let (accepted, target) =
+                            self.direct_logged(history, id, &to, &text, changed).await?;
+                        (accepted, target, None)
+                    }
+                };
+                *delivered = Some(Delivered::new(MessageKind::Direct, target, accepted, text));
+                reply
             }
             ClientFrame::Broadcast { text } => {
                 self.check_broadcast()?;
                 check_text(&text)?;
-                match &self.shared.history {
-                    None => sent(hub.broadcast(peer, &text, |_, _| {})?, text),
-                    Some(history) => {
-                        let changed = changed(&text);
-                        self.broadcast_logged(history, id, &text, changed).await?;
-                        None
+                let changed = changed(&text);
+                let (accepted, reply) = match &self.shared.history {
+                    None => {
+                        let accepted = hub.broadcast(peer, &text, |_, _| {})?;
+                        let reply = sent(&accepted, changed);
+                        (accepted, reply)
                     }
-                }
+                    Some(history) => (
+                        self.broadcast_logged(history, id, &text, changed).await?,
+                        None,
+                    ),
+                };
+                *delivered = Some(Delivered::new(MessageKind::Broadcast, None, accepted, text));
+                reply
             }
             ClientFrame::History {
                 room,
@@ -662,10 +699,40 @@ impl RateLimiter {
     }
 }
 
+/// A chat message the hub accepted, for the plugins' `on_delivered`.
+struct Delivered {
+    kind: MessageKind,
+    /// The room or the recipient, as the hub spelt it in the message.
+    target: Option<String>,
+    accepted: Accepted,
+    text: String,
+}
+
+impl Delivered {
+    fn new(kind: MessageKind, target: Option<String>, accepted: Accepted, text: String) -> Self {
+        Delivered {
+            kind,
+            target,
+            accepted,
+            text,
+        }
+    }
+}
+
 /// The plugin API's view of a session.
 pub struct SessionView {
     peer: Arc<Peer>,
     hub: Arc<Hub>,
+    /// Who the session was when it left the hub (which takes the identity
+    /// away from the peer): what `on_session_end` reads.
+    departed: Option<Arc<IdentityState>>,
+}
+
+impl SessionView {
+    /// The current identity, or the last one once the session has ended.
+    fn identity(&self) -> Option<Arc<IdentityState>> {
+        self.peer.identity().or_else(|| self.departed.clone())
+    }
 }
 
 impl chat_api::Session for SessionView {
@@ -682,13 +749,13 @@ impl chat_api::Session for SessionView {
         self.peer.is_encrypted()
     }
     fn nick(&self) -> Option<String> {
-        self.peer.nick().map(|n| n.to_string())
+        self.identity().map(|i| i.nick.to_string())
     }
     fn account(&self) -> Option<String> {
-        self.peer.identity().and_then(|i| i.account.clone())
+        self.identity().and_then(|i| i.account.clone())
     }
     fn is_admin(&self) -> bool {
-        self.peer.identity().is_some_and(|i| i.admin)
+        self.identity().is_some_and(|i| i.admin)
     }
     fn send(&self, payload: Payload) -> bool {
         self.peer.deliver_own(payload)

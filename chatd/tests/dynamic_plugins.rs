@@ -37,6 +37,7 @@ fn plugin_dir() -> &'static Path {
             .args(["-p", "chatd-test-plugin-panicky"])
             .args(["-p", "chatd-test-plugin-bad-abi"])
             .args(["-p", "chatd-test-plugin-no-entry"])
+            .args(["-p", "chatd-test-plugin-observer"])
             .output()
             .expect("cargo can be run");
         assert!(
@@ -612,4 +613,142 @@ impl Write for LogWriter {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// A plugin frame with this `type`, as a JSON object.
+fn custom<'a>(frame: &'a Received, kind: &str) -> Option<&'a serde_json::Map<String, Value>> {
+    match frame {
+        Received::Custom { kind: k, fields } if k == kind => Some(fields),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn library_plugin_sees_delivered_messages_and_who_left() {
+    // Both routes of a chat message: through the history log and without.
+    for history in ["", "[history]\nenabled = false\n"] {
+        let data = tempfile::tempdir().unwrap();
+        let plugins = format!(
+            "{}{history}",
+            plugin_entry("observer", &library("chatd-test-plugin-observer"), "")
+        );
+        let server = start(data.path(), &plugins).await;
+        let mut alice = connect(&server, "alice").await;
+        let mut bob = connect(&server, "bob").await;
+        join(&mut alice, "#Lobby").await;
+        join(&mut bob, "#lobby").await;
+
+        let say = ClientFrame::Say {
+            room: "#lobby".into(),
+            text: "hello bob".into(),
+        };
+        let reply = alice.request(&say).await.unwrap();
+        let Received::Core(ServerFrame::Sent { msg_id, ts, .. }) = reply else {
+            panic!("[{history}] expected sent, got {reply:?}");
+        };
+        let observed = alice
+            .expect(TIMEOUT, |f| custom(f, "observed_delivery").is_some())
+            .await
+            .expect("on_delivered reported the message");
+        let observed = custom(&observed, "observed_delivery").unwrap();
+        assert_eq!(
+            observed["msg_id"],
+            json!(msg_id),
+            "[{history}] {observed:?}"
+        );
+        assert_eq!(observed["ts"], json!(ts), "{observed:?}");
+        assert_eq!(observed["from"], json!("alice"), "{observed:?}");
+        assert_eq!(observed["kind"], json!("room"), "{observed:?}");
+        // The room as the server spells it (its creator's spelling).
+        assert_eq!(observed["target"], json!("#Lobby"), "{observed:?}");
+        assert_eq!(observed["recipients"], json!(1), "{observed:?}");
+        assert_eq!(observed["text"], json!("hello bob"), "{observed:?}");
+
+        // A say the core refuses is not a delivery.
+        let refused = ClientFrame::Say {
+            room: "#elsewhere".into(),
+            text: "anyone?".into(),
+        };
+        let reply = alice.request(&refused).await.unwrap();
+        assert_eq!(
+            error_code(&reply),
+            Some(&ErrorCode::NOT_IN_ROOM),
+            "{reply:?}"
+        );
+        let before_pong = alice.sync().await.unwrap();
+        assert!(
+            !before_pong
+                .iter()
+                .any(|f| custom(f, "observed_delivery").is_some()),
+            "[{history}] a refused say reached on_delivered: {before_pong:?}"
+        );
+
+        // A direct message names its recipient.
+        let reply = alice
+            .request(&ClientFrame::Msg {
+                to: "BOB".into(),
+                text: "psst".into(),
+            })
+            .await
+            .unwrap();
+        let Received::Core(ServerFrame::Sent { msg_id, .. }) = reply else {
+            panic!("expected sent, got {reply:?}");
+        };
+        let observed = alice
+            .expect(TIMEOUT, |f| custom(f, "observed_delivery").is_some())
+            .await
+            .expect("on_delivered reported the direct message");
+        let observed = custom(&observed, "observed_delivery").unwrap();
+        assert_eq!(observed["msg_id"], json!(msg_id), "{observed:?}");
+        assert_eq!(observed["kind"], json!("direct"), "{observed:?}");
+        assert_eq!(observed["target"], json!("bob"), "{observed:?}");
+
+        // on_session_end still knows who left.
+        drop(bob);
+        let ended = alice
+            .expect(TIMEOUT, |f| custom(f, "observed_session_end").is_some())
+            .await
+            .expect("on_session_end reported the session");
+        let ended = custom(&ended, "observed_session_end").unwrap();
+        assert_eq!(ended["nick"], json!("bob"), "[{history}] {ended:?}");
+        assert_eq!(ended["account"], Value::Null, "{ended:?}");
+        server.stop().await;
+    }
+}
+
+/// The guide's layout: the library copied into `plugins/` next to
+/// `chatd.toml`, named by a path relative to that file, not to the working
+/// directory.
+#[tokio::test]
+async fn library_in_plugins_next_to_the_config_file_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let file_name = chatd::dynamic::library_file_name("chatd-plugin-dice");
+    std::fs::create_dir(dir.path().join("plugins")).unwrap();
+    std::fs::copy(
+        library("chatd-plugin-dice"),
+        dir.path().join("plugins").join(&file_name),
+    )
+    .unwrap();
+    let config_file = dir.path().join("chatd.toml");
+    std::fs::write(
+        &config_file,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
+             [[plugin]]\nname = \"dice\"\npath = \"plugins/{file_name}\"\n"
+        ),
+    )
+    .unwrap();
+    assert_ne!(std::env::current_dir().unwrap(), dir.path());
+    let config = Config::load(&config_file).expect("the configuration is valid");
+    let server = match chatd::start(config).await {
+        Ok(server) => server,
+        Err(error) => panic!("server did not start: {error}"),
+    };
+    let alice = connect(&server, "alice").await;
+    assert!(
+        alice.welcome.plugins.contains(&"dice".to_string()),
+        "{:?}",
+        alice.welcome.plugins
+    );
+    server.stop().await;
 }

@@ -13,6 +13,7 @@ use super::SessionTask;
 use crate::history::{
     direct_conv, Ack, Cursor, Gap, History, LogCommand, LogEntry, UnreadQuery, BROADCAST_CONV,
 };
+use crate::hub::Accepted;
 use crate::pipeline::Outcome;
 
 /// Messages per `missed` frame.
@@ -76,21 +77,25 @@ impl SessionTask {
         room: &str,
         text: &str,
         changed: Option<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(Accepted, Option<String>), ApiError> {
         let permit = history.reserve().await?;
         let peer = self.peer().clone();
-        self.shared
+        let mut target = None;
+        let accepted = self
+            .shared
             .hub
             .say(&peer, room, text, |message, room, accepted| {
+                target = message.room.clone();
                 permit.send(LogCommand::Store(
                     LogEntry::new(message, room.key.clone()),
                     Some(ack(&peer, id, accepted.recipients, changed, false)),
                 ));
             })?;
-        Ok(())
+        Ok((accepted, target))
     }
 
     /// `msg` through the log; to an offline account it is kept for later.
+    /// Returns the recipient's nickname (or account name) as delivered.
     pub(super) async fn direct_logged(
         &self,
         history: &History,
@@ -98,17 +103,19 @@ impl SessionTask {
         to: &str,
         text: &str,
         changed: Option<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(Accepted, Option<String>), ApiError> {
         let peer = self.peer().clone();
         let me = peer
             .identity()
             .ok_or_else(|| ApiError::new(ErrorCode::NICK_REQUIRED, "choose a nickname first"))?;
         let my_key = history.party_key(peer.id, &me);
         let permit = history.reserve().await?;
+        let mut delivered_to = None;
         let online = self
             .shared
             .hub
             .direct(&peer, to, text, |message, target, accepted| {
+                delivered_to = message.to.clone();
                 let their_key = target
                     .identity()
                     .map(|t| history.party_key(target.id, &t))
@@ -132,7 +139,7 @@ impl SessionTask {
                 ));
             });
         let error = match online {
-            Ok(_) => return Ok(()),
+            Ok(accepted) => return Ok((accepted, delivered_to)),
             Err(e) if e.code == ErrorCode::NO_SUCH_USER && validate_nick(to).is_ok() => e,
             Err(e) => return Err(e),
         };
@@ -147,7 +154,8 @@ impl SessionTask {
             return Err(error);
         };
         let permit = history.reserve().await?;
-        self.shared
+        let accepted = self
+            .shared
             .hub
             .direct_to_absent(&peer, &name, text, |message, _| {
                 let mut parties = vec![(their_key.clone(), message.from.clone())];
@@ -165,7 +173,7 @@ impl SessionTask {
                     Some(ack(&peer, id, 0, changed, true)),
                 ));
             })?;
-        Ok(())
+        Ok((accepted, Some(name)))
     }
 
     /// `broadcast` through the log.
@@ -175,18 +183,15 @@ impl SessionTask {
         id: Option<RequestId>,
         text: &str,
         changed: Option<String>,
-    ) -> Result<(), ApiError> {
+    ) -> Result<Accepted, ApiError> {
         let permit = history.reserve().await?;
         let peer = self.peer().clone();
-        self.shared
-            .hub
-            .broadcast(&peer, text, |message, accepted| {
-                permit.send(LogCommand::Store(
-                    LogEntry::new(message, BROADCAST_CONV.to_string()),
-                    Some(ack(&peer, id, accepted.recipients, changed, false)),
-                ));
-            })?;
-        Ok(())
+        self.shared.hub.broadcast(&peer, text, |message, accepted| {
+            permit.send(LogCommand::Store(
+                LogEntry::new(message, BROADCAST_CONV.to_string()),
+                Some(ack(&peer, id, accepted.recipients, changed, false)),
+            ));
+        })
     }
 
     /// The key of this session's direct conversation with `with`.

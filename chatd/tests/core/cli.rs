@@ -122,3 +122,35 @@ fn gen_cert_writes_a_usable_pair() {
         );
     }
 }
+
+/// `chatd plugin-abi` tells a plugin author which chatd this is and
+/// everything their build must match.
+#[test]
+fn plugin_abi_names_the_release_and_what_a_plugin_needs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ok, text) = chatd(&["plugin-abi"], dir.path());
+    assert!(ok, "{text}");
+    let ours = chat_api::plugin_abi::BuildFingerprint::CURRENT;
+    let first = text.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        format!(
+            "chatd {}, plugin declaration format {}",
+            env!("CARGO_PKG_VERSION"),
+            chat_api::plugin_abi::DECLARATION_VERSION
+        )
+    );
+    for needed in [
+        ours.chat_api_version,
+        ours.chat_api_source,
+        ours.rustc_release,
+        ours.rustc_commit,
+        ours.target,
+        "cargo package -p chat-api",
+        "rust-toolchain.toml",
+        "Cargo.lock",
+        "crate-type = [\"cdylib\"]",
+    ] {
+        assert!(text.contains(needed), "{needed:?} missing from:\n{text}");
+    }
+}
