@@ -50,6 +50,33 @@
 //! same compiler and `chat-api` source as the chatd that loads them; chatd
 //! checks this before calling into a library (see [`plugin_abi`] and
 //! `docs/plugins.md`).
+//!
+//! ### Which types are `#[non_exhaustive]`
+//!
+//! The rule is who builds a type and who matches on it:
+//!
+//! * **Enums chatd produces and clients or plugins match on, where growth is
+//!   promised**, are `#[non_exhaustive]`; match them with a `_` arm:
+//!   [`ServerFrame`] (new frame types may appear within a protocol version),
+//!   [`Transport`], [`names::NameError`] and
+//!   [`plugin_abi::DeclarationError`].
+//! * **Enums clients or plugins produce and chatd consumes** stay exhaustive,
+//!   so that chatd's own compiler catches a case it does not handle:
+//!   [`ClientFrame`], [`Verdict`], [`Reconfigured`], [`LogLevel`]. Adding a
+//!   variant to them breaks no client or plugin.
+//! * **[`MessageKind`] and [`PresenceEvent`]** are closed within a protocol
+//!   version (an old client could not show a new kind); a new one comes
+//!   with a new [`PROTOCOL_VERSION`].
+//! * **Structs and frame variants that clients or plugins build with literal
+//!   syntax** ([`Identity`], [`PluginConfig`], [`PluginContext`],
+//!   [`ApiError`], [`Message`], [`RoomInfo`], the [`files`] frames, the
+//!   variants of [`ClientFrame`] and [`ServerFrame`]) are not
+//!   `#[non_exhaustive]`, which would forbid that. A field added to one of
+//!   them is optional on the wire but a breaking change in Rust, so it comes
+//!   with a new `0.x` minor version of `chat-api`. Destructure them with
+//!   `{ field, .. }` so that such a field costs a reader nothing.
+//! * **Structs only chatd builds** are `#[non_exhaustive]` and have a
+//!   constructor for hosts and tests: [`Delivery`].
 
 pub mod files;
 pub mod handler;

@@ -12,6 +12,7 @@ pub const MAX_ROOM_LEN: usize = 64;
 
 /// Why a name was refused (the text is shown to users).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum NameError {
     #[error("a nickname must be 1 to {MAX_NICK_LEN} characters: a letter, then letters, digits, '_' or '-'")]
     BadNick,

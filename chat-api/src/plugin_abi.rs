@@ -266,6 +266,7 @@ unsafe impl Sync for PluginDeclaration {}
 
 /// Why a library's declaration cannot even be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DeclarationError {
     #[error("its `{ENTRY_SYMBOL}` symbol does not point to a chatd plugin declaration")]
     NotADeclaration,

@@ -202,6 +202,7 @@ pub struct RoomInfo {
 /// Frames the server sends (the core set; plugins add more).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ServerFrame {
     /// Reply to `hello`.
     Welcome {

@@ -1203,6 +1203,8 @@ fn on_frame(state: &mut State, frame: Received, out: &mut Vec<NetCommand>) {
                 let text = format!("the server closed the session: {reason} ({code})");
                 state.note(0, Body::Status(text));
             }
+            // A frame type of a newer chat-api this client does not show.
+            _ => {}
         },
         Received::Custom { kind, fields } => {
             let quiet = what == Some(PendingKind::FileListQuiet);

@@ -1,0 +1,155 @@
+//! `chat-api` builds on its own, outside chatd's workspace: as the `.crate`
+//! that `cargo package -p chat-api` writes (what docs/plugins.md tells
+//! plugin authors to build against), and as a plain copy of its directory.
+//!
+//! Both builds run `cargo build --offline` in a temporary directory outside
+//! the workspace, so they need the dependencies in the local registry cache
+//! (the workspace's own build has put them there). They share one target
+//! directory under `CARGO_TARGET_TMPDIR`: the outer `cargo test` holds the
+//! lock on the main one.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("chat-api lives in the workspace")
+}
+
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("chat-api-standalone")
+}
+
+fn cargo(dir: &Path, args: &[&str]) -> Output {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    Command::new(cargo)
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", target_dir())
+        .args(args)
+        .output()
+        .expect("cargo can be run")
+}
+
+fn assert_success(what: &str, output: &Output) {
+    assert!(
+        output.status.success(),
+        "{what} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn packaged_crate_builds_outside_the_workspace() {
+    let output = cargo(
+        workspace(),
+        &[
+            "package",
+            "-p",
+            "chat-api",
+            "--offline",
+            "--no-verify",
+            "--allow-dirty",
+        ],
+    );
+    assert_success("cargo package -p chat-api", &output);
+    let crate_file = target_dir()
+        .join("package")
+        .join(format!("chat-api-{}.crate", env!("CARGO_PKG_VERSION")));
+
+    let outside = tempfile::tempdir().unwrap();
+    let status = Command::new("tar")
+        .arg("xzf")
+        .arg(&crate_file)
+        .arg("-C")
+        .arg(outside.path())
+        .status()
+        .expect("tar can be run");
+    assert!(status.success(), "cannot unpack {}", crate_file.display());
+    let unpacked = outside
+        .path()
+        .join(format!("chat-api-{}", env!("CARGO_PKG_VERSION")));
+    assert!(
+        unpacked.join("Cargo.lock").is_file(),
+        "the package carries chatd's Cargo.lock"
+    );
+
+    let output = cargo(&unpacked, &["build", "--offline", "--locked"]);
+    assert_success(
+        &format!("cargo build in the unpacked {}", unpacked.display()),
+        &output,
+    );
+    // A plugin built against the package matches the chatd built from this
+    // source: the fingerprint's source digest covers `src/` only.
+    assert_eq!(
+        source_digest(&unpacked.join("src")),
+        chat_api::plugin_abi::BuildFingerprint::CURRENT.chat_api_source,
+        "the packaged source differs from the one chatd is built from"
+    );
+}
+
+/// The digest `build.rs` computes (FNV-1a over the `.rs` files under `src`,
+/// sorted by relative path, without carriage returns).
+fn source_digest(src: &Path) -> String {
+    fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                collect(&path, files);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    collect(src, &mut files);
+    files.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut feed = |bytes: &[u8]| {
+        for &b in bytes {
+            hash ^= u64::from(b);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for file in files {
+        let relative = file.strip_prefix(src).unwrap();
+        feed(relative.to_string_lossy().replace('\\', "/").as_bytes());
+        feed(&[0]);
+        let contents: Vec<u8> = std::fs::read(&file)
+            .unwrap()
+            .into_iter()
+            .filter(|&b| b != b'\r')
+            .collect();
+        feed(&contents);
+        feed(&[0]);
+    }
+    format!("{hash:016x}")
+}
+
+#[test]
+fn copy_of_the_directory_builds_outside_the_workspace() {
+    let outside = tempfile::tempdir().unwrap();
+    let copy = outside.path().join("chat-api");
+    copy_dir(Path::new(env!("CARGO_MANIFEST_DIR")), &copy);
+    // chatd's dependency versions, as docs/plugins.md has authors do.
+    std::fs::copy(workspace().join("Cargo.lock"), copy.join("Cargo.lock")).unwrap();
+
+    let output = cargo(&copy, &["build", "--offline"]);
+    assert_success(
+        &format!("cargo build in a copy at {}", copy.display()),
+        &output,
+    );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
