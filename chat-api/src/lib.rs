@@ -1,19 +1,30 @@
 //! # chat-api: the protocol and plugin API of chatd
 //!
 //! This crate is everything that is shared between the chatd server, its
-//! clients and its plugins, and nothing of the server's internals:
+//! clients and its plugins, and nothing of the server's internals. It has
+//! three audiences, in three layers:
 //!
-//! * [`protocol`]: the wire frames (newline-delimited JSON, documented in
-//!   `docs/protocol.md`), as serde types. Clients and the server use the same
-//!   types, so they cannot drift apart.
-//! * [`names`]: the rules for nicknames and room names.
-//! * [`handler`]: the [`MessageHandler`] trait every plugin implements, and the
-//!   narrow views of the server a plugin gets: the [`Session`] it acts for and
-//!   the [`Host`] handle it sends through.
-//! * [`Payload`]: an encoded frame; encoded once, shared by every recipient.
-//! * [`files`]: the frames of the file transfer plugin, shared with clients.
-//! * [`plugin_abi`] and [`export_plugin!`]: the shared-library boundary for
-//!   third-party plugins (see `docs/plugins.md`).
+//! 1. **The wire protocol**, for clients and the server (always built):
+//!    * [`protocol`]: the frames (newline-delimited JSON, documented in
+//!      `docs/protocol.md`), as serde types. Clients and the server use the
+//!      same types, so they cannot drift apart.
+//!    * [`names`]: the rules for nicknames and room names.
+//!    * [`files`]: the frames of the file transfer plugin, shared with clients.
+//!    * [`Payload`]: an encoded frame; encoded once, shared by every recipient.
+//! 2. **The plugin API**, for plugin authors (feature `plugin`, on by
+//!    default): [`plugin`] has the [`MessageHandler`] trait every plugin
+//!    implements, and the narrow views of the server a plugin gets: the
+//!    [`Session`] it acts for and the [`Host`] handle it sends through.
+//!    ([`handler`] is its former name, kept so that old paths compile.)
+//! 3. **The shared-library ABI**, between chatd and a plugin library
+//!    (feature `plugin`): [`plugin_abi`], used by chatd's loader, and
+//!    [`export_plugin!`], the one macro a plugin author calls (see
+//!    `docs/plugins.md`).
+//!
+//! Everything a client or plugin commonly needs is also re-exported at the
+//! crate root. A client depends on the protocol alone with
+//! `chat-api = { version = "0.1", default-features = false }`: no plugin
+//! traits, no ABI code, and neither `async-trait` nor `toml`.
 //!
 //! ## A minimal handler
 //!
@@ -79,19 +90,28 @@
 //!   constructor for hosts and tests: [`Delivery`].
 
 pub mod files;
-pub mod handler;
 pub mod names;
 pub mod payload;
+#[cfg(feature = "plugin")]
+pub mod plugin;
+#[cfg(feature = "plugin")]
 pub mod plugin_abi;
 pub mod protocol;
 
+/// The former name of [`plugin`], kept so that `chat_api::handler::...`
+/// paths still compile.
+#[cfg(feature = "plugin")]
+pub use plugin as handler;
+
+#[cfg(feature = "plugin")]
 pub use async_trait::async_trait;
-pub use handler::{
+pub use payload::Payload;
+#[cfg(feature = "plugin")]
+pub use plugin::{
     BoxFuture, ConfigError, Delivery, HandlerError, HandlerResult, Host, Identity, LogLevel,
     MessageHandler, PluginConfig, PluginContext, Reconfigured, Session, SessionId, Transport,
     Verdict,
 };
-pub use payload::Payload;
 pub use protocol::{
     ApiError, ClientFrame, ErrorCode, Inbound, Message, MessageKind, ParseError, Presence,
     PresenceEvent, Request, RequestId, RoomInfo, ServerFrame, UnreadEntry, PROTOCOL_VERSION,

@@ -43,11 +43,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use crate::handler::{
+use crate::payload::Payload;
+use crate::plugin::{
     BoxFuture, ConfigError, Delivery, HandlerError, HandlerResult, Host, Identity, LogLevel,
     MessageHandler, PluginConfig, PluginContext, Reconfigured, Session, SessionId, Verdict,
 };
-use crate::payload::Payload;
 use crate::protocol::{ApiError, ClientFrame, ErrorCode, Inbound, Request, RoomInfo};
 
 /// The name of the function every plugin library exports (by
