@@ -14,10 +14,12 @@
 //! * [`peer`]: a session as the hub sees it (queue, identity, rooms);
 //! * [`outbox`]: the bounded per-connection queue the writer drains;
 //! * [`host`]: the narrow server handle plugins get;
-//! * [`server`]: start-up and graceful shutdown; [`config`]: `chatd.toml`.
+//! * [`server`]: start-up and graceful shutdown; [`config`]: `chatd.toml`;
+//! * [`metrics`] and [`admin`]: what operators see on the admin listener.
 //!
 //! See `docs/architecture.md` for the design and its locking rules.
 
+pub mod admin;
 pub mod check;
 pub mod config;
 pub mod data_dir;
@@ -28,6 +30,7 @@ pub mod host;
 pub mod hub;
 pub mod listener;
 pub mod message_ids;
+pub mod metrics;
 pub mod outbox;
 pub mod peer;
 pub mod pipeline;

@@ -205,6 +205,9 @@ async fn run(config: Config, banner: bool) -> anyhow::Result<()> {
         let scheme = if server.web_tls { "https" } else { "http" };
         eprintln!("chatd web app: open {scheme}://{addr}/ in a browser");
     }
+    if let Some(addr) = server.admin_addr.filter(|_| banner) {
+        eprintln!("chatd admin: http://{addr}/metrics, /healthz, /readyz");
+    }
     signals.await;
     server.stop().await;
     Ok(())

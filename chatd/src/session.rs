@@ -22,6 +22,7 @@ mod history;
 use crate::config::{BroadcastPolicy, LimitsConfig};
 use crate::framing::{FrameReader, ReadEvent, ReadSide};
 use crate::hub::{Accepted, Hub};
+use crate::metrics::{LoginKind, Metrics, Routed};
 use crate::outbox::OutboxReceiver;
 use crate::peer::{Closer, Peer};
 use crate::pipeline::{Outcome, Pipeline};
@@ -43,6 +44,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Every session and writer task, so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// Counters for `/metrics`, when the admin listener is configured.
+    pub metrics: Option<Arc<Metrics>>,
     next_session_id: AtomicU64,
     /// Connections currently held (for `limits.max_connections`).
     connections: AtomicUsize,
@@ -56,6 +59,7 @@ impl Shared {
         broadcast: BroadcastPolicy,
         history: Option<Arc<crate::history::History>>,
         shutdown: CancellationToken,
+        metrics: Option<Arc<Metrics>>,
     ) -> Shared {
         let welcome = Payload::encode(&ServerFrame::Welcome {
             server: "chatd".to_string(),
@@ -81,6 +85,7 @@ impl Shared {
             welcome,
             shutdown,
             tracker: TaskTracker::new(),
+            metrics,
             next_session_id: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
         }
@@ -175,6 +180,9 @@ pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSo
         shared,
     };
     tracing::debug!(session = peer.id, addr = ?peer.addr, transport = ?peer.transport, "connected");
+    if let Some(metrics) = &session.shared.metrics {
+        metrics.connection_opened(peer.transport);
+    }
     // Boxed (here and per frame below) so that the task of an idle
     // connection does not carry the space of these rarer, larger states.
     let greeted = Box::pin(session.handshake(source)).await;
@@ -193,6 +201,9 @@ pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSo
         peer.closer.reason()
     };
     session.shared.hub.remove(&peer, &reason.reason);
+    if let Some(metrics) = &session.shared.metrics {
+        metrics.connection_closed(peer.transport, &reason.code, peer.peak_queued_frames());
+    }
     if greeted {
         Box::pin(session.shared.pipeline.session_end(&session.view)).await;
     }
@@ -215,6 +226,9 @@ impl SessionTask {
     }
 
     fn reply_error(&self, id: Option<RequestId>, error: &ApiError) {
+        if let Some(metrics) = &self.shared.metrics {
+            metrics.error_sent(&error.code);
+        }
         self.reply(&ServerFrame::error(id, error));
     }
 
@@ -250,7 +264,11 @@ impl SessionTask {
                 }
                 ReadEvent::Eof | ReadEvent::Failed(_) => return false,
             };
-            match Inbound::parse(&line) {
+            let parsed = Inbound::parse(&line);
+            if let Some(metrics) = &self.shared.metrics {
+                metrics.frame_received(parsed.as_ref().ok().map(|f| f.kind.as_str()));
+            }
+            match parsed {
                 Ok(Inbound {
                     request: Request::Core(ClientFrame::Hello { protocol, client }),
                     ..
@@ -302,6 +320,9 @@ impl SessionTask {
 
     async fn on_line(&mut self, line: Bytes) {
         let parsed = Inbound::parse(&line);
+        if let Some(metrics) = &self.shared.metrics {
+            metrics.frame_received(parsed.as_ref().ok().map(|f| f.kind.as_str()));
+        }
         let self_paced = matches!(&parsed, Ok(f) if self.shared.self_paced.contains(&f.kind));
         if !self_paced && !self.limiter.allow() {
             let id = match &parsed {
@@ -332,6 +353,7 @@ impl SessionTask {
         }
         let rooms_before = self.room_snapshot(&frame.kind);
         let identity_before = self.peer().identity();
+        let login_kind = LoginKind::of(&frame.kind);
         self.handle(frame).await;
         let identity_after = self.peer().identity();
         let changed = match (&identity_before, &identity_after) {
@@ -341,6 +363,10 @@ impl SessionTask {
         };
         if changed {
             self.shared.pipeline.identity_changed(&self.view).await;
+        }
+        if let (Some(metrics), Some(kind)) = (&self.shared.metrics, login_kind) {
+            let account = identity_after.as_ref().is_some_and(|i| i.account.is_some());
+            metrics.login(kind, changed && account);
         }
         if let Some(before) = rooms_before {
             self.remember_rooms(before).await;
@@ -359,6 +385,8 @@ impl SessionTask {
         // Plugins may rewrite a chat message (masked words, a dice roll);
         // the text as typed tells whether the sender must be told.
         let typed = chat_text(&frame).map(str::to_owned);
+        // Read before the pipeline, which takes the fields out of the frame.
+        let uploaded = self.shared.metrics.as_ref().and(file_chunk_bytes(&frame));
         match self.shared.pipeline.process(&self.view, &mut frame).await {
             Outcome::Continue => {
                 let id = frame.id;
@@ -368,7 +396,11 @@ impl SessionTask {
                     Err(error) => self.reply_error(id, &error),
                 }
             }
-            Outcome::Done => {}
+            Outcome::Done => {
+                if let (Some(metrics), Some(bytes)) = (&self.shared.metrics, uploaded) {
+                    metrics.file_bytes_uploaded(bytes);
+                }
+            }
             Outcome::Reject(error) => self.reply_error(frame.id, &error),
         }
     }
@@ -438,7 +470,10 @@ impl SessionTask {
             ClientFrame::Say { room, text } => {
                 check_text(&text)?;
                 match &self.shared.history {
-                    None => sent(hub.say(peer, &room, &text, |_, _, _| {})?, text),
+                    None => sent(
+                        self.routed(Routed::Room, hub.say(peer, &room, &text, |_, _, _| {})?),
+                        text,
+                    ),
                     Some(history) => {
                         let changed = changed(&text);
                         self.say_logged(history, id, &room, &text, changed).await?;
@@ -449,7 +484,10 @@ impl SessionTask {
             ClientFrame::Msg { to, text } => {
                 check_text(&text)?;
                 match &self.shared.history {
-                    None => sent(hub.direct(peer, &to, &text, |_, _, _| {})?, text),
+                    None => sent(
+                        self.routed(Routed::Direct, hub.direct(peer, &to, &text, |_, _, _| {})?),
+                        text,
+                    ),
                     Some(history) => {
                         let changed = changed(&text);
                         self.direct_logged(history, id, &to, &text, changed).await?;
@@ -461,7 +499,10 @@ impl SessionTask {
                 self.check_broadcast()?;
                 check_text(&text)?;
                 match &self.shared.history {
-                    None => sent(hub.broadcast(peer, &text, |_, _| {})?, text),
+                    None => sent(
+                        self.routed(Routed::Broadcast, hub.broadcast(peer, &text, |_, _| {})?),
+                        text,
+                    ),
                     Some(history) => {
                         let changed = changed(&text);
                         self.broadcast_logged(history, id, &text, changed).await?;
@@ -519,6 +560,14 @@ impl SessionTask {
         })
     }
 
+    /// Counts a message the hub accepted, with its deliveries.
+    fn routed(&self, kind: Routed, accepted: Accepted) -> Accepted {
+        if let Some(metrics) = &self.shared.metrics {
+            metrics.routed(kind, accepted.recipients);
+        }
+        accepted
+    }
+
     fn check_broadcast(&self) -> Result<(), ApiError> {
         let allowed = match self.shared.broadcast {
             BroadcastPolicy::Everyone => true,
@@ -568,6 +617,20 @@ fn unknown_type(kind: &str) -> ApiError {
             format!("unknown frame type '{kind}'; see docs/protocol.md"),
         ),
     }
+}
+
+/// The file bytes a `file_chunk` carries (its base64 `data`, decoded
+/// length), counted once the files plugin has accepted the chunk.
+fn file_chunk_bytes(frame: &Inbound) -> Option<u64> {
+    let Request::Custom(fields) = &frame.request else {
+        return None;
+    };
+    if frame.kind != "file_chunk" {
+        return None;
+    }
+    let data = fields.get("data")?.as_str()?;
+    let padding = data.bytes().rev().take_while(|&b| b == b'=').count();
+    Some((data.len() / 4 * 3).saturating_sub(padding) as u64)
 }
 
 /// The text of a chat message (`say`, `msg`, `broadcast`); other frames

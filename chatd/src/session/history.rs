@@ -13,6 +13,7 @@ use super::SessionTask;
 use crate::history::{
     direct_conv, Ack, Cursor, Gap, History, LogCommand, LogEntry, UnreadQuery, BROADCAST_CONV,
 };
+use crate::metrics::Routed;
 use crate::pipeline::Outcome;
 
 /// Messages per `missed` frame.
@@ -79,7 +80,8 @@ impl SessionTask {
     ) -> Result<(), ApiError> {
         let permit = history.reserve().await?;
         let peer = self.peer().clone();
-        self.shared
+        let accepted = self
+            .shared
             .hub
             .say(&peer, room, text, |message, room, accepted| {
                 permit.send(LogCommand::Store(
@@ -87,6 +89,7 @@ impl SessionTask {
                     Some(ack(&peer, id, accepted.recipients, changed, false)),
                 ));
             })?;
+        self.routed(Routed::Room, accepted);
         Ok(())
     }
 
@@ -132,7 +135,10 @@ impl SessionTask {
                 ));
             });
         let error = match online {
-            Ok(_) => return Ok(()),
+            Ok(accepted) => {
+                self.routed(Routed::Direct, accepted);
+                return Ok(());
+            }
             Err(e) if e.code == ErrorCode::NO_SUCH_USER && validate_nick(to).is_ok() => e,
             Err(e) => return Err(e),
         };
@@ -147,7 +153,8 @@ impl SessionTask {
             return Err(error);
         };
         let permit = history.reserve().await?;
-        self.shared
+        let accepted = self
+            .shared
             .hub
             .direct_to_absent(&peer, &name, text, |message, _| {
                 let mut parties = vec![(their_key.clone(), message.from.clone())];
@@ -165,6 +172,7 @@ impl SessionTask {
                     Some(ack(&peer, id, 0, changed, true)),
                 ));
             })?;
+        self.routed(Routed::Direct, accepted);
         Ok(())
     }
 
@@ -178,7 +186,8 @@ impl SessionTask {
     ) -> Result<(), ApiError> {
         let permit = history.reserve().await?;
         let peer = self.peer().clone();
-        self.shared
+        let accepted = self
+            .shared
             .hub
             .broadcast(&peer, text, |message, accepted| {
                 permit.send(LogCommand::Store(
@@ -186,6 +195,7 @@ impl SessionTask {
                     Some(ack(&peer, id, accepted.recipients, changed, false)),
                 ));
             })?;
+        self.routed(Routed::Broadcast, accepted);
         Ok(())
     }
 
