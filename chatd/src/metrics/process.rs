@@ -31,7 +31,7 @@ impl Collector for ProcessCollector {
         let cpu = ConstCounter::new(s.cpu_seconds);
         cpu.encode(encoder.encode_descriptor(
             "process_cpu_seconds",
-            "User and system CPU time the process has used, in seconds",
+            "User and system CPU time the process has used, in seconds.",
             None,
             cpu.metric_type(),
         )?)?;
@@ -48,17 +48,17 @@ impl Collector for ProcessCollector {
             ),
             (
                 "process_open_fds",
-                "Open file descriptors (sockets, files, the database)",
+                "Open file descriptors (sockets, files, the database).",
                 s.open_fds,
             ),
             (
                 "process_max_fds",
-                "The process's limit on open file descriptors (RLIMIT_NOFILE)",
+                "The limit on open file descriptors (RLIMIT_NOFILE).",
                 s.max_fds,
             ),
             (
                 "process_threads",
-                "Operating-system threads of the process",
+                "Operating-system threads of the process.",
                 s.threads,
             ),
         ];
@@ -69,7 +69,7 @@ impl Collector for ProcessCollector {
         let start = ConstGauge::new(s.start_time_seconds);
         start.encode(encoder.encode_descriptor(
             "process_start_time_seconds",
-            "When the process started, in seconds since the Unix epoch",
+            "When the process started, in seconds since the Unix epoch.",
             None,
             start.metric_type(),
         )?)?;
