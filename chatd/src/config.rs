@@ -579,9 +579,8 @@ mod tests {
         let c = Config::parse("[admin]\nlisten = \"127.0.0.1:9100\"\n", "a.toml", None).unwrap();
         assert_eq!(c.admin.listen, Some("127.0.0.1:9100".parse().unwrap()));
         assert_eq!(Config::embedded().admin.listen, None);
-        let err = Config::parse("[admin]\nlisten = \"127.0.0.1:8080\"\n", "a.toml", None)
-            .unwrap_err()
-            .to_string();
+        let text = "[web]\nlisten = \"127.0.0.1:8080\"\n[admin]\nlisten = \"127.0.0.1:8080\"\n";
+        let err = Config::parse(text, "a.toml", None).unwrap_err().to_string();
         assert!(
             err.contains("admin.listen") && err.contains("web.listen"),
             "{err}"

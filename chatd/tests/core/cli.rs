@@ -79,12 +79,19 @@ fn check_config_validates_the_admin_address() {
     );
     let (ok, text) = chatd(&["check-config", "--config", "shared.toml"], dir.path());
     assert!(!ok, "{text}");
-    assert!(text.contains("admin.listen") && text.contains("web.listen"), "{text}");
+    assert!(
+        text.contains("admin.listen") && text.contains("web.listen"),
+        "{text}"
+    );
     write("typo.toml", "[admin]\nlisten = \"127.0.0.1\"\n");
     let (ok, text) = chatd(&["check-config", "--config", "typo.toml"], dir.path());
-    assert!(!ok && text.contains("typo.toml") && text.contains("listen"), "{text}");
+    assert!(
+        !ok && text.contains("typo.toml") && text.contains("listen"),
+        "{text}"
+    );
 
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../chatd.toml")).unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../chatd.toml")).unwrap();
     let example = committed
         .lines()
         .skip_while(|l| *l != "# [admin]")
