@@ -101,7 +101,8 @@ fn recipients(r: &Received) -> f64 {
 
 #[tokio::test]
 async fn a_scripted_session_shows_in_the_counters() {
-    let (server, _dir) = start(AUTH).await;
+    // Chunks of 32 KiB: the file below takes four, the last one partial.
+    let (server, dir) = start(&format!("{AUTH}[[plugin]]\nname = \"files\"\n")).await;
     let admin = admin_addr(&server);
     let tcp = tcp_addr(&server);
 
@@ -130,6 +131,15 @@ async fn a_scripted_session_shows_in_the_counters() {
     let broadcast_recipients = recipients(&alice.request_ok(&all).await.unwrap());
     bob.expect(|f| f["type"] == "message" && f["text"] == "to all")
         .await;
+
+    // A file for bob.
+    let file = dir.path().join("notes.bin");
+    std::fs::write(&file, vec![7u8; 100_000]).unwrap();
+    let to_bob = chat_client::files::Recipient::User("bob".into());
+    let uploaded = chat_client::files::upload(&mut alice, &file, &to_bob, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(uploaded.size, 100_000);
 
     // A line that is not a frame, and a type nobody knows.
     alice.writer.send_raw(b"this is not json\n").await.unwrap();
@@ -215,6 +225,8 @@ async fn a_scripted_session_shows_in_the_counters() {
     let append = [("operation", "append")];
     assert!(s.get("chatd_database_query_seconds_count", &append) >= 1.0);
     assert!(s.get("chatd_database_query_seconds_sum", &append) > 0.0);
+    assert_eq!(s.get("chatd_file_upload_bytes_total", &[]), 100_000.0);
+    assert_eq!(frames("file_chunk"), 4.0);
     assert!(s.get("process_resident_memory_bytes", &[]) > 1e6);
     assert!(s.get("process_open_fds", &[]) >= 5.0);
     assert!(s.get("process_cpu_seconds_total", &[]) > 0.0);
