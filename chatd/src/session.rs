@@ -386,7 +386,7 @@ impl SessionTask {
         // the text as typed tells whether the sender must be told.
         let typed = chat_text(&frame).map(str::to_owned);
         // Read before the pipeline, which takes the fields out of the frame.
-        let uploaded = self.shared.metrics.as_ref().and(file_chunk_bytes(&frame));
+        let uploaded = self.shared.metrics.as_ref().and_then(|_| file_chunk_bytes(&frame));
         match self.shared.pipeline.process(&self.view, &mut frame).await {
             Outcome::Continue => {
                 let id = frame.id;
