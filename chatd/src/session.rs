@@ -361,12 +361,13 @@ impl SessionTask {
             (None, None) => false,
             _ => true,
         };
-        if changed {
-            self.shared.pipeline.identity_changed(&self.view).await;
-        }
+        // Counted before anything else awaits, as the reply is already queued.
         if let (Some(metrics), Some(kind)) = (&self.shared.metrics, login_kind) {
             let account = identity_after.as_ref().is_some_and(|i| i.account.is_some());
             metrics.login(kind, changed && account);
+        }
+        if changed {
+            self.shared.pipeline.identity_changed(&self.view).await;
         }
         if let Some(before) = rooms_before {
             self.remember_rooms(before).await;
@@ -386,7 +387,11 @@ impl SessionTask {
         // the text as typed tells whether the sender must be told.
         let typed = chat_text(&frame).map(str::to_owned);
         // Read before the pipeline, which takes the fields out of the frame.
-        let uploaded = self.shared.metrics.as_ref().and_then(|_| file_chunk_bytes(&frame));
+        let uploaded = self
+            .shared
+            .metrics
+            .as_ref()
+            .and_then(|_| file_chunk_bytes(&frame));
         match self.shared.pipeline.process(&self.view, &mut frame).await {
             Outcome::Continue => {
                 let id = frame.id;

@@ -1,5 +1,5 @@
 //! The admin listener against the real server: `/metrics` after a scripted
-//! session over TCP and WebSocket, read with a Prometheus text-format
+//! session over TCP, TLS and WebSocket, read with a Prometheus text-format
 //! parser; `/healthz`; `/readyz` while the database is there and while it is
 //! not; and none of it on the public web listener.
 
@@ -101,8 +101,13 @@ fn recipients(r: &Received) -> f64 {
 
 #[tokio::test]
 async fn a_scripted_session_shows_in_the_counters() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) =
+        chatd::tls::generate_self_signed(certs.path(), &["localhost".into()]).unwrap();
+    let tls = format!("[tls]\nlisten = \"127.0.0.1:0\"\ncert = {cert:?}\nkey = {key:?}\n");
     // Chunks of 32 KiB: the file below takes four, the last one partial.
-    let (server, dir) = start(&format!("{AUTH}[[plugin]]\nname = \"files\"\n")).await;
+    let files = "[[plugin]]\nname = \"files\"\n";
+    let (server, dir) = start(&format!("{tls}{AUTH}{files}")).await;
     let admin = admin_addr(&server);
     let tcp = tcp_addr(&server);
 
@@ -153,14 +158,19 @@ async fn a_scripted_session_shows_in_the_counters() {
     let dance = alice.request_json(&json!({"type": "dance"})).await.unwrap();
     assert_eq!(code(&dance), Some("unknown_type"), "{dance:?}");
 
-    // A failed login over WebSocket, a successful registration over TCP.
+    // A failed login over WebSocket, a successful registration over TLS.
     let failed = bob
         .request(json!({"type": "login", "user": "nobody", "password": "not the password"}))
         .await;
     assert_eq!(failed["code"], "auth_failed", "{failed}");
-    let mut carol = Client::connect(&tcp, &ConnectOptions::default())
-        .await
-        .unwrap();
+    let over_tls = ConnectOptions {
+        tls: true,
+        ca: Some(cert.clone()),
+        server_name: Some("localhost".into()),
+        ..ConnectOptions::default()
+    };
+    let tls_addr = server.tls_addr.unwrap().to_string();
+    let mut carol = Client::connect(&tls_addr, &over_tls).await.unwrap();
     let registered = carol
         .request_json(&json!({"type": "register", "user": "carol", "password": "correct horse"}))
         .await
@@ -169,11 +179,12 @@ async fn a_scripted_session_shows_in_the_counters() {
 
     let s = Scrape::take(admin).await;
     let tcp_l = [("transport", "tcp")];
+    let tls_l = [("transport", "tls")];
     let ws_l = [("transport", "websocket")];
-    assert_eq!(s.get("chatd_connections_accepted_total", &tcp_l), 2.0);
-    assert_eq!(s.get("chatd_connections_accepted_total", &ws_l), 1.0);
-    assert_eq!(s.get("chatd_connections_open", &tcp_l), 2.0);
-    assert_eq!(s.get("chatd_connections_open", &ws_l), 1.0);
+    for transport in [tcp_l, tls_l, ws_l] {
+        assert_eq!(s.get("chatd_connections_accepted_total", &transport), 1.0);
+        assert_eq!(s.get("chatd_connections_open", &transport), 1.0);
+    }
     assert_eq!(s.get("chatd_sessions", &[("state", "named")]), 2.0);
     assert_eq!(s.get("chatd_sessions", &[("state", "logged_in")]), 1.0);
     assert_eq!(s.get("chatd_sessions", &[("state", "greeted")]), 0.0);
@@ -238,12 +249,15 @@ async fn a_scripted_session_shows_in_the_counters() {
         .send(None, &ClientFrame::Quit { reason: None })
         .await
         .unwrap();
+    // A scrape is not one snapshot: it may read the open connections before
+    // the session ends and its disconnect after, so wait for both.
     let s = Scrape::until(admin, |s| {
         s.get("chatd_disconnects_total", &[("code", "quit")]) == 1.0
+            && s.get("chatd_connections_open", &tcp_l) == 0.0
     })
     .await;
-    assert_eq!(s.get("chatd_connections_open", &tcp_l), 1.0);
-    assert_eq!(s.get("chatd_connections_accepted_total", &tcp_l), 2.0);
+    assert_eq!(s.get("chatd_connections_open", &tls_l), 1.0);
+    assert_eq!(s.get("chatd_connections_accepted_total", &tcp_l), 1.0);
     assert_eq!(s.get("chatd_outbound_queue_peak_frames_count", &[]), 1.0);
     assert!(s.get("chatd_outbound_queue_peak_frames_sum", &[]) >= 1.0);
     server.stop().await;
