@@ -264,6 +264,61 @@ async fn a_scripted_session_shows_in_the_counters() {
 }
 
 #[tokio::test]
+async fn refused_connections_and_failed_tls_handshakes_are_counted() {
+    let certs = tempfile::tempdir().unwrap();
+    let (cert, key) =
+        chatd::tls::generate_self_signed(certs.path(), &["localhost".into()]).unwrap();
+    let (server, _dir) = start(&format!(
+        "[tls]\nlisten = \"127.0.0.1:0\"\ncert = {cert:?}\nkey = {key:?}\n\
+         [limits]\nmax_connections = 1\n"
+    ))
+    .await;
+    let admin = admin_addr(&server);
+    let tcp = tcp_addr(&server);
+    let mut first = Client::connect_as(&tcp, "first").await.unwrap();
+    let refused = Client::connect(&tcp, &ConnectOptions::default()).await;
+    assert!(refused.is_err(), "the second connection was admitted");
+    let s = Scrape::until(admin, |s| {
+        s.get("chatd_connections_refused_total", &[("listener", "tcp")]) == 1.0
+    })
+    .await;
+    assert_eq!(
+        s.get("chatd_connections_accepted_total", &[("transport", "tcp")]),
+        1.0
+    );
+    first
+        .writer
+        .send(None, &ClientFrame::Quit { reason: None })
+        .await
+        .unwrap();
+    Scrape::until(admin, |s| {
+        s.get("chatd_connections_open", &[("transport", "tcp")]) == 0.0
+    })
+    .await;
+
+    // Plaintext to the TLS port: the handshake fails.
+    let mut plain = tokio::net::TcpStream::connect(server.tls_addr.unwrap())
+        .await
+        .unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    plain
+        .write_all(b"{\"type\":\"hello\",\"protocol\":1}\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(WAIT, plain.read_to_end(&mut rest)).await;
+    let s = Scrape::until(admin, |s| {
+        s.get("chatd_tls_handshake_failures_total", &[("listener", "tls")]) == 1.0
+    })
+    .await;
+    assert_eq!(
+        s.get("chatd_connections_accepted_total", &[("transport", "tls")]),
+        0.0
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn health_is_ok_and_readiness_fails_while_the_database_is_gone() {
     let (server, dir) = start(AUTH).await;
     let admin = admin_addr(&server);

@@ -94,6 +94,14 @@ pub enum Routed {
     Broadcast = 2,
 }
 
+/// A chat listener, for what happens before a connection has a session.
+#[derive(Debug, Clone, Copy)]
+pub enum Listener {
+    Tcp = 0,
+    Tls = 1,
+    Web = 2,
+}
+
 /// How a session came to be logged in.
 #[derive(Debug, Clone, Copy)]
 pub enum LoginKind {
@@ -125,6 +133,9 @@ pub struct Metrics {
     registry: Registry,
     accepted: [Counter; 3],
     open: [Gauge; 3],
+    refused: [Counter; 3],
+    /// For the TLS and the web listener.
+    tls_failures: [Counter; 2],
     sessions: [Gauge; 3],
     frames: HashMap<&'static str, Counter>,
     frames_other: Counter,
@@ -173,6 +184,14 @@ impl Metrics {
             "chatd_connections_open",
             "Connections open now, by transport",
             open.clone(),
+        );
+        let refused = Family::<Labels, Counter>::default();
+        r.register("chatd_connections_refused", "Connections refused because the server held limits.max_connections (`bye server_full`, or 503 on the web listener), by listener", refused.clone());
+        let tls_failures = Family::<Labels, Counter>::default();
+        r.register(
+            "chatd_tls_handshake_failures",
+            "TLS handshakes that failed or timed out, by listener (tls, or web with web.tls)",
+            tls_failures.clone(),
         );
         let sessions = Family::<Labels, Gauge>::default();
         r.register("chatd_sessions", "Sessions past `hello` now, by state: greeted (no nickname yet), named (a nickname, no account), logged_in (an account)", sessions.clone());
@@ -251,6 +270,7 @@ impl Metrics {
         let by = |family: &Family<Labels, Counter>, key, values: [&'static str; 3]| {
             values.map(|v| family.get_or_create_owned(&label(key, v)))
         };
+        let listeners = ["tcp", "tls", "web"];
         let kinds = ["room", "direct", "broadcast"];
         let login_kinds = ["login", "register", "resume"];
         let mut frame_counters: HashMap<&'static str, Counter> = FRAME_TYPES
@@ -261,6 +281,9 @@ impl Metrics {
         Metrics {
             accepted: by(&accepted, "transport", transports),
             open: transports.map(|t| open.get_or_create_owned(&label("transport", t))),
+            refused: by(&refused, "listener", listeners),
+            tls_failures: ["tls", "web"]
+                .map(|l| tls_failures.get_or_create_owned(&label("listener", l))),
             sessions: ["greeted", "named", "logged_in"]
                 .map(|s| sessions.get_or_create_owned(&label("state", s))),
             frames: frame_counters,
@@ -286,6 +309,20 @@ impl Metrics {
     pub fn connection_opened(&self, transport: Transport) {
         self.accepted[transport_index(transport)].inc();
         self.open[transport_index(transport)].inc();
+    }
+
+    /// A connection was refused at `limits.max_connections`.
+    pub fn connection_refused(&self, listener: Listener) {
+        self.refused[listener as usize].inc();
+    }
+
+    pub fn tls_handshake_failed(&self, listener: Listener) {
+        let index = match listener {
+            Listener::Tcp => return,
+            Listener::Tls => 0,
+            Listener::Web => 1,
+        };
+        self.tls_failures[index].inc();
     }
 
     pub fn connection_closed(&self, transport: Transport, code: &ErrorCode, queue_peak: usize) {
