@@ -149,6 +149,27 @@ pub trait MessageHandler: Send + Sync + 'static {
 
     /// Called once when the server shuts down, after the last session ended.
     async fn on_shutdown(&self) {}
+
+    /// Called on a configuration reload (`chatd reload`, SIGHUP) when this
+    /// plugin's `[plugin.config]` table changed; the server has already
+    /// checked the new table by building a fresh instance of the plugin.
+    /// A plugin that can switch to it without dropping anyone does so and
+    /// returns [`Reconfigured::Applied`]. The default,
+    /// [`Reconfigured::RestartNeeded`], keeps the old settings and has the
+    /// server log that the change waits for a restart; so does an `Err`.
+    fn reconfigure(&self, _config: &PluginConfig) -> Result<Reconfigured, ConfigError> {
+        Ok(Reconfigured::RestartNeeded)
+    }
+}
+
+/// What [`MessageHandler::reconfigure`] did with a new configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconfigured {
+    /// The new settings are in force from now on.
+    Applied,
+    /// The plugin cannot change them while running; the old ones stay
+    /// until the server restarts.
+    RestartNeeded,
 }
 
 /// The session a handler acts for.

@@ -61,7 +61,7 @@ pub mod protocol;
 pub use async_trait::async_trait;
 pub use handler::{
     BoxFuture, ConfigError, HandlerError, HandlerResult, Host, Identity, LogLevel, MessageHandler,
-    PluginConfig, PluginContext, Session, SessionId, Transport, Verdict,
+    PluginConfig, PluginContext, Reconfigured, Session, SessionId, Transport, Verdict,
 };
 pub use payload::Payload;
 pub use protocol::{

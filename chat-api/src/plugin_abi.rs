@@ -45,7 +45,7 @@ use std::time::Duration;
 
 use crate::handler::{
     BoxFuture, ConfigError, HandlerError, HandlerResult, Host, Identity, LogLevel, MessageHandler,
-    PluginConfig, PluginContext, Session, SessionId, Verdict,
+    PluginConfig, PluginContext, Reconfigured, Session, SessionId, Verdict,
 };
 use crate::payload::Payload;
 use crate::protocol::{ApiError, ClientFrame, ErrorCode, Inbound, Request, RoomInfo};
@@ -613,6 +613,14 @@ impl<H: MessageHandler> MessageHandler for Contained<H> {
         if let Err(panic) = contain(move || self.inner.on_shutdown()).await {
             self.report("on_shutdown", panic);
         }
+    }
+
+    fn reconfigure(&self, config: &PluginConfig) -> Result<Reconfigured, ConfigError> {
+        let panicked = Err(ConfigError::invalid(
+            config,
+            "the plugin panicked while applying it",
+        ));
+        self.call("reconfigure", panicked, || self.inner.reconfigure(config))
     }
 }
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chat_api::ClientFrame;
-use chat_client::{ConnectOptions, Connection, Reader, Writer};
+use chat_client::{Connection, Reader, Writer};
 use hdrhistogram::Histogram;
 
 use crate::report;
@@ -83,7 +83,8 @@ impl Chat {
 }
 
 async fn join(addr: &str, i: usize) -> anyhow::Result<(Reader, Writer)> {
-    let (mut reader, mut writer, _) = Connection::connect(addr, &ConnectOptions::default()).await?;
+    let (mut reader, mut writer, _) =
+        Connection::connect(addr, &crate::server::transport()).await?;
     writer
         .send(
             Some(1),

@@ -30,9 +30,18 @@ pub struct Args {
     /// Seconds to hold the connections idle before measuring.
     #[arg(long, default_value_t = 1.0)]
     pub hold: f64,
+    /// Send `hello` and `nick` but read nothing until after measuring: what
+    /// a connection costs while its client has not read its first replies
+    /// (plaintext only).
+    #[arg(long)]
+    pub no_read: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.no_read || !(args.target.tls || args.target.websocket),
+        "--no-read measures plaintext connections; leave out --tls and --websocket"
+    );
     let server = Server::start(&args.target)?;
     let pid = server.pid;
     let before = pid.map(proc_stats).transpose()?;
@@ -43,15 +52,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         let addr = server.addr.clone();
         let gate = gate.clone();
         let sources = args.sources.max(1);
+        let no_read = args.no_read;
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire().await.unwrap();
             let t0 = Instant::now();
-            let conn = open(
-                &addr,
-                i,
-                format!("127.0.0.{}:0", 2 + i % sources).parse().unwrap(),
-            )
-            .await?;
+            let bind = format!("127.0.0.{}:0", 2 + i % sources).parse().unwrap();
+            let conn = if no_read {
+                open_unread(&addr, i, bind).await?
+            } else {
+                open(&addr, i, bind).await?
+            };
             Ok::<_, anyhow::Error>((conn, t0.elapsed()))
         }));
     }
@@ -66,6 +76,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
     let after = pid.map(proc_stats).transpose()?;
 
+    if args.no_read {
+        // Read the replies left waiting: each got its nickname.
+        for (i, (reader, _)) in held.iter_mut().enumerate() {
+            expect_nick_ok(reader, i).await?;
+        }
+    }
     // The connections are alive: a sample answers a ping.
     for (reader, writer) in held.iter_mut().step_by((args.count / 20).max(1)) {
         writer
@@ -90,7 +106,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         _ => None,
     };
     println!(
-        "conns: {} idle connections in {:.2}s ({:.0}/s); connect+hello+nick {}{}",
+        "conns ({}): {} idle connections in {:.2}s ({:.0}/s); connect+hello+nick {}{}",
+        crate::server::transport_name(),
         args.count,
         connect_secs,
         args.count as f64 / connect_secs,
@@ -101,6 +118,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     report::emit(json!({
         "workload": "conns",
+        "transport": crate::server::transport_name(),
         "count": args.count,
         "connect_s": connect_secs,
         "connect_latency": report::percentiles(&connect),
@@ -122,7 +140,7 @@ async fn open(
         bind: Some(bind),
         max_line: 64 * 1024,
         timeout: Duration::from_secs(60),
-        ..ConnectOptions::default()
+        ..crate::server::transport()
     };
     let (mut reader, mut writer, _) = Connection::connect(addr, &options)
         .await
@@ -135,11 +153,58 @@ async fn open(
             },
         )
         .await?;
-    let line = reader.next_line().await?.context("closed")?;
-    anyhow::ensure!(
-        line.starts_with(b"{\"type\":\"ok\""),
-        "connection {i}: {}",
-        String::from_utf8_lossy(&line)
-    );
+    expect_nick_ok(&mut reader, i).await?;
     Ok((reader, writer))
+}
+
+/// Reads up to the `ok` of connection `i`'s `nick`.
+async fn expect_nick_ok(reader: &mut Reader, i: usize) -> anyhow::Result<()> {
+    loop {
+        let line = reader.next_line().await?.context("closed")?;
+        if line.starts_with(b"{\"type\":\"welcome\"") {
+            continue;
+        }
+        anyhow::ensure!(
+            line.starts_with(b"{\"type\":\"ok\""),
+            "connection {i}: {}",
+            String::from_utf8_lossy(&line)
+        );
+        return Ok(());
+    }
+}
+
+/// Connects and sends `hello` and `nick` in one write, reading nothing.
+async fn open_unread(
+    addr: &str,
+    i: usize,
+    bind: std::net::SocketAddr,
+) -> anyhow::Result<(Reader, Writer)> {
+    let target: std::net::SocketAddr = tokio::net::lookup_host(addr)
+        .await?
+        .next()
+        .context("address resolves to nothing")?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(bind)?;
+    let stream = socket
+        .connect(target)
+        .await
+        .with_context(|| format!("connection {i}"))?;
+    stream.set_nodelay(true)?;
+    let (read, write) = stream.into_split();
+    let mut writer = Writer::from_stream(write);
+    let mut greeting = chat_client::encode_request(
+        None,
+        &ClientFrame::Hello {
+            protocol: chat_api::PROTOCOL_VERSION,
+            client: Some("chat-bench".into()),
+        },
+    );
+    greeting.extend(chat_client::encode_request(
+        Some(1),
+        &ClientFrame::Nick {
+            nick: format!("idle{i}"),
+        },
+    ));
+    writer.send_raw(&greeting).await?;
+    Ok((Reader::from_stream(read, 64 * 1024), writer))
 }

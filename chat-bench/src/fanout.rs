@@ -171,7 +171,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let deliveries_per_sec = received as f64 / elapsed.max(1e-9);
     let sends_per_sec = total_sent as f64 / args.duration;
     println!(
-        "fanout: {} clients, {} senders, {:.1}s{}: {:.0} deliveries/s, {:.0} sends/s, lost {}, duplicated {}\n  latency {}\n  connect+join {:.2}s{}",
+        "fanout ({}): {} clients, {} senders, {:.1}s{}: {:.0} deliveries/s, {:.0} sends/s, lost {}, duplicated {}\n  latency {}\n  connect+join {:.2}s{}",
+        crate::server::transport_name(),
         args.clients,
         args.senders,
         args.duration,
@@ -187,6 +188,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     report::emit(json!({
         "workload": "fanout",
+        "transport": crate::server::transport_name(),
         "clients": args.clients,
         "senders": args.senders,
         "duration_s": args.duration,
@@ -220,7 +222,7 @@ async fn connect_member(
     let options = ConnectOptions {
         bind,
         timeout: Duration::from_secs(30),
-        ..ConnectOptions::default()
+        ..crate::server::transport()
     };
     let (mut reader, mut writer, _) = Connection::connect(addr, &options)
         .await
@@ -268,7 +270,11 @@ async fn send(
             next += interval;
             tokio::time::sleep_until(next).await;
         }
-        window.acquire().await?.forget();
+        // Closed when this member's receiver failed: it reports why.
+        let Ok(permit) = window.acquire().await else {
+            break;
+        };
+        permit.forget();
         seq += 1;
         let ts = base.elapsed().as_nanos() as u64;
         let frame = ClientFrame::Say {
@@ -281,8 +287,38 @@ async fn send(
     Ok(writer)
 }
 
+/// Receives for one member (see [`receive_all`]); if that fails, closes its
+/// sending window so that its sender stops instead of waiting forever.
 #[allow(clippy::too_many_arguments)]
 async fn receive(
+    reader: Reader,
+    me: usize,
+    senders: usize,
+    base: Instant,
+    window: Option<Arc<Semaphore>>,
+    last_delivery: Arc<AtomicU64>,
+    sent: Arc<Vec<AtomicU64>>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<(Seen, Reader)> {
+    let result = receive_all(
+        reader,
+        me,
+        senders,
+        base,
+        window.clone(),
+        last_delivery,
+        sent,
+        stop,
+    )
+    .await;
+    if let (Err(_), Some(window)) = (&result, window) {
+        window.close();
+    }
+    result
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn receive_all(
     mut reader: Reader,
     me: usize,
     senders: usize,
@@ -339,6 +375,11 @@ async fn receive(
                 String::from_utf8_lossy(&line)
             );
         }
+        if line.starts_with(b"{\"type\":\"error\"") {
+            // A refused `say` never gets its `sent`: the sender's window
+            // would stay closed and the run hang.
+            anyhow::bail!("{}", refusal(me, &line));
+        }
         let Some(pos) = finder.find(&line) else {
             continue;
         };
@@ -363,6 +404,21 @@ async fn receive(
         last_delivery.fetch_max(now, Ordering::AcqRel);
     }
     Ok((seen, reader))
+}
+
+/// What to tell the operator when the server refuses a sender's message.
+fn refusal(me: usize, line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    if text.contains("\"rate_limited\"") {
+        format!(
+            "the server rate-limits the senders (client {me} got {text}). This benchmark \
+             sends as fast as the window allows: run it against a chatd whose [limits] \
+             frames_per_second = 0 (as --spawn does), or give --rate below the server's \
+             frames_per_second times --senders"
+        )
+    } else {
+        format!("the server refused a message of client {me}: {text}")
+    }
 }
 
 fn parse(digits: &[u8]) -> u64 {

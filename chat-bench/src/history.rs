@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context};
 use chat_api::{ClientFrame, ServerFrame};
-use chat_client::{Client, ConnectOptions, Received};
+use chat_client::{Client, Received};
 use serde_json::json;
 
 use crate::report;
@@ -40,7 +40,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let server = Server::start(&args.target)?;
     let room = "#history-bench";
-    let options = ConnectOptions::default();
+    let options = crate::server::transport();
 
     // Fill: each sender pipelines `window` messages and tops up as `sent`
     // replies (= stored) come back.
@@ -154,6 +154,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     report::emit(json!({
         "workload": "history",
+        "transport": crate::server::transport_name(),
         "stored": stored,
         "write_rate_per_s": write_rate.round(),
         "page_latency": report::percentiles(&latency),

@@ -95,6 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     report::emit(json!({
         "workload": "logins",
+        "transport": crate::server::transport_name(),
         "logins": args.logins,
         "storm_s": storm_secs,
         "logins_per_s": logins_per_sec.round(),
@@ -110,7 +111,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 async fn connect(addr: &str) -> anyhow::Result<(Reader, Writer)> {
     let options = ConnectOptions {
         timeout: Duration::from_secs(60),
-        ..ConnectOptions::default()
+        ..crate::server::transport()
     };
     let (r, w, _) = Connection::connect(addr, &options).await?;
     Ok((r, w))

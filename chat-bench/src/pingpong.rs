@@ -71,13 +71,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let secs = started.elapsed().as_secs_f64();
     println!(
-        "pingpong: {} round trips in {:.2}s: {}",
+        "pingpong ({}): {} round trips in {:.2}s: {}",
+        crate::server::transport_name(),
         args.count,
         secs,
         report::describe(&rtt)
     );
     report::emit(json!({
         "workload": "pingpong",
+        "transport": crate::server::transport_name(),
         "round_trips": args.count,
         "rtt": report::percentiles(&rtt),
         "server": {"flavor": args.target.server_flavor, "threads": args.target.server_threads},
@@ -138,7 +140,7 @@ fn tcp_floor(count: usize) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
 async fn connect(addr: &str, nick: &str) -> anyhow::Result<(Reader, Writer)> {
     let options = ConnectOptions {
         timeout: Duration::from_secs(10),
-        ..ConnectOptions::default()
+        ..crate::server::transport()
     };
     let (mut reader, mut writer, _) = Connection::connect(addr, &options).await?;
     writer

@@ -4,9 +4,11 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use chat_client::ConnectOptions;
 
 /// Where the server is and how to start one.
 #[derive(clap::Args, Clone, Debug)]
@@ -43,6 +45,38 @@ pub struct Target {
     /// Load generator's own runtime threads (0 = one per core, 1 = current thread).
     #[arg(long, default_value_t = 0)]
     pub client_threads: usize,
+    /// Connect with TLS (a spawned server gets a self-signed certificate;
+    /// with --server, give --ca).
+    #[arg(long)]
+    pub tls: bool,
+    /// PEM file of the CA (or self-signed certificate) to trust with --tls.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+    /// Speak the browser app's transport: WebSocket on the web listener's
+    /// `/ws` (with --tls: wss). With --server, give the web listener's address.
+    #[arg(long)]
+    pub websocket: bool,
+}
+
+/// How every client of this run connects (transport, TLS trust), set once
+/// at start by [`Server::start_with`].
+static TRANSPORT: OnceLock<ConnectOptions> = OnceLock::new();
+
+/// Connect options for this run's transport; workloads add their own
+/// fields (`bind`, `timeout`, ...) with `..transport()`.
+pub fn transport() -> ConnectOptions {
+    TRANSPORT.get().cloned().unwrap_or_default()
+}
+
+/// The transport's name for reports: "tcp", "tls", "websocket" or "wss".
+pub fn transport_name() -> &'static str {
+    let t = transport();
+    match (t.tls, t.websocket) {
+        (false, false) => "tcp",
+        (true, false) => "tls",
+        (false, true) => "websocket",
+        (true, true) => "wss",
+    }
 }
 
 /// A server for the duration of a run.
@@ -61,7 +95,14 @@ impl Server {
     }
 
     pub fn start_with(target: &Target, extra_config: &str) -> anyhow::Result<Server> {
+        let mut transport = ConnectOptions {
+            tls: target.tls,
+            ca: target.ca.clone(),
+            websocket: target.websocket,
+            ..ConnectOptions::default()
+        };
         if let Some(addr) = &target.server {
+            let _ = TRANSPORT.set(transport);
             return Ok(Server {
                 addr: addr.clone(),
                 pid: target.server_pid,
@@ -80,11 +121,42 @@ impl Server {
                 .join("chatd"),
         };
         let dir = tempfile::tempdir()?;
+        let mut listeners = String::new();
+        if target.tls {
+            let certs = dir.path().join("certs");
+            let made = Command::new(&chatd)
+                .args(["gen-cert", "--out"])
+                .arg(&certs)
+                .stdout(Stdio::null())
+                .status()
+                .with_context(|| format!("cannot run {} gen-cert", chatd.display()))?;
+            anyhow::ensure!(made.success(), "chatd gen-cert failed");
+            let (cert, key) = (certs.join("cert.pem"), certs.join("key.pem"));
+            listeners.push_str(&format!("[tls]\ncert = {cert:?}\nkey = {key:?}\n"));
+            if !target.websocket {
+                listeners.push_str("listen = \"127.0.0.1:0\"\n");
+            }
+            transport.ca = Some(cert);
+            transport.server_name = Some("localhost".into());
+        }
+        if target.websocket {
+            listeners.push_str(&format!(
+                "[web]\nlisten = \"127.0.0.1:0\"\ntls = {}\n",
+                target.tls
+            ));
+        }
+        // The line that names the address the clients use.
+        let announced = match (target.tls, target.websocket) {
+            (_, true) => Announced::Web,
+            (true, false) => Announced::Listener("(TLS)"),
+            (false, false) => Announced::Listener("(plaintext)"),
+        };
+        let _ = TRANSPORT.set(transport);
         let config = dir.path().join("bench.toml");
         std::fs::write(
             &config,
             format!(
-                "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
+                "{listeners}[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
                  [limits]\nframes_per_second = 0\noutbound_queue = {}\nmax_frame_bytes = 65536\n\
                  [runtime]\nflavor = \"{}\"\nworker_threads = {}\n\
                  [history]\nenabled = {}\n{}{extra_config}",
@@ -116,10 +188,12 @@ impl Server {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("chatd listening on ").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                } else {
-                    eprintln!("chatd: {line}");
+                match announced.addr_in(&line) {
+                    Some(addr) => {
+                        let _ = tx.send(addr);
+                    }
+                    None if line.starts_with("chatd ") => {}
+                    None => eprintln!("chatd: {line}"),
                 }
             }
         });
@@ -132,6 +206,31 @@ impl Server {
             child: Some(child),
             _dir: Some(dir),
         })
+    }
+}
+
+/// Which of chatd's start-up lines names the address clients use.
+#[derive(Clone, Copy)]
+enum Announced {
+    /// "chatd listening on ADDR (plaintext|TLS); ..."
+    Listener(&'static str),
+    /// "chatd web app: open http(s)://ADDR/ in a browser"
+    Web,
+}
+
+impl Announced {
+    fn addr_in(self, line: &str) -> Option<String> {
+        match self {
+            Announced::Listener(kind) => {
+                let (addr, tail) = line.strip_prefix("chatd listening on ")?.split_once(' ')?;
+                tail.starts_with(kind).then(|| addr.to_string())
+            }
+            Announced::Web => {
+                let url = line.strip_prefix("chatd web app: open ")?;
+                let host = url.split_whitespace().next()?.split_once("://")?.1;
+                Some(host.trim_end_matches('/').to_string())
+            }
+        }
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chat_api::ClientFrame;
 use chat_client::files::{self, Recipient};
-use chat_client::{Client, ConnectOptions};
+use chat_client::Client;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -48,7 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let connect = |nick: &'static str| {
         let addr = server.addr.clone();
         async move {
-            let mut c = Client::connect(&addr, &ConnectOptions::default()).await?;
+            let mut c = Client::connect(&addr, &crate::server::transport()).await?;
             c.request_ok(&ClientFrame::Nick { nick: nick.into() })
                 .await?;
             Ok::<_, anyhow::Error>(c)
@@ -95,6 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     report::emit(json!({
         "workload": "transfer",
+        "transport": crate::server::transport_name(),
         "size_mib": args.size_mib,
         "upload_mb_s": (mb / upload_secs * 10.0).round() / 10.0,
         "download_mb_s": (mb / download_secs * 10.0).round() / 10.0,

@@ -2,8 +2,9 @@
 //!
 //! Used by `client-tui`, `chat-bench` and chatd's own tests. Two levels:
 //!
-//! * [`Connection::connect`] opens TCP or TLS, performs the handshake and
-//!   returns a [`Reader`] and a [`Writer`] that can live in different tasks.
+//! * [`Connection::connect`] opens TCP, TLS or a WebSocket ([`websocket`]),
+//!   performs the handshake and returns a [`Reader`] and a [`Writer`] that
+//!   can live in different tasks.
 //! * [`files`] uploads and downloads files (the server's `files` plugin)
 //!   with progress callbacks, resuming after a dropped connection.
 //! * [`accounts`] logs in and resumes a login on a new connection with its
@@ -29,6 +30,7 @@
 pub mod accounts;
 pub mod files;
 pub mod history;
+pub mod websocket;
 
 use std::io;
 use std::net::SocketAddr;
@@ -91,6 +93,9 @@ impl RequestError {
 pub struct ConnectOptions {
     /// Use TLS.
     pub tls: bool,
+    /// Speak the browser app's transport: a WebSocket on `GET /ws` of the
+    /// web listener (`addr` is then the web listener's address).
+    pub websocket: bool,
     /// PEM file with the CA (or self-signed certificate) to trust; without
     /// it the system's roots are used.
     pub ca: Option<PathBuf>,
@@ -111,6 +116,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             tls: false,
+            websocket: false,
             ca: None,
             server_name: None,
             bind: None,
@@ -189,7 +195,15 @@ impl Connection {
                 .connect(name, stream)
                 .await
                 .map_err(|e| ClientError::Tls(e.to_string()))?;
-            let (r, w) = tokio::io::split(tls);
+            if options.websocket {
+                let (r, w) = websocket::open(tls, addr, true).await?;
+                (Box::pin(r), Box::pin(w))
+            } else {
+                let (r, w) = tokio::io::split(tls);
+                (Box::pin(r), Box::pin(w))
+            }
+        } else if options.websocket {
+            let (r, w) = websocket::open(stream, addr, false).await?;
             (Box::pin(r), Box::pin(w))
         } else {
             let (r, w) = stream.into_split();
@@ -345,6 +359,13 @@ pub struct Writer {
 }
 
 impl Writer {
+    /// A writer on any byte stream (e.g. for tools that open their own).
+    pub fn from_stream(stream: impl AsyncWrite + Send + 'static) -> Writer {
+        Writer {
+            inner: Box::pin(stream),
+        }
+    }
+
     /// Sends a core frame, with an optional request id.
     pub async fn send(&mut self, id: Option<u64>, frame: &ClientFrame) -> Result<(), ClientError> {
         let line = encode_request(id, frame);

@@ -16,12 +16,26 @@ const SQLITE_HEADER: &[u8] = b"SQLite format 3\0";
 
 /// Every problem found in `config`, as messages for the operator.
 pub async fn check(config: &Config, registry: &PluginRegistry) -> Vec<String> {
+    check_with_plugins(config, registry, |_| true).await
+}
+
+/// Like [`check`], building only the `[[plugin]]` entries `build` picks (a
+/// reload rebuilds only the entries that changed: the others were checked
+/// when the server started, and a plugin built beside the running one may
+/// touch what that one owns, e.g. a file spool at an absolute path).
+pub async fn check_with_plugins(
+    config: &Config,
+    registry: &PluginRegistry,
+    build: impl Fn(&crate::config::PluginEntry) -> bool,
+) -> Vec<String> {
     let mut problems = Vec::new();
     check_tls(config, &mut problems);
     check_admin(config, &mut problems);
     check_data_dir(&config.server.data_dir, &mut problems);
     check_database_file(&config.database_options().path, &mut problems);
-    check_plugins(config, registry, &mut problems).await;
+    let mut picked = config.clone();
+    picked.plugins.retain(|entry| build(entry));
+    check_plugins(&picked, registry, &mut problems).await;
     problems
 }
 

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The configuration committed as `chatd.toml`, embedded so that `chatd`
 /// runs with no file at all.
@@ -30,7 +30,7 @@ pub enum ConfigError {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     #[serde(default)]
@@ -58,7 +58,7 @@ pub struct Config {
 }
 
 /// `[server]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Plaintext TCP listen address; absent disables plaintext.
@@ -81,7 +81,7 @@ impl Default for ServerConfig {
 }
 
 /// Who may broadcast to every connected user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BroadcastPolicy {
     Everyone,
@@ -91,7 +91,7 @@ pub enum BroadcastPolicy {
 }
 
 /// `[tls]`
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// TLS listen address; absent disables TLS.
@@ -103,7 +103,7 @@ pub struct TlsConfig {
 }
 
 /// `[web]`: the browser app and its WebSocket transport.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebConfig {
     /// HTTP(S) listen address serving the app and `/ws`; absent disables it.
@@ -121,7 +121,7 @@ pub struct WebConfig {
 }
 
 /// `[admin]`: the operators' listener (`/metrics`, `/healthz`, `/readyz`).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AdminConfig {
     /// Plain HTTP listen address; absent disables the listener and the
@@ -131,7 +131,7 @@ pub struct AdminConfig {
 }
 
 /// `[limits]`: every bound the server enforces.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Connections held at once; more are told `server_full` and closed.
@@ -193,7 +193,7 @@ impl LimitsConfig {
 }
 
 /// `[runtime]`: the Tokio scheduler (see docs/performance.md).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RuntimeConfig {
     pub flavor: RuntimeFlavor,
@@ -210,7 +210,7 @@ impl Default for RuntimeConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuntimeFlavor {
     MultiThread,
@@ -219,7 +219,7 @@ pub enum RuntimeFlavor {
 
 /// `[database]`: the SQLite file shared by every plugin that stores data
 /// (opened only when such a plugin is enabled, and by `chatd user`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// The database file; a relative path is relative to `server.data_dir`.
@@ -243,7 +243,7 @@ impl Default for DatabaseConfig {
 
 /// `[history]`: the durable message log, offline direct messages,
 /// remembered rooms, read markers and resuming (docs/protocol.md).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HistoryConfig {
     /// Keep messages at all. Off: nothing is stored and the history frames
@@ -286,7 +286,7 @@ impl Default for HistoryConfig {
 }
 
 /// One `[[plugin]]` entry: a stage of the handler pipeline.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct PluginEntry {
     /// A built-in plugin's name, or the name a shared-library plugin is known by.

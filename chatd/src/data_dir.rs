@@ -3,7 +3,8 @@
 //! other's spooled files. A lock file held with an exclusive `flock` (the
 //! kernel drops it when the process dies, even by SIGKILL) settles it. The
 //! admin commands (`chatd user`, `chatd history`) do not take it: they work
-//! beside a running server through SQLite's own locking.
+//! beside a running server through SQLite's own locking. The file holds
+//! the holder's pid, which `chatd reload` signals.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -76,6 +77,36 @@ pub fn lock(dir: &Path) -> Result<DataDirLock, DataDirError> {
     Ok(DataDirLock { _file: file })
 }
 
+/// The pid of the server holding the data directory, or `None` when no
+/// server holds it (no lock file, or a lock nobody holds). Takes nothing:
+/// a lock acquired to find out is released at once.
+pub fn holder(dir: &Path) -> Result<Option<u32>, DataDirError> {
+    let path = dir.join(LOCK_FILE);
+    let lock_error = |source| DataDirError::Lock {
+        path: path.clone(),
+        source,
+    };
+    let mut file = match OpenOptions::new().read(true).open(&path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(lock_error(e)),
+    };
+    match file.try_lock_shared() {
+        Ok(()) => return Ok(None),
+        Err(std::fs::TryLockError::WouldBlock) => {}
+        Err(std::fs::TryLockError::Error(e)) => return Err(lock_error(e)),
+    }
+    let mut pid = String::new();
+    file.read_to_string(&mut pid).map_err(lock_error)?;
+    match pid.trim().parse() {
+        Ok(pid) => Ok(Some(pid)),
+        Err(_) => Err(DataDirError::InUse {
+            dir: dir.to_path_buf(),
+            holder: "a process that has not written its pid yet".to_string(),
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,7 +121,9 @@ mod tests {
             err.contains(&format!("pid {}", std::process::id())) && err.contains("data"),
             "{err}"
         );
+        assert_eq!(holder(&data).unwrap(), Some(std::process::id()));
         drop(first);
+        assert_eq!(holder(&data).unwrap(), None);
         lock(&data).unwrap();
     }
 }

@@ -26,20 +26,23 @@ pub const LINGER: Duration = Duration::from_secs(2);
 
 /// The read half of a stream transport.
 pub trait ReadSide: AsyncRead + Unpin + Send + 'static {
-    /// Waits until reading would not block, before a buffer is allocated.
-    fn ready(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+    /// Waits until reading would not block, before a buffer is allocated;
+    /// `false` at once if this side cannot tell (the reader then waits for
+    /// one byte, read into a one-byte buffer).
+    fn ready(&mut self) -> impl Future<Output = io::Result<bool>> + Send;
 }
 
 impl ReadSide for tokio::net::tcp::OwnedReadHalf {
-    async fn ready(&mut self) -> io::Result<()> {
-        self.readable().await
+    async fn ready(&mut self) -> io::Result<bool> {
+        self.readable().await.map(|()| true)
     }
 }
 
 impl<T: AsyncRead + Send + 'static> ReadSide for tokio::io::ReadHalf<T> {
-    // TLS state already holds rustls's buffers; nothing to gain by waiting.
-    async fn ready(&mut self) -> io::Result<()> {
-        Ok(())
+    // A TLS stream's readiness is not the socket's (rustls may hold
+    // plaintext already, or need more records for any).
+    async fn ready(&mut self) -> io::Result<bool> {
+        Ok(false)
     }
 }
 
@@ -88,27 +91,44 @@ impl<R: ReadSide> FrameReader<R> {
             if let Some(event) = self.take_line() {
                 return event;
             }
-            if self.buf.is_none() {
-                if let Err(e) = self.inner.ready().await {
-                    return ReadEvent::Failed(e);
+            // An idle connection holds no buffer: wait for input first.
+            let ready = match self.buf {
+                Some(_) => Ok(true),
+                None => self.inner.ready().await,
+            };
+            let read = match ready {
+                Ok(true) => {
+                    let buf = self
+                        .buf
+                        .get_or_insert_with(|| BytesMut::with_capacity(READ_CHUNK));
+                    buf.reserve(READ_CHUNK);
+                    self.inner.read_buf(buf).await
                 }
-            }
-            let buf = self
-                .buf
-                .get_or_insert_with(|| BytesMut::with_capacity(READ_CHUNK));
-            buf.reserve(READ_CHUNK);
-            match self.inner.read_buf(buf).await {
+                Ok(false) => {
+                    let mut first = [0u8; 1];
+                    let read = self.inner.read(&mut first).await;
+                    // Kept before any other await, so cancelling loses nothing.
+                    if let Ok(1) = read {
+                        let mut buf = BytesMut::with_capacity(READ_CHUNK);
+                        buf.extend_from_slice(&first);
+                        self.buf = Some(buf);
+                    }
+                    read
+                }
+                Err(e) => Err(e),
+            };
+            match read {
                 Ok(0) => {
                     self.buf = None;
                     return ReadEvent::Eof;
                 }
                 Ok(_) => {
-                    if self.fresh {
-                        self.fresh = false;
-                        if self.check_tls && buf.first() == Some(&0x16) {
-                            self.buf = None;
-                            return ReadEvent::TlsOnPlainPort;
-                        }
+                    if std::mem::take(&mut self.fresh)
+                        && self.check_tls
+                        && self.buf.as_ref().and_then(|b| b.first()) == Some(&0x16)
+                    {
+                        self.buf = None;
+                        return ReadEvent::TlsOnPlainPort;
                     }
                 }
                 Err(e) => return ReadEvent::Failed(e),

@@ -18,7 +18,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -118,10 +118,11 @@ pub struct Hub {
     rooms: RwLock<HashMap<String, Arc<Room>>>,
     /// Message ids (persisted ahead of use when there is a database).
     ids: Arc<MessageIds>,
-    /// Rooms one session may be in (`limits.max_rooms_per_session`).
-    max_rooms_per_session: usize,
-    /// Rooms that may exist at once (`limits.max_rooms`).
-    max_rooms: usize,
+    /// Rooms one session may be in (`limits.max_rooms_per_session`;
+    /// changed by a reload).
+    max_rooms_per_session: AtomicUsize,
+    /// Rooms that may exist at once (`limits.max_rooms`; changed by a reload).
+    max_rooms: AtomicUsize,
 }
 
 impl Default for Hub {
@@ -163,6 +164,14 @@ impl Hub {
         Hub::with_ids(per_session, total, Arc::new(MessageIds::unpersisted(0)))
     }
 
+    /// New room limits (a reload); rooms and memberships already above
+    /// them stay, only new joins are refused.
+    pub fn set_room_limits(&self, per_session: usize, total: usize) {
+        self.max_rooms_per_session
+            .store(per_session, Ordering::Relaxed);
+        self.max_rooms.store(total, Ordering::Relaxed);
+    }
+
     /// A hub taking message ids from `ids`.
     pub fn with_ids(per_session: usize, total: usize, ids: Arc<MessageIds>) -> Hub {
         Hub {
@@ -170,8 +179,8 @@ impl Hub {
             nicks: Sharded::new(),
             rooms: RwLock::new(HashMap::new()),
             ids,
-            max_rooms_per_session: per_session,
-            max_rooms: total,
+            max_rooms_per_session: AtomicUsize::new(per_session),
+            max_rooms: AtomicUsize::new(total),
         }
     }
 
@@ -331,7 +340,8 @@ impl Hub {
         // A session's room list changes only under the room map's lock.
         {
             let rooms = peer.rooms.lock().unwrap();
-            if rooms.len() >= self.max_rooms_per_session && !rooms.iter().any(|m| m.room.key == key)
+            if rooms.len() >= self.max_rooms_per_session.load(Ordering::Relaxed)
+                && !rooms.iter().any(|m| m.room.key == key)
             {
                 return Err(ApiError::new(
                     ErrorCode::ROOM_LIMIT,
@@ -342,7 +352,7 @@ impl Hub {
                 ));
             }
         }
-        if map.len() >= self.max_rooms && !map.contains_key(&key) {
+        if map.len() >= self.max_rooms.load(Ordering::Relaxed) && !map.contains_key(&key) {
             return Err(ApiError::new(
                 ErrorCode::ROOM_LIMIT,
                 format!(

@@ -16,6 +16,8 @@
 //! * [`host`]: the narrow server handle plugins get;
 //! * [`server`]: start-up and graceful shutdown; [`config`]: `chatd.toml`;
 //! * [`metrics`] and [`admin`]: what operators see on the admin listener.
+//! * [`reload`]: applying a changed `chatd.toml` while running;
+//! * [`service`]: telling systemd about readiness, reloads and liveness.
 //!
 //! See `docs/architecture.md` for the design and its locking rules.
 
@@ -34,8 +36,11 @@ pub mod metrics;
 pub mod outbox;
 pub mod peer;
 pub mod pipeline;
+pub mod reload;
 pub mod server;
+pub mod service;
 pub mod session;
+pub mod stall_watch;
 pub mod tls;
 pub mod web;
 pub mod websocket;

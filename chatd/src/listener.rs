@@ -96,7 +96,7 @@ async fn serve_connection(
         refuse_full(&shared, stream, addr);
         return;
     };
-    configure_socket(&stream, shared.limits.tcp_keepalive_secs);
+    configure_socket(&stream, shared.limits().tcp_keepalive_secs);
     match security {
         Security::Plain => {
             let (read, write) = stream.into_split();
@@ -115,7 +115,7 @@ async fn serve_tls(
     addr: SocketAddr,
     acceptor: TlsAcceptor,
 ) {
-    let timeout = shared.limits.handshake_timeout();
+    let timeout = shared.limits().handshake_timeout();
     let handshake = tokio::select! {
         _ = shared.shutdown.cancelled() => return,
         r = tokio::time::timeout(timeout, acceptor.accept(stream)) => r,
@@ -144,13 +144,11 @@ fn tls_failed(shared: &Shared) {
 
 /// Tells a client the server is full, without waiting on it, and closes.
 fn refuse_full(shared: &Shared, stream: TcpStream, addr: SocketAddr) {
-    tracing::warn!(%addr, max = shared.limits.max_connections, "refusing connection: limits.max_connections reached");
+    let max = shared.limits().max_connections;
+    tracing::warn!(%addr, max, "refusing connection: limits.max_connections reached");
     let bye = Payload::encode(&ServerFrame::Bye {
         code: ErrorCode::SERVER_FULL,
-        reason: format!(
-            "the server holds its maximum of {} connections; try again later",
-            shared.limits.max_connections
-        ),
+        reason: format!("the server holds its maximum of {max} connections; try again later"),
     });
     let _ = stream.try_write(bye.line());
 }

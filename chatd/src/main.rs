@@ -1,6 +1,8 @@
-//! The `chatd` command: runs the server, checks a configuration,
-//! generates a development certificate, or manages accounts.
+//! The `chatd` command: runs the server, checks a configuration, reloads
+//! or backs up a running server, generates a development certificate, or
+//! manages accounts.
 
+mod backup_cli;
 mod history_cli;
 mod user_cli;
 
@@ -11,8 +13,17 @@ use anyhow::Context;
 use chatd::config::{Config, RuntimeFlavor};
 use clap::{Parser, Subcommand};
 
+/// `chatd --version`: the release and the source revision it was built from
+/// (see build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CHATD_GIT_REVISION"),
+    ")"
+);
+
 #[derive(Parser)]
-#[command(name = "chatd", version, about = "A modular chat daemon")]
+#[command(name = "chatd", version = VERSION, about = "A modular chat daemon")]
 struct Cli {
     /// Configuration file; without it the embedded defaults are used
     /// (plaintext on 127.0.0.1:7878, data in ./data).
@@ -44,6 +55,26 @@ enum Command {
     Run,
     /// Check a configuration file and exit.
     CheckConfig,
+    /// Tell the server running on this configuration's data directory to
+    /// reload chatd.toml (sends it SIGHUP); its log says what changed.
+    Reload,
+    /// Copy the database to FILE while the server runs (a consistent
+    /// snapshot); see docs/operations.md for the file spool.
+    Backup {
+        /// The file to write; an existing file is kept unless --force.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the database with a backup; the server must be stopped. The
+    /// old database is kept as chatd.db.before-restore.
+    Restore {
+        /// A file written by `chatd backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Print the build fingerprint shared-library plugins must match
     /// (compiler, target, chat-api version); see docs/plugins.md.
     PluginAbi,
@@ -156,10 +187,25 @@ fn main() -> anyhow::Result<()> {
                 if problems.len() == 1 { "" } else { "s" }
             )
         }
+        Some(Command::Reload) => {
+            // A file that does not even parse is reported here, at once.
+            let config = load_config(&cli).context(
+                "not asking the server to reload: the configuration is invalid (the server keeps running on its current one)",
+            )?;
+            signal_reload(&config.server.data_dir)
+        }
+        Some(Command::Backup { ref out, force }) => {
+            let config = load_config(&cli)?;
+            backup_cli::backup(&config, out, force)
+        }
+        Some(Command::Restore { ref from }) => {
+            let config = load_config(&cli)?;
+            backup_cli::restore(&config, from)
+        }
         Some(Command::Run) | None => {
             let config = load_config(&cli)?;
             let runtime = build_runtime(&config)?;
-            runtime.block_on(run(config, cli.log_format == LogFormat::Text))
+            runtime.block_on(run(&cli, config))
         }
     }
 }
@@ -182,15 +228,51 @@ fn build_runtime(config: &Config) -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
-/// `banner`: print the addresses as plain lines for people (the log has
-/// them too; JSON logs get no plain lines).
-async fn run(config: Config, banner: bool) -> anyhow::Result<()> {
+/// Sends SIGHUP to the server holding `data_dir`.
+#[cfg(unix)]
+fn signal_reload(data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let holder = match chatd::data_dir::holder(data_dir) {
+        Err(chatd::data_dir::DataDirError::InUse { .. }) => anyhow::bail!(
+            "the chatd on {} is still starting (its pid is not in the lock file yet); try again in a moment",
+            data_dir.display()
+        ),
+        other => other?,
+    };
+    let Some(pid) = holder else {
+        anyhow::bail!(
+            "no chatd is running on the data directory {}; nothing to reload (start it, or check server.data_dir)",
+            data_dir.display()
+        );
+    };
+    let pid_t = libc::pid_t::try_from(pid).context("the lock file holds an impossible pid")?;
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    if unsafe { libc::kill(pid_t, libc::SIGHUP) } != 0 {
+        return Err(std::io::Error::last_os_error())
+            .with_context(|| format!("cannot signal chatd (pid {pid})"));
+    }
+    println!("asked chatd (pid {pid}) to reload; its log says what was applied");
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn signal_reload(_data_dir: &std::path::Path) -> anyhow::Result<()> {
+    anyhow::bail!("chatd reload needs Unix signals")
+}
+
+/// Runs the server until SIGINT or SIGTERM, reloading chatd.toml on
+/// SIGHUP. With text logs the addresses are also printed as plain lines
+/// for people (JSON logs get no plain lines).
+async fn run(cli: &Cli, config: Config) -> anyhow::Result<()> {
+    let banner = cli.log_format == LogFormat::Text;
     // Signal handlers first: a SIGTERM that arrives while starting up must
-    // still mean a graceful stop, not the default instant death.
-    let signals = shutdown_signal()?;
+    // still mean a graceful stop, not the default instant death, and a
+    // SIGHUP must not kill the process (its default action).
+    let mut signals = std::pin::pin!(shutdown_signal()?);
+    let mut hangups = hangup_signal()?;
     let server = chatd::start(config)
         .await
         .context("chatd could not start")?;
+    tracing::info!(version = VERSION, "chatd running");
     if let Some(addr) = server.tcp_addr.filter(|_| banner) {
         eprintln!(
             "chatd listening on {addr} (plaintext); try: nc {} {}",
@@ -208,9 +290,71 @@ async fn run(config: Config, banner: bool) -> anyhow::Result<()> {
     if let Some(addr) = server.admin_addr.filter(|_| banner) {
         eprintln!("chatd admin: http://{addr}/metrics, /healthz, /readyz");
     }
-    signals.await;
+    let status = listening_status(&server);
+    chatd::service::ready(&status);
+    let watchdog = tokio_util::sync::CancellationToken::new();
+    chatd::service::spawn_watchdog(watchdog.clone());
+    loop {
+        tokio::select! {
+            _ = &mut signals => break,
+            _ = hangups.recv() => {
+                tracing::info!("SIGHUP received: reloading the configuration");
+                chatd::service::reloading();
+                match load_config(cli) {
+                    Ok(config) => {
+                        if let Err(e) = server.reload(config).await {
+                            tracing::error!("reload refused, still running on the previous configuration: {e}");
+                        }
+                    }
+                    Err(e) => tracing::error!("reload refused, still running on the previous configuration: {e}"),
+                }
+                chatd::service::reloaded(&status);
+            }
+        }
+    }
+    chatd::service::stopping();
     server.stop().await;
+    watchdog.cancel();
     Ok(())
+}
+
+/// The status line systemd shows: where the server listens.
+fn listening_status(server: &chatd::RunningServer) -> String {
+    let mut parts = Vec::new();
+    if let Some(addr) = server.tcp_addr {
+        parts.push(format!("{addr} (plaintext)"));
+    }
+    if let Some(addr) = server.tls_addr {
+        parts.push(format!("{addr} (TLS)"));
+    }
+    if let Some(addr) = server.web_addr {
+        let scheme = if server.web_tls { "https" } else { "http" };
+        parts.push(format!("{scheme}://{addr}/ (web)"));
+    }
+    format!("listening on {}", parts.join(", "))
+}
+
+/// A stream of SIGHUPs (installed now).
+#[cfg(unix)]
+fn hangup_signal() -> anyhow::Result<tokio::signal::unix::Signal> {
+    use tokio::signal::unix::{signal, SignalKind};
+    signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")
+}
+
+/// No SIGHUP off Unix: a stream that never yields.
+#[cfg(not(unix))]
+fn hangup_signal() -> anyhow::Result<NoHangups> {
+    Ok(NoHangups)
+}
+
+#[cfg(not(unix))]
+struct NoHangups;
+
+#[cfg(not(unix))]
+impl NoHangups {
+    async fn recv(&mut self) -> Option<()> {
+        std::future::pending().await
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed now, not at

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -162,9 +163,10 @@ pub enum Outcome {
 #[derive(Default)]
 pub struct Pipeline {
     stages: Vec<Stage>,
-    /// A single poll of a plugin call that takes this long blocked its
-    /// worker thread: logged as a warning naming the plugin (0 = off).
-    slow_poll: std::time::Duration,
+    /// A single poll of a plugin call that takes this many milliseconds
+    /// blocked its worker thread: logged as a warning naming the plugin
+    /// (0 = off; changed by a reload).
+    slow_poll_ms: AtomicU64,
 }
 
 impl Pipeline {
@@ -190,7 +192,7 @@ impl Pipeline {
         }
         Ok(Pipeline {
             stages,
-            slow_poll: std::time::Duration::from_millis(config.limits.slow_plugin_poll_ms),
+            slow_poll_ms: AtomicU64::new(config.limits.slow_plugin_poll_ms),
         })
     }
 
@@ -262,6 +264,11 @@ impl Pipeline {
             handler,
             calls: None,
         })
+    }
+
+    /// A new `limits.slow_plugin_poll_ms` (a reload).
+    pub fn set_slow_poll_ms(&self, ms: u64) {
+        self.slow_poll_ms.store(ms, Ordering::Relaxed);
     }
 
     pub fn stages(&self) -> &[Stage] {
@@ -408,15 +415,16 @@ impl Pipeline {
         CatchUnwind {
             future,
             plugin: &stage.name,
-            slow_poll: self.slow_poll,
+            slow_poll: std::time::Duration::from_millis(self.slow_poll_ms.load(Ordering::Relaxed)),
         }
     }
 }
 
 /// Polls a plugin's future, turning a panic during any poll into an `Err`,
-/// and warning when one poll held the thread for `slow_poll` or longer: a
-/// plugin that blocks (a synchronous sleep, file or network call) stalls
-/// every task waiting for that worker thread, not only its own session.
+/// and warning when one poll held the thread for `slow_poll` or longer. A
+/// plugin that blocks (a synchronous sleep, file or network call) holds a
+/// worker thread; [`crate::stall_watch`] sees the thread busy and wakes
+/// another worker so that other sessions go on.
 struct CatchUnwind<'a, F> {
     future: F,
     plugin: &'a str,
@@ -429,7 +437,9 @@ impl<F: Future + Unpin> Future for CatchUnwind<'_, F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let started = (!self.slow_poll.is_zero()).then(std::time::Instant::now);
         let inner = &mut self.future;
+        let busy = crate::stall_watch::busy();
         let polled = std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx)));
+        drop(busy);
         if let Some(took) = started
             .map(|s| s.elapsed())
             .filter(|t| *t >= self.slow_poll)
@@ -437,7 +447,7 @@ impl<F: Future + Unpin> Future for CatchUnwind<'_, F> {
             tracing::warn!(
                 plugin = %self.plugin,
                 blocked_ms = took.as_millis() as u64,
-                "a plugin call blocked its thread; other sessions on that worker waited. Plugins must not block: use Host::spawn_blocking (limits.slow_plugin_poll_ms sets this warning)"
+                "a plugin call blocked its worker thread. Plugins must not block: use Host::spawn_blocking (limits.slow_plugin_poll_ms sets this warning)"
             );
         }
         match polled {

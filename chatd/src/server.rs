@@ -50,7 +50,8 @@ pub struct RunningServer {
     pub web_tls: bool,
     /// Bound admin (metrics and health) address, if enabled.
     pub admin_addr: Option<SocketAddr>,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) reload: crate::reload::ReloadState,
     task: JoinHandle<()>,
 }
 
@@ -94,6 +95,39 @@ pub async fn start_with(
 ) -> Result<RunningServer, StartError> {
     // Held until the server has shut down (it lives in the shutdown task).
     let data_lock = crate::data_dir::lock(&config.server.data_dir)?;
+    // Certificates and addresses first: a refused start opens nothing that
+    // would then have to be shut down. One certificate store serves the TLS
+    // and HTTPS listeners, so that a reload renews both.
+    let certs = match (&config.tls.cert, &config.tls.key) {
+        (Some(cert), Some(key)) if config.tls.listen.is_some() || config.web.tls => {
+            Some(crate::tls::CertStore::load(cert, key)?)
+        }
+        _ => None,
+    };
+    let tls = match (&config.tls.listen, &certs) {
+        (Some(addr), Some(certs)) => Some((*addr, certs.acceptor())),
+        _ => None,
+    };
+    let plain_listener = match config.server.listen {
+        Some(addr) => Some(bind(addr, "plaintext").await?),
+        None => None,
+    };
+    let tls_listener = match tls {
+        Some((addr, acceptor)) => Some((bind(addr, "TLS").await?, acceptor)),
+        None => None,
+    };
+    let web_acceptor = match (config.web.tls, &certs) {
+        (true, Some(certs)) => Some(certs.acceptor()),
+        _ => None,
+    };
+    let web_listener = match config.web.listen {
+        Some(addr) => Some(bind(addr, "web").await?),
+        None => None,
+    };
+    let admin_listener = match config.admin.listen {
+        Some(addr) => Some(bind(addr, "admin").await?),
+        None => None,
+    };
     // One database for the history and every plugin that stores data;
     // opened (and migrated) only when something needs it, so a guest-mode
     // server without history needs no file.
@@ -106,6 +140,8 @@ pub async fn start_with(
         None
     };
     let shutdown = tokio_util::sync::CancellationToken::new();
+    // Stops the history tasks again if a plugin refuses to start.
+    let stop_on_error = shutdown.clone().drop_guard();
     // Only counted when someone can read them (`[admin] listen`).
     let metrics = config.admin.listen.map(|_| Arc::new(Metrics::new()));
     let store: Option<Arc<dyn crate::history::MessageStore>> = database.as_ref().map(|db| {
@@ -147,6 +183,8 @@ pub async fn start_with(
         match Pipeline::build(&config, &registry, host, database.as_ref(), &mut loader) {
             Ok(pipeline) => pipeline,
             Err(e) => {
+                // In order: the tasks that use the database stop, then it closes.
+                shutdown.cancel();
                 if let Some(db) = &database {
                     db.close().await;
                 }
@@ -158,31 +196,7 @@ pub async fn start_with(
         pipeline.instrument(metrics);
     }
 
-    let tls = match (&config.tls.listen, &config.tls.cert, &config.tls.key) {
-        (Some(addr), Some(cert), Some(key)) => Some((*addr, crate::tls::acceptor(cert, key)?)),
-        _ => None,
-    };
-    let plain_listener = match config.server.listen {
-        Some(addr) => Some(bind(addr, "plaintext").await?),
-        None => None,
-    };
-    let tls_listener = match tls {
-        Some((addr, acceptor)) => Some((bind(addr, "TLS").await?, acceptor)),
-        None => None,
-    };
-    let web_acceptor = match (config.web.tls, &config.tls.cert, &config.tls.key) {
-        (true, Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
-        _ => None,
-    };
-    let web_listener = match config.web.listen {
-        Some(addr) => Some(bind(addr, "web").await?),
-        None => None,
-    };
-    let admin_listener = match config.admin.listen {
-        Some(addr) => Some(bind(addr, "admin").await?),
-        None => None,
-    };
-
+    stop_on_error.disarm();
     let shared = Arc::new(Shared::new(
         hub,
         pipeline,
@@ -263,6 +277,7 @@ pub async fn start_with(
         web_tls,
         admin_addr,
         shared,
+        reload: crate::reload::ReloadState::new(config, registry, certs),
         task,
     })
 }
@@ -303,7 +318,7 @@ async fn run_until_shutdown(
     shared.tracker.close();
     // Sessions see the cancelled token, say `bye`, and flush within LINGER;
     // the timeout bounds the whole.
-    if tokio::time::timeout(shared.limits.shutdown_timeout(), shared.tracker.wait())
+    if tokio::time::timeout(shared.limits().shutdown_timeout(), shared.tracker.wait())
         .await
         .is_err()
     {

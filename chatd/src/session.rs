@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use bytes::Bytes;
 use chat_api::{
     ApiError, ClientFrame, ErrorCode, Identity, Inbound, Payload, Request, RequestId, ServerFrame,
@@ -31,8 +32,10 @@ use crate::pipeline::{Outcome, Pipeline};
 pub struct Shared {
     pub hub: Arc<Hub>,
     pub pipeline: Pipeline,
-    pub limits: LimitsConfig,
-    pub broadcast: BroadcastPolicy,
+    /// `[limits]`, replaced whole by a reload (see [`Shared::limits`]).
+    limits: ArcSwap<LimitsConfig>,
+    /// `server.broadcast`, replaced by a reload.
+    broadcast: ArcSwap<BroadcastPolicy>,
     /// The message log, when `[history]` is enabled.
     pub history: Option<Arc<crate::history::History>>,
     /// The `welcome` frame, encoded once at start.
@@ -79,8 +82,8 @@ impl Shared {
             self_paced: pipeline.self_paced_frames(),
             hub,
             pipeline,
-            limits,
-            broadcast,
+            limits: ArcSwap::from_pointee(limits),
+            broadcast: ArcSwap::from_pointee(broadcast),
             history,
             welcome,
             shutdown,
@@ -91,10 +94,31 @@ impl Shared {
         }
     }
 
+    /// The limits in force. A cheap, lock-free read; a session copies what
+    /// it sizes itself by (queues, flood control) when it starts, so a
+    /// reload changes those for new connections only.
+    pub fn limits(&self) -> arc_swap::Guard<Arc<LimitsConfig>> {
+        self.limits.load()
+    }
+
+    /// Who may broadcast now.
+    pub fn broadcast(&self) -> BroadcastPolicy {
+        **self.broadcast.load()
+    }
+
+    /// Applies reloaded limits and broadcast policy.
+    pub fn reconfigure(&self, limits: LimitsConfig, broadcast: BroadcastPolicy) {
+        self.hub
+            .set_room_limits(limits.max_rooms_per_session, limits.max_rooms);
+        self.pipeline.set_slow_poll_ms(limits.slow_plugin_poll_ms);
+        self.limits.store(Arc::new(limits));
+        self.broadcast.store(Arc::new(broadcast));
+    }
+
     /// Reserves a connection slot, or `None` at `max_connections`.
     pub fn admit(self: &Arc<Self>) -> Option<ConnectionSlot> {
         let held = self.connections.fetch_add(1, Ordering::AcqRel);
-        if held >= self.limits.max_connections {
+        if held >= self.limits.load().max_connections {
             self.connections.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
@@ -147,7 +171,7 @@ pub async fn run_stream<R, W>(
     ));
     let mut frames = FrameReader::new(
         read,
-        shared.limits.max_frame_bytes,
+        shared.limits().max_frame_bytes,
         transport == Transport::Tcp,
     );
     run(shared, peer, &mut frames).await;
@@ -161,10 +185,8 @@ pub fn new_peer(
     transport: Transport,
 ) -> (Arc<Peer>, OutboxReceiver) {
     let id = shared.next_session_id.fetch_add(1, Ordering::Relaxed);
-    let (tx, rx) = crate::outbox::outbox(
-        shared.limits.outbound_queue,
-        shared.limits.outbound_queue_bytes,
-    );
+    let limits = shared.limits();
+    let (tx, rx) = crate::outbox::outbox(limits.outbound_queue, limits.outbound_queue_bytes);
     let closer = Arc::new(Closer::new(shared.shutdown.child_token()));
     (Arc::new(Peer::new(id, addr, transport, tx, closer)), rx)
 }
@@ -176,7 +198,7 @@ pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSo
             peer: peer.clone(),
             hub: shared.hub.clone(),
         },
-        limiter: RateLimiter::new(&shared.limits),
+        limiter: RateLimiter::new(&shared.limits()),
         shared,
     };
     tracing::debug!(session = peer.id, addr = ?peer.addr, transport = ?peer.transport, "connected");
@@ -234,7 +256,7 @@ impl SessionTask {
 
     /// Waits for `hello`. Returns whether the session may proceed.
     async fn handshake(&mut self, source: &mut impl FrameSource) -> bool {
-        let deadline = tokio::time::Instant::now() + self.shared.limits.handshake_timeout();
+        let deadline = tokio::time::Instant::now() + self.shared.limits().handshake_timeout();
         let closer = self.peer().closer.clone();
         loop {
             let event = tokio::select! {
@@ -243,7 +265,7 @@ impl SessionTask {
                 _ = tokio::time::sleep_until(deadline) => {
                     closer.close(ErrorCode::HANDSHAKE_TIMEOUT, format!(
                         "no hello within {} ms; send {{\"type\":\"hello\",\"protocol\":{PROTOCOL_VERSION}}} first",
-                        self.shared.limits.handshake_timeout_ms));
+                        self.shared.limits().handshake_timeout_ms));
                     return false;
                 }
                 event = source.next_event() => event,
@@ -251,7 +273,7 @@ impl SessionTask {
             let line = match event {
                 ReadEvent::Frame(line) => line,
                 ReadEvent::TooLarge => {
-                    self.reply_error(None, &too_large(&self.shared.limits));
+                    self.reply_error(None, &too_large(&self.shared.limits()));
                     continue;
                 }
                 ReadEvent::TlsOnPlainPort => {
@@ -307,7 +329,7 @@ impl SessionTask {
             };
             match event {
                 ReadEvent::Frame(line) => Box::pin(self.on_line(line)).await,
-                ReadEvent::TooLarge => self.reply_error(None, &too_large(&self.shared.limits)),
+                ReadEvent::TooLarge => self.reply_error(None, &too_large(&self.shared.limits())),
                 ReadEvent::TlsOnPlainPort => {}
                 ReadEvent::Eof => return,
                 ReadEvent::Failed(e) => {
@@ -335,7 +357,7 @@ impl SessionTask {
                     ErrorCode::RATE_LIMITED,
                     format!(
                         "too many frames: at most {} per second; this one was dropped",
-                        self.shared.limits.frames_per_second
+                        self.limiter.rate
                     ),
                 ),
             );
@@ -574,7 +596,8 @@ impl SessionTask {
     }
 
     fn check_broadcast(&self) -> Result<(), ApiError> {
-        let allowed = match self.shared.broadcast {
+        let policy = self.shared.broadcast();
+        let allowed = match policy {
             BroadcastPolicy::Everyone => true,
             BroadcastPolicy::Admins => self.peer().identity().is_some_and(|i| i.admin),
             BroadcastPolicy::Nobody => false,
@@ -584,7 +607,7 @@ impl SessionTask {
         } else {
             Err(ApiError::new(
                 ErrorCode::FORBIDDEN,
-                match self.shared.broadcast {
+                match policy {
                     BroadcastPolicy::Admins => "only administrators may broadcast on this server",
                     _ => "broadcasting is disabled on this server",
                 },

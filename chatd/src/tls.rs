@@ -1,10 +1,13 @@
-//! TLS: loading the server certificate, and `chatd gen-cert`.
+//! TLS: loading (and reloading) the server certificate, and `chatd gen-cert`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
 
 /// A TLS setup problem; the message names the file and what to do.
@@ -36,6 +39,50 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 
 /// Builds an acceptor from PEM files (TLS 1.2 and 1.3).
 pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    Ok(CertStore::load(cert, key)?.acceptor())
+}
+
+/// The server's certificate and key, replaceable while the server runs
+/// (`chatd reload`): handshakes started after [`CertStore::reload`] get the
+/// new pair; connections already established keep theirs.
+#[derive(Debug)]
+pub struct CertStore {
+    current: ArcSwap<CertifiedKey>,
+}
+
+impl CertStore {
+    /// Reads the certificate chain and key from PEM files.
+    pub fn load(cert: &Path, key: &Path) -> Result<Arc<CertStore>, TlsError> {
+        Ok(Arc::new(CertStore {
+            current: ArcSwap::from(load_certified_key(cert, key)?),
+        }))
+    }
+
+    /// Serves `pair` (see [`load_certified_key`]) from the next handshake on.
+    pub fn replace(&self, pair: Arc<CertifiedKey>) {
+        self.current.store(pair);
+    }
+
+    /// An acceptor (TLS 1.2 and 1.3) serving whatever pair is current.
+    pub fn acceptor(self: &Arc<Self>) -> TlsAcceptor {
+        let config = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .expect("the ring provider supports TLS 1.2 and 1.3")
+            .with_no_client_auth()
+            .with_cert_resolver(self.clone());
+        TlsAcceptor::from(Arc::new(config))
+    }
+}
+
+impl ResolvesServerCert for CertStore {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current.load_full())
+    }
+}
+
+/// Reads a PEM certificate chain and private key and checks they belong
+/// together (blocking file reads).
+pub fn load_certified_key(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
         .and_then(|it| it.collect::<Result<Vec<_>, _>>())
         .map_err(|e| TlsError::Cert {
@@ -52,15 +99,13 @@ pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
         path: key.to_path_buf(),
         message: describe_pem(&e),
     })?;
-    let config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-        .and_then(|b| b.with_no_client_auth().with_single_cert(certs, private_key))
-        .map_err(|e| TlsError::Config {
+    let certified =
+        CertifiedKey::from_der(certs, private_key, &provider()).map_err(|e| TlsError::Config {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
             message: e.to_string(),
         })?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+    Ok(Arc::new(certified))
 }
 
 /// A PEM parsing error in words (the library's own message shows the

@@ -76,6 +76,7 @@ const ASSETS: &[Asset] = &[
     asset!("app.css", "text/css; charset=utf-8"),
     asset!("favicon.svg", "image/svg+xml"),
     asset!("js/main.js", JS),
+    asset!("js/settings.js", JS),
     asset!("js/state.js", JS),
     asset!("js/protocol.js", JS),
     asset!("js/connection.js", JS),
@@ -192,7 +193,7 @@ async fn serve_connection(
     tls: Option<TlsAcceptor>,
     server_names: Arc<[String]>,
 ) {
-    configure_socket(&stream, shared.limits.tcp_keepalive_secs);
+    configure_socket(&stream, shared.limits().tcp_keepalive_secs);
     // Every web connection holds a slot, passed on to its WebSocket session
     // when it upgrades, so that `limits.max_connections` bounds both.
     let slot = shared
@@ -202,9 +203,9 @@ async fn serve_connection(
         if let Some(metrics) = &shared.metrics {
             metrics.connection_refused(crate::metrics::Listener::Web);
         }
-        tracing::warn!(%addr, max = shared.limits.max_connections, "web connection over limits.max_connections: answering 503");
+        tracing::warn!(%addr, max = shared.limits().max_connections, "web connection over limits.max_connections: answering 503");
     }
-    let timeout = shared.limits.handshake_timeout();
+    let timeout = shared.limits().handshake_timeout();
     match tls {
         None => serve_http(&shared, router, stream, addr, slot, server_names).await,
         Some(acceptor) => {
@@ -258,7 +259,7 @@ async fn serve_http<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let full = slot.is_none();
-    let max_connections = shared.limits.max_connections;
+    let max_connections = shared.limits().max_connections;
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(addr));
         if let Some(slot) = &slot {
@@ -287,8 +288,8 @@ async fn serve_http<IO>(
         .keep_alive(!full)
         .timer(TokioTimer::new())
         // A client that opens a connection and sends nothing is dropped.
-        .header_read_timeout(shared.limits.handshake_timeout())
-        .max_buf_size(shared.limits.max_frame_bytes.max(16 * 1024))
+        .header_read_timeout(shared.limits().handshake_timeout())
+        .max_buf_size(shared.limits().max_frame_bytes.max(16 * 1024))
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();
     tokio::pin!(connection);
@@ -331,13 +332,20 @@ async fn upgrade(
             "this connection has already been upgraded\n".into(),
         );
     };
-    let max = state.shared.limits.max_frame_bytes;
+    let max = state.shared.limits().max_frame_bytes;
     let shared = state.shared.clone();
     let encrypted = state.scheme == "https";
     // The app's resume token, for a `resume` frame without `token`.
     let token = resume_cookie(&headers);
     ws.max_message_size(max)
         .max_frame_size(max)
+        // tungstenite zero-fills its whole read buffer on every read, so
+        // its 128 KiB default is resident for every idle connection; a
+        // larger message grows it only while it is read.
+        .read_buffer_size(crate::websocket::READ_BUFFER_BYTES)
+        // Frames queued between two flushes go out in one write (see
+        // `run_writer`'s batches).
+        .write_buffer_size(crate::websocket::MAX_BATCH_BYTES)
         .on_failed_upgrade(move |e| tracing::info!(%addr, error = %e, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| {
             let tracker = shared.tracker.clone();

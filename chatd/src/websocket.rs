@@ -26,7 +26,11 @@ use crate::peer::{Closer, Peer};
 use crate::session::{self, ConnectionSlot, FrameSource, Shared};
 
 /// Most bytes of queued frames handed to the socket before one flush.
-const MAX_BATCH_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BATCH_BYTES: usize = 64 * 1024;
+
+/// tungstenite's read buffer per connection (it reads at most this much
+/// per system call; a message's payload gets room of its own).
+pub(crate) const READ_BUFFER_BYTES: usize = 1024;
 
 /// Close codes of RFC 6455 §7.4.1.
 const CLOSE_NORMAL: u16 = 1000;
@@ -61,7 +65,7 @@ pub async fn run_session(
     let mut frames = WsFrames {
         stream,
         peer: peer.clone(),
-        max_frame_bytes: shared.limits.max_frame_bytes,
+        max_frame_bytes: shared.limits().max_frame_bytes,
         oversized: false,
     };
     session::run(shared, peer, &mut frames).await;

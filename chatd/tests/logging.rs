@@ -70,3 +70,81 @@ fn json_logs_are_one_object_per_line() {
         "{lines:?}"
     );
 }
+
+/// A configuration with history and the accounts plugin (whose background
+/// task queries the database from the start) in `dir`, on `listen`.
+fn config_with_accounts(dir: &std::path::Path, listen: &str) -> std::path::PathBuf {
+    let path = dir.join("chatd.toml");
+    let text = format!(
+        "[server]\nlisten = \"{listen}\"\ndata_dir = {:?}\n[[plugin]]\nname = \"auth\"\n",
+        dir.join("data")
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Log lines at WARN or ERROR level (the plain format's level column).
+fn alarms(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|l| l.contains(" ERROR ") || l.contains(" WARN "))
+        .collect()
+}
+
+/// A start refused because the port is taken stops before opening the
+/// database or starting a plugin: the operator reads the reason and
+/// nothing else, no alarming line before it.
+#[test]
+fn a_refused_start_opens_nothing_and_logs_only_its_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_with_accounts(dir.path(), &taken.local_addr().unwrap().to_string());
+    let out = Command::new(env!("CARGO_BIN_EXE_chatd"))
+        .arg("--config")
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+    assert!(!stderr.contains("database ready"), "{stderr}");
+    assert!(!dir.path().join("data/chatd.db").exists());
+    assert!(alarms(&stderr).is_empty(), "{stderr}");
+}
+
+/// Stopped right after it is ready (before its background tasks have run
+/// their first queries), the server shuts down in order: no ERROR or WARN
+/// line, exit status 0.
+#[test]
+fn a_server_stopped_at_once_shuts_down_without_alarms() {
+    for _ in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with_accounts(dir.path(), "127.0.0.1:0");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        let mut seen = String::new();
+        while !seen.contains("pipeline ready") {
+            let mut line = String::new();
+            assert!(stderr.read_line(&mut line).unwrap() > 0, "{seen}");
+            seen.push_str(&line);
+        }
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::io::Read::read_to_string(&mut stderr, &mut seen).unwrap();
+        assert!(child.wait().unwrap().success(), "{seen}");
+        assert!(seen.contains("shut down"), "{seen}");
+        assert!(alarms(&seen).is_empty(), "{seen}");
+    }
+}

@@ -1015,3 +1015,55 @@ fn arbitrary_websocket_bytes_end_only_their_own_connection() {
         server.stop().await;
     });
 }
+
+/// chat-client's WebSocket transport (what `chat-bench --websocket` uses),
+/// plain and over TLS: frames go both ways with a TCP user, line for line.
+#[tokio::test]
+async fn the_client_library_speaks_the_websocket_transport_plain_and_over_tls() {
+    for tls in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) =
+            chatd::tls::generate_self_signed(dir.path(), &["localhost".to_string()]).unwrap();
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[web]\nlisten = \"127.0.0.1:0\"\ntls = {tls}\n\
+             [tls]\ncert = {cert:?}\nkey = {key:?}\n",
+            dir.path().join("data")
+        );
+        let server = common::start_with_registry(&text, chatd::PluginRegistry::builtin()).await;
+        let options = chat_client::ConnectOptions {
+            websocket: true,
+            tls,
+            ca: tls.then(|| cert.clone()),
+            server_name: Some("localhost".into()),
+            ..Default::default()
+        };
+        let mut ann = Client::connect(&web_addr(&server).to_string(), &options)
+            .await
+            .unwrap();
+        ann.request_ok(&ClientFrame::Nick { nick: "ann".into() })
+            .await
+            .unwrap();
+        ann.request_ok(&ClientFrame::Join {
+            room: "#lobby".into(),
+        })
+        .await
+        .unwrap();
+        let mut bob = Client::connect_as(&tcp_addr(&server), "bob").await.unwrap();
+        bob.request_ok(&ClientFrame::Join {
+            room: "#lobby".into(),
+        })
+        .await
+        .unwrap();
+        let say = |text: &str| ClientFrame::Say {
+            room: "#lobby".into(),
+            text: text.into(),
+        };
+        ann.request(&say("over the web socket")).await.unwrap();
+        bob.expect(WAIT, is_message("over the web socket"))
+            .await
+            .unwrap();
+        bob.request(&say("and back")).await.unwrap();
+        ann.expect(WAIT, is_message("and back")).await.unwrap();
+        server.stop().await;
+    }
+}

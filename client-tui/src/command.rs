@@ -244,12 +244,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "send a file to someone or to a room's members",
     },
     CommandSpec {
-        name: "accept",
+        name: "download",
         usage: "[ID] [DIR]",
         summary: "download an offered file (the latest by default)",
     },
     CommandSpec {
-        name: "decline",
+        name: "refuse",
         usage: "[ID]",
         summary: "refuse an offered file (the latest by default)",
     },
@@ -284,12 +284,12 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "withdraw an invitation not yet accepted",
     },
     CommandSpec {
-        name: "accept-invite",
+        name: "accept",
         usage: "[#ROOM]",
         summary: "accept an invitation (the latest by default) and join",
     },
     CommandSpec {
-        name: "decline-invite",
+        name: "decline",
         usage: "[#ROOM]",
         summary: "refuse an invitation (the latest by default)",
     },
@@ -319,22 +319,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "show, set or clear the current private room's topic",
     },
     CommandSpec {
-        name: "op",
+        name: "promote",
         usage: "NICK",
         summary: "make a member a moderator (owner only)",
     },
     CommandSpec {
-        name: "deop",
+        name: "demote",
         usage: "NICK",
         summary: "make a moderator a plain member again (owner only)",
     },
     CommandSpec {
-        name: "transfer-owner",
+        name: "transfer",
         usage: "NICK",
         summary: "hand the current private room over to a member",
     },
     CommandSpec {
-        name: "delete-room",
+        name: "delete",
         usage: "#ROOM",
         summary: "delete a private room for everyone (owner only)",
     },
@@ -353,6 +353,23 @@ pub const COMMANDS: &[CommandSpec] = &[
         usage: "[REASON]",
         summary: "leave the server and exit",
     },
+];
+
+/// Other names for commands: earlier names of this client, and the
+/// browser app's (one vocabulary for both, docs/commands.md). `/accept ID`
+/// and `/decline ID` with a transfer id still mean `/download` and
+/// `/refuse`.
+pub const ALIASES: &[(&str, &str)] = &[
+    ("accept-invite", "accept"),
+    ("decline-invite", "decline"),
+    ("invitations", "invites"),
+    ("op", "promote"),
+    ("deop", "demote"),
+    ("transfer-owner", "transfer"),
+    ("delete-room", "delete"),
+    ("wall", "broadcast"),
+    ("list", "rooms"),
+    ("?", "help"),
 ];
 
 /// Messages `/history` (and PageUp at the top) loads when no number is given.
@@ -383,9 +400,21 @@ impl PartialEq for CommandSpec {
 }
 impl Eq for CommandSpec {}
 
-/// The table row for a command name.
+/// The table row for a command name or alias.
 pub fn spec(name: &str) -> Option<&'static CommandSpec> {
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, canonical)| canonical);
     COMMANDS.iter().find(|c| c.name == name)
+}
+
+/// The other names of a command.
+pub fn aliases_of(name: &str) -> impl Iterator<Item = &'static str> + '_ {
+    ALIASES
+        .iter()
+        .filter(move |(_, canonical)| *canonical == name)
+        .map(|(alias, _)| *alias)
 }
 
 /// Command names that start with `prefix` (for completion and abbreviations).
@@ -542,37 +571,18 @@ fn parse_command(rest: &str) -> Result<Command, CommandError> {
             path: after_first.trim_end().to_string(),
         },
         "send" => return Err(usage()),
-        "accept" => {
-            let (second, rest) = split_word(after_first);
-            if !rest.is_empty() {
-                return Err(usage());
+        "download" => parse_download(first, after_first)?,
+        // The earlier names of the file commands, with a transfer id.
+        "accept" if is_id(first) => parse_download(first, after_first)?,
+        "refuse" | "decline" if is_id(first) || (name == "refuse" && first.is_empty()) => {
+            if !after_first.is_empty() {
+                return Err(CommandError::Usage {
+                    spec: *self::spec("refuse").expect("in the table"),
+                });
             }
-            // One word: an id if it looks like one (hex digits), else a
-            // directory.
-            match (first, second) {
-                ("", _) => Command::Accept {
-                    id: None,
-                    dir: None,
-                },
-                (word, "") if is_id(word) => Command::Accept {
-                    id: Some(word.to_string()),
-                    dir: None,
-                },
-                (dir, "") => Command::Accept {
-                    id: None,
-                    dir: Some(dir.to_string()),
-                },
-                (id, dir) if is_id(id) => Command::Accept {
-                    id: Some(id.to_string()),
-                    dir: Some(dir.to_string()),
-                },
-                _ => return Err(usage()),
-            }
-        }
-        "decline" if after_first.is_empty() && (first.is_empty() || is_id(first)) => {
             Command::Decline(none_if_empty(first))
         }
-        "decline" => return Err(usage()),
+        "refuse" => return Err(usage()),
         "cancel" if is_id(first) && after_first.is_empty() => Command::Cancel(first.to_string()),
         "cancel" => return Err(usage()),
         "files" if args.is_empty() => Command::Files,
@@ -581,6 +591,37 @@ fn parse_command(rest: &str) -> Result<Command, CommandError> {
         "transfers" => return Err(usage()),
         // The rest of the table: private rooms.
         _ => Command::Room(parse_room_command(spec, args)?),
+    })
+}
+
+/// `/download [ID] [DIR]` (and `/accept ID [DIR]`).
+fn parse_download(first: &str, after_first: &str) -> Result<Command, CommandError> {
+    let usage = || CommandError::Usage {
+        spec: *spec("download").expect("in the table"),
+    };
+    let (second, rest) = split_word(after_first);
+    if !rest.is_empty() {
+        return Err(usage());
+    }
+    // One word: an id if it looks like one (hex digits), else a directory.
+    Ok(match (first, second) {
+        ("", _) => Command::Accept {
+            id: None,
+            dir: None,
+        },
+        (word, "") if is_id(word) => Command::Accept {
+            id: Some(word.to_string()),
+            dir: None,
+        },
+        (dir, "") => Command::Accept {
+            id: None,
+            dir: Some(dir.to_string()),
+        },
+        (id, dir) if is_id(id) => Command::Accept {
+            id: Some(id.to_string()),
+            dir: Some(dir.to_string()),
+        },
+        _ => return Err(usage()),
     })
 }
 
@@ -609,8 +650,8 @@ fn parse_room_command(spec: CommandSpec, args: &str) -> Result<RoomCommand, Comm
                 RoomCommand::Revoke { user, room }
             }
         }
-        "accept-invite" if at_most_one_word => RoomCommand::Accept(optional_room(first)?),
-        "decline-invite" if at_most_one_word => RoomCommand::Decline(optional_room(first)?),
+        "accept" if at_most_one_word => RoomCommand::Accept(optional_room(first)?),
+        "decline" if at_most_one_word => RoomCommand::Decline(optional_room(first)?),
         "invites" if args.is_empty() => RoomCommand::Invitations,
         "kick" | "ban" if !first.is_empty() => {
             let user = nick_arg(first)?;
@@ -622,15 +663,15 @@ fn parse_room_command(spec: CommandSpec, args: &str) -> Result<RoomCommand, Comm
             }
         }
         "unban" if one_word => RoomCommand::Unban(nick_arg(first)?),
-        "op" if one_word => RoomCommand::Promote(nick_arg(first)?),
-        "deop" if one_word => RoomCommand::Demote(nick_arg(first)?),
-        "transfer-owner" if one_word => RoomCommand::Transfer(nick_arg(first)?),
+        "promote" if one_word => RoomCommand::Promote(nick_arg(first)?),
+        "demote" if one_word => RoomCommand::Demote(nick_arg(first)?),
+        "transfer" if one_word => RoomCommand::Transfer(nick_arg(first)?),
         "topic" => match args.trim_end() {
             "" => RoomCommand::Topic(TopicChange::Show),
             "--clear" => RoomCommand::Topic(TopicChange::Clear),
             topic => RoomCommand::Topic(TopicChange::Set(topic.to_string())),
         },
-        "delete-room" if one_word => RoomCommand::Delete(room_arg(first)?),
+        "delete" if one_word => RoomCommand::Delete(room_arg(first)?),
         "leave" if at_most_one_word => RoomCommand::Leave(optional_room(first)?),
         "info" if at_most_one_word => RoomCommand::Info(optional_room(first)?),
         _ => return Err(usage()),
@@ -647,7 +688,7 @@ impl Command {
                 ];
                 lines.extend(COMMANDS.iter().map(help_line));
                 lines.push(
-                    "Keys: Alt-1..9 / Ctrl-N / Ctrl-P switch conversations, PageUp/PageDown scroll, End jumps to the bottom, Tab completes, Up/Down recall history, F2 shows transfers.".to_string(),
+                    "Keys: Alt-1..9 / Ctrl-N / Ctrl-P switch conversations, PageUp/PageDown scroll, End jumps to the bottom, Tab completes, Up/Down recall history, F1 shows this help, F2 shows transfers. The same commands work in the browser app (docs/commands.md).".to_string(),
                 );
                 Ok(lines)
             }
@@ -666,7 +707,16 @@ fn help_line(spec: &CommandSpec) -> String {
     } else {
         format!("/{} {}", spec.name, spec.usage)
     };
-    format!("  {usage:<24} {}", spec.summary)
+    let aliases: Vec<String> = aliases_of(spec.name).map(|a| format!("/{a}")).collect();
+    if aliases.is_empty() {
+        format!("  {usage:<24} {}", spec.summary)
+    } else {
+        format!(
+            "  {usage:<24} {} (also {})",
+            spec.summary,
+            aliases.join(", ")
+        )
+    }
 }
 
 #[cfg(test)]
@@ -841,12 +891,20 @@ mod tests {
             Err(CommandError::BadName(_))
         ));
         assert_eq!(
-            cmd("/accept"),
+            cmd("/download"),
             Command::Accept {
                 id: None,
                 dir: None
             }
         );
+        assert_eq!(
+            cmd("/download 5f0c"),
+            Command::Accept {
+                id: Some("5f0c".into()),
+                dir: None
+            }
+        );
+        // The earlier name, with an id.
         assert_eq!(
             cmd("/accept 5f0c"),
             Command::Accept {
@@ -855,7 +913,7 @@ mod tests {
             }
         );
         assert_eq!(
-            cmd("/accept ~/inbox"),
+            cmd("/download ~/inbox"),
             Command::Accept {
                 id: None,
                 dir: Some("~/inbox".into())
@@ -868,12 +926,17 @@ mod tests {
                 dir: Some("/tmp/in".into())
             }
         );
-        assert!(matches!(
-            parse("/accept /tmp x"),
-            Err(CommandError::Usage { .. })
-        ));
-        assert_eq!(cmd("/decline"), Command::Decline(None));
+        assert_eq!(
+            parse("/download /tmp x").unwrap_err().to_string(),
+            "usage: /download [ID] [DIR]"
+        );
+        assert_eq!(cmd("/refuse"), Command::Decline(None));
+        assert_eq!(cmd("/refuse ab12"), Command::Decline(Some("ab12".into())));
         assert_eq!(cmd("/decline ab12"), Command::Decline(Some("ab12".into())));
+        assert_eq!(
+            parse("/refuse ab12 x").unwrap_err().to_string(),
+            "usage: /refuse [ID]"
+        );
         assert_eq!(cmd("/cancel ab12"), Command::Cancel("ab12".into()));
         assert!(matches!(parse("/cancel"), Err(CommandError::Usage { .. })));
         assert!(matches!(
@@ -930,18 +993,30 @@ mod tests {
             parse("/invite 1bob"),
             Err(CommandError::BadName(_))
         ));
-        assert_eq!(cmd("/accept-invite"), room(RoomCommand::Accept(None)));
-        assert_eq!(
-            cmd("/accept-invite #secret"),
-            room(RoomCommand::Accept(Some("#secret".into())))
-        );
-        // `/accept` stays the file command, whatever its argument.
-        assert!(matches!(cmd("/accept #secret"), Command::Accept { .. }));
-        assert_eq!(
-            cmd("/decline-invite #x"),
-            room(RoomCommand::Decline(Some("#x".into())))
-        );
+        // One vocabulary with the browser app; the earlier names still work.
+        for line in ["/accept", "/accept-invite"] {
+            assert_eq!(cmd(line), room(RoomCommand::Accept(None)), "{line}");
+        }
+        for line in [
+            "/accept #secret",
+            "/accept secret",
+            "/accept-invite #secret",
+        ] {
+            assert_eq!(
+                cmd(line),
+                room(RoomCommand::Accept(Some("#secret".into()))),
+                "{line}"
+            );
+        }
+        for line in ["/decline #x", "/decline-invite #x", "/decline x"] {
+            assert_eq!(
+                cmd(line),
+                room(RoomCommand::Decline(Some("#x".into()))),
+                "{line}"
+            );
+        }
         assert_eq!(cmd("/invites"), room(RoomCommand::Invitations));
+        assert_eq!(cmd("/invitations"), room(RoomCommand::Invitations));
         assert_eq!(
             cmd("/kick bob flooding the room"),
             room(RoomCommand::Kick {
@@ -973,23 +1048,39 @@ mod tests {
             cmd("/topic --clear"),
             room(RoomCommand::Topic(TopicChange::Clear))
         );
-        assert_eq!(cmd("/op carol"), room(RoomCommand::Promote("carol".into())));
-        assert_eq!(
-            cmd("/deop carol"),
-            room(RoomCommand::Demote("carol".into()))
-        );
-        assert_eq!(
-            cmd("/transfer-owner carol"),
-            room(RoomCommand::Transfer("carol".into()))
-        );
-        assert_eq!(
-            cmd("/delete-room #secret"),
-            room(RoomCommand::Delete("#secret".into()))
-        );
+        for (new, old, expected) in [
+            (
+                "/promote carol",
+                "/op carol",
+                RoomCommand::Promote("carol".into()),
+            ),
+            (
+                "/demote carol",
+                "/deop carol",
+                RoomCommand::Demote("carol".into()),
+            ),
+            (
+                "/transfer carol",
+                "/transfer-owner carol",
+                RoomCommand::Transfer("carol".into()),
+            ),
+            (
+                "/delete #secret",
+                "/delete-room #secret",
+                RoomCommand::Delete("#secret".into()),
+            ),
+        ] {
+            assert_eq!(cmd(new), room(expected.clone()), "{new}");
+            assert_eq!(cmd(old), room(expected), "{old}");
+        }
         // Deleting needs the room named, even in it.
         assert_eq!(
+            parse("/delete").unwrap_err().to_string(),
+            "usage: /delete #ROOM"
+        );
+        assert_eq!(
             parse("/delete-room").unwrap_err().to_string(),
-            "usage: /delete-room #ROOM"
+            "usage: /delete #ROOM"
         );
         assert_eq!(cmd("/leave"), room(RoomCommand::Leave(None)));
         assert_eq!(cmd("/info #x"), room(RoomCommand::Info(Some("#x".into()))));
@@ -1007,6 +1098,12 @@ mod tests {
             );
         }
         assert_eq!(Command::help_lines(Some("msg")).unwrap().len(), 1);
+        // Help names the earlier names, and knows them.
+        let op = Command::help_lines(Some("op")).unwrap();
+        assert!(
+            op[0].contains("/promote NICK") && op[0].contains("(also /op)"),
+            "{op:?}"
+        );
         assert!(Command::help_lines(Some("nope")).is_err());
     }
 }

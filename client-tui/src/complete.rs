@@ -39,6 +39,22 @@ pub fn word_before(line: &str, cursor: usize) -> (usize, &str) {
     (start, &before[start..])
 }
 
+/// Commands whose first argument is a room.
+const ROOM_COMMANDS: &[&str] = &[
+    "join", "part", "leave", "info", "who", "users", "accept", "decline", "delete", "close",
+];
+
+/// Whether `line` starts with a command whose first argument is a room,
+/// and the cursor is in that argument.
+fn takes_room(line: &str) -> bool {
+    let mut words = line.split_whitespace();
+    let Some(name) = words.next().and_then(|w| w.strip_prefix('/')) else {
+        return false;
+    };
+    let canonical = command::spec(&name.to_ascii_lowercase()).map(|s| s.name);
+    words.count() <= 1 && canonical.is_some_and(|n| ROOM_COMMANDS.contains(&n))
+}
+
 /// Candidates replacing the word that starts at `start` (each with the
 /// suffix to insert: a space, or `": "` after a nickname opening the line).
 pub fn candidates(line: &str, start: usize, word: &str, sources: &Sources) -> Vec<String> {
@@ -50,7 +66,14 @@ pub fn candidates(line: &str, start: usize, word: &str, sources: &Sources) -> Ve
             .collect();
     }
     let key = fold(word);
-    if word.starts_with('#') {
+    // After a command that takes a room, the `#` may be left out.
+    let room_wanted = !at_line_start && takes_room(line) && !word.is_empty();
+    if word.starts_with('#') || room_wanted {
+        let key = if word.starts_with('#') {
+            key
+        } else {
+            format!("#{key}")
+        };
         let mut out: Vec<String> = Vec::new();
         for room in &sources.rooms {
             if fold(room).starts_with(&key) && !out.iter().any(|o| fold(o.trim_end()) == fold(room))
@@ -103,7 +126,7 @@ mod tests {
     #[test]
     fn commands_at_line_start() {
         assert_eq!(complete("/jo"), ["/join "]);
-        assert_eq!(complete("/p"), ["/part ", "/passwd "]);
+        assert_eq!(complete("/pa"), ["/part ", "/passwd "]);
         assert_eq!(complete("/Q"), ["/query ", "/quit "]);
         assert!(
             complete("hello /jo").is_empty(),
@@ -122,6 +145,18 @@ mod tests {
         assert_eq!(complete("hi b"), ["bob ", "Bea ", "bertrand "]);
         assert_eq!(complete("/msg BE"), ["Bea ", "bertrand "]);
         assert!(complete("al").is_empty(), "never offers our own nick");
+    }
+
+    #[test]
+    fn rooms_after_room_commands_without_their_hash() {
+        assert_eq!(complete("/join ru"), ["#rust ", "#ruby "]);
+        assert_eq!(complete("/part g"), ["#go "]);
+        assert_eq!(
+            complete("/op g"),
+            Vec::<String>::new(),
+            "a nickname is wanted there"
+        );
+        assert_eq!(complete("/msg b"), ["bob ", "Bea ", "bertrand "]);
     }
 
     #[test]

@@ -15,9 +15,11 @@
 //! * [`screen`] and [`line_mode`]: the two event loops; [`settings`]:
 //!   command line and config file.
 
+pub mod autolog;
 pub mod command;
 pub mod complete;
 pub mod editor;
+pub mod help_view;
 pub mod line_mode;
 pub mod lines;
 pub mod net;

@@ -20,6 +20,9 @@ pub const MAX_INPUT_LINE: usize = 64 * 1024;
 const QUIT_GRACE: Duration = Duration::from_secs(5);
 /// Free command slots needed before another input line is read.
 const HEADROOM: usize = 8;
+/// Longest wait for the replies to earlier lines before the next line is
+/// read anyway (the server answers every request; this only bounds a stall).
+const REPLY_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()> {
     let password = std::env::var("CHATD_PASSWORD")
@@ -36,6 +39,7 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
     if state.user.is_some() {
         state.password = password;
     }
+    let mut autolog = crate::autolog::start(&settings, utc_offset_secs)?;
     let mut net = crate::net::spawn(crate::target(&settings));
     let mut input = FramedRead::new(
         tokio::io::stdin(),
@@ -45,10 +49,22 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
     let mut input_open = true;
     let mut give_up: Option<tokio::time::Instant> = None;
     let mut signals = crate::screen::Signals::new()?;
+    // Lines run in order: the next one is read once the server answered
+    // the earlier ones, so that what is printed follows the input's order
+    // (a bad command's error after the replies to the lines before it).
+    let mut answered_by: Option<tokio::time::Instant> = None;
     loop {
+        let waiting = !state.pending.is_empty();
+        if !waiting {
+            answered_by = None;
+        } else if answered_by.is_none() {
+            answered_by = Some(tokio::time::Instant::now() + REPLY_WAIT);
+        }
+        let patient = answered_by.is_some_and(|t| t > tokio::time::Instant::now());
         let reading = input_open
             && !state.quitting
             && state.link == Link::Connected
+            && !patient
             && net.commands.capacity() >= HEADROOM;
         let event = tokio::select! {
             event = net.events.recv() => match event {
@@ -63,7 +79,7 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
                         code: "input".into(),
                         message: format!("input line longer than {MAX_INPUT_LINE} bytes; it was skipped"),
                     });
-                    print_journal(&mut state, &mut stdout).await?;
+                    print_journal(&mut state, &mut autolog, &mut stdout).await?;
                     continue;
                 }
                 Some(Err(LinesCodecError::Io(e))) => {
@@ -77,12 +93,13 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
                 }
             },
             _ = signals.recv() => Event::InputClosed,
+            _ = sleep_until(answered_by), if patient && input_open => continue,
             _ = sleep_until(give_up), if give_up.is_some() => break,
         };
         state.now_ms = crate::now_ms();
         let commands = update(&mut state, event);
         crate::dispatch(&mut state, &net, commands);
-        print_journal(&mut state, &mut stdout).await?;
+        print_journal(&mut state, &mut autolog, &mut stdout).await?;
         if state.link == Link::Closed {
             break;
         }
@@ -104,10 +121,14 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 async fn print_journal(
     state: &mut crate::state::State,
+    autolog: &mut Option<crate::autolog::Autolog>,
     stdout: &mut tokio::io::Stdout,
 ) -> std::io::Result<()> {
     if state.journal.is_empty() {
         return Ok(());
+    }
+    if let Some(log) = autolog {
+        log.record(&state.journal);
     }
     let mut out = String::new();
     for (conv, entry) in state.journal.drain(..) {

@@ -69,6 +69,11 @@ pub fn format(conv: &str, entry: &Entry) -> String {
             line
         }
         Body::Joined { members } => format!("joined {conv} {}", members.join(",")),
+        // Labelled with the room asked about, wherever it was asked.
+        Body::Users {
+            room: Some(room),
+            users,
+        } => format!("users {room} {}", users.join(",")),
         Body::Users { users, .. } => format!("users {conv} {}", users.join(",")),
         Body::Rooms(rooms) => {
             let list: Vec<String> = rooms

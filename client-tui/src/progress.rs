@@ -66,12 +66,21 @@ impl Widget for TransferBar<'_> {
         if area.height == 0 || area.width == 0 {
             return;
         }
-        let stats = format!(
-            " {:>3}% {}/s ETA {}",
-            self.percent(),
-            human_bytes(self.bytes_per_sec),
-            self.eta()
-        );
+        // A finished transfer has no rate: its size says more.
+        let stats = if self.done >= self.total {
+            format!(
+                " {:>3}% {} done",
+                self.percent(),
+                human_bytes(self.total as f64)
+            )
+        } else {
+            format!(
+                " {:>3}% {}/s ETA {}",
+                self.percent(),
+                human_bytes(self.bytes_per_sec),
+                self.eta()
+            )
+        };
         let width = usize::from(area.width);
         let label_width = (width / 3).min(self.label.width()).max(1);
         let label: String = crate::view::wrap(self.label, label_width, label_width)

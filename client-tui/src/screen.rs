@@ -118,6 +118,7 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
     let mut guard = TerminalGuard::enter()?;
     let size = guard.terminal.size()?;
     state.viewport = (size.width, size.height);
+    let mut autolog = crate::autolog::start(&settings, utc_offset_secs)?;
     let mut net = crate::net::spawn(crate::target(&settings));
     let mut terminal_events = EventStream::new();
     let mut give_up: Option<tokio::time::Instant> = None;
@@ -148,6 +149,9 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
         };
         state.now_ms = crate::now_ms();
         let commands = update(&mut state, event);
+        if let Some(log) = &mut autolog {
+            log.record(&state.journal);
+        }
         state.journal.clear();
         crate::dispatch(&mut state, &net, commands);
         if state.link == Link::Closed {

@@ -38,9 +38,12 @@ pub struct Args {
     /// Line mode: read commands and text from stdin, print one event per line
     #[arg(long)]
     pub line: bool,
-    /// Directory where /accept saves files when none is given [default: the current directory]
+    /// Directory where /download saves files when none is given [default: the current directory]
     #[arg(long, value_name = "DIR")]
     pub download_dir: Option<PathBuf>,
+    /// Log every conversation to DIR/SERVER/CONVERSATION.log (off by default)
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
     /// Config file to read instead of the default one
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -57,8 +60,10 @@ pub struct FileSettings {
     pub ca: Option<PathBuf>,
     #[serde(default)]
     pub rooms: Vec<String>,
-    /// Where `/accept` saves files when no directory is given.
+    /// Where `/download` saves files when no directory is given.
     pub download_dir: Option<PathBuf>,
+    /// Where conversations are logged (none: not logged).
+    pub log_dir: Option<PathBuf>,
 }
 
 /// What the client runs with.
@@ -71,8 +76,10 @@ pub struct Settings {
     pub ca: Option<PathBuf>,
     pub rooms: Vec<String>,
     pub line: bool,
-    /// Where `/accept` saves files by default (`None`: the current directory).
+    /// Where `/download` saves files by default (`None`: the current directory).
     pub download_dir: Option<PathBuf>,
+    /// Where conversations are logged (`None`: not logged).
+    pub log_dir: Option<PathBuf>,
 }
 
 /// A setting that cannot be used.
@@ -186,6 +193,7 @@ impl Settings {
             rooms,
             line: args.line,
             download_dir: args.download_dir.or(file.download_dir),
+            log_dir: args.log_dir.or(file.log_dir),
         })
     }
 

@@ -469,7 +469,7 @@ pub struct State {
     pub now_ms: u64,
     /// File offers and our uploads and downloads.
     pub transfers: crate::transfers::Transfers,
-    /// Where `/accept` saves files when no directory is given.
+    /// Where `/download` saves files when no directory is given.
     pub download_dir: std::path::PathBuf,
     /// Private-room invitations waiting for an answer, oldest first.
     pub invitations: Vec<Invitation>,
@@ -488,6 +488,8 @@ pub struct State {
     /// A password login (not a resume) awaits the server's `unread`
     /// summary, which then tells where unread messages wait.
     pub unread_summary_due: bool,
+    /// The help view (`/help`, F1) over the conversation, while shown.
+    pub help: Option<crate::help_view::HelpView>,
 }
 
 /// What a resume has brought back so far.
@@ -541,6 +543,7 @@ impl State {
             catch_up: None,
             server_joined: Vec::new(),
             unread_summary_due: false,
+            help: None,
         }
     }
 

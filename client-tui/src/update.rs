@@ -7,7 +7,7 @@ use chat_client::Received;
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 use serde_json::{json, Value};
 
-use crate::command::{self, Command, Input};
+use crate::command::{self, Command, Input, RoomCommand};
 use crate::complete::{self, Cycle, Sources};
 use crate::net::{NetCommand, NetEvent, Outgoing};
 use crate::state::{
@@ -112,9 +112,13 @@ fn on_key(state: &mut State, key: KeyEvent, out: &mut Vec<NetCommand>) {
     if !matches!(key.code, KeyCode::Tab | KeyCode::BackTab) {
         state.completion = None;
     }
+    if help_key(state, key.code) {
+        return;
+    }
     let ed = &mut state.editor;
     match key.code {
         KeyCode::Enter => {
+            state.help = None;
             let secret = state.prompt.is_some();
             let line = state.editor.take(secret);
             submit(state, line, out);
@@ -167,6 +171,34 @@ fn on_key(state: &mut State, key: KeyEvent, out: &mut Vec<NetCommand>) {
         KeyCode::BackTab if state.prompt.is_none() => complete(state, -1),
         _ => {}
     }
+}
+
+/// Whether a bare `/accept` or `/decline` is about a file: no invitation
+/// waits, and a file does (or the server has no private rooms at all).
+fn offer_instead_of_invitation(state: &State) -> bool {
+    let rooms = state.server.features.iter().any(|f| f == "private_rooms");
+    state.invitations.is_empty() && (state.transfers.find_offer(None).is_ok() || !rooms)
+}
+
+/// Keys for the help view: F1 shows or hides it; while shown, Esc closes it
+/// and PageUp/PageDown scroll it. Whether the key was used.
+fn help_key(state: &mut State, code: KeyCode) -> bool {
+    let page = state.page_rows().saturating_sub(3).max(1);
+    match (code, state.help.as_mut()) {
+        (KeyCode::F(1), Some(_)) | (KeyCode::Esc, Some(_)) => state.help = None,
+        (KeyCode::F(1), None) => {
+            let lines = Command::help_lines(None).unwrap_or_default();
+            state.help = Some(crate::help_view::HelpView { lines, scroll: 0 });
+        }
+        (KeyCode::PageUp, Some(help)) => help.scroll = help.scroll.saturating_sub(page),
+        (KeyCode::PageDown, Some(help)) => {
+            let width = crate::help_view::width(state.viewport.0);
+            let rows = crate::help_view::rows(&help.lines, width).len();
+            help.scroll = (help.scroll + page).min(rows.saturating_sub(page));
+        }
+        _ => return false,
+    }
+    true
 }
 
 fn next_conv(state: &mut State, step: isize) {
@@ -245,7 +277,14 @@ fn submit(state: &mut State, line: String, out: &mut Vec<NetCommand>) {
     let input = match command::parse(&line) {
         Ok(input) => input,
         Err(e) => {
-            state.note(here, error_body("input", e.to_string()));
+            // A line that is no command concerns no conversation: line mode
+            // says so with `*` (its "current" conversation is invisible).
+            let at = if state.frontend == Frontend::Screen {
+                here
+            } else {
+                0
+            };
+            state.note(at, error_body("input", e.to_string()));
             return;
         }
     };
@@ -378,6 +417,11 @@ fn run_command(state: &mut State, command: Command, out: &mut Vec<NetCommand>) {
     let current_room = (state.current_conv().kind == ConvKind::Room).then(|| here_name.clone());
     match command {
         Command::Help(topic) => match Command::help_lines(topic.as_deref()) {
+            // On screen a view of its own, so the conversation keeps its
+            // place; line mode prints it.
+            Ok(lines) if state.frontend == Frontend::Screen => {
+                state.help = Some(crate::help_view::HelpView { lines, scroll: 0 });
+            }
             Ok(lines) => {
                 for line in lines {
                     state.note(here, Body::Info(line));
@@ -528,6 +572,15 @@ fn run_command(state: &mut State, command: Command, out: &mut Vec<NetCommand>) {
         Command::Cancel(id) => files::cancel(state, &id, out),
         Command::Files => files::list(state, &here_name, out),
         Command::Transfers => state.transfers.shown = !state.transfers.shown,
+        // `/accept` and `/decline` alone answer the latest invitation; with
+        // none waiting but a file offered, they answer the file (as they
+        // did before the commands were shared with the browser app).
+        Command::Room(RoomCommand::Accept(None)) if offer_instead_of_invitation(state) => {
+            files::accept(state, None, None, out)
+        }
+        Command::Room(RoomCommand::Decline(None)) if offer_instead_of_invitation(state) => {
+            files::decline(state, None, out)
+        }
         Command::Room(command) => rooms::run(state, command, out),
     }
 }

@@ -1,4 +1,4 @@
-//! The file transfer part of `update`: the `/send`, `/accept`, `/decline`,
+//! The file transfer part of `update`: the `/send`, `/download`, `/refuse`,
 //! `/cancel` and `/files` commands, the `file_*` frames, the workers'
 //! reports, and resuming after a reconnect.
 
@@ -142,7 +142,7 @@ pub fn accept(
     }
     let Some(name) = safe_file_name(&file.name).map(str::to_string) else {
         let message = format!(
-            "the offered name {:?} is not safe to save; /decline it",
+            "the offered name {:?} is not safe to save; /refuse it",
             file.name
         );
         state.note(here, error_body("input", message));
@@ -252,13 +252,13 @@ pub fn cancel(state: &mut State, id: &str, out: &mut Vec<NetCommand>) {
     } else if direction == Some(Direction::Download) {
         let index = state.find(&conv).unwrap_or(0);
         let short = crate::transfers::short_id(&transfer);
-        let text = format!("download of {name} stopped; /accept {short} resumes it");
+        let text = format!("download of {name} stopped; /download {short} resumes it");
         state.note(index, Body::Info(text));
         if let Some(file) = file {
             state.transfers.offer(file);
         }
     } else {
-        let text = "that file was offered to you: /decline refuses it".to_string();
+        let text = "that file was offered to you: /refuse turns it down".to_string();
         state.note(here, error_body("input", text));
     }
     quit_if_idle(state, out);

@@ -608,7 +608,7 @@ mod files {
         let dir = tempfile::tempdir().unwrap();
         let out = update(
             &mut s,
-            Event::Line(format!("/accept {}", dir.path().display())),
+            Event::Line(format!("/download {}", dir.path().display())),
         );
         let [NetCommand::Transfer(TransferJob::Download { slot, file, dest })] = out.as_slice()
         else {
@@ -756,7 +756,7 @@ mod files {
         let bob = s.find("bob").unwrap();
         assert_eq!(
             s.convs[bob].entries.back().unwrap().body,
-            Body::Info("download of a.bin stopped; /accept dddd4444 resumes it".into())
+            Body::Info("download of a.bin stopped; /download dddd4444 resumes it".into())
         );
         // A late report from the stopped worker changes nothing.
         event(&mut s, slot, TransferEventKind::Progress { done: 50 });

@@ -17,14 +17,16 @@ use crate::progress::{human_bytes, TransferBar};
 use crate::state::{Body, ConvKind, Conversation, Delivery, Entry, Link, State};
 use crate::transfers::{short_id, Direction, TransferStatus};
 
-/// Sidebar width in columns, border included.
+/// Sidebar width in columns, border included (at most a fifth of the
+/// screen, so that 80 columns leave the conversation 64).
 pub const SIDEBAR_WIDTH: u16 = 20;
 /// Member list width in columns, border included.
 pub const MEMBERS_WIDTH: u16 = 18;
 /// Put before a private room's name in the sidebar and its header.
 pub const PRIVATE_MARK: &str = "🔒";
-/// Narrower screens hide the member list.
-const MEMBERS_MIN_SCREEN: u16 = 70;
+/// Narrower screens hide the member list (the header counts the members;
+/// `/who` lists them): the conversation needs the columns more.
+const MEMBERS_MIN_SCREEN: u16 = 100;
 
 /// Colours nicknames are drawn in; a nickname always gets the same one.
 const NICK_COLOURS: &[Color] = &[
@@ -60,7 +62,12 @@ pub fn conversation_width(cols: u16, conv: &Conversation) -> usize {
     } else {
         0
     };
-    usize::from(cols.saturating_sub(SIDEBAR_WIDTH + members)).max(10)
+    usize::from(cols.saturating_sub(sidebar_width(cols) + members)).max(10)
+}
+
+/// Columns the sidebar takes on a screen `cols` wide.
+pub fn sidebar_width(cols: u16) -> u16 {
+    SIDEBAR_WIDTH.min(cols / 5)
 }
 
 /// Rows all of conversation `index` takes at `width` columns.
@@ -292,7 +299,7 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
             system(
                 time,
                 format!(
-                    "{} offers {} ({}): /accept {short} or /decline {short}",
+                    "{} offers {} ({}): /download {short} or /refuse {short}",
                     sanitize(&file.from),
                     sanitize(&file.name),
                     human_bytes(file.size as f64),
@@ -320,7 +327,7 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
         Body::Invitation(invitation) => system(
             time,
             format!(
-                "{} invites you to the private room {room}: /accept-invite {room} or /decline-invite {room}",
+                "{} invites you to the private room {room}: /accept {room} or /decline {room}",
                 sanitize(&invitation.from),
                 room = invitation.room,
             ),
@@ -418,7 +425,7 @@ pub fn draw(state: &State, frame: &mut Frame) {
         0
     };
     let [sidebar, conversation, members] = Layout::horizontal([
-        Constraint::Length(SIDEBAR_WIDTH.min(area.width / 3)),
+        Constraint::Length(sidebar_width(area.width)),
         Constraint::Min(10),
         Constraint::Length(members_width),
     ])
@@ -427,6 +434,13 @@ pub fn draw(state: &State, frame: &mut Frame) {
     draw_conversation(state, frame, conversation);
     if members_width > 0 {
         draw_members(conv, frame, members);
+    }
+    if let Some(help) = &state.help {
+        let over = Rect {
+            width: conversation.width + members.width,
+            ..conversation
+        };
+        crate::help_view::draw(help, frame, over);
     }
     draw_status(state, frame, status);
     draw_input(state, frame, input);
@@ -449,7 +463,7 @@ fn draw_transfers(state: &State, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, area);
     if list.is_empty() {
         frame.render_widget(
-            Paragraph::new("no transfers yet: /send NICK|#ROOM PATH, /accept [ID]")
+            Paragraph::new("no transfers yet: /send NICK|#ROOM PATH, /download [ID]")
                 .style(Style::default().fg(Color::DarkGray)),
             inner,
         );
@@ -701,29 +715,15 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
         ),
         Link::Closed => ("closed".to_string(), bar.fg(Color::LightRed)),
     };
-    let mut spans = vec![Span::styled(
-        format!(" {} ", state.server.addr),
-        bar.add_modifier(Modifier::BOLD),
-    )];
-    if let Some(software) = &state.server.software {
-        spans.push(Span::styled(format!("{software} "), bar));
-    }
-    spans.push(if state.server.tls {
-        Span::styled("TLS ", bar.fg(Color::LightGreen))
-    } else {
-        Span::styled("plaintext ", bar.fg(Color::Yellow))
-    });
+    // Most important first: a narrow bar cuts off the end, and whether we
+    // are connected must survive (then who we are, then what waits).
+    let mut spans = vec![Span::styled(format!(" {link} "), link_style)];
     spans.push(Span::styled("| ", bar));
     let account = if state.logged_in { " (logged in)" } else { "" };
     spans.push(Span::styled(
         format!("{}{account} ", state.nick),
         bar.add_modifier(Modifier::BOLD),
     ));
-    spans.push(Span::styled("| ", bar));
-    spans.push(Span::styled(format!("{link} "), link_style));
-    if let Some(lag) = state.lag {
-        spans.push(Span::styled(format!("| lag {} ms ", lag.as_millis()), bar));
-    }
     let running: Vec<_> = state
         .transfers
         .list
@@ -749,6 +749,18 @@ fn draw_status(state: &State, frame: &mut Frame, area: Rect) {
             bar.add_modifier(Modifier::BOLD),
         ));
     }
+    if let Some(lag) = state.lag {
+        spans.push(Span::styled(format!("| lag {} ms ", lag.as_millis()), bar));
+    }
+    spans.push(Span::styled(format!("| {} ", state.server.addr), bar));
+    if let Some(software) = &state.server.software {
+        spans.push(Span::styled(format!("{software} "), bar));
+    }
+    spans.push(if state.server.tls {
+        Span::styled("TLS ", bar.fg(Color::LightGreen))
+    } else {
+        Span::styled("plaintext ", bar.fg(Color::Yellow))
+    });
     frame.render_widget(Paragraph::new(Line::from(spans)).style(bar), area);
 }
 

@@ -8,6 +8,29 @@ use std::path::Path;
 use common::{start_server_at, LineClient};
 
 const FILES_PLUGIN: &str = "[[plugin]]\nname = \"files\"\n";
+/// Accounts ahead of files, with cheap hashing: a logged-in user's
+/// transfers outlive the connection (a guest's end with it).
+const ACCOUNTS: &str =
+    "[[plugin]]\nname = \"auth\"\n[plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n";
+const PASSWORD: &str = "correct horse battery";
+
+/// Registers `user` (password [`PASSWORD`]) through the protocol.
+async fn register(addr: std::net::SocketAddr, user: &str) {
+    let mut client = chat_client::Client::connect(&addr.to_string(), &Default::default())
+        .await
+        .unwrap();
+    chat_client::accounts::register(&mut client, user, PASSWORD)
+        .await
+        .expect("registers");
+}
+
+/// A line-mode client logged in as `user`.
+fn logged_in(user: &str, addr: std::net::SocketAddr, home: &Path, extra: &[&str]) -> LineClient {
+    let addr = addr.to_string();
+    let mut args = vec!["--server", &addr, "--user", user];
+    args.extend_from_slice(extra);
+    LineClient::spawn(user, home, &args, &[("CHATD_PASSWORD", PASSWORD)])
+}
 
 /// `len` bytes that no compressor or coincidence makes easy: xorshift from a
 /// seed that differs per run.
@@ -200,13 +223,13 @@ async fn file_commands_explain_what_is_wrong() {
     srv.server.stop().await;
 }
 
-/// Starts chatd with the files plugin on `port`, keeping its data in `data`.
+/// Starts chatd with accounts and files on `port`, keeping its data in `data`.
 async fn start_files_server(
     port: u16,
     data: &Path,
 ) -> Result<chatd::RunningServer, chatd::StartError> {
     let text = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{FILES_PLUGIN}",
+        "[server]\nlisten = \"127.0.0.1:{port}\"\ndata_dir = \"{}\"\n{ACCOUNTS}{FILES_PLUGIN}",
         data.display()
     );
     let config = chatd::Config::parse(&text, "test", None).expect("test config is valid");
@@ -242,18 +265,16 @@ async fn transfers_cut_by_server_restarts_resume_after_reconnecting() {
     std::fs::write(&source, &data_bytes).unwrap();
     let size = data_bytes.len();
 
-    let mut alice = LineClient::guest("alice", addr, home.path(), &[]);
+    register(addr, "alice").await;
+    register(addr, "bob").await;
+    let mut alice = logged_in("alice", addr, home.path(), &[]);
     alice
-        .expect("alice's nickname", |l| {
-            l.ends_with("you are now known as alice")
-        })
+        .expect("alice logged in", |l| l.contains("logged in as alice"))
         .await;
     let inbox_arg = inbox.to_str().unwrap();
-    let mut bob = LineClient::guest("bob", addr, home.path(), &["--download-dir", inbox_arg]);
-    bob.expect("bob's nickname", |l| {
-        l.ends_with("you are now known as bob")
-    })
-    .await;
+    let mut bob = logged_in("bob", addr, home.path(), &["--download-dir", inbox_arg]);
+    bob.expect("bob logged in", |l| l.contains("logged in as bob"))
+        .await;
 
     alice.send(&format!("/send bob {}", source.display())).await;
     let first_progress = alice
@@ -392,7 +413,7 @@ async fn end_of_input_waits_for_a_running_upload() {
         .await;
     let inbox = work.path().join("in");
     std::fs::create_dir(&inbox).unwrap();
-    bob.send(&format!("/accept {}", inbox.display())).await;
+    bob.send(&format!("/download {}", inbox.display())).await;
     let done = bob
         .expect("the download's end", |l| l.starts_with("done alice "))
         .await;

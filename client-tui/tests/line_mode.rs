@@ -256,3 +256,89 @@ async fn connects_over_tls_with_a_self_signed_certificate() {
     alice.finish().await;
     srv.server.stop().await;
 }
+
+/// Issue 17 item 13: a bad command's error comes after the replies to the
+/// lines before it, and is labelled `*` (it is about no conversation).
+#[tokio::test]
+async fn a_bad_command_is_answered_in_order_and_labelled_with_the_server_view() {
+    let srv = start_server().await;
+    let home = tempfile::tempdir().unwrap();
+    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &["--join", "#team"]);
+    alice.expect_line("joined #team alice").await;
+    alice.send("/join #other").await;
+    alice.send("/users #team").await;
+    alice.send("/frobnicate").await;
+    let error = alice.expect("the error", |l| l.starts_with("error ")).await;
+    assert_eq!(
+        error,
+        "error * input unknown command /frobnicate; type /help for the list"
+    );
+    let before: Vec<&String> = alice.seen.iter().rev().skip(1).collect();
+    assert!(
+        before.iter().any(|l| l.as_str() == "joined #other alice")
+            && before.iter().any(|l| l.starts_with("users #team")),
+        "the replies to the earlier lines come first: {:#?}",
+        alice.seen
+    );
+    let (status, _) = alice.finish().await;
+    assert!(status.success());
+    srv.server.stop().await;
+}
+
+/// Issue 17: `--log-dir` logs each conversation to a file of its own, like
+/// irssi's autolog.
+#[tokio::test]
+async fn log_dir_keeps_a_log_file_per_conversation() {
+    let srv = start_server().await;
+    let home = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log_dir = logs.path().to_str().unwrap();
+    let mut alice = LineClient::guest(
+        "alice",
+        srv.addr,
+        home.path(),
+        &["--join", "#team", "--log-dir", log_dir],
+    );
+    alice.expect_line("joined #team alice").await;
+    let mut bob = Client::connect_as(&srv.addr.to_string(), "bob")
+        .await
+        .unwrap();
+    bob.request_ok(&ClientFrame::Join {
+        room: "#team".into(),
+    })
+    .await
+    .unwrap();
+    bob.request_ok(&ClientFrame::Say {
+        room: "#team".into(),
+        text: "for the record".into(),
+    })
+    .await
+    .unwrap();
+    alice.expect_line("msg #team bob for the record").await;
+    bob.request_ok(&ClientFrame::Msg {
+        to: "alice".into(),
+        text: "just us".into(),
+    })
+    .await
+    .unwrap();
+    alice.expect_line("msg bob bob just us").await;
+    let (status, _) = alice.finish().await;
+    assert!(status.success());
+
+    let server_dir = logs.path().join(srv.addr.to_string().replace(':', "_"));
+    let team = std::fs::read_to_string(server_dir.join("#team.log")).unwrap();
+    let lines: Vec<&str> = team.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.ends_with(" msg #team bob for the record")),
+        "{team}"
+    );
+    // Each line starts with the local date and time.
+    let stamp = lines[0].split(' ').take(2).collect::<Vec<_>>().join(" ");
+    assert_eq!(stamp.len(), "2026-12-06 09:14:05".len(), "{team}");
+    let direct = std::fs::read_to_string(server_dir.join("bob.log")).unwrap();
+    assert!(direct.contains(" msg bob bob just us"), "{direct}");
+    assert!(!team.contains("just us"), "{team}");
+    srv.server.stop().await;
+}

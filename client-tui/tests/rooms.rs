@@ -88,7 +88,7 @@ async fn invited_members_talk_outsiders_see_nothing_and_a_kick_is_felt() {
             l.starts_with("error #secret no_such_room ")
         })
         .await;
-    carol.send("/accept-invite #secret").await;
+    carol.send("/accept #secret").await;
     carol
         .expect("the refused accept", |l| {
             l.starts_with("error #secret no_such_room ")

@@ -151,7 +151,13 @@ async fn prune_periodically(
             _ = shutdown.cancelled() => return,
             _ = every.tick() => {}
         }
-        match store.prune(retention, crate::hub::now_ms()).await {
+        // Each chunk of a purge is its own transaction: stopping between
+        // two loses nothing, and the database may close right after.
+        let pruned = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            pruned = store.prune(retention, crate::hub::now_ms()) => pruned,
+        };
+        match pruned {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "history pruned"),
             Err(e) => tracing::warn!(error = %e, "history pruning failed; will retry"),

@@ -47,6 +47,12 @@ export function renderFeatures(app) {
   for (const module of active) module.render?.(app);
 }
 
+/** What the active modules offer to do to a member of `conv` (the member
+ * list's menu): `[{label, run}]`. */
+export function memberActions(app, conv, nick) {
+  return active.flatMap((module) => module.memberActions?.(conv, nick) ?? []);
+}
+
 /** Help lines of the active modules' commands. */
 export function featureHelp() {
   return active.flatMap((module) => module.help ?? []);

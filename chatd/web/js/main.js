@@ -4,10 +4,11 @@
 import { Connection } from "./connection.js";
 import { HELP, parse, runExtra } from "./commands.js";
 import {
-  featureHelp, featuresIdentified, handleFeatureFrame, observeFrame, renderFeatures, startFeatures,
+  featureHelp, featuresIdentified, handleFeatureFrame, memberActions, observeFrame, renderFeatures, startFeatures,
 } from "./features.js";
 import { describeError, replyId, requests } from "./protocol.js";
-import { HISTORY_PAGE, dmKey, initialState, newestMsgId, oldestMsgId, roomsToRejoin, update } from "./state.js";
+import { HISTORY_PAGE, dmKey, initialState, mentions, newestMsgId, oldestMsgId, roomsToRejoin, update } from "./state.js";
+import { wireSettings, notifyAbout } from "./settings.js";
 import { $ } from "./view/dom.js";
 import { renderConnect } from "./view/connect.js";
 import { renderMembers } from "./view/members.js";
@@ -52,6 +53,9 @@ function serverResumes() {
   return state.features.has("resume") && state.features.has("history");
 }
 
+/** How long "Reconnected." stays in the banner. */
+const RECONNECTED_SHOWN_MS = 4000;
+
 /** Codes after which reconnecting would only repeat the problem. */
 const FINAL_BYE = new Set(["kicked", "quit", "unsupported_protocol"]);
 
@@ -77,11 +81,22 @@ function render() {
   renderStatus(state);
   renderConnect(state);
   renderSidebar(state, { onSelect: select });
-  renderMembers(state, { onOpenDm: openDm });
+  renderMembers(state, {
+    onOpenDm: openDm,
+    actionsFor: (conv, nick) => memberActions(app, conv, nick),
+    rerender: () => dispatch({ type: "noop" }),
+  });
   renderMessages(state);
   renderFeatures(app);
+  if (wantFocus && state.phase === "chat") {
+    wantFocus = false;
+    if (window.matchMedia("(min-width: 761px)").matches) $("input").focus();
+  }
   afterRender();
 }
+
+/** The message box gets the focus once the next render has shown it. */
+let wantFocus = false;
 
 /** What showing the current conversation asks of the server: its recent
  * history the first time, older pages while the list cannot scroll yet,
@@ -162,7 +177,8 @@ const app = {
   state,
   dispatch,
   request: (frame, onReply) => send(frame, { kind: "extra", onReply }),
-  notice: (text, error = false) => dispatch({ type: "notice", text, error }),
+  /** A notice in the conversation `key` (the one open when none). */
+  notice: (text, error = false, key = undefined) => dispatch({ type: "notice", text, error, key }),
   submit: (line) => submitLine(line),
 };
 
@@ -183,6 +199,7 @@ function onFrame(frame) {
       connection.confirmed();
       pending.clear();
       dispatch({ type: "connection", status: "open", note: "" });
+      if (state.reconnected) setTimeout(() => dispatch({ type: "reconnected_seen" }), RECONNECTED_SHOWN_MS);
       dispatch({ type: "welcome", welcome: frame });
       startFeatures(state.features, app);
       // An account comes back with its cookie (page load, new tab, server
@@ -210,6 +227,10 @@ function onFrame(frame) {
       if (meaning?.onReply) return meaning.onReply(frame);
       // Without id: the server joined us again to a room of the account.
       dispatch({ type: "joined", room: frame.room, members: frame.members, select: meaning?.select ?? false, rejoined: id === null });
+      if (meaning?.select) {
+        $("chat").classList.remove("show-sidebar");
+        focusInput();
+      }
       return;
     case "history":
       if (meaning?.kind === "history") {
@@ -235,6 +256,7 @@ function onFrame(frame) {
       return;
     case "message":
       dispatch({ type: "message", message: frame });
+      if (frame.kind === "direct" || mentions(frame.text, state.me)) notifyAbout(frame, state);
       return;
     case "presence":
       dispatch({ type: "presence", presence: frame });
@@ -286,7 +308,10 @@ function onOk(frame, meaning) {
     case "nick":
       dispatch({ type: "nick_changed", nick: frame.nick ?? meaning.nick });
       if (credentials && !credentials.password) credentials = { ...credentials, name: frame.nick ?? meaning.nick };
-      dispatch({ type: "notice", text: `You are now known as ${frame.nick ?? meaning.nick}.` });
+      // A room we are in says so itself (its `presence nick`): one line.
+      if (!(state.conversations.get(meaning.key)?.kind === "room" && state.conversations.get(meaning.key).joined)) {
+        dispatch({ type: "notice", key: meaning.key, text: `You are now known as ${frame.nick ?? meaning.nick}.` });
+      }
       return;
     case "part":
       dispatch({ type: "parted", room: meaning.room });
@@ -382,8 +407,24 @@ function openDm(nick) {
   focusInput();
 }
 
+/** Closes the conversation shown; a room is stepped out of (`part`). The
+ * header's Leave button (`membership`) ends a private room's membership. */
+function closeCurrent(membership = false) {
+  const current = state.conversations.get(state.current);
+  if (!current || current.kind === "server") return;
+  if (membership && current.kind === "room" && current.joined && app.leaveRoom?.(current.name)) return;
+  if (current.kind === "room" && current.joined) send(requests.part(current.name), { kind: "part", room: current.name });
+  else dispatch({ type: "close_conversation", key: current.key });
+}
+
+function logOut() {
+  mayResume = false;
+  forgetSession();
+  send(requests.logout(), { kind: "logout" });
+}
+
 function focusInput() {
-  if (window.matchMedia("(min-width: 761px)").matches) $("input").focus();
+  wantFocus = true;
 }
 
 function restoreDraft(text) {
@@ -434,6 +475,24 @@ function submitLine(line) {
       return send(requests.nick(action.nick), { kind: "nick", nick: action.nick, key }) || notConnected();
     case "users":
       return send(requests.users(action.room), { kind: "users", key }) || notConnected();
+    case "who": {
+      const room = action.room ?? (current?.kind === "room" ? current.name : null);
+      if (!room) {
+        dispatch({ type: "notice", text: "Which room? Usage: /who [#room] (in a room: that room)", error: true });
+        return false;
+      }
+      return send(requests.users(room), { kind: "users", key }) || notConnected();
+    }
+    case "close":
+      closeCurrent();
+      return true;
+    case "logout":
+      if (!state.loggedIn) {
+        dispatch({ type: "notice", text: "You are not logged in to an account.", error: true });
+        return false;
+      }
+      logOut();
+      return true;
     case "rooms":
       return send(requests.rooms(), { kind: "rooms", key }) || notConnected();
     case "help":
@@ -456,11 +515,7 @@ function wireInput() {
     if (!$("connect-form").reportValidity()) return;
     identify({ name: $("nick").value.trim(), password: $("password").value, register: true });
   });
-  $("logout").addEventListener("click", () => {
-    mayResume = false;
-    forgetSession();
-    send(requests.logout(), { kind: "logout" });
-  });
+  $("logout").addEventListener("click", logOut);
 
   const input = $("input");
   const autosize = () => {
@@ -498,12 +553,7 @@ function wireInput() {
     openDm(nick);
     $("dm-input").value = "";
   });
-  $("leave").addEventListener("click", () => {
-    const current = state.conversations.get(state.current);
-    if (!current) return;
-    if (current.kind === "room" && current.joined) send(requests.part(current.name), { kind: "part", room: current.name });
-    else dispatch({ type: "close_conversation", key: current.key });
-  });
+  $("leave").addEventListener("click", () => closeCurrent(true));
   $("new-below").addEventListener("click", scrollToBottom);
   $("messages").addEventListener("scroll", () => {
     const list = $("messages");
@@ -513,6 +563,19 @@ function wireInput() {
   });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") dispatch({ type: "noop" });
+  });
+  $("sidebar-close").addEventListener("click", () => {
+    $("chat").classList.remove("show-sidebar");
+    $("sidebar-toggle").focus();
+  });
+  // Alt+Up / Alt+Down: the previous or next conversation, from anywhere.
+  document.addEventListener("keydown", (e) => {
+    if (!e.altKey || (e.key !== "ArrowUp" && e.key !== "ArrowDown") || state.phase !== "chat") return;
+    e.preventDefault();
+    const order = [...document.querySelectorAll("#sidebar li[data-key]")].map((li) => li.dataset.key);
+    const at = order.indexOf(state.current);
+    const next = order[(at + (e.key === "ArrowDown" ? 1 : order.length - 1)) % order.length];
+    if (next) select(next);
   });
   $("sidebar-toggle").addEventListener("click", (e) => {
     e.stopPropagation();
@@ -532,5 +595,6 @@ function wireInput() {
 }
 
 wireInput();
+wireSettings(app);
 render();
 connection.start();

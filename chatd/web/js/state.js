@@ -45,12 +45,21 @@ export function initialState() {
     current: SERVER_KEY,
     /** Local sequence for message keys (messages of notices have no msg_id). */
     seq: 0,
+    /** The connection came back after being lost: "Reconnected" is shown
+     * for a moment. */
+    reconnected: false,
   };
 }
 
 function conversation(key, kind, name) {
   return {
     key, kind, name, messages: [], unread: 0, members: [], joined: false,
+    /** Unread messages that mention us (every unread one in a direct
+     * conversation counts). */
+    mentions: 0,
+    /** `seq` of the first message not yet read when the conversation was
+     * opened: the "new messages" line goes above it. */
+    markerSeq: null,
     /** Stored history: asked for (latest page) once shown; `more` while
      * older messages exist; `loading` while a request is out. */
     history: { loaded: false, loading: false, more: true },
@@ -87,7 +96,35 @@ function append(state, conv, entry) {
   entry.seq = ++state.seq;
   conv.messages.push(entry);
   if (conv.messages.length > MAX_MESSAGES) conv.messages.splice(0, conv.messages.length - MAX_MESSAGES);
-  if (conv.key !== state.current && entry.kind !== "presence" && !entry.own) conv.unread += 1;
+  if (conv.key !== state.current && entry.kind !== "presence" && !entry.own) {
+    conv.unread += 1;
+    if (entry.mention || (conv.kind === "dm" && entry.from)) conv.mentions += 1;
+  }
+}
+
+/** Whether `text` names `nick` as a word of its own (any case). */
+export function mentions(text, nick) {
+  if (!nick || typeof text !== "string") return false;
+  const escaped = nick.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`(^|[^\\p{L}\\p{N}_-])${escaped}($|[^\\p{L}\\p{N}_-])`, "iu").test(text);
+}
+
+/** Opens a conversation: unread counts go, and the "new messages" line
+ * marks where reading starts again. */
+function openConversation(state, conv) {
+  state.current = conv.key;
+  conv.markerSeq = null;
+  if (conv.unread > 0) {
+    let left = conv.unread;
+    for (let i = conv.messages.length - 1; i >= 0 && left > 0; i--) {
+      const m = conv.messages[i];
+      if (m.kind === "presence" || m.own || m.kind === "notice") continue;
+      conv.markerSeq = m.seq;
+      left -= 1;
+    }
+  }
+  conv.unread = 0;
+  conv.mentions = 0;
 }
 
 /** The newest msg_id of a conversation (0 when none). */
@@ -127,7 +164,10 @@ function addById(state, conv, entry, { countUnread }) {
     entry.seq = ++state.seq;
     conv.messages.splice(at, 0, entry);
     conv.version += 1;
-    if (countUnread && conv.key !== state.current && !entry.own) conv.unread += 1;
+    if (countUnread && conv.key !== state.current && !entry.own) {
+      conv.unread += 1;
+      if (entry.mention || conv.kind === "dm") conv.mentions += 1;
+    }
   }
   return true;
 }
@@ -144,7 +184,8 @@ function conversationOf(state, m) {
 }
 
 function entryOf(state, m) {
-  return { kind: m.kind, msgId: m.msg_id, ts: m.ts, from: m.from, text: m.text, own: sameNick(m.from, state.me) };
+  const own = sameNick(m.from, state.me);
+  return { kind: m.kind, msgId: m.msg_id, ts: m.ts, from: m.from, text: m.text, own, mention: !own && mentions(m.text, state.me) };
 }
 
 function sortMembers(members) {
@@ -155,6 +196,9 @@ function sortMembers(members) {
 export function update(state, event) {
   switch (event.type) {
     case "connection": {
+      // Back after a loss: said for a moment (main.js clears it).
+      if (event.status === "open" && (state.connection === "reconnecting" || state.connection === "offline")) state.reconnected = true;
+      if (event.status !== "open") state.reconnected = false;
       state.connection = event.status;
       state.retryIn = event.retryIn ?? 0;
       if (event.note !== undefined) state.connectionNote = event.note;
@@ -179,6 +223,9 @@ export function update(state, event) {
       state.registration = state.features.has("registration");
       break;
     }
+    case "reconnected_seen":
+      state.reconnected = false;
+      break;
     case "identifying":
       state.connectBusy = true;
       state.connectError = "";
@@ -224,10 +271,7 @@ export function update(state, event) {
       conv.members = sortMembers(event.members ?? []);
       // A room the server joined us to again (after a resume or login)
       // opens when nothing else is open yet.
-      if (event.select || (event.rejoined && state.current === SERVER_KEY)) {
-        state.current = conv.key;
-        conv.unread = 0;
-      }
+      if (event.select || (event.rejoined && state.current === SERVER_KEY)) openConversation(state, conv);
       break;
     }
     case "parted": {
@@ -243,17 +287,12 @@ export function update(state, event) {
       break;
     }
     case "open_dm": {
-      const conv = ensure(state, dmKey(event.nick), "dm", event.nick);
-      state.current = conv.key;
-      conv.unread = 0;
+      openConversation(state, ensure(state, dmKey(event.nick), "dm", event.nick));
       break;
     }
     case "select": {
       const conv = state.conversations.get(event.key);
-      if (conv) {
-        state.current = conv.key;
-        conv.unread = 0;
-      }
+      if (conv) openConversation(state, conv);
       break;
     }
     case "message": {
@@ -324,6 +363,9 @@ export function update(state, event) {
         if (!conv) continue;
         conv.readMsgId = Math.max(conv.readMsgId, c.read_msg_id ?? 0);
         conv.unread = conv.key === state.current ? 0 : (c.unread ?? 0);
+        // The server counts messages, not mentions: a direct conversation's
+        // are all addressed to us.
+        if (conv.kind === "dm") conv.mentions = conv.unread;
       }
       break;
     }
@@ -363,9 +405,23 @@ export function update(state, event) {
         line = `${p.nick} ${verb}${p.reason ? ` (${p.reason})` : ""}`;
       } else if (p.event === "nick") {
         conv.members = sortMembers([...without, p.new_nick]);
-        line = `${p.nick} is now known as ${p.new_nick}`;
+        const mine = sameNick(p.nick, state.me) || sameNick(p.new_nick, state.me);
+        line = mine ? `You are now known as ${p.new_nick}` : `${p.nick} is now known as ${p.new_nick}`;
       } else break;
-      append(state, conv, { kind: "presence", ts: p.ts, text: line });
+      append(state, conv, { kind: "presence", ts: p.ts, text: line, nick: p.nick, event: p.event });
+      break;
+    }
+    case "removed_from_room": {
+      // A kick or ban: the room saw `presence part` first; the moderator's
+      // words replace that line, so that one event is one line.
+      const conv = state.conversations.get(roomKey(event.room));
+      if (!conv) break;
+      const part = conv.messages.findLast((e) => e.kind === "presence" && e.event === "part" && sameNick(e.nick, event.user));
+      if (part) {
+        part.text = event.text;
+        part.event = "removed";
+        conv.version += 1;
+      } else append(state, conv, { kind: "presence", ts: Date.now(), text: event.text });
       break;
     }
     case "users": {
@@ -383,6 +439,8 @@ export function update(state, event) {
       break;
     }
     case "notice":
+      // A notice about a direct conversation opens it in the sidebar.
+      if (event.dm) ensure(state, dmKey(event.dm), "dm", event.dm);
       noticeIn(state, event.key, event.text, event.error);
       break;
     default:

@@ -885,16 +885,25 @@ fn login_subjects(addr: Option<std::net::SocketAddr>, key: &str) -> Vec<Subject>
 /// [`EVENT_RETENTION_MS`].
 const PRUNE_EVERY: Duration = Duration::from_secs(60 * 60);
 
-async fn prune(accounts: &Accounts) {
+/// `stopping`: failures once the plugin is shutting down (its database
+/// may be closing under it, e.g. after `chatd check-config` or a reload
+/// built a throwaway instance) are not worth a warning.
+async fn prune(accounts: &Accounts, stopping: &watch::Receiver<bool>) {
+    let quiet = || *stopping.borrow();
     match accounts.prune_events(EVENT_RETENTION_MS).await {
         Ok(n) if n > 0 => tracing::debug!(pruned = n, "old account events deleted"),
         Ok(_) => {}
+        Err(e) if quiet() => tracing::debug!(error = %e, "account events not pruned: stopping"),
         Err(e) => tracing::warn!(error = %e, "cannot prune old account events"),
+    }
+    if quiet() {
+        return;
     }
     let tokens = tokens::Tokens::new(accounts.database().clone(), 0);
     match tokens.prune().await {
         Ok(n) if n > 0 => tracing::debug!(pruned = n, "expired resume tokens deleted"),
         Ok(_) => {}
+        Err(e) if quiet() => tracing::debug!(error = %e, "resume tokens not pruned: stopping"),
         Err(e) => tracing::warn!(error = %e, "cannot prune expired resume tokens"),
     }
 }
@@ -911,15 +920,25 @@ async fn watch_accounts(inner: Weak<Inner>, mut stop: watch::Receiver<bool>) {
         ),
         None => return,
     };
-    prune(&accounts).await;
-    let mut last_prune = std::time::Instant::now();
-    let mut seen = match accounts.last_event_seq().await {
-        Ok(seq) => seq,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read account events; accounts disabled with the CLI will keep their sessions until they reconnect");
-            return;
-        }
+    // A server stopped (or refused) right after start stops this before
+    // its first queries, instead of running them against a closed pool.
+    let stopping = stop.clone();
+    let first = async {
+        prune(&accounts, &stopping).await;
+        accounts.last_event_seq().await
     };
+    let mut seen = tokio::select! {
+        first = first => match first {
+            Ok(seq) => seq,
+            Err(_) if *stop.borrow() => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read account events; accounts disabled with the CLI will keep their sessions until they reconnect");
+                return;
+            }
+        },
+        _ = stop.changed() => return,
+    };
+    let mut last_prune = std::time::Instant::now();
     let mut failing = false;
     loop {
         tokio::select! {
@@ -930,7 +949,7 @@ async fn watch_accounts(inner: Weak<Inner>, mut stop: watch::Receiver<bool>) {
         // The event log only needs to outlive the poll interval; keep it
         // from growing for as long as the server runs.
         if last_prune.elapsed() >= PRUNE_EVERY {
-            prune(&accounts).await;
+            prune(&accounts, &stop).await;
             last_prune = std::time::Instant::now();
         }
         match accounts.events_after(seen, EVENTS_PER_POLL).await {

@@ -9,7 +9,7 @@ use chat_api::files::{
 use chat_api::{ApiError, ErrorCode, Payload, RequestId, Session};
 
 use crate::transfer::{Outcome, Phase};
-use crate::{blocking, no_such_transfer, reply, user, Files};
+use crate::{blocking, no_such_transfer, reply, Files};
 
 impl Files {
     /// `file_get`: reads one chunk from `offset` and sends it. The read and
@@ -20,7 +20,7 @@ impl Files {
         id: Option<RequestId>,
         get: FileGet,
     ) -> Result<(), ApiError> {
-        let user = user(session)?;
+        let user = self.user(session)?;
         let (offset, len, size) = {
             let registry = self.registry();
             let entry = registry
@@ -92,11 +92,12 @@ impl Files {
         id: Option<RequestId>,
         decline: FileDecline,
     ) -> Result<(), ApiError> {
-        let by = user(session)?;
-        let sender = self
+        let by = self.user(session)?;
+        let (owner, sender) = self
             .settle(&by.key, &decline.transfer, Outcome::Declined)
             .await?;
-        let _ = self.host.send_to_user(
+        self.notify(
+            &owner,
             &sender,
             Payload::encode(&FileDeclined {
                 transfer: decline.transfer,
@@ -114,11 +115,12 @@ impl Files {
         id: Option<RequestId>,
         received: FileReceived,
     ) -> Result<(), ApiError> {
-        let by = user(session)?;
-        let sender = self
+        let by = self.user(session)?;
+        let (owner, sender) = self
             .settle(&by.key, &received.transfer, Outcome::Received)
             .await?;
-        let _ = self.host.send_to_user(
+        self.notify(
+            &owner,
             &sender,
             Payload::encode(&FileDelivered {
                 transfer: received.transfer,
@@ -130,13 +132,13 @@ impl Files {
     }
 
     /// Records a recipient's outcome; deletes the file once nobody waits
-    /// for it. Returns the sender's nickname.
+    /// for it. Returns the sender's identity key and nickname.
     async fn settle(
         self: &Arc<Self>,
         key: &str,
         transfer: &str,
         outcome: Outcome,
-    ) -> Result<String, ApiError> {
+    ) -> Result<(String, String), ApiError> {
         let (sender, settled) = {
             let mut registry = self.registry();
             let entry = registry
@@ -146,7 +148,10 @@ impl Files {
             for recipient in entry.meta.recipients.iter_mut().filter(|r| r.key == key) {
                 recipient.outcome = outcome;
             }
-            (entry.meta.from.clone(), entry.meta.all_settled())
+            (
+                (entry.meta.owner.clone(), entry.meta.from.clone()),
+                entry.meta.all_settled(),
+            )
         };
         if settled {
             self.remove(transfer, "delivered", false).await;
@@ -163,7 +168,7 @@ impl Files {
         session: &dyn Session,
         id: Option<RequestId>,
     ) -> Result<(), ApiError> {
-        let user = user(session)?;
+        let user = self.user(session)?;
         let registry = self.registry();
         let mut incoming: Vec<_> = registry
             .values()

@@ -40,6 +40,7 @@ pub mod store;
 pub mod transfer;
 mod upload;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -47,7 +48,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use chat_api::names::fold;
 use chat_api::{
     async_trait, ApiError, ConfigError, ErrorCode, HandlerResult, Host, Inbound, MessageHandler,
-    Payload, PluginContext, Request, Session, Verdict,
+    Payload, PluginContext, Request, Session, SessionId, Verdict,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -70,6 +71,13 @@ pub(crate) struct Files {
     registry: Mutex<Registry>,
     /// Set at shutdown; the sweep task stops at its next tick.
     stopping: AtomicBool,
+    /// When this process started the plugin (ms): part of guests' keys, so
+    /// that a session id reused after a restart never matches.
+    boot: u64,
+    /// Connected guests: folded nickname to session. A guest is its
+    /// session, not its name: a file for guest `bob` is not for the next
+    /// session that takes the name.
+    guests: Mutex<HashMap<String, SessionId>>,
 }
 
 impl FilesPlugin {
@@ -100,6 +108,8 @@ impl FilesPlugin {
             host: ctx.host.clone(),
             registry: Mutex::new(registry),
             stopping: AtomicBool::new(false),
+            boot: now,
+            guests: Mutex::new(HashMap::new()),
         });
         expiry::start_sweep(&files);
         Ok(FilesPlugin { files })
@@ -129,6 +139,18 @@ impl MessageHandler for FilesPlugin {
             Ok(false) => Verdict::Continue,
             Err(error) => Verdict::Reject(error),
         })
+    }
+
+    async fn on_identity_change(&self, session: &dyn Session) {
+        let mut guests = self.files.guests();
+        guests.retain(|_, id| *id != session.id());
+        if let (None, Some(nick)) = (session.account(), session.nick()) {
+            guests.insert(fold(&nick), session.id());
+        }
+    }
+
+    async fn on_session_end(&self, session: &dyn Session) {
+        self.files.guests().retain(|_, id| *id != session.id());
     }
 
     async fn on_shutdown(&self) {
@@ -222,18 +244,18 @@ impl Files {
         let Some(entry) = self.registry().remove(transfer) else {
             return;
         };
-        let sender = entry.meta.from.clone();
-        let waiting = entry.meta.pending_nicks();
+        let (owner, sender) = (entry.meta.owner.clone(), entry.meta.from.clone());
+        let waiting = entry.meta.pending();
         self.discard(entry).await;
         let notice = Payload::encode(&chat_api::files::FileRemoved {
             transfer: transfer.to_string(),
             reason: reason.to_string(),
         });
         if tell_sender {
-            let _ = self.host.send_to_user(&sender, notice.clone());
+            self.notify(&owner, &sender, notice.clone());
         }
-        for nick in waiting {
-            let _ = self.host.send_to_user(&nick, notice.clone());
+        for (key, nick) in waiting {
+            self.notify(&key, &nick, notice.clone());
         }
     }
 
@@ -255,22 +277,58 @@ impl Files {
     }
 }
 
-/// The identity files are keyed by; refuses sessions without one.
-pub(crate) fn user(session: &dyn Session) -> Result<User, ApiError> {
-    let nick = session.nick();
-    match (session.account(), nick) {
-        (Some(account), nick) => Ok(User {
-            key: fold(&account),
-            nick: nick.unwrap_or(account),
-        }),
-        (None, Some(nick)) => Ok(User {
-            key: fold(&nick),
-            nick,
-        }),
-        (None, None) => Err(ApiError::new(
-            ErrorCode::NICK_REQUIRED,
-            "choose a nickname or log in before transferring files",
-        )),
+impl Files {
+    /// The identity files are keyed by; refuses sessions without one.
+    pub(crate) fn user(&self, session: &dyn Session) -> Result<User, ApiError> {
+        match (session.account(), session.nick()) {
+            (Some(account), nick) => Ok(User {
+                key: fold(&account),
+                nick: nick.unwrap_or(account),
+            }),
+            (None, Some(nick)) => Ok(User {
+                key: self.guest_key(session.id()),
+                nick,
+            }),
+            (None, None) => Err(ApiError::new(
+                ErrorCode::NICK_REQUIRED,
+                "choose a nickname or log in before transferring files",
+            )),
+        }
+    }
+
+    /// A guest's identity key: its session in this process. `~` never
+    /// starts an account name, so it cannot match one.
+    fn guest_key(&self, session: SessionId) -> String {
+        format!("~{}.{session}", self.boot)
+    }
+
+    /// The identity key of whoever holds `nick` now: the guest's session,
+    /// else the account of that name.
+    pub(crate) fn recipient_key(&self, nick: &str) -> String {
+        let guest = self.guests().get(&fold(nick)).copied();
+        guest.map_or_else(|| fold(nick), |id| self.guest_key(id))
+    }
+
+    /// Sends a notice to the user with this key: a guest only on its own
+    /// session (gone means not told), an account wherever it is connected.
+    pub(crate) fn notify(&self, key: &str, nick: &str, notice: Payload) {
+        match key.strip_prefix('~') {
+            Some(guest) => {
+                let session = guest.split_once('.').and_then(|(boot, id)| {
+                    (boot == self.boot.to_string()).then(|| id.parse().ok())?
+                });
+                if let Some(session) = session {
+                    self.host.send_to_session(session, notice);
+                }
+            }
+            None => {
+                let _ = self.host.send_to_user(nick, notice);
+            }
+        }
+    }
+
+    fn guests(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionId>> {
+        self.guests.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -31,7 +31,8 @@ pub enum Outcome {
 /// One recipient of a finished upload.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Recipient {
-    /// Identity key: the account, or the nickname in guest mode, folded.
+    /// Identity key: the folded account, or for a guest its session
+    /// (see `Files::guest_key`).
     pub key: String,
     /// Nickname to deliver notifications to.
     pub nick: String,
@@ -43,7 +44,7 @@ pub struct Recipient {
 pub struct Meta {
     /// Server-chosen id: 32 lowercase hex digits, also the file's stem.
     pub transfer: String,
-    /// Identity key of the sender (account, or folded nickname).
+    /// Identity key of the sender (folded account, or a guest's session).
     pub owner: String,
     /// The sender's nickname when offering, shown to recipients.
     pub from: String,
@@ -93,11 +94,12 @@ impl Meta {
     }
 
     /// Nicknames of the recipients who still wait for the file.
-    pub fn pending_nicks(&self) -> Vec<String> {
+    /// The recipients still waiting: (identity key, nickname).
+    pub fn pending(&self) -> Vec<(String, String)> {
         self.recipients
             .iter()
             .filter(|r| r.outcome == Outcome::Pending)
-            .map(|r| r.nick.clone())
+            .map(|r| (r.key.clone(), r.nick.clone()))
             .collect()
     }
 }

@@ -14,7 +14,7 @@ use crate::file_name::check_file_name;
 use crate::transfer::{
     is_transfer_id, new_transfer_id, usage, Entry, Meta, Outcome, Phase, Recipient,
 };
-use crate::{blocking, no_such_transfer, now_ms, reply, user, Files, User};
+use crate::{blocking, no_such_transfer, now_ms, reply, Files, User};
 
 impl Files {
     /// `file_offer`: checks everything that can be checked before any data,
@@ -25,7 +25,7 @@ impl Files {
         id: Option<RequestId>,
         offer: FileOffer,
     ) -> Result<(), ApiError> {
-        let user = user(session)?;
+        let user = self.user(session)?;
         check_file_name(&offer.name).map_err(|m| ApiError::new(codes::INVALID_FILE_NAME, m))?;
         let sha256 = offer.sha256.to_ascii_lowercase();
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -206,7 +206,7 @@ impl Files {
         id: Option<RequestId>,
         chunk: FileChunk,
     ) -> Result<(), ApiError> {
-        let user = user(session)?;
+        let user = self.user(session)?;
         let chunk_size = self.settings.chunk_size as usize;
         if chunk.data.len() > base64::encoded_len(chunk_size, true).unwrap_or(usize::MAX) {
             return Err(bad_chunk(format!(
@@ -377,7 +377,7 @@ impl Files {
             let meta = &mut entry.meta;
             meta.recipients = match (&meta.target.to, &meta.target.room) {
                 (Some(to), _) => vec![Recipient {
-                    key: fold(to),
+                    key: self.recipient_key(to),
                     nick: to.clone(),
                     outcome: Outcome::Pending,
                 }],
@@ -388,7 +388,7 @@ impl Files {
                     .into_iter()
                     .filter(|m| fold(m) != fold(&meta.from) && fold(m) != meta.owner)
                     .map(|m| Recipient {
-                        key: fold(&m),
+                        key: self.recipient_key(&m),
                         nick: m,
                         outcome: Outcome::Pending,
                     })
@@ -398,7 +398,7 @@ impl Files {
             meta.phase = Phase::Complete;
             meta.expires_at = now_ms() + self.expiry_ms();
             entry.busy = false;
-            (meta.info(), meta.pending_nicks())
+            (meta.info(), meta.pending())
         };
         let saved = self.persist(transfer).await;
         if let Err(error) = saved {
@@ -414,7 +414,7 @@ impl Files {
                 transfer: transfer.to_string(),
                 size: info.size,
                 sha256: info.sha256.clone(),
-                recipients: recipients.clone(),
+                recipients: recipients.iter().map(|(_, nick)| nick.clone()).collect(),
             },
         );
         if recipients.is_empty() {
@@ -422,9 +422,9 @@ impl Files {
             return Ok(());
         }
         let notice = Payload::encode(&FileAvailable { file: info });
-        for nick in &recipients {
+        for (key, nick) in &recipients {
             // Offline recipients find it with file_list.
-            let _ = self.host.send_to_user(nick, notice.clone());
+            self.notify(key, nick, notice.clone());
         }
         Ok(())
     }
@@ -436,7 +436,7 @@ impl Files {
         id: Option<RequestId>,
         resume: FileResume,
     ) -> Result<(), ApiError> {
-        let user = user(session)?;
+        let user = self.user(session)?;
         let registry = self.registry();
         let entry = registry
             .get(&resume.transfer)
@@ -467,7 +467,7 @@ impl Files {
         id: Option<RequestId>,
         cancel: FileCancel,
     ) -> Result<(), ApiError> {
-        let user = user(session)?;
+        let user = self.user(session)?;
         let owned = is_transfer_id(&cancel.transfer)
             && self
                 .registry()

@@ -130,15 +130,15 @@ async fn a_file_sent_to_a_room_reaches_every_member_and_nobody_else() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_resumes_after_the_connection_is_cut() {
-    let t = start("", "").await;
+    let t = start_with_accounts("").await;
     let work = tempfile::tempdir().unwrap();
     let size = 4 * MIB + 5;
     let original = random_file(work.path(), "resume.bin", size, 3);
     let proxy = CutProxy::start(&t.addr).await;
-    let mut watcher = client(&t.addr, "watcher").await;
+    let mut watcher = register(&t.addr, "watcher").await;
     join(&mut watcher, "#lobby").await;
-    let mut bob = client(&t.addr, "bob").await;
-    let mut alice = client(&proxy.addr, "alice").await;
+    let mut bob = register(&t.addr, "bob").await;
+    let mut alice = register(&proxy.addr, "alice").await;
     join(&mut alice, "#lobby").await;
 
     let cut = proxy.cutter();
@@ -157,7 +157,7 @@ async fn an_upload_resumes_after_the_connection_is_cut() {
     let transfer = transfer.lock().unwrap().clone();
 
     // Back, directly this time: the server kept what it confirmed.
-    let mut alice = client(&t.addr, "alice").await;
+    let mut alice = log_in(&t.addr, "alice").await;
     let listing = files::list(&mut alice).await.unwrap();
     let partial = &listing.outgoing[0];
     assert_eq!(partial.transfer, transfer);
@@ -186,14 +186,14 @@ async fn an_upload_resumes_after_the_connection_is_cut() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_download_resumes_after_the_connection_is_cut() {
-    let t = start("", "").await;
+    let t = start_with_accounts("").await;
     let work = tempfile::tempdir().unwrap();
     let size = 4 * MIB + 9;
     let original = random_file(work.path(), "down.bin", size, 4);
     let proxy = CutProxy::start(&t.addr).await;
-    let mut alice = client(&t.addr, "alice").await;
+    let mut alice = register(&t.addr, "alice").await;
     join(&mut alice, "#lobby").await;
-    let mut bob = client(&proxy.addr, "bob").await;
+    let mut bob = register(&proxy.addr, "bob").await;
     join(&mut bob, "#lobby").await;
     files::upload(
         &mut alice,
@@ -227,7 +227,7 @@ async fn a_download_resumes_after_the_connection_is_cut() {
     );
 
     // Bob comes back later and finds the file waiting.
-    let mut bob = client(&t.addr, "bob").await;
+    let mut bob = log_in(&t.addr, "bob").await;
     let waiting = files::list(&mut bob).await.unwrap().incoming;
     assert_eq!(waiting, vec![offered.clone()]);
     let mut first = None;
@@ -443,40 +443,46 @@ async fn quotas_and_size_limits_are_enforced_before_any_data() {
     assert!(before.iter().all(|f| f.kind() != "file_available"));
 }
 
-/// Per-user limits key on the nickname when there are no accounts, and a
-/// client can change nickname at will; zero-byte offers cost no quota. The
-/// server-wide `max_transfers` still bounds what one client can make the
-/// server hold (records in memory, files in the spool directory).
+/// A guest's limits belong to its session: a new nickname does not reset
+/// them, and the server-wide `max_transfers` bounds what many guests can
+/// make the server hold.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changing_nickname_does_not_get_round_the_server_wide_transfer_limit() {
+async fn changing_nickname_does_not_get_round_the_transfer_limits() {
     let t = start("", "max_concurrent_uploads_per_user = 1\nmax_transfers = 3").await;
-    let mut mallory = client(&t.addr, "mallory").await;
     let _bob = client(&t.addr, "bob").await;
-    let empty = FileOffer {
+    let offer = FileOffer {
         target: FileTarget {
             to: Some("bob".into()),
             room: None,
         },
-        name: "empty.txt".into(),
-        size: 0,
-        sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+        name: "big.bin".into(),
+        size: 1000,
+        sha256: "0".repeat(64),
     };
-    for n in 0..3 {
-        let reply = mallory.request_json(&empty).await.unwrap();
+    let mut mallory = client(&t.addr, "mallory").await;
+    let reply = mallory.request_json(&offer).await.unwrap();
+    assert_eq!(reply.kind(), "file_offered", "{reply:?}");
+    mallory
+        .request_ok(&ClientFrame::Nick {
+            nick: "mallory2".into(),
+        })
+        .await
+        .unwrap();
+    let reply = mallory.request_json(&offer).await.unwrap();
+    assert_eq!(error_code(&reply), "too_many_uploads");
+
+    for n in 0..2 {
+        let mut other = client(&t.addr, &format!("other{n}")).await;
+        let reply = other.request_json(&offer).await.unwrap();
         assert_eq!(reply.kind(), "file_offered", "offer {n}");
-        let nick = format!("mallory{n}");
-        mallory
-            .request_ok(&ClientFrame::Nick { nick })
-            .await
-            .unwrap();
     }
-    let reply = mallory.request_json(&empty).await.unwrap();
+    let mut last = client(&t.addr, "last").await;
+    let reply = last.request_json(&offer).await.unwrap();
     assert_eq!(error_code(&reply), "quota_exceeded");
     let Received::Core(ServerFrame::Error { message, .. }) = &reply else {
         unreachable!()
     };
     assert!(message.contains("maximum of 3 transfers"), "{message}");
-    assert_eq!(t.stored().len(), 6, "three transfers, two files each");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -622,19 +628,19 @@ async fn files_survive_a_server_restart() {
     let data = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let path = random_file(work.path(), "keep.bin", 300_000, 7);
-    let server = start_in(data.path(), "", "").await;
+    let server = start_accounts_in(data.path(), "").await;
     let addr = server.tcp_addr.unwrap().to_string();
-    let mut alice = client(&addr, "alice").await;
-    let _bob = client(&addr, "bob").await;
+    let mut alice = register(&addr, "alice").await;
+    let _bob = register(&addr, "bob").await;
     files::upload(&mut alice, &path, &Recipient::User("bob".into()), |_| {})
         .await
         .unwrap();
     drop(alice);
     server.stop().await;
 
-    let server = start_in(data.path(), "", "").await;
+    let server = start_accounts_in(data.path(), "").await;
     let addr = server.tcp_addr.unwrap().to_string();
-    let mut bob = client(&addr, "bob").await;
+    let mut bob = log_in(&addr, "bob").await;
     let waiting = files::list(&mut bob).await.unwrap().incoming;
     assert_eq!(waiting.len(), 1);
     let copy = work.path().join("copy");
@@ -647,6 +653,59 @@ async fn files_survive_a_server_restart() {
 
 /// Chat between two other users keeps its round trips short while a large
 /// file goes through the server and back out to its recipient.
+/// A guest is its connection, not its nickname: once guest bob has gone,
+/// whoever takes the name next neither sees nor fetches what was offered
+/// to him, and the next alice cannot touch the first alice's upload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_guests_files_stay_with_its_session_not_its_nickname() {
+    let t = start("", "").await;
+    let work = tempfile::tempdir().unwrap();
+    let path = random_file(work.path(), "for-bob.bin", 50_000, 11);
+    let mut watcher = client(&t.addr, "watcher").await;
+    join(&mut watcher, "#w").await;
+    let mut alice = client(&t.addr, "alice").await;
+    join(&mut alice, "#w").await;
+    let mut bob = client(&t.addr, "bob").await;
+    join(&mut bob, "#w").await;
+    files::upload(&mut alice, &path, &Recipient::User("bob".into()), |_| {})
+        .await
+        .unwrap();
+    let offered = expect_available(&mut bob).await;
+    drop(bob);
+    expect_quit(&mut watcher, "bob").await;
+
+    let mut second_bob = client(&t.addr, "bob").await;
+    assert!(files::list(&mut second_bob)
+        .await
+        .unwrap()
+        .incoming
+        .is_empty());
+    let reply = second_bob
+        .request_json(&chat_api::files::FileGet {
+            transfer: offered.transfer.clone(),
+            offset: 0,
+        })
+        .await
+        .unwrap();
+    assert_eq!(error_code(&reply), "no_such_transfer");
+
+    drop(alice);
+    expect_quit(&mut watcher, "alice").await;
+    let mut second_alice = client(&t.addr, "alice").await;
+    assert!(files::list(&mut second_alice)
+        .await
+        .unwrap()
+        .outgoing
+        .is_empty());
+    let reply = second_alice
+        .request_json(&chat_api::files::FileCancel {
+            transfer: offered.transfer.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(error_code(&reply), "no_such_transfer");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_keeps_flowing_during_a_large_transfer() {
     let t = start("", "").await;

@@ -13,10 +13,16 @@
 //! words = ["darn"]       # case-insensitive, whole words
 //! action = "mask"        # or "reject"
 //! ```
+//!
+//! All three settings can change while the server runs (`chatd reload`);
+//! the next message is checked against the new ones.
 
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 use chat_api::{
     async_trait, ApiError, ClientFrame, ConfigError, ErrorCode, HandlerResult, Inbound,
-    MessageHandler, PluginConfig, Request, Session, Verdict,
+    MessageHandler, PluginConfig, Reconfigured, Request, Session, Verdict,
 };
 use serde::Deserialize;
 
@@ -50,8 +56,13 @@ impl Default for WordFilterConfig {
     }
 }
 
-/// The handler.
+/// The handler: its rules, replaced whole by a reload.
 pub struct WordFilter {
+    rules: ArcSwap<Rules>,
+}
+
+/// The checked settings a message is filtered by.
+struct Rules {
     max_length: usize,
     /// Lower-cased words.
     words: Vec<String>,
@@ -60,6 +71,14 @@ pub struct WordFilter {
 
 impl WordFilter {
     pub fn from_config(config: &PluginConfig) -> Result<WordFilter, ConfigError> {
+        Ok(WordFilter {
+            rules: ArcSwap::from_pointee(Rules::from_config(config)?),
+        })
+    }
+}
+
+impl Rules {
+    fn from_config(config: &PluginConfig) -> Result<Rules, ConfigError> {
         let c: WordFilterConfig = config.parse()?;
         if c.max_length == 0 {
             return Err(ConfigError::invalid(
@@ -77,7 +96,7 @@ impl WordFilter {
                 format!("words must be single words, got {bad:?}"),
             ));
         }
-        Ok(WordFilter {
+        Ok(Rules {
             max_length: c.max_length,
             words: c.words.iter().map(|w| w.to_lowercase()).collect(),
             action: c.action,
@@ -122,7 +141,13 @@ impl MessageHandler for WordFilter {
         "wordfilter"
     }
 
+    fn reconfigure(&self, config: &PluginConfig) -> Result<Reconfigured, ConfigError> {
+        self.rules.store(Arc::new(Rules::from_config(config)?));
+        Ok(Reconfigured::Applied)
+    }
+
     async fn on_frame(&self, _session: &dyn Session, frame: &mut Inbound) -> HandlerResult {
+        let rules = self.rules.load();
         let text = match &mut frame.request {
             Request::Core(
                 ClientFrame::Say { text, .. }
@@ -132,17 +157,17 @@ impl MessageHandler for WordFilter {
             _ => return Ok(Verdict::Continue),
         };
         let length = text.chars().count();
-        if length > self.max_length {
+        if length > rules.max_length {
             return Ok(Verdict::Reject(ApiError::new(
                 ErrorCode::REJECTED,
                 format!(
                     "message too long: {length} characters, at most {} allowed",
-                    self.max_length
+                    rules.max_length
                 ),
             )));
         }
-        if let Some(masked) = self.mask(text) {
-            match self.action {
+        if let Some(masked) = rules.mask(text) {
+            match rules.action {
                 Action::Mask => *text = masked,
                 Action::Reject => {
                     return Ok(Verdict::Reject(ApiError::new(
@@ -160,8 +185,8 @@ impl MessageHandler for WordFilter {
 mod tests {
     use super::*;
 
-    fn filter(words: &[&str]) -> WordFilter {
-        WordFilter {
+    fn filter(words: &[&str]) -> Rules {
+        Rules {
             max_length: 10,
             words: words.iter().map(|w| w.to_string()).collect(),
             action: Action::Mask,
@@ -189,5 +214,25 @@ mod tests {
         assert!(WordFilter::from_config(&cfg("max_length = 0")).is_err());
         assert!(WordFilter::from_config(&cfg("words = [\"two words\"]")).is_err());
         assert!(WordFilter::from_config(&cfg("action = \"reject\"")).is_ok());
+    }
+
+    #[test]
+    fn reconfigure_replaces_the_word_list_and_keeps_it_on_error() {
+        let cfg = |toml: &str| PluginConfig {
+            plugin: "wordfilter".into(),
+            source: "test.toml".into(),
+            toml: toml.into(),
+        };
+        let f = WordFilter::from_config(&cfg("words = [\"darn\"]")).unwrap();
+        assert_eq!(
+            f.reconfigure(&cfg("words = [\"heck\"]")).unwrap(),
+            Reconfigured::Applied
+        );
+        assert_eq!(
+            f.rules.load().mask("darn heck").as_deref(),
+            Some("darn ****")
+        );
+        assert!(f.reconfigure(&cfg("words = [\"two words\"]")).is_err());
+        assert_eq!(f.rules.load().words, vec!["heck".to_string()]);
     }
 }

@@ -1,9 +1,11 @@
 // File transfer, when the server has the `files` plugin (docs/protocol.md,
 // "File transfer frames"): pick or drop a file to send it to the current
-// room or person, with progress and cancel; incoming files are fetched,
-// checked against their SHA-256, and only then offered for saving.
+// room or person, with progress (percent, rate, time left) and cancel;
+// incoming files are fetched with one click, checked against their
+// SHA-256, and only then saved. An image can be previewed, when asked.
 
 import { Sha256 } from "../sha256.js";
+import { dmKey, roomKey } from "../state.js";
 import { $, el } from "../view/dom.js";
 
 /** Bytes read from a local file at a time while hashing. */
@@ -23,7 +25,10 @@ export const files = {
         sha256: frame.sha256, peer: frame.from, room: frame.room ?? null, state: "available",
       });
       const where = frame.room ? ` in ${frame.room}` : "";
-      app.notice(`${frame.from} sent a file${where}: ${frame.name} (${formatSize(frame.size)}). It is in the transfers list above the message box.`);
+      const text = `${frame.from} sent a file${where}: ${frame.name} (${formatSize(frame.size)}). It is in the transfers list above the message box.`;
+      // Announced in the conversation it was sent to, whichever is open.
+      if (frame.room) app.dispatch({ type: "notice", key: roomKey(frame.room), text });
+      else app.dispatch({ type: "notice", key: dmKey(frame.from), dm: frame.from, text });
       render();
       return t;
     },
@@ -56,8 +61,12 @@ export const files = {
   },
 };
 
+/** Names shown as a preview when the user asks (never SVG: it is a
+ * document, not a picture). */
+const IMAGE_NAME = /\.(png|jpe?g|gif|webp|avif|bmp)$/i;
+
 function add(fields) {
-  const t = { key: nextKey++, done: 0, error: "", notes: [], ...fields };
+  const t = { key: nextKey++, done: 0, error: "", notes: [], startedAt: 0, finishedAt: 0, preview: false, ...fields };
   transfers.set(t.key, t);
   return t;
 }
@@ -111,6 +120,7 @@ async function upload(file) {
   if (offered.type !== "file_offered") return failed(t, offered);
   t.id = offered.transfer;
   t.state = "uploading";
+  t.startedAt = Date.now();
   render();
 
   // Chunks go out in order, at most `window` unacknowledged.
@@ -129,6 +139,7 @@ async function upload(file) {
       else if (reply.type === "file_complete") {
         t.done = t.size;
         t.state = "sent";
+        t.finishedAt = Date.now();
         t.notes.push(`checked by the server, offered to ${reply.recipients.join(", ") || "nobody"}`);
       } else if (t.state === "uploading") failed(t, reply);
       const wake = t.wake;
@@ -144,6 +155,7 @@ async function upload(file) {
 async function download(t) {
   t.state = "downloading";
   t.done = 0;
+  t.startedAt = Date.now();
   render();
   const parts = [];
   const hash = new Sha256();
@@ -168,8 +180,16 @@ async function download(t) {
   }
   t.url = URL.createObjectURL(new Blob(parts));
   t.state = "ready";
+  t.finishedAt = Date.now();
   request({ type: "file_received", transfer: t.id });
   render();
+  // One click: verified, the file is saved at once (Save does it again).
+  save(t);
+}
+
+function save(t) {
+  const link = el("a", { attrs: { href: t.url, download: t.name } });
+  link.click();
 }
 
 async function cancel(t) {
@@ -213,6 +233,20 @@ function wire() {
   });
 }
 
+/** "45% · 1.2 MB/s · 3 s left" while moving; "100% in 2.1 s" when done. */
+export function progressText(t, now = Date.now()) {
+  const percent = t.size > 0 ? Math.floor((Math.min(t.done, t.size) * 100) / t.size) : 100;
+  if (!t.startedAt) return `${percent}%`;
+  if (t.finishedAt) return `${percent}% in ${((t.finishedAt - t.startedAt) / 1000).toFixed(1)} s`;
+  if (!["uploading", "downloading"].includes(t.state)) return `${percent}%`;
+  const seconds = (now - t.startedAt) / 1000;
+  const rate = seconds > 0 ? t.done / seconds : 0;
+  if (rate <= 0) return `${percent}%`;
+  const left = Math.ceil((t.size - t.done) / rate);
+  const leftText = left < 60 ? `${left} s` : `${Math.floor(left / 60)} min ${left % 60} s`;
+  return `${percent}% · ${formatSize(Math.round(rate))}/s · ${leftText} left`;
+}
+
 const STATE_TEXT = {
   hashing: "computing the checksum…",
   offering: "offering…",
@@ -245,7 +279,13 @@ function render() {
       actions.push(button("Decline", "secondary decline", () => cancel(t)));
     }
     if (t.state === "ready") {
-      actions.push(el("a", { cls: "save", text: "Save", attrs: { href: t.url, download: t.name } }));
+      actions.push(el("a", { cls: "save", text: "Save again", attrs: { href: t.url, download: t.name } }));
+      if (IMAGE_NAME.test(t.name)) {
+        actions.push(button(t.preview ? "Hide preview" : "Preview", "secondary preview", () => {
+          t.preview = !t.preview;
+          render();
+        }));
+      }
     }
     if (["sent", "ready", "cancelled", "declined", "failed"].includes(t.state)) {
       actions.push(button("×", "icon dismiss", () => dismiss(t)));
@@ -255,7 +295,11 @@ function render() {
         el("span", { cls: "file-name", text: t.name }),
         el("span", { cls: "muted", text: ` ${formatSize(t.size)} ${who}` }),
       ]),
-      el("progress", { attrs: { max: String(t.size), value: String(t.done) } }),
+      el("div", { cls: "transfer-line" }, [
+        el("progress", { attrs: { max: String(t.size), value: String(t.done), "aria-label": `Progress of ${t.name}` } }),
+        el("span", { cls: "progress-text muted", text: progressText(t) }),
+      ]),
+      t.preview && t.url ? el("img", { cls: "preview", attrs: { src: t.url, alt: `Preview of ${t.name}` } }) : null,
       el("div", { cls: "transfer-line" }, [
         el("span", { cls: `file-status${t.error ? " error" : ""}`, text: t.error || status }),
         ...actions,

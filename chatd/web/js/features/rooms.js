@@ -3,6 +3,7 @@
 // moderation actions (kick, ban, unban, topic, promote, demote, transfer,
 // delete) as buttons and slash commands. Accounts only: guests are told so.
 
+import { SERVER_KEY } from "../state.js";
 import { $, el } from "../view/dom.js";
 
 let app = null;
@@ -18,7 +19,8 @@ export const rooms = {
   frames: {
     room_invitation: (frame) => {
       invitations.set(frame.room, frame.from);
-      app.notice(`${frame.from} invited you to the private room ${frame.room}. Accept or decline it in the sidebar.`);
+      // Not about the conversation open: the server view keeps it.
+      app.notice(`${frame.from} invited you to the private room ${frame.room}. Accept or decline it in the sidebar.`, false, SERVER_KEY);
       render();
     },
     room_event: (frame) => onEvent(frame),
@@ -29,29 +31,39 @@ export const rooms = {
       if (!room) return usage("/create #room [topic]");
       create(room.startsWith("#") ? room : `#${room}`, topic.join(" "));
     },
-    invite: (args) => withRoomAndUser(args, "/invite nick", (room, user) => act("room_invite", room, { user }, `${user} is invited to ${room}.`)),
-    revoke: (args) => withRoomAndUser(args, "/revoke nick", (room, user) => act("room_revoke", room, { user }, `The invitation of ${user} to ${room} is withdrawn.`)),
-    accept: (args) => accept(args.trim() || firstInvitation()),
-    decline: (args) => decline(args.trim() || firstInvitation()),
-    leave: () => withRoom((room) => act("room_leave", room, {}, `You are no longer a member of ${room}.`, () => app.dispatch({ type: "parted", room }))),
+    invite: (args) => withUserAndRoom(args, "/invite nick [#room]", (room, user) => act("room_invite", room, { user }, `${user} is invited to ${room}.`)),
+    revoke: (args) => withUserAndRoom(args, "/revoke nick [#room]", (room, user) => act("room_revoke", room, { user }, `The invitation of ${user} to ${room} is withdrawn.`)),
+    accept: (args) => accept(roomArg(args) || firstInvitation()),
+    decline: (args) => decline(roomArg(args) || firstInvitation()),
+    leave: (args) => {
+      const room = args.trim();
+      return room ? leave(room.startsWith("#") ? room : `#${room}`) : withRoom(leave);
+    },
     kick: (args) => withRoomAndUser(args, "/kick nick [reason]", (room, user, reason) => act("room_kick", room, reason ? { user, reason } : { user })),
     ban: (args) => withRoomAndUser(args, "/ban nick [reason]", (room, user, reason) => act("room_ban", room, reason ? { user, reason } : { user })),
     unban: (args) => withRoomAndUser(args, "/unban nick", (room, user) => act("room_unban", room, { user }, `${user} may be invited to ${room} again.`)),
     promote: (args) => withRoomAndUser(args, "/promote nick", (room, user) => act("room_promote", room, { user })),
     demote: (args) => withRoomAndUser(args, "/demote nick", (room, user) => act("room_demote", room, { user })),
     transfer: (args) => withRoomAndUser(args, "/transfer nick", (room, user) => act("room_transfer", room, { user })),
-    topic: (args) => withRoom((room) => act("room_topic", room, { topic: args.trim() })),
-    delete: () => withRoom((room) => act("room_delete", room, {}, null, () => app.dispatch({ type: "parted", room }))),
-    info: () => withRoom((room) => info(room, true)),
-    invitations: () => loadInvitations(true),
+    topic: (args) => withRoom((room) => topic(room, args.trim())),
+    // Cannot be undone: the room is named even from inside it.
+    delete: (args) => {
+      const room = roomArg(args);
+      if (!room) return usage("/delete #room (the room is named, even from inside it: this cannot be undone)");
+      return act("room_delete", room, {}, null, () => app.dispatch({ type: "parted", room }));
+    },
+    info: (args) => (roomArg(args) ? info(roomArg(args), true) : withRoom((room) => info(room, true))),
+    invites: () => loadInvitations(true),
   },
   help: [
     "/create #room [topic] — create a private room (accounts only)",
-    "/invite nick, /revoke nick — invite someone to the current private room, or withdraw it",
-    "/accept [#room], /decline [#room] — answer an invitation",
-    "/leave — end your membership of the current private room",
+    "/invite nick [#room], /revoke nick [#room] — invite someone to a private room (the current one), or withdraw it",
+    "/accept [#room], /decline [#room] — answer an invitation (the latest one by default); /invites lists them",
+    "/leave [#room] — end your membership of a private room (/part only steps out)",
     "/kick nick [reason], /ban nick [reason], /unban nick — moderate the current private room",
-    "/topic text, /promote nick, /demote nick, /transfer nick, /delete, /info — manage it",
+    "/topic [text|--clear] — show, set or clear its topic",
+    "/promote nick, /demote nick, /transfer nick — make a moderator, a plain member, or the owner",
+    "/delete #room — delete a private room for everyone; /info [#room] — who owns it, who is in it",
   ],
   start(a) {
     const firstStart = app === null;
@@ -71,6 +83,29 @@ export const rooms = {
     if (frame.type === "joined" || frame.type === "ok") render();
   },
   render: () => render(),
+  /** The member menu's moderation actions, for those allowed them. */
+  memberActions(conv, nick) {
+    const known = conv?.kind === "room" ? privateRooms.get(key(conv.name)) : null;
+    if (!known) return [];
+    const me = app.state.me?.toLowerCase();
+    const lower = nick.toLowerCase();
+    const isOwner = known.owner.toLowerCase() === me;
+    const moderators = (known.moderators ?? []).map((m) => m.toLowerCase());
+    const targetIsModerator = moderators.includes(lower);
+    const mayModerate = isOwner || app.state.admin || (moderators.includes(me) && !targetIsModerator);
+    if (lower === known.owner.toLowerCase() || !mayModerate) return [];
+    const room = conv.name;
+    const actions = [
+      { label: "Kick", run: () => act("room_kick", room, { user: nick }) },
+      { label: "Ban", run: () => act("room_ban", room, { user: nick }) },
+    ];
+    if (isOwner || app.state.admin) {
+      actions.push(targetIsModerator
+        ? { label: "Demote", run: () => act("room_demote", room, { user: nick }) }
+        : { label: "Promote", run: () => act("room_promote", room, { user: nick }) });
+    }
+    return actions;
+  },
 };
 
 function usage(text) {
@@ -87,6 +122,30 @@ function withRoom(action) {
   const room = currentRoom();
   if (!room) return usage("open the private room first");
   return action(room);
+}
+
+/** `#room` from a command's argument (the `#` may be left out), or "". */
+function roomArg(args) {
+  const word = args.trim().split(/\s+/)[0] ?? "";
+  return word ? (word.startsWith("#") ? word : `#${word}`) : "";
+}
+
+/** `nick [#room]`: the room named, else the current one. */
+function withUserAndRoom(args, text, action) {
+  const [user, room, ...extra] = args.trim().split(/\s+/);
+  if (!user || extra.length) return usage(text);
+  if (room) return action(room.startsWith("#") ? room : `#${room}`, user);
+  return withRoom((current) => action(current, user));
+}
+
+/** `/topic`: shows it; `/topic --clear` clears it; `/topic text` sets it. */
+function topic(room, text) {
+  if (text === "") {
+    const known = privateRooms.get(key(room));
+    app.notice(known?.topic ? `The topic of ${room}: ${known.topic}` : `${room} has no topic.`);
+    return true;
+  }
+  return act("room_topic", room, { topic: text === "--clear" ? "" : text });
 }
 
 function withRoomAndUser(args, text, action) {
@@ -106,6 +165,20 @@ function act(type, room, fields, done, then) {
     if (done) app.notice(done);
     then?.(reply);
     if (privateRooms.has(key(room))) info(room, false);
+  });
+  if (!sent) app.notice("Not connected right now; try again when the connection is back.", true);
+  return sent;
+}
+
+/** `/leave`: ends the membership of a private room (`room_leave`); in a
+ * public room, where there is no membership, it is `/part`. */
+function leave(room) {
+  if (!privateRooms.has(key(room))) return app.submit(`/part ${room}`);
+  const sent = app.request({ type: "room_leave", room }, (reply) => {
+    if (reply.type === "error") return app.notice(reply.message, true);
+    privateRooms.delete(key(room));
+    app.dispatch({ type: "parted", room });
+    app.notice(`You are no longer a member of ${room}.`, false, SERVER_KEY);
   });
   if (!sent) app.notice("Not connected right now; try again when the connection is back.", true);
   return sent;
@@ -188,7 +261,11 @@ function onEvent(e) {
   if (gone) {
     privateRooms.delete(key(e.room));
     app.dispatch({ type: "parted", room: e.room });
-    app.notice(text, true);
+    // The room is gone from the sidebar: the server view keeps the news.
+    app.notice(text, true, SERVER_KEY);
+  } else if (e.event === "kick" || e.event === "ban") {
+    app.dispatch({ type: "removed_from_room", room: e.room, user: e.user, text });
+    if (privateRooms.has(key(e.room))) info(e.room, false);
   } else {
     app.dispatch({ type: "notice", key: key(e.room), text });
     if (privateRooms.has(key(e.room))) info(e.room, false);
@@ -211,8 +288,22 @@ function wire() {
     if (!user || !room) return;
     if (act("room_invite", room, { user }, `${user} is invited to ${room}.`)) $("invite-input").value = "";
   });
-  $("room-leave").addEventListener("click", () => rooms.commands.leave(""));
-  $("room-delete").addEventListener("click", () => rooms.commands.delete(""));
+  // The header's one Leave button ends a membership (main.js asks here).
+  app.leaveRoom = (room) => {
+    const known = privateRooms.get(key(room));
+    if (!known || known.owner.toLowerCase() === app.state.me?.toLowerCase()) return false;
+    leave(room);
+    return true;
+  };
+  $("topic-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const room = currentRoom();
+    if (room) topic(room, $("topic-input").value.trim() || "--clear");
+  });
+  $("room-delete").addEventListener("click", () => {
+    const room = currentRoom();
+    if (room && window.confirm(`Delete ${room} for everyone? This cannot be undone.`)) rooms.commands.delete(room);
+  });
 }
 
 function render() {
@@ -234,13 +325,32 @@ function render() {
   const room = currentRoom();
   const known = room ? privateRooms.get(key(room)) : null;
   $("room-tools").hidden = !known;
-  if (!known) return;
+  if (!known) {
+    $("leave").title = "";
+    return;
+  }
   const me = app.state.me?.toLowerCase();
   const isOwner = known.owner.toLowerCase() === me;
   const isModerator = isOwner || (known.moderators ?? []).some((m) => m.toLowerCase() === me) || app.state.admin;
   const role = isOwner ? "you own it" : isModerator ? "you moderate it" : "you are a member";
   $("room-role").textContent = `Private room · ${role}${known.topic ? ` · ${known.topic}` : ""}`;
   $("invite-form").hidden = !isModerator;
-  $("room-leave").hidden = isOwner;
+  // The settings panel: the topic, who is invited, who is banned, each
+  // with what can be done about it (moderators only).
+  $("room-settings").hidden = !isModerator;
+  if (document.activeElement !== $("topic-input")) $("topic-input").value = known.topic ?? "";
+  const people = (list, label, type, done) => (list?.length ? list : []).map((user) => {
+    const undo = el("button", { cls: "secondary", text: label, attrs: { type: "button", "data-user": user } });
+    undo.addEventListener("click", () => act(type, room, { user }, done(user)));
+    return el("li", {}, [el("span", { text: user }), undo]);
+  });
+  const invited = people(known.invited, "Withdraw", "room_revoke", (u) => `The invitation of ${u} to ${room} is withdrawn.`);
+  const banned = people(known.banned, "Unban", "room_unban", (u) => `${u} may be invited to ${room} again.`);
+  $("room-invited").replaceChildren(...(invited.length ? invited : [el("li", { cls: "none", text: "nobody" })]));
+  $("room-banned").replaceChildren(...(banned.length ? banned : [el("li", { cls: "none", text: "nobody" })]));
+  // One Leave button, in the header: a member's ends the membership; the
+  // owner (who cannot leave) steps out.
+  $("leave").textContent = isOwner ? "Leave" : "Leave room";
+  $("leave").title = isOwner ? `Step out of ${room}; you stay its owner` : `End your membership of ${room}`;
   $("room-delete").hidden = !isOwner;
 }

@@ -4,6 +4,12 @@
 // stays where the reader is and offers a "new messages" button.
 // Older messages from history (and missed ones merged in place) redraw the
 // list, keeping what the reader looks at where it was.
+//
+// Each entry is one child of the list: the message, after a day line when
+// the day changes and the "new messages" line where reading starts again.
+// Messages from one sender within a few minutes share one header. Links
+// (http and https only) are built as elements; message text is only ever
+// set as text.
 
 import { $, el } from "./dom.js";
 
@@ -15,21 +21,74 @@ const shown = { key: null, lastSeq: 0, version: 0 };
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "medium" });
+const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", day: "numeric", month: "long", year: "numeric" });
 
-function messageNode(m) {
+/** Messages of one sender this close together share one header. */
+const GROUP_MS = 5 * 60 * 1000;
+
+const isChat = (m) => m && m.kind !== "notice" && m.kind !== "presence";
+const dayOf = (ts) => new Date(ts).toDateString();
+
+/** `http(s)://…` up to white space; trailing punctuation is not part of it. */
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
+
+/** Text with its web links as `<a>` elements; everything else is text. */
+export function linkified(text) {
+  const parts = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    let url = match[0].replace(/[.,;:!?'")\]]+$/, "");
+    // A closing parenthesis belongs to the link when it opened one.
+    if (match[0].length > url.length && match[0][url.length] === ")" && url.includes("(")) url += ")";
+    let href = null;
+    try {
+      const parsed = new URL(url);
+      if (parsed.protocol === "http:" || parsed.protocol === "https:") href = parsed.href;
+    } catch {
+      href = null;
+    }
+    if (!href) continue;
+    if (match.index > last) parts.push(document.createTextNode(text.slice(last, match.index)));
+    parts.push(el("a", { text: url, attrs: { href, target: "_blank", rel: "noopener noreferrer" } }));
+    last = match.index + url.length;
+  }
+  if (last < text.length) parts.push(document.createTextNode(text.slice(last)));
+  return parts;
+}
+
+function messageNode(m, prev, conv) {
   const date = new Date(m.ts);
   const time = el("time", { text: timeFormat.format(date), attrs: { datetime: date.toISOString(), title: dateFormat.format(date) } });
-  if (m.kind === "notice" || m.kind === "presence") {
-    return el("div", { cls: `msg ${m.kind}${m.error ? " error" : ""}`, attrs: { "data-kind": m.kind } }, [
+  const before = [];
+  if (!prev || dayOf(prev.ts) !== dayOf(m.ts)) {
+    before.push(el("div", { cls: "day", text: dayFormat.format(date), attrs: { role: "separator" } }));
+  }
+  if (conv.markerSeq !== null && m.seq === conv.markerSeq) {
+    before.push(el("div", { cls: "unread-line", text: "new messages", attrs: { role: "separator" } }));
+  }
+  let node;
+  if (!isChat(m)) {
+    node = el("div", { cls: `msg ${m.kind}${m.error ? " error" : ""}`, attrs: { "data-kind": m.kind } }, [
       el("span", { cls: "text", text: m.text }), " ", time,
     ]);
+  } else {
+    const attrs = { "data-kind": m.kind, "data-from": m.from, "data-own": String(m.own) };
+    if (m.msgId !== undefined) attrs["data-msg-id"] = String(m.msgId);
+    const grouped = before.length === 0 && isChat(prev) && prev.kind === m.kind && prev.from === m.from
+      && m.ts - prev.ts < GROUP_MS;
+    const cls = `msg ${m.kind}${m.own ? " own" : ""}${m.mention ? " mention" : ""}${grouped ? " cont" : ""}`;
+    if (grouped) attrs.title = dateFormat.format(date);
+    node = el("div", { cls, attrs }, [
+      grouped ? null : el("div", { cls: "meta" }, [el("span", { cls: "from", text: m.from }), time]),
+      el("div", { cls: "text" }, linkified(m.text)),
+    ]);
   }
-  const attrs = { "data-kind": m.kind, "data-from": m.from, "data-own": String(m.own) };
-  if (m.msgId !== undefined) attrs["data-msg-id"] = String(m.msgId);
-  return el("div", { cls: `msg ${m.kind}${m.own ? " own" : ""}`, attrs }, [
-    el("div", { cls: "meta" }, [el("span", { cls: "from", text: m.from }), time]),
-    el("div", { cls: "text", text: m.text }),
-  ]);
+  return el("div", { cls: "entry" }, [...before, node]);
+}
+
+/** The list's entries for a whole conversation. */
+function entryNodes(conv) {
+  return conv.messages.map((m, i) => messageNode(m, conv.messages[i - 1], conv));
 }
 
 function lastSeq(conv) {
@@ -59,7 +118,7 @@ export function renderMessages(state) {
     return;
   }
   if (shown.key !== conv.key) {
-    list.replaceChildren(...conv.messages.map(messageNode));
+    list.replaceChildren(...entryNodes(conv));
     shown.key = conv.key;
     shown.lastSeq = lastSeq(conv);
     shown.version = conv.version;
@@ -72,7 +131,7 @@ export function renderMessages(state) {
     // same distance from the bottom shows the same messages.
     const follow = isAtBottom();
     const fromBottom = list.scrollHeight - list.scrollTop;
-    list.replaceChildren(...conv.messages.map(messageNode));
+    list.replaceChildren(...entryNodes(conv));
     shown.lastSeq = lastSeq(conv);
     shown.version = conv.version;
     if (follow) scrollToBottom();
@@ -82,7 +141,10 @@ export function renderMessages(state) {
   const fresh = conv.messages.filter((m) => m.seq > shown.lastSeq);
   if (fresh.length === 0) return;
   const follow = isAtBottom() || fresh.some((m) => m.own);
-  for (const m of fresh) list.append(messageNode(m));
+  for (const m of fresh) {
+    const at = conv.messages.indexOf(m);
+    list.append(messageNode(m, conv.messages[at - 1], conv));
+  }
   shown.lastSeq = Math.max(...fresh.map((m) => m.seq));
   // Messages dropped from the state's history leave the screen too.
   while (list.childElementCount > conv.messages.length) list.firstElementChild.remove();

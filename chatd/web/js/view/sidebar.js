@@ -9,10 +9,20 @@ function item(state, conv, onSelect) {
     attrs: { "data-key": conv.key, role: "button", tabindex: "0" },
   }, [
     el("span", { cls: "name", text: conv.name }),
-    conv.unread ? el("span", { cls: "badge", text: String(conv.unread), attrs: { "aria-label": `${conv.unread} unread` } }) : null,
+    conv.unread ? el("span", {
+      cls: conv.mentions ? "badge mention" : "badge",
+      text: String(conv.unread),
+      attrs: { "aria-label": conv.mentions ? `${conv.unread} unread, ${conv.mentions} for you` : `${conv.unread} unread` },
+    }) : null,
   ]);
   li.addEventListener("click", () => onSelect(conv.key));
-  li.addEventListener("keydown", (e) => { if (e.key === "Enter") onSelect(conv.key); });
+  // A button for the keyboard too: Enter or Space opens it.
+  li.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      onSelect(conv.key);
+    }
+  });
   return li;
 }
 
@@ -31,5 +41,11 @@ export function renderSidebar(state, { onSelect }) {
   $("conv-title").textContent = title + (current?.kind === "room" && !current.joined ? " (rejoining…)" : "");
   $("leave").hidden = !current || current.kind === "server";
   $("leave").textContent = current?.kind === "room" ? "Leave" : "Close";
-  document.title = (state.me ? `${title} — ` : "") + "chatd";
+  // The tab says how much waits: "(3) #rust — chatd", "(2@) …" with mentions.
+  const unread = convs.reduce((n, c) => n + c.unread, 0);
+  const forMe = convs.reduce((n, c) => n + c.mentions, 0);
+  const count = unread ? `(${unread}${forMe ? "@" : ""}) ` : "";
+  document.title = count + (state.me ? `${title} — ` : "") + "chatd";
+  // A short placeholder that fits a phone; the hint is in the label.
+  $("input").placeholder = !current || current.kind === "server" ? "Message" : `Message ${current.name}`;
 }

@@ -13,7 +13,10 @@ export function renderStatus(state) {
     text = state.connectionNote || "Disconnected.";
   } else if (state.connection === "connecting" && state.phase === "chat") {
     text = "Connecting…";
+  } else if (state.connection === "open" && state.reconnected) {
+    text = "Reconnected.";
   }
   banner.hidden = text === "";
   banner.textContent = text;
+  banner.dataset.kind = state.connection === "open" ? "ok" : "warning";
 }

@@ -51,6 +51,47 @@ pub fn config_text(data_dir: &Path, limits: &str, files: &str) -> String {
     )
 }
 
+/// The accounts plugin ahead of the files plugin: users log in, so a
+/// transfer outlives the connection (cheap hashing for tests).
+pub const ACCOUNTS: &str =
+    "[[plugin]]\nname = \"auth\"\n[plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n";
+
+/// Starts chatd with the accounts and files plugins.
+pub async fn start_with_accounts(files: &str) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_accounts_in(dir.path(), files).await;
+    let addr = server.tcp_addr.unwrap().to_string();
+    TestServer { server, addr, dir }
+}
+
+pub async fn start_accounts_in(data_dir: &Path, files: &str) -> RunningServer {
+    let text = format!("{ACCOUNTS}{}", config_text(data_dir, "", files));
+    let config = Config::parse(&text, "test.toml", None).expect("test config parses");
+    chatd::start(config).await.expect("server starts")
+}
+
+/// A new account `name`, logged in (password "password of NAME").
+pub async fn register(addr: &str, name: &str) -> Client {
+    account_request(addr, "register", name).await
+}
+
+/// Logs in to the existing account `name`.
+pub async fn log_in(addr: &str, name: &str) -> Client {
+    account_request(addr, "login", name).await
+}
+
+async fn account_request(addr: &str, kind: &str, name: &str) -> Client {
+    let mut c = tokio::time::timeout(WAIT, Client::connect(addr, &Default::default()))
+        .await
+        .expect("connect in time")
+        .expect("connect");
+    let frame =
+        serde_json::json!({"type": kind, "user": name, "password": format!("password of {name}")});
+    let reply = c.request_json(&frame).await.unwrap();
+    assert_eq!(reply.kind(), "logged_in", "{kind} {name}: {reply:?}");
+    c
+}
+
 /// Starts chatd with the files plugin. Flood control stays at its defaults
 /// unless `limits` says otherwise: file frames must get through it.
 pub async fn start(limits: &str, files: &str) -> TestServer {
