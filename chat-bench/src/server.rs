@@ -38,6 +38,10 @@ pub struct Target {
     /// chatd.toml), "off" runs without history.
     #[arg(long, default_value = "on", value_parser = ["on", "off"])]
     pub history: String,
+    /// Spawned server: "on" sets `[admin] listen` (metrics counted and
+    /// served), "off" (the default) leaves it unset, so nothing is counted.
+    #[arg(long, default_value = "off", value_parser = ["on", "off"])]
+    pub metrics: String,
     /// Load generator's own runtime threads (0 = one per core, 1 = current thread).
     #[arg(long, default_value_t = 0)]
     pub client_threads: usize,
@@ -155,11 +159,16 @@ impl Server {
                 "{listeners}[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
                  [limits]\nframes_per_second = 0\noutbound_queue = {}\nmax_frame_bytes = 65536\n\
                  [runtime]\nflavor = \"{}\"\nworker_threads = {}\n\
-                 [history]\nenabled = {}\n{extra_config}",
+                 [history]\nenabled = {}\n{}{extra_config}",
                 target.server_queue,
                 target.server_flavor,
                 target.server_threads,
-                target.history == "on"
+                target.history == "on",
+                if target.metrics == "on" {
+                    "[admin]\nlisten = \"127.0.0.1:0\"\n"
+                } else {
+                    ""
+                },
             ),
         )?;
         let mut child = Command::new(&chatd)

@@ -17,6 +17,9 @@ use chatd_storage::sqlx::{self, Connection};
 const PARTIAL: &str = "partial";
 /// Suffix the replaced database (and its WAL files) are kept under.
 const BEFORE_RESTORE: &str = "before-restore";
+/// How far message ids jump after a restore when no replaced database says
+/// how far the lost one got: past anything a server hands out in years.
+const UNKNOWN_IDS_JUMP: i64 = 1 << 40;
 
 /// Copies the database of `config` to `out`.
 pub fn backup(config: &Config, out: &Path, force: bool) -> anyhow::Result<()> {
@@ -75,6 +78,13 @@ pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     runtime()?.block_on(check_backup(from, config.database.busy_timeout_ms))?;
 
     let db = config.database_options().path;
+    // Read before any file is listed to move: opening it may leave WAL
+    // files, which must move with it.
+    let busy_ms = config.database.busy_timeout_ms;
+    let replaced = match db.exists() {
+        true => runtime()?.block_on(reserved_ids(&db, busy_ms)),
+        false => None,
+    };
     let mut kept = Vec::new();
     for file in [
         db.clone(),
@@ -97,6 +107,7 @@ pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     let partial = with_suffix(&db, PARTIAL);
     std::fs::copy(from, &partial)
         .with_context(|| format!("cannot copy {} to {}", from.display(), partial.display()))?;
+    let ids_from = runtime()?.block_on(continue_ids(&partial, replaced, busy_ms))?;
     // The WAL files move too: a WAL left beside the restored file would be
     // replayed into it.
     for (file, aside) in &kept {
@@ -106,10 +117,62 @@ pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     std::fs::rename(&partial, &db)
         .with_context(|| format!("cannot rename {} to {}", partial.display(), db.display()))?;
     println!("restored {} from {}", db.display(), from.display());
+    println!("message ids continue after {ids_from}, past any the replaced database handed out");
     if let Some((_, aside)) = kept.first() {
         println!("the previous database is kept as {}", aside.display());
     }
     Ok(())
+}
+
+/// How far the database at `path` has reserved message ids; `None` if it
+/// cannot say (unreadable, or older than the message log).
+async fn reserved_ids(path: &Path, busy_timeout_ms: u64) -> Option<i64> {
+    // Read-write: a stopped server's WAL holds its latest reservations.
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .busy_timeout(std::time::Duration::from_millis(busy_timeout_ms));
+    let mut conn = SqliteConnection::connect_with(&options).await.ok()?;
+    let reserved = sqlx::query_scalar("SELECT reserved_through FROM message_ids WHERE id = 1")
+        .fetch_optional(&mut conn)
+        .await;
+    conn.close().await.ok();
+    reserved.ok().flatten()
+}
+
+/// Message ids handed out after the backup was taken must never be handed
+/// out again (clients and read markers know them): the restored copy
+/// reserves past the replaced database's reservation, or, with none to
+/// read, jumps [`UNKNOWN_IDS_JUMP`] ahead. Returns the new reservation.
+async fn continue_ids(
+    copy: &Path,
+    replaced: Option<i64>,
+    busy_timeout_ms: u64,
+) -> anyhow::Result<i64> {
+    let options = SqliteConnectOptions::new()
+        .filename(copy)
+        .journal_mode(chatd_storage::sqlx::sqlite::SqliteJournalMode::Delete)
+        .busy_timeout(std::time::Duration::from_millis(busy_timeout_ms));
+    let mut conn = SqliteConnection::connect_with(&options)
+        .await
+        .with_context(|| format!("cannot open {}", copy.display()))?;
+    let result = async {
+        let restored: i64 =
+            sqlx::query_scalar("SELECT reserved_through FROM message_ids WHERE id = 1")
+                .fetch_one(&mut conn)
+                .await?;
+        let through = match replaced {
+            Some(replaced) => restored.max(replaced),
+            None => restored.saturating_add(UNKNOWN_IDS_JUMP),
+        };
+        sqlx::query("UPDATE message_ids SET reserved_through = ? WHERE id = 1")
+            .bind(through)
+            .execute(&mut conn)
+            .await?;
+        Ok::<_, sqlx::Error>(through)
+    }
+    .await;
+    conn.close().await.ok();
+    result.with_context(|| format!("cannot move the message ids of {} forward", copy.display()))
 }
 
 /// A backup must be a sound SQLite file with chatd's schema, and no newer

@@ -1,6 +1,6 @@
 //! `chatd check-config`: everything the server checks at start, without
-//! starting anything. No directory or database is created, no port bound,
-//! no lock taken (so it runs beside the server it checks), and every
+//! starting anything. No directory or database is created, none of the
+//! configured ports bound, no lock taken (so it runs beside the server it checks), and every
 //! problem is reported, not only the first.
 
 use std::path::Path;
@@ -30,6 +30,7 @@ pub async fn check_with_plugins(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     check_tls(config, &mut problems);
+    check_admin(config, &mut problems);
     check_data_dir(&config.server.data_dir, &mut problems);
     check_database_file(&config.database_options().path, &mut problems);
     let mut picked = config.clone();
@@ -52,6 +53,22 @@ fn check_tls(config: &Config, problems: &mut Vec<String>) {
             config.source_name
         )),
         _ => {}
+    }
+}
+
+/// The admin listener's address (already checked against the other
+/// listeners when the file was read) must be one of this host's: probed by
+/// binding an ephemeral UDP port on it, which leaves admin.listen's port free.
+fn check_admin(config: &Config, problems: &mut Vec<String>) {
+    let Some(addr) = config.admin.listen else {
+        return;
+    };
+    if let Err(e) = std::net::UdpSocket::bind((addr.ip(), 0)) {
+        problems.push(format!(
+            "{}: admin.listen = \"{addr}\": {} is not an address of this host ({e}); use 127.0.0.1 (the metrics are for operators) or an address of a private network interface",
+            config.source_name,
+            addr.ip()
+        ));
     }
 }
 

@@ -47,6 +47,8 @@ pub struct Config {
     pub database: DatabaseConfig,
     #[serde(default)]
     pub history: HistoryConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
     /// The handler pipeline, in order.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginEntry>,
@@ -116,6 +118,16 @@ pub struct WebConfig {
     /// get 421: a page on a domain that merely resolves to this server (DNS
     /// rebinding) cannot talk to it.
     pub server_names: Vec<String>,
+}
+
+/// `[admin]`: the operators' listener (`/metrics`, `/healthz`, `/readyz`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Plain HTTP listen address; absent disables the listener and the
+    /// metrics. Anyone who reaches it reads the metrics: keep it on
+    /// loopback or a private network.
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[limits]`: every bound the server enforces.
@@ -431,6 +443,20 @@ impl Config {
                 )));
             }
         }
+        if let Some(admin) = self.admin.listen.filter(|a| a.port() != 0) {
+            let others = [
+                ("server.listen", self.server.listen),
+                ("tls.listen", self.tls.listen),
+                ("web.listen", self.web.listen),
+            ];
+            for (key, addr) in others {
+                if addr == Some(admin) {
+                    return Err(self.invalid(format!(
+                        "admin.listen = \"{admin}\" is also {key}; the admin listener needs its own port, never a public listener's"
+                    )));
+                }
+            }
+        }
         if self.server.listen.is_none() && self.tls.listen.is_none() && self.web.listen.is_none() {
             return Err(
                 self.invalid("no listener: set server.listen, tls.listen and/or web.listen".into())
@@ -546,6 +572,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("outbound_queue"), "{err}");
+    }
+
+    #[test]
+    fn admin_listener_needs_its_own_port() {
+        let c = Config::parse("[admin]\nlisten = \"127.0.0.1:9100\"\n", "a.toml", None).unwrap();
+        assert_eq!(c.admin.listen, Some("127.0.0.1:9100".parse().unwrap()));
+        assert_eq!(Config::embedded().admin.listen, None);
+        let text = "[web]\nlisten = \"127.0.0.1:8080\"\n[admin]\nlisten = \"127.0.0.1:8080\"\n";
+        let err = Config::parse(text, "a.toml", None).unwrap_err().to_string();
+        assert!(
+            err.contains("admin.listen") && err.contains("web.listen"),
+            "{err}"
+        );
+        let err = Config::parse("[admin]\nlisten = \"localhost:9100\"\n", "a.toml", None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("a.toml") && err.contains("listen"), "{err}");
     }
 
     #[test]

@@ -212,6 +212,12 @@ impl Hub {
         self.nicks.get(&fold(nick))
     }
 
+    /// Calls `f` with every session past the handshake (one shard's read
+    /// lock at a time; for occasional readers such as the metrics).
+    pub fn for_each_session(&self, f: impl FnMut(&Arc<Peer>)) {
+        self.sessions.for_each(f);
+    }
+
     /// Number of sessions past the handshake.
     pub fn session_count(&self) -> usize {
         self.sessions.len()

@@ -15,11 +15,13 @@
 //! * [`outbox`]: the bounded per-connection queue the writer drains;
 //! * [`host`]: the narrow server handle plugins get;
 //! * [`server`]: start-up and graceful shutdown; [`config`]: `chatd.toml`;
+//! * [`metrics`] and [`admin`]: what operators see on the admin listener.
 //! * [`reload`]: applying a changed `chatd.toml` while running;
 //! * [`service`]: telling systemd about readiness, reloads and liveness.
 //!
 //! See `docs/architecture.md` for the design and its locking rules.
 
+pub mod admin;
 pub mod check;
 pub mod config;
 pub mod data_dir;
@@ -30,6 +32,7 @@ pub mod host;
 pub mod hub;
 pub mod listener;
 pub mod message_ids;
+pub mod metrics;
 pub mod outbox;
 pub mod peer;
 pub mod pipeline;

@@ -10,6 +10,7 @@ use chat_api::{ErrorCode, Payload, ServerFrame, Transport};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use crate::metrics::Listener;
 use crate::session::{self, Shared};
 
 /// Longest pause between accepts while the process is out of descriptors.
@@ -86,6 +87,12 @@ async fn serve_connection(
     security: Security,
 ) {
     let Some(slot) = shared.admit() else {
+        if let Some(metrics) = &shared.metrics {
+            metrics.connection_refused(match security {
+                Security::Plain => Listener::Tcp,
+                Security::Tls(_) => Listener::Tls,
+            });
+        }
         refuse_full(&shared, stream, addr);
         return;
     };
@@ -118,8 +125,20 @@ async fn serve_tls(
             let (read, write) = tokio::io::split(tls);
             session::run_stream(shared, slot, read, write, Some(addr), Transport::Tls).await;
         }
-        Ok(Err(e)) => tracing::info!(%addr, error = %e, "TLS handshake failed"),
-        Err(_) => tracing::info!(%addr, "TLS handshake timed out"),
+        Ok(Err(e)) => {
+            tls_failed(&shared);
+            tracing::info!(%addr, error = %e, "TLS handshake failed")
+        }
+        Err(_) => {
+            tls_failed(&shared);
+            tracing::info!(%addr, "TLS handshake timed out")
+        }
+    }
+}
+
+fn tls_failed(shared: &Shared) {
+    if let Some(metrics) = &shared.metrics {
+        metrics.tls_handshake_failed(Listener::Tls);
     }
 }
 

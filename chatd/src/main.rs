@@ -275,6 +275,9 @@ async fn run(cli: &Cli, config: Config) -> anyhow::Result<()> {
         let scheme = if server.web_tls { "https" } else { "http" };
         eprintln!("chatd web app: open {scheme}://{addr}/ in a browser");
     }
+    if let Some(addr) = server.admin_addr.filter(|_| banner) {
+        eprintln!("chatd admin: http://{addr}/metrics, /healthz, /readyz");
+    }
     let status = listening_status(&server);
     chatd::service::ready(&status);
     let watchdog = tokio_util::sync::CancellationToken::new();

@@ -39,6 +39,8 @@ struct State {
     /// While held: where the session's own frames go (after what was
     /// queued before the hold, before what others sent since).
     mark: usize,
+    /// The most frames ever waiting at once (for the metrics).
+    peak: usize,
 }
 
 struct Inner {
@@ -70,6 +72,7 @@ pub fn outbox(capacity: usize, max_bytes: usize) -> (Outbox, OutboxReceiver) {
             sender_alive: true,
             held: false,
             mark: 0,
+            peak: 0,
         }),
         capacity: capacity.max(1),
         max_bytes,
@@ -113,6 +116,7 @@ impl Outbox {
             } else {
                 state.queue.push_back(payload);
             }
+            state.peak = state.peak.max(state.queue.len());
             state.waker.take()
         };
         // Woken outside the lock, so the writer never spins on it.
@@ -153,6 +157,20 @@ impl Outbox {
         if let Some(waker) = waker {
             waker.wake();
         }
+    }
+
+    /// Frames waiting now.
+    pub fn len(&self) -> usize {
+        self.inner.state.lock().unwrap().queue.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The most frames that were ever waiting at once.
+    pub fn peak(&self) -> usize {
+        self.inner.state.lock().unwrap().peak
     }
 
     pub fn capacity(&self) -> usize {

@@ -193,6 +193,16 @@ impl Peer {
         self.identity().map(|i| i.nick.clone())
     }
 
+    /// Frames waiting in this session's outbound queue now.
+    pub fn queued_frames(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// The most frames ever waiting in its outbound queue at once.
+    pub fn peak_queued_frames(&self) -> usize {
+        self.outbox.peak()
+    }
+
     pub fn is_gone(&self) -> bool {
         self.gone.load(Ordering::Acquire)
     }

@@ -146,6 +146,8 @@ pub enum PipelineError {
 pub struct Stage {
     pub name: String,
     pub handler: Arc<dyn MessageHandler>,
+    /// Its call counter and latency, when metrics are on.
+    calls: Option<crate::metrics::PluginCalls>,
 }
 
 /// What became of a frame after the pipeline.
@@ -261,6 +263,7 @@ impl Pipeline {
         Ok(Stage {
             name: entry.name.clone(),
             handler,
+            calls: None,
         })
     }
 
@@ -298,12 +301,24 @@ impl Pipeline {
         self.stages.iter().any(|s| s.handler.requires_login())
     }
 
+    /// Counts every stage's frames and their latency from now on.
+    pub fn instrument(&mut self, metrics: &crate::metrics::Metrics) {
+        for stage in &mut self.stages {
+            stage.calls = Some(metrics.plugin(&stage.name));
+        }
+    }
+
     /// Passes a frame through every handler in order.
     pub async fn process(&self, session: &dyn Session, frame: &mut Inbound) -> Outcome {
         for stage in &self.stages {
+            let started = stage.calls.as_ref().map(|_| std::time::Instant::now());
             let result = self
                 .guard(stage, stage.handler.on_frame(session, frame))
                 .await;
+            if let (Some(calls), Some(started)) = (&stage.calls, started) {
+                calls.calls.inc();
+                calls.latency.observe_duration(started.elapsed());
+            }
             match result {
                 Ok(Ok(Verdict::Continue)) => continue,
                 Ok(Ok(Verdict::Done)) => return Outcome::Done,

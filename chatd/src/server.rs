@@ -9,9 +9,11 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::config::Config;
+use crate::history::timed::TimedStore;
 use crate::host::ServerHost;
 use crate::hub::Hub;
 use crate::listener::{accept_loop, Security};
+use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineError, PluginRegistry};
 use crate::session::Shared;
 
@@ -46,6 +48,8 @@ pub struct RunningServer {
     pub web_addr: Option<SocketAddr>,
     /// Whether the web listener speaks HTTPS/WSS.
     pub web_tls: bool,
+    /// Bound admin (metrics and health) address, if enabled.
+    pub admin_addr: Option<SocketAddr>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) reload: crate::reload::ReloadState,
     task: JoinHandle<()>,
@@ -120,6 +124,10 @@ pub async fn start_with(
         Some(addr) => Some(bind(addr, "web").await?),
         None => None,
     };
+    let admin_listener = match config.admin.listen {
+        Some(addr) => Some(bind(addr, "admin").await?),
+        None => None,
+    };
     // One database for the history and every plugin that stores data;
     // opened (and migrated) only when something needs it, so a guest-mode
     // server without history needs no file.
@@ -134,9 +142,16 @@ pub async fn start_with(
     let shutdown = tokio_util::sync::CancellationToken::new();
     // Stops the history tasks again if a plugin refuses to start.
     let stop_on_error = shutdown.clone().drop_guard();
-    let store: Option<Arc<dyn crate::history::MessageStore>> = database
-        .as_ref()
-        .map(|db| Arc::new(crate::history::sqlite::SqliteStore::new(db.clone())) as _);
+    // Only counted when someone can read them (`[admin] listen`).
+    let metrics = config.admin.listen.map(|_| Arc::new(Metrics::new()));
+    let store: Option<Arc<dyn crate::history::MessageStore>> = database.as_ref().map(|db| {
+        let store: Arc<dyn crate::history::MessageStore> =
+            Arc::new(crate::history::sqlite::SqliteStore::new(db.clone()));
+        match &metrics {
+            Some(metrics) => Arc::new(TimedStore::new(store, metrics)) as _,
+            None => store,
+        }
+    });
     let ids = match &store {
         Some(store) => crate::history::message_ids(store.clone(), shutdown.clone()).await?,
         None => Arc::new(crate::message_ids::MessageIds::unpersisted(0)),
@@ -164,17 +179,22 @@ pub async fn start_with(
         config.limits.max_frame_bytes,
     ));
     let mut loader = crate::dynamic::load;
-    let pipeline = match Pipeline::build(&config, &registry, host, database.as_ref(), &mut loader) {
-        Ok(pipeline) => pipeline,
-        Err(e) => {
-            // In order: the tasks that use the database stop, then it closes.
-            shutdown.cancel();
-            if let Some(db) = &database {
-                db.close().await;
+    let mut pipeline =
+        match Pipeline::build(&config, &registry, host, database.as_ref(), &mut loader) {
+            Ok(pipeline) => pipeline,
+            Err(e) => {
+                // In order: the tasks that use the database stop, then it closes.
+                shutdown.cancel();
+                if let Some(db) = &database {
+                    db.close().await;
+                }
+                return Err(e.into());
             }
-            return Err(e.into());
-        }
-    };
+        };
+
+    if let Some(metrics) = &metrics {
+        pipeline.instrument(metrics);
+    }
 
     stop_on_error.disarm();
     let shared = Arc::new(Shared::new(
@@ -184,6 +204,7 @@ pub async fn start_with(
         config.server.broadcast,
         history,
         shutdown,
+        metrics.clone(),
     ));
     let mut loops = Vec::new();
     let tcp_addr = plain_listener.as_ref().and_then(|l| l.local_addr().ok());
@@ -216,6 +237,29 @@ pub async fn start_with(
             crate::web::accept_loop(shared2, listener, web_acceptor, &origins, &server_names).await
         }));
     }
+    let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let admin_stop = tokio_util::sync::CancellationToken::new();
+    if let (Some(listener), Some(metrics)) = (admin_listener, metrics) {
+        let addr = admin_addr.unwrap();
+        if !addr.ip().is_loopback() {
+            tracing::warn!(%addr, "the admin listener is not on loopback: anyone who reaches it reads the metrics; firewall it");
+        }
+        tracing::info!(%addr, "listening (admin): http://{addr}/metrics, /healthz, /readyz");
+        let listeners = [("tcp", tcp_addr), ("tls", tls_addr), ("web", web_addr)]
+            .into_iter()
+            .filter_map(|(kind, addr)| Some((kind, addr?)))
+            .collect();
+        let admin = Arc::new(crate::admin::Admin {
+            shared: shared.clone(),
+            metrics,
+            database: database.clone(),
+            listeners,
+            plugins_enabled: config.enabled_plugins().map(|p| p.name.clone()).collect(),
+        });
+        // Not among `loops`: it answers (`/readyz` 503) while shutdown waits
+        // for the sessions, and stops once everything else has.
+        tokio::spawn(crate::admin::serve(admin, listener, admin_stop.clone()));
+    }
     tracing::info!(plugins = ?shared.pipeline.names(), "pipeline ready");
 
     let task = tokio::spawn(run_until_shutdown(
@@ -224,12 +268,14 @@ pub async fn start_with(
         database,
         log_writer,
         data_lock,
+        admin_stop,
     ));
     Ok(RunningServer {
         tcp_addr,
         tls_addr,
         web_addr,
         web_tls,
+        admin_addr,
         shared,
         reload: crate::reload::ReloadState::new(config, registry, certs),
         task,
@@ -259,6 +305,7 @@ async fn run_until_shutdown(
     database: Option<chatd_storage::Database>,
     log_writer: Option<JoinHandle<()>>,
     data_lock: crate::data_dir::DataDirLock,
+    admin_stop: tokio_util::sync::CancellationToken,
 ) {
     shared.shutdown.cancelled().await;
     tracing::info!(
@@ -290,5 +337,6 @@ async fn run_until_shutdown(
         db.close().await;
     }
     drop(data_lock);
+    admin_stop.cancel();
     tracing::info!("shut down");
 }

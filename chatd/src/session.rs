@@ -23,6 +23,7 @@ mod history;
 use crate::config::{BroadcastPolicy, LimitsConfig};
 use crate::framing::{FrameReader, ReadEvent, ReadSide};
 use crate::hub::{Accepted, Hub};
+use crate::metrics::{LoginKind, Metrics, Routed};
 use crate::outbox::OutboxReceiver;
 use crate::peer::{Closer, IdentityState, Peer};
 use crate::pipeline::{Outcome, Pipeline};
@@ -46,6 +47,8 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Every session and writer task, so shutdown can wait for them.
     pub tracker: TaskTracker,
+    /// Counters for `/metrics`, when the admin listener is configured.
+    pub metrics: Option<Arc<Metrics>>,
     next_session_id: AtomicU64,
     /// Connections currently held (for `limits.max_connections`).
     connections: AtomicUsize,
@@ -59,6 +62,7 @@ impl Shared {
         broadcast: BroadcastPolicy,
         history: Option<Arc<crate::history::History>>,
         shutdown: CancellationToken,
+        metrics: Option<Arc<Metrics>>,
     ) -> Shared {
         let welcome = Payload::encode(&ServerFrame::Welcome {
             server: "chatd".to_string(),
@@ -84,6 +88,7 @@ impl Shared {
             welcome,
             shutdown,
             tracker: TaskTracker::new(),
+            metrics,
             next_session_id: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
         }
@@ -198,6 +203,9 @@ pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSo
         shared,
     };
     tracing::debug!(session = peer.id, addr = ?peer.addr, transport = ?peer.transport, "connected");
+    if let Some(metrics) = &session.shared.metrics {
+        metrics.connection_opened(peer.transport);
+    }
     // Boxed (here and per frame below) so that the task of an idle
     // connection does not carry the space of these rarer, larger states.
     let greeted = Box::pin(session.handshake(source)).await;
@@ -216,6 +224,9 @@ pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSo
         peer.closer.reason()
     };
     session.view.departed = session.shared.hub.remove(&peer, &reason.reason);
+    if let Some(metrics) = &session.shared.metrics {
+        metrics.connection_closed(peer.transport, &reason.code, peer.peak_queued_frames());
+    }
     if greeted {
         Box::pin(session.shared.pipeline.session_end(&session.view)).await;
     }
@@ -238,6 +249,9 @@ impl SessionTask {
     }
 
     fn reply_error(&self, id: Option<RequestId>, error: &ApiError) {
+        if let Some(metrics) = &self.shared.metrics {
+            metrics.error_sent(&error.code);
+        }
         self.reply(&ServerFrame::error(id, error));
     }
 
@@ -273,7 +287,11 @@ impl SessionTask {
                 }
                 ReadEvent::Eof | ReadEvent::Failed(_) => return false,
             };
-            match Inbound::parse(&line) {
+            let parsed = Inbound::parse(&line);
+            if let Some(metrics) = &self.shared.metrics {
+                metrics.frame_received(parsed.as_ref().ok().map(|f| f.kind.as_str()));
+            }
+            match parsed {
                 Ok(Inbound {
                     request: Request::Core(ClientFrame::Hello { protocol, client }),
                     ..
@@ -325,6 +343,9 @@ impl SessionTask {
 
     async fn on_line(&mut self, line: Bytes) {
         let parsed = Inbound::parse(&line);
+        if let Some(metrics) = &self.shared.metrics {
+            metrics.frame_received(parsed.as_ref().ok().map(|f| f.kind.as_str()));
+        }
         let self_paced = matches!(&parsed, Ok(f) if self.shared.self_paced.contains(&f.kind));
         if !self_paced && !self.limiter.allow() {
             let id = match &parsed {
@@ -355,6 +376,7 @@ impl SessionTask {
         }
         let rooms_before = self.room_snapshot(&frame.kind);
         let identity_before = self.peer().identity();
+        let login_kind = LoginKind::of(&frame.kind);
         self.handle(frame).await;
         let identity_after = self.peer().identity();
         let changed = match (&identity_before, &identity_after) {
@@ -362,6 +384,11 @@ impl SessionTask {
             (None, None) => false,
             _ => true,
         };
+        // Counted before anything else awaits, as the reply is already queued.
+        if let (Some(metrics), Some(kind)) = (&self.shared.metrics, login_kind) {
+            let account = identity_after.as_ref().is_some_and(|i| i.account.is_some());
+            metrics.login(kind, changed && account);
+        }
         if changed {
             self.shared.pipeline.identity_changed(&self.view).await;
         }
@@ -382,6 +409,12 @@ impl SessionTask {
         // Plugins may rewrite a chat message (masked words, a dice roll);
         // the text as typed tells whether the sender must be told.
         let typed = chat_text(&frame).map(str::to_owned);
+        // Read before the pipeline, which takes the fields out of the frame.
+        let uploaded = self
+            .shared
+            .metrics
+            .as_ref()
+            .and_then(|_| file_chunk_bytes(&frame));
         match self.shared.pipeline.process(&self.view, &mut frame).await {
             Outcome::Continue => {
                 let id = frame.id;
@@ -403,7 +436,11 @@ impl SessionTask {
                     self.shared.pipeline.delivered(&self.view, &delivery).await;
                 }
             }
-            Outcome::Done => {}
+            Outcome::Done => {
+                if let (Some(metrics), Some(bytes)) = (&self.shared.metrics, uploaded) {
+                    metrics.file_bytes_uploaded(bytes);
+                }
+            }
             Outcome::Reject(error) => self.reply_error(frame.id, &error),
         }
     }
@@ -478,7 +515,10 @@ impl SessionTask {
                 let (accepted, target, reply) = match &self.shared.history {
                     None => {
                         let mut target = None;
-                        let accepted = hub.say(peer, &room, &text, |m, _, _| target = m.room)?;
+                        let accepted = self.routed(
+                            Routed::Room,
+                            hub.say(peer, &room, &text, |m, _, _| target = m.room)?,
+                        );
                         let reply = sent(&accepted, changed);
                         (accepted, target, reply)
                     }
@@ -497,7 +537,10 @@ impl SessionTask {
                 let (accepted, target, reply) = match &self.shared.history {
                     None => {
                         let mut target = None;
-                        let accepted = hub.direct(peer, &to, &text, |m, _, _| target = m.to)?;
+                        let accepted = self.routed(
+                            Routed::Direct,
+                            hub.direct(peer, &to, &text, |m, _, _| target = m.to)?,
+                        );
                         let reply = sent(&accepted, changed);
                         (accepted, target, reply)
                     }
@@ -516,7 +559,8 @@ impl SessionTask {
                 let changed = changed(&text);
                 let (accepted, reply) = match &self.shared.history {
                     None => {
-                        let accepted = hub.broadcast(peer, &text, |_, _| {})?;
+                        let accepted =
+                            self.routed(Routed::Broadcast, hub.broadcast(peer, &text, |_, _| {})?);
                         let reply = sent(&accepted, changed);
                         (accepted, reply)
                     }
@@ -578,6 +622,14 @@ impl SessionTask {
         })
     }
 
+    /// Counts a message the hub accepted, with its deliveries.
+    fn routed(&self, kind: Routed, accepted: Accepted) -> Accepted {
+        if let Some(metrics) = &self.shared.metrics {
+            metrics.routed(kind, accepted.recipients);
+        }
+        accepted
+    }
+
     fn check_broadcast(&self) -> Result<(), ApiError> {
         let policy = self.shared.broadcast();
         let allowed = match policy {
@@ -628,6 +680,20 @@ fn unknown_type(kind: &str) -> ApiError {
             format!("unknown frame type '{kind}'; see docs/protocol.md"),
         ),
     }
+}
+
+/// The file bytes a `file_chunk` carries (its base64 `data`, decoded
+/// length), counted once the files plugin has accepted the chunk.
+fn file_chunk_bytes(frame: &Inbound) -> Option<u64> {
+    let Request::Custom(fields) = &frame.request else {
+        return None;
+    };
+    if frame.kind != "file_chunk" {
+        return None;
+    }
+    let data = fields.get("data")?.as_str()?;
+    let padding = data.bytes().rev().take_while(|&b| b == b'=').count();
+    Some((data.len() / 4 * 3).saturating_sub(padding) as u64)
 }
 
 /// The text of a chat message (`say`, `msg`, `broadcast`); other frames

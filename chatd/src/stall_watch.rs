@@ -17,17 +17,30 @@
 //! and timers, and steals the queued work of the stuck worker. Sessions
 //! that are not waiting for the blocking call go on within a few ticks.
 //!
+//! An idle server costs the watch nothing: after [`IDLE_AFTER`] without any
+//! plugin poll it parks, and the next poll to start wakes it (a flag read
+//! per poll; the wake-up itself only on that transition).
+//!
 //! What it cannot do: give back a worker while *every* worker is blocked.
 //! `runtime.worker_threads` bounds how many blocking calls the server
 //! survives at once (docs/plugins.md).
 
 use std::cell::OnceCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
 /// How often the watch thread looks; a stalled poll is found within two.
 pub const TICK: Duration = Duration::from_millis(2);
+
+/// No plugin poll for this long and the watch thread parks until one.
+pub const IDLE_AFTER: Duration = Duration::from_millis(100);
+
+/// The watch thread is parked (or about to be): a starting poll wakes it.
+static PARKED: AtomicBool = AtomicBool::new(false);
+
+/// The watch thread, for waking it.
+static WATCHER: OnceLock<std::thread::Thread> = OnceLock::new();
 
 /// One worker thread's plugin polls: an odd count while a poll runs.
 struct Slot {
@@ -44,10 +57,11 @@ thread_local! {
 fn slots() -> &'static Mutex<Vec<Weak<Slot>>> {
     static SLOTS: OnceLock<Mutex<Vec<Weak<Slot>>>> = OnceLock::new();
     SLOTS.get_or_init(|| {
-        std::thread::Builder::new()
+        let watcher = std::thread::Builder::new()
             .name("chatd-stall-watch".into())
             .spawn(watch)
             .expect("cannot start the stall watch thread");
+        let _ = WATCHER.set(watcher.thread().clone());
         Mutex::new(Vec::new())
     })
 }
@@ -58,7 +72,14 @@ pub fn busy() -> Busy {
     if let Some(slot) = &slot {
         // Only this thread writes its slot: a plain load and store suffice.
         let n = slot.polls.load(Ordering::Relaxed);
-        slot.polls.store(n | 1, Ordering::Release);
+        // SeqCst with the watch's own pair (set PARKED, then read the
+        // slots): either it sees this poll or this poll sees it parked.
+        slot.polls.store(n | 1, Ordering::SeqCst);
+        if PARKED.load(Ordering::SeqCst) {
+            if let Some(watcher) = WATCHER.get() {
+                watcher.unpark();
+            }
+        }
     }
     Busy(slot)
 }
@@ -98,13 +119,32 @@ fn watch() {
         woke: bool,
     }
     let mut seen: Vec<Seen> = Vec::new();
+    let mut quiet_looks = 0u32;
+    let idle_looks = (IDLE_AFTER.as_millis() / TICK.as_millis()).max(1) as u32;
     loop {
-        std::thread::sleep(TICK);
-        let live: Vec<Arc<Slot>> = {
-            let mut list = slots().lock().unwrap_or_else(|e| e.into_inner());
-            list.retain(|w| w.strong_count() > 0);
-            list.iter().filter_map(Weak::upgrade).collect()
-        };
+        if quiet_looks >= idle_looks {
+            PARKED.store(true, Ordering::SeqCst);
+            // A poll that started before the flag was up is seen here.
+            let unchanged = live_slots().iter().all(|slot| {
+                let polls = slot.polls.load(Ordering::SeqCst);
+                seen.iter()
+                    .any(|s| s.slot.as_ptr() == Arc::as_ptr(slot) && s.polls == polls)
+            });
+            if unchanged {
+                std::thread::park();
+            }
+            PARKED.store(false, Ordering::SeqCst);
+        } else {
+            std::thread::sleep(TICK);
+        }
+        let live = live_slots();
+        let active = live.iter().any(|slot| {
+            let polls = slot.polls.load(Ordering::Acquire);
+            !seen
+                .iter()
+                .any(|s| s.slot.as_ptr() == Arc::as_ptr(slot) && s.polls == polls)
+        });
+        quiet_looks = if active { 0 } else { quiet_looks + 1 };
         seen = live
             .into_iter()
             .map(|slot| {
@@ -126,4 +166,11 @@ fn watch() {
             })
             .collect();
     }
+}
+
+/// The slots of live worker threads (dropped ones are pruned).
+fn live_slots() -> Vec<Arc<Slot>> {
+    let mut list = slots().lock().unwrap_or_else(|e| e.into_inner());
+    list.retain(|w| w.strong_count() > 0);
+    list.iter().filter_map(Weak::upgrade).collect()
 }

@@ -200,6 +200,9 @@ async fn serve_connection(
         .admit()
         .map(|slot| HeldSlot(Arc::new(Mutex::new(Some(slot)))));
     if slot.is_none() {
+        if let Some(metrics) = &shared.metrics {
+            metrics.connection_refused(crate::metrics::Listener::Web);
+        }
         tracing::warn!(%addr, max = shared.limits().max_connections, "web connection over limits.max_connections: answering 503");
     }
     let timeout = shared.limits().handshake_timeout();
@@ -212,10 +215,22 @@ async fn serve_connection(
             };
             match handshake {
                 Ok(Ok(tls)) => serve_http(&shared, router, tls, addr, slot, server_names).await,
-                Ok(Err(e)) => tracing::info!(%addr, error = %e, "web TLS handshake failed"),
-                Err(_) => tracing::info!(%addr, "web TLS handshake timed out"),
+                Ok(Err(e)) => {
+                    tls_failed(&shared);
+                    tracing::info!(%addr, error = %e, "web TLS handshake failed")
+                }
+                Err(_) => {
+                    tls_failed(&shared);
+                    tracing::info!(%addr, "web TLS handshake timed out")
+                }
             }
         }
+    }
+}
+
+fn tls_failed(shared: &Shared) {
+    if let Some(metrics) = &shared.metrics {
+        metrics.tls_handshake_failed(crate::metrics::Listener::Web);
     }
 }
 

@@ -378,3 +378,90 @@ async fn a_restore_over_a_crashed_server_sets_its_wal_aside() {
     assert_eq!(room_history(&mut alice, "#team").await, ["in the backup"]);
     server.stop().await;
 }
+
+/// Registers (first time) or logs in as alice, joins #team and says
+/// `text`; returns its message id.
+async fn say_as_alice(addr: &str, register: bool, text: &str) -> u64 {
+    let mut alice = if register {
+        let mut c = Client::connect(addr, &ConnectOptions::default())
+            .await
+            .unwrap();
+        chat_client::accounts::register(&mut c, "alice", "correct horse")
+            .await
+            .unwrap();
+        c
+    } else {
+        login(addr, "alice").await
+    };
+    alice
+        .request_ok(&ClientFrame::Join {
+            room: "#team".into(),
+        })
+        .await
+        .unwrap();
+    let reply = alice
+        .request_ok(&ClientFrame::Say {
+            room: "#team".into(),
+            text: text.into(),
+        })
+        .await
+        .unwrap();
+    match reply {
+        Received::Core(ServerFrame::Sent { msg_id, .. }) => msg_id,
+        other => panic!("expected sent, got {other:?}"),
+    }
+}
+
+/// Message ids that reached clients after a backup was taken are never
+/// handed out again after restoring it: over the same data directory (the
+/// replaced database says how far ids went) and into an empty one (ids
+/// jump far ahead).
+#[tokio::test]
+async fn ids_handed_out_after_a_backup_are_not_reused_after_restoring_it() {
+    let live = tempfile::tempdir().unwrap();
+    let config = write_config(live.path());
+    let server = Chatd::spawn(&config);
+    let addr = server.address("plaintext").await;
+    say_as_alice(&addr, true, "before the backup").await;
+    let backup = live.path().join("snapshot.db");
+    let (ok, out) = chatd(
+        &[
+            "--config",
+            "chatd.toml",
+            "backup",
+            "--out",
+            backup.to_str().unwrap(),
+        ],
+        live.path(),
+    )
+    .await;
+    assert!(ok, "{out}");
+    server.stop().await;
+    // Each start reserves a new block of ids past the backup's.
+    let server = Chatd::spawn(&config);
+    let addr = server.address("plaintext").await;
+    let after_backup = say_as_alice(&addr, false, "after the backup").await;
+    server.stop().await;
+
+    let fresh = tempfile::tempdir().unwrap();
+    let fresh_config = write_config(fresh.path());
+    for (dir, config) in [(live.path(), &config), (fresh.path(), &fresh_config)] {
+        let restore = [
+            "--config",
+            "chatd.toml",
+            "restore",
+            "--from",
+            backup.to_str().unwrap(),
+        ];
+        let (ok, out) = chatd(&restore, dir).await;
+        assert!(ok, "{out}");
+        let server = Chatd::spawn(config);
+        let addr = server.address("plaintext").await;
+        let restored = say_as_alice(&addr, false, "after the restore").await;
+        assert!(
+            restored > after_backup,
+            "id {restored} after the restore, {after_backup} was handed out after the backup"
+        );
+        server.stop().await;
+    }
+}

@@ -157,6 +157,35 @@ impl Database {
         }
     }
 
+    /// Whether the database answers: a query on the pool, and a fresh
+    /// connection to the file at its configured path (never creating it).
+    /// The pool's connections keep a file open even after it was deleted,
+    /// moved or its volume unmounted; only a new connection notices, as a
+    /// restarted server would. The caller bounds the time.
+    pub async fn probe(&self) -> Result<(), StorageError> {
+        use sqlx::{ConnectOptions as _, Connection as _};
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(|e| self.query_error(e))?;
+        let options = SqliteConnectOptions::new()
+            .filename(self.path.as_path())
+            .create_if_missing(false)
+            .busy_timeout(Duration::from_millis(500));
+        let mut connection = options.connect().await.map_err(|e| StorageError::Open {
+            path: self.path.to_path_buf(),
+            reason: describe(&e),
+        })?;
+        // Reads the schema from the file itself (a bare `SELECT 1` would not
+        // touch it).
+        let read = sqlx::query("SELECT count(*) FROM sqlite_master")
+            .execute(&mut connection)
+            .await
+            .map_err(|e| self.query_error(e));
+        let _ = connection.close().await;
+        read.map(|_| ())
+    }
+
     /// Closes every connection (waits for queries in progress).
     pub async fn close(&self) {
         self.pool.close().await;

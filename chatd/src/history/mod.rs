@@ -10,6 +10,7 @@
 
 pub mod sqlite;
 pub mod store;
+pub mod timed;
 pub mod writer;
 
 use std::sync::Arc;

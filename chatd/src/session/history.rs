@@ -14,6 +14,7 @@ use crate::history::{
     direct_conv, Ack, Cursor, Gap, History, LogCommand, LogEntry, UnreadQuery, BROADCAST_CONV,
 };
 use crate::hub::Accepted;
+use crate::metrics::Routed;
 use crate::pipeline::Outcome;
 
 /// Messages per `missed` frame.
@@ -91,7 +92,7 @@ impl SessionTask {
                     Some(ack(&peer, id, accepted.recipients, changed, false)),
                 ));
             })?;
-        Ok((accepted, target))
+        Ok((self.routed(Routed::Room, accepted), target))
     }
 
     /// `msg` through the log; to an offline account it is kept for later.
@@ -139,7 +140,7 @@ impl SessionTask {
                 ));
             });
         let error = match online {
-            Ok(accepted) => return Ok((accepted, delivered_to)),
+            Ok(accepted) => return Ok((self.routed(Routed::Direct, accepted), delivered_to)),
             Err(e) if e.code == ErrorCode::NO_SUCH_USER && validate_nick(to).is_ok() => e,
             Err(e) => return Err(e),
         };
@@ -173,7 +174,7 @@ impl SessionTask {
                     Some(ack(&peer, id, 0, changed, true)),
                 ));
             })?;
-        Ok((accepted, Some(name)))
+        Ok((self.routed(Routed::Direct, accepted), Some(name)))
     }
 
     /// `broadcast` through the log.
@@ -186,12 +187,16 @@ impl SessionTask {
     ) -> Result<Accepted, ApiError> {
         let permit = history.reserve().await?;
         let peer = self.peer().clone();
-        self.shared.hub.broadcast(&peer, text, |message, accepted| {
-            permit.send(LogCommand::Store(
-                LogEntry::new(message, BROADCAST_CONV.to_string()),
-                Some(ack(&peer, id, accepted.recipients, changed, false)),
-            ));
-        })
+        let accepted = self
+            .shared
+            .hub
+            .broadcast(&peer, text, |message, accepted| {
+                permit.send(LogCommand::Store(
+                    LogEntry::new(message, BROADCAST_CONV.to_string()),
+                    Some(ack(&peer, id, accepted.recipients, changed, false)),
+                ));
+            })?;
+        Ok(self.routed(Routed::Broadcast, accepted))
     }
 
     /// The key of this session's direct conversation with `with`.

@@ -56,6 +56,55 @@ fn check_config_accepts_the_committed_file_and_names_bad_keys() {
     assert!(text.contains("missing.toml"), "{text}");
 }
 
+/// `[admin] listen` must be an address of this host, and never a public
+/// listener's port; the committed file's commented example is valid.
+#[test]
+fn check_config_validates_the_admin_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("admin.toml", "[admin]\nlisten = \"127.0.0.1:9100\"\n");
+    let (ok, text) = chatd(&["check-config", "--config", "admin.toml"], dir.path());
+    assert!(ok, "{text}");
+    // 192.0.2.0/24 is reserved for documentation: no host has it.
+    write("foreign.toml", "[admin]\nlisten = \"192.0.2.7:9100\"\n");
+    let (ok, text) = chatd(&["check-config", "--config", "foreign.toml"], dir.path());
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("admin.listen") && text.contains("192.0.2.7 is not an address of this host"),
+        "{text}"
+    );
+    write(
+        "shared.toml",
+        "[web]\nlisten = \"127.0.0.1:8080\"\n[admin]\nlisten = \"127.0.0.1:8080\"\n",
+    );
+    let (ok, text) = chatd(&["check-config", "--config", "shared.toml"], dir.path());
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("admin.listen") && text.contains("web.listen"),
+        "{text}"
+    );
+    write("typo.toml", "[admin]\nlisten = \"127.0.0.1\"\n");
+    let (ok, text) = chatd(&["check-config", "--config", "typo.toml"], dir.path());
+    assert!(
+        !ok && text.contains("typo.toml") && text.contains("listen"),
+        "{text}"
+    );
+
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../chatd.toml")).unwrap();
+    let example = committed
+        .lines()
+        .skip_while(|l| *l != "# [admin]")
+        .take_while(|l| l.starts_with('#'))
+        .map(|l| l.trim_start_matches("# ").trim_start_matches('#'))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(example.contains("listen = \"127.0.0.1:9100\""), "{example}");
+    write("example.toml", &example);
+    let (ok, text) = chatd(&["check-config", "--config", "example.toml"], dir.path());
+    assert!(ok, "{text}");
+}
+
 /// check-config touches nothing (no data directory, no database, no port,
 /// no lock: it runs beside the server it checks) and reports every problem
 /// at once: a garbage certificate, an unknown plugin and a bad plugin
