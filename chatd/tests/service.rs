@@ -315,7 +315,7 @@ async fn a_backup_taken_while_clients_write_restores_accounts_and_history() {
 }
 
 #[tokio::test]
-async fn a_restore_over_a_crashed_server_sets_its_wal_aside() {
+async fn a_restore_over_a_crashed_server_keeps_its_last_commits_aside() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
     let mut server = Chatd::spawn(&config);
@@ -356,8 +356,16 @@ async fn a_restore_over_a_crashed_server_sets_its_wal_aside() {
     )
     .await;
     assert!(ok, "{out}");
-    assert!(data.join("chatd.db-wal.before-restore").exists());
+    // Nothing of the crashed server's write-ahead log can be replayed into
+    // the restored file; its last commits stay with the replaced database
+    // (restore reads that database's id reservation, which applies the log).
     assert!(!data.join("chatd.db-wal").exists());
+    let kept: Vec<u8> = ["chatd.db.before-restore", "chatd.db-wal.before-restore"]
+        .iter()
+        .filter_map(|f| std::fs::read(data.join(f)).ok())
+        .flatten()
+        .collect();
+    assert!(kept.windows(16).any(|w| w == b"after the backup"));
     // A second restore keeps the first one's copy rather than overwrite it.
     let (ok, out) = chatd(
         &["--config", "chatd.toml", "restore", "--from", "backup.db"],
