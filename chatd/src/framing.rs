@@ -34,7 +34,13 @@ pub trait ReadSide: AsyncRead + Unpin + Send + 'static {
 
 impl ReadSide for tokio::net::tcp::OwnedReadHalf {
     async fn ready(&mut self) -> io::Result<bool> {
-        self.readable().await.map(|()| true)
+        // `poll_read_ready` keeps its waker in the socket's registration;
+        // `readable()` would keep a 180-byte waiter in every idle session's
+        // future. Only this task reads the socket, so one waker is enough.
+        let stream: &tokio::net::TcpStream = self.as_ref();
+        std::future::poll_fn(|cx| stream.poll_read_ready(cx))
+            .await
+            .map(|()| true)
     }
 }
 
