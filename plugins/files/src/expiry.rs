@@ -32,6 +32,10 @@ impl Files {
     /// file gone (or writes to an unlinked one), so nothing is left behind,
     /// and a handler that failed mid-chunk cannot pin a transfer forever.
     async fn sweep(self: &Arc<Self>) {
+        // Another instance's registry may list what this one does not.
+        if !self.owns_spool() {
+            return;
+        }
         let now = now_ms();
         let expired: Vec<String> = self
             .registry()

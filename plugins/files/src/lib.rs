@@ -78,6 +78,9 @@ pub(crate) struct Files {
     /// session, not its name: a file for guest `bob` is not for the next
     /// session that takes the name.
     guests: Mutex<HashMap<String, SessionId>>,
+    /// The spool's owner lock while this instance holds it: only the owner
+    /// deletes files on its own (tidying at start, expiry).
+    spool_lock: Mutex<Option<std::fs::File>>,
 }
 
 impl FilesPlugin {
@@ -88,9 +91,12 @@ impl FilesPlugin {
         let settings =
             Settings::from_config(&ctx.config, ctx.host.data_dir(), ctx.host.max_frame_bytes())?;
         let store = Store::new(settings.dir.clone());
-        let loaded = store
-            .open()
-            .map_err(|e| ConfigError::invalid(&ctx.config, e.to_string()))?;
+        let invalid = |e: StoreError| ConfigError::invalid(&ctx.config, e.to_string());
+        let owner = store.claim().map_err(invalid)?;
+        if owner.is_none() {
+            tracing::info!(dir = %settings.dir.display(), "another instance owns the file spool (the running server); this one neither tidies nor expires it until that one is gone");
+        }
+        let loaded = store.open(owner.is_some()).map_err(invalid)?;
         let now = now_ms();
         let mut registry = Registry::new();
         for found in loaded {
@@ -110,6 +116,7 @@ impl FilesPlugin {
             stopping: AtomicBool::new(false),
             boot: now,
             guests: Mutex::new(HashMap::new()),
+            spool_lock: Mutex::new(owner),
         });
         expiry::start_sweep(&files);
         Ok(FilesPlugin { files })
@@ -325,6 +332,16 @@ impl Files {
                 let _ = self.host.send_to_user(nick, notice);
             }
         }
+    }
+
+    /// Whether this instance owns the spool, taking it over once the
+    /// previous owner (e.g. the instance a reload replaced) has let go.
+    pub(crate) fn owns_spool(&self) -> bool {
+        let mut lock = self.spool_lock.lock().unwrap_or_else(|e| e.into_inner());
+        if lock.is_none() {
+            *lock = self.store.claim().ok().flatten();
+        }
+        lock.is_some()
     }
 
     fn guests(&self) -> std::sync::MutexGuard<'_, HashMap<String, SessionId>> {

@@ -79,7 +79,30 @@ impl Store {
 
     /// Creates the directory and reads every transfer in it; deletes what
     /// belongs to no valid transfer.
-    pub fn open(&self) -> Result<Vec<Loaded>, StoreError> {
+    /// Takes the spool for this process: an exclusive lock on
+    /// [`OWNER_LOCK`], held while the returned file lives. `None` when
+    /// another instance holds it (the running server, while `chatd
+    /// check-config` or a reload builds a second plugin on the same spool).
+    pub fn claim(&self) -> Result<Option<File>, StoreError> {
+        fs::create_dir_all(&self.dir).map_err(at("create directory", &self.dir))?;
+        let path = self.dir.join(OWNER_LOCK);
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(at("open", &path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(file)),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(e)) => Err(at("lock", &path)(e)),
+        }
+    }
+
+    /// Loads every transfer. Only the spool's owner (see [`Store::claim`])
+    /// tidies: deletes unreadable records and files no record owns; another
+    /// instance must not delete what the owner is writing.
+    pub fn open(&self, owner: bool) -> Result<Vec<Loaded>, StoreError> {
         fs::create_dir_all(&self.dir).map_err(at("create directory", &self.dir))?;
         let mut loaded = Vec::new();
         let mut keep = std::collections::HashSet::new();
@@ -93,13 +116,20 @@ impl Store {
                     keep.insert(id);
                     loaded.push(found);
                 }
-                None => {
+                None if owner => {
                     tracing::warn!(path = %path.display(), "unreadable file transfer record; deleting the transfer")
                 }
+                None => {}
             }
+        }
+        if !owner {
+            return Ok(loaded);
         }
         for entry in fs::read_dir(&self.dir).map_err(at("list", &self.dir))? {
             let path = entry.map_err(at("list", &self.dir))?.path();
+            if path.file_name().is_some_and(|n| n == OWNER_LOCK) {
+                continue;
+            }
             let owned = path
                 .file_stem()
                 .and_then(|s| s.to_str())
@@ -223,6 +253,9 @@ impl Store {
 }
 
 /// The id of a sidecar path (`<id>.json`), if it is one.
+/// The lock file that marks which process owns the spool.
+pub const OWNER_LOCK: &str = ".owner.lock";
+
 fn sidecar_id(path: &Path) -> Option<String> {
     let name = path.file_name()?.to_str()?;
     let id = name.strip_suffix(".json")?;
@@ -273,12 +306,12 @@ mod tests {
     fn upload_resumes_from_disk_and_publishes_after_verification() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("files"));
-        assert!(store.open().unwrap().is_empty());
+        assert!(store.open(true).unwrap().is_empty());
         let id = new_transfer_id();
         store.create(&meta(&id, 5)).unwrap();
         store.write_chunk(&id, 0, b"hel").unwrap();
         // A restart finds the record and the resume offset.
-        let loaded = store.open().unwrap();
+        let loaded = store.open(true).unwrap();
         assert_eq!(loaded.len(), 1);
         assert_eq!(loaded[0].received, 3);
         store.write_chunk(&id, 3, b"lo").unwrap();
@@ -298,7 +331,7 @@ mod tests {
         fs::write(dir.path().join(format!("{id}.json.tmp")), b"{").unwrap();
         let broken = new_transfer_id();
         fs::write(dir.path().join(format!("{broken}.json")), b"not json").unwrap();
-        assert!(store.open().unwrap().is_empty());
+        assert!(store.open(true).unwrap().is_empty());
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 

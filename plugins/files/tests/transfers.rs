@@ -933,3 +933,36 @@ async fn a_downloading_client_sees_chat_as_it_arrives() {
     assert_eq!(chat[0].1, "did you get it?");
     same_bytes(&original, &copy);
 }
+
+/// A second chatd whose files plugin shares the spool (configured with the
+/// same absolute `dir`, as `chatd check-config` and a reload also build
+/// one) must not delete what the running server keeps there: it neither
+/// tidies nor expires the spool while the server owns it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_instance_on_the_same_spool_deletes_nothing() {
+    let spool = tempfile::tempdir().unwrap();
+    let files = format!("dir = {:?}", spool.path());
+    let first = start("", &files).await;
+    let work = tempfile::tempdir().unwrap();
+    let path = random_file(work.path(), "kept.bin", 40_000, 21);
+    let mut alice = client(&first.addr, "alice").await;
+    let mut bob = client(&first.addr, "bob").await;
+    files::upload(&mut alice, &path, &Recipient::User("bob".into()), |_| {})
+        .await
+        .unwrap();
+    let offered = expect_available(&mut bob).await;
+    // What a record being written by the running server looks like to
+    // another process: a file no record owns yet.
+    let in_flight = spool.path().join("in-flight.json.tmp");
+    std::fs::write(&in_flight, b"{").unwrap();
+
+    let second = start("", &files).await;
+    assert!(in_flight.exists(), "the second instance tidied the spool");
+    second.server.stop().await;
+
+    let copy = work.path().join("copy.bin");
+    files::download(&mut bob, &offered, &copy, |_| {})
+        .await
+        .unwrap();
+    same_bytes(&path, &copy);
+}

@@ -24,7 +24,7 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// The spool directory's file names, sorted.
+    /// The spool directory's transfer files, sorted (not its owner lock).
     pub fn stored(&self) -> Vec<String> {
         stored(self.dir.path())
     }
@@ -35,6 +35,7 @@ pub fn stored(data_dir: &Path) -> Vec<String> {
         .map(|entries| {
             entries
                 .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name != chatd_plugin_files::store::OWNER_LOCK)
                 .collect()
         })
         .unwrap_or_default();
