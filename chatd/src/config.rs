@@ -437,7 +437,7 @@ impl Config {
             }
         }
         for origin in &self.web.allowed_origins {
-            if !crate::web::is_valid_origin(origin) {
+            if !is_valid_origin(origin) {
                 return Err(self.invalid(format!(
                     "web.allowed_origins: {origin:?} is not an origin; write it as scheme://host[:port], e.g. \"https://chat.example.org\""
                 )));
@@ -505,6 +505,16 @@ impl Config {
     pub fn enabled_plugins(&self) -> impl Iterator<Item = &PluginEntry> {
         self.plugins.iter().filter(|p| p.enabled)
     }
+}
+
+/// Whether `origin` is written as `scheme://host[:port]` (what browsers send).
+pub fn is_valid_origin(origin: &str) -> bool {
+    let Some((scheme, rest)) = origin.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !rest.is_empty()
+        && !rest.contains(['/', '?', '#', '@', ' '])
 }
 
 #[cfg(test)]

@@ -11,8 +11,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::closer::Closer;
 use crate::outbox::OutboxReceiver;
-use crate::peer::Closer;
 use bytes::{Bytes, BytesMut};
 use chat_api::{ErrorCode, Payload, ServerFrame};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

@@ -34,7 +34,7 @@ impl ServerHost {
         }
     }
 
-    fn session(&self, id: SessionId) -> Result<Arc<crate::peer::Peer>, ApiError> {
+    fn session(&self, id: SessionId) -> Result<Arc<crate::hub::Peer>, ApiError> {
         self.hub
             .session(id)
             .ok_or_else(|| ApiError::new(ErrorCode::NO_SUCH_USER, "that session has ended"))

@@ -11,7 +11,8 @@
 //! * [`pipeline`]: the ordered plugins every frame passes through;
 //! * [`dynamic`]: loading third-party plugins from shared libraries;
 //! * [`hub`]: who is connected and where, and routing to recipients;
-//! * [`peer`]: a session as the hub sees it (queue, identity, rooms);
+//! * [`hub::peer`]: a session as the hub sees it (queue, identity, rooms);
+//!   [`closer`]: how its tasks are told to stop;
 //! * [`outbox`]: the bounded per-connection queue the writer drains;
 //! * [`host`]: the narrow server handle plugins get;
 //! * [`server`]: start-up and graceful shutdown; [`config`]: `chatd.toml`;
@@ -23,6 +24,7 @@
 
 pub mod admin;
 pub mod check;
+pub mod closer;
 pub mod config;
 pub mod data_dir;
 pub mod dynamic;
@@ -34,7 +36,6 @@ pub mod listener;
 pub mod message_ids;
 pub mod metrics;
 pub mod outbox;
-pub mod peer;
 pub mod pipeline;
 pub mod reload;
 pub mod server;

@@ -24,7 +24,7 @@ use chat_api::Reconfigured;
 
 use crate::config::{Config, PluginEntry};
 use crate::pipeline::PluginRegistry;
-use crate::server::RunningServer;
+use crate::session::Shared;
 use crate::tls::CertStore;
 
 /// What a server keeps to reload itself.
@@ -72,11 +72,16 @@ pub struct ReloadReport {
     pub certificate_reloaded: bool,
 }
 
-impl RunningServer {
-    /// Checks `new` and applies what can change while running; see the
-    /// module documentation. On error nothing changed.
-    pub async fn reload(&self, new: Config) -> Result<ReloadReport, ReloadError> {
-        let state = &self.reload;
+impl ReloadState {
+    /// Checks `new` and applies what can change while running to the
+    /// sessions' `shared` state; see the module documentation. On error
+    /// nothing changed.
+    pub(crate) async fn apply(
+        &self,
+        shared: &Shared,
+        new: Config,
+    ) -> Result<ReloadReport, ReloadError> {
+        let state = self;
         let unchanged: Vec<PluginEntry> = state
             .running
             .lock()
@@ -150,14 +155,13 @@ impl RunningServer {
         if !report.applied.is_empty() {
             let mut limits = new.limits.clone();
             limits.max_frame_bytes = running.limits.max_frame_bytes;
-            self.shared
-                .reconfigure(limits.clone(), new.server.broadcast);
+            shared.reconfigure(limits.clone(), new.server.broadcast);
             running.limits = limits;
             running.server.broadcast = new.server.broadcast;
             running.tls.cert = new.tls.cert.clone();
             running.tls.key = new.tls.key.clone();
         }
-        self.reconfigure_plugins(&mut running, &new, &mut report);
+        Self::reconfigure_plugins(shared, &mut running, &new, &mut report);
         running.source_name = new.source_name.clone();
         drop(running);
         for key in &report.needs_restart {
@@ -175,7 +179,12 @@ impl RunningServer {
 
     /// Hands each enabled plugin whose table changed its new table, if the
     /// pipeline itself (names, order, enabled, paths) is unchanged.
-    fn reconfigure_plugins(&self, running: &mut Config, new: &Config, report: &mut ReloadReport) {
+    fn reconfigure_plugins(
+        shared: &Shared,
+        running: &mut Config,
+        new: &Config,
+        report: &mut ReloadReport,
+    ) {
         let shape = |c: &Config| -> Vec<_> {
             c.plugins
                 .iter()
@@ -196,8 +205,7 @@ impl RunningServer {
                 continue;
             }
             let key = format!("plugin.{}.config", entry.name);
-            let Some(stage) = self
-                .shared
+            let Some(stage) = shared
                 .pipeline
                 .stages()
                 .iter()

@@ -72,6 +72,15 @@ impl RunningServer {
         self.wait().await;
     }
 
+    /// Checks `new` and applies what can change while running; see
+    /// [`crate::reload`]. On error nothing changed.
+    pub async fn reload(
+        &self,
+        new: Config,
+    ) -> Result<crate::reload::ReloadReport, crate::reload::ReloadError> {
+        self.reload.apply(&self.shared, new).await
+    }
+
     /// The hub, for tests that check its invariants.
     pub fn hub(&self) -> &Arc<Hub> {
         &self.shared.hub

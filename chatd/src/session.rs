@@ -20,12 +20,13 @@ use tokio_util::task::TaskTracker;
 
 mod history;
 
+use crate::closer::Closer;
 use crate::config::{BroadcastPolicy, LimitsConfig};
 use crate::framing::{FrameReader, ReadEvent, ReadSide};
 use crate::hub::{Accepted, Hub};
+use crate::hub::{IdentityState, Peer};
 use crate::metrics::{LoginKind, Metrics, Routed};
 use crate::outbox::OutboxReceiver;
-use crate::peer::{Closer, IdentityState, Peer};
 use crate::pipeline::{Outcome, Pipeline};
 
 /// State every session shares.

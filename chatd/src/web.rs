@@ -103,16 +103,6 @@ struct WebState {
     scheme: &'static str,
 }
 
-/// Whether `origin` is written as `scheme://host[:port]` (what browsers send).
-pub fn is_valid_origin(origin: &str) -> bool {
-    let Some((scheme, rest)) = origin.split_once("://") else {
-        return false;
-    };
-    matches!(scheme, "http" | "https")
-        && !rest.is_empty()
-        && !rest.contains(['/', '?', '#', '@', ' '])
-}
-
 /// Serves the app and `/ws` on `listener` until shutdown.
 pub async fn accept_loop(
     shared: Arc<Shared>,
@@ -580,6 +570,7 @@ mod tests {
 
     #[test]
     fn origins() {
+        use crate::config::is_valid_origin;
         assert!(is_valid_origin("http://127.0.0.1:8080"));
         assert!(is_valid_origin("https://chat.example.org"));
         assert!(!is_valid_origin("chat.example.org"));

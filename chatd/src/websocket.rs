@@ -20,9 +20,10 @@ use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite;
 
+use crate::closer::Closer;
 use crate::framing::{ReadEvent, LINGER};
+use crate::hub::Peer;
 use crate::outbox::OutboxReceiver;
-use crate::peer::{Closer, Peer};
 use crate::session::{self, ConnectionSlot, FrameSource, Shared};
 
 /// Most bytes of queued frames handed to the socket before one flush.

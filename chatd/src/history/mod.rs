@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::HistoryConfig;
+use crate::hub::IdentityState;
 use crate::message_ids::{MessageIds, BLOCK};
-use crate::peer::IdentityState;
 pub use store::{Cursor, Gap, LogEntry, MessageStore, Page, Retention, UnreadQuery};
 pub use writer::{Ack, LogCommand};
 

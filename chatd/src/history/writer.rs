@@ -9,7 +9,7 @@ use futures_util::FutureExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::store::{LogEntry, MessageStore};
-use crate::peer::Peer;
+use crate::hub::Peer;
 
 /// What the writer is asked to do, in queue order.
 // Stored inline: boxing would cost an allocation per message to save the

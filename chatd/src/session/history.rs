@@ -598,7 +598,7 @@ impl SessionTask {
 }
 
 fn ack(
-    peer: &Arc<crate::peer::Peer>,
+    peer: &Arc<crate::hub::Peer>,
     id: Option<RequestId>,
     recipients: usize,
     text: Option<String>,

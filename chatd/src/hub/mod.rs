@@ -29,7 +29,10 @@ use chat_api::{
 };
 
 use crate::message_ids::MessageIds;
-use crate::peer::{IdentityState, Membership, Peer};
+pub mod peer;
+
+pub(crate) use peer::Membership;
+pub use peer::{IdentityState, Peer};
 
 const SHARDS: usize = 16;
 
@@ -798,7 +801,7 @@ fn presence(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::peer::Closer;
+    use crate::closer::Closer;
     use chat_api::Transport;
     use tokio_util::sync::CancellationToken;
 

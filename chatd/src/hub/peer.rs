@@ -3,12 +3,12 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use chat_api::{ErrorCode, Payload, SessionId, Transport};
-use tokio_util::sync::CancellationToken;
 
-use crate::hub::Room;
+use super::Room;
+use crate::closer::Closer;
 use crate::outbox::{Outbox, PushError};
 
 /// Who a session is. Swapped as a whole so readers never see half an update.
@@ -19,56 +19,6 @@ pub struct IdentityState {
     pub key: String,
     pub account: Option<String>,
     pub admin: bool,
-}
-
-/// Why a session ended, as told to the client in `bye`.
-#[derive(Debug, Clone)]
-pub struct CloseReason {
-    pub code: ErrorCode,
-    pub reason: String,
-}
-
-/// Tells a session's tasks to stop, and why.
-#[derive(Debug)]
-pub struct Closer {
-    /// Child of the server's shutdown token: server shutdown closes every session.
-    token: CancellationToken,
-    /// The first reason given wins; none means the server is shutting down.
-    reason: OnceLock<CloseReason>,
-}
-
-impl Closer {
-    pub fn new(token: CancellationToken) -> Closer {
-        Closer {
-            token,
-            reason: OnceLock::new(),
-        }
-    }
-
-    /// Ends the session with a reason (the first call wins).
-    pub fn close(&self, code: ErrorCode, reason: impl Into<String>) {
-        let _ = self.reason.set(CloseReason {
-            code,
-            reason: reason.into(),
-        });
-        self.token.cancel();
-    }
-
-    pub fn is_closed(&self) -> bool {
-        self.token.is_cancelled()
-    }
-
-    pub async fn closed(&self) {
-        self.token.cancelled().await
-    }
-
-    /// The reason the session ended (server shutdown when none was given).
-    pub fn reason(&self) -> CloseReason {
-        self.reason.get().cloned().unwrap_or_else(|| CloseReason {
-            code: ErrorCode::SHUTTING_DOWN,
-            reason: "the server is shutting down".to_string(),
-        })
-    }
 }
 
 /// A session's place in a room.
