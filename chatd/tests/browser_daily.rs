@@ -297,6 +297,16 @@ async fn a_phone_joins_reads_sends_and_opens_and_closes_the_sidebar_without_side
         "the open sidebar"
     );
     assert!(wait_until(&phone, "const r = document.getElementById('sidebar-close').getBoundingClientRect(); return r.width > 0 && r.left >= 0 && r.right <= window.innerWidth;").await, "the close button is on screen");
+    // Clicked once the slide-in has finished: mid-transition, the point the
+    // driver aims at moves under it.
+    assert!(
+        wait_until(
+            &phone,
+            "return getComputedStyle(document.querySelector('.sidebar')).transform === 'none';"
+        )
+        .await,
+        "the sidebar has finished sliding in"
+    );
     click(&phone, "#sidebar-close").await;
     assert!(
         wait_until(
