@@ -148,10 +148,10 @@ async fn websocket_and_tcp_users_share_rooms_direct_messages_and_broadcasts() {
             .any(|f| f["type"] == "bye" && f["code"] == "quit"),
         "{bye:?}"
     );
-    bob.expect(
-        WAIT,
-        |f| matches!(f, Received::Core(ServerFrame::Presence(p)) if p.nick == "ann"),
-    )
+    bob.expect(WAIT, |f| {
+        matches!(f, Received::Core(ServerFrame::Presence(p))
+            if p.nick == "ann" && p.event == chat_api::PresenceEvent::Quit)
+    })
     .await
     .unwrap();
     server.stop().await;
