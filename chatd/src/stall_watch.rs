@@ -68,31 +68,35 @@ fn slots() -> &'static Mutex<Vec<Weak<Slot>>> {
 
 /// Marks this thread busy with a plugin poll until the guard drops.
 pub fn busy() -> Busy {
-    let slot = SLOT.with(|cell| cell.get_or_init(register).clone());
-    if let Some(slot) = &slot {
-        // Only this thread writes its slot: a plain load and store suffice.
-        let n = slot.polls.load(Ordering::Relaxed);
-        // SeqCst with the watch's own pair (set PARKED, then read the
-        // slots): either it sees this poll or this poll sees it parked.
-        slot.polls.store(n | 1, Ordering::SeqCst);
-        if PARKED.load(Ordering::SeqCst) {
-            if let Some(watcher) = WATCHER.get() {
-                watcher.unpark();
+    SLOT.with(|cell| {
+        if let Some(slot) = cell.get_or_init(register) {
+            // Only this thread writes its slot: a plain load and store suffice.
+            let n = slot.polls.load(Ordering::Relaxed);
+            // SeqCst with the watch's own pair (set PARKED, then read the
+            // slots): either it sees this poll or this poll sees it parked.
+            slot.polls.store(n | 1, Ordering::SeqCst);
+            if PARKED.load(Ordering::SeqCst) {
+                if let Some(watcher) = WATCHER.get() {
+                    watcher.unpark();
+                }
             }
         }
-    }
-    Busy(slot)
+    });
+    Busy(std::marker::PhantomData)
 }
 
-/// Ends the mark set by [`busy`] (also when the poll panics).
-pub struct Busy(Option<Arc<Slot>>);
+/// Ends the mark set by [`busy`] (also when the poll panics). Not `Send`:
+/// it is dropped on the thread whose slot it marked.
+pub struct Busy(std::marker::PhantomData<*const ()>);
 
 impl Drop for Busy {
     fn drop(&mut self) {
-        if let Some(slot) = &self.0 {
-            let n = slot.polls.load(Ordering::Relaxed);
-            slot.polls.store((n | 1) + 1, Ordering::Release);
-        }
+        SLOT.with(|cell| {
+            if let Some(Some(slot)) = cell.get() {
+                let n = slot.polls.load(Ordering::Relaxed);
+                slot.polls.store((n | 1) + 1, Ordering::Release);
+            }
+        });
     }
 }
 

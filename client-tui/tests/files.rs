@@ -5,33 +5,13 @@ mod common;
 
 use std::path::Path;
 
-use common::{start_server_at, LineClient};
+use common::{registered, start_server_at, LineClient};
 
 const FILES_PLUGIN: &str = "[[plugin]]\nname = \"files\"\n";
 /// Accounts ahead of files, with cheap hashing: a logged-in user's
 /// transfers outlive the connection (a guest's end with it).
 const ACCOUNTS: &str =
     "[[plugin]]\nname = \"auth\"\n[plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n";
-const PASSWORD: &str = "correct horse battery";
-
-/// Registers `user` (password [`PASSWORD`]) through the protocol.
-async fn register(addr: std::net::SocketAddr, user: &str) {
-    let mut client = chat_client::Client::connect(&addr.to_string(), &Default::default())
-        .await
-        .unwrap();
-    chat_client::accounts::register(&mut client, user, PASSWORD)
-        .await
-        .expect("registers");
-}
-
-/// A line-mode client logged in as `user`.
-fn logged_in(user: &str, addr: std::net::SocketAddr, home: &Path, extra: &[&str]) -> LineClient {
-    let addr = addr.to_string();
-    let mut args = vec!["--server", &addr, "--user", user];
-    args.extend_from_slice(extra);
-    LineClient::spawn(user, home, &args, &[("CHATD_PASSWORD", PASSWORD)])
-}
-
 /// `len` bytes that no compressor or coincidence makes easy: xorshift from a
 /// seed that differs per run.
 fn random_bytes(len: usize) -> Vec<u8> {
@@ -265,14 +245,14 @@ async fn transfers_cut_by_server_restarts_resume_after_reconnecting() {
     std::fs::write(&source, &data_bytes).unwrap();
     let size = data_bytes.len();
 
-    register(addr, "alice").await;
-    register(addr, "bob").await;
-    let mut alice = logged_in("alice", addr, home.path(), &[]);
+    drop(registered(&addr.to_string(), "alice").await);
+    drop(registered(&addr.to_string(), "bob").await);
+    let mut alice = LineClient::logged_in("alice", addr, home.path(), &[]);
     alice
         .expect("alice logged in", |l| l.contains("logged in as alice"))
         .await;
     let inbox_arg = inbox.to_str().unwrap();
-    let mut bob = logged_in("bob", addr, home.path(), &["--download-dir", inbox_arg]);
+    let mut bob = LineClient::logged_in("bob", addr, home.path(), &["--download-dir", inbox_arg]);
     bob.expect("bob logged in", |l| l.contains("logged in as bob"))
         .await;
 

@@ -7,22 +7,9 @@ mod common;
 
 use chat_api::{ClientFrame, PresenceEvent, ServerFrame};
 use chat_client::{accounts, Client, ConnectOptions, Received};
-use common::{start_server_at, LineClient, Proxy, TIMEOUT};
+use common::{registered, start_server_at, LineClient, Proxy, PASSWORD, TIMEOUT};
 
-const PASSWORD: &str = "correct horse battery";
 const AUTH: &str = "[[plugin]]\nname = \"auth\"\n";
-
-/// A protocol client registered as `user`.
-async fn registered(addr: &str, user: &str) -> Client {
-    let mut client = Client::connect(addr, &ConnectOptions::default())
-        .await
-        .unwrap();
-    tokio::time::timeout(TIMEOUT, accounts::register(&mut client, user, PASSWORD))
-        .await
-        .expect("register answered")
-        .expect("registers");
-    client
-}
 
 async fn request_ok(client: &mut Client, frame: ClientFrame) -> Received {
     tokio::time::timeout(TIMEOUT, client.request_ok(&frame))
@@ -78,20 +65,7 @@ async fn alice_and_bob_in_team(
         },
     )
     .await;
-    let proxy_addr = proxy.addr.to_string();
-    let mut alice = LineClient::spawn(
-        "alice",
-        home,
-        &[
-            "--server",
-            &proxy_addr,
-            "--user",
-            "alice",
-            "--join",
-            "#team",
-        ],
-        &[("CHATD_PASSWORD", PASSWORD)],
-    );
+    let mut alice = LineClient::logged_in("alice", proxy.addr, home, &["--join", "#team"]);
     alice.expect_line("info * logged in as alice").await;
     alice.expect_line("joined #team alice,bob").await;
     (alice, bob)
@@ -323,12 +297,7 @@ async fn history_command_prints_older_pages_in_line_mode() {
         say(&mut bob, "#team", &format!("m{n}")).await;
     }
 
-    let mut alice = LineClient::spawn(
-        "alice",
-        home.path(),
-        &["--server", &addr, "--user", "alice", "--join", "#team"],
-        &[("CHATD_PASSWORD", PASSWORD)],
-    );
+    let mut alice = LineClient::logged_in("alice", srv.addr, home.path(), &["--join", "#team"]);
     alice.expect_line("joined #team alice,bob").await;
     alice.send("/history 3").await;
     alice.expect_line("history #team bob m3").await;
@@ -409,12 +378,7 @@ async fn a_new_client_process_gets_offline_messages_its_rooms_and_the_unread_sum
     )
     .await;
 
-    let mut alice = LineClient::spawn(
-        "alice",
-        home.path(),
-        &["--server", &addr, "--user", "alice"],
-        &[("CHATD_PASSWORD", PASSWORD)],
-    );
+    let mut alice = LineClient::logged_in("alice", srv.addr, home.path(), &[]);
     alice.expect_line("info * logged in as alice").await;
     // Her room, remembered by the server; the direct message kept for her.
     alice.expect_line("joined #team alice,bob").await;

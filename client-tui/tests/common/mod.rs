@@ -14,6 +14,25 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 /// How long any single expected event may take.
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
+/// The password of every account the tests register.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Registers `user` (password [`PASSWORD`]) through the protocol; returns
+/// the logged-in connection.
+pub async fn registered(addr: &str, user: &str) -> chat_client::Client {
+    let mut client = chat_client::Client::connect(addr, &Default::default())
+        .await
+        .unwrap();
+    tokio::time::timeout(
+        TIMEOUT,
+        chat_client::accounts::register(&mut client, user, PASSWORD),
+    )
+    .await
+    .expect("register answered")
+    .expect("registers");
+    client
+}
+
 /// A running server and the directory holding its data.
 pub struct TestServer {
     pub server: chatd::RunningServer,
@@ -102,6 +121,20 @@ impl LineClient {
             stdout,
             seen: Vec::new(),
         }
+    }
+
+    /// A client logged in to the account `user` (password [`PASSWORD`],
+    /// read from `CHATD_PASSWORD` as in real use) on `addr`.
+    pub fn logged_in(
+        user: &str,
+        addr: SocketAddr,
+        config_home: &Path,
+        extra: &[&str],
+    ) -> LineClient {
+        let addr = addr.to_string();
+        let mut args = vec!["--server", &addr, "--user", user];
+        args.extend_from_slice(extra);
+        LineClient::spawn(user, config_home, &args, &[("CHATD_PASSWORD", PASSWORD)])
     }
 
     /// A guest client named `nick` on `addr`.

@@ -319,19 +319,17 @@ impl Files {
     /// Sends a notice to the user with this key: a guest only on its own
     /// session (gone means not told), an account wherever it is connected.
     pub(crate) fn notify(&self, key: &str, nick: &str, notice: Payload) {
-        match key.strip_prefix('~') {
-            Some(guest) => {
-                let session = guest.split_once('.').and_then(|(boot, id)| {
-                    (boot == self.boot.to_string()).then(|| id.parse().ok())?
-                });
-                if let Some(session) = session {
-                    self.host.send_to_session(session, notice);
-                }
-            }
-            None => {
-                let _ = self.host.send_to_user(nick, notice);
-            }
+        if !key.starts_with('~') {
+            let _ = self.host.send_to_user(nick, notice);
+        } else if let Some(session) = self.guest_session(key) {
+            self.host.send_to_session(session, notice);
         }
+    }
+
+    /// The session of a key made by [`Files::guest_key`] in this process.
+    fn guest_session(&self, key: &str) -> Option<SessionId> {
+        let (boot, session) = key.strip_prefix('~')?.split_once('.')?;
+        (boot.parse::<u64>().ok()? == self.boot).then(|| session.parse().ok())?
     }
 
     /// Whether this instance owns the spool, taking it over once the
