@@ -1,6 +1,7 @@
 //! Records what a shared-library plugin must have in common with the chatd
 //! that loads it (see `src/plugin_abi.rs`): the exact compiler, the target,
-//! and a digest of this crate's own source. Rust has no stable ABI, so a
+//! and a digest of this crate's source and of chat-protocol's (whose frame
+//! types cross the boundary too). Rust has no stable ABI, so a
 //! plugin is only safe to load when all of these match exactly.
 
 use std::env;
@@ -39,17 +40,23 @@ fn main() {
     println!("cargo:rustc-env=CHAT_API_TARGET={target}");
 
     let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let digest = source_digest(&manifest_dir.join("src"));
+    // chat-protocol's build script names its source directory.
+    let protocol_src = PathBuf::from(
+        env::var("DEP_CHAT_PROTOCOL_SRC").expect("chat-protocol's build script sets `src`"),
+    );
+    println!("cargo:rerun-if-changed={}", protocol_src.display());
+    let digest = source_digest(&[
+        ("", manifest_dir.join("src")),
+        ("chat-protocol/", protocol_src),
+    ]);
     println!("cargo:rustc-env=CHAT_API_SOURCE_DIGEST={digest:016x}");
 }
 
-/// FNV-1a over every source file (relative path and contents, line endings
-/// normalised), so two copies of `chat-api` with the same version number but
-/// different traits (for example a merge that added a method) are told apart.
-fn source_digest(src: &Path) -> u64 {
-    let mut files = Vec::new();
-    collect_files(src, &mut files);
-    files.sort();
+/// FNV-1a over every source file (relative path with the tree's prefix, and
+/// contents, line endings normalised), so two copies of `chat-api` or
+/// `chat-protocol` with the same version number but different types (for
+/// example a merge that added a method) are told apart.
+fn source_digest(trees: &[(&str, PathBuf)]) -> u64 {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
         for &b in bytes {
@@ -57,15 +64,21 @@ fn source_digest(src: &Path) -> u64 {
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
     };
-    for file in files {
-        let relative = file.strip_prefix(src).unwrap_or(&file);
-        feed(relative.to_string_lossy().replace('\\', "/").as_bytes());
-        feed(&[0]);
-        let contents = fs::read(&file)
-            .unwrap_or_else(|e| panic!("chat-api build: cannot read {}: {e}", file.display()));
-        let normalised: Vec<u8> = contents.into_iter().filter(|&b| b != b'\r').collect();
-        feed(&normalised);
-        feed(&[0]);
+    for (prefix, src) in trees {
+        let mut files = Vec::new();
+        collect_files(src, &mut files);
+        files.sort();
+        for file in files {
+            let relative = file.strip_prefix(src).unwrap_or(&file);
+            let name = format!("{prefix}{}", relative.to_string_lossy().replace('\\', "/"));
+            feed(name.as_bytes());
+            feed(&[0]);
+            let contents = fs::read(&file)
+                .unwrap_or_else(|e| panic!("chat-api build: cannot read {}: {e}", file.display()));
+            let normalised: Vec<u8> = contents.into_iter().filter(|&b| b != b'\r').collect();
+            feed(&normalised);
+            feed(&[0]);
+        }
     }
     hash
 }

@@ -1,30 +1,29 @@
-//! # chat-api: the protocol and plugin API of chatd
+//! # chat-api: the plugin API of chatd
 //!
-//! This crate is everything that is shared between the chatd server, its
-//! clients and its plugins, and nothing of the server's internals. It has
-//! three audiences, in three layers:
+//! What a plugin author builds against, and nothing of the server's
+//! internals. Three layers, for three audiences:
 //!
-//! 1. **The wire protocol**, for clients and the server (always built):
-//!    * [`protocol`]: the frames (newline-delimited JSON, documented in
-//!      `docs/protocol.md`), as serde types. Clients and the server use the
-//!      same types, so they cannot drift apart.
-//!    * [`names`]: the rules for nicknames and room names.
-//!    * [`files`]: the frames of the file transfer plugin, shared with clients.
-//!    * [`Payload`]: an encoded frame; encoded once, shared by every recipient.
-//! 2. **The plugin API**, for plugin authors (feature `plugin`, on by
-//!    default): [`plugin`] has the [`MessageHandler`] trait every plugin
-//!    implements, and the narrow views of the server a plugin gets: the
-//!    [`Session`] it acts for and the [`Host`] handle it sends through.
-//!    ([`handler`] is its former name, kept so that old paths compile.)
-//! 3. **The shared-library ABI**, between chatd and a plugin library
-//!    (feature `plugin`): [`plugin_abi`], used by chatd's loader, and
-//!    [`export_plugin!`], the one macro a plugin author calls (see
-//!    `docs/plugins.md`).
+//! 1. **The wire protocol**, re-exported from the `chat-protocol` crate
+//!    (which clients depend on alone): [`protocol`] (frames as serde types,
+//!    documented in `docs/protocol.md`), [`names`] (nickname and room-name
+//!    rules), the typed frames of the built-in plugins ([`accounts`],
+//!    [`rooms`], [`files`]) and
+//!    [`Payload`] (an encoded frame, shared by every recipient). Paths such
+//!    as `chat_api::protocol::ServerFrame` keep working.
+//! 2. **The plugin API**, for plugin authors: [`plugin`] has the
+//!    [`MessageHandler`] trait every plugin implements, and the narrow views
+//!    of the server a plugin gets: the [`Session`] it acts for and the
+//!    [`Host`] handle it sends through. ([`handler`] is its former name,
+//!    kept so that old paths compile.)
+//! 3. **The shared-library ABI**, between chatd and a plugin library:
+//!    [`plugin_abi`], used by chatd's loader, and [`export_plugin!`], the
+//!    one macro a plugin author calls (see `docs/plugins.md`).
 //!
-//! Everything a client or plugin commonly needs is also re-exported at the
-//! crate root. A client depends on the protocol alone with
-//! `chat-api = { version = "0.1", default-features = false }`: no plugin
-//! traits, no ABI code, and neither `async-trait` nor `toml`.
+//! With the feature `testkit`, [`testkit`] has a fake server to unit-test a
+//! plugin's `on_frame` with (see `docs/plugins.md`, "Testing a plugin").
+//!
+//! Everything a plugin commonly needs is also re-exported at the crate root.
+//! A client needs none of the plugin layers: it depends on `chat-protocol`.
 //!
 //! ## A minimal handler
 //!
@@ -58,67 +57,52 @@
 //! changed in meaning. The Rust API follows semver: within `0.1.x` the
 //! `MessageHandler`, `Session` and `Host` traits only gain methods with default
 //! bodies. Shared-library plugins must additionally be built with the exact
-//! same compiler and `chat-api` source as the chatd that loads them; chatd
+//! same compiler and `chat-api` and `chat-protocol` source as the chatd that
+//! loads them; chatd
 //! checks this before calling into a library (see [`plugin_abi`] and
 //! `docs/plugins.md`).
 //!
 //! ### Which types are `#[non_exhaustive]`
 //!
-//! The rule is who builds a type and who matches on it:
+//! For the protocol types, see `chat-protocol`'s crate documentation. Of
+//! this crate's own types:
 //!
-//! * **Enums chatd produces and clients or plugins match on, where growth is
-//!   promised**, are `#[non_exhaustive]`; match them with a `_` arm:
-//!   [`ServerFrame`] (new frame types may appear within a protocol version),
-//!   [`Transport`], [`names::NameError`] and
-//!   [`plugin_abi::DeclarationError`].
-//! * **Enums clients or plugins produce and chatd consumes** stay exhaustive,
-//!   so that chatd's own compiler catches a case it does not handle:
-//!   [`ClientFrame`], [`Verdict`], [`Reconfigured`], [`LogLevel`]. Adding a
-//!   variant to them breaks no client or plugin.
-//! * **[`MessageKind`] and [`PresenceEvent`]** are closed within a protocol
-//!   version (an old client could not show a new kind); a new one comes
-//!   with a new [`PROTOCOL_VERSION`].
-//! * **Structs and frame variants that clients or plugins build with literal
-//!   syntax** ([`Identity`], [`PluginConfig`], [`PluginContext`],
-//!   [`ApiError`], [`Message`], [`RoomInfo`], the [`files`] frames, the
-//!   variants of [`ClientFrame`] and [`ServerFrame`]) are not
-//!   `#[non_exhaustive]`, which would forbid that. A field added to one of
-//!   them is optional on the wire but a breaking change in Rust, so it comes
-//!   with a new `0.x` minor version of `chat-api`. Destructure them with
-//!   `{ field, .. }` so that such a field costs a reader nothing.
-//! * **Structs only chatd builds** are `#[non_exhaustive]` and have a
-//!   constructor for hosts and tests: [`Delivery`].
+//! * [`Transport`] and [`plugin_abi::DeclarationError`], which chatd
+//!   produces and plugins match on, are `#[non_exhaustive]`.
+//! * [`Verdict`], [`Reconfigured`] and [`LogLevel`], which plugins produce
+//!   and chatd consumes, stay exhaustive, so that chatd's own compiler
+//!   catches a case it does not handle.
+//! * [`Identity`], [`PluginConfig`] and [`PluginContext`], which plugins
+//!   build with literal syntax, are not `#[non_exhaustive]`.
+//! * [`Delivery`], which only chatd builds, is `#[non_exhaustive]` and has a
+//!   constructor for hosts and tests.
 
-pub mod files;
-pub mod names;
-pub mod payload;
-#[cfg(feature = "plugin")]
 pub mod plugin;
-#[cfg(feature = "plugin")]
 pub mod plugin_abi;
-pub mod protocol;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use chat_protocol::{accounts, files, names, payload, protocol, rooms};
 
 /// The former name of [`plugin`], kept so that `chat_api::handler::...`
 /// paths still compile.
-#[cfg(feature = "plugin")]
 pub use plugin as handler;
 
-#[cfg(feature = "plugin")]
 pub use async_trait::async_trait;
-pub use payload::Payload;
-#[cfg(feature = "plugin")]
+/// The `serde` chatd is built with. Shared-library plugins derive through it
+/// (`#[serde(crate = "chat_api::serde")]`) so that they depend on `chat-api`
+/// alone and cannot pull in a different version.
+pub use chat_protocol::serde;
+/// The `serde_json` chatd is built with (see [`serde`]).
+pub use chat_protocol::serde_json;
+pub use chat_protocol::Payload;
+pub use chat_protocol::{
+    ApiError, ClientFrame, ErrorCode, Inbound, Message, MessageKind, ParseError, Presence,
+    PresenceEvent, Received, Request, RequestId, RoomInfo, ServerFrame, UnreadEntry,
+    PROTOCOL_VERSION,
+};
 pub use plugin::{
     BoxFuture, ConfigError, Delivery, HandlerError, HandlerResult, Host, Identity, LogLevel,
     MessageHandler, PluginConfig, PluginContext, Reconfigured, Session, SessionId, Transport,
     Verdict,
 };
-pub use protocol::{
-    ApiError, ClientFrame, ErrorCode, Inbound, Message, MessageKind, ParseError, Presence,
-    PresenceEvent, Request, RequestId, RoomInfo, ServerFrame, UnreadEntry, PROTOCOL_VERSION,
-};
-/// The `serde` chatd is built with. Shared-library plugins derive through it
-/// (`#[serde(crate = "chat_api::serde")]`) so that they depend on `chat-api`
-/// alone and cannot pull in a different version.
-pub use serde;
-/// The `serde_json` chatd is built with (see [`serde`]).
-pub use serde_json;

@@ -1,6 +1,7 @@
-//! `chat-api` builds on its own, outside chatd's workspace: as the `.crate`
-//! that `cargo package -p chat-api` writes (what docs/plugins.md tells
-//! plugin authors to build against), and as a plain copy of its directory.
+//! `chat-api` and `chat-protocol` build on their own, outside chatd's
+//! workspace: as the `.crate`s that `cargo package` writes (what
+//! docs/plugins.md tells plugin authors to build against), and as plain
+//! copies of their directories side by side.
 //!
 //! Both builds run `cargo build --offline` in a temporary directory outside
 //! the workspace, so they need the dependencies in the local registry cache
@@ -39,12 +40,36 @@ fn assert_success(what: &str, output: &Output) {
     );
 }
 
+/// Unpacks the `.crate` of `name` that `cargo package` wrote into `into`.
+fn unpack(name: &str, into: &Path) -> PathBuf {
+    let version = env!("CARGO_PKG_VERSION");
+    let crate_file = target_dir()
+        .join("package")
+        .join(format!("{name}-{version}.crate"));
+    let status = Command::new("tar")
+        .arg("xzf")
+        .arg(&crate_file)
+        .arg("-C")
+        .arg(into)
+        .status()
+        .expect("tar can be run");
+    assert!(status.success(), "cannot unpack {}", crate_file.display());
+    let unpacked = into.join(format!("{name}-{version}"));
+    assert!(
+        unpacked.join("Cargo.lock").is_file(),
+        "the package of {name} carries chatd's Cargo.lock"
+    );
+    unpacked
+}
+
 #[test]
-fn packaged_crate_builds_outside_the_workspace() {
+fn packaged_crates_build_outside_the_workspace() {
     let output = cargo(
         workspace(),
         &[
             "package",
+            "-p",
+            "chat-protocol",
             "-p",
             "chat-api",
             "--offline",
@@ -52,53 +77,45 @@ fn packaged_crate_builds_outside_the_workspace() {
             "--allow-dirty",
         ],
     );
-    assert_success("cargo package -p chat-api", &output);
-    let crate_file = target_dir()
-        .join("package")
-        .join(format!("chat-api-{}.crate", env!("CARGO_PKG_VERSION")));
-
+    assert_success("cargo package -p chat-protocol -p chat-api", &output);
     let outside = tempfile::tempdir().unwrap();
-    let status = Command::new("tar")
-        .arg("xzf")
-        .arg(&crate_file)
-        .arg("-C")
-        .arg(outside.path())
-        .status()
-        .expect("tar can be run");
-    assert!(status.success(), "cannot unpack {}", crate_file.display());
-    let unpacked = outside
-        .path()
-        .join(format!("chat-api-{}", env!("CARGO_PKG_VERSION")));
-    assert!(
-        unpacked.join("Cargo.lock").is_file(),
-        "the package carries chatd's Cargo.lock"
-    );
+    let protocol = unpack("chat-protocol", outside.path());
+    let api = unpack("chat-api", outside.path());
 
-    let output = cargo(&unpacked, &["build", "--offline", "--locked"]);
+    // The wire protocol alone, as clients build it.
+    let output = cargo(&protocol, &["build", "--offline", "--locked"]);
     assert_success(
-        &format!("cargo build in the unpacked {}", unpacked.display()),
+        &format!("cargo build in the unpacked {}", protocol.display()),
         &output,
     );
-    // The wire protocol alone, as clients build it.
-    let output = cargo(
-        &unpacked,
-        &["build", "--offline", "--locked", "--no-default-features"],
+    // chat-api names chat-protocol by version, as published; offline, the
+    // unpacked package stands in for the registry's copy (which changes the
+    // lock file's source of that one crate, hence no `--locked`).
+    let patch = format!(
+        "patch.crates-io.chat-protocol.path={:?}",
+        protocol.display().to_string()
     );
-    assert_success("cargo build --no-default-features (protocol only)", &output);
-    // A plugin built against the package matches the chatd built from this
-    // source: the fingerprint's source digest covers `src/` only.
-    #[cfg(feature = "plugin")]
+    let output = cargo(&api, &["build", "--offline", "--config", &patch]);
+    assert_success(
+        &format!("cargo build in the unpacked {}", api.display()),
+        &output,
+    );
+    // A plugin built against the packages matches the chatd built from this
+    // source: the fingerprint's source digest covers both `src/` trees.
     assert_eq!(
-        source_digest(&unpacked.join("src")),
+        source_digest(&[
+            ("", api.join("src")),
+            ("chat-protocol/", protocol.join("src"))
+        ]),
         chat_api::plugin_abi::BuildFingerprint::CURRENT.chat_api_source,
         "the packaged source differs from the one chatd is built from"
     );
 }
 
-/// The digest `build.rs` computes (FNV-1a over the `.rs` files under `src`,
-/// sorted by relative path, without carriage returns).
-#[cfg(feature = "plugin")]
-fn source_digest(src: &Path) -> String {
+/// The digest `build.rs` computes (FNV-1a over the `.rs` files under each
+/// tree, sorted by relative path with the tree's prefix, without carriage
+/// returns).
+fn source_digest(trees: &[(&str, PathBuf)]) -> String {
     fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -109,9 +126,6 @@ fn source_digest(src: &Path) -> String {
             }
         }
     }
-    let mut files = Vec::new();
-    collect(src, &mut files);
-    files.sort();
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
         for &b in bytes {
@@ -119,26 +133,37 @@ fn source_digest(src: &Path) -> String {
             hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
         }
     };
-    for file in files {
-        let relative = file.strip_prefix(src).unwrap();
-        feed(relative.to_string_lossy().replace('\\', "/").as_bytes());
-        feed(&[0]);
-        let contents: Vec<u8> = std::fs::read(&file)
-            .unwrap()
-            .into_iter()
-            .filter(|&b| b != b'\r')
-            .collect();
-        feed(&contents);
-        feed(&[0]);
+    for (prefix, src) in trees {
+        let mut files = Vec::new();
+        collect(src, &mut files);
+        files.sort();
+        for file in files {
+            let relative = file.strip_prefix(src).unwrap();
+            let name = format!("{prefix}{}", relative.to_string_lossy().replace('\\', "/"));
+            feed(name.as_bytes());
+            feed(&[0]);
+            let contents: Vec<u8> = std::fs::read(&file)
+                .unwrap()
+                .into_iter()
+                .filter(|&b| b != b'\r')
+                .collect();
+            feed(&contents);
+            feed(&[0]);
+        }
     }
     format!("{hash:016x}")
 }
 
 #[test]
-fn copy_of_the_directory_builds_outside_the_workspace() {
+fn copy_of_the_directories_builds_outside_the_workspace() {
     let outside = tempfile::tempdir().unwrap();
     let copy = outside.path().join("chat-api");
     copy_dir(Path::new(env!("CARGO_MANIFEST_DIR")), &copy);
+    // Side by side, as chat-api's path dependency expects.
+    copy_dir(
+        &workspace().join("chat-protocol"),
+        &outside.path().join("chat-protocol"),
+    );
     // chatd's dependency versions, as docs/plugins.md has authors do.
     std::fs::copy(workspace().join("Cargo.lock"), copy.join("Cargo.lock")).unwrap();
 

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chat_api::ClientFrame;
 use chat_client::{Connection, Reader, Writer};
+use chat_protocol::ClientFrame;
 use hdrhistogram::Histogram;
 
 use crate::report;

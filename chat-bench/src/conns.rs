@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chat_api::ClientFrame;
 use chat_client::{ConnectOptions, Connection, Reader, Writer};
+use chat_protocol::ClientFrame;
 use serde_json::json;
 use tokio::sync::Semaphore;
 
@@ -195,7 +195,7 @@ async fn open_unread(
     let mut greeting = chat_client::encode_request(
         None,
         &ClientFrame::Hello {
-            protocol: chat_api::PROTOCOL_VERSION,
+            protocol: chat_protocol::PROTOCOL_VERSION,
             client: Some("chat-bench".into()),
         },
     );

@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use anyhow::{bail, Context};
-use chat_api::{ClientFrame, ServerFrame};
 use chat_client::{Client, Received};
+use chat_protocol::{ClientFrame, ServerFrame};
 use serde_json::json;
 
 use crate::report;

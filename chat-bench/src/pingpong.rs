@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chat_api::ClientFrame;
 use chat_client::{ConnectOptions, Connection, Reader, Writer};
+use chat_protocol::ClientFrame;
 use serde_json::json;
 
 use crate::report;

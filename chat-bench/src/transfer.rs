@@ -5,9 +5,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use chat_api::ClientFrame;
 use chat_client::files::{self, Recipient};
 use chat_client::Client;
+use chat_protocol::ClientFrame;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -2,42 +2,16 @@
 //! login on a new connection with the resume token instead of the password
 //! (see [`crate::history`] for what resuming brings back).
 
-use chat_api::Message;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use chat_protocol::accounts::AccountRequest;
+use chat_protocol::Message;
+use serde_json::Value;
 
-use crate::history::{self, decode, refused, ResumedSummary};
+use crate::history::{self, refused, ResumedSummary};
 use crate::{Client, Received, RequestError};
 
-/// The server's `logged_in`: who we are now.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct LoggedIn {
-    /// The account, in its registered spelling.
-    pub user: String,
-    /// The nickname (the account name).
-    #[serde(default)]
-    pub nick: String,
-    #[serde(default)]
-    pub admin: bool,
-    /// Sent back with [`resume`] on a new connection instead of the
-    /// password; absent when the server keeps no history.
-    #[serde(default)]
-    pub resume_token: Option<String>,
-    /// When the token expires (ms since the epoch) unless used again.
-    #[serde(default)]
-    pub token_expires: Option<u64>,
-    /// Whether this login came from `resume`.
-    #[serde(default)]
-    pub resumed: bool,
-}
-
-impl LoggedIn {
-    /// Decodes a `logged_in` frame.
-    pub fn from_frame(frame: &Received) -> Result<LoggedIn, RequestError> {
-        history::expect_kind(frame, "logged_in")?;
-        decode(frame)
-    }
-}
+/// The server's `logged_in`: who we are now (decode one with
+/// [`LoggedIn::from_frame`]).
+pub use chat_protocol::accounts::LoggedIn;
 
 /// What [`resume`] brings back.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,14 +35,17 @@ pub struct Resumed {
 /// A `resume` request (`token` absent: the one the transport carries, the
 /// browser's cookie).
 pub fn resume_frame(token: Option<&str>, last_msg_id: Option<u64>) -> Value {
-    let mut frame = json!({ "type": "resume" });
-    if let Some(token) = token {
-        frame["token"] = json!(token);
-    }
-    if let Some(last) = last_msg_id {
-        frame["last_msg_id"] = json!(last);
-    }
-    frame
+    let request = AccountRequest::Resume {
+        token: token.map(str::to_string),
+        last_msg_id,
+    };
+    serde_json::to_value(request).expect("a request encodes as JSON")
+}
+
+/// Decodes a `logged_in` frame; anything else is refused.
+fn logged_in(frame: &Received) -> Result<LoggedIn, RequestError> {
+    history::expect_kind(frame, "logged_in")?;
+    LoggedIn::from_frame(frame).map_err(|e| RequestError::Protocol(e.message))
 }
 
 /// Logs in with a password.
@@ -78,9 +55,12 @@ pub async fn login(
     password: &str,
 ) -> Result<LoggedIn, RequestError> {
     let reply = client
-        .request_json(&json!({ "type": "login", "user": user, "password": password }))
+        .request_json(&AccountRequest::Login {
+            user: user.to_string(),
+            password: password.to_string(),
+        })
         .await?;
-    LoggedIn::from_frame(&reply)
+    logged_in(&reply)
 }
 
 /// Creates an account and logs in to it.
@@ -90,15 +70,19 @@ pub async fn register(
     password: &str,
 ) -> Result<LoggedIn, RequestError> {
     let reply = client
-        .request_json(&json!({ "type": "register", "user": user, "password": password }))
+        .request_json(&AccountRequest::Register {
+            user: user.to_string(),
+            password: password.to_string(),
+        })
         .await?;
-    LoggedIn::from_frame(&reply)
+    logged_in(&reply)
 }
 
 /// Logs out (the token of this login is revoked); the connection stays.
 pub async fn logout(client: &mut Client) -> Result<(), RequestError> {
-    match client.request_json(&json!({ "type": "logout" })).await? {
-        Received::Core(chat_api::ServerFrame::Ok { .. }) => Ok(()),
+    let logout = AccountRequest::Logout { everywhere: false };
+    match client.request_json(&logout).await? {
+        Received::Core(chat_protocol::ServerFrame::Ok { .. }) => Ok(()),
         other => Err(refused(other)),
     }
 }
@@ -137,7 +121,7 @@ pub async fn resume(
             }
             match frame.kind() {
                 "logged_in" => {
-                    account = Some(LoggedIn::from_frame(&frame)?);
+                    account = Some(logged_in(&frame)?);
                     Ok(!catch_up)
                 }
                 "resumed" => {
@@ -165,6 +149,7 @@ pub async fn resume(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn resume_frames() {
@@ -177,7 +162,7 @@ mod tests {
 
     #[test]
     fn logged_in_with_and_without_a_token() {
-        let with = LoggedIn::from_frame(
+        let with = logged_in(
             &Received::parse(
                 br#"{"type":"logged_in","id":1,"user":"alice","nick":"alice","admin":false,"resume_token":"4nM0","token_expires":1766915100123,"resumed":true}"#,
             )
@@ -186,7 +171,7 @@ mod tests {
         .unwrap();
         assert_eq!(with.resume_token.as_deref(), Some("4nM0"));
         assert!(with.resumed);
-        let without = LoggedIn::from_frame(
+        let without = logged_in(
             &Received::parse(
                 br#"{"type":"logged_in","id":2,"user":"bob","nick":"bob","admin":true}"#,
             )

@@ -29,11 +29,11 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use chat_api::files::{
+use chat_protocol::files::{
     FileAck, FileCancel, FileComplete, FileData, FileDecline, FileGet, FileInfo, FileList,
     FileListing, FileOffer, FileOffered, FileReceived, FileResume, FileResumed, FileTarget,
 };
-use chat_api::{ErrorCode, ServerFrame};
+use chat_protocol::{ErrorCode, ServerFrame};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -497,7 +497,11 @@ pub async fn cancel(client: &mut Client, transfer: &str) -> Result<(), FileError
 /// The file announced by a `file_available` frame.
 pub fn available(frame: &Received) -> Option<FileInfo> {
     (frame.kind() == "file_available")
-        .then(|| frame.decode_custom::<chat_api::files::FileAvailable>().ok())
+        .then(|| {
+            frame
+                .decode_custom::<chat_protocol::files::FileAvailable>()
+                .ok()
+        })
         .flatten()
         .map(|a| a.file)
 }

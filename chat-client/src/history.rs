@@ -27,7 +27,7 @@
 //! reply decoders ([`HistoryPage::from_frame`], ...) are public too, for
 //! clients that run their own connection loop (like `client-tui`).
 
-use chat_api::{Message, ServerFrame};
+use chat_protocol::{Message, ServerFrame};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 

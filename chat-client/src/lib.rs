@@ -17,7 +17,7 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), chat_client::ClientError> {
 //! use chat_client::{ConnectOptions, Connection};
-//! use chat_api::ClientFrame;
+//! use chat_protocol::ClientFrame;
 //! let (mut reader, mut writer, welcome) =
 //!     Connection::connect("127.0.0.1:7878", &ConnectOptions::default()).await?;
 //! writer.send(Some(1), &ClientFrame::Nick { nick: "alice".into() }).await?;
@@ -40,8 +40,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-pub use chat_api::protocol::Received;
-use chat_api::{ClientFrame, ErrorCode, ServerFrame, PROTOCOL_VERSION};
+pub use chat_protocol::protocol::Received;
+use chat_protocol::{ClientFrame, ErrorCode, ServerFrame, PROTOCOL_VERSION};
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;

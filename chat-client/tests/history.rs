@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
-use chat_api::{ClientFrame, PresenceEvent, ServerFrame};
 use chat_client::accounts::{self, LoggedIn};
 use chat_client::history::{self, Cursor, Target};
 use chat_client::{Client, ConnectOptions, Received};
+use chat_protocol::{ClientFrame, PresenceEvent, ServerFrame};
 
 /// How long any single expected event may take.
 const WAIT: Duration = Duration::from_secs(15);
@@ -100,7 +100,7 @@ async fn wait_quit(client: &mut Client, room: &str, nick: &str) {
         .unwrap_or_else(|e| panic!("{nick} never left {room}: {e}"));
 }
 
-fn texts(messages: &[chat_api::Message]) -> Vec<&str> {
+fn texts(messages: &[chat_protocol::Message]) -> Vec<&str> {
     messages.iter().map(|m| m.text.as_str()).collect()
 }
 

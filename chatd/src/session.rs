@@ -620,6 +620,15 @@ impl SessionTask {
                 );
                 None
             }
+            // `Inbound::parse` makes a core frame only of a type listed in
+            // `ClientFrame::KINDS`, each handled above; a variant added to
+            // chat-protocol without a case here lands in this arm.
+            other => {
+                return Err(ApiError::new(
+                    ErrorCode::UNKNOWN_TYPE,
+                    format!("this server does not handle '{}' frames", other.kind()),
+                ))
+            }
         })
     }
 

@@ -14,7 +14,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 
-use chat_api::names::fold;
+use chat_protocol::names::fold;
 
 use crate::state::{Body, Entry, Origin, SERVER_CONV};
 

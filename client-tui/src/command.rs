@@ -5,7 +5,7 @@
 //! variant, a row in [`COMMANDS`], and an arm in [`parse_command`]; `/help`
 //! and completion pick it up from the table.
 
-use chat_api::names::{validate_nick, validate_room};
+use chat_protocol::names::{validate_nick, validate_room};
 
 /// What one line of input means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -390,7 +390,7 @@ pub enum CommandError {
     #[error("usage: /{} {}", spec.name, spec.usage)]
     Usage { spec: CommandSpec },
     #[error("{0}")]
-    BadName(#[from] chat_api::names::NameError),
+    BadName(#[from] chat_protocol::names::NameError),
 }
 
 impl PartialEq for CommandSpec {

@@ -1,7 +1,7 @@
 //! Tab completion of commands, room names and nicknames. Repeated Tab cycles
 //! through the candidates; any other key accepts the current one.
 
-use chat_api::names::fold;
+use chat_protocol::names::fold;
 
 use crate::command;
 

@@ -1,7 +1,7 @@
 //! The line mode's output format: one event per line, the event's kind
 //! first, the free text last. Documented in README.md (`## client-tui`).
 
-use chat_api::PresenceEvent;
+use chat_protocol::PresenceEvent;
 
 use crate::state::{Body, Entry, Origin};
 
@@ -328,7 +328,7 @@ mod tests {
         use crate::state::TransferNote;
         use crate::transfers::Direction;
         let e = |body| Entry { ts: 0, body };
-        let file = chat_api::files::FileInfo {
+        let file = chat_protocol::files::FileInfo {
             transfer: "5f0c3a9e".into(),
             from: "alice".into(),
             room: Some("#team".into()),

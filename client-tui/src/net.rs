@@ -17,8 +17,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use chat_api::{ClientFrame, RequestId, ServerFrame};
 use chat_client::{ConnectOptions, Connection, Reader, Received, Welcome, Writer};
+use chat_protocol::{ClientFrame, RequestId, ServerFrame};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;

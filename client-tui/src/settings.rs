@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chat_api::names::{validate_nick, validate_room};
+use chat_protocol::names::{validate_nick, validate_room};
 use clap::Parser;
 use serde::Deserialize;
 
@@ -95,12 +95,12 @@ pub enum SettingsError {
     #[error("bad nickname {nick:?}: {reason}")]
     Nick {
         nick: String,
-        reason: chat_api::names::NameError,
+        reason: chat_protocol::names::NameError,
     },
     #[error("bad room {room:?} in the rooms to join: {reason}")]
     Room {
         room: String,
-        reason: chat_api::names::NameError,
+        reason: chat_protocol::names::NameError,
     },
     #[error("bad server address {0:?}: expected HOST:PORT, e.g. 127.0.0.1:7878")]
     Server(String),

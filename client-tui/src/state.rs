@@ -5,8 +5,8 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use chat_api::names::fold;
-use chat_api::{PresenceEvent, RequestId, RoomInfo};
+use chat_protocol::names::fold;
+use chat_protocol::{PresenceEvent, RequestId, RoomInfo};
 
 use crate::editor::Editor;
 
@@ -81,7 +81,7 @@ pub enum Body {
     /// The server refused something, or input was wrong.
     Error { code: String, message: String },
     /// A file offered to us (`file_available`, or listed by `/files`).
-    FileOffer(chat_api::files::FileInfo),
+    FileOffer(chat_protocol::files::FileInfo),
     /// How far one of our transfers has come (line mode: every tenth and
     /// at the end).
     Transfer(TransferNote),
@@ -497,7 +497,7 @@ pub struct State {
 pub struct CatchUp {
     /// Missed messages, oldest first, recorded when the catch-up ends (so
     /// each conversation's separator can say how many).
-    pub missed: Vec<chat_api::Message>,
+    pub missed: Vec<chat_protocol::Message>,
     /// Missed messages recorded so far in all.
     pub recorded: u64,
     /// The `last_msg_id` the resume asked from.

@@ -17,13 +17,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
-use chat_api::files::{
+use chat_client::files::{hash_file, part_path};
+use chat_client::Received;
+use chat_protocol::files::{
     FileAck, FileComplete, FileGet, FileInfo, FileOffer, FileOffered, FileReceived, FileResume,
     FileResumed, FileTarget,
 };
-use chat_api::{RequestId, ServerFrame};
-use chat_client::files::{hash_file, part_path};
-use chat_client::Received;
+use chat_protocol::{RequestId, ServerFrame};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chat_api::files::FileInfo;
+use chat_protocol::files::FileInfo;
 
 /// Files offered to us kept at once; the oldest is forgotten first (the
 /// server still lists it with `/files`).
@@ -128,7 +128,7 @@ pub struct Transfers {
     pub offers: Vec<FileInfo>,
     /// Our uploads as the last `/files` listed them (also those started by
     /// an earlier run of the client), so that `/cancel` can name them.
-    pub remote_outgoing: Vec<chat_api::files::OutgoingFile>,
+    pub remote_outgoing: Vec<chat_protocol::files::OutgoingFile>,
     next_slot: u32,
     /// Whether the transfers view is shown (F2 or `/transfers`).
     pub shown: bool,

@@ -1,9 +1,9 @@
 //! `update(state, event)`: the only place the state changes. Keys, input
 //! lines and network events go in; requests for the connection task come out.
 
-use chat_api::names::fold;
-use chat_api::{ClientFrame, ErrorCode, Message, Presence, PresenceEvent, ServerFrame};
 use chat_client::Received;
+use chat_protocol::names::fold;
+use chat_protocol::{ClientFrame, ErrorCode, Message, Presence, PresenceEvent, ServerFrame};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseEvent, MouseEventKind};
 use serde_json::{json, Value};
 

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use chat_api::files::{
+use chat_protocol::files::{
     FileAvailable, FileCancel, FileDecline, FileDeclined, FileDelivered, FileList, FileListing,
     FileRemoved, FileTarget,
 };

@@ -2,13 +2,13 @@
 //! (the resume token, the catch-up of missed messages), and loading older
 //! messages (`/history`, PageUp at the top of a conversation).
 
-use chat_api::names::fold;
-use chat_api::{Message, MessageKind};
 use chat_client::accounts::{resume_frame, LoggedIn};
 use chat_client::history::{
     history_frame, read_frame, Cursor, HistoryPage, ResumedSummary, Target, UnreadEntry,
 };
 use chat_client::Received;
+use chat_protocol::names::fold;
+use chat_protocol::{Message, MessageKind};
 use serde_json::{Map, Value};
 
 use super::{error_body, files, join_requests_except, remember_users};
@@ -289,7 +289,7 @@ pub fn learn_private_rooms(state: &mut State, out: &mut Vec<NetCommand>) {
         let id = state.request(SERVER_CONV, PendingKind::RoomsQuiet);
         out.push(NetCommand::Send(
             id,
-            Outgoing::Core(chat_api::ClientFrame::Rooms {}),
+            Outgoing::Core(chat_protocol::ClientFrame::Rooms {}),
         ));
     }
 }

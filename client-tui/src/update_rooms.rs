@@ -2,7 +2,7 @@
 //! ... commands, and the rooms plugin's frames (`room_event`,
 //! `room_invitation`, `room_invitations`, `room_info`).
 
-use chat_api::names::fold;
+use chat_protocol::names::fold;
 use serde_json::{json, Value};
 
 use super::{error_body, send};

@@ -2,10 +2,10 @@
 
 use std::time::Duration;
 
-use chat_api::{
+use chat_client::{Received, Welcome};
+use chat_protocol::{
     ClientFrame, ErrorCode, Message, MessageKind, Presence, PresenceEvent, ServerFrame,
 };
-use chat_client::{Received, Welcome};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde_json::json;
 
@@ -1646,7 +1646,7 @@ mod history {
             &mut s,
             ServerFrame::Rooms {
                 id: Some(rooms_id),
-                rooms: vec![chat_api::RoomInfo {
+                rooms: vec![chat_protocol::RoomInfo {
                     name: "#secret".into(),
                     members: 1,
                     kind: Some("private".into()),

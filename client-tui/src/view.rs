@@ -3,8 +3,8 @@
 //! bar and the input line. The transfers view (F2, `/transfers`), when
 //! shown, sits below them across the whole width.
 
-use chat_api::names::fold;
-use chat_api::PresenceEvent;
+use chat_protocol::names::fold;
+use chat_protocol::PresenceEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};

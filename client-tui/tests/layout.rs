@@ -175,7 +175,7 @@ fn help_is_a_view_that_leaves_the_conversation_alone() {
     assert_eq!(s.current_conv().entries.len(), before);
 }
 
-fn frame(s: &mut State, frame: chat_api::ServerFrame) {
+fn frame(s: &mut State, frame: chat_protocol::ServerFrame) {
     update(
         s,
         Event::Net(NetEvent::Frame(chat_client::Received::Core(frame))),
@@ -185,10 +185,10 @@ fn frame(s: &mut State, frame: chat_api::ServerFrame) {
 fn room_message(s: &mut State, room: &str, id: u64, from: &str, text: &str) {
     frame(
         s,
-        chat_api::ServerFrame::Message(chat_api::Message {
+        chat_protocol::ServerFrame::Message(chat_protocol::Message {
             msg_id: id,
             ts: 33_120_000 + id * 60_000,
-            kind: chat_api::MessageKind::Room,
+            kind: chat_protocol::MessageKind::Room,
             from: from.into(),
             room: Some(room.into()),
             to: None,
@@ -210,7 +210,7 @@ fn the_readme_screen_at_80_columns() {
     s.lag = Some(std::time::Duration::from_millis(1));
     frame(
         &mut s,
-        chat_api::ServerFrame::Joined {
+        chat_protocol::ServerFrame::Joined {
             id: None,
             room: "#rust".into(),
             members: vec!["alice".into(), "bob".into(), "carol".into()],
@@ -235,10 +235,10 @@ fn the_readme_screen_at_80_columns() {
     room_message(&mut s, "#go", 4, "erin", "alice, the release notes are up");
     frame(
         &mut s,
-        chat_api::ServerFrame::Message(chat_api::Message {
+        chat_protocol::ServerFrame::Message(chat_protocol::Message {
             msg_id: 5,
             ts: 33_420_000,
-            kind: chat_api::MessageKind::Direct,
+            kind: chat_protocol::MessageKind::Direct,
             from: "dave".into(),
             room: None,
             to: Some("alice".into()),

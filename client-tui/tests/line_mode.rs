@@ -4,8 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use chat_api::{ClientFrame, ServerFrame};
 use chat_client::{Client, Received};
+use chat_protocol::{ClientFrame, ServerFrame};
 use common::{start_server, start_server_at, LineClient};
 
 #[tokio::test]

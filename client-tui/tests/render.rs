@@ -1,7 +1,7 @@
 //! Screens rendered with ratatui's `TestBackend`.
 
-use chat_api::{Message, MessageKind, ServerFrame};
 use chat_client::{Received, Welcome};
+use chat_protocol::{Message, MessageKind, ServerFrame};
 use client_tui::net::NetEvent;
 use client_tui::progress::TransferBar;
 use client_tui::state::{ConvKind, Frontend, ServerInfo, State};

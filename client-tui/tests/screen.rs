@@ -7,8 +7,8 @@ use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use chat_api::{ClientFrame, ServerFrame};
 use chat_client::{Client, Received};
+use chat_protocol::{ClientFrame, ServerFrame};
 use portable_pty::{native_pty_system, CommandBuilder, PtySize};
 
 const ROWS: u16 = 24;

@@ -2,7 +2,7 @@
 //! documented code; never a panic.
 #![no_main]
 
-use chat_api::{ErrorCode, Inbound};
+use chat_protocol::{ErrorCode, Inbound};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -383,13 +383,13 @@ impl MessageStore for SqliteStore {
             } else {
                 0
             };
-            out.push(UnreadEntry {
-                room: q.room.clone(),
-                with: q.with.clone(),
-                last_msg_id: last.max(0) as u64,
-                read_msg_id: marker.max(0) as u64,
-                unread: unread.max(0) as u64,
-            });
+            out.push(UnreadEntry::new(
+                q.room.clone(),
+                q.with.clone(),
+                last.max(0) as u64,
+                marker.max(0) as u64,
+                unread.max(0) as u64,
+            ));
         }
         Ok(out)
     }

@@ -36,13 +36,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
+use chat_api::accounts::{AccountRequest, LoggedIn, WhoAmI};
 use chat_api::names::{fold, validate_nick};
 use chat_api::{
     async_trait, ApiError, ClientFrame, ConfigError, ErrorCode, HandlerError, HandlerResult, Host,
-    Identity, Inbound, MessageHandler, PluginContext, Request, Session, SessionId, Verdict,
+    Identity, Inbound, MessageHandler, PluginContext, Request, RequestId, Session, SessionId,
+    Verdict,
 };
 use chatd_storage::Database;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 pub use accounts::{Account, AccountError, Accounts};
@@ -52,80 +53,13 @@ pub use password::{check_new, PasswordError, Passwords};
 use hash_pool::{HashPool, PoolError};
 use throttle::{Subject, Throttle};
 
-/// Error codes of the accounts frames (besides the core ones).
-pub mod codes {
-    use chat_api::ErrorCode;
+/// Error codes of the accounts frames, from the protocol crate.
+pub use chat_api::accounts::codes;
 
-    /// The frame needs a logged-in session.
-    pub const AUTH_REQUIRED: ErrorCode = ErrorCode::custom("auth_required");
-    /// Unknown account or wrong password (deliberately the same).
-    pub const AUTH_FAILED: ErrorCode = ErrorCode::custom("auth_failed");
-    /// Too many failed logins for the account or the address; the message
-    /// says for how long.
-    pub const AUTH_THROTTLED: ErrorCode = ErrorCode::custom("throttled");
-    /// The password was right but an operator disabled the account.
-    pub const ACCOUNT_DISABLED: ErrorCode = ErrorCode::custom("account_disabled");
-    /// `register` with a name that is already registered.
-    pub const ACCOUNT_EXISTS: ErrorCode = ErrorCode::custom("account_exists");
-    /// A new password breaks the rules (length, control characters).
-    pub const INVALID_PASSWORD: ErrorCode = ErrorCode::custom("invalid_password");
-    /// `register` on a server with `registration = "closed"`.
-    pub const REGISTRATION_CLOSED: ErrorCode = ErrorCode::custom("registration_closed");
-    /// `login` or `register` on a session that is logged in.
-    pub const ALREADY_LOGGED_IN: ErrorCode = ErrorCode::custom("already_logged_in");
-    /// Passwords sent over plaintext while `allow_plaintext = false`.
-    pub const INSECURE_TRANSPORT: ErrorCode = ErrorCode::custom("tls_required");
-    /// Too many password checks are queued; retry in a few seconds.
-    pub const SERVER_BUSY: ErrorCode = ErrorCode::custom("server_busy");
-    /// `resume` with a token that is unknown, expired or revoked.
-    pub const INVALID_TOKEN: ErrorCode = ErrorCode::custom("invalid_token");
-}
-
-/// `register` and `login`.
-#[derive(Deserialize)]
+/// A name and password from `register` or `login`.
 struct Credentials {
-    /// The account name (`name` is accepted as an alias).
-    #[serde(alias = "name")]
     user: String,
     password: String,
-}
-
-/// Reply to `register` and `login`.
-#[derive(Serialize)]
-struct LoggedIn<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<u64>,
-    /// The account name as registered (whatever case the client typed).
-    user: &'a str,
-    /// The session's nickname: the account name.
-    nick: &'a str,
-    admin: bool,
-    /// Lets the client log in again without the password (`resume`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    resume_token: Option<&'a str>,
-    /// When the token expires unless used (ms since the epoch).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    token_expires: Option<i64>,
-    /// The reply to `resume`.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    resumed: bool,
-}
-
-/// `resume`.
-#[derive(Deserialize)]
-struct ResumeRequest {
-    /// Absent: the token the transport carried (the browser's cookie).
-    token: Option<String>,
-}
-
-/// `logout`.
-#[derive(Deserialize)]
-struct LogoutRequest {
-    /// Revoke every resume token of the account, not only this session's.
-    #[serde(default)]
-    everywhere: bool,
 }
 
 fn logged_in(
@@ -137,35 +71,14 @@ fn logged_in(
     resumed: bool,
 ) {
     session.send_frame(&LoggedIn {
-        kind: "logged_in",
         id,
-        user: account,
-        nick: account,
+        user: account.to_string(),
+        nick: account.to_string(),
         admin,
-        resume_token: token.map(|t| t.0),
-        token_expires: token.map(|t| t.1),
+        resume_token: token.map(|t| t.0.to_string()),
+        token_expires: token.map(|t| u64::try_from(t.1).unwrap_or(0)),
         resumed,
     });
-}
-
-/// `passwd`.
-#[derive(Deserialize)]
-struct PasswordChange {
-    old_password: String,
-    new_password: String,
-}
-
-/// Reply to `whoami`.
-#[derive(Serialize)]
-struct WhoAmI<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<u64>,
-    /// The account name; absent when not logged in.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    account: Option<&'a str>,
-    admin: bool,
 }
 
 /// Events older than this are deleted when the server starts.
@@ -297,14 +210,11 @@ impl MessageHandler for AuthPlugin {
 
     async fn on_frame(&self, session: &dyn Session, frame: &mut Inbound) -> HandlerResult {
         let inner = &self.inner;
-        match frame.kind.as_str() {
-            "register" => return inner.register(session, frame).await,
-            "login" => return inner.login(session, frame).await,
-            "passwd" => return inner.passwd(session, frame).await,
-            "logout" => return inner.logout(session, frame).await,
-            "resume" => return inner.resume(session, frame).await,
-            "whoami" => return inner.whoami(session, frame),
-            _ => {}
+        if AccountRequest::KINDS.contains(&frame.kind.as_str()) {
+            return match frame.decode_custom::<AccountRequest>() {
+                Ok(request) => inner.answer(session, frame.id, request).await,
+                Err(e) => Ok(Verdict::Reject(e)),
+            };
         }
         let authenticated = session.account().is_some();
         match &frame.request {
@@ -357,7 +267,7 @@ impl Inner {
         // `is_encrypted` also knows WebSockets upgraded over HTTPS.
         (!self.config.allow_plaintext && !session.is_encrypted()).then(|| {
             ApiError::new(
-                codes::INSECURE_TRANSPORT,
+                codes::TLS_REQUIRED,
                 "this server accepts passwords only over TLS; connect to its TLS port",
             )
         })
@@ -398,11 +308,43 @@ impl Inner {
         Ok(())
     }
 
-    async fn register(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
-        let creds: Credentials = match frame.decode_custom() {
-            Ok(c) => c,
-            Err(e) => return Ok(Verdict::Reject(e)),
-        };
+    /// One of the accounts frames.
+    async fn answer(
+        &self,
+        session: &dyn Session,
+        id: Option<RequestId>,
+        request: AccountRequest,
+    ) -> HandlerResult {
+        match request {
+            AccountRequest::Register { user, password } => {
+                self.register(session, id, Credentials { user, password })
+                    .await
+            }
+            AccountRequest::Login { user, password } => {
+                self.login(session, id, Credentials { user, password })
+                    .await
+            }
+            AccountRequest::Resume { token, .. } => self.resume(session, id, token).await,
+            AccountRequest::Passwd {
+                old_password,
+                new_password,
+            } => self.passwd(session, id, old_password, new_password).await,
+            AccountRequest::Logout { everywhere } => self.logout(session, id, everywhere).await,
+            AccountRequest::Whoami {} => self.whoami(session, id),
+            // A request chat-protocol knows and this plugin does not yet.
+            other => reject(
+                ErrorCode::UNKNOWN_TYPE,
+                format!("this server does not handle '{}' frames", other.kind()),
+            ),
+        }
+    }
+
+    async fn register(
+        &self,
+        session: &dyn Session,
+        id: Option<RequestId>,
+        creds: Credentials,
+    ) -> HandlerResult {
         if let Some(e) = self.check_transport(session) {
             return Ok(Verdict::Reject(e));
         }
@@ -429,7 +371,7 @@ impl Inner {
         if let Some(lockout) = self.registrations.check(&address, Instant::now()) {
             tracing::info!(addr = ?session.peer_addr(), "registration refused: throttled");
             return reject(
-                codes::AUTH_THROTTLED,
+                codes::THROTTLED,
                 format!(
                     "too many new accounts from your address; try again in {} s",
                     lockout.seconds()
@@ -511,7 +453,7 @@ impl Inner {
         let token = self.issue_token(session, &account.name).await;
         logged_in(
             session,
-            frame.id,
+            id,
             &account.name,
             account.admin,
             token.as_ref().map(|t| (t.token.as_str(), t.expires_at)),
@@ -520,11 +462,12 @@ impl Inner {
         Ok(Verdict::Done)
     }
 
-    async fn login(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
-        let creds: Credentials = match frame.decode_custom() {
-            Ok(c) => c,
-            Err(e) => return Ok(Verdict::Reject(e)),
-        };
+    async fn login(
+        &self,
+        session: &dyn Session,
+        id: Option<RequestId>,
+        creds: Credentials,
+    ) -> HandlerResult {
         if let Some(e) = self.check_transport(session) {
             return Ok(Verdict::Reject(e));
         }
@@ -538,7 +481,7 @@ impl Inner {
         let subjects = Self::subjects(session, &key);
         if let Some(lockout) = self.throttle.check(&subjects, Instant::now()) {
             tracing::info!(account = %key, addr = ?session.peer_addr(), "login refused: throttled");
-            return reject(codes::AUTH_THROTTLED, lockout.message());
+            return reject(codes::THROTTLED, lockout.message());
         }
         let stored = if creds.user.len() <= chat_api::names::MAX_NICK_LEN {
             self.accounts
@@ -637,7 +580,7 @@ impl Inner {
         let token = self.issue_token(session, &stored.account.name).await;
         logged_in(
             session,
-            frame.id,
+            id,
             &stored.account.name,
             stored.account.admin,
             token.as_ref().map(|t| (t.token.as_str(), t.expires_at)),
@@ -665,11 +608,12 @@ impl Inner {
     }
 
     /// `resume`: logs in with a token instead of the password.
-    async fn resume(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
-        let request: ResumeRequest = match frame.decode_custom() {
-            Ok(r) => r,
-            Err(e) => return Ok(Verdict::Reject(e)),
-        };
+    async fn resume(
+        &self,
+        session: &dyn Session,
+        id: Option<RequestId>,
+        token: Option<String>,
+    ) -> HandlerResult {
         if let Some(e) = Self::already_logged_in(session) {
             return Ok(Verdict::Reject(e));
         }
@@ -679,7 +623,7 @@ impl Inner {
                 "the resume token is unknown, expired or revoked; log in with your password",
             )
         };
-        let Some(token) = request.token.or_else(|| session.transport_token()) else {
+        let Some(token) = token.or_else(|| session.transport_token()) else {
             return invalid();
         };
         // Guessing tokens is throttled like guessing passwords, per address.
@@ -689,7 +633,7 @@ impl Inner {
             .into_iter()
             .collect();
         if let Some(lockout) = self.throttle.check(&subjects, Instant::now()) {
-            return reject(codes::AUTH_THROTTLED, lockout.message());
+            return reject(codes::THROTTLED, lockout.message());
         }
         let Some((key, expires_at)) = self
             .tokens
@@ -722,7 +666,7 @@ impl Inner {
         tracing::info!(account = %account.name, addr = ?session.peer_addr(), "resumed");
         logged_in(
             session,
-            frame.id,
+            id,
             &account.name,
             account.admin,
             Some((token.as_str(), expires_at)),
@@ -731,24 +675,26 @@ impl Inner {
         Ok(Verdict::Done)
     }
 
-    async fn passwd(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
-        let change: PasswordChange = match frame.decode_custom() {
-            Ok(c) => c,
-            Err(e) => return Ok(Verdict::Reject(e)),
-        };
+    async fn passwd(
+        &self,
+        session: &dyn Session,
+        id: Option<RequestId>,
+        old_password: String,
+        new_password: String,
+    ) -> HandlerResult {
         if let Some(e) = self.check_transport(session) {
             return Ok(Verdict::Reject(e));
         }
         let Some(account) = session.account() else {
             return Ok(Verdict::Reject(auth_required()));
         };
-        if let Err(e) = check_new(&change.new_password, self.config.min_password_length) {
+        if let Err(e) = check_new(&new_password, self.config.min_password_length) {
             return reject(codes::INVALID_PASSWORD, e.to_string());
         }
         let key = fold(&account);
         let subjects = Self::subjects(session, &key);
         if let Some(lockout) = self.throttle.check(&subjects, Instant::now()) {
-            return reject(codes::AUTH_THROTTLED, lockout.message());
+            return reject(codes::THROTTLED, lockout.message());
         }
         let Some(stored) = self
             .accounts
@@ -764,8 +710,8 @@ impl Inner {
             .hashes
             .run(move || {
                 passwords
-                    .verify(&change.old_password, &phc)
-                    .then(|| passwords.hash(&change.new_password))
+                    .verify(&old_password, &phc)
+                    .then(|| passwords.hash(&new_password))
             })
             .await;
         let new_hash = match outcome {
@@ -785,20 +731,21 @@ impl Inner {
             .await
             .map_err(storage_failure)?;
         tracing::info!(account = %account, "password changed");
-        session.reply_ok(frame.id);
+        session.reply_ok(id);
         Ok(Verdict::Done)
     }
 
-    async fn logout(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
-        let request: LogoutRequest = match frame.decode_custom() {
-            Ok(r) => r,
-            Err(e) => return Ok(Verdict::Reject(e)),
-        };
+    async fn logout(
+        &self,
+        session: &dyn Session,
+        id: Option<RequestId>,
+        everywhere: bool,
+    ) -> HandlerResult {
         let Some(account) = session.account() else {
             return reject(codes::AUTH_REQUIRED, "you are not logged in");
         };
         let token = self.session_tokens.lock().unwrap().remove(&session.id());
-        if request.everywhere {
+        if everywhere {
             self.tokens
                 .revoke_all(&fold(&account))
                 .await
@@ -812,16 +759,15 @@ impl Inner {
         session.clear_identity();
         self.logged_in.lock().unwrap().remove(&session.id());
         tracing::info!(account = %account, "logged out");
-        session.reply_ok(frame.id);
+        session.reply_ok(id);
         Ok(Verdict::Done)
     }
 
-    fn whoami(&self, session: &dyn Session, frame: &Inbound) -> HandlerResult {
+    fn whoami(&self, session: &dyn Session, id: Option<RequestId>) -> HandlerResult {
         let account = session.account();
         session.send_frame(&WhoAmI {
-            kind: "whoami",
-            id: frame.id,
-            account: account.as_deref(),
+            id,
+            account: account.clone(),
             admin: account.is_some() && session.is_admin(),
         });
         Ok(Verdict::Done)

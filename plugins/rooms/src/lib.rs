@@ -39,152 +39,23 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 use chat_api::names::{fold, validate_nick, validate_room};
+use chat_api::rooms::{
+    Invitation, RoomDetails, RoomEvent, RoomEventKind, RoomInvitation, RoomInvitations, RoomRequest,
+};
 use chat_api::{
     async_trait, ApiError, ClientFrame, ConfigError, ErrorCode, HandlerError, HandlerResult, Host,
     Inbound, MessageHandler, Payload, PluginContext, Request, RequestId, ServerFrame, Session,
     Verdict,
 };
 use chatd_storage::{Database, StorageError};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{MutexGuard, OnceCell};
 
 pub use config::RoomsConfig;
 use locks::RoomLocks;
 use store::{CreateError, Role, RoomRow, RoomStore};
 
-/// Error codes of the private-room frames (besides the core ones:
-/// `no_such_room`, `no_such_user`, `forbidden`, `invalid_room`, `invalid_text`).
-pub mod codes {
-    use chat_api::ErrorCode;
-
-    /// Private rooms need a logged-in account (guest, or no `auth` plugin).
-    pub const ACCOUNT_REQUIRED: ErrorCode = ErrorCode::custom("account_required");
-    /// `join` of a private room without membership or invitation.
-    pub const NOT_INVITED: ErrorCode = ErrorCode::custom("not_invited");
-    /// `room_create` with a name a public or private room already uses.
-    pub const ROOM_EXISTS: ErrorCode = ErrorCode::custom("room_exists");
-    /// The account owns `max_rooms_per_owner` rooms.
-    pub const TOO_MANY_ROOMS: ErrorCode = ErrorCode::custom("too_many_rooms");
-    /// Members plus invitations reached `max_members`.
-    pub const ROOM_FULL: ErrorCode = ErrorCode::custom("room_full");
-    /// The invitee has `max_pending_invitations` invitations waiting.
-    pub const TOO_MANY_INVITATIONS: ErrorCode = ErrorCode::custom("too_many_invitations");
-    /// Inviting (or accepting for) someone who is already a member.
-    pub const ALREADY_MEMBER: ErrorCode = ErrorCode::custom("already_member");
-    /// Kicking, promoting, ... someone who is not a member.
-    pub const NOT_A_MEMBER: ErrorCode = ErrorCode::custom("not_a_member");
-    /// Inviting a banned account.
-    pub const BANNED: ErrorCode = ErrorCode::custom("banned");
-    /// Unbanning an account that is not banned.
-    pub const NOT_BANNED: ErrorCode = ErrorCode::custom("not_banned");
-}
-
-/// `room_create`.
-#[derive(Deserialize)]
-struct CreateRequest {
-    room: String,
-    #[serde(default)]
-    topic: Option<String>,
-}
-
-/// Frames that name only a room.
-#[derive(Deserialize)]
-struct RoomRequest {
-    room: String,
-}
-
-/// Frames that name a room and an account.
-#[derive(Deserialize)]
-struct TargetRequest {
-    room: String,
-    user: String,
-    /// For kicks and bans: shown to the room and the target.
-    #[serde(default)]
-    reason: Option<String>,
-}
-
-/// `room_topic`.
-#[derive(Deserialize)]
-struct TopicRequest {
-    room: String,
-    /// Empty clears the topic.
-    topic: String,
-}
-
-/// A moderation event, delivered to the room's members who are present and
-/// to the account it concerns.
-#[derive(Serialize)]
-struct RoomEvent<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    room: &'a str,
-    /// `kick`, `ban`, `topic`, `promote`, `demote`, `transfer`, `delete`,
-    /// `revoke`.
-    event: &'static str,
-    /// The account that acted.
-    by: &'a str,
-    /// The account acted upon.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user: Option<&'a str>,
-    /// For `topic`: the new topic (absent when cleared).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    topic: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-    ts: u64,
-}
-
-/// Pushed to an invitee who is online.
-#[derive(Serialize)]
-struct InvitationNotice<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    room: &'a str,
-    from: &'a str,
-}
-
-#[derive(Serialize)]
-struct InvitationEntry {
-    room: String,
-    from: String,
-    /// Milliseconds since the Unix epoch.
-    at: i64,
-}
-
-/// Reply to `room_invitations`.
-#[derive(Serialize)]
-struct InvitationsReply {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<RequestId>,
-    invitations: Vec<InvitationEntry>,
-}
-
-/// Reply to `room_info`.
-#[derive(Serialize)]
-struct InfoReply {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<RequestId>,
-    room: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    topic: Option<String>,
-    /// Absent only if the owner's account was deleted moments ago.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    owner: Option<String>,
-    moderators: Vec<String>,
-    /// Every member, owner and moderators included.
-    members: Vec<String>,
-    /// Members currently in the room.
-    present: Vec<String>,
-    /// Only for the owner, moderators and admins.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    invited: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    banned: Option<Vec<String>>,
-}
+/// Error codes of the private-room frames, from the protocol crate.
+pub use chat_api::rooms::codes;
 
 /// Why a request failed: the client's fault or the server's.
 enum Failure {
@@ -455,14 +326,14 @@ impl RoomsPlugin {
     /// Tells the room's members who are present, and the account concerned
     /// (`also`, folded; it may already be out of the room), about a
     /// moderation event.
-    fn announce(&self, event: &RoomEvent<'_>, also: Option<&str>) {
+    fn announce(&self, event: &RoomEvent, also: Option<&str>) {
         let payload = Payload::encode(event);
         // An error only means that no member is present.
-        let _ = self.host.send_to_room(event.room, payload.clone());
+        let _ = self.host.send_to_room(&event.room, payload.clone());
         let Some(also) = also else { return };
         let present = self
             .host
-            .room_members(event.room)
+            .room_members(&event.room)
             .is_some_and(|members| members.iter().any(|n| fold(n) == also));
         if !present {
             if let Some(session) = self.host.session_of(also) {
@@ -471,20 +342,19 @@ impl RoomsPlugin {
         }
     }
 
-    fn event<'a>(
-        access: &'a Access,
-        event: &'static str,
-        user: Option<&'a str>,
-        reason: Option<&'a str>,
-    ) -> RoomEvent<'a> {
+    fn event(
+        access: &Access,
+        event: RoomEventKind,
+        user: Option<&str>,
+        reason: Option<&str>,
+    ) -> RoomEvent {
         RoomEvent {
-            kind: "room_event",
-            room: &access.room.name,
+            room: access.room.name.clone(),
             event,
-            by: &access.actor.name,
-            user,
+            by: access.actor.name.clone(),
+            user: user.map(str::to_string),
             topic: None,
-            reason,
+            reason: reason.map(str::to_string),
             ts: now_ms(),
         }
     }
@@ -644,27 +514,43 @@ impl RoomsPlugin {
     // ---- room_* frames ----
 
     async fn room_frame(&self, session: &dyn Session, frame: &Inbound) -> Outcome {
+        if !RoomRequest::KINDS.contains(&frame.kind.as_str()) {
+            return Err(refuse(
+                ErrorCode::UNKNOWN_TYPE,
+                format!("unknown frame type '{}'; the private-room frames are listed in docs/protocol.md", frame.kind),
+            ));
+        }
         let id = frame.id;
-        match frame.kind.as_str() {
-            "room_create" => self.create(session, id, frame.decode_custom()?).await,
-            "room_invite" => self.invite(session, id, frame.decode_custom()?).await,
-            "room_revoke" => self.revoke(session, id, frame.decode_custom()?).await,
-            "room_accept" => self.accept(session, id, frame.decode_custom()?).await,
-            "room_decline" => self.decline(session, id, frame.decode_custom()?).await,
-            "room_kick" => self.kick(session, id, frame.decode_custom()?, false).await,
-            "room_ban" => self.kick(session, id, frame.decode_custom()?, true).await,
-            "room_unban" => self.unban(session, id, frame.decode_custom()?).await,
-            "room_topic" => self.topic(session, id, frame.decode_custom()?).await,
-            "room_promote" => self.set_role(session, id, frame.decode_custom()?, Role::Moderator).await,
-            "room_demote" => self.set_role(session, id, frame.decode_custom()?, Role::Member).await,
-            "room_transfer" => self.transfer(session, id, frame.decode_custom()?).await,
-            "room_delete" => self.delete(session, id, frame.decode_custom()?).await,
-            "room_leave" => self.leave(session, id, frame.decode_custom()?).await,
-            "room_invitations" => self.invitations(session, id).await,
-            "room_info" => self.info(session, id, frame.decode_custom()?).await,
+        match frame.decode_custom::<RoomRequest>()? {
+            RoomRequest::Create { room, topic } => self.create(session, id, &room, topic).await,
+            RoomRequest::Invite { room, user } => self.invite(session, id, &room, &user).await,
+            RoomRequest::Revoke { room, user } => self.revoke(session, id, &room, &user).await,
+            RoomRequest::Accept { room } => self.accept(session, id, &room).await,
+            RoomRequest::Decline { room } => self.decline(session, id, &room).await,
+            RoomRequest::Kick { room, user, reason } => {
+                self.kick(session, id, (&room, &user), reason, false).await
+            }
+            RoomRequest::Ban { room, user, reason } => {
+                self.kick(session, id, (&room, &user), reason, true).await
+            }
+            RoomRequest::Unban { room, user } => self.unban(session, id, &room, &user).await,
+            RoomRequest::Topic { room, topic } => self.topic(session, id, &room, &topic).await,
+            RoomRequest::Promote { room, user } => {
+                self.set_role(session, id, &room, &user, Role::Moderator)
+                    .await
+            }
+            RoomRequest::Demote { room, user } => {
+                self.set_role(session, id, &room, &user, Role::Member).await
+            }
+            RoomRequest::Transfer { room, user } => self.transfer(session, id, &room, &user).await,
+            RoomRequest::Delete { room } => self.delete(session, id, &room).await,
+            RoomRequest::Leave { room } => self.leave(session, id, &room).await,
+            RoomRequest::Invitations {} => self.invitations(session, id).await,
+            RoomRequest::Info { room } => self.info(session, id, &room).await,
+            // A request chat-protocol knows and this plugin does not yet.
             other => Err(refuse(
                 ErrorCode::UNKNOWN_TYPE,
-                format!("unknown frame type '{other}'; the private-room frames are listed in docs/protocol.md"),
+                format!("this server does not handle '{}' frames", other.kind()),
             )),
         }
     }
@@ -673,29 +559,30 @@ impl RoomsPlugin {
         &self,
         session: &dyn Session,
         id: Option<RequestId>,
-        req: CreateRequest,
+        room: &str,
+        topic: Option<String>,
     ) -> Outcome {
         let actor = Self::actor(session)?;
-        validate_room(&req.room).map_err(|e| refuse(ErrorCode::INVALID_ROOM, e.to_string()))?;
-        let topic = req.topic.filter(|t| !t.is_empty());
+        validate_room(room).map_err(|e| refuse(ErrorCode::INVALID_ROOM, e.to_string()))?;
+        let topic = topic.filter(|t| !t.is_empty());
         if let Some(topic) = &topic {
             self.check_text("topic", topic)?;
         }
-        let key = fold(&req.room);
+        let key = fold(room);
         let taken = || {
             refuse(
                 codes::ROOM_EXISTS,
-                format!("the room name {} is taken; choose another", req.room),
+                format!("the room name {room} is taken; choose another"),
             )
         };
         let _room_lock = self.locks.lock(&key).await;
-        if self.is_private(&key).await? || self.host.room_members(&req.room).is_some() {
+        if self.is_private(&key).await? || self.host.room_members(room).is_some() {
             return Err(taken());
         }
         let row = match self
             .store
             .create_room(
-                &req.room,
+                room,
                 &key,
                 &actor.key,
                 topic.as_deref(),
@@ -736,11 +623,12 @@ impl RoomsPlugin {
         &self,
         session: &dyn Session,
         id: Option<RequestId>,
-        req: TargetRequest,
+        room: &str,
+        user: &str,
     ) -> Outcome {
-        let (access, _room_lock) = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, room).await?;
         access.require_moderator("invite")?;
-        let (target, name) = self.target(&req.user).await?;
+        let (target, name) = self.target(user).await?;
         let room = access.room.id;
         if self.store.role_of(room, &target).await?.is_some() {
             return Err(refuse(
@@ -780,10 +668,9 @@ impl RoomsPlugin {
         if let Some(invitee) = self.host.session_of(&target) {
             self.host.send_to_session(
                 invitee,
-                Payload::encode(&InvitationNotice {
-                    kind: "room_invitation",
-                    room: &access.room.name,
-                    from: &access.actor.name,
+                Payload::encode(&RoomInvitation {
+                    room: access.room.name.clone(),
+                    from: access.actor.name.clone(),
                 }),
             );
         }
@@ -795,11 +682,12 @@ impl RoomsPlugin {
         &self,
         session: &dyn Session,
         id: Option<RequestId>,
-        req: TargetRequest,
+        room: &str,
+        user: &str,
     ) -> Outcome {
-        let (access, _room_lock) = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, room).await?;
         access.require_moderator("revoke invitations")?;
-        let (target, name) = self.target(&req.user).await?;
+        let (target, name) = self.target(user).await?;
         if !self
             .store
             .remove_invitation(access.room.id, &target)
@@ -813,20 +701,20 @@ impl RoomsPlugin {
         if let Some(invitee) = self.host.session_of(&target) {
             self.host.send_to_session(
                 invitee,
-                Payload::encode(&Self::event(&access, "revoke", Some(&name), None)),
+                Payload::encode(&Self::event(
+                    &access,
+                    RoomEventKind::Revoke,
+                    Some(&name),
+                    None,
+                )),
             );
         }
         session.reply_ok(id);
         Ok(())
     }
 
-    async fn accept(
-        &self,
-        session: &dyn Session,
-        id: Option<RequestId>,
-        req: RoomRequest,
-    ) -> Outcome {
-        let (actor, row, _key, _room_lock) = self.existing(session, &req.room).await?;
+    async fn accept(&self, session: &dyn Session, id: Option<RequestId>, room: &str) -> Outcome {
+        let (actor, row, _key, _room_lock) = self.existing(session, room).await?;
         if self.store.role_of(row.id, &actor.key).await?.is_some() {
             return Err(refuse(
                 codes::ALREADY_MEMBER,
@@ -834,22 +722,17 @@ impl RoomsPlugin {
             ));
         }
         let Some(invitation) = self.store.accept(row.id, &actor.key).await? else {
-            return Err(hidden(&req.room));
+            return Err(hidden(room));
         };
         tracing::debug!(room = %row.name, account = %actor.name, "invitation accepted");
         self.enter_accepted(session, &row, &actor.key, invitation, id)
             .await
     }
 
-    async fn decline(
-        &self,
-        session: &dyn Session,
-        id: Option<RequestId>,
-        req: RoomRequest,
-    ) -> Outcome {
-        let (actor, row, _key, _room_lock) = self.existing(session, &req.room).await?;
+    async fn decline(&self, session: &dyn Session, id: Option<RequestId>, room: &str) -> Outcome {
+        let (actor, row, _key, _room_lock) = self.existing(session, room).await?;
         if !self.store.remove_invitation(row.id, &actor.key).await? {
-            return Err(hidden(&req.room));
+            return Err(hidden(room));
         }
         session.reply_ok(id);
         Ok(())
@@ -861,21 +744,22 @@ impl RoomsPlugin {
         &self,
         session: &dyn Session,
         id: Option<RequestId>,
-        req: TargetRequest,
+        (room, user): (&str, &str),
+        reason: Option<String>,
         ban: bool,
     ) -> Outcome {
-        let (what, done) = if ban {
-            ("ban", "banned")
+        let (what, done, kind) = if ban {
+            ("ban", "banned", RoomEventKind::Ban)
         } else {
-            ("kick", "kicked")
+            ("kick", "kicked", RoomEventKind::Kick)
         };
-        let (access, _room_lock) = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, room).await?;
         access.require_moderator(what)?;
-        let reason = req.reason.filter(|r| !r.is_empty());
+        let reason = reason.filter(|r| !r.is_empty());
         if let Some(reason) = &reason {
             self.check_text("reason", reason)?;
         }
-        let (target, name) = self.target(&req.user).await?;
+        let (target, name) = self.target(user).await?;
         if target == access.actor.key {
             return Err(forbidden(format!(
                 "you cannot {what} yourself; use room_leave"
@@ -926,7 +810,7 @@ impl RoomsPlugin {
         // Out of the hub room first, so that the target gets nothing more
         // from the room, only its own copy of the event.
         self.remove_from_hub(&target, &access.room.name, &text);
-        let event = Self::event(&access, what, Some(&name), reason.as_deref());
+        let event = Self::event(&access, kind, Some(&name), reason.as_deref());
         self.announce(&event, knew_the_room.then_some(target.as_str()));
         tracing::info!(room = %access.room.name, by = %access.actor.name, target = %name, "{what}");
         session.reply_ok(id);
@@ -937,11 +821,12 @@ impl RoomsPlugin {
         &self,
         session: &dyn Session,
         id: Option<RequestId>,
-        req: TargetRequest,
+        room: &str,
+        user: &str,
     ) -> Outcome {
-        let (access, _room_lock) = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, room).await?;
         access.require_moderator("unban")?;
-        let (target, name) = self.target(&req.user).await?;
+        let (target, name) = self.target(user).await?;
         if !self.store.unban(access.room.id, &target).await? {
             return Err(refuse(
                 codes::NOT_BANNED,
@@ -956,15 +841,16 @@ impl RoomsPlugin {
         &self,
         session: &dyn Session,
         id: Option<RequestId>,
-        req: TopicRequest,
+        room: &str,
+        topic: &str,
     ) -> Outcome {
-        let (access, _room_lock) = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, room).await?;
         access.require_moderator("set the topic")?;
-        self.check_text("topic", &req.topic)?;
-        let topic = Some(req.topic.as_str()).filter(|t| !t.is_empty());
+        self.check_text("topic", topic)?;
+        let topic = Some(topic).filter(|t| !t.is_empty());
         self.store.set_topic(access.room.id, topic).await?;
-        let mut event = Self::event(&access, "topic", None, None);
-        event.topic = topic;
+        let mut event = Self::event(&access, RoomEventKind::Topic, None, None);
+        event.topic = topic.map(str::to_string);
         self.announce(&event, None);
         session.reply_ok(id);
         Ok(())
@@ -974,12 +860,13 @@ impl RoomsPlugin {
         &self,
         session: &dyn Session,
         id: Option<RequestId>,
-        req: TargetRequest,
+        room: &str,
+        user: &str,
         role: Role,
     ) -> Outcome {
-        let (access, _room_lock) = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, room).await?;
         access.require_owner("appoint or remove moderators")?;
-        let (target, name) = self.target(&req.user).await?;
+        let (target, name) = self.target(user).await?;
         match self.store.role_of(access.room.id, &target).await? {
             None => {
                 return Err(refuse(
@@ -997,9 +884,9 @@ impl RoomsPlugin {
         }
         self.store.set_role(access.room.id, &target, role).await?;
         let what = if role == Role::Moderator {
-            "promote"
+            RoomEventKind::Promote
         } else {
-            "demote"
+            RoomEventKind::Demote
         };
         self.announce(
             &Self::event(&access, what, Some(&name), None),
@@ -1013,11 +900,12 @@ impl RoomsPlugin {
         &self,
         session: &dyn Session,
         id: Option<RequestId>,
-        req: TargetRequest,
+        room: &str,
+        user: &str,
     ) -> Outcome {
-        let (access, _room_lock) = self.access(session, &req.room).await?;
+        let (access, _room_lock) = self.access(session, room).await?;
         access.require_owner("hand the room over")?;
-        let (target, name) = self.target(&req.user).await?;
+        let (target, name) = self.target(user).await?;
         match self.store.role_of(access.room.id, &target).await? {
             None => {
                 return Err(refuse(
@@ -1038,7 +926,7 @@ impl RoomsPlugin {
         }
         self.store.transfer(access.room.id, &target).await?;
         self.announce(
-            &Self::event(&access, "transfer", Some(&name), None),
+            &Self::event(&access, RoomEventKind::Transfer, Some(&name), None),
             Some(&target),
         );
         tracing::info!(room = %access.room.name, by = %access.actor.name, to = %name, "private room handed over");
@@ -1046,13 +934,8 @@ impl RoomsPlugin {
         Ok(())
     }
 
-    async fn delete(
-        &self,
-        session: &dyn Session,
-        id: Option<RequestId>,
-        req: RoomRequest,
-    ) -> Outcome {
-        let (access, _room_lock) = self.access(session, &req.room).await?;
+    async fn delete(&self, session: &dyn Session, id: Option<RequestId>, room: &str) -> Outcome {
+        let (access, _room_lock) = self.access(session, room).await?;
         access.require_owner("delete it")?;
         self.store.delete_room(access.room.id).await?;
         self.private_names()
@@ -1070,7 +953,7 @@ impl RoomsPlugin {
             &access.room.name,
             &format!("the room was deleted by {}", access.actor.name),
         );
-        let event = Payload::encode(&Self::event(&access, "delete", None, None));
+        let event = Payload::encode(&Self::event(&access, RoomEventKind::Delete, None, None));
         for nick in present {
             if let Some(member) = self.host.session_of(&nick) {
                 self.host.send_to_session(member, event.clone());
@@ -1081,19 +964,14 @@ impl RoomsPlugin {
         Ok(())
     }
 
-    async fn leave(
-        &self,
-        session: &dyn Session,
-        id: Option<RequestId>,
-        req: RoomRequest,
-    ) -> Outcome {
-        let (access, _room_lock) = self.access(session, &req.room).await?;
+    async fn leave(&self, session: &dyn Session, id: Option<RequestId>, room: &str) -> Outcome {
+        let (access, _room_lock) = self.access(session, room).await?;
         match self
             .store
             .role_of(access.room.id, &access.actor.key)
             .await?
         {
-            None => return Err(hidden(&req.room)),
+            None => return Err(hidden(room)),
             Some(Role::Owner) => {
                 return Err(forbidden(format!(
                     "you own {}: hand it over (room_transfer) or delete it (room_delete) first",
@@ -1119,27 +997,18 @@ impl RoomsPlugin {
             .invitations_of(&actor.key)
             .await?
             .into_iter()
-            .map(|i| InvitationEntry {
+            .map(|i| Invitation {
                 room: i.room,
                 from: i.from,
                 at: i.at,
             })
             .collect();
-        session.send_frame(&InvitationsReply {
-            kind: "room_invitations",
-            id,
-            invitations,
-        });
+        session.send_frame(&RoomInvitations { id, invitations });
         Ok(())
     }
 
-    async fn info(
-        &self,
-        session: &dyn Session,
-        id: Option<RequestId>,
-        req: RoomRequest,
-    ) -> Outcome {
-        let (access, _room_lock) = self.access(session, &req.room).await?;
+    async fn info(&self, session: &dyn Session, id: Option<RequestId>, room: &str) -> Outcome {
+        let (access, _room_lock) = self.access(session, room).await?;
         let details = self.store.details(access.room.id).await?;
         let pick = |role: Role| -> Vec<String> {
             details
@@ -1150,8 +1019,7 @@ impl RoomsPlugin {
                 .collect()
         };
         let moderating = access.can_moderate();
-        session.send_frame(&InfoReply {
-            kind: "room_info",
+        session.send_frame(&RoomDetails {
             id,
             room: access.room.name.clone(),
             topic: access.room.topic.clone(),

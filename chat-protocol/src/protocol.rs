@@ -20,8 +20,12 @@ pub const PROTOCOL_VERSION: u32 = 1;
 pub type RequestId = u64;
 
 /// Frames a client sends to the server (the core set; plugins add more).
+///
+/// New frame types may appear within a protocol version: match with a `_`
+/// arm.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ClientFrame {
     /// First frame of every connection.
     Hello {
@@ -326,6 +330,7 @@ pub enum ServerFrame {
 
 /// One conversation in an `unread` frame.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct UnreadEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub room: Option<String>,
@@ -337,6 +342,25 @@ pub struct UnreadEntry {
     pub read_msg_id: u64,
     /// Messages from others after the marker, counted up to 1000.
     pub unread: u64,
+}
+
+impl UnreadEntry {
+    /// A room's (`room`) or a direct conversation's (`with`) entry.
+    pub fn new(
+        room: Option<String>,
+        with: Option<String>,
+        last_msg_id: u64,
+        read_msg_id: u64,
+        unread: u64,
+    ) -> UnreadEntry {
+        UnreadEntry {
+            room,
+            with,
+            last_msg_id,
+            read_msg_id,
+            unread,
+        }
+    }
 }
 
 impl ServerFrame {

@@ -1,7 +1,7 @@
 //! Property tests of client frame decoding: no input makes it panic, and
 //! every refusal carries one of the documented error codes.
 
-use chat_api::{ErrorCode, Inbound};
+use chat_protocol::{ErrorCode, Inbound};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -107,7 +107,7 @@ proptest! {
 fn a_client_cannot_set_the_server_side_history_floor() {
     let frame = Inbound::parse(br##"{"type":"history","room":"#r","floor":0}"##).unwrap();
     match frame.request {
-        chat_api::Request::Core(chat_api::ClientFrame::History { floor, .. }) => {
+        chat_protocol::Request::Core(chat_protocol::ClientFrame::History { floor, .. }) => {
             assert_eq!(floor, None)
         }
         other => panic!("{other:?}"),
