@@ -54,5 +54,8 @@ async fn too_long_or_refused_words_are_rejected_and_reload_applies() {
     }
     let applied = plugin.reconfigure(&config("max_length = 100")).unwrap();
     assert_eq!(applied, Reconfigured::Applied);
-    assert!(matches!(filter(&plugin, "darn, eleven chars").await.0, Verdict::Continue));
+    assert!(matches!(
+        filter(&plugin, "darn, eleven chars").await.0,
+        Verdict::Continue
+    ));
 }
