@@ -579,7 +579,7 @@ mod files {
     }
 
     fn event(s: &mut State, slot: u32, kind: TransferEventKind) {
-        net(s, NetEvent::Transfer(TransferEvent { slot, kind }));
+        update(s, Event::Transfer(TransferEvent { slot, kind }));
     }
 
     #[test]
@@ -1024,7 +1024,7 @@ mod rooms {
             panic!()
         };
         assert_eq!(
-            super::super::rooms::describe(&note, "alice"),
+            note.describe("alice"),
             "bob banned carol from #secret"
         );
         custom(

@@ -105,7 +105,7 @@ pub fn send_file(state: &mut State, to: FileTo, path: &str, out: &mut Vec<NetCom
     let slot = transfer.slot;
     let text = format!(
         "sending {name} ({}) to {conv}",
-        crate::progress::human_bytes(size as f64)
+        crate::layout::human_bytes(size as f64)
     );
     state.note(index, Body::Info(text));
     out.push(NetCommand::Transfer(TransferJob::Upload {
@@ -381,8 +381,8 @@ pub fn on_custom(
                     o.name,
                     to.unwrap_or("?"),
                     o.state,
-                    crate::progress::human_bytes(o.received as f64),
-                    crate::progress::human_bytes(o.size as f64),
+                    crate::layout::human_bytes(o.received as f64),
+                    crate::layout::human_bytes(o.size as f64),
                 );
                 state.note(index, Body::Info(text));
             }
@@ -621,13 +621,5 @@ pub fn resume(state: &mut State, out: &mut Vec<NetCommand>) {
     for (conv, name) in resumed {
         let index = state.find(&conv).unwrap_or(0);
         state.note(index, Body::Info(format!("resuming {name}")));
-    }
-}
-
-/// A short description of where a file goes, for the transfers view.
-pub fn label(t: &crate::transfers::Transfer) -> String {
-    match t.direction {
-        Direction::Upload => format!("↑ {} → {}", t.name, t.conv),
-        Direction::Download => format!("↓ {} ← {}", t.name, t.conv),
     }
 }

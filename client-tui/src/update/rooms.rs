@@ -460,34 +460,3 @@ fn on_event(state: &mut State, note: RoomEventNote) {
     }
 }
 
-/// An event in words, for the screen.
-pub fn describe(note: &RoomEventNote, own_nick: &str) -> String {
-    let who = |nick: &str| {
-        if fold(nick) == fold(own_nick) {
-            "you".to_string()
-        } else {
-            nick.to_string()
-        }
-    };
-    let by = who(&note.by);
-    let user = note.user.as_deref().map(who).unwrap_or_else(|| "?".into());
-    let reason = note
-        .reason
-        .as_deref()
-        .map(|r| format!(" ({r})"))
-        .unwrap_or_default();
-    match note.event.as_str() {
-        "kick" => format!("{by} kicked {user} out of {}{reason}", note.room),
-        "ban" => format!("{by} banned {user} from {}{reason}", note.room),
-        "topic" => match &note.topic {
-            Some(topic) => format!("{by} set the topic to: {topic}"),
-            None => format!("{by} cleared the topic"),
-        },
-        "promote" => format!("{by} made {user} a moderator"),
-        "demote" => format!("{by} made {user} a plain member again"),
-        "transfer" => format!("{by} handed {} over to {user}", note.room),
-        "delete" => format!("{by} deleted {}", note.room),
-        "revoke" => format!("{by} withdrew the invitation to {}", note.room),
-        other => format!("{by}: {other} {}", note.room),
-    }
-}
