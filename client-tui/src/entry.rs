@@ -164,7 +164,7 @@ pub enum Delivery {
 impl RoomEventNote {
     /// An event in words, for the screen.
     pub fn describe(&self, own_nick: &str) -> String {
-            let note = self;
+        let note = self;
         let who = |nick: &str| {
             if fold(nick) == fold(own_nick) {
                 "you".to_string()

@@ -9,10 +9,10 @@ use chat_api::names::fold;
 use chat_api::RequestId;
 
 use crate::editor::Editor;
-use crate::layout;
 pub use crate::entry::{
     Body, Delivery, Entry, Invitation, Origin, RoomDetails, RoomEventNote, TransferNote,
 };
+use crate::layout;
 
 /// `/help` in the full-screen client: shown over the conversation instead
 /// of being written into it; PageUp/PageDown scroll, Esc closes.

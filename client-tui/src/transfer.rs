@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use chat_api::files::{
-    FileAck, FileComplete, FileInfo, FileOffer, FileOffered, FileResume,
-    FileResumed, FileTarget,
+    FileAck, FileComplete, FileInfo, FileOffer, FileOffered, FileResume, FileResumed, FileTarget,
 };
 use chat_api::{RequestId, ServerFrame};
 use chat_client::files::{download_over, hash_file, DownloadLink, FileError, DOWNLOAD_WINDOW};

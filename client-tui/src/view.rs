@@ -12,9 +12,7 @@ use ratatui::Frame;
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
-use crate::layout::{
-    entry_text, sanitize, shows_members, sidebar_width, Tone, MEMBERS_WIDTH,
-};
+use crate::layout::{entry_text, sanitize, shows_members, sidebar_width, Tone, MEMBERS_WIDTH};
 use crate::progress::TransferBar;
 use crate::state::{ConvKind, Conversation, Entry, Link, State};
 use crate::transfers::TransferStatus;
@@ -505,5 +503,4 @@ mod tests {
                 .collect();
         assert!(distinct.len() > 2);
     }
-
 }

@@ -8,7 +8,9 @@ use serde_json::json;
 use super::{error_body, files, history, online, quit, rooms, say, send, send_chat};
 use crate::command::{Command, RoomCommand};
 use crate::net::{NetCommand, Outgoing};
-use crate::state::{Body, ConvKind, Frontend, HelpView, PasswordPurpose, PendingKind, State, SERVER_CONV};
+use crate::state::{
+    Body, ConvKind, Frontend, HelpView, PasswordPurpose, PendingKind, State, SERVER_CONV,
+};
 
 pub(super) fn run_command(state: &mut State, command: Command, out: &mut Vec<NetCommand>) {
     let here = state.current;
@@ -47,7 +49,9 @@ pub(super) fn run_command(state: &mut State, command: Command, out: &mut Vec<Net
             send(state, &here_name, PendingKind::Nick(nick), frame, out)
         }
         Command::Who(room) => {
-            let frame = core(ClientFrame::Users { room: room.or(current_room) });
+            let frame = core(ClientFrame::Users {
+                room: room.or(current_room),
+            });
             send(state, &here_name, PendingKind::Users, frame, out)
         }
         Command::Users(room) => {
@@ -129,9 +133,10 @@ fn part(state: &mut State, room: Option<String>, out: &mut Vec<NetCommand>) {
         );
         return;
     };
-    let conv = state
-        .find(&room)
-        .map_or_else(|| state.current_conv().name.clone(), |i| state.convs[i].name.clone());
+    let conv = state.find(&room).map_or_else(
+        || state.current_conv().name.clone(),
+        |i| state.convs[i].name.clone(),
+    );
     send(
         state,
         &conv,

@@ -8,7 +8,9 @@ use super::commands::account_request;
 use super::frames::{mark_delivery, on_frame};
 use super::{error_body, files, history, join_requests};
 use crate::net::{NetCommand, NetEvent, Outgoing};
-use crate::state::{Body, Delivery, Frontend, Link, PasswordPurpose, PendingKind, State, SERVER_CONV};
+use crate::state::{
+    Body, Delivery, Frontend, Link, PasswordPurpose, PendingKind, State, SERVER_CONV,
+};
 
 pub(super) fn on_net(state: &mut State, event: NetEvent, out: &mut Vec<NetCommand>) {
     match event {

@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 use chat_api::files::{
-    FileAvailable, FileCancel, FileDecline, FileDeclined, FileDelivered, FileList, FileListing,
-    FileRemoved, FileTarget,
+    FileAvailable, FileCancel, FileDecline, FileDeclined, FileDelivered, FileInfo, FileList,
+    FileListing, FileRemoved, FileTarget,
 };
 use serde_json::Value;
 
-use super::{error_body, send};
+use super::{error_body, feature_enabled, send};
 use crate::command::FileTo;
 use crate::net::{NetCommand, Outgoing};
 use crate::state::{Body, ConvKind, Frontend, PendingKind, State, TransferNote, SERVER_CONV};
@@ -20,18 +20,20 @@ use crate::transfers::{destination, safe_file_name, Direction, TransferStatus};
 /// Whether the server has the files plugin; says so where the user is
 /// when it has not.
 fn files_enabled(state: &mut State) -> bool {
-    if state.server.features.iter().any(|f| f == "files") {
-        return true;
+    feature_enabled(state, "files", "file transfer")
+}
+
+/// The file offered as `id` (the latest without one); says why where the
+/// user is when there is none.
+fn offered(state: &mut State, id: Option<&str>) -> Option<FileInfo> {
+    match state.transfers.find_offer(id) {
+        Ok(file) => Some(file.clone()),
+        Err(e) => {
+            let here = state.current;
+            state.note(here, error_body("input", e.to_string()));
+            None
+        }
     }
-    let here = state.current;
-    state.note(
-        here,
-        error_body(
-            "feature_disabled",
-            "this server has no file transfer (its welcome lists no 'files' feature)".into(),
-        ),
-    );
-    false
 }
 
 /// `~/x` is `$HOME/x`; other paths are taken as they are.
@@ -126,14 +128,10 @@ pub fn accept(
     if !files_enabled(state) {
         return;
     }
-    let here = state.current;
-    let file = match state.transfers.find_offer(id.as_deref()) {
-        Ok(file) => file.clone(),
-        Err(e) => {
-            state.note(here, error_body("input", e.to_string()));
-            return;
-        }
+    let Some(file) = offered(state, id.as_deref()) else {
+        return;
     };
+    let here = state.current;
     let dir = dir.map_or_else(|| state.download_dir.clone(), |d| expand_home(&d));
     if !dir.is_dir() {
         let message = format!("cannot save into {}: it is not a directory", dir.display());
@@ -177,13 +175,8 @@ pub fn decline(state: &mut State, id: Option<String>, out: &mut Vec<NetCommand>)
     if !files_enabled(state) {
         return;
     }
-    let here = state.current;
-    let file = match state.transfers.find_offer(id.as_deref()) {
-        Ok(file) => file.clone(),
-        Err(e) => {
-            state.note(here, error_body("input", e.to_string()));
-            return;
-        }
+    let Some(file) = offered(state, id.as_deref()) else {
+        return;
     };
     let conv = file.room.clone().unwrap_or_else(|| file.from.clone());
     let frame = serde_json::to_value(FileDecline {

@@ -58,7 +58,7 @@ fn on_history_frame(
                 history::on_catch_up_page(state, reply.index, frame, out)
             }
             Some(PendingKind::History { user }) => {
-                history::on_page(state, reply.index, frame, user.clone())
+                history::on_page(state, reply.index, frame, *user)
             }
             _ => {}
         },

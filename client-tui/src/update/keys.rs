@@ -5,10 +5,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseEvent, MouseEventKi
 use super::{history, quit, submit};
 use crate::command::Command;
 use crate::complete::{self, Cycle, Sources};
-use crate::net::NetCommand;
 use crate::layout::{help_rows, help_width};
+use crate::net::NetCommand;
 use crate::state::{Body, ConvKind, HelpView, State};
-
 
 /// Rows one mouse-wheel step scrolls.
 const WHEEL_ROWS: usize = 3;

@@ -7,8 +7,8 @@ use crossterm::event::{KeyEvent, KeyEventKind, MouseEvent};
 
 use crate::command::{self, Command, Input};
 use crate::net::{NetCommand, NetEvent, Outgoing};
-use crate::transfer::TransferEvent;
 use crate::state::{Body, ConvKind, Delivery, Frontend, Link, Origin, PendingKind, State};
+use crate::transfer::TransferEvent;
 use commands::{password_entered, run_command};
 use connection::{login_frames, on_net};
 use keys::{on_key, on_mouse};
@@ -129,6 +129,18 @@ fn submit(state: &mut State, line: String, out: &mut Vec<NetCommand>) {
         Input::Text(text) => say(state, here, text, out),
         Input::Command(command) => run_command(state, command, out),
     }
+}
+
+/// Whether the server's welcome lists `feature`; says where the user is
+/// that the server has no `what` when it does not.
+pub(crate) fn feature_enabled(state: &mut State, feature: &str, what: &str) -> bool {
+    if state.server.features.iter().any(|f| f == feature) {
+        return true;
+    }
+    let here = state.current;
+    let message = format!("this server has no {what} (its welcome lists no '{feature}' feature)");
+    state.note(here, error_body("feature_disabled", message));
+    false
 }
 
 pub(crate) fn error_body(code: &str, message: String) -> Body {

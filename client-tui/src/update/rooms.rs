@@ -5,7 +5,7 @@
 use chat_api::names::fold;
 use serde_json::{json, Value};
 
-use super::{error_body, send};
+use super::{error_body, feature_enabled, send};
 use crate::command::{RoomCommand, TopicChange};
 use crate::net::{NetCommand, Outgoing};
 use crate::state::{Body, ConvKind, Invitation, PendingKind, RoomDetails, RoomEventNote, State};
@@ -13,19 +13,26 @@ use crate::state::{Body, ConvKind, Invitation, PendingKind, RoomDetails, RoomEve
 /// Whether the server has the rooms plugin; says so where the user is when
 /// it has not.
 fn rooms_enabled(state: &mut State) -> bool {
-    if state.server.features.iter().any(|f| f == "private_rooms") {
-        return true;
-    }
-    let here = state.current;
-    state.note(
-        here,
-        error_body(
-            "feature_disabled",
-            "this server has no private rooms (its welcome lists no 'private_rooms' feature)"
-                .into(),
-        ),
+    feature_enabled(state, "private_rooms", "private rooms")
+}
+
+/// Shows room `room` and asks the server to let us in with `frame`
+/// (`room_create`, `room_accept`); wanted from now on, like a `/join`.
+fn enter(state: &mut State, room: String, frame: Value, out: &mut Vec<NetCommand>) {
+    let index = state.conv_index(&room, ConvKind::Room);
+    state.switch_to(index);
+    // Private once the server agrees (`on_entered`).
+    let conv = &mut state.convs[index];
+    conv.joined = true;
+    conv.closed = None;
+    let name = conv.name.clone();
+    send(
+        state,
+        &name,
+        PendingKind::RoomEnter(room),
+        Outgoing::Json(frame),
+        out,
     );
-    false
 }
 
 /// The room a command is about: the one named, or the current
@@ -104,43 +111,18 @@ pub fn run(state: &mut State, command: RoomCommand, out: &mut Vec<NetCommand>) {
     }
     match command {
         RoomCommand::Create { room, topic } => {
-            let index = state.conv_index(&room, ConvKind::Room);
-            state.switch_to(index);
-            // Private once the server agrees (`on_entered`).
-            let conv = &mut state.convs[index];
-            conv.joined = true;
-            conv.closed = None;
-            let name = conv.name.clone();
             let mut frame = json!({ "type": "room_create", "room": room });
             if let Some(topic) = topic {
                 frame["topic"] = json!(topic);
             }
-            send(
-                state,
-                &name,
-                PendingKind::RoomEnter(room),
-                Outgoing::Json(frame),
-                out,
-            );
+            enter(state, room, frame, out);
         }
         RoomCommand::Accept(room) => {
             let Some(room) = invitation_room(state, room) else {
                 return;
             };
-            let index = state.conv_index(&room, ConvKind::Room);
-            state.switch_to(index);
-            let conv = &mut state.convs[index];
-            conv.joined = true;
-            conv.closed = None;
-            let name = conv.name.clone();
             let frame = json!({ "type": "room_accept", "room": room });
-            send(
-                state,
-                &name,
-                PendingKind::RoomEnter(room),
-                Outgoing::Json(frame),
-                out,
-            );
+            enter(state, room, frame, out);
         }
         RoomCommand::Decline(room) => {
             let Some(room) = invitation_room(state, room) else {
@@ -459,4 +441,3 @@ fn on_event(state: &mut State, note: RoomEventNote) {
         _ => {}
     }
 }
-

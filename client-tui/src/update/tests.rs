@@ -1023,10 +1023,7 @@ mod rooms {
         let Body::RoomEvent(note) = last_body(&s, "#secret") else {
             panic!()
         };
-        assert_eq!(
-            note.describe("alice"),
-            "bob banned carol from #secret"
-        );
+        assert_eq!(note.describe("alice"), "bob banned carol from #secret");
         custom(
             &mut s,
             "room_event",
