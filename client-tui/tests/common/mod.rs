@@ -1,7 +1,10 @@
-//! Shared test helpers: a real in-process chatd, and `client-tui --line`
-//! processes driven through their standard input and output.
+//! Shared test helpers: the workspace's test kit (a real in-process chatd),
+//! and `client-tui --line` processes driven through their standard input
+//! and output.
 
 #![allow(dead_code)]
+
+pub use chatd_testkit::*;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -33,51 +36,9 @@ pub async fn registered(addr: &str, user: &str) -> chat_client::Client {
     client
 }
 
-/// A running server and the directory holding its data.
-pub struct TestServer {
-    pub server: chatd::RunningServer,
-    pub addr: SocketAddr,
-    pub dir: tempfile::TempDir,
-}
-
-/// Starts chatd on `listen` (use `127.0.0.1:0` for a free port), with
-/// `extra` TOML appended to the config.
-pub async fn start_server_at(listen: &str, dir: tempfile::TempDir, extra: &str) -> TestServer {
-    let text = format!(
-        "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n{extra}",
-        dir.path().join("data").display()
-    );
-    let config = chatd::Config::parse(&text, "test", None).expect("test config is valid");
-    let server = chatd::start(config).await.expect("server starts");
-    let addr = server.tcp_addr.expect("plaintext listener");
-    TestServer { server, addr, dir }
-}
-
-/// Starts chatd on a port below the kernel's ephemeral range (32768 and up
-/// on Linux), so that it can be restarted on the same port without another
-/// test's port-0 listener or outgoing connection taking it in between.
-/// Ports that are busy are skipped.
-pub async fn start_restartable_server() -> TestServer {
-    let first = 20_000 + (std::process::id() % 10_000) as u16;
-    for port in (first..32_000).take(200) {
-        let text = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n");
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = chatd::Config::parse(&text, "test", None).unwrap();
-        config.server.data_dir = dir.path().join("data");
-        match chatd::start(config).await {
-            Ok(server) => {
-                let addr = server.tcp_addr.expect("plaintext listener");
-                return TestServer { server, addr, dir };
-            }
-            Err(chatd::StartError::Bind { .. }) => continue,
-            Err(e) => panic!("server does not start: {e}"),
-        }
-    }
-    panic!("no free port found below 32000")
-}
-
+/// A server with only the plaintext listener, on a free port.
 pub async fn start_server() -> TestServer {
-    start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), "").await
+    start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), "").await
 }
 
 /// A `client-tui --line` process.
