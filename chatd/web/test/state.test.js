@@ -1,5 +1,5 @@
 // Unit tests of the app's reducers (js/state.js and js/state/*.js), run by
-// `node --test chatd/web/test/` (chatd/tests/web_unit.rs runs them in CI).
+// `node --test chatd/web/test/*.test.js` (chatd/tests/web_unit.rs runs them in CI).
 // They drive `update` with the events main.js dispatches and check what
 // the views would show.
 
