@@ -226,7 +226,23 @@ pub fn entry_text(entry: &Entry, own_nick: &str, utc_offset_secs: i32, width: us
         tone,
     };
     match &entry.body {
-        Body::Chat { .. } => chat_text(&entry.body, time),
+        Body::Chat {
+            from,
+            text,
+            own,
+            delivery,
+            mention,
+            broadcast,
+            ..
+        } => {
+            let tone = match delivery {
+                Delivery::Pending(_) => Tone::Pending,
+                Delivery::Failed => Tone::Failed,
+                Delivery::Done if *mention && !*own => Tone::Mention,
+                Delivery::Done => Tone::Plain,
+            };
+            chat_text(time, from, text, *own, *broadcast, tone)
+        }
         Body::Presence {
             event,
             nick,
@@ -270,34 +286,23 @@ pub fn entry_text(entry: &Entry, own_nick: &str, utc_offset_secs: i32, width: us
 }
 
 /// A chat message: time, `[all]` for a broadcast, `<nick>`, the text.
-fn chat_text(body: &Body, time: Segment) -> EntryText {
-    let Body::Chat {
-        from,
-        text,
-        own,
-        delivery,
-        mention,
-        broadcast,
-        ..
-    } = body
-    else {
-        unreachable!("called for chat messages only")
-    };
+fn chat_text(
+    time: Segment,
+    from: &str,
+    text: &str,
+    own: bool,
+    broadcast: bool,
+    tone: Tone,
+) -> EntryText {
     let mut prefix = vec![time];
-    if *broadcast {
+    if broadcast {
         prefix.push(segment("[all] ", Tone::Broadcast));
     }
     let nick = Tone::Nick {
-        nick: from.clone(),
-        own: *own,
+        nick: from.to_string(),
+        own,
     };
     prefix.push(segment(format!("<{}> ", sanitize(from)), nick));
-    let tone = match delivery {
-        Delivery::Pending(_) => Tone::Pending,
-        Delivery::Failed => Tone::Failed,
-        Delivery::Done if *mention && !*own => Tone::Mention,
-        Delivery::Done => Tone::Plain,
-    };
     EntryText {
         prefix,
         text: sanitize(text),
@@ -375,33 +380,8 @@ fn system_text(body: &Body) -> (String, Tone) {
         }
         Body::Status(text) => (sanitize(text), Tone::Status),
         Body::Info(text) => (sanitize(text), Tone::Info),
-        Body::FileOffer(file) => {
-            let short = short_id(&file.transfer);
-            let text = format!(
-                "{} offers {} ({}): /download {short} or /refuse {short}",
-                sanitize(&file.from),
-                sanitize(&file.name),
-                human_bytes(file.size as f64),
-            );
-            (text, Tone::Offer)
-        }
-        Body::Transfer(t) => {
-            let size = human_bytes(t.total as f64);
-            let text = match (t.finished, t.direction) {
-                (true, Direction::Upload) => format!("sent {} ({size})", sanitize(&t.name)),
-                (true, Direction::Download) => format!(
-                    "received {} ({size}), saved as {}",
-                    sanitize(&t.name),
-                    sanitize(&t.path)
-                ),
-                (false, _) => format!(
-                    "{}: {} of {size}",
-                    sanitize(&t.name),
-                    human_bytes(t.done as f64)
-                ),
-            };
-            (text, Tone::Offer)
-        }
+        Body::FileOffer(file) => (offer_text(file), Tone::Offer),
+        Body::Transfer(t) => (transfer_text(t), Tone::Offer),
         Body::Invitation(invitation) => (
             format!(
                 "{} invites you to the private room {room}: /accept {room} or /decline {room}",
@@ -417,6 +397,35 @@ fn system_text(body: &Body) -> (String, Tone) {
         | Body::Away { .. }
         | Body::Error { .. }
         | Body::RoomEvent(_) => (String::new(), Tone::Plain),
+    }
+}
+
+/// A file offered to us, and how to take or refuse it.
+fn offer_text(file: &chat_api::files::FileInfo) -> String {
+    let short = short_id(&file.transfer);
+    format!(
+        "{} offers {} ({}): /download {short} or /refuse {short}",
+        sanitize(&file.from),
+        sanitize(&file.name),
+        human_bytes(file.size as f64),
+    )
+}
+
+/// A transfer's progress or end.
+fn transfer_text(t: &crate::entry::TransferNote) -> String {
+    let size = human_bytes(t.total as f64);
+    match (t.finished, t.direction) {
+        (true, Direction::Upload) => format!("sent {} ({size})", sanitize(&t.name)),
+        (true, Direction::Download) => format!(
+            "received {} ({size}), saved as {}",
+            sanitize(&t.name),
+            sanitize(&t.path)
+        ),
+        (false, _) => format!(
+            "{}: {} of {size}",
+            sanitize(&t.name),
+            human_bytes(t.done as f64)
+        ),
     }
 }
 

@@ -314,7 +314,8 @@ pub fn on_ok(state: &mut State, what: &PendingKind, index: usize) {
     }
 }
 
-/// Frames of the files plugin; returns `false` for other frames.
+/// Frames of the files plugin; returns `false` for other frames (and for
+/// ones of the plugin's types that do not decode).
 pub fn on_custom(
     state: &mut State,
     kind: &str,
@@ -323,112 +324,101 @@ pub fn on_custom(
     quiet: bool,
     out: &mut Vec<NetCommand>,
 ) -> bool {
-    let decode = |fields: &serde_json::Map<String, Value>| {
-        let mut value = Value::Object(fields.clone());
-        value["type"] = Value::from(kind);
-        value
-    };
-    match kind {
-        "file_available" => {
-            let Ok(available) = serde_json::from_value::<FileAvailable>(decode(fields)) else {
-                return false;
-            };
-            let file = available.file;
-            if state.transfers.offer(file.clone()) {
-                let conv = file.room.clone().unwrap_or_else(|| file.from.clone());
-                let at = state.conv_index(&conv, conv_kind(&conv));
-                state.note(at, Body::FileOffer(file));
-            }
-        }
-        "file_list" => {
-            let Ok(listing) = serde_json::from_value::<FileListing>(decode(fields)) else {
-                return false;
-            };
-            if quiet {
-                // Only what is new, where it belongs, as if just offered.
-                for file in listing.incoming {
-                    if state.transfers.offer(file.clone()) {
-                        let conv = file.room.clone().unwrap_or_else(|| file.from.clone());
-                        let at = state.conv_index(&conv, conv_kind(&conv));
-                        state.note(at, Body::FileOffer(file));
-                    }
-                }
-                state.transfers.remote_outgoing = listing.outgoing;
-                return true;
-            }
-            if listing.incoming.is_empty() && listing.outgoing.is_empty() {
-                state.note(
-                    index,
-                    Body::Info("no files wait for you, and you have no uploads".into()),
-                );
-            }
-            for file in listing.incoming {
-                state.transfers.offer(file.clone());
-                state.note(index, Body::FileOffer(file));
-            }
-            for o in &listing.outgoing {
-                let to = o.target.room.as_deref().or(o.target.to.as_deref());
-                let text = format!(
-                    "your upload {} {} to {}: {}, {} of {}",
-                    crate::transfers::short_id(&o.transfer),
-                    o.name,
-                    to.unwrap_or("?"),
-                    o.state,
-                    crate::layout::human_bytes(o.received as f64),
-                    crate::layout::human_bytes(o.size as f64),
-                );
-                state.note(index, Body::Info(text));
-            }
-            state.transfers.remote_outgoing = listing.outgoing;
-        }
-        "file_delivered" => {
-            let Ok(d) = serde_json::from_value::<FileDelivered>(decode(fields)) else {
-                return false;
-            };
+    let mut value = Value::Object(fields.clone());
+    value["type"] = Value::from(kind);
+    let decoded = match kind {
+        "file_available" => decode(value).map(|a: FileAvailable| offered_anew(state, a.file)),
+        "file_list" => decode(value).map(|l| on_listing(state, l, index, quiet)),
+        "file_delivered" => decode(value).map(|d: FileDelivered| {
             let (at, name) = about(state, &d.transfer);
             state.note(at, Body::Info(format!("{} received {name}", d.to)));
-        }
-        "file_declined" => {
-            let Ok(d) = serde_json::from_value::<FileDeclined>(decode(fields)) else {
-                return false;
-            };
+        }),
+        "file_declined" => decode(value).map(|d: FileDeclined| {
             let (at, name) = about(state, &d.transfer);
             state.note(at, Body::Info(format!("{} declined {name}", d.by)));
-        }
-        "file_removed" => {
-            let Ok(r) = serde_json::from_value::<FileRemoved>(decode(fields)) else {
-                return false;
-            };
-            let offer = state.transfers.forget_offer(&r.transfer);
-            let mut stop = None;
-            if let Some(t) = state
-                .transfers
-                .list
-                .iter_mut()
-                .find(|t| t.transfer.as_deref() == Some(r.transfer.as_str()))
-            {
-                if t.status.is_open() {
-                    t.status =
-                        TransferStatus::Failed(format!("removed by the server: {}", r.reason));
-                    stop = Some(t.slot);
-                }
-            }
-            if let Some(slot) = stop {
-                out.push(NetCommand::StopTransfer(slot));
-            }
-            let (at, name) = match offer {
-                Some(file) => {
-                    let conv = file.room.clone().unwrap_or(file.from.clone());
-                    (state.find(&conv).unwrap_or(0), file.name)
-                }
-                None => about(state, &r.transfer),
-            };
-            state.note(at, Body::Info(format!("{name} is gone ({})", r.reason)));
-            quit_if_idle(state, out);
-        }
-        _ => return false,
+        }),
+        "file_removed" => decode(value).map(|r| on_removed(state, r, out)),
+        _ => None,
+    };
+    decoded.is_some()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Option<T> {
+    serde_json::from_value(value).ok()
+}
+
+/// A file offered to us: shown where it belongs, unless already known.
+fn offered_anew(state: &mut State, file: FileInfo) {
+    if state.transfers.offer(file.clone()) {
+        let conv = file.room.clone().unwrap_or_else(|| file.from.clone());
+        let at = state.conv_index(&conv, conv_kind(&conv));
+        state.note(at, Body::FileOffer(file));
     }
-    true
+}
+
+/// `file_list`: asked by `/files` (listed in conversation `index`), or
+/// quietly on connecting (only what is new, as if just offered).
+fn on_listing(state: &mut State, listing: FileListing, index: usize, quiet: bool) {
+    if quiet {
+        for file in listing.incoming {
+            offered_anew(state, file);
+        }
+        state.transfers.remote_outgoing = listing.outgoing;
+        return;
+    }
+    if listing.incoming.is_empty() && listing.outgoing.is_empty() {
+        state.note(
+            index,
+            Body::Info("no files wait for you, and you have no uploads".into()),
+        );
+    }
+    for file in listing.incoming {
+        state.transfers.offer(file.clone());
+        state.note(index, Body::FileOffer(file));
+    }
+    for o in &listing.outgoing {
+        let to = o.target.room.as_deref().or(o.target.to.as_deref());
+        let text = format!(
+            "your upload {} {} to {}: {}, {} of {}",
+            crate::transfers::short_id(&o.transfer),
+            o.name,
+            to.unwrap_or("?"),
+            o.state,
+            crate::layout::human_bytes(o.received as f64),
+            crate::layout::human_bytes(o.size as f64),
+        );
+        state.note(index, Body::Info(text));
+    }
+    state.transfers.remote_outgoing = listing.outgoing;
+}
+
+/// `file_removed`: an offer or a running transfer is gone from the server.
+fn on_removed(state: &mut State, r: FileRemoved, out: &mut Vec<NetCommand>) {
+    let offer = state.transfers.forget_offer(&r.transfer);
+    let mut stop = None;
+    if let Some(t) = state
+        .transfers
+        .list
+        .iter_mut()
+        .find(|t| t.transfer.as_deref() == Some(r.transfer.as_str()))
+    {
+        if t.status.is_open() {
+            t.status = TransferStatus::Failed(format!("removed by the server: {}", r.reason));
+            stop = Some(t.slot);
+        }
+    }
+    if let Some(slot) = stop {
+        out.push(NetCommand::StopTransfer(slot));
+    }
+    let (at, name) = match offer {
+        Some(file) => {
+            let conv = file.room.clone().unwrap_or(file.from.clone());
+            (state.find(&conv).unwrap_or(0), file.name)
+        }
+        None => about(state, &r.transfer),
+    };
+    state.note(at, Body::Info(format!("{name} is gone ({})", r.reason)));
+    quit_if_idle(state, out);
 }
 
 /// The conversation and name of a transfer we know, else the server
