@@ -11,6 +11,8 @@
 //!   need (a reply, a frame of a kind, a message, the end of a connection),
 //!   each bounded by [`WAIT`], never a sleep;
 //! * [`web`]: a WebSocket client of `/ws` and one-shot HTTP requests;
+//! * [`proxy`]: a relay that cuts connections (and holds new ones) on
+//!   demand, to test resuming;
 //! * [`structure`]: a crate's module import graph, for the tests that keep
 //!   it free of cycles.
 //!
@@ -24,6 +26,7 @@
 //! ```
 
 pub mod client;
+pub mod proxy;
 pub mod server;
 pub mod structure;
 pub mod web;
@@ -31,6 +34,7 @@ pub mod web;
 use std::time::Duration;
 
 pub use client::*;
+pub use proxy::Proxy;
 pub use server::*;
 pub use web::*;
 

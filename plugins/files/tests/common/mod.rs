@@ -1,7 +1,7 @@
 //! Test helpers of the files plugin: the workspace's test kit (a real
 //! chatd on 127.0.0.1:0, its data in a temp dir; clients that wait on
-//! frames) with the files plugin configured; random files; a proxy that
-//! cuts connections.
+//! frames; a proxy that cuts connections) with the files plugin
+//! configured; random files.
 
 #![allow(dead_code)]
 
@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 use chat_api::files::FileInfo;
 use chat_client::{files, Client};
 use chatd::RunningServer;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 /// The transfer files a server's spool holds.
 pub trait Spool {
@@ -130,51 +128,4 @@ pub fn same_bytes(a: &Path, b: &Path) {
         a.display(),
         b.display()
     );
-}
-
-/// A TCP proxy in front of the server whose connections can be cut, to
-/// drop a client's connection in the middle of a transfer.
-pub struct CutProxy {
-    pub addr: String,
-    cut: std::sync::Arc<watch::Sender<bool>>,
-}
-
-impl CutProxy {
-    pub async fn start(target: &str) -> CutProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let (cut, _) = watch::channel(false);
-        let cut = std::sync::Arc::new(cut);
-        let cut_rx = cut.subscribe();
-        let target = target.to_string();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let server = TcpStream::connect(&target).await.unwrap();
-                let mut cut = cut_rx.clone();
-                tokio::spawn(async move {
-                    let (mut client, mut server) = (client, server);
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut.wait_for(|c| *c) => {
-                            // Dropping both sockets drops the connection
-                            // for the client and the server alike.
-                        }
-                    }
-                });
-            }
-        });
-        CutProxy { addr, cut }
-    }
-
-    /// Cuts every connection through the proxy (callable from sync code).
-    pub fn cut(&self) {
-        self.cut.send_replace(true);
-    }
-
-    pub fn cutter(&self) -> impl Fn() + Send + Sync + 'static {
-        let cut = self.cut.clone();
-        move || {
-            cut.send_replace(true);
-        }
-    }
 }
