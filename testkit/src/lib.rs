@@ -13,6 +13,8 @@
 //! * [`web`]: a WebSocket client of `/ws` and one-shot HTTP requests;
 //! * [`proxy`]: a relay that cuts connections (and holds new ones) on
 //!   demand, to test resuming;
+//! * [`process`]: the `chatd` binary as a child process, its log waited on
+//!   by content;
 //! * [`structure`]: a crate's module import graph, for the tests that keep
 //!   it free of cycles.
 //!
@@ -26,6 +28,7 @@
 //! ```
 
 pub mod client;
+pub mod process;
 pub mod proxy;
 pub mod server;
 pub mod structure;

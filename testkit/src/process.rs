@@ -1,18 +1,16 @@
 //! The real `chatd` binary as a child process: its log lines collected as
 //! they come, waited on (bounded) by content, and signals sent to it.
-
-#![allow(dead_code)]
+//! Only chatd's own tests know where the binary is
+//! (`env!("CARGO_BIN_EXE_chatd")`): they pass its path.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
-/// How long any one expected event may take.
-pub const WAIT: Duration = Duration::from_secs(20);
+use crate::WAIT;
 
 #[derive(Default)]
 struct Log {
@@ -20,15 +18,16 @@ struct Log {
     grew: Notify,
 }
 
+/// A running `chatd` process.
 pub struct Chatd {
     pub child: Child,
     log: Arc<Log>,
 }
 
 impl Chatd {
-    /// Starts `chatd --config CONFIG` (in the config's directory).
-    pub fn spawn(config: &Path) -> Chatd {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_chatd"));
+    /// Starts `BINARY --config CONFIG`.
+    pub fn spawn(binary: &str, config: &Path) -> Chatd {
+        let mut command = Command::new(binary);
         command.arg("--config").arg(config);
         Chatd::spawn_command(command)
     }
@@ -58,6 +57,7 @@ impl Chatd {
         Chatd { child, log }
     }
 
+    /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id().expect("chatd is running")
     }
@@ -130,6 +130,7 @@ impl Chatd {
             .to_string()
     }
 
+    /// Sends `signal` (`libc::SIGHUP`, ...) to the process.
     pub fn signal(&self, signal: i32) {
         let pid = libc::pid_t::try_from(self.pid()).unwrap();
         // SAFETY: kill(2) with plain integers.
@@ -147,9 +148,10 @@ impl Chatd {
     }
 }
 
-/// Runs `chatd ARGS` to completion: success and stdout + stderr.
-pub async fn chatd(args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_chatd"))
+/// Runs `BINARY ARGS` (chatd) in `dir` to completion: success and stdout
+/// + stderr.
+pub async fn chatd(binary: &str, args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new(binary)
         .args(args)
         .current_dir(dir)
         .env("RUST_LOG", "warn")
