@@ -9,16 +9,8 @@ use std::sync::Arc;
 
 use chat_api::{ClientFrame, ErrorCode, ServerFrame};
 use chat_client::{Client, ClientError, ConnectOptions, Received};
-use chatd_testkit::process::Chatd;
+use chatd_testkit::process::{chatd, Chatd};
 use chatd_testkit::WAIT;
-
-/// The binary under test.
-const CHATD: &str = env!("CARGO_BIN_EXE_chatd");
-
-/// Runs `chatd ARGS` in `dir` to completion: success and its output.
-async fn chatd(args: &[&str], dir: &std::path::Path) -> (bool, String) {
-    chatd_testkit::process::chatd(CHATD, args, dir).await
-}
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
@@ -101,7 +93,7 @@ async fn a_renewed_certificate_reaches_new_clients_while_connected_ones_keep_cha
     chatd::tls::generate_self_signed(&live, &["localhost".to_string()]).unwrap();
     let old_ca = dir.path().join("old-ca.pem");
     std::fs::copy(live.join("cert.pem"), &old_ca).unwrap();
-    let server = Chatd::spawn(CHATD, &config);
+    let server = Chatd::spawn(&config);
     let tls_addr = server.address("TLS").await;
     let plain_addr = server.address("plaintext").await;
     let web_addr = server.web_address().await;
@@ -152,7 +144,7 @@ async fn a_renewed_certificate_reaches_new_clients_while_connected_ones_keep_cha
 #[tokio::test]
 async fn an_invalid_configuration_changes_nothing_and_the_log_says_why() {
     let (dir, config) = setup(&wordfilter("[\"darn\"]"));
-    let server = Chatd::spawn(CHATD, &config);
+    let server = Chatd::spawn(&config);
     let addr = server.address("plaintext").await;
     let mut client = Client::connect_as(&addr, "kim").await.unwrap();
     let mut reader = Client::connect_as(&addr, "lee").await.unwrap();
@@ -186,7 +178,7 @@ async fn an_invalid_configuration_changes_nothing_and_the_log_says_why() {
 #[tokio::test]
 async fn chatd_reload_applies_a_new_word_list_to_connected_clients() {
     let (dir, config) = setup(&wordfilter("[\"darn\"]"));
-    let server = Chatd::spawn(CHATD, &config);
+    let server = Chatd::spawn(&config);
     let addr = server.address("plaintext").await;
     let mut client = Client::connect_as(&addr, "kim").await.unwrap();
     let mut reader = Client::connect_as(&addr, "lee").await.unwrap();
@@ -217,7 +209,7 @@ async fn keys_needing_a_restart_are_named_and_left_alone_while_the_rest_applies(
     let base =
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n[history]\nenabled = false\n";
     let (_dir, config) = setup(base);
-    let server = Chatd::spawn(CHATD, &config);
+    let server = Chatd::spawn(&config);
     let addr = server.address("plaintext").await;
     let mut first = Client::connect_as(&addr, "first").await.unwrap();
 
@@ -291,7 +283,7 @@ async fn flood_control_changes_apply_to_connections_made_after_the_reload() {
         )
     };
     let (_dir, config) = setup(&limits(1));
-    let server = Chatd::spawn(CHATD, &config);
+    let server = Chatd::spawn(&config);
     let addr = server.address("plaintext").await;
     let mut before = Client::connect(&addr, &ConnectOptions::default())
         .await

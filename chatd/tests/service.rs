@@ -7,16 +7,8 @@ use std::time::Duration;
 
 use chat_api::{ClientFrame, ServerFrame};
 use chat_client::{Client, ConnectOptions, Received};
-use chatd_testkit::process::Chatd;
+use chatd_testkit::process::{chatd, Chatd};
 use chatd_testkit::WAIT;
-
-/// The binary under test.
-const CHATD: &str = env!("CARGO_BIN_EXE_chatd");
-
-/// Runs `chatd ARGS` in `dir` to completion: success and its output.
-async fn chatd(args: &[&str], dir: &std::path::Path) -> (bool, String) {
-    chatd_testkit::process::chatd(CHATD, args, dir).await
-}
 use tokio::net::UnixDatagram;
 
 #[tokio::test]
@@ -163,7 +155,7 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
 async fn a_backup_taken_while_clients_write_restores_accounts_and_history() {
     let live = tempfile::tempdir().unwrap();
     let config = write_config(live.path());
-    let server = Chatd::spawn(CHATD, &config);
+    let server = Chatd::spawn(&config);
     let addr = server.address("plaintext").await;
     let mut alice = Client::connect(&addr, &ConnectOptions::default())
         .await
@@ -234,7 +226,7 @@ async fn a_backup_taken_while_clients_write_restores_accounts_and_history() {
     // A stopped server elsewhere, with a database of its own.
     let restored = tempfile::tempdir().unwrap();
     let config = write_config(restored.path());
-    let other = Chatd::spawn(CHATD, &config);
+    let other = Chatd::spawn(&config);
     other.address("plaintext").await;
     // Refused while that server runs.
     let from = [
@@ -272,7 +264,7 @@ async fn a_backup_taken_while_clients_write_restores_accounts_and_history() {
         .join("data/chatd.db.before-restore")
         .exists());
 
-    let server = Chatd::spawn(CHATD, &config);
+    let server = Chatd::spawn(&config);
     let addr = server.address("plaintext").await;
     let mut alice = login(&addr, "alice").await;
     alice
@@ -324,7 +316,7 @@ async fn a_backup_taken_while_clients_write_restores_accounts_and_history() {
 async fn a_restore_over_a_crashed_server_keeps_its_last_commits_aside() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path());
-    let mut server = Chatd::spawn(CHATD, &config);
+    let mut server = Chatd::spawn(&config);
     let addr = server.address("plaintext").await;
     let mut alice = Client::connect(&addr, &ConnectOptions::default())
         .await
@@ -380,7 +372,7 @@ async fn a_restore_over_a_crashed_server_keeps_its_last_commits_aside() {
     .await;
     assert!(!ok && out.contains("move it away first"), "{out}");
 
-    let server = Chatd::spawn(CHATD, &config);
+    let server = Chatd::spawn(&config);
     let addr = server.address("plaintext").await;
     let mut alice = login(&addr, "alice").await;
     alice
@@ -434,7 +426,7 @@ async fn say_as_alice(addr: &str, register: bool, text: &str) -> u64 {
 async fn ids_handed_out_after_a_backup_are_not_reused_after_restoring_it() {
     let live = tempfile::tempdir().unwrap();
     let config = write_config(live.path());
-    let server = Chatd::spawn(CHATD, &config);
+    let server = Chatd::spawn(&config);
     let addr = server.address("plaintext").await;
     say_as_alice(&addr, true, "before the backup").await;
     let backup = live.path().join("snapshot.db");
@@ -452,7 +444,7 @@ async fn ids_handed_out_after_a_backup_are_not_reused_after_restoring_it() {
     assert!(ok, "{out}");
     server.stop().await;
     // Each start reserves a new block of ids past the backup's.
-    let server = Chatd::spawn(CHATD, &config);
+    let server = Chatd::spawn(&config);
     let addr = server.address("plaintext").await;
     let after_backup = say_as_alice(&addr, false, "after the backup").await;
     server.stop().await;
@@ -469,7 +461,7 @@ async fn ids_handed_out_after_a_backup_are_not_reused_after_restoring_it() {
         ];
         let (ok, out) = chatd(&restore, dir).await;
         assert!(ok, "{out}");
-        let server = Chatd::spawn(CHATD, config);
+        let server = Chatd::spawn(config);
         let addr = server.address("plaintext").await;
         let restored = say_as_alice(&addr, false, "after the restore").await;
         assert!(

@@ -1,9 +1,9 @@
 //! The real `chatd` binary as a child process: its log lines collected as
 //! they come, waited on (bounded) by content, and signals sent to it.
-//! Only chatd's own tests know where the binary is
-//! (`env!("CARGO_BIN_EXE_chatd")`): they pass its path.
+//! The binary is the one cargo built beside the running test (chatd's
+//! integration tests have it built first).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -18,6 +18,23 @@ struct Log {
     grew: Notify,
 }
 
+/// The `chatd` binary cargo built for the running test: in the profile's
+/// directory (`target/debug`), above the test's own (`target/debug/deps`).
+pub fn chatd_binary() -> PathBuf {
+    let test = std::env::current_exe().expect("the test knows its own path");
+    let profile = test
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/PROFILE/deps");
+    let binary = profile.join(format!("chatd{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} is missing: it is built for chatd's own tests (cargo test -p chatd)",
+        binary.display()
+    );
+    binary
+}
+
 /// A running `chatd` process.
 pub struct Chatd {
     pub child: Child,
@@ -25,9 +42,9 @@ pub struct Chatd {
 }
 
 impl Chatd {
-    /// Starts `BINARY --config CONFIG`.
-    pub fn spawn(binary: &str, config: &Path) -> Chatd {
-        let mut command = Command::new(binary);
+    /// Starts `chatd --config CONFIG`.
+    pub fn spawn(config: &Path) -> Chatd {
+        let mut command = Command::new(chatd_binary());
         command.arg("--config").arg(config);
         Chatd::spawn_command(command)
     }
@@ -148,10 +165,9 @@ impl Chatd {
     }
 }
 
-/// Runs `BINARY ARGS` (chatd) in `dir` to completion: success and stdout
-/// + stderr.
-pub async fn chatd(binary: &str, args: &[&str], dir: &Path) -> (bool, String) {
-    let out = Command::new(binary)
+/// Runs `chatd ARGS` in `dir` to completion: success and stdout + stderr.
+pub async fn chatd(args: &[&str], dir: &Path) -> (bool, String) {
+    let out = Command::new(chatd_binary())
         .args(args)
         .current_dir(dir)
         .env("RUST_LOG", "warn")
