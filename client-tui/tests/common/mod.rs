@@ -5,6 +5,11 @@
 #![allow(dead_code)]
 
 pub use chatd_testkit::*;
+// The names these helpers had before the kit.
+#[allow(unused_imports)]
+pub use chatd_testkit::{
+    start_at as start_server_at, start_restartable as start_restartable_server,
+};
 
 use std::net::SocketAddr;
 use std::path::Path;
