@@ -33,7 +33,7 @@ use chat_protocol::files::{
     FileAck, FileCancel, FileComplete, FileData, FileDecline, FileGet, FileInfo, FileList,
     FileListing, FileOffer, FileOffered, FileReceived, FileResume, FileResumed, FileTarget,
 };
-use chat_protocol::{ErrorCode, ServerFrame};
+use chat_protocol::{ErrorCode, RequestId, ServerFrame};
 use serde::de::DeserializeOwned;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
@@ -372,16 +372,61 @@ pub async fn download_observed(
     dest: &Path,
     mut observer: impl Observer,
 ) -> Result<(), FileError> {
+    let first_id = client.next_id;
+    let mut link = ClientLink {
+        client,
+        first_id,
+        observer: &mut observer,
+        transfer: file.transfer.clone(),
+        total: file.size,
+    };
+    download_over(&mut link, file, dest, DOWNLOAD_WINDOW).await
+}
+
+/// `file_get` requests a download keeps in flight.
+pub const DOWNLOAD_WINDOW: usize = 8;
+
+/// What a download needs of its connection: send a request, wait for the
+/// reply to one, hear of progress. [`download`] runs over a [`Client`]; a
+/// program that shares one connection between chat and transfers (the
+/// terminal client runs each transfer in a task of its own, its requests
+/// written between chat frames) implements it to run the same
+/// [`download_over`].
+pub trait DownloadLink {
+    /// The link's own error; failures of the download itself (a refusal,
+    /// a bad reply, the disk, a wrong checksum) arrive as a [`FileError`].
+    type Error: From<FileError>;
+    /// Sends `request`; returns its id.
+    fn send(
+        &mut self,
+        request: &impl serde::Serialize,
+    ) -> impl std::future::Future<Output = Result<RequestId, Self::Error>>;
+    /// The reply to request `id` (replies to later ones wait their turn).
+    fn reply(
+        &mut self,
+        id: RequestId,
+    ) -> impl std::future::Future<Output = Result<Received, Self::Error>>;
+    /// The download begins, `have` bytes of `file` already on disk (from
+    /// an earlier attempt).
+    fn started(&mut self, file: &FileInfo, have: u64) -> impl std::future::Future<Output = ()>;
+    /// `done` bytes of the file are on disk.
+    fn progress(&mut self, done: u64) -> impl std::future::Future<Output = ()>;
+}
+
+/// Downloads `file` to `dest` over `link`, resuming from `<dest>.part`,
+/// keeping `window` `file_get` requests in flight. The bytes are verified
+/// against the offered SHA-256 before `dest` appears; then the server is
+/// told the file was received.
+pub async fn download_over<L: DownloadLink>(
+    link: &mut L,
+    file: &FileInfo,
+    dest: &Path,
+    window: usize,
+) -> Result<(), L::Error> {
     let part = part_path(dest);
     let (mut out, have) = open_part(&part, file.size).await?;
-    let total = file.size;
-    let report = |done| Progress {
-        transfer: file.transfer.clone(),
-        done,
-        total,
-    };
-    observer.progress(report(have));
-    let received = receive(client, file, &part, &mut out, have, &mut observer).await;
+    link.started(file, have).await;
+    let received = receive(link, file, &part, &mut out, have, window).await;
     // Whatever happened, what was received is on disk for a resume.
     out.flush().await.map_err(io_error("write", &part))?;
     received?;
@@ -393,63 +438,50 @@ pub async fn download_observed(
         return Err(FileError::HashMismatch {
             found,
             expected: file.sha256.clone(),
-        });
+        }
+        .into());
     }
     tokio::fs::rename(&part, dest)
         .await
         .map_err(io_error("rename", &part))?;
-    let reply = client
-        .request_json(&FileReceived {
-            transfer: file.transfer.clone(),
-        })
-        .await?;
-    match reply {
+    let done = FileReceived {
+        transfer: file.transfer.clone(),
+    };
+    let id = link.send(&done).await?;
+    match link.reply(id).await? {
         Received::Core(ServerFrame::Ok { .. }) => Ok(()),
-        other => Err(refused(other)),
+        other => Err(refused(other).into()),
     }
 }
 
 /// Pulls the file from `have` to its end into `out`, keeping a window of
 /// `file_get` requests in flight.
-async fn receive(
-    client: &mut Client,
+async fn receive<L: DownloadLink>(
+    link: &mut L,
     file: &FileInfo,
     part: &Path,
     out: &mut tokio::fs::File,
     mut have: u64,
-    observer: &mut impl Observer,
-) -> Result<(), FileError> {
+    window: usize,
+) -> Result<(), L::Error> {
     let total = file.size;
-    let report = |done| Progress {
-        transfer: file.transfer.clone(),
-        done,
-        total,
-    };
     // The first reply tells the server's chunk size; then keep a window.
-    let window = 8usize;
-    let first_id = client.next_id;
     let mut chunk: Option<u64> = None;
     let mut next = have;
-    let mut in_flight: VecDeque<(u64, u64)> = VecDeque::new();
+    let mut in_flight: VecDeque<(RequestId, u64)> = VecDeque::new();
     while have < total {
         let limit = if chunk.is_some() { window } else { 1 };
         while in_flight.len() < limit && next < total {
-            let id = client.next_id();
-            client
-                .writer
-                .send_json(
-                    Some(id),
-                    &FileGet {
-                        transfer: file.transfer.clone(),
-                        offset: next,
-                    },
-                )
-                .await?;
+            let get = FileGet {
+                transfer: file.transfer.clone(),
+                offset: next,
+            };
+            let id = link.send(&get).await?;
             in_flight.push_back((id, next));
             next = chunk.map_or(total, |c| (next + c).min(total));
         }
         let (id, offset) = in_flight.pop_front().expect("a request is in flight");
-        let reply = reply_to(client, id, first_id, observer).await?;
+        let reply = link.reply(id).await?;
         let (bytes, eof) = chunk_from_reply(reply, offset)?;
         if chunk.is_none() {
             chunk = Some(bytes.len().max(1) as u64);
@@ -459,12 +491,49 @@ async fn receive(
             .await
             .map_err(io_error("write", part))?;
         have += bytes.len() as u64;
-        observer.progress(report(have));
+        link.progress(have).await;
         if eof {
             break;
         }
     }
     Ok(())
+}
+
+/// A download over a plain [`Client`]: other frames go to the observer.
+struct ClientLink<'a, O> {
+    client: &'a mut Client,
+    /// The id of the download's first request: replies from it on belong
+    /// to the download.
+    first_id: u64,
+    observer: &'a mut O,
+    transfer: String,
+    total: u64,
+}
+
+impl<O: Observer> DownloadLink for ClientLink<'_, O> {
+    type Error = FileError;
+
+    async fn send(&mut self, request: &impl serde::Serialize) -> Result<RequestId, FileError> {
+        let id = self.client.next_id();
+        self.client.writer.send_json(Some(id), request).await?;
+        Ok(id)
+    }
+
+    async fn reply(&mut self, id: RequestId) -> Result<Received, FileError> {
+        reply_to(self.client, id, self.first_id, self.observer).await
+    }
+
+    async fn started(&mut self, _file: &FileInfo, have: u64) {
+        self.progress(have).await;
+    }
+
+    async fn progress(&mut self, done: u64) {
+        self.observer.progress(Progress {
+            transfer: self.transfer.clone(),
+            done,
+            total: self.total,
+        });
+    }
 }
 
 /// Files waiting for this user, and this user's own uploads.
@@ -497,11 +566,7 @@ pub async fn cancel(client: &mut Client, transfer: &str) -> Result<(), FileError
 /// The file announced by a `file_available` frame.
 pub fn available(frame: &Received) -> Option<FileInfo> {
     (frame.kind() == "file_available")
-        .then(|| {
-            frame
-                .decode_custom::<chat_protocol::files::FileAvailable>()
-                .ok()
-        })
+        .then(|| frame.decode_custom::<chat_protocol::files::FileAvailable>().ok())
         .flatten()
         .map(|a| a.file)
 }

@@ -2,61 +2,37 @@
 //! SQLite file in a temporary directory, real clients, and the real `chatd`
 //! binary for the admin CLI.
 
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use chat_api::{ClientFrame, ServerFrame};
 use chat_client::{Client, ConnectOptions, Received};
-use chatd::{Config, RunningServer};
+use chatd::Config;
+use chatd_testkit::{Server, Setup, WAIT};
 use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
-
-const WAIT: Duration = Duration::from_secs(10);
 
 /// Cheap hashing so that tests do not wait on argon2; one test uses the
 /// OWASP defaults.
 const CHEAP_ARGON2: &str = "[plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n";
 
-/// A data directory and a configuration file for it.
-struct Setup {
-    dir: tempfile::TempDir,
-    config_path: PathBuf,
+/// A data directory and configuration with the accounts plugin;
+/// `server_config` goes in the `[server]` table, `auth_config` is appended
+/// to the plugin's `[plugin.config]` table (it may open sub-tables such as
+/// `[plugin.config.throttle]`).
+fn auth_setup(server_config: &str, auth_config: &str) -> Setup {
+    Setup::new(&format!(
+        "{server_config}\n[[plugin]]\nname = \"auth\"\n[plugin.config]\nwatch_interval_ms = 50\n{auth_config}\n"
+    ))
 }
 
-impl Setup {
-    /// `auth_config` is appended to the plugin's `[plugin.config]` table
-    /// (it may open sub-tables such as `[plugin.config.throttle]`).
-    fn new(auth_config: &str) -> Setup {
-        Setup::with_server_config("", auth_config)
-    }
-
-    fn with_server_config(server_config: &str, auth_config: &str) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let config_path = dir.path().join("chatd.toml");
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n{server_config}\n\
-             [[plugin]]\nname = \"auth\"\n[plugin.config]\nwatch_interval_ms = 50\n{auth_config}\n"
-        );
-        std::fs::write(&config_path, text).unwrap();
-        Setup { dir, config_path }
-    }
-
-    fn config(&self) -> Config {
-        Config::load(&self.config_path).unwrap()
-    }
-
-    fn db_path(&self) -> PathBuf {
-        self.dir.path().join("data/chatd.db")
-    }
-
-    async fn start(&self) -> Server {
-        let server = chatd::start(self.config()).await.expect("server starts");
-        let addr = server.tcp_addr.unwrap().to_string();
-        Server { server, addr }
-    }
-
+/// The `chatd user` command line beside a setup's server.
+trait UserCli {
     /// Runs `chatd user ARGS` on this setup's config, with `stdin` piped in.
+    async fn cli(&self, args: &[&str], stdin: &str) -> (bool, String, String);
+}
+
+impl UserCli for Setup {
     async fn cli(&self, args: &[&str], stdin: &str) -> (bool, String, String) {
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_chatd"))
             .arg("--config")
@@ -85,16 +61,15 @@ impl Setup {
     }
 }
 
-struct Server {
-    server: RunningServer,
-    addr: String,
+/// Connections to a server with accounts.
+trait Accounts {
+    async fn client(&self) -> Client;
+    async fn logged_in(&self, name: &str, password: &str) -> Client;
 }
 
-impl Server {
+impl Accounts for Server {
     async fn client(&self) -> Client {
-        Client::connect(&self.addr, &ConnectOptions::default())
-            .await
-            .unwrap()
+        self.connect().await
     }
 
     async fn logged_in(&self, name: &str, password: &str) -> Client {
@@ -102,11 +77,6 @@ impl Server {
         let reply = login(&mut c, name, password).await;
         assert_eq!(ok_nick(&reply), Some(name), "{reply:?}");
         c
-    }
-
-    async fn stop(self) {
-        self.server.hub().check_invariants().unwrap();
-        self.server.stop().await;
     }
 }
 
@@ -167,7 +137,7 @@ async fn expect_bye(c: &mut Client) -> String {
 
 #[tokio::test]
 async fn register_login_wrong_password_unknown_user_and_duplicates() {
-    let setup = Setup::new(CHEAP_ARGON2);
+    let setup = auth_setup("", CHEAP_ARGON2);
     let server = setup.start().await;
 
     let mut alice = server.client().await;
@@ -222,7 +192,7 @@ async fn register_login_wrong_password_unknown_user_and_duplicates() {
 
 #[tokio::test]
 async fn unauthenticated_sessions_can_only_log_in() {
-    let setup = Setup::new(CHEAP_ARGON2);
+    let setup = auth_setup("", CHEAP_ARGON2);
     let server = setup.start().await;
     let mut guest = server.client().await;
     for frame in [
@@ -281,7 +251,7 @@ async fn unauthenticated_sessions_can_only_log_in() {
 
 #[tokio::test]
 async fn bad_input_gets_clear_errors_and_leaves_the_database_intact() {
-    let setup = Setup::new(CHEAP_ARGON2);
+    let setup = auth_setup("", CHEAP_ARGON2);
     let server = setup.start().await;
     let mut c = server.client().await;
     let long_name = "n".repeat(33);
@@ -368,7 +338,7 @@ async fn bad_input_gets_clear_errors_and_leaves_the_database_intact() {
 
 #[tokio::test]
 async fn accounts_and_admin_flags_survive_a_restart() {
-    let setup = Setup::with_server_config("broadcast = \"admins\"", CHEAP_ARGON2);
+    let setup = auth_setup("broadcast = \"admins\"", CHEAP_ARGON2);
     let (ok, out, err) = setup
         .cli(&["add", "root", "--admin"], "admin password\n")
         .await;
@@ -418,7 +388,7 @@ async fn accounts_and_admin_flags_survive_a_restart() {
 
 #[tokio::test]
 async fn repeated_failures_are_throttled_per_account_and_per_address() {
-    let setup = Setup::new(&format!(
+    let setup = auth_setup("", &format!(
         "{CHEAP_ARGON2}[plugin.config.throttle]\naccount_failures = 3\naddress_failures = 6\nlockout_ms = 60000\nmax_lockout_ms = 600000\n"
     ));
     let server = setup.start().await;
@@ -461,7 +431,7 @@ async fn repeated_failures_are_throttled_per_account_and_per_address() {
 /// takeovers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_logins_of_one_account_each_get_their_reply() {
-    let setup = Setup::new(&format!("allow_guests = true\n{CHEAP_ARGON2}"));
+    let setup = auth_setup("", &format!("allow_guests = true\n{CHEAP_ARGON2}"));
     let server = setup.start().await;
     register(&mut server.client().await, "alice", "a password").await;
     let mut watcher = Client::connect_as(&server.addr, "watcher").await.unwrap();
@@ -533,7 +503,7 @@ async fn concurrent_logins_of_one_account_each_get_their_reply() {
 
 #[tokio::test]
 async fn registrations_are_throttled_per_address() {
-    let setup = Setup::new(&format!(
+    let setup = auth_setup("", &format!(
         "{CHEAP_ARGON2}[plugin.config.throttle]\nregistrations_per_address = 2\nlockout_ms = 60000\n"
     ));
     let server = setup.start().await;
@@ -554,7 +524,7 @@ async fn registrations_are_throttled_per_address() {
 
 #[tokio::test]
 async fn the_cli_manages_accounts_of_a_running_server() {
-    let setup = Setup::new(&format!("registration = \"closed\"\n{CHEAP_ARGON2}"));
+    let setup = auth_setup("", &format!("registration = \"closed\"\n{CHEAP_ARGON2}"));
     let server = setup.start().await;
 
     let closed = register(&mut server.client().await, "gina", "ginas password").await;
@@ -630,7 +600,7 @@ async fn the_cli_manages_accounts_of_a_running_server() {
 
 #[tokio::test]
 async fn passwd_changes_ones_own_password() {
-    let setup = Setup::new(CHEAP_ARGON2);
+    let setup = auth_setup("", CHEAP_ARGON2);
     let server = setup.start().await;
     let mut c = server.client().await;
     register(&mut c, "ivy", "first password").await;
@@ -666,7 +636,7 @@ async fn passwd_changes_ones_own_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_storm_does_not_stall_chat() {
     const LOGINS: usize = 30;
-    let setup = Setup::new("[plugin.config.argon2]\nmax_concurrent = 2\n");
+    let setup = auth_setup("", "[plugin.config.argon2]\nmax_concurrent = 2\n");
     {
         // Accounts made directly in the database (one hash, reused: hashing
         // thirty times here would only slow the test).
@@ -770,7 +740,7 @@ async fn plaintext_can_be_refused_while_tls_works() {
     let (cert, key) =
         chatd::tls::generate_self_signed(&dir.path().join("certs"), &["localhost".to_string()])
             .unwrap();
-    let setup = Setup::with_server_config(
+    let setup = auth_setup(
         &format!(
             "[tls]\nlisten = \"127.0.0.1:0\"\ncert = \"{}\"\nkey = \"{}\"\n",
             cert.display(),
@@ -802,7 +772,7 @@ async fn plaintext_can_be_refused_while_tls_works() {
 
 #[tokio::test]
 async fn guests_may_chat_but_never_under_a_registered_name() {
-    let setup = Setup::new(&format!("allow_guests = true\n{CHEAP_ARGON2}"));
+    let setup = auth_setup("", &format!("allow_guests = true\n{CHEAP_ARGON2}"));
     let server = setup.start().await;
     let mut kim = server.client().await;
     assert!(!kim.welcome.auth_required);
@@ -867,7 +837,7 @@ async fn without_the_plugin_the_server_runs_in_guest_mode_without_a_database() {
 
 #[tokio::test]
 async fn a_corrupt_database_stops_the_server_with_a_clear_message() {
-    let setup = Setup::new(CHEAP_ARGON2);
+    let setup = auth_setup("", CHEAP_ARGON2);
     std::fs::create_dir_all(setup.db_path().parent().unwrap()).unwrap();
     std::fs::write(setup.db_path(), vec![0x42; 4096]).unwrap();
     let err = match chatd::start(setup.config()).await {
@@ -890,7 +860,10 @@ async fn a_corrupt_database_stops_the_server_with_a_clear_message() {
 
 #[tokio::test]
 async fn raising_the_cost_renews_stored_hashes_at_the_next_login() {
-    let setup = Setup::new("[plugin.config.argon2]\nmemory_kib = 2048\niterations = 1\n");
+    let setup = auth_setup(
+        "",
+        "[plugin.config.argon2]\nmemory_kib = 2048\niterations = 1\n",
+    );
     let db = chatd_storage::Database::open(&setup.config().database_options())
         .await
         .unwrap();
@@ -931,7 +904,7 @@ async fn raising_the_cost_renews_stored_hashes_at_the_next_login() {
 /// while it was verifying, such as an operator's reset of a stolen password.
 #[tokio::test]
 async fn renewing_a_hash_never_undoes_a_password_change() {
-    let setup = Setup::new(CHEAP_ARGON2);
+    let setup = auth_setup("", CHEAP_ARGON2);
     let db = chatd_storage::Database::open(&setup.config().database_options())
         .await
         .unwrap();

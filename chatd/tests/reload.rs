@@ -4,15 +4,13 @@
 //! broadcast policy and the limits change in place; keys that need a
 //! restart are named and left alone.
 
-#[path = "support/chatd_process.rs"]
-mod chatd_process;
-
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chat_api::{ClientFrame, ErrorCode, ServerFrame};
 use chat_client::{Client, ClientError, ConnectOptions, Received};
-use chatd_process::{chatd, Chatd, WAIT};
+use chatd_testkit::process::{chatd, Chatd};
+use chatd_testkit::WAIT;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 

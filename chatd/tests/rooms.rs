@@ -4,80 +4,47 @@
 //! with timeouts, and `Client::sync` proves what was not delivered.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use chat_api::ServerFrame;
-use chat_client::{Client, ConnectOptions, Received};
-use chatd::{Config, RunningServer};
+use chat_client::{Client, Received};
 use chatd_storage::{sqlx, Database, DatabaseOptions};
+use chatd_testkit::{account_request, request_json, Server, Setup, AUTH_PLUGIN, WAIT};
 use serde_json::{json, Value};
 
-const WAIT: Duration = Duration::from_secs(20);
 const PASSWORD: &str = "room password";
 
 /// A data directory and its configuration: auth with cheap hashing, then
 /// the rooms plugin with `rooms_config` as its table.
-struct Setup {
-    dir: tempfile::TempDir,
-    config_path: PathBuf,
+fn rooms_setup(rooms_config: &str) -> Setup {
+    with_plugins(&format!(
+        "{AUTH_PLUGIN}[[plugin]]\nname = \"rooms\"\n[plugin.config]\n{rooms_config}\n"
+    ))
 }
 
-impl Setup {
-    fn new(rooms_config: &str) -> Setup {
-        Setup::with_plugins(&format!(
-            "[[plugin]]\nname = \"auth\"\n[plugin.config]\nwatch_interval_ms = 50\n\
-             [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n\
-             [[plugin]]\nname = \"rooms\"\n[plugin.config]\n{rooms_config}\n"
-        ))
-    }
-
-    fn with_plugins(plugins: &str) -> Setup {
-        let dir = tempfile::tempdir().unwrap();
-        let config_path = dir.path().join("chatd.toml");
-        let text = format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"data\"\n\
-             [limits]\nframes_per_second = 0\n{plugins}"
-        );
-        std::fs::write(&config_path, text).unwrap();
-        Setup { dir, config_path }
-    }
-
-    fn config(&self) -> Config {
-        Config::load(&self.config_path).unwrap()
-    }
-
-    async fn start(&self) -> Server {
-        let server = chatd::start(self.config()).await.expect("server starts");
-        let addr = server.tcp_addr.unwrap().to_string();
-        Server { server, addr }
-    }
-
-    /// The server's database, opened beside it (WAL allows that).
-    async fn database(&self) -> Database {
-        Database::open(&DatabaseOptions::new(self.dir.path().join("data/chatd.db")))
-            .await
-            .unwrap()
-    }
+/// A data directory and its configuration with these `plugins`, flood
+/// control off.
+fn with_plugins(plugins: &str) -> Setup {
+    Setup::new(&format!("[limits]\nframes_per_second = 0\n{plugins}"))
 }
 
-struct Server {
-    server: RunningServer,
-    addr: String,
-}
-
-impl Server {
-    async fn connect(&self) -> Client {
-        tokio::time::timeout(
-            WAIT,
-            Client::connect(&self.addr, &ConnectOptions::default()),
-        )
+/// The server's database, opened beside it (WAL allows that).
+async fn database(setup: &Setup) -> Database {
+    Database::open(&DatabaseOptions::new(setup.db_path()))
         .await
-        .expect("connect in time")
         .unwrap()
-    }
+}
 
+/// Accounts on a test server, all with the password [`PASSWORD`].
+trait Accounts {
     /// A new account, logged in.
+    async fn user(&self, name: &str) -> User;
+    async fn register(&self, name: &str) -> Client;
+    /// A new connection logged in to an existing account.
+    async fn login(&self, name: &str) -> User;
+    async fn login_client(&self, name: &str) -> Client;
+}
+
+impl Accounts for Server {
     async fn user(&self, name: &str) -> User {
         User {
             name: name.to_string(),
@@ -87,16 +54,11 @@ impl Server {
 
     async fn register(&self, name: &str) -> Client {
         let mut c = self.connect().await;
-        let reply = request(
-            &mut c,
-            json!({"type": "register", "user": name, "password": PASSWORD}),
-        )
-        .await;
+        let reply = account_request(&mut c, "register", name, PASSWORD).await;
         assert_eq!(code(&reply), None, "register {name}: {reply:?}");
         c
     }
 
-    /// A new connection logged in to an existing account.
     async fn login(&self, name: &str) -> User {
         User {
             name: name.to_string(),
@@ -106,26 +68,14 @@ impl Server {
 
     async fn login_client(&self, name: &str) -> Client {
         let mut c = self.connect().await;
-        let reply = request(
-            &mut c,
-            json!({"type": "login", "user": name, "password": PASSWORD}),
-        )
-        .await;
+        let reply = account_request(&mut c, "login", name, PASSWORD).await;
         assert_eq!(code(&reply), None, "login {name}: {reply:?}");
         c
-    }
-
-    async fn stop(self) {
-        self.server.hub().check_invariants().unwrap();
-        self.server.stop().await;
     }
 }
 
 async fn request(c: &mut Client, frame: Value) -> Received {
-    tokio::time::timeout(WAIT, c.request_json(&frame))
-        .await
-        .expect("reply in time")
-        .expect("reply")
+    request_json(c, frame).await
 }
 
 /// Sends a frame that must succeed; returns the reply.
@@ -280,7 +230,7 @@ async fn room_with(owner: &mut User, room: &str, members: &mut [&mut User]) {
 /// it in on a new connection.
 async fn admin(setup: &Setup, server: &Server, name: &str) -> User {
     drop(server.user(name).await);
-    let db = setup.database().await;
+    let db = database(setup).await;
     sqlx::query("UPDATE accounts SET admin = 1 WHERE name_key = ?")
         .bind(name)
         .execute(db.pool())
@@ -352,7 +302,7 @@ fn generic(message: &str, room: &str) -> String {
 
 #[tokio::test]
 async fn outsiders_cannot_join_send_read_list_or_probe_private_rooms() {
-    let setup = Setup::new("");
+    let setup = rooms_setup("");
     let server = setup.start().await;
     let mut alice = server.user("alice").await;
     let mut bob = server.user("bob").await;
@@ -455,7 +405,7 @@ async fn outsiders_cannot_join_send_read_list_or_probe_private_rooms() {
 
 #[tokio::test]
 async fn owner_moderator_member_and_admin_permission_matrix() {
-    let setup = Setup::new("");
+    let setup = rooms_setup("");
     let server = setup.start().await;
     let mut owner = server.user("owner").await;
     let mut moder = server.user("moder").await;
@@ -597,7 +547,7 @@ async fn owner_moderator_member_and_admin_permission_matrix() {
 
 #[tokio::test]
 async fn rooms_roles_invitations_and_bans_survive_a_restart() {
-    let setup = Setup::new("");
+    let setup = rooms_setup("");
     let server = setup.start().await;
     let mut alice = server.user("alice").await;
     let mut bob = server.user("bob").await;
@@ -672,7 +622,7 @@ async fn rooms_roles_invitations_and_bans_survive_a_restart() {
 
 #[tokio::test]
 async fn kicked_and_banned_members_hear_nothing_more_and_bans_prevent_rejoining() {
-    let setup = Setup::new("");
+    let setup = rooms_setup("");
     let server = setup.start().await;
     let mut alice = server.user("alice").await;
     let mut bob = server.user("bob").await;
@@ -759,7 +709,7 @@ async fn kicked_and_banned_members_hear_nothing_more_and_bans_prevent_rejoining(
 
 #[tokio::test]
 async fn deleting_a_room_ends_every_members_access_at_once() {
-    let setup = Setup::new("");
+    let setup = rooms_setup("");
     let server = setup.start().await;
     let mut alice = server.user("alice").await;
     let mut members = Vec::new();
@@ -788,7 +738,7 @@ async fn deleting_a_room_ends_every_members_access_at_once() {
     pending
         .refused(json!({"type": "room_accept", "room": room}), "no_such_room")
         .await;
-    let db = setup.database().await;
+    let db = database(&setup).await;
     assert!(db_members(&db, room).await.is_empty());
     check_db_invariants(&db).await;
     db.close().await;
@@ -800,7 +750,7 @@ async fn deleting_a_room_ends_every_members_access_at_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn racing_invites_accepts_kicks_and_bans_leave_hub_and_database_agreeing() {
-    let setup = Setup::new("");
+    let setup = rooms_setup("");
     let server = setup.start().await;
     let room = "#race";
     let mut alice = server.user("alice").await;
@@ -866,7 +816,7 @@ async fn racing_invites_accepts_kicks_and_bans_leave_hub_and_database_agreeing()
     let _moder = bans.await.unwrap();
 
     // The hub holds exactly the database's members (all are connected).
-    let db = setup.database().await;
+    let db = database(&setup).await;
     check_db_invariants(&db).await;
     let members = db_members(&db, room).await;
     assert_eq!(hub_members(&server, room), members);
@@ -890,7 +840,7 @@ async fn racing_invites_accepts_kicks_and_bans_leave_hub_and_database_agreeing()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_while_members_talk_and_invitees_accept_leaves_nobody_inside() {
-    let setup = Setup::new("");
+    let setup = rooms_setup("");
     let server = setup.start().await;
     let room = "#doomed";
     let mut alice = server.user("alice").await;
@@ -944,7 +894,7 @@ async fn deleting_while_members_talk_and_invitees_accept_leaves_nobody_inside() 
     }
 
     assert!(server.server.hub().room_members(room).is_none());
-    let db = setup.database().await;
+    let db = database(&setup).await;
     assert!(db_members(&db, room).await.is_empty());
     check_db_invariants(&db).await;
     db.close().await;
@@ -970,14 +920,14 @@ async fn deleting_while_members_talk_and_invitees_accept_leaves_nobody_inside() 
 
 #[tokio::test]
 async fn deleting_the_owners_account_deletes_the_room_without_opening_it() {
-    let setup = Setup::new("");
+    let setup = rooms_setup("");
     let server = setup.start().await;
     let mut alice = server.user("alice").await;
     let mut bob = server.user("bob").await;
     let mut eve = server.user("eve").await;
     room_with(&mut alice, "#orphan", &mut [&mut bob]).await;
     // As `chatd user delete alice` does, behind the server's back.
-    let db = setup.database().await;
+    let db = database(&setup).await;
     sqlx::query("DELETE FROM accounts WHERE name_key = 'alice'")
         .execute(db.pool())
         .await
@@ -1006,7 +956,7 @@ async fn deleting_the_owners_account_deletes_the_room_without_opening_it() {
 
 #[tokio::test]
 async fn limits_bound_rooms_per_owner_and_seats_per_room() {
-    let setup = Setup::new("max_rooms_per_owner = 1\nmax_members = 2\nmax_topic_length = 10");
+    let setup = rooms_setup("max_rooms_per_owner = 1\nmax_members = 2\nmax_topic_length = 10");
     let server = setup.start().await;
     let mut alice = server.user("alice").await;
     server.user("bob").await;
@@ -1075,7 +1025,7 @@ async fn limits_bound_rooms_per_owner_and_seats_per_room() {
 
 #[tokio::test]
 async fn without_accounts_private_room_frames_are_refused_and_public_rooms_work() {
-    let setup = Setup::with_plugins("[[plugin]]\nname = \"rooms\"\n");
+    let setup = with_plugins("[[plugin]]\nname = \"rooms\"\n");
     let server = setup.start().await;
     let mut guest = Client::connect_as(&server.addr, "guest").await.unwrap();
     let mut other = Client::connect_as(&server.addr, "other").await.unwrap();
@@ -1108,7 +1058,7 @@ async fn without_accounts_private_room_frames_are_refused_and_public_rooms_work(
 /// name taken by a room nobody was ever put into.
 #[tokio::test]
 async fn a_refused_room_create_leaves_no_room_behind() {
-    let setup = Setup::with_plugins(
+    let setup = with_plugins(
         "max_rooms_per_session = 1\n\
          [[plugin]]\nname = \"auth\"\n[plugin.config]\nwatch_interval_ms = 50\n\
          [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n\
@@ -1123,7 +1073,7 @@ async fn a_refused_room_create_leaves_no_room_behind() {
         "room_limit",
     )
     .await;
-    let db = setup.database().await;
+    let db = database(&setup).await;
     assert!(db_members(&db, "#den").await.is_empty());
 
     ok(&mut ann.c, json!({"type": "part", "room": "#lobby"})).await;
@@ -1142,7 +1092,7 @@ async fn a_refused_room_create_leaves_no_room_behind() {
 /// accepting works once the member has room for it.
 #[tokio::test]
 async fn an_accept_refused_by_the_room_limit_leaves_the_invitation() {
-    let setup = Setup::with_plugins(
+    let setup = with_plugins(
         "max_rooms_per_session = 1\n\
          [[plugin]]\nname = \"auth\"\n[plugin.config]\nwatch_interval_ms = 50\n\
          [plugin.config.argon2]\nmemory_kib = 1024\niterations = 1\n\
@@ -1163,7 +1113,7 @@ async fn an_accept_refused_by_the_room_limit_leaves_the_invitation() {
         json!({"type": "join", "room": "#den"}),
     ] {
         refused(&mut bob.c, frame, "room_limit").await;
-        let db = setup.database().await;
+        let db = database(&setup).await;
         assert_eq!(
             db_members(&db, "#den").await,
             BTreeSet::from(["ann".to_string()]),
@@ -1173,7 +1123,7 @@ async fn an_accept_refused_by_the_room_limit_leaves_the_invitation() {
     }
     ok(&mut bob.c, json!({"type": "part", "room": "#lobby"})).await;
     ok(&mut bob.c, json!({"type": "room_accept", "room": "#den"})).await;
-    let db = setup.database().await;
+    let db = database(&setup).await;
     assert_eq!(
         db_members(&db, "#den").await,
         BTreeSet::from(["ann".to_string(), "bob".to_string()])

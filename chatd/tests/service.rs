@@ -2,15 +2,13 @@
 //! systemd notification protocol (readiness, watchdog, reload, stop) on a
 //! real datagram socket, and backup / restore beside a running server.
 
-#[path = "support/chatd_process.rs"]
-mod chatd_process;
-
 use std::path::Path;
 use std::time::Duration;
 
 use chat_api::{ClientFrame, ServerFrame};
 use chat_client::{Client, ConnectOptions, Received};
-use chatd_process::{chatd, Chatd, WAIT};
+use chatd_testkit::process::{chatd, Chatd};
+use chatd_testkit::WAIT;
 use tokio::net::UnixDatagram;
 
 #[tokio::test]

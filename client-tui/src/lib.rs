@@ -2,9 +2,13 @@
 //!
 //! Two front ends over one state machine, in the Elm style:
 //!
-//! * [`state`]: everything the client knows, as plain data;
+//! * [`state`]: everything the client knows, as plain data; [`entry`]: the
+//!   lines of a conversation;
 //! * [`update`]: `update(state, event)` applies a key, an input line or a
 //!   network event and returns requests for the connection task;
+//! * [`layout`]: widths, wrapping and an entry's words as rows, shared by
+//!   the state (to keep the reader's place) and the view (a leaf: it knows
+//!   neither);
 //! * [`view`]: `draw(state, frame)` renders the full-screen interface;
 //!   [`lines`] formats the line mode's output;
 //! * [`command`]: the slash-command table and parser; [`complete`]: tab
@@ -19,7 +23,9 @@ pub mod autolog;
 pub mod command;
 pub mod complete;
 pub mod editor;
+pub mod entry;
 pub mod help_view;
+pub mod layout;
 pub mod line_mode;
 pub mod lines;
 pub mod net;

@@ -71,6 +71,7 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
                 Some(event) => Event::Net(event),
                 None => break,
             },
+            Some(report) = net.transfers.recv() => Event::Transfer(report),
             line = input.next(), if reading => match line {
                 Some(Ok(line)) => Event::Line(line),
                 Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {

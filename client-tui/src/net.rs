@@ -65,8 +65,6 @@ pub enum NetEvent {
     Undelivered(RequestId),
     /// The link is down; the next attempt is in `retry_in`.
     Disconnected { reason: String, retry_in: Duration },
-    /// A transfer worker's report.
-    Transfer(crate::transfer::TransferEvent),
     /// We quit; the task has ended.
     Closed,
 }
@@ -104,10 +102,17 @@ const COMMAND_QUEUE: usize = 256;
 /// Requests held while waiting for the setup frames.
 const HELD_LIMIT: usize = 256;
 
+/// Transfer reports buffered for the front end (progress is sent at most
+/// every 100 ms per transfer; a full queue makes the workers wait).
+const TRANSFER_REPORTS: usize = 256;
+
 /// The front end's handle on the connection task.
 pub struct Net {
     pub commands: mpsc::Sender<NetCommand>,
     pub events: mpsc::Receiver<NetEvent>,
+    /// The transfer workers' reports (progress, end), on a queue of their
+    /// own: the workers know nothing of the connection's events.
+    pub transfers: mpsc::Receiver<TransferEvent>,
     pub task: JoinHandle<()>,
 }
 
@@ -115,10 +120,12 @@ pub struct Net {
 pub fn spawn(target: Target) -> Net {
     let (command_tx, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
-    let task = tokio::spawn(run(target, command_rx, event_tx));
+    let (report_tx, report_rx) = mpsc::channel(TRANSFER_REPORTS);
+    let task = tokio::spawn(run(target, command_rx, event_tx, report_tx));
     Net {
         commands: command_tx,
         events: event_rx,
+        transfers: report_rx,
         task,
     }
 }
@@ -135,6 +142,7 @@ async fn run(
     target: Target,
     mut commands: mpsc::Receiver<NetCommand>,
     events: mpsc::Sender<NetEvent>,
+    reports: mpsc::Sender<TransferEvent>,
 ) {
     let mut delay = target.min_backoff;
     let mut attempt = 0;
@@ -154,7 +162,7 @@ async fn run(
                         let _ = events.send(NetEvent::Undelivered(id)).await;
                     }
                     Some(NetCommand::Transfer(job)) => {
-                        let _ = events.send(interrupted(job.slot())).await;
+                        let _ = reports.send(interrupted(job.slot())).await;
                     }
                     Some(NetCommand::Setup(_) | NetCommand::StopTransfer(_)) => {}
                 },
@@ -168,7 +176,8 @@ async fn run(
                 if events.send(NetEvent::Connected(welcome)).await.is_err() {
                     return;
                 }
-                match session(&target, reader, writer, &mut commands, &events).await {
+                let channels = (&mut commands, &events, &reports);
+                match session(&target, reader, writer, channels).await {
                     End::Stop => break,
                     End::Lost(reason) => reason,
                 }
@@ -198,7 +207,7 @@ async fn run(
                         let _ = events.send(NetEvent::Undelivered(id)).await;
                     }
                     Some(NetCommand::Transfer(job)) => {
-                        let _ = events.send(interrupted(job.slot())).await;
+                        let _ = reports.send(interrupted(job.slot())).await;
                     }
                     Some(NetCommand::Setup(_) | NetCommand::StopTransfer(_)) => {}
                 },
@@ -210,11 +219,11 @@ async fn run(
 }
 
 /// A transfer that could not start or go on for want of a connection.
-fn interrupted(slot: u32) -> NetEvent {
-    NetEvent::Transfer(TransferEvent {
+fn interrupted(slot: u32) -> TransferEvent {
+    TransferEvent {
         slot,
         kind: TransferEventKind::Interrupted,
-    })
+    }
 }
 
 /// The transfer workers of one connection. Dropping it (the connection
@@ -241,10 +250,10 @@ impl Transfers {
         }
     }
 
-    fn start(&mut self, job: TransferJob, events: &mpsc::Sender<NetEvent>) {
+    fn start(&mut self, job: TransferJob, reports: &mpsc::Sender<TransferEvent>) {
         let slot = job.slot();
         let (reply_tx, reply_rx) = mpsc::channel(crate::transfer::REPLY_QUEUE);
-        let worker = Worker::new(slot, self.lines_tx.clone(), reply_rx, events.clone());
+        let worker = Worker::new(slot, self.lines_tx.clone(), reply_rx, reports.clone());
         let task = tokio::spawn(worker.run(job));
         if let Some((_, old)) = self.workers.insert(slot, (reply_tx, task)) {
             old.abort();
@@ -291,8 +300,11 @@ async fn session(
     target: &Target,
     mut reader: Reader,
     mut writer: Writer,
-    commands: &mut mpsc::Receiver<NetCommand>,
-    events: &mpsc::Sender<NetEvent>,
+    (commands, events, reports): (
+        &mut mpsc::Receiver<NetCommand>,
+        &mpsc::Sender<NetEvent>,
+        &mpsc::Sender<TransferEvent>,
+    ),
 ) -> End {
     let mut ready = false;
     let mut held: VecDeque<(RequestId, Outgoing)> = VecDeque::new();
@@ -352,7 +364,7 @@ async fn session(
                     held.clear();
                     ready = true;
                     for job in held_jobs.drain(..) {
-                        transfers.start(job, events);
+                        transfers.start(job, reports);
                     }
                     if let Some(reason) = quit_after_setup.take() {
                         if write(&mut writer, None, &Outgoing::Core(ClientFrame::Quit { reason })).await.is_err() {
@@ -374,11 +386,11 @@ async fn session(
                         return End::Stop;
                     }
                 }
-                Some(NetCommand::Transfer(job)) if ready => transfers.start(job, events),
+                Some(NetCommand::Transfer(job)) if ready => transfers.start(job, reports),
                 Some(NetCommand::Transfer(job)) => {
                     if held_jobs.len() < HELD_LIMIT {
                         held_jobs.push(job);
-                    } else if events.send(interrupted(job.slot())).await.is_err() {
+                    } else if reports.send(interrupted(job.slot())).await.is_err() {
                         return End::Stop;
                     }
                 }

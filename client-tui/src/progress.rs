@@ -8,6 +8,8 @@ use ratatui::style::{Color, Style};
 use ratatui::widgets::Widget;
 use unicode_width::UnicodeWidthStr;
 
+use crate::layout::{human_bytes, wrap};
+
 /// One transfer's progress.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TransferBar<'a> {
@@ -45,22 +47,6 @@ impl TransferBar<'_> {
     }
 }
 
-/// `1.5 MiB` style sizes.
-pub fn human_bytes(bytes: f64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{value:.0} {}", UNITS[0])
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 impl Widget for TransferBar<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
         if area.height == 0 || area.width == 0 {
@@ -83,7 +69,7 @@ impl Widget for TransferBar<'_> {
         };
         let width = usize::from(area.width);
         let label_width = (width / 3).min(self.label.width()).max(1);
-        let label: String = crate::view::wrap(self.label, label_width, label_width)
+        let label: String = wrap(self.label, label_width, label_width)
             .into_iter()
             .next()
             .unwrap_or_default();

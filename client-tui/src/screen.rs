@@ -142,6 +142,7 @@ pub async fn run(settings: Settings, utc_offset_secs: i32) -> anyhow::Result<()>
                 Some(event) => Event::Net(event),
                 None => break,
             },
+            Some(report) = net.transfers.recv() => Event::Transfer(report),
             _ = signals.recv() => Event::InputClosed,
             _ = sleep_until(give_up), if give_up.is_some() => break,
             // Only while a countdown is shown: an idle client stays idle.

@@ -6,9 +6,22 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use chat_protocol::names::fold;
-use chat_protocol::{PresenceEvent, RequestId, RoomInfo};
+use chat_protocol::RequestId;
 
 use crate::editor::Editor;
+pub use crate::entry::{
+    Body, Delivery, Entry, Invitation, Origin, RoomDetails, RoomEventNote, TransferNote,
+};
+use crate::layout;
+
+/// `/help` in the full-screen client: shown over the conversation instead
+/// of being written into it; PageUp/PageDown scroll, Esc closes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelpView {
+    pub lines: Vec<String>,
+    /// Rows scrolled past at the top.
+    pub scroll: usize,
+}
 
 /// Entries kept per conversation; older ones are dropped.
 pub const SCROLLBACK_LIMIT: usize = 5000;
@@ -22,162 +35,6 @@ pub enum ConvKind {
     Server,
     Room,
     Direct,
-}
-
-/// One line of a conversation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    /// Milliseconds since the Unix epoch (server time when known).
-    pub ts: u64,
-    pub body: Body,
-}
-
-/// What an entry says.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Body {
-    /// A chat message; `own` for ours.
-    Chat {
-        from: String,
-        text: String,
-        own: bool,
-        /// Whether the server has accepted it (ours) or it was received.
-        delivery: Delivery,
-        /// It mentions our nickname (or is a direct message to us).
-        mention: bool,
-        /// A message to everyone.
-        broadcast: bool,
-        /// The server's id, once known (received, or `sent` for ours).
-        msg_id: Option<u64>,
-        /// How it reached us: live, caught up after resuming, or loaded
-        /// from the history.
-        origin: Origin,
-    },
-    /// Put before the messages of a conversation that were missed while
-    /// disconnected and caught up on resuming.
-    Away { count: usize },
-    /// A session was resumed: `missed` messages caught up in all, `more`
-    /// when the server had more than it sends at once.
-    Resumed { missed: u64, more: bool },
-    /// Someone joined, left, quit or was renamed.
-    Presence {
-        event: PresenceEvent,
-        nick: String,
-        new_nick: Option<String>,
-        reason: Option<String>,
-    },
-    /// We joined a room.
-    Joined { members: Vec<String> },
-    /// A user listing.
-    Users {
-        room: Option<String>,
-        users: Vec<String>,
-    },
-    /// A room listing.
-    Rooms(Vec<RoomInfo>),
-    /// Connection state changes.
-    Status(String),
-    /// Anything else worth saying (help, confirmations).
-    Info(String),
-    /// The server refused something, or input was wrong.
-    Error { code: String, message: String },
-    /// A file offered to us (`file_available`, or listed by `/files`).
-    FileOffer(chat_protocol::files::FileInfo),
-    /// How far one of our transfers has come (line mode: every tenth and
-    /// at the end).
-    Transfer(TransferNote),
-    /// An invitation into a private room, received or listed by `/invites`.
-    Invitation(Invitation),
-    /// Moderation in a private room (`room_event`): a kick, a new topic, ...
-    RoomEvent(RoomEventNote),
-    /// The reply to `/info`.
-    RoomInfo(RoomDetails),
-}
-
-/// An invitation into a private room waiting for our answer.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct Invitation {
-    pub room: String,
-    /// Who invited us.
-    pub from: String,
-}
-
-/// A `room_event` as the rooms plugin sends it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct RoomEventNote {
-    pub room: String,
-    /// `kick`, `ban`, `topic`, `promote`, `demote`, `transfer`, `delete`,
-    /// `revoke`; kept as text so that newer servers' events still show.
-    pub event: String,
-    /// Who acted.
-    pub by: String,
-    /// Whom it concerns (kick, ban, promote, demote, transfer, revoke).
-    #[serde(default)]
-    pub user: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-    /// The new topic (`topic`; absent when cleared).
-    #[serde(default)]
-    pub topic: Option<String>,
-}
-
-/// A private room as `room_info` describes it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-pub struct RoomDetails {
-    pub room: String,
-    #[serde(default)]
-    pub topic: Option<String>,
-    pub owner: String,
-    #[serde(default)]
-    pub moderators: Vec<String>,
-    /// Every member, owner and moderators included.
-    #[serde(default)]
-    pub members: Vec<String>,
-    /// Members in the room now.
-    #[serde(default)]
-    pub present: Vec<String>,
-    /// Only shown to the owner, moderators and admins.
-    #[serde(default)]
-    pub invited: Option<Vec<String>>,
-    #[serde(default)]
-    pub banned: Option<Vec<String>>,
-}
-
-/// A transfer's progress as recorded in a conversation.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TransferNote {
-    /// The server's transfer id.
-    pub transfer: String,
-    pub direction: crate::transfers::Direction,
-    pub name: String,
-    /// The local file (source or destination).
-    pub path: String,
-    pub done: u64,
-    pub total: u64,
-    /// Finished and verified.
-    pub finished: bool,
-}
-
-/// How a chat message reached us.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Origin {
-    /// As it was sent (or ours, typed here).
-    #[default]
-    Live,
-    /// Sent while we were disconnected; caught up on resuming.
-    Missed,
-    /// Loaded from the server's history (`/history`, PageUp at the top).
-    History,
-}
-
-/// Where one of our messages is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
-    /// Sent as request `id`, not yet accepted.
-    Pending(RequestId),
-    /// Accepted by the server (or received from someone else).
-    Done,
-    /// Refused or lost; an error entry follows it.
-    Failed,
 }
 
 /// A room, a direct conversation, or the server conversation.
@@ -489,7 +346,7 @@ pub struct State {
     /// summary, which then tells where unread messages wait.
     pub unread_summary_due: bool,
     /// The help view (`/help`, F1) over the conversation, while shown.
-    pub help: Option<crate::help_view::HelpView>,
+    pub help: Option<HelpView>,
 }
 
 /// What a resume has brought back so far.
@@ -592,8 +449,8 @@ impl State {
         let shown = index == self.current;
         // Rows the entry adds, to keep the reader's place when scrolled up.
         let added_rows = if self.convs[index].scroll > 0 {
-            let width = crate::view::conversation_width(self.viewport.0, &self.convs[index]);
-            crate::view::entry_rows(self, &entry, width)
+            let width = self.conversation_width(index);
+            layout::entry_rows(&entry, &self.nick, self.utc_offset_secs, width)
         } else {
             0
         };
@@ -690,6 +547,21 @@ impl State {
         // Minus the title, status and input rows, and the transfers view.
         let rows = usize::from(self.viewport.1).saturating_sub(3);
         rows.saturating_sub(self.transfers_view_rows()).max(1)
+    }
+
+    /// Columns the text of conversation `index` gets on the screen.
+    pub fn conversation_width(&self, index: usize) -> usize {
+        let room = self.convs[index].kind == ConvKind::Room;
+        layout::conversation_width(self.viewport.0, room)
+    }
+
+    /// Rows all of conversation `index` takes at `width` columns.
+    pub fn total_rows(&self, index: usize, width: usize) -> usize {
+        self.convs[index]
+            .entries
+            .iter()
+            .map(|e| layout::entry_rows(e, &self.nick, self.utc_offset_secs, width))
+            .sum()
     }
 }
 

@@ -17,16 +17,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
-use chat_client::files::{hash_file, part_path};
-use chat_client::Received;
 use chat_protocol::files::{
-    FileAck, FileComplete, FileGet, FileInfo, FileOffer, FileOffered, FileReceived, FileResume,
-    FileResumed, FileTarget,
+    FileAck, FileComplete, FileInfo, FileOffer, FileOffered, FileResume, FileResumed, FileTarget,
 };
 use chat_protocol::{RequestId, ServerFrame};
+use chat_client::files::{download_over, hash_file, DownloadLink, FileError, DOWNLOAD_WINDOW};
+use chat_client::Received;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -38,8 +37,6 @@ const SEQ_BITS: u32 = 24;
 /// Most upload chunks kept unanswered, whatever window the server allows:
 /// the worker's reply queue must hold every answer.
 const MAX_UPLOAD_WINDOW: u32 = 32;
-/// Download requests kept in flight.
-const DOWNLOAD_WINDOW: usize = 8;
 /// Least time between two progress reports (the last one always goes).
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 /// Replies buffered for one worker; it never has more requests in flight.
@@ -118,7 +115,7 @@ pub enum TransferEventKind {
 
 /// Why a worker stopped early.
 #[derive(Debug, thiserror::Error)]
-enum WorkerError {
+pub enum WorkerError {
     #[error("the connection was lost")]
     Lost,
     #[error("{message}")]
@@ -133,14 +130,26 @@ enum WorkerError {
     Other(String),
 }
 
-impl WorkerError {
-    /// A failure reported by the client library's file helpers.
-    fn from_file(e: chat_client::files::FileError) -> WorkerError {
+/// A failure reported by the client library's file helpers.
+impl From<FileError> for WorkerError {
+    fn from(e: FileError) -> WorkerError {
         match e {
-            chat_client::files::FileError::Refused { code, message } => WorkerError::Refused {
+            FileError::Refused { code, message } => WorkerError::Refused {
                 code: code.to_string(),
                 message,
             },
+            FileError::Io {
+                action,
+                path,
+                source,
+            } => WorkerError::Io {
+                action,
+                path,
+                source,
+            },
+            FileError::HashMismatch { found, expected } => WorkerError::Other(format!(
+                "the downloaded bytes have SHA-256 {found}, the sender offered {expected}; the partial file was deleted, /accept again"
+            )),
             other => WorkerError::Other(other.to_string()),
         }
     }
@@ -158,7 +167,7 @@ fn io_error<'a>(
 }
 
 /// What a worker holds: its way out to the socket, its replies, and the
-/// event queue.
+/// report queue.
 pub struct Worker {
     slot: u32,
     next_seq: u64,
@@ -168,7 +177,8 @@ pub struct Worker {
     replies: mpsc::Receiver<Received>,
     /// Replies that came before their turn.
     early: VecDeque<Received>,
-    events: mpsc::Sender<crate::net::NetEvent>,
+    /// The transfers' own report queue, read by the front end.
+    reports: mpsc::Sender<TransferEvent>,
     last_report: Option<Instant>,
     /// Size of the file, and the tenth of it last reported: every tenth is
     /// reported even when faster than [`PROGRESS_EVERY`], for the line mode.
@@ -181,7 +191,7 @@ impl Worker {
         slot: u32,
         lines: mpsc::Sender<Vec<u8>>,
         replies: mpsc::Receiver<Received>,
-        events: mpsc::Sender<crate::net::NetEvent>,
+        reports: mpsc::Sender<TransferEvent>,
     ) -> Worker {
         Worker {
             slot,
@@ -189,7 +199,7 @@ impl Worker {
             lines,
             replies,
             early: VecDeque::new(),
-            events,
+            reports,
             last_report: None,
             total: 0,
             last_tenth: 0,
@@ -231,10 +241,7 @@ impl Worker {
             slot: self.slot,
             kind,
         };
-        let _ = self
-            .events
-            .send(crate::net::NetEvent::Transfer(event))
-            .await;
+        let _ = self.reports.send(event).await;
     }
 
     /// Reports progress, at most every [`PROGRESS_EVERY`] unless `last` or
@@ -441,88 +448,38 @@ impl Worker {
         }
     }
 
+    /// Downloads `file` to `dest` with chat-client's download loop, over
+    /// this worker's share of the connection.
     async fn download(&mut self, file: &FileInfo, dest: &Path) -> Result<(), WorkerError> {
-        let part = part_path(dest);
-        let (mut out, have) = chat_client::files::open_part(&part, file.size)
-            .await
-            .map_err(WorkerError::from_file)?;
+        download_over(self, file, dest, DOWNLOAD_WINDOW).await
+    }
+}
+
+/// A download runs over the worker: requests go out between chat frames,
+/// replies come routed by id.
+impl DownloadLink for Worker {
+    type Error = WorkerError;
+
+    async fn send(&mut self, request: &impl Serialize) -> Result<RequestId, WorkerError> {
+        Worker::send(self, request).await
+    }
+
+    async fn reply(&mut self, id: RequestId) -> Result<Received, WorkerError> {
+        Worker::reply(self, id).await
+    }
+
+    async fn started(&mut self, file: &FileInfo, have: u64) {
         self.report(TransferEventKind::Started {
             transfer: file.transfer.clone(),
             done: have,
             total: file.size,
         })
         .await;
-        let received = self.receive(file, &part, &mut out, have).await;
-        // Whatever happened, what arrived stays on disk for a resume.
-        out.flush().await.map_err(io_error("write", &part))?;
-        received?;
-        out.sync_all().await.map_err(io_error("write", &part))?;
-        drop(out);
-        let (_, found) = hash_file(&part)
-            .await
-            .map_err(|e| WorkerError::Other(e.to_string()))?;
-        if found != file.sha256 {
-            let _ = tokio::fs::remove_file(&part).await;
-            return Err(WorkerError::Other(format!(
-                "the downloaded bytes have SHA-256 {found}, the sender offered {}; the partial file was deleted, /accept again",
-                file.sha256
-            )));
-        }
-        tokio::fs::rename(&part, dest)
-            .await
-            .map_err(io_error("rename", &part))?;
-        let done = FileReceived {
-            transfer: file.transfer.clone(),
-        };
-        let id = self.send(&done).await?;
-        match self.reply(id).await? {
-            Received::Core(ServerFrame::Ok { .. }) => Ok(()),
-            other => Err(refused(other)),
-        }
     }
 
-    /// Pulls the file from `have` to its end into `out`.
-    async fn receive(
-        &mut self,
-        file: &FileInfo,
-        part: &Path,
-        out: &mut tokio::fs::File,
-        mut have: u64,
-    ) -> Result<(), WorkerError> {
-        let total = file.size;
-        // The first reply tells the chunk size; then a window is kept.
-        let mut chunk: Option<u64> = None;
-        let mut next = have;
-        let mut in_flight: VecDeque<(RequestId, u64)> = VecDeque::new();
-        while have < total {
-            let limit = if chunk.is_some() { DOWNLOAD_WINDOW } else { 1 };
-            while in_flight.len() < limit && next < total {
-                let get = FileGet {
-                    transfer: file.transfer.clone(),
-                    offset: next,
-                };
-                let id = self.send(&get).await?;
-                in_flight.push_back((id, next));
-                next = chunk.map_or(total, |c| (next + c).min(total));
-            }
-            let (id, offset) = in_flight.pop_front().expect("a request is in flight");
-            let reply = self.reply(id).await?;
-            let (bytes, eof) = chat_client::files::chunk_from_reply(reply, offset)
-                .map_err(WorkerError::from_file)?;
-            if chunk.is_none() {
-                chunk = Some(bytes.len().max(1) as u64);
-                next = offset + bytes.len() as u64;
-            }
-            out.write_all(&bytes)
-                .await
-                .map_err(io_error("write", part))?;
-            have += bytes.len() as u64;
-            self.progress(have, have >= total).await;
-            if eof {
-                break;
-            }
-        }
-        Ok(())
+    async fn progress(&mut self, done: u64) {
+        let last = done >= self.total;
+        Worker::progress(self, done, last).await;
     }
 }
 
@@ -561,8 +518,8 @@ mod tests {
     fn ids_route_back_to_their_transfer() {
         let (lines, _) = mpsc::channel(1);
         let (_, replies) = mpsc::channel(1);
-        let (events, _) = mpsc::channel(1);
-        let mut worker = Worker::new(7, lines, replies, events);
+        let (reports, _) = mpsc::channel(1);
+        let mut worker = Worker::new(7, lines, replies, reports);
         let first = worker.next_id();
         let second = worker.next_id();
         assert_eq!(slot_of(first), Some(7));

@@ -85,6 +85,15 @@ pub struct Transfer {
 }
 
 impl Transfer {
+    /// A short description of where a file goes, for the transfers view.
+    pub fn label(&self) -> String {
+        let t = self;
+        match t.direction {
+            Direction::Upload => format!("↑ {} → {}", t.name, t.conv),
+            Direction::Download => format!("↓ {} ← {}", t.name, t.conv),
+        }
+    }
+
     /// The short id shown to the user, or `-` before the server gave one.
     pub fn short_id(&self) -> &str {
         self.transfer.as_deref().map_or("-", short_id)

@@ -4,7 +4,6 @@
 //! shown, sits below them across the whole width.
 
 use chat_protocol::names::fold;
-use chat_protocol::PresenceEvent;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -13,21 +12,13 @@ use ratatui::Frame;
 use unicode_segmentation::UnicodeSegmentation;
 use unicode_width::UnicodeWidthStr;
 
-use crate::progress::{human_bytes, TransferBar};
-use crate::state::{Body, ConvKind, Conversation, Delivery, Entry, Link, State};
-use crate::transfers::{short_id, Direction, TransferStatus};
+use crate::layout::{entry_text, sanitize, shows_members, sidebar_width, Tone, MEMBERS_WIDTH};
+use crate::progress::TransferBar;
+use crate::state::{ConvKind, Conversation, Entry, Link, State};
+use crate::transfers::TransferStatus;
 
-/// Sidebar width in columns, border included (at most a fifth of the
-/// screen, so that 80 columns leave the conversation 64).
-pub const SIDEBAR_WIDTH: u16 = 20;
-/// Member list width in columns, border included.
-pub const MEMBERS_WIDTH: u16 = 18;
 /// Put before a private room's name in the sidebar and its header.
 pub const PRIVATE_MARK: &str = "🔒";
-/// Narrower screens hide the member list (the header counts the members;
-/// `/who` lists them): the conversation needs the columns more.
-const MEMBERS_MIN_SCREEN: u16 = 100;
-
 /// Colours nicknames are drawn in; a nickname always gets the same one.
 const NICK_COLOURS: &[Color] = &[
     Color::Cyan,
@@ -51,322 +42,16 @@ pub fn nick_colour(nick: &str) -> Color {
     NICK_COLOURS[hash as usize % NICK_COLOURS.len()]
 }
 
-fn shows_members(cols: u16, conv: &Conversation) -> bool {
-    conv.kind == ConvKind::Room && cols >= MEMBERS_MIN_SCREEN
-}
-
-/// Columns the conversation text gets on a screen `cols` wide.
-pub fn conversation_width(cols: u16, conv: &Conversation) -> usize {
-    let members = if shows_members(cols, conv) {
-        MEMBERS_WIDTH
-    } else {
-        0
-    };
-    usize::from(cols.saturating_sub(sidebar_width(cols) + members)).max(10)
-}
-
-/// Columns the sidebar takes on a screen `cols` wide.
-pub fn sidebar_width(cols: u16) -> u16 {
-    SIDEBAR_WIDTH.min(cols / 5)
-}
-
-/// Rows all of conversation `index` takes at `width` columns.
-pub fn total_rows(state: &State, index: usize, width: usize) -> usize {
-    state.convs[index]
-        .entries
-        .iter()
-        .map(|e| entry_lines(state, e, width).len())
-        .sum()
-}
-
-/// Rows one entry takes at `width` columns.
-pub fn entry_rows(state: &State, entry: &Entry, width: usize) -> usize {
-    entry_lines(state, entry, width).len()
-}
-
-/// Replaces control characters that would garble the terminal.
-fn sanitize(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\t' => ' ',
-            c if c.is_control() && c != '\n' => '\u{fffd}',
-            c => c,
-        })
-        .collect()
-}
-
-/// `HH:MM` in local time.
-pub fn clock(ts_ms: u64, utc_offset_secs: i32) -> String {
-    let secs = (ts_ms / 1000) as i64 + i64::from(utc_offset_secs);
-    let day = secs.rem_euclid(86_400);
-    format!("{:02}:{:02}", day / 3600, (day % 3600) / 60)
-}
-
-/// Word-wraps `text` into rows: the first `first` columns wide, the rest
-/// `rest` wide. Newlines force a break; over-long words are cut.
-pub fn wrap(text: &str, first: usize, rest: usize) -> Vec<String> {
-    let mut rows = Vec::new();
-    let mut row = String::new();
-    let mut col = 0;
-    let limit = |rows: &Vec<String>| {
-        if rows.is_empty() {
-            first.max(1)
-        } else {
-            rest.max(1)
-        }
-    };
-    for (n, paragraph) in text.split('\n').enumerate() {
-        if n > 0 {
-            rows.push(std::mem::take(&mut row));
-            col = 0;
-        }
-        for word in paragraph.split_word_bounds() {
-            let w = word.width();
-            if col + w > limit(&rows) && col > 0 {
-                rows.push(std::mem::take(&mut row));
-                col = 0;
-                if word.trim().is_empty() {
-                    continue;
-                }
-            }
-            if w > limit(&rows) {
-                for g in word.graphemes(true) {
-                    let gw = g.width();
-                    if col + gw > limit(&rows) && col > 0 {
-                        rows.push(std::mem::take(&mut row));
-                        col = 0;
-                    }
-                    row.push_str(g);
-                    col += gw;
-                }
-            } else {
-                row.push_str(word);
-                col += w;
-            }
-        }
-    }
-    rows.push(row);
-    rows
-}
-
 /// An entry as styled rows `width` columns wide.
 fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>> {
-    let time = format!("{} ", clock(entry.ts, state.utc_offset_secs));
-    let dim = Style::default().fg(Color::DarkGray);
-    let (prefix, text, text_style): (Vec<Span<'static>>, String, Style) = match &entry.body {
-        Body::Chat {
-            from,
-            text,
-            own,
-            delivery,
-            mention,
-            broadcast,
-            ..
-        } => {
-            let mut nick_style = Style::default()
-                .fg(nick_colour(from))
-                .add_modifier(Modifier::BOLD);
-            if *own {
-                nick_style = nick_style.add_modifier(Modifier::UNDERLINED);
-            }
-            let mut prefix = vec![Span::styled(time, dim)];
-            if *broadcast {
-                prefix.push(Span::styled("[all] ", Style::default().fg(Color::LightRed)));
-            }
-            prefix.push(Span::styled(format!("<{}> ", sanitize(from)), nick_style));
-            let style = match delivery {
-                Delivery::Pending(_) => dim,
-                Delivery::Failed => Style::default()
-                    .fg(Color::Red)
-                    .add_modifier(Modifier::CROSSED_OUT),
-                Delivery::Done if *mention && !*own => Style::default()
-                    .fg(Color::Yellow)
-                    .add_modifier(Modifier::BOLD),
-                Delivery::Done => Style::default(),
-            };
-            (prefix, sanitize(text), style)
-        }
-        Body::Presence {
-            event,
-            nick,
-            new_nick,
-            reason,
-        } => {
-            let reason = reason
-                .as_deref()
-                .map(|r| format!(" ({})", sanitize(r)))
-                .unwrap_or_default();
-            let (arrow, what) = match event {
-                PresenceEvent::Join => ("-->", format!("{nick} joined")),
-                PresenceEvent::Part => ("<--", format!("{nick} left{reason}")),
-                PresenceEvent::Quit => ("<--", format!("{nick} quit{reason}")),
-                PresenceEvent::Nick => (
-                    "---",
-                    format!(
-                        "{nick} is now known as {}",
-                        new_nick.as_deref().unwrap_or("?")
-                    ),
-                ),
-            };
-            (
-                vec![
-                    Span::styled(time, dim),
-                    Span::styled(format!("{arrow} "), dim),
-                ],
-                what,
-                dim,
-            )
-        }
-        Body::Joined { members } => system(
-            time,
-            format!(
-                "you joined ({} here: {})",
-                members.len(),
-                members.join(", ")
-            ),
-            Color::Cyan,
-        ),
-        Body::Users { room, users } => {
-            let whom = match room {
-                Some(room) => format!("in {room}"),
-                None => "online".to_string(),
-            };
-            system(
-                time,
-                format!("users {whom} ({}): {}", users.len(), users.join(", ")),
-                Color::Cyan,
-            )
-        }
-        Body::Rooms(rooms) => {
-            let list: Vec<String> = rooms
-                .iter()
-                .map(|r| match &r.topic {
-                    Some(t) => format!("{} ({}, {})", r.name, r.members, sanitize(t)),
-                    None => format!("{} ({})", r.name, r.members),
-                })
-                .collect();
-            let text = if list.is_empty() {
-                "no rooms yet: /join #name creates one".to_string()
-            } else {
-                format!("rooms ({}): {}", list.len(), list.join(", "))
-            };
-            system(time, text, Color::Cyan)
-        }
-        Body::Away { count } => {
-            let what = if *count == 1 {
-                "1 message".to_string()
-            } else {
-                format!("{count} messages")
-            };
-            let text = format!(" {what} while you were away ");
-            // A rule across the conversation, the words in its middle.
-            let free = width.saturating_sub(time.width() + text.width());
-            let left = free / 2;
-            let line = if left >= 2 {
-                format!("{}{text}{}", "─".repeat(left), "─".repeat(free - left))
-            } else {
-                format!("──{}──", text.trim())
-            };
-            (
-                vec![Span::styled(time, dim)],
-                line,
-                Style::default().fg(Color::Yellow),
-            )
-        }
-        Body::Resumed { missed, more } => {
-            let mut text = match missed {
-                0 => "session resumed: nothing missed".to_string(),
-                1 => "session resumed: 1 missed message".to_string(),
-                n => format!("session resumed: {n} missed messages"),
-            };
-            if *more {
-                text.push_str(" (more were missed than the server sends at once)");
-            }
-            system(time, text, Color::LightBlue)
-        }
-        Body::Status(text) => system(time, sanitize(text), Color::LightBlue),
-        Body::Info(text) => system(time, sanitize(text), Color::Gray),
-        Body::Error { code, message } => (
-            vec![
-                Span::styled(time, dim),
-                Span::styled("✗ ", Style::default().fg(Color::Red)),
-            ],
-            format!("{} ({code})", sanitize(message)),
-            Style::default().fg(Color::Red),
-        ),
-        Body::FileOffer(file) => {
-            let short = short_id(&file.transfer);
-            system(
-                time,
-                format!(
-                    "{} offers {} ({}): /download {short} or /refuse {short}",
-                    sanitize(&file.from),
-                    sanitize(&file.name),
-                    human_bytes(file.size as f64),
-                ),
-                Color::Magenta,
-            )
-        }
-        Body::Transfer(t) => {
-            let size = human_bytes(t.total as f64);
-            let text = match (t.finished, t.direction) {
-                (true, Direction::Upload) => format!("sent {} ({size})", sanitize(&t.name)),
-                (true, Direction::Download) => format!(
-                    "received {} ({size}), saved as {}",
-                    sanitize(&t.name),
-                    sanitize(&t.path)
-                ),
-                (false, _) => format!(
-                    "{}: {} of {size}",
-                    sanitize(&t.name),
-                    human_bytes(t.done as f64)
-                ),
-            };
-            system(time, text, Color::Magenta)
-        }
-        Body::Invitation(invitation) => system(
-            time,
-            format!(
-                "{} invites you to the private room {room}: /accept {room} or /decline {room}",
-                sanitize(&invitation.from),
-                room = invitation.room,
-            ),
-            Color::Magenta,
-        ),
-        Body::RoomEvent(note) => system(
-            time,
-            sanitize(&crate::update::rooms::describe(note, &state.nick)),
-            Color::Yellow,
-        ),
-        Body::RoomInfo(info) => {
-            let mut text = format!(
-                "{}: owner {}; moderators: {}; members ({}): {}; here now: {}",
-                info.room,
-                info.owner,
-                or_none(&info.moderators),
-                info.members.len(),
-                or_none(&info.members),
-                or_none(&info.present)
-            );
-            if let Some(invited) = &info.invited {
-                text.push_str(&format!("; invited: {}", or_none(invited)));
-            }
-            if let Some(banned) = &info.banned {
-                text.push_str(&format!("; banned: {}", or_none(banned)));
-            }
-            if let Some(topic) = &info.topic {
-                text.push_str(&format!("; topic: {}", sanitize(topic)));
-            }
-            system(time, text, Color::Cyan)
-        }
-    };
-    let prefix_width: usize = prefix.iter().map(|s| s.content.width()).sum();
-    let indent = prefix_width.min(width / 2);
-    let rows = wrap(
-        &text,
-        width.saturating_sub(prefix_width),
-        width.saturating_sub(indent),
-    );
+    let text = entry_text(entry, &state.nick, state.utc_offset_secs, width);
+    let prefix: Vec<Span<'static>> = text
+        .prefix
+        .iter()
+        .map(|s| Span::styled(s.text.clone(), style_of(&s.tone)))
+        .collect();
+    let text_style = style_of(&text.tone);
+    let (indent, rows) = text.rows(width);
     rows.into_iter()
         .enumerate()
         .map(|(i, row)| {
@@ -381,22 +66,30 @@ fn entry_lines(state: &State, entry: &Entry, width: usize) -> Vec<Line<'static>>
         .collect()
 }
 
-/// A list of names, or "none".
-fn or_none(names: &[String]) -> String {
-    if names.is_empty() {
-        "none".to_string()
-    } else {
-        names.join(", ")
+/// The style of each kind of text.
+fn style_of(tone: &Tone) -> Style {
+    let colour = |c| Style::default().fg(c);
+    match tone {
+        Tone::Dim | Tone::Pending => colour(Color::DarkGray),
+        Tone::Broadcast => colour(Color::LightRed),
+        Tone::Nick { nick, own } => {
+            let style = colour(nick_colour(nick)).add_modifier(Modifier::BOLD);
+            if *own {
+                style.add_modifier(Modifier::UNDERLINED)
+            } else {
+                style
+            }
+        }
+        Tone::Plain => Style::default(),
+        Tone::Failed => colour(Color::Red).add_modifier(Modifier::CROSSED_OUT),
+        Tone::Mention => colour(Color::Yellow).add_modifier(Modifier::BOLD),
+        Tone::Error => colour(Color::Red),
+        Tone::Listing => colour(Color::Cyan),
+        Tone::Status => colour(Color::LightBlue),
+        Tone::Info => colour(Color::Gray),
+        Tone::Offer => colour(Color::Magenta),
+        Tone::Highlight => colour(Color::Yellow),
     }
-}
-
-fn system(time: String, text: String, colour: Color) -> (Vec<Span<'static>>, String, Style) {
-    let dim = Style::default().fg(Color::DarkGray);
-    (
-        vec![Span::styled(time, dim), Span::styled("-- ", dim)],
-        text,
-        Style::default().fg(colour),
-    )
 }
 
 /// Renders the whole screen.
@@ -419,7 +112,7 @@ pub fn draw(state: &State, frame: &mut Frame) {
         main
     };
     let conv = state.current_conv();
-    let members_width = if shows_members(area.width, conv) {
+    let members_width = if shows_members(area.width, conv.kind == ConvKind::Room) {
         MEMBERS_WIDTH
     } else {
         0
@@ -497,8 +190,7 @@ fn draw_transfers(state: &State, frame: &mut Frame, area: Rect) {
                 ..row
             },
         );
-        let label = crate::update::files::label(t);
-        let label = sanitize(&label);
+        let label = sanitize(&t.label());
         let bar = TransferBar {
             label: &label,
             done: t.done,
@@ -802,23 +494,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wrapping_respects_widths_and_newlines() {
-        assert_eq!(wrap("hello world foo", 11, 11), ["hello world", "foo"]);
-        assert_eq!(wrap("a\nb", 5, 5), ["a", "b"]);
-        assert_eq!(wrap("abcdefgh", 3, 3), ["abc", "def", "gh"]);
-        assert_eq!(wrap("日本語です", 4, 4), ["日本", "語で", "す"]);
-        assert_eq!(wrap("", 5, 5), [""]);
-    }
-
-    #[test]
-    fn clock_is_local() {
-        assert_eq!(clock(0, 0), "00:00");
-        assert_eq!(clock(3_600_000 + 61_000, 0), "01:01");
-        assert_eq!(clock(0, -3600), "23:00");
-        assert_eq!(clock(0, 5 * 3600 + 1800), "05:30");
-    }
-
-    #[test]
     fn nick_colours_are_stable_and_case_blind() {
         assert_eq!(nick_colour("Alice"), nick_colour("alice"));
         let distinct: std::collections::HashSet<_> =
@@ -827,10 +502,5 @@ mod tests {
                 .map(|n| nick_colour(n))
                 .collect();
         assert!(distinct.len() > 2);
-    }
-
-    #[test]
-    fn control_characters_are_neutralised() {
-        assert_eq!(sanitize("a\u{1b}[2Jb\tc"), "a\u{fffd}[2Jb c");
     }
 }

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{registered, start_server_at, LineClient};
+use common::{registered, start_at, LineClient};
 
 const FILES_PLUGIN: &str = "[[plugin]]\nname = \"files\"\n";
 /// Accounts ahead of files, with cheap hashing: a logged-in user's
@@ -50,7 +50,7 @@ fn saved_path(done_line: &str) -> &Path {
 
 #[tokio::test]
 async fn a_file_goes_to_a_user_and_to_a_room_byte_for_byte() {
-    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), FILES_PLUGIN).await;
+    let srv = start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), FILES_PLUGIN).await;
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let inbox = work.path().join("bob-inbox");
@@ -61,12 +61,17 @@ async fn a_file_goes_to_a_user_and_to_a_room_byte_for_byte() {
     std::fs::write(&source, &data).unwrap();
     let size = data.len();
 
-    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &["--join", "#team"]);
+    let mut alice = LineClient::guest(
+        "alice",
+        srv.socket_addr(),
+        home.path(),
+        &["--join", "#team"],
+    );
     alice.expect_line("joined #team alice").await;
     let inbox_arg = inbox.to_str().unwrap();
     let mut bob = LineClient::guest(
         "bob",
-        srv.addr,
+        srv.socket_addr(),
         home.path(),
         &["--join", "#team", "--download-dir", inbox_arg],
     );
@@ -165,10 +170,10 @@ async fn a_file_goes_to_a_user_and_to_a_room_byte_for_byte() {
 
 #[tokio::test]
 async fn file_commands_explain_what_is_wrong() {
-    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), FILES_PLUGIN).await;
+    let srv = start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), FILES_PLUGIN).await;
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
-    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &[]);
+    let mut alice = LineClient::guest("alice", srv.socket_addr(), home.path(), &[]);
     alice
         .expect("the nickname", |l| l.contains("you are now known as alice"))
         .await;
@@ -346,13 +351,13 @@ async fn transfers_cut_by_server_restarts_resume_after_reconnecting() {
 
 #[tokio::test]
 async fn end_of_input_waits_for_a_running_upload() {
-    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), FILES_PLUGIN).await;
+    let srv = start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), FILES_PLUGIN).await;
     let home = tempfile::tempdir().unwrap();
     let work = tempfile::tempdir().unwrap();
     let data = random_bytes(8 * 1024 * 1024);
     let source = work.path().join("batch.bin");
     std::fs::write(&source, &data).unwrap();
-    let mut bob = LineClient::guest("bob", srv.addr, home.path(), &[]);
+    let mut bob = LineClient::guest("bob", srv.socket_addr(), home.path(), &[]);
     bob.expect("bob's nickname", |l| {
         l.ends_with("you are now known as bob")
     })
@@ -365,7 +370,7 @@ async fn end_of_input_waits_for_a_running_upload() {
         .args([
             "--line",
             "--server",
-            &srv.addr.to_string(),
+            &srv.socket_addr().to_string(),
             "--nick",
             "alice",
         ])

@@ -5,9 +5,9 @@
 
 mod common;
 
-use chat_client::{accounts, Client, ConnectOptions, Received};
 use chat_protocol::{ClientFrame, PresenceEvent, ServerFrame};
-use common::{registered, start_server_at, LineClient, Proxy, PASSWORD, TIMEOUT};
+use chat_client::{accounts, Client, ConnectOptions, Received};
+use common::{registered, start_at, LineClient, Proxy, PASSWORD, TIMEOUT};
 
 const AUTH: &str = "[[plugin]]\nname = \"auth\"\n";
 
@@ -83,9 +83,9 @@ async fn sees_alice_quit(bob: &mut Client) {
 
 #[tokio::test]
 async fn resume_after_a_dropped_connection_prints_exactly_the_missed_messages() {
-    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
-    let server_addr = srv.addr.to_string();
-    let proxy = Proxy::start(srv.addr).await;
+    let srv = start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
+    let server_addr = srv.socket_addr().to_string();
+    let proxy = Proxy::start(srv.socket_addr()).await;
     let home = tempfile::tempdir().unwrap();
 
     // Alice, in line mode, through the relay.
@@ -183,11 +183,11 @@ async fn resume_after_a_dropped_connection_prints_exactly_the_missed_messages() 
 
 #[tokio::test]
 async fn resume_survives_a_server_restart() {
-    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
-    let proxy = Proxy::start(srv.addr).await;
+    let srv = start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
+    let proxy = Proxy::start(srv.socket_addr()).await;
     let home = tempfile::tempdir().unwrap();
     let (mut alice, mut bob) =
-        alice_and_bob_in_team(&srv.addr.to_string(), &proxy, home.path()).await;
+        alice_and_bob_in_team(&srv.socket_addr().to_string(), &proxy, home.path()).await;
     say(&mut bob, "#team", "before the restart").await;
     alice.expect_line("msg #team bob before the restart").await;
 
@@ -196,9 +196,9 @@ async fn resume_survives_a_server_restart() {
     proxy.cut();
     drop(bob);
     srv.server.stop().await;
-    let srv = start_server_at("127.0.0.1:0", srv.dir, AUTH).await;
-    proxy.set_upstream(srv.addr);
-    let mut bob = Client::connect(&srv.addr.to_string(), &ConnectOptions::default())
+    let srv = start_at("127.0.0.1:0", srv.dir, AUTH).await;
+    proxy.set_upstream(srv.socket_addr());
+    let mut bob = Client::connect(&srv.socket_addr().to_string(), &ConnectOptions::default())
         .await
         .unwrap();
     tokio::time::timeout(TIMEOUT, accounts::login(&mut bob, "bob", PASSWORD))
@@ -245,9 +245,9 @@ async fn resume_survives_a_server_restart() {
 #[tokio::test]
 async fn a_long_absence_is_caught_up_past_what_one_resume_sends() {
     let config = format!("{AUTH}[history]\nresume_max = 2\n");
-    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), &config).await;
-    let server_addr = srv.addr.to_string();
-    let proxy = Proxy::start(srv.addr).await;
+    let srv = start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), &config).await;
+    let server_addr = srv.socket_addr().to_string();
+    let proxy = Proxy::start(srv.socket_addr()).await;
     let home = tempfile::tempdir().unwrap();
     let (mut alice, mut bob) = alice_and_bob_in_team(&server_addr, &proxy, home.path()).await;
     say(&mut bob, "#team", "seen").await;
@@ -281,8 +281,8 @@ async fn a_long_absence_is_caught_up_past_what_one_resume_sends() {
 
 #[tokio::test]
 async fn history_command_prints_older_pages_in_line_mode() {
-    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
-    let addr = srv.addr.to_string();
+    let srv = start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
+    let addr = srv.socket_addr().to_string();
     let home = tempfile::tempdir().unwrap();
     drop(registered(&addr, "alice").await);
     let mut bob = registered(&addr, "bob").await;
@@ -297,7 +297,12 @@ async fn history_command_prints_older_pages_in_line_mode() {
         say(&mut bob, "#team", &format!("m{n}")).await;
     }
 
-    let mut alice = LineClient::logged_in("alice", srv.addr, home.path(), &["--join", "#team"]);
+    let mut alice = LineClient::logged_in(
+        "alice",
+        srv.socket_addr(),
+        home.path(),
+        &["--join", "#team"],
+    );
     alice.expect_line("joined #team alice,bob").await;
     alice.send("/history 3").await;
     alice.expect_line("history #team bob m3").await;
@@ -339,8 +344,8 @@ async fn history_command_prints_older_pages_in_line_mode() {
 
 #[tokio::test]
 async fn a_new_client_process_gets_offline_messages_its_rooms_and_the_unread_summary() {
-    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
-    let addr = srv.addr.to_string();
+    let srv = start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), AUTH).await;
+    let addr = srv.socket_addr().to_string();
     let home = tempfile::tempdir().unwrap();
     // Alice was in #team on another device, and quit.
     let mut before = registered(&addr, "alice").await;
@@ -378,7 +383,7 @@ async fn a_new_client_process_gets_offline_messages_its_rooms_and_the_unread_sum
     )
     .await;
 
-    let mut alice = LineClient::logged_in("alice", srv.addr, home.path(), &[]);
+    let mut alice = LineClient::logged_in("alice", srv.socket_addr(), home.path(), &[]);
     alice.expect_line("info * logged in as alice").await;
     // Her room, remembered by the server; the direct message kept for her.
     alice.expect_line("joined #team alice,bob").await;
@@ -411,11 +416,11 @@ async fn a_new_client_process_gets_offline_messages_its_rooms_and_the_unread_sum
 #[tokio::test]
 async fn without_history_a_resumed_client_rejoins_its_rooms_itself() {
     let config = format!("{AUTH}[history]\nenabled = false\n");
-    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), &config).await;
-    let proxy = Proxy::start(srv.addr).await;
+    let srv = start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), &config).await;
+    let proxy = Proxy::start(srv.socket_addr()).await;
     let home = tempfile::tempdir().unwrap();
     let (mut alice, mut bob) =
-        alice_and_bob_in_team(&srv.addr.to_string(), &proxy, home.path()).await;
+        alice_and_bob_in_team(&srv.socket_addr().to_string(), &proxy, home.path()).await;
     proxy.cut();
     sees_alice_quit(&mut bob).await;
     proxy.open();

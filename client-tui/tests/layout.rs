@@ -91,9 +91,9 @@ fn at_80x24_the_conversation_gets_most_of_the_width() {
         "a 52-column text fits unwrapped: {lines:#?}"
     );
     assert!(
-        client_tui::view::conversation_width(80, s.current_conv()) >= 60,
+        client_tui::layout::conversation_width(80, true) >= 60,
         "{}",
-        client_tui::view::conversation_width(80, s.current_conv())
+        client_tui::layout::conversation_width(80, true)
     );
     // Wide terminals still show the member list.
     let wide = render(&s, 120, 35);

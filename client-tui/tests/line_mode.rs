@@ -4,21 +4,26 @@ mod common;
 
 use std::time::Duration;
 
-use chat_client::{Client, Received};
 use chat_protocol::{ClientFrame, ServerFrame};
-use common::{start_server, start_server_at, LineClient};
+use chat_client::{Client, Received};
+use common::{start_at, start_server, LineClient};
 
 #[tokio::test]
 async fn room_messages_direct_messages_and_broadcasts() {
     let srv = start_server().await;
     let home = tempfile::tempdir().unwrap();
-    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &["--join", "#team"]);
+    let mut alice = LineClient::guest(
+        "alice",
+        srv.socket_addr(),
+        home.path(),
+        &["--join", "#team"],
+    );
     alice.expect_line("joined #team alice").await;
-    let mut bob = LineClient::guest("bob", srv.addr, home.path(), &["--join", "team"]);
+    let mut bob = LineClient::guest("bob", srv.socket_addr(), home.path(), &["--join", "team"]);
     bob.expect_line("joined #team alice,bob").await;
     alice.expect_line("join #team bob").await;
     // Carol, a plain protocol client outside the room, sees broadcasts only.
-    let mut carol = Client::connect_as(&srv.addr.to_string(), "carol")
+    let mut carol = Client::connect_as(&srv.socket_addr().to_string(), "carol")
         .await
         .unwrap();
 
@@ -82,14 +87,14 @@ async fn room_messages_direct_messages_and_broadcasts() {
 async fn lines_wait_for_the_connection_and_multiline_text_stays_on_one_line() {
     let srv = start_server().await;
     let home = tempfile::tempdir().unwrap();
-    let mut bob = Client::connect_as(&srv.addr.to_string(), "bob")
+    let mut bob = Client::connect_as(&srv.socket_addr().to_string(), "bob")
         .await
         .unwrap();
     bob.request_ok(&ClientFrame::Join { room: "#x".into() })
         .await
         .unwrap();
     // Everything is written at once, before the client has even connected.
-    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &[]);
+    let mut alice = LineClient::guest("alice", srv.socket_addr(), home.path(), &[]);
     alice.send("/join #x").await;
     alice.send("first").await;
     let (status, seen) = alice.finish().await;
@@ -110,7 +115,7 @@ async fn lines_wait_for_the_connection_and_multiline_text_stays_on_one_line() {
     assert_eq!(m.text, "first");
 
     // A message with a newline is printed escaped, on one line.
-    let mut carol = LineClient::guest("carol", srv.addr, home.path(), &["--join", "#x"]);
+    let mut carol = LineClient::guest("carol", srv.socket_addr(), home.path(), &["--join", "#x"]);
     carol.expect_line("joined #x bob,carol").await;
     bob.request_ok(&ClientFrame::Say {
         room: "#x".into(),
@@ -127,7 +132,7 @@ async fn lines_wait_for_the_connection_and_multiline_text_stays_on_one_line() {
 async fn account_commands_explain_that_the_server_has_no_accounts() {
     let srv = start_server().await;
     let home = tempfile::tempdir().unwrap();
-    let addr = srv.addr.to_string();
+    let addr = srv.socket_addr().to_string();
     let mut dave = LineClient::spawn(
         "dave",
         home.path(),
@@ -172,8 +177,8 @@ async fn account_commands_explain_that_the_server_has_no_accounts() {
 
 #[tokio::test]
 async fn reconnects_after_the_server_restarts_and_rejoins_rooms() {
-    let srv = common::start_restartable_server().await;
-    let addr = srv.addr;
+    let srv = common::start_restartable().await;
+    let addr = srv.socket_addr();
     let home = tempfile::tempdir().unwrap();
     let mut alice = LineClient::guest("alice", addr, home.path(), &["--join", "#keep"]);
     alice.expect_line("joined #keep alice").await;
@@ -187,7 +192,7 @@ async fn reconnects_after_the_server_restarts_and_rejoins_rooms() {
         })
         .await;
 
-    let srv = start_server_at(&addr.to_string(), dir, "").await;
+    let srv = start_at(&addr.to_string(), dir, "").await;
     alice
         .expect(&format!("reconnection to {addr}"), |l| {
             l.starts_with("status * connected to ")
@@ -230,7 +235,7 @@ async fn connects_over_tls_with_a_self_signed_certificate() {
         cert.display(),
         key.display()
     );
-    let srv = start_server_at("127.0.0.1:0", dir, &extra).await;
+    let srv = start_at("127.0.0.1:0", dir, &extra).await;
     let tls_addr = srv.server.tls_addr.unwrap();
     let server = format!("localhost:{}", tls_addr.port());
     let home = tempfile::tempdir().unwrap();
@@ -263,7 +268,12 @@ async fn connects_over_tls_with_a_self_signed_certificate() {
 async fn a_bad_command_is_answered_in_order_and_labelled_with_the_server_view() {
     let srv = start_server().await;
     let home = tempfile::tempdir().unwrap();
-    let mut alice = LineClient::guest("alice", srv.addr, home.path(), &["--join", "#team"]);
+    let mut alice = LineClient::guest(
+        "alice",
+        srv.socket_addr(),
+        home.path(),
+        &["--join", "#team"],
+    );
     alice.expect_line("joined #team alice").await;
     alice.send("/join #other").await;
     alice.send("/users #team").await;
@@ -295,12 +305,12 @@ async fn log_dir_keeps_a_log_file_per_conversation() {
     let log_dir = logs.path().to_str().unwrap();
     let mut alice = LineClient::guest(
         "alice",
-        srv.addr,
+        srv.socket_addr(),
         home.path(),
         &["--join", "#team", "--log-dir", log_dir],
     );
     alice.expect_line("joined #team alice").await;
-    let mut bob = Client::connect_as(&srv.addr.to_string(), "bob")
+    let mut bob = Client::connect_as(&srv.socket_addr().to_string(), "bob")
         .await
         .unwrap();
     bob.request_ok(&ClientFrame::Join {
@@ -325,7 +335,9 @@ async fn log_dir_keeps_a_log_file_per_conversation() {
     let (status, _) = alice.finish().await;
     assert!(status.success());
 
-    let server_dir = logs.path().join(srv.addr.to_string().replace(':', "_"));
+    let server_dir = logs
+        .path()
+        .join(srv.socket_addr().to_string().replace(':', "_"));
     let team = std::fs::read_to_string(server_dir.join("#team.log")).unwrap();
     let lines: Vec<&str> = team.lines().collect();
     assert!(

@@ -220,10 +220,7 @@ fn file_available(s: &mut State, transfer: &str, from: &str, name: &str, size: u
 fn transfer_event(s: &mut State, slot: u32, kind: client_tui::transfer::TransferEventKind) {
     update(
         s,
-        Event::Net(NetEvent::Transfer(client_tui::transfer::TransferEvent {
-            slot,
-            kind,
-        })),
+        Event::Transfer(client_tui::transfer::TransferEvent { slot, kind }),
     );
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use common::{start_server_at, LineClient};
+use common::{start_at, LineClient};
 
 const PLUGINS: &str = "[[plugin]]\nname = \"auth\"\n[[plugin]]\nname = \"rooms\"\n";
 
@@ -29,15 +29,15 @@ async fn registered(name: &str, addr: SocketAddr, home: &Path) -> LineClient {
 
 #[tokio::test]
 async fn invited_members_talk_outsiders_see_nothing_and_a_kick_is_felt() {
-    let srv = start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), PLUGINS).await;
+    let srv = start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), PLUGINS).await;
     assert!(
         srv.dir.path().join("data").exists(),
         "the database lives in the tempdir"
     );
     let home = tempfile::tempdir().unwrap();
-    let mut alice = registered("alice", srv.addr, home.path()).await;
-    let mut bob = registered("bob", srv.addr, home.path()).await;
-    let mut carol = registered("carol", srv.addr, home.path()).await;
+    let mut alice = registered("alice", srv.socket_addr(), home.path()).await;
+    let mut bob = registered("bob", srv.socket_addr(), home.path()).await;
+    let mut carol = registered("carol", srv.socket_addr(), home.path()).await;
 
     // Alice creates the room and invites bob, who is told how to accept.
     alice.send("/create #secret launch plans").await;

@@ -58,7 +58,7 @@ async fn full_screen_client_shows_messages_from_others_and_restores_the_terminal
     let mut command = CommandBuilder::new(env!("CARGO_BIN_EXE_client-tui"));
     command.args([
         "--server",
-        &srv.addr.to_string(),
+        &srv.socket_addr().to_string(),
         "--nick",
         "alice",
         "--join",
@@ -91,7 +91,7 @@ async fn full_screen_client_shows_messages_from_others_and_restores_the_terminal
     screen.contains("#lobby");
 
     // Another user says something: it appears, with the sender's name.
-    let mut bob = Client::connect_as(&srv.addr.to_string(), "bob")
+    let mut bob = Client::connect_as(&srv.socket_addr().to_string(), "bob")
         .await
         .unwrap();
     bob.request_ok(&ClientFrame::Join {
@@ -221,7 +221,7 @@ async fn page_up_at_the_top_loads_older_messages_from_the_history() {
     let srv = common::start_server().await;
     let home = tempfile::tempdir().unwrap();
     // Bob talks in #lobby before alice is there.
-    let mut bob = Client::connect_as(&srv.addr.to_string(), "bob")
+    let mut bob = Client::connect_as(&srv.socket_addr().to_string(), "bob")
         .await
         .unwrap();
     bob.request_ok(&ClientFrame::Join {
@@ -238,7 +238,7 @@ async fn page_up_at_the_top_loads_older_messages_from_the_history() {
         .unwrap();
     }
 
-    let addr = srv.addr.to_string();
+    let addr = srv.socket_addr().to_string();
     let Running {
         mut screen,
         mut keyboard,

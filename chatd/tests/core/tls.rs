@@ -19,7 +19,7 @@ async fn tls_server() -> (TestServer, std::path::PathBuf) {
     })
     .await;
     // Keep the certificate directory alive with the server's.
-    let ca = s._dir.path().join("ca.pem");
+    let ca = s.dir.path().join("ca.pem");
     std::fs::copy(&cert, &ca).unwrap();
     (s, ca)
 }

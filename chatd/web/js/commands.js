@@ -26,18 +26,13 @@ export const ALIASES = new Map([
   ["op", "promote"], ["deop", "demote"], ["transfer-owner", "transfer"], ["delete-room", "delete"],
 ]);
 
-/** Commands added by feature modules (see features.js), by name. */
-const extraCommands = new Map();
-
-export function registerCommand(name, handler) {
-  extraCommands.set(name, handler);
-}
-
 /**
  * Parses one input line. Returns an action: {kind: "say", text} for plain
  * text, {kind: <command>, ...} for commands, {kind: "error", text} for misuse.
+ * `isExtra(name)` says whether a feature module (features.js) has the
+ * command `name`: it becomes {kind: "extra", name, args}.
  */
-export function parse(line) {
+export function parse(line, isExtra = () => false) {
   if (!line.startsWith("/")) return { kind: "say", text: line };
   if (line.startsWith("//")) return { kind: "say", text: line.slice(1) };
   const match = /^\/(\S+)\s*([\s\S]*)$/.exec(line);
@@ -55,7 +50,7 @@ export function parse(line) {
     case "leave":
       // Private rooms (features/rooms.js) end the membership; elsewhere
       // leaving is parting.
-      if (extraCommands.has(name)) return { kind: "extra", name, args: rest };
+      if (isExtra(name)) return { kind: "extra", name, args: rest };
       return { kind: "part", room: first || null };
     case "msg":
       if (!first || !afterFirst) return usage("/msg nick text");
@@ -85,7 +80,7 @@ export function parse(line) {
     case "help":
       return { kind: "help" };
     default:
-      if (extraCommands.has(name)) return { kind: "extra", name, args: rest };
+      if (isExtra(name)) return { kind: "extra", name, args: rest };
       return { kind: "error", text: `Unknown command /${name}. Type /help for the list.` };
   }
 }
@@ -96,8 +91,4 @@ function roomName(word) {
 
 function usage(text) {
   return { kind: "error", text: `Usage: ${text}` };
-}
-
-export function runExtra(action, app) {
-  return extraCommands.get(action.name)(action.args, app);
 }

@@ -2,9 +2,10 @@
 // `update` applies them to the state, and the views draw the state.
 
 import { Connection } from "./connection.js";
-import { HELP, parse, runExtra } from "./commands.js";
+import { HELP, parse } from "./commands.js";
 import {
-  featureHelp, featuresIdentified, handleFeatureFrame, memberActions, observeFrame, renderFeatures, startFeatures,
+  featureCommand, featureHelp, featuresIdentified, handleFeatureFrame, leaveRoom, memberActions, observeFrame,
+  renderFeatures, startFeatures, wireFeatures,
 } from "./features.js";
 import { describeError, replyId, requests } from "./protocol.js";
 import { HISTORY_PAGE, dmKey, initialState, mentions, newestMsgId, oldestMsgId, roomsToRejoin, update } from "./state.js";
@@ -84,10 +85,10 @@ function render() {
   renderMembers(state, {
     onOpenDm: openDm,
     actionsFor: (conv, nick) => memberActions(app, conv, nick),
-    rerender: () => dispatch({ type: "noop" }),
+    onMenu: (nick) => dispatch({ type: "member_menu", nick }),
   });
   renderMessages(state);
-  renderFeatures(app);
+  renderFeatures(state, app);
   if (wantFocus && state.phase === "chat") {
     wantFocus = false;
     if (window.matchMedia("(min-width: 761px)").matches) $("input").focus();
@@ -201,7 +202,7 @@ function onFrame(frame) {
       dispatch({ type: "connection", status: "open", note: "" });
       if (state.reconnected) setTimeout(() => dispatch({ type: "reconnected_seen" }), RECONNECTED_SHOWN_MS);
       dispatch({ type: "welcome", welcome: frame });
-      startFeatures(state.features, app);
+      startFeatures(app);
       // An account comes back with its cookie (page load, new tab, server
       // restart, dropped connection); a guest with its nickname. Without a
       // cookie the server answers invalid_token and the form is shown.
@@ -412,7 +413,7 @@ function openDm(nick) {
 function closeCurrent(membership = false) {
   const current = state.conversations.get(state.current);
   if (!current || current.kind === "server") return;
-  if (membership && current.kind === "room" && current.joined && app.leaveRoom?.(current.name)) return;
+  if (membership && current.kind === "room" && current.joined && leaveRoom(app, current.name)) return;
   if (current.kind === "room" && current.joined) send(requests.part(current.name), { kind: "part", room: current.name });
   else dispatch({ type: "close_conversation", key: current.key });
 }
@@ -434,7 +435,7 @@ function restoreDraft(text) {
 
 /** Runs one line from the input box; returns whether it was handled. */
 function submitLine(line) {
-  const action = parse(line);
+  const action = parse(line, (name) => featureCommand(state, name) !== undefined);
   const current = state.conversations.get(state.current);
   const key = state.current;
   const notConnected = () => {
@@ -496,10 +497,10 @@ function submitLine(line) {
     case "rooms":
       return send(requests.rooms(), { kind: "rooms", key }) || notConnected();
     case "help":
-      for (const line of [...HELP, ...featureHelp()]) dispatch({ type: "notice", text: line });
+      for (const line of [...HELP, ...featureHelp(state)]) dispatch({ type: "notice", text: line });
       return true;
     case "extra":
-      return runExtra(action, app) !== false;
+      return featureCommand(state, action.name)(action.args, app) !== false;
     default:
       dispatch({ type: "notice", text: action.text, error: true });
       return false;
@@ -596,5 +597,6 @@ function wireInput() {
 
 wireInput();
 wireSettings(app);
+wireFeatures(app);
 render();
 connection.start();

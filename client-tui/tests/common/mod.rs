@@ -1,7 +1,15 @@
-//! Shared test helpers: a real in-process chatd, and `client-tui --line`
-//! processes driven through their standard input and output.
+//! Shared test helpers: the workspace's test kit (a real in-process chatd),
+//! and `client-tui --line` processes driven through their standard input
+//! and output.
 
 #![allow(dead_code)]
+
+pub use chatd_testkit::*;
+// The names these helpers had before the kit.
+#[allow(unused_imports)]
+pub use chatd_testkit::{
+    start_at as start_server_at, start_restartable as start_restartable_server,
+};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -33,51 +41,9 @@ pub async fn registered(addr: &str, user: &str) -> chat_client::Client {
     client
 }
 
-/// A running server and the directory holding its data.
-pub struct TestServer {
-    pub server: chatd::RunningServer,
-    pub addr: SocketAddr,
-    pub dir: tempfile::TempDir,
-}
-
-/// Starts chatd on `listen` (use `127.0.0.1:0` for a free port), with
-/// `extra` TOML appended to the config.
-pub async fn start_server_at(listen: &str, dir: tempfile::TempDir, extra: &str) -> TestServer {
-    let text = format!(
-        "[server]\nlisten = \"{listen}\"\ndata_dir = \"{}\"\n{extra}",
-        dir.path().join("data").display()
-    );
-    let config = chatd::Config::parse(&text, "test", None).expect("test config is valid");
-    let server = chatd::start(config).await.expect("server starts");
-    let addr = server.tcp_addr.expect("plaintext listener");
-    TestServer { server, addr, dir }
-}
-
-/// Starts chatd on a port below the kernel's ephemeral range (32768 and up
-/// on Linux), so that it can be restarted on the same port without another
-/// test's port-0 listener or outgoing connection taking it in between.
-/// Ports that are busy are skipped.
-pub async fn start_restartable_server() -> TestServer {
-    let first = 20_000 + (std::process::id() % 10_000) as u16;
-    for port in (first..32_000).take(200) {
-        let text = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n");
-        let dir = tempfile::tempdir().unwrap();
-        let mut config = chatd::Config::parse(&text, "test", None).unwrap();
-        config.server.data_dir = dir.path().join("data");
-        match chatd::start(config).await {
-            Ok(server) => {
-                let addr = server.tcp_addr.expect("plaintext listener");
-                return TestServer { server, addr, dir };
-            }
-            Err(chatd::StartError::Bind { .. }) => continue,
-            Err(e) => panic!("server does not start: {e}"),
-        }
-    }
-    panic!("no free port found below 32000")
-}
-
+/// A server with only the plaintext listener, on a free port.
 pub async fn start_server() -> TestServer {
-    start_server_at("127.0.0.1:0", tempfile::tempdir().unwrap(), "").await
+    start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), "").await
 }
 
 /// A `client-tui --line` process.
@@ -199,84 +165,5 @@ impl LineClient {
             .await
             .unwrap_or_else(|_| panic!("{} did not exit after end of input", self.name));
         (status, self.seen)
-    }
-}
-
-/// A TCP relay between clients and a server on 127.0.0.1, to drop the
-/// clients' connections without the clients or the server knowing why:
-/// [`cut`](Self::cut) closes every relayed connection and holds new ones
-/// (accepted, not yet relayed) until [`open`](Self::open).
-pub struct Proxy {
-    pub addr: SocketAddr,
-    /// Whether new connections are relayed; bumping `generation` ends the
-    /// open ones.
-    gate: tokio::sync::watch::Sender<(bool, u64)>,
-    /// Where connections are relayed to (a restarted server's new port).
-    upstream: std::sync::Arc<std::sync::Mutex<SocketAddr>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Proxy {
-    pub async fn start(upstream: SocketAddr) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (gate, _) = tokio::sync::watch::channel((true, 0u64));
-        let gate_for_task = gate.clone();
-        let upstream = std::sync::Arc::new(std::sync::Mutex::new(upstream));
-        let upstream_for_task = upstream.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let mut gate = gate_for_task.subscribe();
-                let upstream = upstream_for_task.clone();
-                tokio::spawn(async move {
-                    // Held while cut.
-                    let generation = match gate.wait_for(|(open, _)| *open).await {
-                        Ok(state) => state.1,
-                        Err(_) => return,
-                    };
-                    let target = *upstream.lock().unwrap();
-                    let Ok(mut server) = tokio::net::TcpStream::connect(target).await else {
-                        return;
-                    };
-                    let cut = async move {
-                        let _ = gate.wait_for(|(_, g)| *g != generation).await.map(|_| ());
-                    };
-                    tokio::select! {
-                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut => {}
-                    }
-                });
-            }
-        });
-        Proxy {
-            addr,
-            gate,
-            upstream,
-            task,
-        }
-    }
-
-    /// Relays new connections to `upstream` from now on.
-    pub fn set_upstream(&self, upstream: SocketAddr) {
-        *self.upstream.lock().unwrap() = upstream;
-    }
-
-    /// Drops every relayed connection; new ones wait for [`open`](Self::open).
-    pub fn cut(&self) {
-        self.gate.send_modify(|(open, generation)| {
-            *open = false;
-            *generation += 1;
-        });
-    }
-
-    /// Relays connections again (those waiting first).
-    pub fn open(&self) {
-        self.gate.send_modify(|(open, _)| *open = true);
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }

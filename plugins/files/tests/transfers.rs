@@ -134,11 +134,11 @@ async fn an_upload_resumes_after_the_connection_is_cut() {
     let work = tempfile::tempdir().unwrap();
     let size = 4 * MIB + 5;
     let original = random_file(work.path(), "resume.bin", size, 3);
-    let proxy = CutProxy::start(&t.addr).await;
+    let proxy = Proxy::start(t.socket_addr()).await;
     let mut watcher = register(&t.addr, "watcher").await;
     join(&mut watcher, "#lobby").await;
     let mut bob = register(&t.addr, "bob").await;
-    let mut alice = register(&proxy.addr, "alice").await;
+    let mut alice = register(&proxy.addr.to_string(), "alice").await;
     join(&mut alice, "#lobby").await;
 
     let cut = proxy.cutter();
@@ -190,10 +190,10 @@ async fn a_download_resumes_after_the_connection_is_cut() {
     let work = tempfile::tempdir().unwrap();
     let size = 4 * MIB + 9;
     let original = random_file(work.path(), "down.bin", size, 4);
-    let proxy = CutProxy::start(&t.addr).await;
+    let proxy = Proxy::start(t.socket_addr()).await;
     let mut alice = register(&t.addr, "alice").await;
     join(&mut alice, "#lobby").await;
-    let mut bob = register(&proxy.addr, "bob").await;
+    let mut bob = register(&proxy.addr.to_string(), "bob").await;
     join(&mut bob, "#lobby").await;
     files::upload(
         &mut alice,

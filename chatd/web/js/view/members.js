@@ -5,16 +5,16 @@
 
 import { $, el, replaceChildren } from "./dom.js";
 
-/** The member whose menu is open (lower case), if any. */
-let menuFor = null;
-
-export function renderMembers(state, { onOpenDm, actionsFor, rerender }) {
+/** Draws the member list; `onMenu(nick)` opens a member's menu (lower
+ * case; null closes it). */
+export function renderMembers(state, { onOpenDm, actionsFor, onMenu }) {
   if (state.phase !== "chat") return;
   const conv = state.conversations.get(state.current);
   const members = conv?.kind === "room" ? conv.members
     : conv?.kind === "dm" ? [state.me, conv.name] : [];
   $("member-count").textContent = members.length ? `(${members.length})` : "";
-  if (menuFor && !members.some((n) => n.toLowerCase() === menuFor)) menuFor = null;
+  // The menu of a member who has left is not shown.
+  const menuFor = state.memberMenu && members.some((n) => n.toLowerCase() === state.memberMenu) ? state.memberMenu : null;
   // Redrawing replaces the buttons: the focus goes back to the same member.
   const focusedNick = document.activeElement?.closest?.("#member-list li")?.dataset.nick;
   replaceChildren($("member-list"), members.map((nick) => {
@@ -28,10 +28,7 @@ export function renderMembers(state, { onOpenDm, actionsFor, rerender }) {
       el("span", { text: me ? `${nick} (you)` : nick }),
     ]);
     if (me) button.disabled = true;
-    button.addEventListener("click", () => {
-      menuFor = open ? null : nick.toLowerCase();
-      rerender();
-    });
+    button.addEventListener("click", () => onMenu(open ? null : nick.toLowerCase()));
     let menu = null;
     if (open) {
       const actions = [{ label: "Message", run: () => onOpenDm(nick) }, ...actionsFor(conv, nick)];
@@ -39,7 +36,7 @@ export function renderMembers(state, { onOpenDm, actionsFor, rerender }) {
         actions.map(({ label, run }) => {
           const b = el("button", { cls: "secondary", text: label, attrs: { type: "button", "data-action": label.toLowerCase() } });
           b.addEventListener("click", () => {
-            menuFor = null;
+            onMenu(null);
             run();
           });
           return b;

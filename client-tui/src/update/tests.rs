@@ -579,7 +579,7 @@ mod files {
     }
 
     fn event(s: &mut State, slot: u32, kind: TransferEventKind) {
-        net(s, NetEvent::Transfer(TransferEvent { slot, kind }));
+        update(s, Event::Transfer(TransferEvent { slot, kind }));
     }
 
     #[test]
@@ -1023,10 +1023,7 @@ mod rooms {
         let Body::RoomEvent(note) = last_body(&s, "#secret") else {
             panic!()
         };
-        assert_eq!(
-            super::super::rooms::describe(&note, "alice"),
-            "bob banned carol from #secret"
-        );
+        assert_eq!(note.describe("alice"), "bob banned carol from #secret");
         custom(
             &mut s,
             "room_event",

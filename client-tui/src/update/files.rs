@@ -5,12 +5,12 @@
 use std::path::PathBuf;
 
 use chat_protocol::files::{
-    FileAvailable, FileCancel, FileDecline, FileDeclined, FileDelivered, FileList, FileListing,
-    FileRemoved, FileTarget,
+    FileAvailable, FileCancel, FileDecline, FileDeclined, FileDelivered, FileInfo, FileList,
+    FileListing, FileRemoved, FileTarget,
 };
 use serde_json::Value;
 
-use super::{error_body, send};
+use super::{error_body, feature_enabled, send};
 use crate::command::FileTo;
 use crate::net::{NetCommand, Outgoing};
 use crate::state::{Body, ConvKind, Frontend, PendingKind, State, TransferNote, SERVER_CONV};
@@ -20,18 +20,20 @@ use crate::transfers::{destination, safe_file_name, Direction, TransferStatus};
 /// Whether the server has the files plugin; says so where the user is
 /// when it has not.
 fn files_enabled(state: &mut State) -> bool {
-    if state.server.features.iter().any(|f| f == "files") {
-        return true;
+    feature_enabled(state, "files", "file transfer")
+}
+
+/// The file offered as `id` (the latest without one); says why where the
+/// user is when there is none.
+fn offered(state: &mut State, id: Option<&str>) -> Option<FileInfo> {
+    match state.transfers.find_offer(id) {
+        Ok(file) => Some(file.clone()),
+        Err(e) => {
+            let here = state.current;
+            state.note(here, error_body("input", e.to_string()));
+            None
+        }
     }
-    let here = state.current;
-    state.note(
-        here,
-        error_body(
-            "feature_disabled",
-            "this server has no file transfer (its welcome lists no 'files' feature)".into(),
-        ),
-    );
-    false
 }
 
 /// `~/x` is `$HOME/x`; other paths are taken as they are.
@@ -105,7 +107,7 @@ pub fn send_file(state: &mut State, to: FileTo, path: &str, out: &mut Vec<NetCom
     let slot = transfer.slot;
     let text = format!(
         "sending {name} ({}) to {conv}",
-        crate::progress::human_bytes(size as f64)
+        crate::layout::human_bytes(size as f64)
     );
     state.note(index, Body::Info(text));
     out.push(NetCommand::Transfer(TransferJob::Upload {
@@ -126,14 +128,10 @@ pub fn accept(
     if !files_enabled(state) {
         return;
     }
-    let here = state.current;
-    let file = match state.transfers.find_offer(id.as_deref()) {
-        Ok(file) => file.clone(),
-        Err(e) => {
-            state.note(here, error_body("input", e.to_string()));
-            return;
-        }
+    let Some(file) = offered(state, id.as_deref()) else {
+        return;
     };
+    let here = state.current;
     let dir = dir.map_or_else(|| state.download_dir.clone(), |d| expand_home(&d));
     if !dir.is_dir() {
         let message = format!("cannot save into {}: it is not a directory", dir.display());
@@ -177,13 +175,8 @@ pub fn decline(state: &mut State, id: Option<String>, out: &mut Vec<NetCommand>)
     if !files_enabled(state) {
         return;
     }
-    let here = state.current;
-    let file = match state.transfers.find_offer(id.as_deref()) {
-        Ok(file) => file.clone(),
-        Err(e) => {
-            state.note(here, error_body("input", e.to_string()));
-            return;
-        }
+    let Some(file) = offered(state, id.as_deref()) else {
+        return;
     };
     let conv = file.room.clone().unwrap_or_else(|| file.from.clone());
     let frame = serde_json::to_value(FileDecline {
@@ -321,7 +314,8 @@ pub fn on_ok(state: &mut State, what: &PendingKind, index: usize) {
     }
 }
 
-/// Frames of the files plugin; returns `false` for other frames.
+/// Frames of the files plugin; returns `false` for other frames (and for
+/// ones of the plugin's types that do not decode).
 pub fn on_custom(
     state: &mut State,
     kind: &str,
@@ -330,112 +324,101 @@ pub fn on_custom(
     quiet: bool,
     out: &mut Vec<NetCommand>,
 ) -> bool {
-    let decode = |fields: &serde_json::Map<String, Value>| {
-        let mut value = Value::Object(fields.clone());
-        value["type"] = Value::from(kind);
-        value
-    };
-    match kind {
-        "file_available" => {
-            let Ok(available) = serde_json::from_value::<FileAvailable>(decode(fields)) else {
-                return false;
-            };
-            let file = available.file;
-            if state.transfers.offer(file.clone()) {
-                let conv = file.room.clone().unwrap_or_else(|| file.from.clone());
-                let at = state.conv_index(&conv, conv_kind(&conv));
-                state.note(at, Body::FileOffer(file));
-            }
-        }
-        "file_list" => {
-            let Ok(listing) = serde_json::from_value::<FileListing>(decode(fields)) else {
-                return false;
-            };
-            if quiet {
-                // Only what is new, where it belongs, as if just offered.
-                for file in listing.incoming {
-                    if state.transfers.offer(file.clone()) {
-                        let conv = file.room.clone().unwrap_or_else(|| file.from.clone());
-                        let at = state.conv_index(&conv, conv_kind(&conv));
-                        state.note(at, Body::FileOffer(file));
-                    }
-                }
-                state.transfers.remote_outgoing = listing.outgoing;
-                return true;
-            }
-            if listing.incoming.is_empty() && listing.outgoing.is_empty() {
-                state.note(
-                    index,
-                    Body::Info("no files wait for you, and you have no uploads".into()),
-                );
-            }
-            for file in listing.incoming {
-                state.transfers.offer(file.clone());
-                state.note(index, Body::FileOffer(file));
-            }
-            for o in &listing.outgoing {
-                let to = o.target.room.as_deref().or(o.target.to.as_deref());
-                let text = format!(
-                    "your upload {} {} to {}: {}, {} of {}",
-                    crate::transfers::short_id(&o.transfer),
-                    o.name,
-                    to.unwrap_or("?"),
-                    o.state,
-                    crate::progress::human_bytes(o.received as f64),
-                    crate::progress::human_bytes(o.size as f64),
-                );
-                state.note(index, Body::Info(text));
-            }
-            state.transfers.remote_outgoing = listing.outgoing;
-        }
-        "file_delivered" => {
-            let Ok(d) = serde_json::from_value::<FileDelivered>(decode(fields)) else {
-                return false;
-            };
+    let mut value = Value::Object(fields.clone());
+    value["type"] = Value::from(kind);
+    let decoded = match kind {
+        "file_available" => decode(value).map(|a: FileAvailable| offered_anew(state, a.file)),
+        "file_list" => decode(value).map(|l| on_listing(state, l, index, quiet)),
+        "file_delivered" => decode(value).map(|d: FileDelivered| {
             let (at, name) = about(state, &d.transfer);
             state.note(at, Body::Info(format!("{} received {name}", d.to)));
-        }
-        "file_declined" => {
-            let Ok(d) = serde_json::from_value::<FileDeclined>(decode(fields)) else {
-                return false;
-            };
+        }),
+        "file_declined" => decode(value).map(|d: FileDeclined| {
             let (at, name) = about(state, &d.transfer);
             state.note(at, Body::Info(format!("{} declined {name}", d.by)));
-        }
-        "file_removed" => {
-            let Ok(r) = serde_json::from_value::<FileRemoved>(decode(fields)) else {
-                return false;
-            };
-            let offer = state.transfers.forget_offer(&r.transfer);
-            let mut stop = None;
-            if let Some(t) = state
-                .transfers
-                .list
-                .iter_mut()
-                .find(|t| t.transfer.as_deref() == Some(r.transfer.as_str()))
-            {
-                if t.status.is_open() {
-                    t.status =
-                        TransferStatus::Failed(format!("removed by the server: {}", r.reason));
-                    stop = Some(t.slot);
-                }
-            }
-            if let Some(slot) = stop {
-                out.push(NetCommand::StopTransfer(slot));
-            }
-            let (at, name) = match offer {
-                Some(file) => {
-                    let conv = file.room.clone().unwrap_or(file.from.clone());
-                    (state.find(&conv).unwrap_or(0), file.name)
-                }
-                None => about(state, &r.transfer),
-            };
-            state.note(at, Body::Info(format!("{name} is gone ({})", r.reason)));
-            quit_if_idle(state, out);
-        }
-        _ => return false,
+        }),
+        "file_removed" => decode(value).map(|r| on_removed(state, r, out)),
+        _ => None,
+    };
+    decoded.is_some()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(value: Value) -> Option<T> {
+    serde_json::from_value(value).ok()
+}
+
+/// A file offered to us: shown where it belongs, unless already known.
+fn offered_anew(state: &mut State, file: FileInfo) {
+    if state.transfers.offer(file.clone()) {
+        let conv = file.room.clone().unwrap_or_else(|| file.from.clone());
+        let at = state.conv_index(&conv, conv_kind(&conv));
+        state.note(at, Body::FileOffer(file));
     }
-    true
+}
+
+/// `file_list`: asked by `/files` (listed in conversation `index`), or
+/// quietly on connecting (only what is new, as if just offered).
+fn on_listing(state: &mut State, listing: FileListing, index: usize, quiet: bool) {
+    if quiet {
+        for file in listing.incoming {
+            offered_anew(state, file);
+        }
+        state.transfers.remote_outgoing = listing.outgoing;
+        return;
+    }
+    if listing.incoming.is_empty() && listing.outgoing.is_empty() {
+        state.note(
+            index,
+            Body::Info("no files wait for you, and you have no uploads".into()),
+        );
+    }
+    for file in listing.incoming {
+        state.transfers.offer(file.clone());
+        state.note(index, Body::FileOffer(file));
+    }
+    for o in &listing.outgoing {
+        let to = o.target.room.as_deref().or(o.target.to.as_deref());
+        let text = format!(
+            "your upload {} {} to {}: {}, {} of {}",
+            crate::transfers::short_id(&o.transfer),
+            o.name,
+            to.unwrap_or("?"),
+            o.state,
+            crate::layout::human_bytes(o.received as f64),
+            crate::layout::human_bytes(o.size as f64),
+        );
+        state.note(index, Body::Info(text));
+    }
+    state.transfers.remote_outgoing = listing.outgoing;
+}
+
+/// `file_removed`: an offer or a running transfer is gone from the server.
+fn on_removed(state: &mut State, r: FileRemoved, out: &mut Vec<NetCommand>) {
+    let offer = state.transfers.forget_offer(&r.transfer);
+    let mut stop = None;
+    if let Some(t) = state
+        .transfers
+        .list
+        .iter_mut()
+        .find(|t| t.transfer.as_deref() == Some(r.transfer.as_str()))
+    {
+        if t.status.is_open() {
+            t.status = TransferStatus::Failed(format!("removed by the server: {}", r.reason));
+            stop = Some(t.slot);
+        }
+    }
+    if let Some(slot) = stop {
+        out.push(NetCommand::StopTransfer(slot));
+    }
+    let (at, name) = match offer {
+        Some(file) => {
+            let conv = file.room.clone().unwrap_or(file.from.clone());
+            (state.find(&conv).unwrap_or(0), file.name)
+        }
+        None => about(state, &r.transfer),
+    };
+    state.note(at, Body::Info(format!("{name} is gone ({})", r.reason)));
+    quit_if_idle(state, out);
 }
 
 /// The conversation and name of a transfer we know, else the server
@@ -621,13 +604,5 @@ pub fn resume(state: &mut State, out: &mut Vec<NetCommand>) {
     for (conv, name) in resumed {
         let index = state.find(&conv).unwrap_or(0);
         state.note(index, Body::Info(format!("resuming {name}")));
-    }
-}
-
-/// A short description of where a file goes, for the transfers view.
-pub fn label(t: &crate::transfers::Transfer) -> String {
-    match t.direction {
-        Direction::Upload => format!("↑ {} → {}", t.name, t.conv),
-        Direction::Download => format!("↓ {} ← {}", t.name, t.conv),
     }
 }

@@ -5,7 +5,7 @@
 use chat_protocol::names::fold;
 use serde_json::{json, Value};
 
-use super::{error_body, send};
+use super::{error_body, feature_enabled, send};
 use crate::command::{RoomCommand, TopicChange};
 use crate::net::{NetCommand, Outgoing};
 use crate::state::{Body, ConvKind, Invitation, PendingKind, RoomDetails, RoomEventNote, State};
@@ -13,19 +13,26 @@ use crate::state::{Body, ConvKind, Invitation, PendingKind, RoomDetails, RoomEve
 /// Whether the server has the rooms plugin; says so where the user is when
 /// it has not.
 fn rooms_enabled(state: &mut State) -> bool {
-    if state.server.features.iter().any(|f| f == "private_rooms") {
-        return true;
-    }
-    let here = state.current;
-    state.note(
-        here,
-        error_body(
-            "feature_disabled",
-            "this server has no private rooms (its welcome lists no 'private_rooms' feature)"
-                .into(),
-        ),
+    feature_enabled(state, "private_rooms", "private rooms")
+}
+
+/// Shows room `room` and asks the server to let us in with `frame`
+/// (`room_create`, `room_accept`); wanted from now on, like a `/join`.
+fn enter(state: &mut State, room: String, frame: Value, out: &mut Vec<NetCommand>) {
+    let index = state.conv_index(&room, ConvKind::Room);
+    state.switch_to(index);
+    // Private once the server agrees (`on_entered`).
+    let conv = &mut state.convs[index];
+    conv.joined = true;
+    conv.closed = None;
+    let name = conv.name.clone();
+    send(
+        state,
+        &name,
+        PendingKind::RoomEnter(room),
+        Outgoing::Json(frame),
+        out,
     );
-    false
 }
 
 /// The room a command is about: the one named, or the current
@@ -104,88 +111,51 @@ pub fn run(state: &mut State, command: RoomCommand, out: &mut Vec<NetCommand>) {
     }
     match command {
         RoomCommand::Create { room, topic } => {
-            let index = state.conv_index(&room, ConvKind::Room);
-            state.switch_to(index);
-            // Private once the server agrees (`on_entered`).
-            let conv = &mut state.convs[index];
-            conv.joined = true;
-            conv.closed = None;
-            let name = conv.name.clone();
             let mut frame = json!({ "type": "room_create", "room": room });
             if let Some(topic) = topic {
                 frame["topic"] = json!(topic);
             }
-            send(
-                state,
-                &name,
-                PendingKind::RoomEnter(room),
-                Outgoing::Json(frame),
-                out,
-            );
+            enter(state, room, frame, out);
         }
         RoomCommand::Accept(room) => {
             let Some(room) = invitation_room(state, room) else {
                 return;
             };
-            let index = state.conv_index(&room, ConvKind::Room);
-            state.switch_to(index);
-            let conv = &mut state.convs[index];
-            conv.joined = true;
-            conv.closed = None;
-            let name = conv.name.clone();
             let frame = json!({ "type": "room_accept", "room": room });
-            send(
-                state,
-                &name,
-                PendingKind::RoomEnter(room),
-                Outgoing::Json(frame),
-                out,
-            );
+            enter(state, room, frame, out);
         }
-        RoomCommand::Decline(room) => {
-            let Some(room) = invitation_room(state, room) else {
-                return;
-            };
-            let frame = json!({ "type": "room_decline", "room": room });
-            let here = state.current_conv().name.clone();
-            send(
-                state,
-                &here,
-                PendingKind::RoomDecline(room),
-                Outgoing::Json(frame),
-                out,
-            );
-        }
+        RoomCommand::Decline(room) => decline(state, room, out),
         RoomCommand::Invitations => {
             let here = state.current_conv().name.clone();
             let frame = json!({ "type": "room_invitations" });
             send(state, &here, PendingKind::Other, Outgoing::Json(frame), out);
         }
         RoomCommand::Invite { user, room } => {
-            let Some(room) = room_or_current(state, room, "/invite NICK #ROOM") else {
-                return;
-            };
-            let frame = json!({ "type": "room_invite", "room": room, "user": user });
-            let done = format!("invited {user} to {room}");
-            request(state, &room, frame, Some(done), out);
+            let invite = About::new("room_invite", user, "/invite NICK #ROOM");
+            about_user(
+                state,
+                room,
+                invite,
+                |u, r| format!("invited {u} to {r}"),
+                out,
+            )
         }
         RoomCommand::Revoke { user, room } => {
-            let Some(room) = room_or_current(state, room, "/revoke NICK #ROOM") else {
-                return;
-            };
-            let frame = json!({ "type": "room_revoke", "room": room, "user": user });
-            let done = format!("withdrew the invitation of {user} to {room}");
-            request(state, &room, frame, Some(done), out);
+            let revoke = About::new("room_revoke", user, "/revoke NICK #ROOM");
+            let done = |u: &str, r: &str| format!("withdrew the invitation of {u} to {r}");
+            about_user(state, room, revoke, done, out)
         }
         RoomCommand::Kick { user, reason } => kick(state, "kick", user, reason, out),
         RoomCommand::Ban { user, reason } => kick(state, "ban", user, reason, out),
         RoomCommand::Unban(user) => {
-            let Some(room) = room_or_current(state, None, "/join the room first") else {
-                return;
-            };
-            let frame = json!({ "type": "room_unban", "room": room, "user": user });
-            let done = format!("lifted the ban on {user} in {room}");
-            request(state, &room, frame, Some(done), out);
+            let unban = About::new("room_unban", user, "/join the room first");
+            about_user(
+                state,
+                None,
+                unban,
+                |u, r| format!("lifted the ban on {u} in {r}"),
+                out,
+            )
         }
         RoomCommand::Topic(change) => topic(state, change, out),
         RoomCommand::Promote(user) => set_role(
@@ -214,28 +184,80 @@ pub fn run(state: &mut State, command: RoomCommand, out: &mut Vec<NetCommand>) {
             moderate(state, &room, frame, format!("deleted {room}"), out);
         }
         RoomCommand::Leave(room) => {
-            let Some(room) = room_or_current(state, room, "/leave #ROOM") else {
-                return;
-            };
-            let conv = outcome_conv(state, &room);
-            let frame = json!({ "type": "room_leave", "room": room });
-            send(
-                state,
-                &conv,
-                PendingKind::RoomLeave(room),
-                Outgoing::Json(frame),
-                out,
-            );
+            let leave = |room: &String| PendingKind::RoomLeave(room.clone());
+            ask_about_room(state, room, "room_leave", "/leave #ROOM", leave, out)
         }
         RoomCommand::Info(room) => {
-            let Some(room) = room_or_current(state, room, "/info #ROOM") else {
-                return;
-            };
-            let conv = outcome_conv(state, &room);
-            let frame = json!({ "type": "room_info", "room": room });
-            send(state, &conv, PendingKind::Other, Outgoing::Json(frame), out);
+            let info = |_: &String| PendingKind::Other;
+            ask_about_room(state, room, "room_info", "/info #ROOM", info, out)
         }
     }
+}
+
+/// `/decline [#ROOM]`: the invitation named, else the latest.
+fn decline(state: &mut State, room: Option<String>, out: &mut Vec<NetCommand>) {
+    let Some(room) = invitation_room(state, room) else {
+        return;
+    };
+    let frame = json!({ "type": "room_decline", "room": room });
+    let here = state.current_conv().name.clone();
+    send(
+        state,
+        &here,
+        PendingKind::RoomDecline(room),
+        Outgoing::Json(frame),
+        out,
+    );
+}
+
+/// A request `kind` about `room` (else the current room; `usage` says how
+/// when there is none), answered where its outcome belongs.
+fn ask_about_room(
+    state: &mut State,
+    room: Option<String>,
+    kind: &str,
+    usage: &str,
+    what: impl FnOnce(&String) -> PendingKind,
+    out: &mut Vec<NetCommand>,
+) {
+    let Some(room) = room_or_current(state, room, usage) else {
+        return;
+    };
+    let conv = outcome_conv(state, &room);
+    let frame = json!({ "type": kind, "room": room });
+    let what = what(&room);
+    send(state, &conv, what, Outgoing::Json(frame), out);
+}
+
+/// A moderation request about one user: its frame type, the user, and
+/// the usage shown when no room is named or open.
+struct About {
+    kind: &'static str,
+    user: String,
+    usage: &'static str,
+}
+
+impl About {
+    fn new(kind: &'static str, user: String, usage: &'static str) -> About {
+        About { kind, user, usage }
+    }
+}
+
+/// Sends `about` for `room` (else the current room); `done(user, room)` is
+/// said when the server agrees.
+fn about_user(
+    state: &mut State,
+    room: Option<String>,
+    about: About,
+    done: impl FnOnce(&str, &str) -> String,
+    out: &mut Vec<NetCommand>,
+) {
+    let Some(room) = room_or_current(state, room, about.usage) else {
+        return;
+    };
+    let frame = json!({ "type": about.kind, "room": room, "user": about.user });
+    let done = done(&about.user, &room);
+    request(state, &room, frame, Some(done), out);
 }
 
 /// `/kick` and `/ban` (`action`), in the current room.
@@ -457,37 +479,5 @@ fn on_event(state: &mut State, note: RoomEventNote) {
             close(state, index, why);
         }
         _ => {}
-    }
-}
-
-/// An event in words, for the screen.
-pub fn describe(note: &RoomEventNote, own_nick: &str) -> String {
-    let who = |nick: &str| {
-        if fold(nick) == fold(own_nick) {
-            "you".to_string()
-        } else {
-            nick.to_string()
-        }
-    };
-    let by = who(&note.by);
-    let user = note.user.as_deref().map(who).unwrap_or_else(|| "?".into());
-    let reason = note
-        .reason
-        .as_deref()
-        .map(|r| format!(" ({r})"))
-        .unwrap_or_default();
-    match note.event.as_str() {
-        "kick" => format!("{by} kicked {user} out of {}{reason}", note.room),
-        "ban" => format!("{by} banned {user} from {}{reason}", note.room),
-        "topic" => match &note.topic {
-            Some(topic) => format!("{by} set the topic to: {topic}"),
-            None => format!("{by} cleared the topic"),
-        },
-        "promote" => format!("{by} made {user} a moderator"),
-        "demote" => format!("{by} made {user} a plain member again"),
-        "transfer" => format!("{by} handed {} over to {user}", note.room),
-        "delete" => format!("{by} deleted {}", note.room),
-        "revoke" => format!("{by} withdrew the invitation to {}", note.room),
-        other => format!("{by}: {other} {}", note.room),
     }
 }
