@@ -566,7 +566,11 @@ pub async fn cancel(client: &mut Client, transfer: &str) -> Result<(), FileError
 /// The file announced by a `file_available` frame.
 pub fn available(frame: &Received) -> Option<FileInfo> {
     (frame.kind() == "file_available")
-        .then(|| frame.decode_custom::<chat_protocol::files::FileAvailable>().ok())
+        .then(|| {
+            frame
+                .decode_custom::<chat_protocol::files::FileAvailable>()
+                .ok()
+        })
         .flatten()
         .map(|a| a.file)
 }

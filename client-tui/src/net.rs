@@ -26,12 +26,32 @@ use tokio::time::Instant;
 
 use crate::transfer::{slot_of, TransferEvent, TransferEventKind, TransferJob, Worker};
 
-/// A frame to send: a core frame, or a plugin frame as JSON (accounts, and
-/// later rooms and files).
+/// A frame to send: a core frame, or a plugin frame as JSON (accounts,
+/// rooms, files), built from its type in `chat_protocol`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outgoing {
     Core(ClientFrame),
     Json(Value),
+}
+
+impl Outgoing {
+    /// A plugin frame from its protocol type.
+    fn plugin(frame: &impl serde::Serialize) -> Outgoing {
+        // These types serialise to a JSON object by construction.
+        Outgoing::Json(serde_json::to_value(frame).expect("a protocol frame is JSON"))
+    }
+}
+
+impl From<chat_protocol::rooms::RoomRequest> for Outgoing {
+    fn from(frame: chat_protocol::rooms::RoomRequest) -> Outgoing {
+        Outgoing::plugin(&frame)
+    }
+}
+
+impl From<chat_protocol::accounts::AccountRequest> for Outgoing {
+    fn from(frame: chat_protocol::accounts::AccountRequest) -> Outgoing {
+        Outgoing::plugin(&frame)
+    }
 }
 
 /// What the front end asks of the connection task.

@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine;
+use chat_client::files::{download_over, hash_file, DownloadLink, FileError, DOWNLOAD_WINDOW};
+use chat_client::Received;
 use chat_protocol::files::{
     FileAck, FileComplete, FileInfo, FileOffer, FileOffered, FileResume, FileResumed, FileTarget,
 };
 use chat_protocol::{RequestId, ServerFrame};
-use chat_client::files::{download_over, hash_file, DownloadLink, FileError, DOWNLOAD_WINDOW};
-use chat_client::Received;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};

@@ -5,8 +5,8 @@
 
 mod common;
 
-use chat_protocol::{ClientFrame, PresenceEvent, ServerFrame};
 use chat_client::{accounts, Client, ConnectOptions, Received};
+use chat_protocol::{ClientFrame, PresenceEvent, ServerFrame};
 use common::{registered, start_at, LineClient, Proxy, PASSWORD, TIMEOUT};
 
 const AUTH: &str = "[[plugin]]\nname = \"auth\"\n";

@@ -4,8 +4,8 @@ mod common;
 
 use std::time::Duration;
 
-use chat_protocol::{ClientFrame, ServerFrame};
 use chat_client::{Client, Received};
+use chat_protocol::{ClientFrame, ServerFrame};
 use common::{start_at, start_server, LineClient};
 
 #[tokio::test]

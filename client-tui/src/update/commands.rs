@@ -2,8 +2,8 @@
 //! that needs more than a line; the room and file commands are in
 //! `rooms.rs` and `files.rs`.
 
+use chat_protocol::accounts::AccountRequest;
 use chat_protocol::ClientFrame;
-use serde_json::json;
 
 use super::{error_body, files, history, online, quit, rooms, say, send, send_chat};
 use crate::command::{Command, RoomCommand};
@@ -67,7 +67,7 @@ pub(super) fn run_command(state: &mut State, command: Command, out: &mut Vec<Net
         Command::Login(user) => login(state, user, false, out),
         Command::Passwd => ask_password(state, PasswordPurpose::PasswdOld, out),
         Command::Logout => {
-            let frame = Outgoing::Json(json!({ "type": "logout" }));
+            let frame = Outgoing::from(AccountRequest::Logout { everywhere: false });
             send(state, &here_name, PendingKind::Logout, frame, out)
         }
         Command::Send { to, path } => files::send_file(state, to, &path, out),
@@ -298,9 +298,10 @@ pub(super) fn password_entered(
                 state,
                 &here_name,
                 PendingKind::Passwd(password.clone()),
-                Outgoing::Json(
-                    json!({ "type": "passwd", "old_password": old, "new_password": password }),
-                ),
+                Outgoing::from(AccountRequest::Passwd {
+                    old_password: old,
+                    new_password: password,
+                }),
                 out,
             );
         }
@@ -317,14 +318,14 @@ pub(super) fn account_request(
 ) -> NetCommand {
     state.user = Some(user.to_string());
     state.password = Some(password.clone());
-    let (kind, what) = if register {
-        ("register", PendingKind::Register(user.to_string()))
+    let user = user.to_string();
+    let (frame, what) = if register {
+        let what = PendingKind::Register(user.clone());
+        (AccountRequest::Register { user, password }, what)
     } else {
-        ("login", PendingKind::Login(user.to_string()))
+        let what = PendingKind::Login(user.clone());
+        (AccountRequest::Login { user, password }, what)
     };
     let id = state.request(conv, what);
-    NetCommand::Send(
-        id,
-        Outgoing::Json(json!({ "type": kind, "user": user, "password": password })),
-    )
+    NetCommand::Send(id, Outgoing::from(frame))
 }

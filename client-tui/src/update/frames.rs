@@ -2,9 +2,9 @@
 //! what they answer) and frames pushed to us; the history, file and room
 //! frames go on to `history.rs`, `files.rs` and `rooms.rs`.
 
+use chat_client::Received;
 use chat_protocol::names::fold;
 use chat_protocol::{ClientFrame, ErrorCode, Message, Presence, PresenceEvent, ServerFrame};
-use chat_client::Received;
 use serde_json::Value;
 
 use super::{files, history, join_requests, remember_users, rooms, send};

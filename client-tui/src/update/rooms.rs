@@ -3,7 +3,8 @@
 //! `room_invitation`, `room_invitations`, `room_info`).
 
 use chat_protocol::names::fold;
-use serde_json::{json, Value};
+use chat_protocol::rooms::RoomRequest;
+use serde_json::Value;
 
 use super::{error_body, feature_enabled, send};
 use crate::command::{RoomCommand, TopicChange};
@@ -18,7 +19,7 @@ fn rooms_enabled(state: &mut State) -> bool {
 
 /// Shows room `room` and asks the server to let us in with `frame`
 /// (`room_create`, `room_accept`); wanted from now on, like a `/join`.
-fn enter(state: &mut State, room: String, frame: Value, out: &mut Vec<NetCommand>) {
+fn enter(state: &mut State, room: String, frame: RoomRequest, out: &mut Vec<NetCommand>) {
     let index = state.conv_index(&room, ConvKind::Room);
     state.switch_to(index);
     // Private once the server agrees (`on_entered`).
@@ -30,7 +31,7 @@ fn enter(state: &mut State, room: String, frame: Value, out: &mut Vec<NetCommand
         state,
         &name,
         PendingKind::RoomEnter(room),
-        Outgoing::Json(frame),
+        Outgoing::from(frame),
         out,
     );
 }
@@ -69,7 +70,7 @@ fn present_in(state: &State, room: &str) -> bool {
 fn request(
     state: &mut State,
     room: &str,
-    frame: Value,
+    frame: RoomRequest,
     done: Option<String>,
     out: &mut Vec<NetCommand>,
 ) {
@@ -78,14 +79,20 @@ fn request(
         state,
         &conv,
         PendingKind::RoomDone(done),
-        Outgoing::Json(frame),
+        Outgoing::from(frame),
         out,
     );
 }
 
 /// A moderation request that the room hears about through `room_event`:
 /// the `ok` needs words only when we are not in the room (an admin).
-fn moderate(state: &mut State, room: &str, frame: Value, done: String, out: &mut Vec<NetCommand>) {
+fn moderate(
+    state: &mut State,
+    room: &str,
+    frame: RoomRequest,
+    done: String,
+    out: &mut Vec<NetCommand>,
+) {
     let done = (!present_in(state, room)).then_some(done);
     request(state, room, frame, done, out);
 }
@@ -111,27 +118,27 @@ pub fn run(state: &mut State, command: RoomCommand, out: &mut Vec<NetCommand>) {
     }
     match command {
         RoomCommand::Create { room, topic } => {
-            let mut frame = json!({ "type": "room_create", "room": room });
-            if let Some(topic) = topic {
-                frame["topic"] = json!(topic);
-            }
+            let frame = RoomRequest::Create {
+                room: room.clone(),
+                topic,
+            };
             enter(state, room, frame, out);
         }
         RoomCommand::Accept(room) => {
             let Some(room) = invitation_room(state, room) else {
                 return;
             };
-            let frame = json!({ "type": "room_accept", "room": room });
+            let frame = RoomRequest::Accept { room: room.clone() };
             enter(state, room, frame, out);
         }
         RoomCommand::Decline(room) => decline(state, room, out),
         RoomCommand::Invitations => {
             let here = state.current_conv().name.clone();
-            let frame = json!({ "type": "room_invitations" });
-            send(state, &here, PendingKind::Other, Outgoing::Json(frame), out);
+            let frame = Outgoing::from(RoomRequest::Invitations {});
+            send(state, &here, PendingKind::Other, frame, out);
         }
         RoomCommand::Invite { user, room } => {
-            let invite = About::new("room_invite", user, "/invite NICK #ROOM");
+            let invite = About::new(invite_frame, user, "/invite NICK #ROOM");
             about_user(
                 state,
                 room,
@@ -141,14 +148,14 @@ pub fn run(state: &mut State, command: RoomCommand, out: &mut Vec<NetCommand>) {
             )
         }
         RoomCommand::Revoke { user, room } => {
-            let revoke = About::new("room_revoke", user, "/revoke NICK #ROOM");
+            let revoke = About::new(revoke_frame, user, "/revoke NICK #ROOM");
             let done = |u: &str, r: &str| format!("withdrew the invitation of {u} to {r}");
             about_user(state, room, revoke, done, out)
         }
-        RoomCommand::Kick { user, reason } => kick(state, "kick", user, reason, out),
-        RoomCommand::Ban { user, reason } => kick(state, "ban", user, reason, out),
+        RoomCommand::Kick { user, reason } => kick(state, false, user, reason, out),
+        RoomCommand::Ban { user, reason } => kick(state, true, user, reason, out),
         RoomCommand::Unban(user) => {
-            let unban = About::new("room_unban", user, "/join the room first");
+            let unban = About::new(unban_frame, user, "/join the room first");
             about_user(
                 state,
                 None,
@@ -160,36 +167,38 @@ pub fn run(state: &mut State, command: RoomCommand, out: &mut Vec<NetCommand>) {
         RoomCommand::Topic(change) => topic(state, change, out),
         RoomCommand::Promote(user) => set_role(
             state,
-            "room_promote",
+            |room, user| RoomRequest::Promote { room, user },
             user,
             "made {user} a moderator of {room}",
             out,
         ),
         RoomCommand::Demote(user) => set_role(
             state,
-            "room_demote",
+            |room, user| RoomRequest::Demote { room, user },
             user,
             "made {user} a plain member of {room}",
             out,
         ),
         RoomCommand::Transfer(user) => set_role(
             state,
-            "room_transfer",
+            |room, user| RoomRequest::Transfer { room, user },
             user,
             "handed {room} over to {user}",
             out,
         ),
         RoomCommand::Delete(room) => {
-            let frame = json!({ "type": "room_delete", "room": room });
+            let frame = RoomRequest::Delete { room: room.clone() };
             moderate(state, &room, frame, format!("deleted {room}"), out);
         }
         RoomCommand::Leave(room) => {
             let leave = |room: &String| PendingKind::RoomLeave(room.clone());
-            ask_about_room(state, room, "room_leave", "/leave #ROOM", leave, out)
+            let frame = |room| RoomRequest::Leave { room };
+            ask_about_room(state, room, frame, "/leave #ROOM", leave, out)
         }
         RoomCommand::Info(room) => {
             let info = |_: &String| PendingKind::Other;
-            ask_about_room(state, room, "room_info", "/info #ROOM", info, out)
+            let frame = |room| RoomRequest::Info { room };
+            ask_about_room(state, room, frame, "/info #ROOM", info, out)
         }
     }
 }
@@ -199,23 +208,17 @@ fn decline(state: &mut State, room: Option<String>, out: &mut Vec<NetCommand>) {
     let Some(room) = invitation_room(state, room) else {
         return;
     };
-    let frame = json!({ "type": "room_decline", "room": room });
+    let frame = Outgoing::from(RoomRequest::Decline { room: room.clone() });
     let here = state.current_conv().name.clone();
-    send(
-        state,
-        &here,
-        PendingKind::RoomDecline(room),
-        Outgoing::Json(frame),
-        out,
-    );
+    send(state, &here, PendingKind::RoomDecline(room), frame, out);
 }
 
-/// A request `kind` about `room` (else the current room; `usage` says how
+/// A request (`frame`) about `room` (else the current room; `usage` says how
 /// when there is none), answered where its outcome belongs.
 fn ask_about_room(
     state: &mut State,
     room: Option<String>,
-    kind: &str,
+    frame: impl FnOnce(String) -> RoomRequest,
     usage: &str,
     what: impl FnOnce(&String) -> PendingKind,
     out: &mut Vec<NetCommand>,
@@ -224,22 +227,21 @@ fn ask_about_room(
         return;
     };
     let conv = outcome_conv(state, &room);
-    let frame = json!({ "type": kind, "room": room });
     let what = what(&room);
-    send(state, &conv, what, Outgoing::Json(frame), out);
+    send(state, &conv, what, Outgoing::from(frame(room)), out);
 }
 
-/// A moderation request about one user: its frame type, the user, and
+/// A moderation request about one user: its frame, the user, and
 /// the usage shown when no room is named or open.
 struct About {
-    kind: &'static str,
+    frame: fn(String, String) -> RoomRequest,
     user: String,
     usage: &'static str,
 }
 
 impl About {
-    fn new(kind: &'static str, user: String, usage: &'static str) -> About {
-        About { kind, user, usage }
+    fn new(frame: fn(String, String) -> RoomRequest, user: String, usage: &'static str) -> About {
+        About { frame, user, usage }
     }
 }
 
@@ -255,15 +257,15 @@ fn about_user(
     let Some(room) = room_or_current(state, room, about.usage) else {
         return;
     };
-    let frame = json!({ "type": about.kind, "room": room, "user": about.user });
     let done = done(&about.user, &room);
+    let frame = (about.frame)(room.clone(), about.user);
     request(state, &room, frame, Some(done), out);
 }
 
-/// `/kick` and `/ban` (`action`), in the current room.
+/// `/kick`, or `/ban` with `ban`, in the current room.
 fn kick(
     state: &mut State,
-    action: &str,
+    ban: bool,
     user: String,
     reason: Option<String>,
     out: &mut Vec<NetCommand>,
@@ -272,11 +274,20 @@ fn kick(
     let Some(room) = room_or_current(state, None, usage) else {
         return;
     };
-    let mut frame = json!({ "type": format!("room_{action}"), "room": room, "user": user });
-    if let Some(reason) = reason {
-        frame["reason"] = json!(reason);
-    }
-    let verb = if action == "ban" { "banned" } else { "kicked" };
+    let (verb, target) = (if ban { "banned" } else { "kicked" }, user.clone());
+    let frame = if ban {
+        RoomRequest::Ban {
+            room: room.clone(),
+            user: target,
+            reason,
+        }
+    } else {
+        RoomRequest::Kick {
+            room: room.clone(),
+            user: target,
+            reason,
+        }
+    };
     moderate(
         state,
         &room,
@@ -287,12 +298,18 @@ fn kick(
 }
 
 /// `/op`, `/deop`, `/transfer-owner`; `done` names `{user}` and `{room}`.
-fn set_role(state: &mut State, kind: &str, user: String, done: &str, out: &mut Vec<NetCommand>) {
+fn set_role(
+    state: &mut State,
+    frame: fn(String, String) -> RoomRequest,
+    user: String,
+    done: &str,
+    out: &mut Vec<NetCommand>,
+) {
     let Some(room) = room_or_current(state, None, "/join the room first") else {
         return;
     };
-    let frame = json!({ "type": kind, "room": room, "user": user });
     let done = done.replace("{user}", &user).replace("{room}", &room);
+    let frame = frame(room.clone(), user);
     moderate(state, &room, frame, done, out);
 }
 
@@ -314,7 +331,10 @@ fn topic(state: &mut State, change: TopicChange, out: &mut Vec<NetCommand>) {
         TopicChange::Set(text) => text,
         TopicChange::Clear => String::new(),
     };
-    let frame = json!({ "type": "room_topic", "room": room, "topic": text });
+    let frame = RoomRequest::Topic {
+        room: room.clone(),
+        topic: text,
+    };
     moderate(
         state,
         &room,
@@ -480,4 +500,16 @@ fn on_event(state: &mut State, note: RoomEventNote) {
         }
         _ => {}
     }
+}
+
+fn invite_frame(room: String, user: String) -> RoomRequest {
+    RoomRequest::Invite { room, user }
+}
+
+fn revoke_frame(room: String, user: String) -> RoomRequest {
+    RoomRequest::Revoke { room, user }
+}
+
+fn unban_frame(room: String, user: String) -> RoomRequest {
+    RoomRequest::Unban { room, user }
 }
