@@ -109,11 +109,11 @@ pub struct Uploaded {
 pub enum FileError {
     #[error(transparent)]
     Client(#[from] ClientError),
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The server answered with an `error` frame.
     #[error("the server refused: {code}: {message}")]
@@ -143,7 +143,7 @@ fn io_error<'a>(
     move |source| FileError::Io {
         action,
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 

@@ -49,8 +49,8 @@ use tokio::net::TcpStream;
 /// What can go wrong talking to a server.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, source: io::Error },
+    #[error("cannot connect to {addr}: {error}")]
+    Connect { addr: String, error: io::Error },
     #[error("TLS setup failed: {0}")]
     Tls(String),
     #[error("connection error: {0}")]
@@ -162,7 +162,7 @@ impl Connection {
     ) -> Result<(Reader, Writer, Welcome), ClientError> {
         let connect_err = |source| ClientError::Connect {
             addr: addr.to_string(),
-            source,
+            error: source,
         };
         let stream = match options.bind {
             None => TcpStream::connect(addr).await.map_err(connect_err)?,

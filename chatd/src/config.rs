@@ -17,10 +17,10 @@ pub const DEFAULT_CONFIG: &str = include_str!("../../chatd.toml");
 /// the key.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{source_name}: {message}")]
     Invalid {
@@ -317,7 +317,7 @@ impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?;
         let base = path.parent().map(Path::to_path_buf);
         Config::parse(&text, &path.display().to_string(), base.as_deref())

@@ -16,15 +16,15 @@ pub const LOCK_FILE: &str = "chatd.lock";
 /// Why the data directory could not be taken.
 #[derive(Debug, thiserror::Error)]
 pub enum DataDirError {
-    #[error("cannot create data directory {path}: {source}")]
+    #[error("cannot create data directory {path}: {error}")]
     Create {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("cannot lock {path}: {source}")]
+    #[error("cannot lock {path}: {error}")]
     Lock {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("another chatd ({holder}) is already using the data directory {dir}; stop it first, or give this one another server.data_dir")]
     InUse { dir: PathBuf, holder: String },
@@ -40,12 +40,12 @@ pub struct DataDirLock {
 pub fn lock(dir: &Path) -> Result<DataDirLock, DataDirError> {
     std::fs::create_dir_all(dir).map_err(|source| DataDirError::Create {
         path: dir.to_path_buf(),
-        source,
+        error: source,
     })?;
     let path = dir.join(LOCK_FILE);
     let lock_error = |source| DataDirError::Lock {
         path: path.clone(),
-        source,
+        error: source,
     };
     let mut file = OpenOptions::new()
         .read(true)
@@ -84,7 +84,7 @@ pub fn holder(dir: &Path) -> Result<Option<u32>, DataDirError> {
     let path = dir.join(LOCK_FILE);
     let lock_error = |source| DataDirError::Lock {
         path: path.clone(),
-        source,
+        error: source,
     };
     let mut file = match OpenOptions::new().read(true).open(&path) {
         Ok(file) => file,

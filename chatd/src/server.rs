@@ -20,11 +20,11 @@ use crate::session::Shared;
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot listen on {addr} ({what}): {source}; is another chatd running? Use another address or port 0")]
+    #[error("cannot listen on {addr} ({what}): {error}; is another chatd running? Use another address or port 0")]
     Bind {
         addr: SocketAddr,
         what: &'static str,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error(transparent)]
     Tls(#[from] crate::tls::TlsError),
@@ -302,10 +302,10 @@ async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, Start
         s.bind(addr)?;
         Ok(s)
     })
-    .map_err(|source| StartError::Bind { addr, what, source })?;
+    .map_err(|error| StartError::Bind { addr, what, error })?;
     socket
         .listen(4096)
-        .map_err(|source| StartError::Bind { addr, what, source })
+        .map_err(|error| StartError::Bind { addr, what, error })
 }
 
 async fn run_until_shutdown(

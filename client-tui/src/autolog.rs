@@ -28,10 +28,10 @@ type Batch = Vec<(String, String)>;
 
 /// Why logging cannot start.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot use {path} for conversation logs: {source}")]
+#[error("cannot use {path} for conversation logs: {error}")]
 pub struct AutologError {
     path: PathBuf,
-    source: std::io::Error,
+    error: std::io::Error,
 }
 
 /// The log for `settings`, when it asks for one.
@@ -63,7 +63,7 @@ impl Autolog {
         let dir = dir.join(file_name(server));
         std::fs::create_dir_all(&dir).map_err(|source| AutologError {
             path: dir.clone(),
-            source,
+            error: source,
         })?;
         let (queue, batches) = sync_channel::<Batch>(QUEUE);
         let writer = std::thread::Builder::new()
@@ -71,7 +71,7 @@ impl Autolog {
             .spawn(move || write_batches(&dir, batches))
             .map_err(|source| AutologError {
                 path: PathBuf::from("(thread)"),
-                source,
+                error: source,
             })?;
         Ok(Autolog {
             queue: Some(queue),

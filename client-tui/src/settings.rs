@@ -85,10 +85,10 @@ pub struct Settings {
 /// A setting that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {error}")]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("config file {path} is invalid: {message}")]
     Invalid { path: PathBuf, message: String },
@@ -125,7 +125,7 @@ pub fn read_file(path: &Path, required: bool) -> Result<FileSettings, SettingsEr
         Err(source) => {
             return Err(SettingsError::Read {
                 path: path.to_path_buf(),
-                source,
+                error: source,
             })
         }
     };

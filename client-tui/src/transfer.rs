@@ -120,11 +120,11 @@ pub enum WorkerError {
     Lost,
     #[error("{message}")]
     Refused { code: String, message: String },
-    #[error("cannot {action} {path}: {source}")]
+    #[error("cannot {action} {path}: {error}")]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{0}")]
     Other(String),
@@ -141,11 +141,11 @@ impl From<FileError> for WorkerError {
             FileError::Io {
                 action,
                 path,
-                source,
+                error: source,
             } => WorkerError::Io {
                 action,
                 path,
-                source,
+                error: source,
             },
             FileError::HashMismatch { found, expected } => WorkerError::Other(format!(
                 "the downloaded bytes have SHA-256 {found}, the sender offered {expected}; the partial file was deleted, /accept again"
@@ -162,7 +162,7 @@ fn io_error<'a>(
     move |source| WorkerError::Io {
         action,
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 

@@ -75,11 +75,8 @@ pub struct Database {
 /// says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
-    #[error("cannot create the directory {dir} for the database: {source}")]
-    CreateDir {
-        dir: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("cannot create the directory {dir} for the database: {error}")]
+    CreateDir { dir: PathBuf, error: std::io::Error },
     #[error("cannot open the database {path}: {reason}")]
     Open { path: PathBuf, reason: String },
     #[error("cannot bring the database {path} up to date (migration failed): {reason}; chatd does not run on a schema it does not understand: restore a backup, or use the chatd version that last wrote this file")]
@@ -96,7 +93,7 @@ impl Database {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StorageError::CreateDir {
                 dir: dir.to_path_buf(),
-                source,
+                error: source,
             })?;
         }
         let connect = SqliteConnectOptions::new()

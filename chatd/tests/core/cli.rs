@@ -203,3 +203,25 @@ fn plugin_abi_names_the_release_and_what_a_plugin_needs() {
         assert!(text.contains(needed), "{needed:?} missing from:\n{text}");
     }
 }
+
+/// An error that names its cause says it once: the OS error of a taken
+/// port or an unreadable file is not repeated as a "Caused by" line.
+#[test]
+fn a_refused_start_names_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let config = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n");
+    std::fs::write(dir.path().join("chatd.toml"), config).unwrap();
+    let (ok, text) = chatd(&["--config", "chatd.toml"], dir.path());
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{text}"
+    );
+    assert_eq!(text.matches("os error").count(), 1, "{text}");
+
+    let (ok, text) = chatd(&["--config", "missing.toml"], dir.path());
+    assert!(!ok);
+    assert_eq!(text.matches("os error").count(), 1, "{text}");
+}

@@ -224,7 +224,7 @@ impl Files {
             Err(StoreError {
                 action: "save the record of",
                 path: self.store.dir().join(id),
-                source: std::io::Error::other(panicked),
+                error: std::io::Error::other(panicked),
             })
         })
     }

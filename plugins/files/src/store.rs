@@ -20,24 +20,24 @@ use crate::transfer::{is_transfer_id, to_hex, Meta, Phase};
 
 /// A disk operation failed; names the file.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot {action} {path}: {source}")]
+#[error("cannot {action} {path}: {error}")]
 pub struct StoreError {
     pub action: &'static str,
     pub path: PathBuf,
-    pub source: io::Error,
+    pub error: io::Error,
 }
 
 impl StoreError {
     /// Whether the disk (or the user's disk quota) is full.
     pub fn is_disk_full(&self) -> bool {
         matches!(
-            self.source.kind(),
+            self.error.kind(),
             io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
         )
     }
 
     fn is_not_found(&self) -> bool {
-        self.source.kind() == io::ErrorKind::NotFound
+        self.error.kind() == io::ErrorKind::NotFound
     }
 }
 
@@ -45,7 +45,7 @@ fn at<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Sto
     move |source| StoreError {
         action,
         path: path.to_path_buf(),
-        source,
+        error: source,
     }
 }
 
