@@ -253,12 +253,7 @@ impl Host for FakeHost {
         self.lock()
             .rooms
             .values()
-            .map(|r| RoomInfo {
-                name: r.name.clone(),
-                members: r.members.len(),
-                kind: None,
-                topic: None,
-            })
+            .map(|r| RoomInfo::new(r.name.clone(), r.members.len()))
             .collect()
     }
 

@@ -47,10 +47,10 @@
 //!   with a new [`PROTOCOL_VERSION`].
 //! * **Structs only the server builds and clients read** are
 //!   `#[non_exhaustive]` and have a constructor for servers and tests:
-//!   [`UnreadEntry`].
+//!   [`UnreadEntry`], [`Message`], [`Presence`], [`RoomInfo`]
+//!   (`Message::new` and friends; set the optional fields afterwards).
 //! * **Structs and frame variants that clients or plugins build with literal
-//!   syntax** ([`ApiError`], [`Message`], [`Presence`], [`RoomInfo`] (which
-//!   clients' tests build), the variants of the frame enums, the plugins'
+//!   syntax** ([`ApiError`], the variants of the frame enums, the plugins'
 //!   reply and event structs in [`accounts`], [`rooms`] and [`files`])
 //!   are not `#[non_exhaustive]`, which would forbid that. A field added to
 //!   one of them is optional on the wire but a breaking change in Rust, so

@@ -147,7 +147,11 @@ pub enum MessageKind {
 }
 
 /// A chat message as delivered to its recipients.
+///
+/// Fields may be added within a protocol version: outside this crate, build
+/// one with [`Message::new`] and set `room` or `to`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Message {
     /// Server-assigned id, unique and increasing across restarts.
     pub msg_id: u64,
@@ -162,6 +166,27 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     pub text: String,
+}
+
+impl Message {
+    /// A message with neither room nor recipient set (as a broadcast is).
+    pub fn new(
+        msg_id: u64,
+        ts: u64,
+        kind: MessageKind,
+        from: impl Into<String>,
+        text: impl Into<String>,
+    ) -> Message {
+        Message {
+            msg_id,
+            ts,
+            kind,
+            from: from.into(),
+            room: None,
+            to: None,
+            text: text.into(),
+        }
+    }
 }
 
 /// What happened to someone's presence.
@@ -179,7 +204,10 @@ pub enum PresenceEvent {
 }
 
 /// A presence change, delivered to the members of the room concerned.
+/// Fields may be added: outside this crate, build one with
+/// [`Presence::new`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Presence {
     pub event: PresenceEvent,
     pub room: String,
@@ -191,8 +219,10 @@ pub struct Presence {
     pub reason: Option<String>,
 }
 
-/// One line of a room listing.
+/// One line of a room listing. Fields may be added: outside this crate,
+/// build one with [`RoomInfo::new`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RoomInfo {
     pub name: String,
     pub members: usize,
@@ -201,6 +231,37 @@ pub struct RoomInfo {
     pub kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topic: Option<String>,
+}
+
+impl RoomInfo {
+    /// A public room with `members` members, no kind or topic.
+    pub fn new(name: impl Into<String>, members: usize) -> RoomInfo {
+        RoomInfo {
+            name: name.into(),
+            members,
+            kind: None,
+            topic: None,
+        }
+    }
+}
+
+impl Presence {
+    /// `nick`'s `event` in `room`, without a new nickname or reason.
+    pub fn new(
+        event: PresenceEvent,
+        room: impl Into<String>,
+        nick: impl Into<String>,
+        ts: u64,
+    ) -> Presence {
+        Presence {
+            event,
+            room: room.into(),
+            nick: nick.into(),
+            ts,
+            new_nick: None,
+            reason: None,
+        }
+    }
 }
 
 /// Frames the server sends (the core set; plugins add more).

@@ -185,14 +185,16 @@ fn frame(s: &mut State, frame: chat_protocol::ServerFrame) {
 fn room_message(s: &mut State, room: &str, id: u64, from: &str, text: &str) {
     frame(
         s,
-        chat_protocol::ServerFrame::Message(chat_protocol::Message {
-            msg_id: id,
-            ts: 33_120_000 + id * 60_000,
-            kind: chat_protocol::MessageKind::Room,
-            from: from.into(),
-            room: Some(room.into()),
-            to: None,
-            text: text.into(),
+        chat_protocol::ServerFrame::Message({
+            let mut message = chat_protocol::Message::new(
+                id,
+                33_120_000 + id * 60_000,
+                chat_protocol::MessageKind::Room,
+                from,
+                text,
+            );
+            message.room = Some(room.into());
+            message
         }),
     );
 }
@@ -235,14 +237,17 @@ fn the_readme_screen_at_80_columns() {
     room_message(&mut s, "#go", 4, "erin", "alice, the release notes are up");
     frame(
         &mut s,
-        chat_protocol::ServerFrame::Message(chat_protocol::Message {
-            msg_id: 5,
-            ts: 33_420_000,
-            kind: chat_protocol::MessageKind::Direct,
-            from: "dave".into(),
-            room: None,
-            to: Some("alice".into()),
-            text: "got a minute?".into(),
+        chat_protocol::ServerFrame::Message({
+            let mut message = chat_protocol::Message::new(
+                5,
+                33_420_000,
+                chat_protocol::MessageKind::Direct,
+                "dave",
+                "got a minute?",
+            );
+            message.room = None;
+            message.to = Some("alice".into());
+            message
         }),
     );
     s.editor.set("sure, noon at the usual place");

@@ -41,17 +41,11 @@ fn connected_state() -> State {
 fn message(s: &mut State, room: &str, from: &str, text: &str, ts: u64) {
     update(
         s,
-        Event::Net(NetEvent::Frame(Received::Core(ServerFrame::Message(
-            Message {
-                msg_id: ts,
-                ts,
-                kind: MessageKind::Room,
-                from: from.into(),
-                room: Some(room.into()),
-                to: None,
-                text: text.into(),
-            },
-        )))),
+        Event::Net(NetEvent::Frame(Received::Core(ServerFrame::Message({
+            let mut message = Message::new(ts, ts, MessageKind::Room, from, text);
+            message.room = Some(room.into());
+            message
+        })))),
     );
 }
 

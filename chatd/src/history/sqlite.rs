@@ -50,23 +50,17 @@ fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> Message {
         _ => MessageKind::Broadcast,
     };
     let target: Option<String> = row.get("target");
-    Message {
-        msg_id: row.get::<i64, _>("msg_id") as u64,
-        ts: row.get::<i64, _>("ts") as u64,
-        kind,
-        from: row.get("sender"),
-        room: if kind == MessageKind::Room {
-            target.clone()
-        } else {
-            None
-        },
-        to: if kind == MessageKind::Direct {
-            target
-        } else {
-            None
-        },
-        text: row.get("text"),
+    let msg_id = row.get::<i64, _>("msg_id") as u64;
+    let ts = row.get::<i64, _>("ts") as u64;
+    let sender: String = row.get("sender");
+    let text: String = row.get("text");
+    let mut message = Message::new(msg_id, ts, kind, sender, text);
+    match kind {
+        MessageKind::Room => message.room = target,
+        MessageKind::Direct => message.to = target,
+        _ => {}
     }
+    message
 }
 
 #[chat_api::async_trait]

@@ -471,15 +471,9 @@ impl Hub {
         text: &str,
     ) -> (Accepted, Payload, Message) {
         let (msg_id, ts) = self.next_message_id();
-        let message = Message {
-            msg_id,
-            ts,
-            kind,
-            from: from.to_string(),
-            room: room.map(str::to_string),
-            to: to.map(str::to_string),
-            text: text.to_string(),
-        };
+        let mut message = Message::new(msg_id, ts, kind, from, text);
+        message.room = room.map(str::to_string);
+        message.to = to.map(str::to_string);
         // Encoded once for every recipient; the struct itself goes to the
         // recorder (the history log).
         let frame = ServerFrame::Message(message);
@@ -681,12 +675,7 @@ impl Hub {
         let rooms: Vec<Arc<Room>> = self.rooms.read().unwrap().values().cloned().collect();
         let mut infos: Vec<RoomInfo> = rooms
             .iter()
-            .map(|r| RoomInfo {
-                name: r.name.clone(),
-                members: r.members.lock().unwrap().len(),
-                kind: None,
-                topic: None,
-            })
+            .map(|r| RoomInfo::new(r.name.clone(), r.members.lock().unwrap().len()))
             .filter(|r| r.members > 0)
             .collect();
         infos.sort_by_key(|r| fold(&r.name));
@@ -788,14 +777,10 @@ fn presence(
     new_nick: Option<&str>,
     reason: Option<&str>,
 ) -> Payload {
-    Payload::encode(&ServerFrame::Presence(Presence {
-        event,
-        room: room.to_string(),
-        nick: nick.to_string(),
-        ts: now_ms(),
-        new_nick: new_nick.map(str::to_string),
-        reason: reason.map(str::to_string),
-    }))
+    let mut presence = Presence::new(event, room, nick, now_ms());
+    presence.new_nick = new_nick.map(str::to_string);
+    presence.reason = reason.map(str::to_string);
+    Payload::encode(&ServerFrame::Presence(presence))
 }
 
 #[cfg(test)]

@@ -73,14 +73,11 @@ fn type_line(s: &mut State, text: &str) -> Vec<NetCommand> {
 }
 
 fn room_message(room: &str, from: &str, text: &str) -> ServerFrame {
-    ServerFrame::Message(Message {
-        msg_id: 1,
-        ts: 1_000,
-        kind: MessageKind::Room,
-        from: from.into(),
-        room: Some(room.into()),
-        to: None,
-        text: text.into(),
+    ServerFrame::Message({
+        let mut message = Message::new(1, 1_000, MessageKind::Room, from, text);
+        message.room = Some(room.into());
+        message.to = None;
+        message
     })
 }
 
@@ -142,14 +139,11 @@ fn unread_counts_and_mentions_mark_other_conversations() {
     // A direct message opens a conversation and counts as a mention.
     frame(
         &mut s,
-        ServerFrame::Message(Message {
-            msg_id: 2,
-            ts: 2,
-            kind: MessageKind::Direct,
-            from: "carol".into(),
-            room: None,
-            to: Some("alice".into()),
-            text: "psst".into(),
+        ServerFrame::Message({
+            let mut message = Message::new(2, 2, MessageKind::Direct, "carol", "psst");
+            message.room = None;
+            message.to = Some("alice".into());
+            message
         }),
     );
     let carol = &s.convs[s.find("carol").unwrap()];
@@ -359,14 +353,9 @@ fn presence_updates_members_and_is_set_apart() {
         },
     );
     let presence = |event, nick: &str, new_nick: Option<&str>| {
-        ServerFrame::Presence(Presence {
-            event,
-            room: "#rust".into(),
-            nick: nick.into(),
-            ts: 3,
-            new_nick: new_nick.map(Into::into),
-            reason: None,
-        })
+        let mut presence = Presence::new(event, "#rust", nick, 3);
+        presence.new_nick = new_nick.map(Into::into);
+        ServerFrame::Presence(presence)
     };
     frame(&mut s, presence(PresenceEvent::Join, "carol", None));
     frame(&mut s, presence(PresenceEvent::Nick, "bob", Some("robert")));
@@ -1190,15 +1179,10 @@ mod history {
     }
 
     fn message(id: u64, kind: MessageKind, from: &str, room: Option<&str>, text: &str) -> Message {
-        Message {
-            msg_id: id,
-            ts: id * 1000,
-            kind,
-            from: from.into(),
-            room: room.map(Into::into),
-            to: (kind == MessageKind::Direct).then(|| "alice".into()),
-            text: text.into(),
-        }
+        let mut message = Message::new(id, id * 1000, kind, from, text);
+        message.room = room.map(Into::into);
+        message.to = (kind == MessageKind::Direct).then(|| "alice".into());
+        message
     }
 
     fn json_sends(out: &[NetCommand]) -> Vec<(u64, serde_json::Value)> {
@@ -1643,11 +1627,11 @@ mod history {
             &mut s,
             ServerFrame::Rooms {
                 id: Some(rooms_id),
-                rooms: vec![chat_protocol::RoomInfo {
-                    name: "#secret".into(),
-                    members: 1,
-                    kind: Some("private".into()),
-                    topic: Some("plans".into()),
+                rooms: vec![{
+                    let mut info = chat_protocol::RoomInfo::new("#secret", 1);
+                    info.kind = Some("private".into());
+                    info.topic = Some("plans".into());
+                    info
                 }],
             },
         );
