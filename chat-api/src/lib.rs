@@ -17,7 +17,8 @@
 //!    [`Session`] it acts for and the [`Host`] handle it sends through.
 //!    ([`handler`] is its former name, kept so that old paths compile.)
 //! 3. **The shared-library ABI**, between chatd and a plugin library
-//!    (feature `plugin`): [`plugin_abi`], used by chatd's loader, and
+//!    (feature `plugin`): [`plugin_abi`], a versioned C boundary
+//!    ([`plugin_abi::ABI_VERSION`]) used by chatd's loader, and
 //!    [`export_plugin!`], the one macro a plugin author calls (see
 //!    `docs/plugins.md`).
 //!
@@ -55,12 +56,11 @@
 //!
 //! The wire protocol is versioned by [`PROTOCOL_VERSION`]; fields may be added
 //! to frames within a version (readers ignore unknown fields), never removed or
-//! changed in meaning. The Rust API follows semver: within `0.1.x` the
+//! changed in meaning. The Rust API follows semver: within `1.x` the
 //! `MessageHandler`, `Session` and `Host` traits only gain methods with default
-//! bodies. Shared-library plugins must additionally be built with the exact
-//! same compiler and `chat-api` source as the chatd that loads them; chatd
-//! checks this before calling into a library (see [`plugin_abi`] and
-//! `docs/plugins.md`).
+//! bodies. A shared-library plugin built against `chat-api` 1.x, with any
+//! Rust compiler, declares plugin ABI 1.x and loads in every chatd speaking
+//! ABI 1.y with y >= x (see [`plugin_abi`] and `docs/plugins.md`).
 //!
 //! ### Which types are `#[non_exhaustive]`
 //!
@@ -84,7 +84,8 @@
 //!   variants of [`ClientFrame`] and [`ServerFrame`]) are not
 //!   `#[non_exhaustive]`, which would forbid that. A field added to one of
 //!   them is optional on the wire but a breaking change in Rust, so it comes
-//!   with a new `0.x` minor version of `chat-api`. Destructure them with
+//!   with a new major version of `chat-api` (the plugin ABI keeps its
+//!   major: fields cross as JSON, which ignores what it does not know). Destructure them with
 //!   `{ field, .. }` so that such a field costs a reader nothing.
 //! * **Structs only chatd builds** are `#[non_exhaustive]` and have a
 //!   constructor for hosts and tests: [`Delivery`].

@@ -26,7 +26,7 @@ pub type SessionId = u64;
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// How a client is connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Transport {
@@ -102,7 +102,8 @@ pub type HandlerResult = Result<Verdict, HandlerError>;
 /// Never block: use [`Host::spawn_blocking`] for CPU-heavy or blocking work.
 ///
 /// (Maintainers: a method added here must also be forwarded by
-/// `plugin_abi::Contained`.)
+/// `plugin_abi::Contained` and cross the ABI: a function appended to
+/// `plugin_abi::PluginVTable` with a new ABI minor version.)
 #[async_trait::async_trait]
 pub trait MessageHandler: Send + Sync + 'static {
     /// The plugin's name, as used in `chatd.toml` and in logs.
@@ -296,8 +297,10 @@ impl dyn Session + '_ {
 /// [`spawn_blocking`](Host::spawn_blocking)): a plugin's own copy of tokio
 /// has no runtime, so `tokio::spawn` or `tokio::time::sleep` panic there.
 ///
-/// (Maintainers: a method added here must also be forwarded by
-/// `plugin_abi::ContainedHost`.)
+/// (Maintainers: a method added here must also cross the ABI: a function
+/// appended to `plugin_abi::HostVTable` with a new ABI minor version,
+/// implemented by chatd's `dynamic` module and called by
+/// `plugin_abi::RemoteHost`.)
 pub trait Host: Send + Sync {
     /// Queues a frame for one session; `false` if it is gone.
     fn send_to_session(&self, session: SessionId, payload: Payload) -> bool;
@@ -318,19 +321,11 @@ pub trait Host: Send + Sync {
     fn session_of(&self, nick: &str) -> Option<SessionId>;
 
     /// Puts a session into a room (as the `join` frame does, with presence
-    /// events); returns the members after joining.
-    fn join_room(&self, session: SessionId, room: &str) -> Result<Vec<String>, ApiError>;
-    /// Like [`join_room`](Host::join_room), also returning the room's name
-    /// as the server spells it (its creator's spelling), as a `joined`
-    /// reply carries it. The default returns `room` as given.
-    fn join_room_named(
-        &self,
-        session: SessionId,
-        room: &str,
-    ) -> Result<(String, Vec<String>), ApiError> {
-        self.join_room(session, room)
-            .map(|members| (room.to_string(), members))
-    }
+    /// events); returns the room's name as the server spells it (its
+    /// creator's spelling, as a `joined` reply carries it) and the members
+    /// after joining.
+    fn join_room(&self, session: SessionId, room: &str)
+        -> Result<(String, Vec<String>), ApiError>;
     /// Removes a session from a room; members see a `part` with this reason.
     fn leave_room(
         &self,

@@ -85,53 +85,7 @@ fn packaged_crate_builds_outside_the_workspace() {
         &["build", "--offline", "--locked", "--no-default-features"],
     );
     assert_success("cargo build --no-default-features (protocol only)", &output);
-    // A plugin built against the package matches the chatd built from this
-    // source: the fingerprint's source digest covers `src/` only.
-    #[cfg(feature = "plugin")]
-    assert_eq!(
-        source_digest(&unpacked.join("src")),
-        chat_api::plugin_abi::BuildFingerprint::CURRENT.chat_api_source,
-        "the packaged source differs from the one chatd is built from"
-    );
-}
 
-/// The digest `build.rs` computes (FNV-1a over the `.rs` files under `src`,
-/// sorted by relative path, without carriage returns).
-#[cfg(feature = "plugin")]
-fn source_digest(src: &Path) -> String {
-    fn collect(dir: &Path, files: &mut Vec<PathBuf>) {
-        for entry in std::fs::read_dir(dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                collect(&path, files);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
-    let mut files = Vec::new();
-    collect(src, &mut files);
-    files.sort();
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut feed = |bytes: &[u8]| {
-        for &b in bytes {
-            hash ^= u64::from(b);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    };
-    for file in files {
-        let relative = file.strip_prefix(src).unwrap();
-        feed(relative.to_string_lossy().replace('\\', "/").as_bytes());
-        feed(&[0]);
-        let contents: Vec<u8> = std::fs::read(&file)
-            .unwrap()
-            .into_iter()
-            .filter(|&b| b != b'\r')
-            .collect();
-        feed(&contents);
-        feed(&[0]);
-    }
-    format!("{hash:016x}")
 }
 
 #[test]

@@ -371,31 +371,19 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 /// What `chatd plugin-abi` prints: everything a plugin author needs to build
 /// a library this chatd loads (docs/plugins.md quotes it).
 fn plugin_abi_text() -> String {
-    use chat_api::plugin_abi::{BuildFingerprint, DECLARATION_VERSION};
-    let ours = BuildFingerprint::CURRENT;
+    use chat_api::plugin_abi::ABI_VERSION;
+    use chatd::dynamic::OLDEST_LOADED;
     let chatd = env!("CARGO_PKG_VERSION");
+    let major = ABI_VERSION.major;
     format!(
-        "chatd {chatd}, plugin declaration format {DECLARATION_VERSION}
-plugins loaded by this chatd must be built with:
-  chat-api        {api} (source digest {source})
-  rustc           {release} (commit {commit})
-  target          {target}
-  panic strategy  {panic}
-  type layout     {layout:016x}
-to build one:
-  1. the chat-api/ directory of the chatd {chatd} source, unchanged (its digest must be {source});
-     `cargo package -p chat-api` there makes a copy that builds outside the source tree
-  2. rustc {release} with commit {commit}: `rustup toolchain install {release}`,
-     pinned by rust-toolchain.toml (a distribution's own rustc {release} may differ)
-  3. that source's Cargo.lock, and crate-type = [\"cdylib\"] with panic = \"{panic}\"
-any other chatd release or build needs the plugin rebuilt; see docs/plugins.md
+        "chatd {chatd} speaks plugin ABI {ABI_VERSION}
+it loads plugins declaring ABI {OLDEST_LOADED} to {ABI_VERSION}, built with any Rust compiler (1.85 or newer)
+to build one: depend on chat-api {major}.x, at most the version of ABI {ABI_VERSION}:
+  chat-api = {{ version = \"{major}\" }}  or a path to chatd's chat-api/ directory
+  crate-type = [\"cdylib\"], chat_api::export_plugin!(\"NAME\", constructor)
+a plugin built against a newer chat-api {major}.x needs a newer chatd; ABI {next}.0 needs chatd with ABI {next}.x
+guide: docs/plugins.md (\"A plugin from cargo new to enabled\"), https://docs.rs/chat-api
 ",
-        api = ours.chat_api_version,
-        source = ours.chat_api_source,
-        release = ours.rustc_release,
-        commit = ours.rustc_commit,
-        target = ours.target,
-        panic = ours.panic_strategy,
-        layout = ours.type_layout,
+        next = major + 1,
     )
 }

@@ -4,8 +4,8 @@
 //!
 //! The libraries are built once per test binary by a nested `cargo build`
 //! into a target directory of their own (under `CARGO_TARGET_TMPDIR`): the
-//! outer `cargo test` holds the lock on the main one. Same workspace, same
-//! `Cargo.lock`, same compiler, so their fingerprint matches this chatd's.
+//! outer `cargo test` holds the lock on the main one. (A plugin built by
+//! another compiler against an older chat-api is `plugin_abi_compat.rs`.)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,7 @@ fn plugin_dir() -> &'static Path {
             .args(["-p", "chatd-plugin-dice"])
             .args(["-p", "chatd-test-plugin-panicky"])
             .args(["-p", "chatd-test-plugin-bad-abi"])
+            .args(["-p", "chatd-test-plugin-newer-minor"])
             .args(["-p", "chatd-test-plugin-no-entry"])
             .args(["-p", "chatd-test-plugin-observer"])
             .output()
@@ -336,22 +337,36 @@ async fn bad_plugin_config_stops_start_naming_the_plugin() {
 }
 
 #[tokio::test]
-async fn library_built_for_another_abi_is_refused_before_it_runs() {
+async fn library_of_a_newer_abi_major_is_refused_before_it_runs() {
     let data = tempfile::tempdir().unwrap();
     let path = library("chatd-test-plugin-bad-abi");
     // The fixture's constructor panics if called; the refusal comes first.
     let error = start_error(data.path(), &plugin_entry("bad-abi", &path, "")).await;
-    let ours = chat_api::plugin_abi::BuildFingerprint::CURRENT;
+    let ours = chat_api::plugin_abi::ABI_VERSION;
     for part in [
         "plugin 'bad-abi'",
         &path.display().to_string(),
-        "was built for a different plugin ABI (differs in: compiler)",
-        "plugin: chat-api",
-        "rustc 1.0.0 (a59bd12f3df7)",
-        &format!("this chatd: chat-api {}", ours.chat_api_version),
-        &format!("rustc {}", ours.rustc_release),
-        "rebuild the plugin against this chatd's chat-api",
-        "with this compiler",
+        "speaks plugin ABI 2.0",
+        &format!("this chatd {} speaks plugin ABI {ours}", env!("CARGO_PKG_VERSION")),
+        &format!("(loads 1.0 to {ours})"),
+        "upgrade chatd to a release that speaks plugin ABI 2.x, or rebuild the plugin against chat-api 1.x",
+    ] {
+        assert!(error.contains(part), "missing {part:?} in: {error}");
+    }
+}
+
+#[tokio::test]
+async fn library_of_a_newer_abi_minor_is_refused_before_it_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let path = library("chatd-test-plugin-newer-minor");
+    let error = start_error(data.path(), &plugin_entry("newer-minor", &path, "")).await;
+    let ours = chat_api::plugin_abi::ABI_VERSION;
+    let theirs = format!("{}.{}", ours.major, ours.minor + 1);
+    for part in [
+        "plugin 'newer-minor'",
+        &format!("speaks plugin ABI {theirs}; this chatd"),
+        &format!("speaks plugin ABI {ours}"),
+        &format!("upgrade chatd to a release that speaks plugin ABI {theirs} or later, or rebuild the plugin against a chat-api of ABI {ours} or older"),
     ] {
         assert!(error.contains(part), "missing {part:?} in: {error}");
     }

@@ -422,7 +422,7 @@ impl RoomsPlugin {
         room: &RoomRow,
         id: Option<RequestId>,
     ) -> Result<(), ApiError> {
-        let (name, members) = self.host.join_room_named(session_id, &room.name)?;
+        let (name, members) = self.host.join_room(session_id, &room.name)?;
         self.host.send_to_session(
             session_id,
             Payload::encode(&ServerFrame::Joined {
@@ -518,7 +518,7 @@ impl RoomsPlugin {
             None
         };
         let Some(row) = private else {
-            let (name, members) = self.host.join_room_named(session.id(), room)?;
+            let (name, members) = self.host.join_room(session.id(), room)?;
             session.send_frame(&ServerFrame::Joined {
                 id,
                 room: name,

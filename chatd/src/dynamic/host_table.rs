@@ -1,0 +1,248 @@
+//! chatd's side of [`HostRef`]: the plugins' [`Host`] behind a context
+//! pointer and a static table of C functions, lent to a library plugin for
+//! as long as it holds it (until it calls `release`).
+
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chat_api::plugin_abi::{
+    AbiBuffer, AbiContext, AbiOutcome, AbiStr, AbiTask, FfiFuture, FfiFutureExt, HostRef,
+    HostVTable,
+};
+use chat_api::{ApiError, ErrorCode, Host, LogLevel};
+
+use super::session_table::payload;
+
+/// What the context pointer points to.
+struct HostContext {
+    host: Arc<dyn Host>,
+    /// `host.data_dir()` as UTF-8, lent to the plugin as an [`AbiStr`].
+    data_dir: String,
+}
+
+/// Lends `host` to a plugin; freed when the plugin releases it.
+pub fn lend(host: Arc<dyn Host>) -> HostRef {
+    let data_dir = host.data_dir().to_string_lossy().into_owned();
+    let context = Box::new(HostContext { host, data_dir });
+    HostRef {
+        ctx: AbiContext(Box::into_raw(context).cast::<c_void>()),
+        vtable: &VTABLE,
+    }
+}
+
+static VTABLE: HostVTable = HostVTable {
+    size: std::mem::size_of::<HostVTable>(),
+    release,
+    send_to_session,
+    send_to_user,
+    send_to_room,
+    broadcast,
+    users,
+    rooms,
+    room_members,
+    session_of,
+    join_room,
+    leave_room,
+    close_room,
+    disconnect,
+    next_message_id,
+    spawn,
+    spawn_blocking,
+    sleep,
+    data_dir,
+    max_frame_bytes,
+    log,
+};
+
+/// The context behind a pointer.
+///
+/// # Safety
+/// `ctx` must come from [`lend`] and not be released yet.
+unsafe fn context<'a>(ctx: AbiContext) -> &'a HostContext {
+    // SAFETY: the caller's guarantee.
+    unsafe { &*ctx.0.cast::<HostContext>() }
+}
+
+/// Runs `f` with the host, never letting a panic unwind into the plugin.
+///
+/// # Safety
+/// As [`context`].
+unsafe fn with<T>(ctx: AbiContext, fallback: T, f: impl FnOnce(&dyn Host) -> T) -> T {
+    // SAFETY: the caller's guarantee.
+    let host = unsafe { &*context(ctx).host };
+    catch_unwind(AssertUnwindSafe(|| f(host))).unwrap_or(fallback)
+}
+
+/// A string argument of the plugin's, valid for the call.
+fn text(s: AbiStr) -> String {
+    // SAFETY: every caller passes the plugin's arguments during the call.
+    unsafe { s.to_str() }.into_owned()
+}
+
+fn unusable_frame() -> ApiError {
+    ApiError::new(
+        ErrorCode::INTERNAL,
+        "the plugin sent a frame that is not one JSON object",
+    )
+}
+
+fn outcome<T: serde::Serialize>(result: Result<T, ApiError>) -> AbiOutcome {
+    match result {
+        Ok(value) => AbiOutcome::ok(AbiBuffer::json(&value)),
+        Err(error) => AbiOutcome::rejected(&error),
+    }
+}
+
+fn crashed() -> AbiOutcome {
+    AbiOutcome::failed("chatd failed on this call; see its log")
+}
+
+// SAFETY (every function below): called by the plugin with the context it
+// was lent and arguments valid for the call.
+
+unsafe extern "C" fn release(ctx: AbiContext) {
+    // SAFETY: released once, by the plugin that held it.
+    let context = unsafe { Box::from_raw(ctx.0.cast::<HostContext>().cast_mut()) };
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(context)));
+}
+
+unsafe extern "C" fn send_to_session(ctx: AbiContext, session: u64, frame: AbiStr) -> bool {
+    unsafe { with(ctx, false, |host| payload(frame).is_some_and(|p| host.send_to_session(session, p))) }
+}
+
+unsafe extern "C" fn send_to_user(ctx: AbiContext, nick: AbiStr, frame: AbiStr) -> AbiOutcome {
+    unsafe {
+        with(ctx, crashed(), |host| {
+            let payload = payload(frame).ok_or_else(unusable_frame);
+            outcome(payload.and_then(|p| host.send_to_user(&text(nick), p)))
+        })
+    }
+}
+
+unsafe extern "C" fn send_to_room(ctx: AbiContext, room: AbiStr, frame: AbiStr) -> AbiOutcome {
+    unsafe {
+        with(ctx, crashed(), |host| {
+            let payload = payload(frame).ok_or_else(unusable_frame);
+            outcome(payload.and_then(|p| host.send_to_room(&text(room), p)))
+        })
+    }
+}
+
+unsafe extern "C" fn broadcast(ctx: AbiContext, frame: AbiStr) -> u64 {
+    unsafe { with(ctx, 0, |host| payload(frame).map_or(0, |p| host.broadcast(p) as u64)) }
+}
+
+unsafe extern "C" fn users(ctx: AbiContext) -> AbiBuffer {
+    unsafe { with(ctx, AbiBuffer::EMPTY, |host| AbiBuffer::json(&host.users())) }
+}
+
+unsafe extern "C" fn rooms(ctx: AbiContext) -> AbiBuffer {
+    unsafe { with(ctx, AbiBuffer::EMPTY, |host| AbiBuffer::json(&host.rooms())) }
+}
+
+unsafe extern "C" fn room_members(ctx: AbiContext, room: AbiStr) -> AbiBuffer {
+    unsafe {
+        with(ctx, AbiBuffer::EMPTY, |host| {
+            AbiBuffer::json(&host.room_members(&text(room)))
+        })
+    }
+}
+
+unsafe extern "C" fn session_of(ctx: AbiContext, nick: AbiStr) -> AbiBuffer {
+    unsafe {
+        with(ctx, AbiBuffer::EMPTY, |host| {
+            AbiBuffer::json(&host.session_of(&text(nick)))
+        })
+    }
+}
+
+unsafe extern "C" fn join_room(ctx: AbiContext, session: u64, room: AbiStr) -> AbiOutcome {
+    unsafe { with(ctx, crashed(), |host| outcome(host.join_room(session, &text(room)))) }
+}
+
+unsafe extern "C" fn leave_room(
+    ctx: AbiContext,
+    session: u64,
+    room: AbiStr,
+    reason: AbiStr,
+) -> AbiOutcome {
+    unsafe {
+        with(ctx, crashed(), |host| {
+            let reason = reason.to_option();
+            outcome(host.leave_room(session, &text(room), reason.as_deref()))
+        })
+    }
+}
+
+unsafe extern "C" fn close_room(ctx: AbiContext, room: AbiStr, reason: AbiStr) {
+    unsafe { with(ctx, (), |host| host.close_room(&text(room), &text(reason))) }
+}
+
+unsafe extern "C" fn disconnect(ctx: AbiContext, session: u64, code: AbiStr, reason: AbiStr) {
+    unsafe {
+        with(ctx, (), |host| {
+            host.disconnect(session, ErrorCode(text(code).into()), &text(reason))
+        })
+    }
+}
+
+unsafe extern "C" fn next_message_id(ctx: AbiContext, out: *mut [u64; 2]) {
+    let (id, ts) = unsafe { with(ctx, (0, 0), |host| host.next_message_id()) };
+    if !out.is_null() {
+        unsafe { *out = [id, ts] };
+    }
+}
+
+unsafe extern "C" fn spawn(ctx: AbiContext, task: FfiFuture<()>) {
+    // A poll that panicked inside the plugin (`FfiPoll::Panicked`) panics
+    // here, in chatd's task, which tokio contains.
+    unsafe { with(ctx, (), move |host| host.spawn(Box::pin(task))) }
+}
+
+unsafe extern "C" fn spawn_blocking(ctx: AbiContext, work: AbiTask) {
+    struct Work(AbiTask);
+    impl Drop for Work {
+        fn drop(&mut self) {
+            // SAFETY: the task's own drop, when it was never run.
+            unsafe { (self.0.drop)(self.0.data) }
+        }
+    }
+    let work = Work(work);
+    let run = move || {
+        let work = std::mem::ManuallyDrop::new(work);
+        // SAFETY: run consumes the task, exactly once (and `Work` never
+        // drops it after).
+        unsafe { (work.0.run)(work.0.data) }
+    };
+    unsafe { with(ctx, (), move |host| host.spawn_blocking(Box::new(run))) }
+}
+
+unsafe extern "C" fn sleep(ctx: AbiContext, nanos: u64) -> FfiFuture<()> {
+    let duration = Duration::from_nanos(nanos);
+    let sleeping = unsafe { with(ctx, None, |host| Some(host.sleep(duration))) };
+    match sleeping {
+        Some(sleeping) => sleeping.into_ffi(),
+        None => std::future::ready(()).into_ffi(),
+    }
+}
+
+unsafe extern "C" fn data_dir(ctx: AbiContext) -> AbiStr {
+    // Lives in the context, as long as the plugin holds the host.
+    AbiStr::new(&unsafe { context(ctx) }.data_dir)
+}
+
+unsafe extern "C" fn max_frame_bytes(ctx: AbiContext) -> u64 {
+    unsafe { with(ctx, 0, |host| host.max_frame_bytes().map_or(0, |max| max as u64)) }
+}
+
+unsafe extern "C" fn log(ctx: AbiContext, plugin: AbiStr, level: u8, message: AbiStr) {
+    let level = match level {
+        0 => LogLevel::Error,
+        1 => LogLevel::Warn,
+        2 => LogLevel::Info,
+        _ => LogLevel::Debug,
+    };
+    unsafe { with(ctx, (), |host| host.log(&text(plugin), level, &text(message))) }
+}
