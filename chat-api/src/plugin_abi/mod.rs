@@ -209,6 +209,12 @@ impl AbiBuffer {
     }
 }
 
+impl std::fmt::Debug for AbiBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AbiBuffer({} bytes)", self.len)
+    }
+}
+
 impl Drop for AbiBuffer {
     fn drop(&mut self) {
         if let Some(free) = self.free.take() {
