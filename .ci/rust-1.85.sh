@@ -8,7 +8,7 @@
 # Usage: .ci/rust-1.85.sh DIR   (prints nothing else; idempotent)
 # Then DIR/bin/cargo and DIR/bin/rustc run with LD_LIBRARY_PATH=DIR/lib.
 set -euo pipefail
-dir="${1:?usage: $0 DIR}"
+dir="$(realpath -m "${1:?usage: $0 DIR}")"
 if [ -x "$dir/bin/cargo" ] && [ -x "$dir/bin/rustc" ]; then
     exit 0
 fi
@@ -41,7 +41,7 @@ LD_LIBRARY_PATH="$dir/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/roo
 WRAP
 cat >"$staging/bin/cargo" <<WRAP
 #!/bin/sh
-RUSTC="$dir/bin/rustc" RUSTDOC="$dir/bin/rustdoc" LD_LIBRARY_PATH="$dir/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/root/usr/bin/cargo" "\$@"
+RUSTC="$dir/bin/rustc" LD_LIBRARY_PATH="$dir/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}" exec "$dir/root/usr/bin/cargo" "\$@"
 WRAP
 chmod +x "$staging/bin/rustc" "$staging/bin/cargo"
 rm -rf "$dir"

@@ -69,7 +69,7 @@
 //! * **Enums chatd produces and clients or plugins match on, where growth is
 //!   promised**, are `#[non_exhaustive]`; match them with a `_` arm:
 //!   [`ServerFrame`] (new frame types may appear within a protocol version),
-//!   [`Transport`], [`names::NameError`] and
+//!   [`Transport`], [`names::NameError`], [`StorageErrorKind`] and
 //!   [`plugin_abi::DeclarationError`].
 //! * **Enums clients or plugins produce and chatd consumes** stay exhaustive,
 //!   so that chatd's own compiler catches a case it does not handle:
@@ -88,7 +88,7 @@
 //!   major: fields cross as JSON, which ignores what it does not know). Destructure them with
 //!   `{ field, .. }` so that such a field costs a reader nothing.
 //! * **Structs only chatd builds** are `#[non_exhaustive]` and have a
-//!   constructor for hosts and tests: [`Delivery`].
+//!   constructor for hosts and tests: [`Delivery`], [`StorageError`].
 
 pub mod files;
 pub mod names;
@@ -110,8 +110,8 @@ pub use payload::Payload;
 #[cfg(feature = "plugin")]
 pub use plugin::{
     BoxFuture, ConfigError, Delivery, HandlerError, HandlerResult, Host, Identity, LogLevel,
-    MessageHandler, PluginConfig, PluginContext, Reconfigured, Session, SessionId, Transport,
-    Verdict,
+    MessageHandler, PluginConfig, PluginContext, Reconfigured, Session, SessionId, StorageError,
+    StorageErrorKind, Transport, Verdict,
 };
 pub use protocol::{
     ApiError, ClientFrame, ErrorCode, Inbound, Message, MessageKind, ParseError, Presence,

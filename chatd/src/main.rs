@@ -371,19 +371,18 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 /// What `chatd plugin-abi` prints: everything a plugin author needs to build
 /// a library this chatd loads (docs/plugins.md quotes it).
 fn plugin_abi_text() -> String {
-    use chat_api::plugin_abi::ABI_VERSION;
+    use chat_api::plugin_abi::{ABI_VERSION, CHAT_API_VERSION};
     use chatd::dynamic::OLDEST_LOADED;
     let chatd = env!("CARGO_PKG_VERSION");
-    let major = ABI_VERSION.major;
     format!(
         "chatd {chatd} speaks plugin ABI {ABI_VERSION}
-it loads plugins declaring ABI {OLDEST_LOADED} to {ABI_VERSION}, built with any Rust compiler (1.85 or newer)
-to build one: depend on chat-api {major}.x, at most the version of ABI {ABI_VERSION}:
-  chat-api = {{ version = \"{major}\" }}  or a path to chatd's chat-api/ directory
-  crate-type = [\"cdylib\"], chat_api::export_plugin!(\"NAME\", constructor)
-a plugin built against a newer chat-api {major}.x needs a newer chatd; ABI {next}.0 needs chatd with ABI {next}.x
-guide: docs/plugins.md (\"A plugin from cargo new to enabled\"), https://docs.rs/chat-api
+it loads plugins declaring ABI {OLDEST_LOADED} to {ABI_VERSION}, built by any Rust compiler (1.85 or newer)
+to build one:
+  depend on chat-api {CHAT_API_VERSION} (ABI {ABI_VERSION}) or an older {major}.x: the chat-api/ directory of chatd's source
+  crate-type = [\"cdylib\"], and chat_api::export_plugin!(\"NAME\", constructor) once
+a plugin built against a newer chat-api declares a newer ABI and needs a newer chatd
+guide: docs/plugins.md, \"A plugin from `cargo new` to enabled\"
 ",
-        next = major + 1,
+        major = ABI_VERSION.major,
     )
 }

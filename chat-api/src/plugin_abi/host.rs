@@ -14,7 +14,7 @@ use async_ffi::{FfiFuture, FutureExt};
 use super::contain::panic_message;
 use super::{AbiBuffer, AbiContext, AbiOutcome, AbiStr, CatchPanics};
 use crate::payload::Payload;
-use crate::plugin::{BoxFuture, Host, LogLevel, SessionId};
+use crate::plugin::{BoxFuture, Host, LogLevel, SessionId, StorageError, StorageErrorKind};
 use crate::protocol::{ApiError, ErrorCode, RoomInfo};
 
 /// The server, for as long as the plugin holds it.
@@ -113,6 +113,17 @@ pub struct HostVTable {
     pub max_frame_bytes: unsafe extern "C" fn(ctx: AbiContext) -> u64,
     /// `level`: 0 error, 1 warn, 2 info, 3 debug.
     pub log: unsafe extern "C" fn(ctx: AbiContext, plugin: AbiStr, level: u8, message: AbiStr),
+    // ABI 1.1: the plugin's key-value store. Errors are REJECTED with
+    // `code` a `StorageErrorKind::code`.
+    /// OK: the value's bytes; DONE: no such key.
+    pub kv_get: unsafe extern "C" fn(ctx: AbiContext, key: AbiStr) -> FfiFuture<AbiOutcome>,
+    /// OK once the value is stored.
+    pub kv_put:
+        unsafe extern "C" fn(ctx: AbiContext, key: AbiStr, value: AbiStr) -> FfiFuture<AbiOutcome>,
+    /// OK: `true` or `false` (whether the key was there), as JSON.
+    pub kv_delete: unsafe extern "C" fn(ctx: AbiContext, key: AbiStr) -> FfiFuture<AbiOutcome>,
+    /// OK: `["key", ...]`, sorted.
+    pub kv_list: unsafe extern "C" fn(ctx: AbiContext, prefix: AbiStr) -> FfiFuture<AbiOutcome>,
 }
 
 /// The plugin side's [`Host`]: chatd's, through its table.
@@ -152,6 +163,24 @@ impl Drop for RemoteHost {
     fn drop(&mut self) {
         // SAFETY: released once, here; never used after.
         unsafe { (self.table().release)(self.ctx()) }
+    }
+}
+
+/// A store call's outcome as a `Result`.
+fn stored(outcome: AbiOutcome) -> Result<AbiOutcome, StorageError> {
+    match outcome.status {
+        AbiOutcome::OK | AbiOutcome::DONE => Ok(outcome),
+        AbiOutcome::REJECTED => {
+            let error = outcome.api_error();
+            Err(StorageError::new(
+                StorageErrorKind::from_code(&error.code.0),
+                error.message,
+            ))
+        }
+        _ => Err(StorageError::new(
+            StorageErrorKind::Failed,
+            outcome.body.to_string_lossy(),
+        )),
     }
 }
 
@@ -276,6 +305,26 @@ impl Host for RemoteHost {
     fn max_frame_bytes(&self) -> Option<usize> {
         let max = unsafe { (self.table().max_frame_bytes)(self.ctx()) };
         (max > 0).then_some(max as usize)
+    }
+    fn kv_get(&self, key: &str) -> BoxFuture<Result<Option<Vec<u8>>, StorageError>> {
+        let future = unsafe { (self.table().kv_get)(self.ctx(), AbiStr::new(key)) };
+        Box::pin(async move {
+            let outcome = stored(future.await)?;
+            Ok((outcome.status == AbiOutcome::OK).then(|| outcome.body.as_bytes().to_vec()))
+        })
+    }
+    fn kv_put(&self, key: &str, value: &[u8]) -> BoxFuture<Result<(), StorageError>> {
+        let future =
+            unsafe { (self.table().kv_put)(self.ctx(), AbiStr::new(key), AbiStr::bytes(value)) };
+        Box::pin(async move { stored(future.await).map(drop) })
+    }
+    fn kv_delete(&self, key: &str) -> BoxFuture<Result<bool, StorageError>> {
+        let future = unsafe { (self.table().kv_delete)(self.ctx(), AbiStr::new(key)) };
+        Box::pin(async move { Ok(stored(future.await)?.body.parse().unwrap_or(false)) })
+    }
+    fn kv_list(&self, prefix: &str) -> BoxFuture<Result<Vec<String>, StorageError>> {
+        let future = unsafe { (self.table().kv_list)(self.ctx(), AbiStr::new(prefix)) };
+        Box::pin(async move { Ok(stored(future.await)?.body.parse().unwrap_or_default()) })
     }
     fn log(&self, plugin: &str, level: LogLevel, message: &str) {
         let level = match level {

@@ -84,7 +84,12 @@ impl std::fmt::Display for AbiVersion {
 /// and the newest a chatd built with it loads.
 ///
 /// * 1.0: the hooks of `MessageHandler`, `Session` and `Host`.
-pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 0 };
+/// * 1.1: per-plugin key-value storage (`Host::kv_get` ...), appended to
+///   [`HostVTable`].
+pub const ABI_VERSION: AbiVersion = AbiVersion { major: 1, minor: 1 };
+
+/// The version of this `chat-api`; its minor is the ABI minor it declares.
+pub const CHAT_API_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// A borrowed string or byte slice: valid for the duration of the call it is
 /// passed to (or, for [`HostVTable::data_dir`], of the host). A null
@@ -338,7 +343,7 @@ pub enum DeclarationError {
     #[error("its `{ENTRY_SYMBOL}` symbol does not point to a chatd plugin declaration")]
     NotADeclaration,
     #[error(
-        "it was built for the plugin interface of chatd releases before plugin ABI 1.0 (declaration format {found}, bound to one compiler and chat-api 0.1 source); rebuild it against chat-api {api} or later 1.x, with any Rust compiler",
+        "it was built for the plugin interface of chatd releases before plugin ABI 1.0 (declaration format {found}, bound to one compiler and chat-api 0.1 source); rebuild it against chat-api 1.x, at most {api} (the version this chatd is built with), with any Rust compiler",
         api = env!("CARGO_PKG_VERSION")
     )]
     UnsupportedFormat { found: u32 },

@@ -11,21 +11,30 @@ use chat_api::plugin_abi::{
     AbiBuffer, AbiContext, AbiOutcome, AbiStr, AbiTask, FfiFuture, FfiFutureExt, HostRef,
     HostVTable,
 };
-use chat_api::{ApiError, ErrorCode, Host, LogLevel};
+use chat_api::{ApiError, ErrorCode, Host, LogLevel, StorageError, StorageErrorKind};
 
 use super::session_table::payload;
+use super::storage::PluginStore;
 
 /// What the context pointer points to.
 struct HostContext {
     host: Arc<dyn Host>,
     /// `host.data_dir()` as UTF-8, lent to the plugin as an [`AbiStr`].
     data_dir: String,
+    /// The plugin's key-value store (`None` only where chatd opened no
+    /// database; its calls then fail as unavailable).
+    store: Option<PluginStore>,
 }
 
-/// Lends `host` to a plugin; freed when the plugin releases it.
-pub fn lend(host: Arc<dyn Host>) -> HostRef {
+/// Lends `host` (and the plugin's store) to a plugin; freed when the
+/// plugin releases it.
+pub fn lend(host: Arc<dyn Host>, store: Option<PluginStore>) -> HostRef {
     let data_dir = host.data_dir().to_string_lossy().into_owned();
-    let context = Box::new(HostContext { host, data_dir });
+    let context = Box::new(HostContext {
+        host,
+        data_dir,
+        store,
+    });
     HostRef {
         ctx: AbiContext(Box::into_raw(context).cast::<c_void>()),
         vtable: &VTABLE,
@@ -54,6 +63,10 @@ static VTABLE: HostVTable = HostVTable {
     data_dir,
     max_frame_bytes,
     log,
+    kv_get,
+    kv_put,
+    kv_delete,
+    kv_list,
 };
 
 /// The context behind a pointer.
@@ -245,4 +258,73 @@ unsafe extern "C" fn log(ctx: AbiContext, plugin: AbiStr, level: u8, message: Ab
         _ => LogLevel::Debug,
     };
     unsafe { with(ctx, (), |host| host.log(&text(plugin), level, &text(message))) }
+}
+
+/// Runs a store call on the plugin's store, as an FFI future; the
+/// arguments are copied first (they are the plugin's only for the call).
+///
+/// # Safety
+/// As [`context`].
+unsafe fn store_call<F, Fut>(ctx: AbiContext, call: F) -> FfiFuture<AbiOutcome>
+where
+    F: FnOnce(PluginStore) -> Fut,
+    Fut: std::future::Future<Output = Result<AbiOutcome, StorageError>> + Send + 'static,
+{
+    // SAFETY: the caller's guarantee.
+    let store = unsafe { context(ctx) }.store.clone();
+    let future = store.map(call);
+    async move {
+        let result = match future {
+            Some(future) => future.await,
+            None => Err(StorageError::new(
+                StorageErrorKind::Unavailable,
+                "chatd has no database open for this plugin instance",
+            )),
+        };
+        result.unwrap_or_else(|error| {
+            AbiOutcome::rejected(&ApiError::new(ErrorCode::custom(error.kind.code()), error.message))
+        })
+    }
+    .into_ffi()
+}
+
+unsafe extern "C" fn kv_get(ctx: AbiContext, key: AbiStr) -> FfiFuture<AbiOutcome> {
+    let key = text(key);
+    unsafe {
+        store_call(ctx, |store| async move {
+            Ok(match store.get(&key).await? {
+                Some(value) => AbiOutcome::ok(AbiBuffer::from_vec(value)),
+                None => AbiOutcome::status(AbiOutcome::DONE),
+            })
+        })
+    }
+}
+
+unsafe extern "C" fn kv_put(ctx: AbiContext, key: AbiStr, value: AbiStr) -> FfiFuture<AbiOutcome> {
+    // SAFETY: the plugin's bytes, valid for the call; copied here.
+    let (key, value) = (text(key), unsafe { value.as_bytes() }.to_vec());
+    unsafe {
+        store_call(ctx, |store| async move {
+            store.put(&key, &value).await?;
+            Ok(AbiOutcome::status(AbiOutcome::OK))
+        })
+    }
+}
+
+unsafe extern "C" fn kv_delete(ctx: AbiContext, key: AbiStr) -> FfiFuture<AbiOutcome> {
+    let key = text(key);
+    unsafe {
+        store_call(ctx, |store| async move {
+            Ok(AbiOutcome::ok(AbiBuffer::json(&store.delete(&key).await?)))
+        })
+    }
+}
+
+unsafe extern "C" fn kv_list(ctx: AbiContext, prefix: AbiStr) -> FfiFuture<AbiOutcome> {
+    let prefix = text(prefix);
+    unsafe {
+        store_call(ctx, |store| async move {
+            Ok(AbiOutcome::ok(AbiBuffer::json(&store.list(&prefix).await?)))
+        })
+    }
 }

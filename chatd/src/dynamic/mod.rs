@@ -12,6 +12,7 @@
 mod host_table;
 mod loaded;
 mod session_table;
+pub mod storage;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,10 +23,13 @@ use chat_api::plugin_abi::{
 };
 use chat_api::{ConfigError, MessageHandler, PluginContext};
 
+use chatd_storage::Database;
+
 use crate::config::PluginEntry;
 use crate::pipeline::PipelineError;
 
 pub use loaded::LoadedPlugin;
+use storage::PluginStore;
 
 /// The entry symbol's type, as `export_plugin!` generates it.
 type EntryFn = unsafe extern "C" fn() -> *const PluginDeclaration;
@@ -38,9 +42,11 @@ pub const OLDEST_LOADED: AbiVersion = AbiVersion {
 
 /// Loads a plugin from the shared library at `entry.path`, after checking
 /// that it was built for this chatd.
+/// `database` backs the plugin's key-value store.
 pub fn load(
     entry: &PluginEntry,
     ctx: PluginContext,
+    database: Option<&Database>,
 ) -> Result<Arc<dyn MessageHandler>, PipelineError> {
     let refuse = |message: String| PipelineError::Load {
         source_name: ctx.config.source.clone(),
@@ -107,7 +113,8 @@ pub fn load(
         )));
     }
     let (abi, version) = (declared.abi, declared.version.to_string());
-    let handler = create(declaration, abi, ctx)?;
+    let store = database.map(|db| PluginStore::new(db.clone(), &entry.name));
+    let handler = create(declaration, abi, ctx, store)?;
     // Keep the library loaded for the life of the process (see module docs).
     std::mem::forget(library);
     tracing::info!(plugin = %entry.name, %version, %abi, path = %path.display(), "loaded shared-library plugin");
@@ -143,13 +150,14 @@ fn create(
     declaration: &PluginDeclaration,
     abi: AbiVersion,
     ctx: PluginContext,
+    store: Option<PluginStore>,
 ) -> Result<LoadedPlugin, PipelineError> {
     let config = ctx.config;
     let args = CreateArgs {
         plugin: AbiStr::new(&config.plugin),
         source: AbiStr::new(&config.source),
         config: AbiStr::new(&config.toml),
-        host: host_table::lend(ctx.host),
+        host: host_table::lend(ctx.host, store),
     };
     // SAFETY: the declaration's ABI matched; the constructor takes C
     // arguments valid for the call and contains its panics.

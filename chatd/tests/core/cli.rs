@@ -187,8 +187,11 @@ fn plugin_abi_names_the_release_and_what_a_plugin_needs() {
     );
     for needed in [
         &format!("loads plugins declaring ABI {}.0 to {ours}", ours.major),
-        "built with any Rust compiler",
-        &format!("depend on chat-api {}.x", ours.major),
+        "built by any Rust compiler",
+        &format!(
+            "depend on chat-api {} (ABI {ours})",
+            chat_api::plugin_abi::CHAT_API_VERSION
+        ),
         "crate-type = [\"cdylib\"]",
         "export_plugin!",
         "docs/plugins.md",
