@@ -324,8 +324,7 @@ pub trait Host: Send + Sync {
     /// events); returns the room's name as the server spells it (its
     /// creator's spelling, as a `joined` reply carries it) and the members
     /// after joining.
-    fn join_room(&self, session: SessionId, room: &str)
-        -> Result<(String, Vec<String>), ApiError>;
+    fn join_room(&self, session: SessionId, room: &str) -> Result<(String, Vec<String>), ApiError>;
     /// Removes a session from a room; members see a `part` with this reason.
     fn leave_room(
         &self,

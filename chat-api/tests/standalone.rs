@@ -85,7 +85,6 @@ fn packaged_crate_builds_outside_the_workspace() {
         &["build", "--offline", "--locked", "--no-default-features"],
     );
     assert_success("cargo build --no-default-features (protocol only)", &output);
-
 }
 
 #[test]

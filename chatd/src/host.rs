@@ -85,11 +85,7 @@ impl chat_api::Host for ServerHost {
         self.hub.by_nick(&fold(nick)).map(|p| p.id)
     }
 
-    fn join_room(
-        &self,
-        session: SessionId,
-        room: &str,
-    ) -> Result<(String, Vec<String>), ApiError> {
+    fn join_room(&self, session: SessionId, room: &str) -> Result<(String, Vec<String>), ApiError> {
         let peer = self.session(session)?;
         self.hub.join(&peer, room)
     }

@@ -75,8 +75,8 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
-    /// Print this chatd's version, plugin ABI and build fingerprint, and
-    /// what a shared-library plugin must be built with; see docs/plugins.md.
+    /// Print this chatd's version, the plugin ABI it speaks and loads, and
+    /// what a shared-library plugin is built against; see docs/plugins.md.
     PluginAbi,
     /// Write a self-signed certificate and key for development.
     GenCert {

@@ -666,13 +666,20 @@ async fn library_in_plugins_next_to_the_config_file_loads() {
 }
 
 /// A `kv` request to the observer fixture: its result, or the error.
-async fn kv(client: &mut Client, op: &str, key: &str, value: &str) -> Result<Value, (ErrorCode, String)> {
+async fn kv(
+    client: &mut Client,
+    op: &str,
+    key: &str,
+    value: &str,
+) -> Result<Value, (ErrorCode, String)> {
     let reply = client
         .request_json(&json!({"type": "kv", "op": op, "key": key, "value": value}))
         .await
         .unwrap();
     match &reply {
-        Received::Core(ServerFrame::Error { code, message, .. }) => Err((code.clone(), message.clone())),
+        Received::Core(ServerFrame::Error { code, message, .. }) => {
+            Err((code.clone(), message.clone()))
+        }
         _ => Ok(custom(&reply, "kv").unwrap_or_else(|| panic!("{reply:?}"))["result"].clone()),
     }
 }
@@ -690,28 +697,54 @@ async fn library_plugin_storage_survives_a_restart() {
     );
     let server = start(data.path(), &observer).await;
     let mut alice = connect(&server, "alice").await;
-    assert_eq!(kv(&mut alice, "put", "seen/bob", "2026-12-06").await, Ok(json!(true)));
-    assert_eq!(kv(&mut alice, "put", "seen/carol", "yesterday").await, Ok(json!(true)));
-    assert_eq!(kv(&mut alice, "put", "seen/carol", "today").await, Ok(json!(true)));
+    assert_eq!(
+        kv(&mut alice, "put", "seen/bob", "2026-12-06").await,
+        Ok(json!(true))
+    );
+    assert_eq!(
+        kv(&mut alice, "put", "seen/carol", "yesterday").await,
+        Ok(json!(true))
+    );
+    assert_eq!(
+        kv(&mut alice, "put", "seen/carol", "today").await,
+        Ok(json!(true))
+    );
     assert_eq!(kv(&mut alice, "put", "other", "x").await, Ok(json!(true)));
     server.stop().await;
 
     let server = start(data.path(), &observer).await;
     let mut alice = connect(&server, "alice").await;
-    assert_eq!(kv(&mut alice, "get", "seen/bob", "").await, Ok(json!("2026-12-06")));
-    assert_eq!(kv(&mut alice, "get", "seen/carol", "").await, Ok(json!("today")));
+    assert_eq!(
+        kv(&mut alice, "get", "seen/bob", "").await,
+        Ok(json!("2026-12-06"))
+    );
+    assert_eq!(
+        kv(&mut alice, "get", "seen/carol", "").await,
+        Ok(json!("today"))
+    );
     assert_eq!(
         kv(&mut alice, "list", "seen/", "").await,
         Ok(json!(["seen/bob", "seen/carol"]))
     );
-    assert_eq!(kv(&mut alice, "delete", "seen/bob", "").await, Ok(json!(true)));
-    assert_eq!(kv(&mut alice, "delete", "seen/bob", "").await, Ok(json!(false)));
+    assert_eq!(
+        kv(&mut alice, "delete", "seen/bob", "").await,
+        Ok(json!(true))
+    );
+    assert_eq!(
+        kv(&mut alice, "delete", "seen/bob", "").await,
+        Ok(json!(false))
+    );
     assert_eq!(kv(&mut alice, "get", "seen/bob", "").await, Ok(Value::Null));
 
     // Limits are errors that say which, never truncation.
-    let (code, message) = kv(&mut alice, "put", "big", &"x".repeat(64 * 1024 + 1)).await.unwrap_err();
+    let (code, message) = kv(&mut alice, "put", "big", &"x".repeat(64 * 1024 + 1))
+        .await
+        .unwrap_err();
     assert_eq!(code, ErrorCode::custom("value_too_large"), "{message}");
-    assert!(message.contains("at most 65536 bytes, this one has 65537"), "{message}");
+    assert!(
+        message.contains("at most 65536 bytes, this one has 65537"),
+        "{message}"
+    );
     let (code, message) = kv(&mut alice, "put", "", "x").await.unwrap_err();
     assert_eq!(code, ErrorCode::custom("invalid_key"), "{message}");
     assert!(message.contains("1 to 256 bytes"), "{message}");

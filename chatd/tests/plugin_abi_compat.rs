@@ -37,7 +37,9 @@ fn old_toolchain() -> Option<PathBuf> {
         let ci = std::env::var("CI").is_ok_and(|v| v == "true");
         match status {
             Ok(s) if s.success() => {}
-            other if ci => panic!("cannot unpack Debian's rustc 1.85 with .ci/rust-1.85.sh: {other:?}"),
+            other if ci => {
+                panic!("cannot unpack Debian's rustc 1.85 with .ci/rust-1.85.sh: {other:?}")
+            }
             other => {
                 eprintln!("skipped: Debian's rustc 1.85 is not available here ({other:?}); CI=true makes this a failure");
                 return None;
@@ -70,7 +72,9 @@ fn build_compat_plugin(toolchain: &Path) -> PathBuf {
     );
     target_dir
         .join("debug")
-        .join(chatd::dynamic::library_file_name("chatd-test-plugin-abi-compat"))
+        .join(chatd::dynamic::library_file_name(
+            "chatd-test-plugin-abi-compat",
+        ))
 }
 
 fn custom<'a>(frame: &'a Received, kind: &str) -> Option<&'a serde_json::Map<String, Value>> {
@@ -85,7 +89,10 @@ async fn plugin_built_by_rustc_1_85_against_chat_api_1_0_loads_and_works() {
     let Some(toolchain) = old_toolchain() else {
         return;
     };
-    assert!(ABI_VERSION.minor >= 1, "chatd must speak a newer minor than the plugin's 1.0");
+    assert!(
+        ABI_VERSION.minor >= 1,
+        "chatd must speak a newer minor than the plugin's 1.0"
+    );
     let library = build_compat_plugin(&toolchain);
     let data = tempfile::tempdir().unwrap();
     let text = format!(
@@ -117,17 +124,25 @@ async fn plugin_built_by_rustc_1_85_against_chat_api_1_0_loads_and_works() {
     assert_eq!(hello["nick"], json!("alice"), "{hello:?}");
 
     // A frame changed in place, delivered, and the delivery seen.
-    bob.request_ok(&ClientFrame::Join { room: "#old".into() }).await.unwrap();
+    bob.request_ok(&ClientFrame::Join {
+        room: "#old".into(),
+    })
+    .await
+    .unwrap();
     let reply = alice
-        .request(&ClientFrame::Say { room: "#old".into(), text: "/upper quiet please".into() })
+        .request(&ClientFrame::Say {
+            room: "#old".into(),
+            text: "/upper quiet please".into(),
+        })
         .await
         .unwrap();
     let Received::Core(ServerFrame::Sent { msg_id, .. }) = reply else {
         panic!("expected sent, got {reply:?}");
     };
-    bob.expect(TIMEOUT, |f| {
-        matches!(f, Received::Core(ServerFrame::Message(m)) if m.text == "QUIET PLEASE")
-    })
+    bob.expect(
+        TIMEOUT,
+        |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.text == "QUIET PLEASE"),
+    )
     .await
     .expect("bob sees the rewritten message");
     let seen = alice

@@ -23,7 +23,10 @@ const TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug)]
 enum Step {
     /// A command, and the output lines the guide shows for it.
-    Run { command: String, output: Vec<String> },
+    Run {
+        command: String,
+        output: Vec<String>,
+    },
     /// A file the guide shows (path as written, `~` for `HOME`).
     Write { path: String, text: String },
 }
@@ -49,7 +52,10 @@ fn steps(guide: &str) -> Vec<Step> {
                 for line in text.lines() {
                     if let Some(command) = line.strip_prefix("$ ") {
                         let command = command.split(" #").next().unwrap().trim().to_string();
-                        steps.push(Step::Run { command, output: Vec::new() });
+                        steps.push(Step::Run {
+                            command,
+                            output: Vec::new(),
+                        });
                     } else if let Some(Step::Run { output, .. }) = steps.last_mut() {
                         output.push(line.to_string());
                     }
@@ -65,7 +71,10 @@ fn steps(guide: &str) -> Vec<Step> {
                     .filter(|s| s.ends_with(".toml") || s.ends_with(".rs"))
                     .last()
                     .unwrap_or_else(|| panic!("no file named before the block:\n{before}"));
-                steps.push(Step::Write { path: path.to_string(), text: text.to_string() });
+                steps.push(Step::Write {
+                    path: path.to_string(),
+                    text: text.to_string(),
+                });
             }
         }
     }
@@ -78,7 +87,10 @@ fn tool_homes() -> Vec<(&'static str, PathBuf)> {
     let var = |name: &str, default: &str| {
         std::env::var_os(name).map_or_else(|| home.join(default), PathBuf::from)
     };
-    vec![("CARGO_HOME", var("CARGO_HOME", ".cargo")), ("RUSTUP_HOME", var("RUSTUP_HOME", ".rustup"))]
+    vec![
+        ("CARGO_HOME", var("CARGO_HOME", ".cargo")),
+        ("RUSTUP_HOME", var("RUSTUP_HOME", ".rustup")),
+    ]
 }
 
 #[tokio::test]
@@ -157,26 +169,46 @@ async fn the_guide_from_cargo_new_to_enabled_works_as_written() {
     }
 
     let (mut child, stderr) = server.expect("the guide starts chatd");
-    // Its banner names the port it took (`listen = "127.0.0.1:0"`).
-    let addr = tokio::task::spawn_blocking(move || {
-        for line in BufReader::new(stderr).lines() {
-            let line = line.ok()?;
+    // Its banner names the port it took (`listen = "127.0.0.1:0"`). The
+    // reader drains stderr to the end: a closed pipe would fail chatd's
+    // next log line.
+    let (found, address) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut found = Some(found);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if let Some(rest) = line.strip_prefix("chatd listening on ") {
-                return rest.split_whitespace().next().map(str::to_string);
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                if let Some(found) = found.take() {
+                    let _ = found.send(addr);
+                }
             }
         }
-        None
     });
-    let addr = tokio::time::timeout(TIMEOUT, addr)
+    let addr = tokio::time::timeout(TIMEOUT, address)
         .await
         .expect("chatd announced its address in time")
-        .unwrap()
         .expect("chatd announced its address");
     let mut alice = Client::connect_as(&addr, "alice").await.unwrap();
-    assert!(alice.welcome.plugins.contains(&"noshout".to_string()), "{:?}", alice.welcome.plugins);
-    alice.request_ok(&ClientFrame::Join { room: "#lobby".into() }).await.unwrap();
+    assert!(
+        alice.welcome.plugins.contains(&"noshout".to_string()),
+        "{:?}",
+        alice.welcome.plugins
+    );
+    alice
+        .request_ok(&ClientFrame::Join {
+            room: "#lobby".into(),
+        })
+        .await
+        .unwrap();
     let reply = alice
-        .request(&ClientFrame::Say { room: "#lobby".into(), text: "THIS IS FAR TOO LOUD".into() })
+        .request(&ClientFrame::Say {
+            room: "#lobby".into(),
+            text: "THIS IS FAR TOO LOUD".into(),
+        })
         .await
         .unwrap();
     assert!(
@@ -185,13 +217,23 @@ async fn the_guide_from_cargo_new_to_enabled_works_as_written() {
         "{reply:?}"
     );
     alice
-        .request_ok(&ClientFrame::Say { room: "#lobby".into(), text: "OK LOL".into() })
+        .request_ok(&ClientFrame::Say {
+            room: "#lobby".into(),
+            text: "OK LOL".into(),
+        })
         .await
         .unwrap();
     // Stop it as an operator would (SIGTERM), and wait for it to exit.
-    let stopped = Command::new("kill").arg(child.id().to_string()).status().unwrap();
+    let stopped = Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(stopped.success());
     let exit = tokio::task::spawn_blocking(move || child.wait());
-    let status = tokio::time::timeout(TIMEOUT, exit).await.expect("chatd stopped").unwrap().unwrap();
+    let status = tokio::time::timeout(TIMEOUT, exit)
+        .await
+        .expect("chatd stopped")
+        .unwrap()
+        .unwrap();
     assert!(status.success(), "chatd exited with {status}");
 }

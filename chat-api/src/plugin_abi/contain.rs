@@ -228,4 +228,3 @@ impl<F> Drop for CatchPanics<F> {
         self.drop_future();
     }
 }
-

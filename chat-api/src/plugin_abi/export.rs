@@ -18,8 +18,7 @@ use super::{
     CreateResult, RemoteHost, RemoteSession, SessionRef,
 };
 use crate::plugin::{
-    ConfigError, Delivery, Host, MessageHandler, PluginConfig, PluginContext, Reconfigured,
-    Verdict,
+    ConfigError, Delivery, Host, MessageHandler, PluginConfig, PluginContext, Reconfigured, Verdict,
 };
 use crate::protocol::{Inbound, MessageKind};
 
@@ -228,7 +227,10 @@ unsafe extern "C" fn describe(ctx: AbiContext) -> AbiBuffer {
     .unwrap_or(AbiBuffer::EMPTY)
 }
 
-unsafe extern "C" fn on_session_start(ctx: AbiContext, session: SessionRef) -> FfiFuture<AbiOutcome> {
+unsafe extern "C" fn on_session_start(
+    ctx: AbiContext,
+    session: SessionRef,
+) -> FfiFuture<AbiOutcome> {
     hook("on_session_start", || {
         // SAFETY: chatd's guarantee (see `PluginVTable`).
         let (instance, session) = unsafe { (Instance::get(ctx), RemoteSession::new(session)) };
@@ -249,8 +251,13 @@ unsafe extern "C" fn on_frame(
     hook("on_frame", || {
         // SAFETY: chatd's guarantee (see `PluginVTable`); the frame bytes
         // are read here, before the future exists.
-        let (instance, session, bytes) =
-            unsafe { (Instance::get(ctx), RemoteSession::new(session), frame.as_bytes()) };
+        let (instance, session, bytes) = unsafe {
+            (
+                Instance::get(ctx),
+                RemoteSession::new(session),
+                frame.as_bytes(),
+            )
+        };
         let parsed = Inbound::parse(bytes);
         let original = bytes.to_vec();
         async move {

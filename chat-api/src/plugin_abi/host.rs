@@ -80,9 +80,11 @@ pub struct HostVTable {
     pub release: unsafe extern "C" fn(ctx: AbiContext),
     pub send_to_session: unsafe extern "C" fn(ctx: AbiContext, session: u64, frame: AbiStr) -> bool,
     /// Ok: empty body.
-    pub send_to_user: unsafe extern "C" fn(ctx: AbiContext, nick: AbiStr, frame: AbiStr) -> AbiOutcome,
+    pub send_to_user:
+        unsafe extern "C" fn(ctx: AbiContext, nick: AbiStr, frame: AbiStr) -> AbiOutcome,
     /// Ok: the number of members, as JSON.
-    pub send_to_room: unsafe extern "C" fn(ctx: AbiContext, room: AbiStr, frame: AbiStr) -> AbiOutcome,
+    pub send_to_room:
+        unsafe extern "C" fn(ctx: AbiContext, room: AbiStr, frame: AbiStr) -> AbiOutcome,
     pub broadcast: unsafe extern "C" fn(ctx: AbiContext, frame: AbiStr) -> u64,
     /// `["nick", ...]`
     pub users: unsafe extern "C" fn(ctx: AbiContext) -> AbiBuffer,
@@ -101,7 +103,8 @@ pub struct HostVTable {
         reason: AbiStr,
     ) -> AbiOutcome,
     pub close_room: unsafe extern "C" fn(ctx: AbiContext, room: AbiStr, reason: AbiStr),
-    pub disconnect: unsafe extern "C" fn(ctx: AbiContext, session: u64, code: AbiStr, reason: AbiStr),
+    pub disconnect:
+        unsafe extern "C" fn(ctx: AbiContext, session: u64, code: AbiStr, reason: AbiStr),
     /// Writes `[id, ts]` to `out`.
     pub next_message_id: unsafe extern "C" fn(ctx: AbiContext, out: *mut [u64; 2]),
     pub spawn: unsafe extern "C" fn(ctx: AbiContext, task: FfiFuture<()>),
@@ -333,8 +336,6 @@ impl Host for RemoteHost {
             LogLevel::Info => 2,
             LogLevel::Debug => 3,
         };
-        unsafe {
-            (self.table().log)(self.ctx(), AbiStr::new(plugin), level, AbiStr::new(message))
-        }
+        unsafe { (self.table().log)(self.ctx(), AbiStr::new(plugin), level, AbiStr::new(message)) }
     }
 }

@@ -300,7 +300,10 @@ impl AbiOutcome {
         match self.status {
             AbiOutcome::OK => Ok(self.body),
             AbiOutcome::REJECTED => Err(self.api_error()),
-            _ => Err(ApiError::new(ErrorCode::INTERNAL, self.body.to_string_lossy())),
+            _ => Err(ApiError::new(
+                ErrorCode::INTERNAL,
+                self.body.to_string_lossy(),
+            )),
         }
     }
 }
@@ -588,6 +591,9 @@ mod tests {
         // SAFETY: as above.
         let error = unsafe { declaration.read() }.unwrap_err();
         assert_eq!(error, DeclarationError::UnsupportedFormat { found: 1 });
-        assert!(error.to_string().contains("rebuild it against chat-api"), "{error}");
+        assert!(
+            error.to_string().contains("rebuild it against chat-api"),
+            "{error}"
+        );
     }
 }

@@ -68,8 +68,9 @@ pub struct IdentityJson {
 /// The plugin side's [`Session`]: chatd's session, through its table.
 pub struct RemoteSession {
     session: SessionRef,
-    /// Known at the start of the call and fixed for a session's life.
-    id: SessionId,
+    /// Fixed for a session's life: asked for once, when first needed (most
+    /// calls never need it, and asking costs a JSON encoding).
+    id: std::sync::OnceLock<SessionId>,
 }
 
 impl RemoteSession {
@@ -77,9 +78,10 @@ impl RemoteSession {
     /// `session` must be what chatd passed to the current call, used only
     /// while that call (or the future it returned) runs.
     pub unsafe fn new(session: SessionRef) -> RemoteSession {
-        let mut remote = RemoteSession { session, id: 0 };
-        remote.id = remote.info().map_or(0, |info| info.id);
-        remote
+        RemoteSession {
+            session,
+            id: std::sync::OnceLock::new(),
+        }
     }
 
     fn table(&self) -> &SessionVTable {
@@ -95,7 +97,9 @@ impl RemoteSession {
 
 impl Session for RemoteSession {
     fn id(&self) -> SessionId {
-        self.id
+        *self
+            .id
+            .get_or_init(|| self.info().map_or(0, |info| info.id))
     }
     fn peer_addr(&self) -> Option<SocketAddr> {
         self.info().and_then(|info| info.peer_addr)
@@ -128,9 +132,8 @@ impl Session for RemoteSession {
         })
         .map_err(|e| ApiError::new(ErrorCode::INTERNAL, e.to_string()))?;
         // SAFETY: chatd's function; the bytes live through the call.
-        let outcome = unsafe {
-            (self.table().set_identity)(self.session.ctx, AbiStr::bytes(&json), replace)
-        };
+        let outcome =
+            unsafe { (self.table().set_identity)(self.session.ctx, AbiStr::bytes(&json), replace) };
         outcome.into_result().map(drop)
     }
     fn clear_identity(&self) {
@@ -139,9 +142,7 @@ impl Session for RemoteSession {
     }
     fn close(&self, code: ErrorCode, reason: &str) {
         // SAFETY: chatd's function; the strings live through the call.
-        unsafe {
-            (self.table().close)(self.session.ctx, AbiStr::new(&code.0), AbiStr::new(reason))
-        }
+        unsafe { (self.table().close)(self.session.ctx, AbiStr::new(&code.0), AbiStr::new(reason)) }
     }
     fn transport_token(&self) -> Option<String> {
         self.info().and_then(|info| info.transport_token)

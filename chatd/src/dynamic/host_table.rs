@@ -122,7 +122,11 @@ unsafe extern "C" fn release(ctx: AbiContext) {
 }
 
 unsafe extern "C" fn send_to_session(ctx: AbiContext, session: u64, frame: AbiStr) -> bool {
-    unsafe { with(ctx, false, |host| payload(frame).is_some_and(|p| host.send_to_session(session, p))) }
+    unsafe {
+        with(ctx, false, |host| {
+            payload(frame).is_some_and(|p| host.send_to_session(session, p))
+        })
+    }
 }
 
 unsafe extern "C" fn send_to_user(ctx: AbiContext, nick: AbiStr, frame: AbiStr) -> AbiOutcome {
@@ -144,7 +148,11 @@ unsafe extern "C" fn send_to_room(ctx: AbiContext, room: AbiStr, frame: AbiStr) 
 }
 
 unsafe extern "C" fn broadcast(ctx: AbiContext, frame: AbiStr) -> u64 {
-    unsafe { with(ctx, 0, |host| payload(frame).map_or(0, |p| host.broadcast(p) as u64)) }
+    unsafe {
+        with(ctx, 0, |host| {
+            payload(frame).map_or(0, |p| host.broadcast(p) as u64)
+        })
+    }
 }
 
 unsafe extern "C" fn users(ctx: AbiContext) -> AbiBuffer {
@@ -172,7 +180,11 @@ unsafe extern "C" fn session_of(ctx: AbiContext, nick: AbiStr) -> AbiBuffer {
 }
 
 unsafe extern "C" fn join_room(ctx: AbiContext, session: u64, room: AbiStr) -> AbiOutcome {
-    unsafe { with(ctx, crashed(), |host| outcome(host.join_room(session, &text(room)))) }
+    unsafe {
+        with(ctx, crashed(), |host| {
+            outcome(host.join_room(session, &text(room)))
+        })
+    }
 }
 
 unsafe extern "C" fn leave_room(
@@ -247,7 +259,11 @@ unsafe extern "C" fn data_dir(ctx: AbiContext) -> AbiStr {
 }
 
 unsafe extern "C" fn max_frame_bytes(ctx: AbiContext) -> u64 {
-    unsafe { with(ctx, 0, |host| host.max_frame_bytes().map_or(0, |max| max as u64)) }
+    unsafe {
+        with(ctx, 0, |host| {
+            host.max_frame_bytes().map_or(0, |max| max as u64)
+        })
+    }
 }
 
 unsafe extern "C" fn log(ctx: AbiContext, plugin: AbiStr, level: u8, message: AbiStr) {
@@ -257,7 +273,11 @@ unsafe extern "C" fn log(ctx: AbiContext, plugin: AbiStr, level: u8, message: Ab
         2 => LogLevel::Info,
         _ => LogLevel::Debug,
     };
-    unsafe { with(ctx, (), |host| host.log(&text(plugin), level, &text(message))) }
+    unsafe {
+        with(ctx, (), |host| {
+            host.log(&text(plugin), level, &text(message))
+        })
+    }
 }
 
 /// Runs a store call on the plugin's store, as an FFI future; the
@@ -282,7 +302,10 @@ where
             )),
         };
         result.unwrap_or_else(|error| {
-            AbiOutcome::rejected(&ApiError::new(ErrorCode::custom(error.kind.code()), error.message))
+            AbiOutcome::rejected(&ApiError::new(
+                ErrorCode::custom(error.kind.code()),
+                error.message,
+            ))
         })
     }
     .into_ffi()

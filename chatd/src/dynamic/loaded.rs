@@ -49,7 +49,10 @@ impl LoadedPlugin {
         };
         let description = loaded.describe();
         loaded.name = description.name.clone();
-        *loaded.description.get_mut().unwrap_or_else(|e| e.into_inner()) = description;
+        *loaded
+            .description
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner()) = description;
         loaded
     }
 
@@ -107,9 +110,10 @@ impl MessageHandler for LoadedPlugin {
     async fn on_session_start(&self, session: &dyn Session) -> Result<(), HandlerError> {
         let holder = session;
         // SAFETY: `holder` stays in this future until the plugin's is done.
-        let outcome =
-            unsafe { (self.table().on_session_start)(self.plugin.ctx, session_table::lend(&holder)) }
-                .await;
+        let outcome = unsafe {
+            (self.table().on_session_start)(self.plugin.ctx, session_table::lend(&holder))
+        }
+        .await;
         match outcome.status {
             AbiOutcome::OK => Ok(()),
             _ => Err(HandlerError::msg(outcome.body.to_string_lossy())),
@@ -133,7 +137,10 @@ impl MessageHandler for LoadedPlugin {
             AbiOutcome::OK if outcome.body.as_bytes().is_empty() => Ok(Verdict::Continue),
             AbiOutcome::OK => {
                 *frame = Inbound::parse(outcome.body.as_bytes()).map_err(|e| {
-                    HandlerError::msg(format!("the plugin changed the frame into one that does not parse: {}", e.error))
+                    HandlerError::msg(format!(
+                        "the plugin changed the frame into one that does not parse: {}",
+                        e.error
+                    ))
                 })?;
                 Ok(Verdict::Continue)
             }

@@ -137,7 +137,10 @@ fn check_abi(path: &Path, declared: &DeclaredPlugin<'_>) -> Result<(), String> {
     let fix = if theirs.major > ABI_VERSION.major {
         format!("upgrade chatd to a release that speaks plugin ABI {}.x, or rebuild the plugin against chat-api {}.x", theirs.major, ABI_VERSION.major)
     } else if theirs.major < ABI_VERSION.major {
-        format!("rebuild the plugin against chat-api {}.x", ABI_VERSION.major)
+        format!(
+            "rebuild the plugin against chat-api {}.x",
+            ABI_VERSION.major
+        )
     } else {
         format!("upgrade chatd to a release that speaks plugin ABI {theirs} or later, or rebuild the plugin against a chat-api of ABI {ABI_VERSION} or older (`chatd plugin-abi` prints which)")
     };
@@ -169,7 +172,11 @@ fn create(
     // SAFETY: a non-null table of a plugin whose ABI this chatd loads.
     let table_size = unsafe { (*created.plugin.vtable).size };
     if table_size < std::mem::size_of::<PluginVTable>() {
-        return Err(ConfigError::invalid(&config, "its plugin table is shorter than its ABI version promises: the library is corrupt").into());
+        return Err(ConfigError::invalid(
+            &config,
+            "its plugin table is shorter than its ABI version promises: the library is corrupt",
+        )
+        .into());
     }
     // SAFETY: a live instance with a table of ABI 1.0's size or more.
     Ok(unsafe { LoadedPlugin::new(created.plugin, abi, &config.plugin) })

@@ -5,8 +5,7 @@ use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use chat_api::plugin_abi::{
-    AbiBuffer, AbiContext, AbiOutcome, AbiStr, IdentityJson, SessionInfo, SessionRef,
-    SessionVTable,
+    AbiBuffer, AbiContext, AbiOutcome, AbiStr, IdentityJson, SessionInfo, SessionRef, SessionVTable,
 };
 use chat_api::{ErrorCode, Identity, Payload, Session};
 
@@ -83,23 +82,26 @@ unsafe extern "C" fn send(ctx: AbiContext, frame: AbiStr) -> bool {
 }
 
 unsafe extern "C" fn set_identity(ctx: AbiContext, identity: AbiStr, replace: bool) -> AbiOutcome {
-    guard(AbiOutcome::failed("chatd failed to set the identity"), || {
-        // SAFETY: the plugin calls with the context it was lent, and bytes
-        // valid for the call.
-        let (session, identity) = unsafe { (session(ctx), identity.as_bytes()) };
-        let Ok(identity) = serde_json::from_slice::<IdentityJson>(identity) else {
-            return AbiOutcome::failed("the plugin sent an unreadable identity");
-        };
-        let identity = Identity {
-            nick: identity.nick,
-            account: identity.account,
-            admin: identity.admin,
-        };
-        match session.set_identity(identity, replace) {
-            Ok(()) => AbiOutcome::status(AbiOutcome::OK),
-            Err(error) => AbiOutcome::rejected(&error),
-        }
-    })
+    guard(
+        AbiOutcome::failed("chatd failed to set the identity"),
+        || {
+            // SAFETY: the plugin calls with the context it was lent, and bytes
+            // valid for the call.
+            let (session, identity) = unsafe { (session(ctx), identity.as_bytes()) };
+            let Ok(identity) = serde_json::from_slice::<IdentityJson>(identity) else {
+                return AbiOutcome::failed("the plugin sent an unreadable identity");
+            };
+            let identity = Identity {
+                nick: identity.nick,
+                account: identity.account,
+                admin: identity.admin,
+            };
+            match session.set_identity(identity, replace) {
+                Ok(()) => AbiOutcome::status(AbiOutcome::OK),
+                Err(error) => AbiOutcome::rejected(&error),
+            }
+        },
+    )
 }
 
 unsafe extern "C" fn clear_identity(ctx: AbiContext) {

@@ -183,7 +183,10 @@ fn plugin_abi_names_the_release_and_what_a_plugin_needs() {
     let first = text.lines().next().unwrap_or_default();
     assert_eq!(
         first,
-        format!("chatd {} speaks plugin ABI {ours}", env!("CARGO_PKG_VERSION"))
+        format!(
+            "chatd {} speaks plugin ABI {ours}",
+            env!("CARGO_PKG_VERSION")
+        )
     );
     for needed in [
         &format!("loads plugins declaring ABI {}.0 to {ours}", ours.major),
