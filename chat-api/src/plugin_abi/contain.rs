@@ -228,3 +228,27 @@ impl<F> Drop for CatchPanics<F> {
         self.drop_future();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Panicky;
+
+    #[async_trait::async_trait]
+    impl MessageHandler for Panicky {
+        fn name(&self) -> &str {
+            panic!("no name today")
+        }
+        async fn on_frame(&self, _session: &dyn Session, frame: &mut Inbound) -> HandlerResult {
+            panic!("cannot handle {}", frame.kind)
+        }
+    }
+
+    #[test]
+    fn panics_in_plain_calls_fall_back() {
+        let handler = Contained::new(Panicky, "panicky", None);
+        assert_eq!(handler.name(), "panicky");
+        assert!(handler.features().is_empty());
+    }
+}

@@ -76,7 +76,8 @@ impl AbiTask {
 pub struct HostVTable {
     /// `size_of::<HostVTable>()` of the side that made it.
     pub size: usize,
-    /// The plugin no longer uses this host (called once).
+    /// The plugin no longer uses this host (called once). Tasks given to
+    /// `spawn` and `spawn_blocking` keep it alive until they end.
     pub release: unsafe extern "C" fn(ctx: AbiContext),
     pub send_to_session: unsafe extern "C" fn(ctx: AbiContext, session: u64, frame: AbiStr) -> bool,
     /// Ok: empty body.
@@ -278,8 +279,8 @@ impl Host for RemoteHost {
         let task = async move {
             if let Err(panic) = CatchPanics::new(task).await {
                 let message = format!("a spawned task panicked: {}", panic_message(&*panic));
-                // SAFETY: chatd's log function; the host outlives its tasks
-                // (chatd releases nothing it runs tasks for).
+                // SAFETY: chatd's log function; chatd keeps the host's
+                // context alive until the tasks it runs have ended.
                 unsafe { log(ctx, AbiStr::new(&plugin), 0, AbiStr::new(&message)) };
             }
         };

@@ -27,16 +27,16 @@ struct HostContext {
 }
 
 /// Lends `host` (and the plugin's store) to a plugin; freed when the
-/// plugin releases it.
+/// plugin has released it and the last task it spawned has ended.
 pub fn lend(host: Arc<dyn Host>, store: Option<PluginStore>) -> HostRef {
     let data_dir = host.data_dir().to_string_lossy().into_owned();
-    let context = Box::new(HostContext {
+    let context = Arc::new(HostContext {
         host,
         data_dir,
         store,
     });
     HostRef {
-        ctx: AbiContext(Box::into_raw(context).cast::<c_void>()),
+        ctx: AbiContext(Arc::into_raw(context).cast::<c_void>()),
         vtable: &VTABLE,
     }
 }
@@ -116,9 +116,23 @@ fn crashed() -> AbiOutcome {
 // was lent and arguments valid for the call.
 
 unsafe extern "C" fn release(ctx: AbiContext) {
-    // SAFETY: released once, by the plugin that held it.
-    let context = unsafe { Box::from_raw(ctx.0.cast::<HostContext>().cast_mut()) };
+    // SAFETY: the plugin's reference, released once.
+    let context = unsafe { Arc::from_raw(ctx.0.cast::<HostContext>()) };
     let _ = catch_unwind(AssertUnwindSafe(move || drop(context)));
+}
+
+/// Another reference to the context, for a task that may outlive the
+/// plugin's own (its code may still log through `ctx`).
+///
+/// # Safety
+/// As [`context`].
+unsafe fn keep(ctx: AbiContext) -> Arc<HostContext> {
+    let ptr = ctx.0.cast::<HostContext>();
+    // SAFETY: `ptr` came from `Arc::into_raw` and is not released yet.
+    unsafe {
+        Arc::increment_strong_count(ptr);
+        Arc::from_raw(ptr)
+    }
 }
 
 unsafe extern "C" fn send_to_session(ctx: AbiContext, session: u64, frame: AbiStr) -> bool {
@@ -223,6 +237,11 @@ unsafe extern "C" fn next_message_id(ctx: AbiContext, out: *mut [u64; 2]) {
 unsafe extern "C" fn spawn(ctx: AbiContext, task: FfiFuture<()>) {
     // A poll that panicked inside the plugin (`FfiPoll::Panicked`) panics
     // here, in chatd's task, which tokio contains.
+    let keep = unsafe { keep(ctx) };
+    let task = async move {
+        task.await;
+        drop(keep);
+    };
     unsafe { with(ctx, (), move |host| host.spawn(Box::pin(task))) }
 }
 
@@ -235,7 +254,9 @@ unsafe extern "C" fn spawn_blocking(ctx: AbiContext, work: AbiTask) {
         }
     }
     let work = Work(work);
+    let keep = unsafe { keep(ctx) };
     let run = move || {
+        let _keep = keep;
         let work = std::mem::ManuallyDrop::new(work);
         // SAFETY: run consumes the task, exactly once (and `Work` never
         // drops it after).
