@@ -44,14 +44,14 @@ pub struct AbiTask {
 unsafe impl Send for AbiTask {}
 
 impl AbiTask {
-    /// Wraps a closure; a panic in it is caught here and reported to
-    /// `on_panic` (also under `catch_unwind`).
+    /// Wraps a closure; a panic in it (or in dropping it) is caught here,
+    /// on the plugin's side (`RemoteHost::spawn_blocking` reports it).
     pub fn new(work: Box<dyn FnOnce() + Send + 'static>) -> AbiTask {
         type Work = Box<dyn FnOnce() + Send + 'static>;
         unsafe extern "C" fn run(data: *mut c_void) {
             // SAFETY: `data` is the `Box<Work>` leaked below, used once.
             let work = unsafe { Box::from_raw(data.cast::<Work>()) };
-            let _ = catch_unwind(AssertUnwindSafe(move || work()));
+            let _ = catch_unwind(AssertUnwindSafe(work));
         }
         unsafe extern "C" fn drop_work(data: *mut c_void) {
             // SAFETY: as above.
