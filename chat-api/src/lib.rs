@@ -16,8 +16,9 @@
 //!    [`Host`] handle it sends through. ([`handler`] is its former name,
 //!    kept so that old paths compile.)
 //! 3. **The shared-library ABI**, between chatd and a plugin library:
-//!    [`plugin_abi`], used by chatd's loader, and [`export_plugin!`], the
-//!    one macro a plugin author calls (see `docs/plugins.md`).
+//!    [`plugin_abi`], a versioned C boundary ([`plugin_abi::ABI_VERSION`])
+//!    used by chatd's loader, and [`export_plugin!`], the one macro a plugin
+//!    author calls (see `docs/plugins.md`).
 //!
 //! With the feature `testkit`, [`testkit`] has a fake server to unit-test a
 //! plugin's `on_frame` with (see `docs/plugins.md`, "Testing a plugin").
@@ -54,28 +55,31 @@
 //!
 //! The wire protocol is versioned by [`PROTOCOL_VERSION`]; fields may be added
 //! to frames within a version (readers ignore unknown fields), never removed or
-//! changed in meaning. The Rust API follows semver: within `0.1.x` the
+//! changed in meaning. The Rust API follows semver: within `1.x` the
 //! `MessageHandler`, `Session` and `Host` traits only gain methods with default
-//! bodies. Shared-library plugins must additionally be built with the exact
-//! same compiler and `chat-api` and `chat-protocol` source as the chatd that
-//! loads them; chatd
-//! checks this before calling into a library (see [`plugin_abi`] and
-//! `docs/plugins.md`).
+//! bodies. A shared-library plugin built against `chat-api` 1.x, with any
+//! Rust compiler, declares plugin ABI 1.x and loads in every chatd speaking
+//! ABI 1.y with y >= x (see [`plugin_abi`] and `docs/plugins.md`).
 //!
 //! ### Which types are `#[non_exhaustive]`
 //!
 //! For the protocol types, see `chat-protocol`'s crate documentation. Of
 //! this crate's own types:
 //!
-//! * [`Transport`] and [`plugin_abi::DeclarationError`], which chatd
-//!   produces and plugins match on, are `#[non_exhaustive]`.
+//! * [`Transport`], [`StorageErrorKind`] and
+//!   [`plugin_abi::DeclarationError`], which chatd produces and plugins
+//!   match on, are `#[non_exhaustive]`. The protocol's types follow the
+//!   rules in `chat-protocol`'s documentation.
 //! * [`Verdict`], [`Reconfigured`] and [`LogLevel`], which plugins produce
 //!   and chatd consumes, stay exhaustive, so that chatd's own compiler
 //!   catches a case it does not handle.
 //! * [`Identity`], [`PluginConfig`] and [`PluginContext`], which plugins
-//!   build with literal syntax, are not `#[non_exhaustive]`.
-//! * [`Delivery`], which only chatd builds, is `#[non_exhaustive]` and has a
-//!   constructor for hosts and tests.
+//!   build with literal syntax, are not `#[non_exhaustive]`. A field added
+//!   to one of them is a breaking change in Rust, so it comes with a new
+//!   major version of `chat-api` (the plugin ABI keeps its major: fields
+//!   cross as JSON, which ignores what it does not know).
+//! * [`Delivery`] and [`StorageError`], which only chatd builds, are
+//!   `#[non_exhaustive]` and have a constructor for hosts and tests.
 
 pub mod plugin;
 pub mod plugin_abi;
@@ -103,6 +107,6 @@ pub use chat_protocol::{
 };
 pub use plugin::{
     BoxFuture, ConfigError, Delivery, HandlerError, HandlerResult, Host, Identity, LogLevel,
-    MessageHandler, PluginConfig, PluginContext, Reconfigured, Session, SessionId, Transport,
-    Verdict,
+    MessageHandler, PluginConfig, PluginContext, Reconfigured, Session, SessionId, StorageError,
+    StorageErrorKind, Transport, Verdict,
 };

@@ -26,7 +26,7 @@ pub type SessionId = u64;
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 /// How a client is connected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Transport {
@@ -102,7 +102,8 @@ pub type HandlerResult = Result<Verdict, HandlerError>;
 /// Never block: use [`Host::spawn_blocking`] for CPU-heavy or blocking work.
 ///
 /// (Maintainers: a method added here must also be forwarded by
-/// `plugin_abi::Contained`.)
+/// `plugin_abi::Contained` and cross the ABI: a function appended to
+/// `plugin_abi::PluginVTable` with a new ABI minor version.)
 #[async_trait::async_trait]
 pub trait MessageHandler: Send + Sync + 'static {
     /// The plugin's name, as used in `chatd.toml` and in logs.
@@ -296,8 +297,10 @@ impl dyn Session + '_ {
 /// [`spawn_blocking`](Host::spawn_blocking)): a plugin's own copy of tokio
 /// has no runtime, so `tokio::spawn` or `tokio::time::sleep` panic there.
 ///
-/// (Maintainers: a method added here must also be forwarded by
-/// `plugin_abi::ContainedHost`.)
+/// (Maintainers: a method added here must also cross the ABI: a function
+/// appended to `plugin_abi::HostVTable` with a new ABI minor version,
+/// implemented by chatd's `dynamic` module and called by
+/// `plugin_abi::RemoteHost`.)
 pub trait Host: Send + Sync {
     /// Queues a frame for one session; `false` if it is gone.
     fn send_to_session(&self, session: SessionId, payload: Payload) -> bool;
@@ -318,19 +321,10 @@ pub trait Host: Send + Sync {
     fn session_of(&self, nick: &str) -> Option<SessionId>;
 
     /// Puts a session into a room (as the `join` frame does, with presence
-    /// events); returns the members after joining.
-    fn join_room(&self, session: SessionId, room: &str) -> Result<Vec<String>, ApiError>;
-    /// Like [`join_room`](Host::join_room), also returning the room's name
-    /// as the server spells it (its creator's spelling), as a `joined`
-    /// reply carries it. The default returns `room` as given.
-    fn join_room_named(
-        &self,
-        session: SessionId,
-        room: &str,
-    ) -> Result<(String, Vec<String>), ApiError> {
-        self.join_room(session, room)
-            .map(|members| (room.to_string(), members))
-    }
+    /// events); returns the room's name as the server spells it (its
+    /// creator's spelling, as a `joined` reply carries it) and the members
+    /// after joining.
+    fn join_room(&self, session: SessionId, room: &str) -> Result<(String, Vec<String>), ApiError>;
     /// Removes a session from a room; members see a `part` with this reason.
     fn leave_room(
         &self,
@@ -362,6 +356,36 @@ pub trait Host: Send + Sync {
         None
     }
 
+    /// The value stored under `key` in this plugin's own key-value store,
+    /// if any. See [`kv_put`](Host::kv_put).
+    fn kv_get(&self, _key: &str) -> BoxFuture<Result<Option<Vec<u8>>, StorageError>> {
+        StorageError::unavailable()
+    }
+
+    /// Stores `value` under `key` in this plugin's own key-value store (its
+    /// namespace is the plugin's name in `chatd.toml`; no other plugin sees
+    /// it), replacing any value there. When the future returns `Ok`, the
+    /// value is in chatd's database and survives a restart. Limits (keys of
+    /// 1 to 256 bytes, values up to 64 KiB, 10 000 keys per plugin) are
+    /// errors saying which, never truncation.
+    ///
+    /// Offered to shared-library plugins (plugin ABI 1.1); built-in plugins
+    /// use the database directly, and other hosts return
+    /// [`StorageErrorKind::Unavailable`].
+    fn kv_put(&self, _key: &str, _value: &[u8]) -> BoxFuture<Result<(), StorageError>> {
+        StorageError::unavailable()
+    }
+
+    /// Removes `key`; `true` if it was there.
+    fn kv_delete(&self, _key: &str) -> BoxFuture<Result<bool, StorageError>> {
+        StorageError::unavailable()
+    }
+
+    /// The keys that start with `prefix` (all with `""`), sorted.
+    fn kv_list(&self, _prefix: &str) -> BoxFuture<Result<Vec<String>, StorageError>> {
+        StorageError::unavailable()
+    }
+
     /// Writes a line to the server's log, attributed to `plugin`.
     ///
     /// Shared-library plugins must log through this: their own copy of
@@ -369,6 +393,74 @@ pub trait Host: Send + Sync {
     /// body writes to standard error, for hosts other than chatd.
     fn log(&self, plugin: &str, level: LogLevel, message: &str) {
         eprintln!("{level} plugin {plugin}: {message}");
+    }
+}
+
+/// Why a key-value store call ([`Host::kv_put`] ...) failed. The message
+/// says what was wrong and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+#[non_exhaustive]
+pub struct StorageError {
+    pub kind: StorageErrorKind,
+    pub message: String,
+}
+
+/// What kind of [`StorageError`] it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageErrorKind {
+    /// This host offers no store (not chatd, or a built-in plugin).
+    Unavailable,
+    /// The key is empty or longer than the limit.
+    InvalidKey,
+    /// The value is longer than the limit.
+    ValueTooLarge,
+    /// The plugin already stores the most keys it may.
+    TooManyKeys,
+    /// The database failed (chatd's log has the cause).
+    Failed,
+}
+
+impl StorageErrorKind {
+    /// The kind's name, as it crosses the plugin ABI.
+    pub fn code(self) -> &'static str {
+        match self {
+            StorageErrorKind::Unavailable => "storage_unavailable",
+            StorageErrorKind::InvalidKey => "invalid_key",
+            StorageErrorKind::ValueTooLarge => "value_too_large",
+            StorageErrorKind::TooManyKeys => "too_many_keys",
+            StorageErrorKind::Failed => "storage_failed",
+        }
+    }
+
+    /// The kind named by [`code`](Self::code); unknown names are `Failed`.
+    pub fn from_code(code: &str) -> StorageErrorKind {
+        [
+            StorageErrorKind::Unavailable,
+            StorageErrorKind::InvalidKey,
+            StorageErrorKind::ValueTooLarge,
+            StorageErrorKind::TooManyKeys,
+        ]
+        .into_iter()
+        .find(|kind| kind.code() == code)
+        .unwrap_or(StorageErrorKind::Failed)
+    }
+}
+
+impl StorageError {
+    pub fn new(kind: StorageErrorKind, message: impl Into<String>) -> StorageError {
+        StorageError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    fn unavailable<T: Send + 'static>() -> BoxFuture<Result<T, StorageError>> {
+        Box::pin(std::future::ready(Err(StorageError::new(
+            StorageErrorKind::Unavailable,
+            "this host offers no plugin storage (chatd offers it to shared-library plugins; built-in plugins use the database)",
+        ))))
     }
 }
 

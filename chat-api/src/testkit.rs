@@ -53,7 +53,8 @@ use serde_json::Value;
 
 use crate::names::fold;
 use crate::plugin::{
-    BoxFuture, Host, Identity, PluginConfig, PluginContext, Session, SessionId, Transport,
+    BoxFuture, Host, Identity, PluginConfig, PluginContext, Session, SessionId, StorageError,
+    Transport,
 };
 use crate::{ApiError, ErrorCode, Inbound, Payload, RequestId, RoomInfo};
 
@@ -99,6 +100,8 @@ struct State {
     /// By folded name.
     rooms: BTreeMap<String, RoomState>,
     sent: Vec<Sent>,
+    /// The plugin's key-value store (`Host::kv_*`), in memory.
+    kv: BTreeMap<String, Vec<u8>>,
 }
 
 impl State {
@@ -267,16 +270,7 @@ impl Host for FakeHost {
         self.lock().session_of(nick)
     }
 
-    fn join_room(&self, session: SessionId, room: &str) -> Result<Vec<String>, ApiError> {
-        self.join_room_named(session, room)
-            .map(|(_, members)| members)
-    }
-
-    fn join_room_named(
-        &self,
-        session: SessionId,
-        room: &str,
-    ) -> Result<(String, Vec<String>), ApiError> {
+    fn join_room(&self, session: SessionId, room: &str) -> Result<(String, Vec<String>), ApiError> {
         let mut state = self.lock();
         if state.nick_of(session).is_none() {
             return Err(ApiError::new(
@@ -350,6 +344,33 @@ impl Host for FakeHost {
 
     fn data_dir(&self) -> &Path {
         self.data_dir.path()
+    }
+
+    // The key-value store lives in memory, without chatd's size limits.
+    fn kv_get(&self, key: &str) -> BoxFuture<Result<Option<Vec<u8>>, StorageError>> {
+        let value = self.lock().kv.get(key).cloned();
+        Box::pin(std::future::ready(Ok(value)))
+    }
+
+    fn kv_put(&self, key: &str, value: &[u8]) -> BoxFuture<Result<(), StorageError>> {
+        self.lock().kv.insert(key.to_string(), value.to_vec());
+        Box::pin(std::future::ready(Ok(())))
+    }
+
+    fn kv_delete(&self, key: &str) -> BoxFuture<Result<bool, StorageError>> {
+        let removed = self.lock().kv.remove(key).is_some();
+        Box::pin(std::future::ready(Ok(removed)))
+    }
+
+    fn kv_list(&self, prefix: &str) -> BoxFuture<Result<Vec<String>, StorageError>> {
+        let keys = self
+            .lock()
+            .kv
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        Box::pin(std::future::ready(Ok(keys)))
     }
 }
 

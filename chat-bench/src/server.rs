@@ -56,6 +56,12 @@ pub struct Target {
     /// `/ws` (with --tls: wss). With --server, give the web listener's address.
     #[arg(long)]
     pub websocket: bool,
+    /// Spawned server: a TOML file of `[[plugin]]` entries appended to its
+    /// configuration (e.g. a shared-library plugin, to measure what the
+    /// plugin ABI costs per frame; docs/plugins.md). Relative `path`s in it
+    /// must be absolute: the configuration is written elsewhere.
+    #[arg(long, value_name = "FILE")]
+    pub plugins: Option<PathBuf>,
 }
 
 /// How every client of this run connects (transport, TLS trust), set once
@@ -152,6 +158,13 @@ impl Server {
             (false, false) => Announced::Listener("(plaintext)"),
         };
         let _ = TRANSPORT.set(transport);
+        let mut extra_config = extra_config.to_string();
+        if let Some(plugins) = &target.plugins {
+            let text = std::fs::read_to_string(plugins)
+                .with_context(|| format!("cannot read --plugins {}", plugins.display()))?;
+            extra_config.push('\n');
+            extra_config.push_str(&text);
+        }
         let config = dir.path().join("bench.toml");
         std::fs::write(
             &config,

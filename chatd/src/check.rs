@@ -129,7 +129,7 @@ fn check_database_file(path: &Path, problems: &mut Vec<String>) {
 
 /// Builds every plugin against a throwaway data directory and database, so
 /// that their own checks run (configuration, shared libraries and their
-/// build fingerprint) without touching the real ones.
+/// plugin ABI version) without touching the real ones.
 async fn check_plugins(config: &Config, registry: &PluginRegistry, problems: &mut Vec<String>) {
     let scratch = match tempfile::tempdir() {
         Ok(dir) => dir,

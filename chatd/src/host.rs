@@ -85,16 +85,7 @@ impl chat_api::Host for ServerHost {
         self.hub.by_nick(&fold(nick)).map(|p| p.id)
     }
 
-    fn join_room(&self, session: SessionId, room: &str) -> Result<Vec<String>, ApiError> {
-        let peer = self.session(session)?;
-        self.hub.join(&peer, room).map(|(_, members)| members)
-    }
-
-    fn join_room_named(
-        &self,
-        session: SessionId,
-        room: &str,
-    ) -> Result<(String, Vec<String>), ApiError> {
+    fn join_room(&self, session: SessionId, room: &str) -> Result<(String, Vec<String>), ApiError> {
         let peer = self.session(session)?;
         self.hub.join(&peer, room)
     }

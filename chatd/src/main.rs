@@ -75,8 +75,8 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
-    /// Print this chatd's version, plugin ABI and build fingerprint, and
-    /// what a shared-library plugin must be built with; see docs/plugins.md.
+    /// Print this chatd's version, the plugin ABI it speaks and loads, and
+    /// what a shared-library plugin is built against; see docs/plugins.md.
     PluginAbi,
     /// Write a self-signed certificate and key for development.
     GenCert {
@@ -371,31 +371,18 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 /// What `chatd plugin-abi` prints: everything a plugin author needs to build
 /// a library this chatd loads (docs/plugins.md quotes it).
 fn plugin_abi_text() -> String {
-    use chat_api::plugin_abi::{BuildFingerprint, DECLARATION_VERSION};
-    let ours = BuildFingerprint::CURRENT;
+    use chat_api::plugin_abi::{ABI_VERSION, CHAT_API_VERSION};
+    use chatd::dynamic::OLDEST_LOADED;
     let chatd = env!("CARGO_PKG_VERSION");
     format!(
-        "chatd {chatd}, plugin declaration format {DECLARATION_VERSION}
-plugins loaded by this chatd must be built with:
-  chat-api        {api} (source digest {source})
-  rustc           {release} (commit {commit})
-  target          {target}
-  panic strategy  {panic}
-  type layout     {layout:016x}
+        "chatd {chatd} speaks plugin ABI {ABI_VERSION}
+it loads plugins declaring ABI {OLDEST_LOADED} to {ABI_VERSION}, built by any Rust compiler (1.85 or newer)
 to build one:
-  1. the chat-api/ directory of the chatd {chatd} source, unchanged (its digest must be {source});
-     `cargo package -p chat-api` there makes a copy that builds outside the source tree
-  2. rustc {release} with commit {commit}: `rustup toolchain install {release}`,
-     pinned by rust-toolchain.toml (a distribution's own rustc {release} may differ)
-  3. that source's Cargo.lock, and crate-type = [\"cdylib\"] with panic = \"{panic}\"
-any other chatd release or build needs the plugin rebuilt; see docs/plugins.md
+  depend on chat-api {CHAT_API_VERSION} (ABI {ABI_VERSION}) or an older {major}.x: the chat-api/ directory of chatd's source
+  crate-type = [\"cdylib\"], and chat_api::export_plugin!(\"NAME\", constructor) once
+a plugin built against a newer chat-api declares a newer ABI and needs a newer chatd
+guide: docs/plugins.md, \"A plugin from `cargo new` to enabled\"
 ",
-        api = ours.chat_api_version,
-        source = ours.chat_api_source,
-        release = ours.rustc_release,
-        commit = ours.rustc_commit,
-        target = ours.target,
-        panic = ours.panic_strategy,
-        layout = ours.type_layout,
+        major = ABI_VERSION.major,
     )
 }

@@ -29,9 +29,11 @@ pub type PluginFactory = Arc<
 >;
 
 /// Loads a shared-library plugin (`path = ...` in `[[plugin]]`).
+/// It gets the database for the plugin's key-value store.
 pub type DynamicLoader = dyn FnMut(
     &crate::config::PluginEntry,
     PluginContext,
+    Option<&Database>,
 ) -> Result<Arc<dyn MessageHandler>, PipelineError>;
 /// Builds a built-in handler that keeps data in the server's database.
 pub type DatabasePluginFactory = Arc<
@@ -92,10 +94,12 @@ impl PluginRegistry {
             .insert(name.to_string(), Factory::WithDatabase(Arc::new(factory)));
     }
 
-    /// Whether an enabled built-in plugin of `config` needs the database.
+    /// Whether an enabled plugin of `config` needs the database: a
+    /// built-in that stores data, or any shared-library plugin (its
+    /// key-value store).
     pub fn needs_database(&self, config: &Config) -> bool {
         config.enabled_plugins().any(|entry| {
-            entry.path.is_none() && matches!(self.get(&entry.name), Some(Factory::WithDatabase(_)))
+            entry.path.is_some() || matches!(self.get(&entry.name), Some(Factory::WithDatabase(_)))
         })
     }
 
@@ -239,7 +243,7 @@ impl Pipeline {
             host,
         };
         let handler = if entry.path.is_some() {
-            loader(entry, ctx)?
+            loader(entry, ctx, database)?
         } else {
             let factory = registry
                 .get(&entry.name)

@@ -4,8 +4,8 @@
 //!
 //! The libraries are built once per test binary by a nested `cargo build`
 //! into a target directory of their own (under `CARGO_TARGET_TMPDIR`): the
-//! outer `cargo test` holds the lock on the main one. Same workspace, same
-//! `Cargo.lock`, same compiler, so their fingerprint matches this chatd's.
+//! outer `cargo test` holds the lock on the main one. (A plugin built by
+//! another compiler against an older chat-api is `plugin_abi_compat.rs`.)
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -36,6 +36,7 @@ fn plugin_dir() -> &'static Path {
             .args(["-p", "chatd-plugin-dice"])
             .args(["-p", "chatd-test-plugin-panicky"])
             .args(["-p", "chatd-test-plugin-bad-abi"])
+            .args(["-p", "chatd-test-plugin-newer-minor"])
             .args(["-p", "chatd-test-plugin-no-entry"])
             .args(["-p", "chatd-test-plugin-observer"])
             .output()
@@ -49,112 +50,9 @@ fn plugin_dir() -> &'static Path {
     })
 }
 
-/// Builds the plugin of `docs/plugins.md` ("from `cargo new` to enabled")
-/// as an author outside chatd's workspace would, from the guide's own text,
-/// and returns the library.
-fn guide_plugin() -> &'static Path {
-    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
-    LIBRARY.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let guide = std::fs::read_to_string(workspace.join("docs/plugins.md")).unwrap();
-        let manifest = code_block_after(&guide, "`Cargo.toml`:", "toml").replace(
-            "path = \"../chatd/chat-api\"",
-            &format!(
-                "path = {}",
-                toml::Value::String(workspace.join("chat-api").display().to_string())
-            ),
-        );
-        assert!(manifest.contains("crate-type = [\"cdylib\"]"), "{manifest}");
-        let source = code_block_after(&guide, "**3. Write the handler**", "rust");
-
-        // Outside the workspace, as the guide has it: `cargo new`, then chatd's
-        // Cargo.lock, the manifest and the handler from the guide.
-        let crate_dir = tempfile::Builder::new()
-            .prefix("chatd-guide-plugin")
-            .tempdir()
-            .unwrap();
-        let dir = crate_dir.path();
-        std::fs::create_dir_all(dir.join("src")).unwrap();
-        std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
-        std::fs::write(dir.join("src/lib.rs"), source).unwrap();
-        std::fs::copy(workspace.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
-        // Shares the fixtures' target directory: chat-api's dependencies are
-        // built once for both.
-        let target_dir = plugin_dir().parent().unwrap().to_path_buf();
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let output = Command::new(cargo)
-            .current_dir(dir)
-            .env("CARGO_TARGET_DIR", &target_dir)
-            .args(["build", "--lib"])
-            .output()
-            .expect("cargo can be run");
-        assert!(
-            output.status.success(),
-            "building the guide's plugin in {} failed:\n{}",
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        target_dir
-            .join("debug")
-            .join(chatd::dynamic::library_file_name("chatd-plugin-noshout"))
-    })
-}
-
-/// The first fenced block of `language` after `marker` in a Markdown text.
-fn code_block_after(text: &str, marker: &str, language: &str) -> String {
-    let start = text
-        .find(marker)
-        .unwrap_or_else(|| panic!("{marker:?} is in the guide"));
-    let fence = format!("```{language}\n");
-    let body = &text[start..];
-    let body = &body[body.find(&fence).expect("a code block follows") + fence.len()..];
-    body[..body.find("```").expect("the block ends")].to_string()
-}
-
 /// The library a plugin crate builds to.
 fn library(crate_name: &str) -> PathBuf {
     plugin_dir().join(chatd::dynamic::library_file_name(crate_name))
-}
-
-#[tokio::test]
-async fn plugin_from_the_guide_builds_outside_the_workspace_and_works() {
-    let data = tempfile::tempdir().unwrap();
-    let server = start(
-        data.path(),
-        &plugin_entry("noshout", guide_plugin(), "min_length = 10"),
-    )
-    .await;
-    let mut alice = connect(&server, "alice").await;
-    let mut bob = connect(&server, "bob").await;
-    assert!(alice.welcome.plugins.contains(&"noshout".to_string()));
-    join(&mut alice, "#lobby").await;
-    join(&mut bob, "#lobby").await;
-
-    let shout = ClientFrame::Say {
-        room: "#lobby".into(),
-        text: "THIS IS FAR TOO LOUD".into(),
-    };
-    let reply = alice.request(&shout).await.unwrap();
-    assert_eq!(error_code(&reply), Some(&ErrorCode::REJECTED), "{reply:?}");
-    assert_eq!(error_message(&reply), "please do not write in capitals");
-    // Below min_length, capitals are fine.
-    alice
-        .request_ok(&ClientFrame::Say {
-            room: "#lobby".into(),
-            text: "OK LOL".into(),
-        })
-        .await
-        .unwrap();
-    let seen = bob.sync().await.unwrap();
-    let texts: Vec<&str> = seen
-        .iter()
-        .filter_map(|f| match f {
-            Received::Core(ServerFrame::Message(m)) => Some(m.text.as_str()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(texts, ["OK LOL"]);
-    server.stop().await;
 }
 
 /// A `[[plugin]]` entry loading `path` under `name`, with a config table.
@@ -336,22 +234,36 @@ async fn bad_plugin_config_stops_start_naming_the_plugin() {
 }
 
 #[tokio::test]
-async fn library_built_for_another_abi_is_refused_before_it_runs() {
+async fn library_of_a_newer_abi_major_is_refused_before_it_runs() {
     let data = tempfile::tempdir().unwrap();
     let path = library("chatd-test-plugin-bad-abi");
     // The fixture's constructor panics if called; the refusal comes first.
     let error = start_error(data.path(), &plugin_entry("bad-abi", &path, "")).await;
-    let ours = chat_api::plugin_abi::BuildFingerprint::CURRENT;
+    let ours = chat_api::plugin_abi::ABI_VERSION;
     for part in [
         "plugin 'bad-abi'",
         &path.display().to_string(),
-        "was built for a different plugin ABI (differs in: compiler)",
-        "plugin: chat-api",
-        "rustc 1.0.0 (a59bd12f3df7)",
-        &format!("this chatd: chat-api {}", ours.chat_api_version),
-        &format!("rustc {}", ours.rustc_release),
-        "rebuild the plugin against this chatd's chat-api",
-        "with this compiler",
+        "speaks plugin ABI 2.0",
+        &format!("this chatd {} speaks plugin ABI {ours}", env!("CARGO_PKG_VERSION")),
+        &format!("(loads 1.0 to {ours})"),
+        "upgrade chatd to a release that speaks plugin ABI 2.x, or rebuild the plugin against chat-api 1.x",
+    ] {
+        assert!(error.contains(part), "missing {part:?} in: {error}");
+    }
+}
+
+#[tokio::test]
+async fn library_of_a_newer_abi_minor_is_refused_before_it_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let path = library("chatd-test-plugin-newer-minor");
+    let error = start_error(data.path(), &plugin_entry("newer-minor", &path, "")).await;
+    let ours = chat_api::plugin_abi::ABI_VERSION;
+    let theirs = format!("{}.{}", ours.major, ours.minor + 1);
+    for part in [
+        "plugin 'newer-minor'",
+        &format!("speaks plugin ABI {theirs}; this chatd"),
+        &format!("speaks plugin ABI {ours}"),
+        &format!("upgrade chatd to a release that speaks plugin ABI {theirs} or later, or rebuild the plugin against a chat-api of ABI {ours} or older"),
     ] {
         assert!(error.contains(part), "missing {part:?} in: {error}");
     }
@@ -750,5 +662,92 @@ async fn library_in_plugins_next_to_the_config_file_loads() {
         "{:?}",
         alice.welcome.plugins
     );
+    server.stop().await;
+}
+
+/// A `kv` request to the observer fixture: its result, or the error.
+async fn kv(
+    client: &mut Client,
+    op: &str,
+    key: &str,
+    value: &str,
+) -> Result<Value, (ErrorCode, String)> {
+    let reply = client
+        .request_json(&json!({"type": "kv", "op": op, "key": key, "value": value}))
+        .await
+        .unwrap();
+    match &reply {
+        Received::Core(ServerFrame::Error { code, message, .. }) => {
+            Err((code.clone(), message.clone()))
+        }
+        _ => Ok(custom(&reply, "kv").unwrap_or_else(|| panic!("{reply:?}"))["result"].clone()),
+    }
+}
+
+/// Plugin ABI 1.1: a library plugin's key-value store, in chatd's database,
+/// keeps what was acknowledged across a restart, within documented limits.
+#[tokio::test]
+async fn library_plugin_storage_survives_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    // Frames up to 256 KiB (this line lands in `[limits]`), so that a value
+    // over the store's limit reaches it.
+    let observer = format!(
+        "max_frame_bytes = 262144\n{}",
+        plugin_entry("observer", &library("chatd-test-plugin-observer"), "")
+    );
+    let server = start(data.path(), &observer).await;
+    let mut alice = connect(&server, "alice").await;
+    assert_eq!(
+        kv(&mut alice, "put", "seen/bob", "2026-12-06").await,
+        Ok(json!(true))
+    );
+    assert_eq!(
+        kv(&mut alice, "put", "seen/carol", "yesterday").await,
+        Ok(json!(true))
+    );
+    assert_eq!(
+        kv(&mut alice, "put", "seen/carol", "today").await,
+        Ok(json!(true))
+    );
+    assert_eq!(kv(&mut alice, "put", "other", "x").await, Ok(json!(true)));
+    server.stop().await;
+
+    let server = start(data.path(), &observer).await;
+    let mut alice = connect(&server, "alice").await;
+    assert_eq!(
+        kv(&mut alice, "get", "seen/bob", "").await,
+        Ok(json!("2026-12-06"))
+    );
+    assert_eq!(
+        kv(&mut alice, "get", "seen/carol", "").await,
+        Ok(json!("today"))
+    );
+    assert_eq!(
+        kv(&mut alice, "list", "seen/", "").await,
+        Ok(json!(["seen/bob", "seen/carol"]))
+    );
+    assert_eq!(
+        kv(&mut alice, "delete", "seen/bob", "").await,
+        Ok(json!(true))
+    );
+    assert_eq!(
+        kv(&mut alice, "delete", "seen/bob", "").await,
+        Ok(json!(false))
+    );
+    assert_eq!(kv(&mut alice, "get", "seen/bob", "").await, Ok(Value::Null));
+
+    // Limits are errors that say which, never truncation.
+    let (code, message) = kv(&mut alice, "put", "big", &"x".repeat(64 * 1024 + 1))
+        .await
+        .unwrap_err();
+    assert_eq!(code, ErrorCode::custom("value_too_large"), "{message}");
+    assert!(
+        message.contains("at most 65536 bytes, this one has 65537"),
+        "{message}"
+    );
+    let (code, message) = kv(&mut alice, "put", "", "x").await.unwrap_err();
+    assert_eq!(code, ErrorCode::custom("invalid_key"), "{message}");
+    assert!(message.contains("1 to 256 bytes"), "{message}");
+    assert_eq!(kv(&mut alice, "get", "big", "").await, Ok(Value::Null));
     server.stop().await;
 }

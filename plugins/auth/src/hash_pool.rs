@@ -115,8 +115,8 @@ mod tests {
         fn session_of(&self, _: &str) -> Option<SessionId> {
             None
         }
-        fn join_room(&self, _: SessionId, _: &str) -> Result<Vec<String>, ApiError> {
-            Ok(Vec::new())
+        fn join_room(&self, _: SessionId, r: &str) -> Result<(String, Vec<String>), ApiError> {
+            Ok((r.to_string(), Vec::new()))
         }
         fn leave_room(&self, _: SessionId, _: &str, _: Option<&str>) -> Result<(), ApiError> {
             Ok(())

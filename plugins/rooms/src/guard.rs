@@ -37,7 +37,7 @@ impl RoomsPlugin {
             None
         };
         let Some(row) = private else {
-            let (name, members) = self.host.join_room_named(session.id(), room)?;
+            let (name, members) = self.host.join_room(session.id(), room)?;
             session.send_frame(&ServerFrame::Joined {
                 id,
                 room: name,

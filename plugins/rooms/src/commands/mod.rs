@@ -86,7 +86,7 @@ impl RoomsPlugin {
         room: &RoomRow,
         id: Option<RequestId>,
     ) -> Result<(), ApiError> {
-        let (name, members) = self.host.join_room_named(session_id, &room.name)?;
+        let (name, members) = self.host.join_room(session_id, &room.name)?;
         self.host.send_to_session(
             session_id,
             Payload::encode(&ServerFrame::Joined {

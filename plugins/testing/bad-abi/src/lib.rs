@@ -1,18 +1,14 @@
-//! Test fixture: a plugin declaring a build fingerprint other than the one
-//! it was built with (another compiler), through the test-only arm of
-//! `export_plugin!`. chatd must refuse it before calling anything in it.
+//! Test fixture: a plugin declaring plugin ABI 2.0, a major version no
+//! chatd of ABI 1.x speaks, through the test-only arm of `export_plugin!`.
+//! chatd must refuse it before calling anything in it.
 
-use chat_api::plugin_abi::BuildFingerprint;
+use chat_api::plugin_abi::AbiVersion;
 use chat_api::{
     async_trait, ConfigError, HandlerResult, Inbound, MessageHandler, Session, Verdict,
 };
 
 chat_api::export_plugin!(
-    @declare_fingerprint BuildFingerprint {
-        rustc_release: "1.0.0",
-        rustc_commit: "a59bd12f3df7b1b1ba59f9e7171a1a1a2a3a4a5a",
-        ..BuildFingerprint::CURRENT
-    },
+    @declare_abi AbiVersion { major: 2, minor: 0 },
     "bad-abi",
     |_context| -> Result<Unreachable, ConfigError> {
         panic!("chatd must never call the constructor of a library with another ABI")
