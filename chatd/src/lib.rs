@@ -3,10 +3,9 @@
 //! The chat daemon as a library, so that tests and benchmarks can run it
 //! in-process. Modules follow the flow of data:
 //!
-//! * [`listener`]: accept loops (plaintext and TLS), connection limits;
-//! * [`framing`]: bytes ⇄ frames, the per-connection writer task;
-//! * [`web`]: the browser app over HTTP(S) and the `/ws` upgrade;
-//! * [`websocket`]: the WebSocket transport (frame source and writer);
+//! * [`transport`]: the wire: accept loops, TLS, newline framing, the
+//!   browser app's HTTP(S) and WebSocket, and the one connection task that
+//!   reads a session's frames and writes its queue;
 //! * [`session`]: handshake, the frame loop, the core router;
 //! * [`pipeline`]: the ordered plugins every frame passes through;
 //! * [`dynamic`]: loading third-party plugins from shared libraries;
@@ -28,11 +27,9 @@ pub mod closer;
 pub mod config;
 pub mod data_dir;
 pub mod dynamic;
-pub mod framing;
 pub mod history;
 pub mod host;
 pub mod hub;
-pub mod listener;
 pub mod message_ids;
 pub mod metrics;
 pub mod outbox;
@@ -42,10 +39,10 @@ pub mod server;
 pub mod service;
 pub mod session;
 pub mod stall_watch;
-pub mod tls;
-pub mod web;
-pub mod websocket;
+pub mod transport;
 
 pub use config::Config;
 pub use pipeline::PluginRegistry;
 pub use server::{start, start_with, RunningServer, StartError};
+/// Kept at the crate root for tools and tests that make certificates.
+pub use transport::tls;

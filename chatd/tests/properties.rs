@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use chatd::framing::{FrameReader, ReadEvent};
+use chatd::transport::framing::{FrameReader, ReadEvent};
 use proptest::prelude::*;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 

@@ -3,7 +3,7 @@
 //! every other connection.
 //!
 //! [`WsFrames`] is the session's [`FrameSource`]; [`run_writer`] drains the
-//! session's queue like [`crate::framing::run_writer`] does for streams, with
+//! session's queue like [`crate::transport::framing::run_writer`] does for streams, with
 //! the same slow-consumer and goodbye semantics. Message size is bounded by
 //! tungstenite before a payload is buffered (`max_message_size` and
 //! `max_frame_size` are set to `limits.max_frame_bytes` at the upgrade).
@@ -21,10 +21,10 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite;
 
 use crate::closer::Closer;
-use crate::framing::{ReadEvent, LINGER};
 use crate::hub::Peer;
 use crate::outbox::OutboxReceiver;
 use crate::session::{self, ConnectionSlot, FrameSource, Shared};
+use crate::transport::framing::{ReadEvent, LINGER};
 
 /// Most bytes of queued frames handed to the socket before one flush.
 pub(crate) const MAX_BATCH_BYTES: usize = 64 * 1024;

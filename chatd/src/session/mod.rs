@@ -18,16 +18,16 @@ use chat_api::{
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-mod history;
+mod catch_up;
 
 use crate::closer::Closer;
 use crate::config::{BroadcastPolicy, LimitsConfig};
-use crate::framing::{FrameReader, ReadEvent, ReadSide};
 use crate::hub::{Accepted, Hub};
 use crate::hub::{IdentityState, Peer};
 use crate::metrics::{LoginKind, Metrics, Routed};
 use crate::outbox::OutboxReceiver;
 use crate::pipeline::{Outcome, Pipeline};
+use crate::transport::framing::{FrameReader, ReadEvent, ReadSide};
 
 /// State every session shares.
 pub struct Shared {
@@ -165,7 +165,7 @@ pub async fn run_stream<R, W>(
     W: tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (peer, queue) = new_peer(&shared, addr, transport);
-    shared.tracker.spawn(crate::framing::run_writer(
+    shared.tracker.spawn(crate::transport::framing::run_writer(
         write,
         queue,
         peer.closer.clone(),
