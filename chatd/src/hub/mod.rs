@@ -803,11 +803,10 @@ mod tests {
     use super::*;
     use crate::closer::Closer;
     use chat_api::Transport;
-    use tokio_util::sync::CancellationToken;
 
     fn peer(id: SessionId) -> (Arc<Peer>, crate::outbox::OutboxReceiver) {
         let (outbox, queue) = crate::outbox::outbox(64, 1 << 20);
-        let closer = Arc::new(Closer::new(CancellationToken::new()));
+        let closer = Arc::new(Closer::new());
         let peer = Arc::new(Peer::new(id, None, Transport::Tcp, outbox, closer));
         (peer, queue)
     }

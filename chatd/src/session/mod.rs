@@ -1,12 +1,15 @@
 //! One client session, from handshake to goodbye: reads frames, passes them
 //! through the pipeline, lets the core router act on what is left, and cleans
-//! up. Transport-independent: it reads from a [`FrameSource`] and writes to
-//! the peer's queue, which a transport-specific writer task drains.
+//! up. Transport-independent: it reads from a [`Connection`] and writes to
+//! the peer's queue, which the same connection drains to the socket while
+//! the session waits or works (one task per connection).
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -27,7 +30,6 @@ use crate::hub::{IdentityState, Peer};
 use crate::metrics::{LoginKind, Metrics, Routed};
 use crate::outbox::OutboxReceiver;
 use crate::pipeline::{Outcome, Pipeline};
-use crate::transport::framing::{FrameReader, ReadEvent, ReadSide};
 
 /// State every session shares.
 pub struct Shared {
@@ -44,9 +46,9 @@ pub struct Shared {
     /// Frame types exempt from flood control because a plugin paces them
     /// (see `MessageHandler::self_paced_frames`).
     pub self_paced: std::collections::HashSet<String>,
-    /// Cancelled at shutdown; every session's token is a child of it.
+    /// Cancelled at shutdown; every session waits on it beside its closer.
     pub shutdown: CancellationToken,
-    /// Every session and writer task, so shutdown can wait for them.
+    /// Every connection's task, so shutdown can wait for them.
     pub tracker: TaskTracker,
     /// Counters for `/metrics`, when the admin listener is configured.
     pub metrics: Option<Arc<Metrics>>,
@@ -140,43 +142,54 @@ impl Drop for ConnectionSlot {
     }
 }
 
-/// Where a session's inbound frames come from.
-pub trait FrameSource: Send {
-    /// The next frame or connection event; must be cancel-safe.
-    fn next_event(&mut self) -> impl Future<Output = ReadEvent> + Send;
+/// What a connection read.
+#[derive(Debug)]
+pub enum ReadEvent {
+    /// One frame without its line ending.
+    Frame(Bytes),
+    /// A frame exceeded the limit; it is being discarded.
+    TooLarge,
+    /// The first bytes of the connection are a TLS handshake.
+    TlsOnPlainPort,
+    /// The peer closed the connection (a partial last line is dropped).
+    Eof,
+    /// Reading or writing failed.
+    Failed(std::io::Error),
 }
 
-impl<R: ReadSide> FrameSource for FrameReader<R> {
-    fn next_event(&mut self) -> impl Future<Output = ReadEvent> + Send {
-        self.next()
-    }
+/// A session's connection: where its inbound frames come from and where its
+/// queue (the peer's outbox) is written. One task polls both, so an idle
+/// connection is one small task rather than a reader and a writer.
+pub trait Connection: Send {
+    /// The next inbound frame or event, writing queued frames meanwhile.
+    /// Cancel-safe: bytes read and frames taken stay in the connection.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<ReadEvent>;
+
+    /// Writes queued frames; `Ready` only when writing has failed (the
+    /// session is then closed as lost). For the time the session works on
+    /// a frame, so that its own and others' frames keep flowing.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
-/// Runs a session on a stream transport (TCP or TLS) until it ends.
-pub async fn run_stream<R, W>(
-    shared: Arc<Shared>,
-    slot: ConnectionSlot,
-    read: R,
-    write: W,
-    addr: Option<SocketAddr>,
-    transport: Transport,
-) where
-    R: ReadSide,
-    W: tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    let (peer, queue) = new_peer(&shared, addr, transport);
-    shared.tracker.spawn(crate::transport::framing::run_writer(
-        write,
-        queue,
-        peer.closer.clone(),
-    ));
-    let mut frames = FrameReader::new(
-        read,
-        shared.limits().max_frame_bytes,
-        transport == Transport::Tcp,
-    );
-    run(shared, peer, &mut frames).await;
-    drop(slot);
+/// Waits for the connection's next event.
+fn next_event(conn: &mut impl Connection) -> impl Future<Output = ReadEvent> + Send + '_ {
+    std::future::poll_fn(|cx| conn.poll_event(cx))
+}
+
+/// Runs `work` while the connection goes on writing.
+async fn while_writing<T>(conn: &mut impl Connection, work: impl Future<Output = T>) -> T {
+    let mut work = pin!(work);
+    let mut writing = true;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(out) = work.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        if writing && conn.poll_write(cx).is_ready() {
+            writing = false;
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Creates a session's hub handle and the queue its writer drains.
@@ -188,12 +201,12 @@ pub fn new_peer(
     let id = shared.next_session_id.fetch_add(1, Ordering::Relaxed);
     let limits = shared.limits();
     let (tx, rx) = crate::outbox::outbox(limits.outbound_queue, limits.outbound_queue_bytes);
-    let closer = Arc::new(Closer::new(shared.shutdown.child_token()));
+    let closer = Arc::new(Closer::new());
     (Arc::new(Peer::new(id, addr, transport, tx, closer)), rx)
 }
 
 /// Runs a session: handshake, frames, cleanup.
-pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSource) {
+pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, conn: &mut impl Connection) {
     let mut session = SessionTask {
         view: SessionView {
             peer: peer.clone(),
@@ -209,15 +222,20 @@ pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, source: &mut impl FrameSo
     }
     // Boxed (here and per frame below) so that the task of an idle
     // connection does not carry the space of these rarer, larger states.
-    let greeted = Box::pin(session.handshake(source)).await;
+    let greeted = Box::pin(session.handshake(conn)).await;
     if greeted {
         session.shared.hub.register(&peer);
-        match Box::pin(session.shared.pipeline.session_start(&session.view)).await {
-            Ok(()) => session.serve(source).await,
+        let start = Box::pin(session.shared.pipeline.session_start(&session.view));
+        match while_writing(conn, start).await {
+            Ok(()) => session.serve(conn).await,
             Err(error) => peer.closer.close(error.code, error.message),
         }
     }
     let reason = if peer.closer.is_closed() {
+        peer.closer.reason()
+    } else if session.shared.shutdown.is_cancelled() {
+        let reason = crate::closer::shutting_down();
+        peer.closer.close(reason.code, reason.reason);
         peer.closer.reason()
     } else {
         // The loop ended without a close reason only if the peer vanished.
@@ -257,20 +275,22 @@ impl SessionTask {
     }
 
     /// Waits for `hello`. Returns whether the session may proceed.
-    async fn handshake(&mut self, source: &mut impl FrameSource) -> bool {
+    async fn handshake(&mut self, conn: &mut impl Connection) -> bool {
         let deadline = tokio::time::Instant::now() + self.shared.limits().handshake_timeout();
         let closer = self.peer().closer.clone();
+        let shared = self.shared.clone();
         loop {
             let event = tokio::select! {
                 biased;
                 _ = closer.closed() => return false,
+                _ = shared.shutdown.cancelled() => return false,
                 _ = tokio::time::sleep_until(deadline) => {
                     closer.close(ErrorCode::HANDSHAKE_TIMEOUT, format!(
                         "no hello within {} ms; send {{\"type\":\"hello\",\"protocol\":{PROTOCOL_VERSION}}} first",
                         self.shared.limits().handshake_timeout_ms));
                     return false;
                 }
-                event = source.next_event() => event,
+                event = next_event(conn) => event,
             };
             let line = match event {
                 ReadEvent::Frame(line) => line,
@@ -321,16 +341,18 @@ impl SessionTask {
     }
 
     /// Handles frames until the session ends.
-    async fn serve(&mut self, source: &mut impl FrameSource) {
+    async fn serve(&mut self, conn: &mut impl Connection) {
         let closer = self.peer().closer.clone();
+        let shared = self.shared.clone();
         loop {
             let event = tokio::select! {
                 biased;
                 _ = closer.closed() => return,
-                event = source.next_event() => event,
+                _ = shared.shutdown.cancelled() => return,
+                event = next_event(conn) => event,
             };
             match event {
-                ReadEvent::Frame(line) => Box::pin(self.on_line(line)).await,
+                ReadEvent::Frame(line) => while_writing(conn, Box::pin(self.on_line(line))).await,
                 ReadEvent::TooLarge => self.reply_error(None, &too_large(&self.shared.limits())),
                 ReadEvent::TlsOnPlainPort => {}
                 ReadEvent::Eof => return,

@@ -1,74 +1,51 @@
-//! Bytes ⇄ frames for stream transports (TCP, TLS): reading newline-delimited
-//! frames with a hard size bound, and the writer task that flushes a
-//! session's queue in batches.
+//! Bytes ⇄ frames for stream transports (TCP, TLS): newline-delimited
+//! frames read with a hard size bound, and [`StreamConnection`], the one
+//! task's worth of state a stream session needs (reader, writer, socket).
 //!
 //! Idle connections hold no buffers: the reader allocates when bytes arrive
 //! and drops the buffer once every complete line in it has been consumed; the
-//! writer allocates a batch buffer only while several frames are waiting.
+//! writer holds a batch only while it is being written.
 
-use std::future::Future;
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{ready, Context, Poll};
 
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::writer::Outgoing;
 use crate::closer::Closer;
 use crate::outbox::OutboxReceiver;
-use bytes::{Bytes, BytesMut};
-use chat_api::{ErrorCode, Payload, ServerFrame};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use crate::session::{Connection, ReadEvent};
 
 /// Bytes read per `read` call once data is flowing.
 const READ_CHUNK: usize = 2048;
-/// Most bytes gathered into one write.
-const MAX_BATCH_BYTES: usize = 64 * 1024;
-/// How long a closing connection may take to flush its last frames.
-pub const LINGER: Duration = Duration::from_secs(2);
 
-/// The read half of a stream transport.
-pub trait ReadSide: AsyncRead + Unpin + Send + 'static {
-    /// Waits until reading would not block, before a buffer is allocated;
-    /// `false` at once if this side cannot tell (the reader then waits for
-    /// one byte, read into a one-byte buffer).
-    fn ready(&mut self) -> impl Future<Output = io::Result<bool>> + Send;
-}
-
-impl ReadSide for tokio::net::tcp::OwnedReadHalf {
-    async fn ready(&mut self) -> io::Result<bool> {
-        // `poll_read_ready` keeps its waker in the socket's registration;
-        // `readable()` would keep a 180-byte waiter in every idle session's
-        // future. Only this task reads the socket, so one waker is enough.
-        let stream: &tokio::net::TcpStream = self.as_ref();
-        std::future::poll_fn(|cx| stream.poll_read_ready(cx))
-            .await
-            .map(|()| true)
+/// A stream that can tell when reading would not block, before a buffer is
+/// allocated for the read.
+pub trait ReadReady {
+    /// `Ready(Ok(true))` once bytes can be read; `Ready(Ok(false))` at once
+    /// if this stream cannot tell (the reader then reads one byte into a
+    /// one-byte buffer first).
+    fn poll_read_ready(&mut self, _cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        Poll::Ready(Ok(false))
     }
 }
 
-impl<T: AsyncRead + Send + 'static> ReadSide for tokio::io::ReadHalf<T> {
-    // A TLS stream's readiness is not the socket's (rustls may hold
-    // plaintext already, or need more records for any).
-    async fn ready(&mut self) -> io::Result<bool> {
-        Ok(false)
+impl ReadReady for tokio::net::TcpStream {
+    fn poll_read_ready(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<bool>> {
+        // The waker lives in the socket's registration, not in a future.
+        tokio::net::TcpStream::poll_read_ready(self, cx).map_ok(|()| true)
     }
 }
 
-/// What the reader produced.
-#[derive(Debug)]
-pub enum ReadEvent {
-    /// One frame without its line ending.
-    Frame(Bytes),
-    /// A line exceeded the limit; it is being discarded up to its newline.
-    TooLarge,
-    /// The first bytes of the connection are a TLS handshake.
-    TlsOnPlainPort,
-    /// The peer closed the connection (a partial last line is dropped).
-    Eof,
-    Failed(io::Error),
-}
+// A TLS stream's readiness is not the socket's (rustls may hold plaintext
+// already, or need more records for any).
+impl<S> ReadReady for tokio_rustls::server::TlsStream<S> {}
 
 /// Splits a byte stream into lines of at most `max` bytes.
-pub struct FrameReader<R> {
-    inner: R,
+pub struct FrameReader {
     /// Present only while unconsumed bytes are buffered.
     buf: Option<BytesMut>,
     max: usize,
@@ -79,10 +56,9 @@ pub struct FrameReader<R> {
     check_tls: bool,
 }
 
-impl<R: ReadSide> FrameReader<R> {
-    pub fn new(inner: R, max: usize, check_tls: bool) -> Self {
+impl FrameReader {
+    pub fn new(max: usize, check_tls: bool) -> Self {
         FrameReader {
-            inner,
             buf: None,
             max,
             discarding: false,
@@ -91,55 +67,83 @@ impl<R: ReadSide> FrameReader<R> {
         }
     }
 
-    /// Reads the next event. Cancel-safe: bytes already read stay buffered.
-    pub async fn next(&mut self) -> ReadEvent {
+    /// Reads the next event from `io`.
+    pub async fn next<R: AsyncRead + ReadReady + Unpin>(&mut self, io: &mut R) -> ReadEvent {
+        std::future::poll_fn(|cx| self.poll_next(io, cx)).await
+    }
+
+    /// Reads the next event from `io`. Bytes read stay buffered across
+    /// `Pending`; an empty buffer is never kept.
+    pub fn poll_next<R: AsyncRead + ReadReady + Unpin>(
+        &mut self,
+        io: &mut R,
+        cx: &mut Context<'_>,
+    ) -> Poll<ReadEvent> {
         loop {
             if let Some(event) = self.take_line() {
-                return event;
+                return Poll::Ready(event);
             }
-            // An idle connection holds no buffer: wait for input first.
-            let ready = match self.buf {
-                Some(_) => Ok(true),
-                None => self.inner.ready().await,
-            };
-            let read = match ready {
-                Ok(true) => {
-                    let buf = self
-                        .buf
-                        .get_or_insert_with(|| BytesMut::with_capacity(READ_CHUNK));
-                    buf.reserve(READ_CHUNK);
-                    self.inner.read_buf(buf).await
-                }
-                Ok(false) => {
-                    let mut first = [0u8; 1];
-                    let read = self.inner.read(&mut first).await;
-                    // Kept before any other await, so cancelling loses nothing.
-                    if let Ok(1) = read {
-                        let mut buf = BytesMut::with_capacity(READ_CHUNK);
-                        buf.extend_from_slice(&first);
-                        self.buf = Some(buf);
+            if self.buf.is_none() {
+                // An idle connection holds no buffer: wait for input first.
+                match ready!(io.poll_read_ready(cx)) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let mut first = [0u8; 1];
+                        let mut read = ReadBuf::new(&mut first);
+                        match ready!(Pin::new(&mut *io).poll_read(cx, &mut read)) {
+                            Err(e) => return Poll::Ready(ReadEvent::Failed(e)),
+                            Ok(()) if read.filled().is_empty() => {
+                                return Poll::Ready(ReadEvent::Eof)
+                            }
+                            Ok(()) => {
+                                let mut buf = BytesMut::with_capacity(READ_CHUNK);
+                                buf.extend_from_slice(read.filled());
+                                self.buf = Some(buf);
+                                if let Some(event) = self.check_first_bytes() {
+                                    return Poll::Ready(event);
+                                }
+                                continue;
+                            }
+                        }
                     }
-                    read
+                    Err(e) => return Poll::Ready(ReadEvent::Failed(e)),
                 }
-                Err(e) => Err(e),
-            };
-            match read {
-                Ok(0) => {
-                    self.buf = None;
-                    return ReadEvent::Eof;
-                }
-                Ok(_) => {
-                    if std::mem::take(&mut self.fresh)
-                        && self.check_tls
-                        && self.buf.as_ref().and_then(|b| b.first()) == Some(&0x16)
-                    {
+            }
+            let buf = self
+                .buf
+                .get_or_insert_with(|| BytesMut::with_capacity(READ_CHUNK));
+            buf.reserve(READ_CHUNK);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut *io), cx, buf) {
+                Poll::Pending => {
+                    if buf.is_empty() {
                         self.buf = None;
-                        return ReadEvent::TlsOnPlainPort;
+                    }
+                    return Poll::Pending;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(ReadEvent::Failed(e)),
+                Poll::Ready(Ok(0)) => {
+                    self.buf = None;
+                    return Poll::Ready(ReadEvent::Eof);
+                }
+                Poll::Ready(Ok(_)) => {
+                    if let Some(event) = self.check_first_bytes() {
+                        return Poll::Ready(event);
                     }
                 }
-                Err(e) => return ReadEvent::Failed(e),
             }
         }
+    }
+
+    /// A TLS handshake on the plaintext port, seen in its first byte.
+    fn check_first_bytes(&mut self) -> Option<ReadEvent> {
+        if std::mem::take(&mut self.fresh)
+            && self.check_tls
+            && self.buf.as_ref().and_then(|b| b.first()) == Some(&0x16)
+        {
+            self.buf = None;
+            return Some(ReadEvent::TlsOnPlainPort);
+        }
+        None
     }
 
     /// Takes one complete line out of the buffer, if there is one.
@@ -185,88 +189,52 @@ impl<R: ReadSide> FrameReader<R> {
     }
 }
 
-/// Drains a session's queue into a stream, writing whatever is waiting in
-/// one `write`. Ends when the session closes: then the rest of the queue
-/// (unless the client was too slow to read it), including replies the
-/// session sends until it has ended, and a `bye` are flushed within
-/// [`LINGER`], and the stream is shut down.
-pub async fn run_writer<W: AsyncWrite + Unpin + Send>(
-    mut writer: W,
-    mut queue: OutboxReceiver,
-    closer: Arc<Closer>,
-) {
-    // Bytes taken from the queue but not yet written (a batch interrupted
-    // by the close); flushed in the closing phase.
-    let mut pending = BytesMut::new();
-    loop {
-        // Allocated per burst and dropped after it: idle connections hold
-        // no batch memory.
-        let mut batch: Vec<Payload> = Vec::new();
-        let more = tokio::select! {
-            biased;
-            more = queue.recv_batch(&mut batch, MAX_BATCH_BYTES) => more,
-            _ = closer.closed() => false,
-        };
-        if !more {
-            break;
-        }
-        let write = if batch.len() == 1 {
-            // The common quiet case: one frame, written without copying.
-            let mut one = batch.pop().expect("one frame").line().clone();
-            tokio::select! {
-                r = write_buf(&mut writer, &mut one) => r,
-                _ = closer.closed() => { pending.extend_from_slice(&one); break }
-            }
-        } else {
-            pending.reserve(batch.iter().map(Payload::len).sum());
-            for payload in batch.drain(..) {
-                pending.extend_from_slice(payload.line());
-            }
-            let result = tokio::select! {
-                r = write_buf(&mut writer, &mut pending) => r,
-                _ = closer.closed() => break,
-            };
-            pending = BytesMut::new();
-            result
-        };
-        if write.is_err() {
-            // The peer is gone; the reader sees it too and ends the session.
-            closer.close(ErrorCode::QUIT, "connection lost");
-            return;
-        }
-    }
-    let reason = closer.reason();
-    let deadline = tokio::time::Instant::now() + LINGER;
-    if reason.code != ErrorCode::SLOW_CONSUMER {
-        let mut rest = Vec::new();
-        let _ =
-            tokio::time::timeout_at(deadline - LINGER / 2, queue.drain_until_released(&mut rest))
-                .await;
-        queue.try_recv_batch(&mut rest, usize::MAX);
-        for payload in rest {
-            pending.extend_from_slice(payload.line());
-        }
-    }
-    let _ = tokio::time::timeout_at(deadline, async {
-        pending.extend_from_slice(
-            Payload::encode(&ServerFrame::Bye {
-                code: reason.code,
-                reason: reason.reason,
-            })
-            .line(),
-        );
-        write_buf(&mut writer, &mut pending).await?;
-        writer.shutdown().await
-    })
-    .await;
+/// A stream session's connection: the socket, the reader and the writer,
+/// all polled by the session's one task.
+pub struct StreamConnection<S> {
+    io: S,
+    reader: FrameReader,
+    out: Outgoing,
 }
 
-/// Writes all of `buf` (advancing it, so progress survives cancellation) and
-/// flushes (which TLS needs).
-async fn write_buf<W: AsyncWrite + Unpin, B: bytes::Buf>(
-    writer: &mut W,
-    buf: &mut B,
-) -> io::Result<()> {
-    writer.write_all_buf(buf).await?;
-    writer.flush().await
+impl<S> StreamConnection<S>
+where
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send,
+{
+    /// `check_tls`: report a TLS handshake on a plaintext port.
+    pub fn new(
+        io: S,
+        queue: OutboxReceiver,
+        closer: Arc<Closer>,
+        max_frame_bytes: usize,
+        check_tls: bool,
+    ) -> Self {
+        StreamConnection {
+            io,
+            reader: FrameReader::new(max_frame_bytes, check_tls),
+            out: Outgoing::new(queue, closer),
+        }
+    }
+
+    /// Flushes the rest and the goodbye, and closes (see [`Outgoing::finish`]).
+    pub async fn finish(self) {
+        let StreamConnection { mut io, out, .. } = self;
+        out.finish(&mut io).await
+    }
+}
+
+impl<S> Connection for StreamConnection<S>
+where
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send,
+{
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<ReadEvent> {
+        if self.out.poll_write(&mut self.io, cx).is_ready() {
+            return Poll::Ready(ReadEvent::Failed(io::ErrorKind::BrokenPipe.into()));
+        }
+        self.reader.poll_next(&mut self.io, cx)
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.out.poll_write(&mut self.io, cx)
+    }
 }

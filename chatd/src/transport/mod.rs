@@ -7,10 +7,12 @@
 //! * [`tls`]: the server certificate, its reload, `chatd gen-cert`;
 //! * [`framing`]: bytes ⇄ newline-delimited frames on a stream;
 //! * [`web`]: the browser app over HTTP(S) and the `/ws` upgrade;
-//! * [`websocket`]: one frame per WebSocket text message.
+//! * [`websocket`]: one frame per WebSocket text message;
+//! * [`writer`]: the writer every transport shares (batches, goodbye).
 
 pub mod framing;
 pub mod tcp;
 pub mod tls;
 pub mod web;
 pub mod websocket;
+pub mod writer;

@@ -335,7 +335,7 @@ async fn upgrade(
         .read_buffer_size(crate::transport::websocket::READ_BUFFER_BYTES)
         // Frames queued between two flushes go out in one write (see
         // `run_writer`'s batches).
-        .write_buffer_size(crate::transport::websocket::MAX_BATCH_BYTES)
+        .write_buffer_size(super::writer::MAX_BATCH_BYTES)
         .on_failed_upgrade(move |e| tracing::info!(%addr, error = %e, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| {
             let tracker = shared.tracker.clone();

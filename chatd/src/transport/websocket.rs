@@ -2,32 +2,27 @@
 //! without the newline) per text message, through the same session code as
 //! every other connection.
 //!
-//! [`WsFrames`] is the session's [`FrameSource`]; [`run_writer`] drains the
-//! session's queue like [`crate::transport::framing::run_writer`] does for streams, with
-//! the same slow-consumer and goodbye semantics. Message size is bounded by
-//! tungstenite before a payload is buffered (`max_message_size` and
-//! `max_frame_size` are set to `limits.max_frame_bytes` at the upgrade).
+//! [`WsConnection`] is the session's [`Connection`]: tungstenite's protocol
+//! engine, read and written by the session's one task without splitting
+//! the socket, and the writer every transport shares. Message size is
+//! bounded by tungstenite before a payload is buffered (`max_message_size`
+//! and `max_frame_size` are set to `limits.max_frame_bytes` at the upgrade).
 
-use std::collections::VecDeque;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use chat_api::{ApiError, ErrorCode, Payload, ServerFrame, Transport};
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{Sink, Stream};
 use tokio_tungstenite::tungstenite;
 
-use crate::closer::Closer;
+use super::writer::{FrameSink, Outgoing, Unsent};
 use crate::hub::Peer;
-use crate::outbox::OutboxReceiver;
-use crate::session::{self, ConnectionSlot, FrameSource, Shared};
-use crate::transport::framing::{ReadEvent, LINGER};
-
-/// Most bytes of queued frames handed to the socket before one flush.
-pub(crate) const MAX_BATCH_BYTES: usize = 64 * 1024;
+use crate::session::{self, Connection, ConnectionSlot, ReadEvent, Shared};
 
 /// tungstenite's read buffer per connection (it reads at most this much
 /// per system call; a message's payload gets room of its own).
@@ -52,7 +47,6 @@ pub async fn run_session(
     encrypted: bool,
     token: Option<String>,
 ) {
-    let (sink, stream) = socket.split();
     let (peer, queue) = session::new_peer(&shared, Some(addr), Transport::WebSocket);
     if encrypted {
         peer.mark_encrypted();
@@ -60,68 +54,81 @@ pub async fn run_session(
     if let Some(token) = token {
         peer.set_transport_token(&token);
     }
-    shared
-        .tracker
-        .spawn(run_writer(sink, queue, peer.closer.clone()));
-    let mut frames = WsFrames {
-        stream,
-        peer: peer.clone(),
+    let mut conn = WsConnection {
+        socket: WsSocket {
+            socket,
+            close_sent: false,
+        },
+        out: Outgoing::new(queue, peer.closer.clone()),
+        peer: Some(peer.clone()),
         max_frame_bytes: shared.limits().max_frame_bytes,
         oversized: false,
     };
-    session::run(shared, peer, &mut frames).await;
+    session::run(shared, peer, &mut conn).await;
     drop(slot);
+    // Boxed: closing is rare, and its timers must not weigh on idle sessions.
+    Box::pin(conn.finish()).await;
 }
 
-/// Inbound frames of one WebSocket session.
-pub struct WsFrames {
-    stream: SplitStream<WebSocket>,
+/// The socket, as the shared writer sees it.
+struct WsSocket {
+    socket: WebSocket,
+    /// The close frame has been handed to tungstenite.
+    close_sent: bool,
+}
+
+/// One WebSocket session's connection.
+pub struct WsConnection {
+    socket: WsSocket,
+    out: Outgoing,
     /// For replies the transport itself owes (a binary message), and to end
-    /// the session when the socket can no longer be read.
-    peer: Arc<Peer>,
+    /// the session when the socket can no longer be read. Let go before the
+    /// goodbye, which waits for the session to release its queue.
+    peer: Option<Arc<Peer>>,
     max_frame_bytes: usize,
     /// A message was too large: the socket cannot be read any further.
     oversized: bool,
 }
 
-impl FrameSource for WsFrames {
-    // Cancel-safe: the only await is the stream's `next`, which keeps
-    // partial messages inside tungstenite.
-    async fn next_event(&mut self) -> ReadEvent {
-        if self.oversized {
-            // The session has queued its `frame_too_large` error by now;
-            // closing after it keeps the error ahead of the `bye`.
-            self.peer.closer.close(
-                ErrorCode::FRAME_TOO_LARGE,
-                format!(
-                    "a WebSocket message was longer than the server's {} bytes",
-                    self.max_frame_bytes
-                ),
-            );
-            return ReadEvent::Eof;
-        }
-        loop {
-            match self.stream.next().await {
-                None | Some(Ok(Message::Close(_))) => return ReadEvent::Eof,
-                Some(Ok(Message::Text(text))) => return ReadEvent::Frame(Bytes::from(text)),
-                Some(Ok(Message::Binary(_))) => {
-                    self.peer.deliver(Payload::encode(&ServerFrame::error(
-                        None,
-                        &ApiError::new(
-                            ErrorCode::MALFORMED_FRAME,
-                            "binary WebSocket messages are not frames; send each JSON frame as one text message",
-                        ),
-                    )));
-                }
-                // tungstenite answers pings itself.
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
-                Some(Err(error)) => return self.on_error(error),
+impl WsConnection {
+    async fn finish(self) {
+        let WsConnection {
+            mut socket,
+            out,
+            peer,
+            ..
+        } = self;
+        // The goodbye waits until the session has let go of its queue.
+        drop(peer);
+        out.finish(&mut socket).await
+    }
+
+    fn peer(&self) -> &Arc<Peer> {
+        self.peer
+            .as_ref()
+            .expect("the peer is kept while the session runs")
+    }
+
+    fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Option<ReadEvent> {
+        match message {
+            None | Some(Ok(Message::Close(_))) => Some(ReadEvent::Eof),
+            Some(Ok(Message::Text(text))) => Some(ReadEvent::Frame(Bytes::from(text))),
+            Some(Ok(Message::Binary(_))) => {
+                self.peer().deliver(Payload::encode(&ServerFrame::error(
+                    None,
+                    &ApiError::new(
+                        ErrorCode::MALFORMED_FRAME,
+                        "binary WebSocket messages are not frames; send each JSON frame as one text message",
+                    ),
+                )));
+                None
             }
+            // tungstenite answers pings itself.
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+            Some(Err(error)) => Some(self.on_error(error)),
         }
     }
-}
 
-impl WsFrames {
     fn on_error(&mut self, error: axum::Error) -> ReadEvent {
         let error = error.into_inner();
         match error.downcast_ref::<tungstenite::Error>() {
@@ -136,14 +143,14 @@ impl WsFrames {
             // session ends with a `bye` naming the cause, and the close code
             // RFC 6455 gives it (1007, 1002), not as if the user quit.
             Some(tungstenite::Error::Utf8(_)) => {
-                self.peer.closer.close(
+                self.peer().closer.close(
                     ErrorCode::MALFORMED_FRAME,
                     "a WebSocket text message was not valid UTF-8",
                 );
                 ReadEvent::Eof
             }
             Some(tungstenite::Error::Protocol(violation)) => {
-                self.peer.closer.close(
+                self.peer().closer.close(
                     ErrorCode::PROTOCOL_ERROR,
                     format!("WebSocket protocol error: {violation}"),
                 );
@@ -154,87 +161,81 @@ impl WsFrames {
     }
 }
 
-/// Drains a session's queue into the socket, one text message per frame,
-/// flushing once per batch. Ends when the session closes: then the rest of
-/// the queue (unless the client was too slow to read it) and a `bye` are
-/// sent within [`LINGER`], followed by a close frame.
-pub async fn run_writer(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut queue: OutboxReceiver,
-    closer: Arc<Closer>,
-) {
-    // Frames taken from the queue and not yet handed to the socket; kept
-    // across a cancelled write so that the goodbye flush still sends them.
-    let mut unsent: VecDeque<Payload> = VecDeque::new();
-    loop {
-        // Allocated per burst and dropped after it: idle connections hold
-        // no batch memory.
-        let mut batch: Vec<Payload> = Vec::new();
-        let more = tokio::select! {
-            biased;
-            more = queue.recv_batch(&mut batch, MAX_BATCH_BYTES) => more,
-            _ = closer.closed() => false,
-        };
-        if !more {
-            break;
+impl Connection for WsConnection {
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<ReadEvent> {
+        if self.out.poll_write(&mut self.socket, cx).is_ready() {
+            return Poll::Ready(ReadEvent::Failed(io::ErrorKind::BrokenPipe.into()));
         }
-        unsent.extend(batch);
-        let write = async {
-            while let Some(next) = unsent.front() {
-                sink.feed(text(next)).await?;
-                unsent.pop_front();
+        if self.oversized {
+            // The session has queued its `frame_too_large` error by now;
+            // closing after it keeps the error ahead of the `bye`.
+            self.peer().closer.close(
+                ErrorCode::FRAME_TOO_LARGE,
+                format!(
+                    "a WebSocket message was longer than the server's {} bytes",
+                    self.max_frame_bytes
+                ),
+            );
+            return Poll::Ready(ReadEvent::Eof);
+        }
+        loop {
+            // Partial messages stay inside tungstenite across `Pending`.
+            let message = ready!(Pin::new(&mut self.socket.socket).poll_next(cx));
+            if let Some(event) = self.on_message(message) {
+                return Poll::Ready(event);
             }
-            sink.flush().await
-        };
-        let written = tokio::select! {
-            biased;
-            r = write => r,
-            _ = closer.closed() => break,
-        };
-        if written.is_err() {
-            // The peer is gone; the reader sees it too and ends the session.
-            closer.close(ErrorCode::QUIT, "connection lost");
-            return;
         }
     }
-    let reason = closer.reason();
-    let deadline = tokio::time::Instant::now() + LINGER;
-    let mut rest = Vec::new();
-    if reason.code != ErrorCode::SLOW_CONSUMER {
-        // Replies the session sends until it has ended come before `bye`.
-        let _ =
-            tokio::time::timeout_at(deadline - LINGER / 2, queue.drain_until_released(&mut rest))
-                .await;
-        queue.try_recv_batch(&mut rest, usize::MAX);
-    } else {
-        unsent.clear();
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.out.poll_write(&mut self.socket, cx)
     }
-    let _ = tokio::time::timeout_at(deadline, async {
-        for next in unsent.drain(..).chain(rest) {
-            sink.feed(text(&next)).await?;
+}
+
+/// One text message per frame, one flush per batch.
+impl FrameSink for WsSocket {
+    fn poll_send(&mut self, cx: &mut Context<'_>, unsent: &mut Unsent) -> Poll<io::Result<()>> {
+        let mut socket = Pin::new(&mut self.socket);
+        while let Some(next) = unsent.frames.front() {
+            ready!(socket.as_mut().poll_ready(cx)).map_err(io::Error::other)?;
+            let message = text(next);
+            unsent.frames.pop_front();
+            socket
+                .as_mut()
+                .start_send(message)
+                .map_err(io::Error::other)?;
         }
-        let close_code = match reason.code.as_str() {
-            "shutting_down" => CLOSE_GOING_AWAY,
-            "frame_too_large" => CLOSE_TOO_BIG,
-            "slow_consumer" | "handshake_timeout" | "kicked" => CLOSE_POLICY,
-            "malformed_frame" => CLOSE_INVALID_DATA,
-            "protocol_error" => CLOSE_PROTOCOL_ERROR,
-            _ => CLOSE_NORMAL,
-        };
-        let bye = Payload::encode(&ServerFrame::Bye {
-            code: reason.code.clone(),
-            reason: reason.reason,
-        });
-        sink.feed(text(&bye)).await?;
-        sink.send(Message::Close(Some(CloseFrame {
-            code: close_code,
-            // The close reason is limited to 123 bytes: the code fits.
-            reason: Utf8Bytes::from(reason.code.as_str()),
-        })))
-        .await?;
-        sink.close().await
-    })
-    .await;
+        socket.poll_flush(cx).map_err(io::Error::other)
+    }
+
+    fn poll_close(&mut self, cx: &mut Context<'_>, code: &ErrorCode) -> Poll<io::Result<()>> {
+        let mut socket = Pin::new(&mut self.socket);
+        if !self.close_sent {
+            ready!(socket.as_mut().poll_ready(cx)).map_err(io::Error::other)?;
+            socket
+                .as_mut()
+                .start_send(Message::Close(Some(CloseFrame {
+                    code: close_code(code),
+                    // The close reason is limited to 123 bytes: the code fits.
+                    reason: Utf8Bytes::from(code.as_str()),
+                })))
+                .map_err(io::Error::other)?;
+            self.close_sent = true;
+        }
+        socket.poll_close(cx).map_err(io::Error::other)
+    }
+}
+
+/// The close code RFC 6455 gives a session's end.
+fn close_code(code: &ErrorCode) -> u16 {
+    match code.as_str() {
+        "shutting_down" => CLOSE_GOING_AWAY,
+        "frame_too_large" => CLOSE_TOO_BIG,
+        "slow_consumer" | "handshake_timeout" | "kicked" => CLOSE_POLICY,
+        "malformed_frame" => CLOSE_INVALID_DATA,
+        "protocol_error" => CLOSE_PROTOCOL_ERROR,
+        _ => CLOSE_NORMAL,
+    }
 }
 
 /// A payload as a text message, without copying it.
