@@ -97,6 +97,7 @@ pub mod plugin;
 #[cfg(feature = "plugin")]
 pub mod plugin_abi;
 pub mod protocol;
+pub mod time;
 
 /// The former name of [`plugin`], kept so that `chat_api::handler::...`
 /// paths still compile.
@@ -122,3 +123,4 @@ pub use protocol::{
 pub use serde;
 /// The `serde_json` chatd is built with (see [`serde`]).
 pub use serde_json;
+pub use time::now_ms;

@@ -6,7 +6,9 @@
 //! * [`transport`]: the wire: accept loops, TLS, newline framing, the
 //!   browser app's HTTP(S) and WebSocket, and the one connection task that
 //!   reads a session's frames and writes its queue;
-//! * [`session`]: handshake, the frame loop, the core router;
+//! * [`session`]: handshake, the frame loop, login catch-up;
+//! * [`commands`]: the core commands, one function each;
+//! * [`shared`]: the state every session shares;
 //! * [`pipeline`]: the ordered plugins every frame passes through;
 //! * [`dynamic`]: loading third-party plugins from shared libraries;
 //! * [`hub`]: who is connected and where, and routing to recipients;
@@ -24,6 +26,7 @@
 pub mod admin;
 pub mod check;
 pub mod closer;
+pub mod commands;
 pub mod config;
 pub mod data_dir;
 pub mod dynamic;
@@ -38,6 +41,7 @@ pub mod reload;
 pub mod server;
 pub mod service;
 pub mod session;
+pub mod shared;
 pub mod stall_watch;
 pub mod transport;
 

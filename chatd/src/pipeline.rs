@@ -150,16 +150,6 @@ pub struct Stage {
     calls: Option<crate::metrics::PluginCalls>,
 }
 
-/// What became of a frame after the pipeline.
-pub enum Outcome {
-    /// Every handler passed it on: the core router handles it.
-    Continue,
-    /// A handler answered it.
-    Done,
-    /// A handler refused it (or failed): send this error.
-    Reject(ApiError),
-}
-
 /// The ordered handlers.
 #[derive(Default)]
 pub struct Pipeline {
@@ -309,7 +299,7 @@ impl Pipeline {
     }
 
     /// Passes a frame through every handler in order.
-    pub async fn process(&self, session: &dyn Session, frame: &mut Inbound) -> Outcome {
+    pub async fn process(&self, session: &dyn Session, frame: &mut Inbound) -> Verdict {
         for stage in &self.stages {
             let started = stage.calls.as_ref().map(|_| std::time::Instant::now());
             let result = self
@@ -321,19 +311,18 @@ impl Pipeline {
             }
             match result {
                 Ok(Ok(Verdict::Continue)) => continue,
-                Ok(Ok(Verdict::Done)) => return Outcome::Done,
-                Ok(Ok(Verdict::Reject(error))) => return Outcome::Reject(error),
+                Ok(Ok(verdict)) => return verdict,
                 Ok(Err(error)) => {
                     tracing::error!(plugin = %stage.name, session = session.id(), frame = %frame.kind, %error, "plugin failed");
-                    return Outcome::Reject(internal(&stage.name));
+                    return Verdict::Reject(internal(&stage.name));
                 }
                 Err(panic) => {
                     tracing::error!(plugin = %stage.name, session = session.id(), frame = %frame.kind, panic = %panic_message(&panic), "plugin panicked");
-                    return Outcome::Reject(internal(&stage.name));
+                    return Verdict::Reject(internal(&stage.name));
                 }
             }
         }
-        Outcome::Continue
+        Verdict::Continue
     }
 
     /// Runs every handler's session-start hook; the first failure ends the

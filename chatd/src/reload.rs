@@ -24,7 +24,7 @@ use chat_api::Reconfigured;
 
 use crate::config::{Config, PluginEntry};
 use crate::pipeline::PluginRegistry;
-use crate::session::Shared;
+use crate::shared::Shared;
 use crate::transport::tls::CertStore;
 
 /// What a server keeps to reload itself.

@@ -14,7 +14,7 @@ use crate::host::ServerHost;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineError, PluginRegistry};
-use crate::session::Shared;
+use crate::shared::Shared;
 use crate::transport::tcp::{accept_loop, Security};
 
 /// Why the server could not start.

@@ -1,26 +1,18 @@
-//! The session's side of history: sending through the message log, the
-//! `history`, `read` and `unread` frames, remembering an account's rooms,
-//! and the catch-up after a login or a resume.
+//! The session's side of logging in with history on: remembering an
+//! account's rooms, and the catch-up (missed messages, rejoined rooms)
+//! after a login or a resume, which must reach the client before anything
+//! live.
 
-use std::sync::Arc;
-
-use chat_api::names::{fold, validate_nick};
-use chat_api::{
-    ApiError, ClientFrame, ErrorCode, Inbound, Payload, Request, RequestId, ServerFrame,
-};
+use chat_api::names::fold;
+use chat_api::{ApiError, ClientFrame, Inbound, Payload, Request, RequestId, ServerFrame};
 
 use super::SessionTask;
-use crate::history::{
-    direct_conv, Ack, Cursor, Gap, History, LogCommand, LogEntry, UnreadQuery, BROADCAST_CONV,
-};
-use crate::hub::Accepted;
-use crate::metrics::Routed;
-use crate::pipeline::Outcome;
+use crate::commands::history::internal;
+use crate::history::{Gap, History, BROADCAST_CONV};
+use chat_api::Verdict;
 
 /// Messages per `missed` frame.
 const MISSED_PER_FRAME: usize = 100;
-/// Messages per `history` page when the client does not say.
-const DEFAULT_PAGE: u32 = 50;
 
 /// A frame that may log the session in, seen before the pipeline.
 pub(super) struct LoginRequest {
@@ -34,346 +26,7 @@ pub(super) struct LoginRequest {
     upper: u64,
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "history storage failed");
-    ApiError::new(
-        ErrorCode::INTERNAL,
-        "the message history could not be read or written; try again (the server's log says why)",
-    )
-}
-
-fn disabled() -> ApiError {
-    ApiError::new(
-        ErrorCode::FEATURE_DISABLED,
-        "this server keeps no history ([history] enabled = false)",
-    )
-}
-
-fn invalid(message: &str) -> ApiError {
-    ApiError::new(ErrorCode::INVALID_FRAME, message)
-}
-
 impl SessionTask {
-    fn history(&self) -> Result<&Arc<History>, ApiError> {
-        self.shared.history.as_ref().ok_or_else(disabled)
-    }
-
-    fn account_key(&self) -> Result<String, ApiError> {
-        self.peer()
-            .identity()
-            .and_then(|i| i.account.as_deref().map(fold))
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::ACCOUNT_REQUIRED,
-                    "read markers and unread counts belong to accounts; log in first",
-                )
-            })
-    }
-
-    /// `say` through the log: delivered at once, `sent` once stored.
-    pub(super) async fn say_logged(
-        &self,
-        history: &History,
-        id: Option<RequestId>,
-        room: &str,
-        text: &str,
-        changed: Option<String>,
-    ) -> Result<(Accepted, Option<String>), ApiError> {
-        let permit = history.reserve().await?;
-        let peer = self.peer().clone();
-        let mut target = None;
-        let accepted = self
-            .shared
-            .hub
-            .say(&peer, room, text, |message, room, accepted| {
-                target = message.room.clone();
-                permit.send(LogCommand::Store(
-                    LogEntry::new(message, room.key.clone()),
-                    Some(ack(&peer, id, accepted.recipients, changed, false)),
-                ));
-            })?;
-        Ok((self.routed(Routed::Room, accepted), target))
-    }
-
-    /// `msg` through the log; to an offline account it is kept for later.
-    /// Returns the recipient's nickname (or account name) as delivered.
-    pub(super) async fn direct_logged(
-        &self,
-        history: &History,
-        id: Option<RequestId>,
-        to: &str,
-        text: &str,
-        changed: Option<String>,
-    ) -> Result<(Accepted, Option<String>), ApiError> {
-        let peer = self.peer().clone();
-        let me = peer
-            .identity()
-            .ok_or_else(|| ApiError::new(ErrorCode::NICK_REQUIRED, "choose a nickname first"))?;
-        let my_key = history.party_key(peer.id, &me);
-        let permit = history.reserve().await?;
-        let mut delivered_to = None;
-        let online = self
-            .shared
-            .hub
-            .direct(&peer, to, text, |message, target, accepted| {
-                delivered_to = message.to.clone();
-                let their_key = target
-                    .identity()
-                    .map(|t| history.party_key(target.id, &t))
-                    .unwrap_or_else(|| fold(to));
-                let mut parties = Vec::new();
-                if me.account.is_some() {
-                    parties.push((my_key.clone(), message.to.clone().unwrap_or_default()));
-                }
-                if target.identity().is_some_and(|t| t.account.is_some()) {
-                    parties.push((their_key.clone(), message.from.clone()));
-                }
-                let entry = LogEntry {
-                    message,
-                    conv: direct_conv(&my_key, &their_key),
-                    pending_for: None,
-                    parties,
-                };
-                permit.send(LogCommand::Store(
-                    entry,
-                    Some(ack(&peer, id, accepted.recipients, changed.clone(), false)),
-                ));
-            });
-        let error = match online {
-            Ok(accepted) => return Ok((self.routed(Routed::Direct, accepted), delivered_to)),
-            Err(e) if e.code == ErrorCode::NO_SUCH_USER && validate_nick(to).is_ok() => e,
-            Err(e) => return Err(e),
-        };
-        // Not connected: an account gets it at its next login.
-        let their_key = fold(to);
-        let Some(name) = history
-            .store
-            .account_name(&their_key)
-            .await
-            .map_err(internal)?
-        else {
-            return Err(error);
-        };
-        let permit = history.reserve().await?;
-        let accepted = self
-            .shared
-            .hub
-            .direct_to_absent(&peer, &name, text, |message, _| {
-                let mut parties = vec![(their_key.clone(), message.from.clone())];
-                if me.account.is_some() {
-                    parties.push((my_key.clone(), name.clone()));
-                }
-                let entry = LogEntry {
-                    message,
-                    conv: direct_conv(&my_key, &their_key),
-                    pending_for: Some(their_key.clone()),
-                    parties,
-                };
-                permit.send(LogCommand::Store(
-                    entry,
-                    Some(ack(&peer, id, 0, changed, true)),
-                ));
-            })?;
-        Ok((self.routed(Routed::Direct, accepted), Some(name)))
-    }
-
-    /// `broadcast` through the log.
-    pub(super) async fn broadcast_logged(
-        &self,
-        history: &History,
-        id: Option<RequestId>,
-        text: &str,
-        changed: Option<String>,
-    ) -> Result<Accepted, ApiError> {
-        let permit = history.reserve().await?;
-        let peer = self.peer().clone();
-        let accepted = self
-            .shared
-            .hub
-            .broadcast(&peer, text, |message, accepted| {
-                permit.send(LogCommand::Store(
-                    LogEntry::new(message, BROADCAST_CONV.to_string()),
-                    Some(ack(&peer, id, accepted.recipients, changed, false)),
-                ));
-            })?;
-        Ok(self.routed(Routed::Broadcast, accepted))
-    }
-
-    /// The key of this session's direct conversation with `with`.
-    async fn direct_conv_with(&self, history: &History, with: &str) -> Result<String, ApiError> {
-        let me = self
-            .peer()
-            .identity()
-            .ok_or_else(|| ApiError::new(ErrorCode::NICK_REQUIRED, "choose a nickname first"))?;
-        let my_key = history.party_key(self.peer().id, &me);
-        let no_such_user = || {
-            ApiError::new(
-                ErrorCode::NO_SUCH_USER,
-                format!("nobody called '{with}' is connected or has an account"),
-            )
-        };
-        let their_key = match self.shared.hub.by_nick(with) {
-            Some(target) => {
-                let identity = target.identity().ok_or_else(no_such_user)?;
-                history.party_key(target.id, &identity)
-            }
-            None => {
-                let key = fold(with);
-                if validate_nick(with).is_err()
-                    || history
-                        .store
-                        .account_name(&key)
-                        .await
-                        .map_err(internal)?
-                        .is_none()
-                {
-                    return Err(no_such_user());
-                }
-                key
-            }
-        };
-        Ok(direct_conv(&my_key, &their_key))
-    }
-
-    /// The conversation a frame names with `room` or `with`, checking that
-    /// this session may read it.
-    async fn conversation(
-        &self,
-        history: &History,
-        room: &Option<String>,
-        with: &Option<String>,
-    ) -> Result<String, ApiError> {
-        match (room, with) {
-            (Some(room), None) => {
-                if !self.shared.hub.is_member(self.peer(), room) {
-                    return Err(ApiError::new(
-                        ErrorCode::NOT_IN_ROOM,
-                        format!("you are not in {room}; join it to read its history"),
-                    ));
-                }
-                Ok(fold(room))
-            }
-            (None, Some(with)) => self.direct_conv_with(history, with).await,
-            _ => Err(invalid(
-                "give exactly one of \"room\" (a room) or \"with\" (a direct conversation)",
-            )),
-        }
-    }
-
-    /// `history`: one page of a conversation.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn history_page(
-        &self,
-        id: Option<RequestId>,
-        room: Option<String>,
-        with: Option<String>,
-        before: Option<u64>,
-        after: Option<u64>,
-        limit: Option<u32>,
-        floor: Option<u64>,
-    ) -> Result<ServerFrame, ApiError> {
-        let history = self.history()?;
-        let cursor = match (before, after) {
-            (None, None) => Cursor::Latest,
-            (Some(id), None) => Cursor::Before(id),
-            (None, Some(id)) => Cursor::After(id),
-            (Some(_), Some(_)) => {
-                return Err(invalid("give at most one of \"before\" and \"after\""))
-            }
-        };
-        let max = history.config.max_page;
-        let limit = limit.unwrap_or(DEFAULT_PAGE.min(max));
-        if limit == 0 || limit > max {
-            return Err(invalid(&format!("\"limit\" must be between 1 and {max}")));
-        }
-        let conv = self.conversation(history, &room, &with).await?;
-        let page = history
-            .store
-            .page(&conv, cursor, limit, floor.unwrap_or(0))
-            .await
-            .map_err(internal)?;
-        Ok(ServerFrame::History {
-            id,
-            room,
-            with,
-            messages: page.messages,
-            more: page.more,
-        })
-    }
-
-    /// `read`: moves the account's marker forward.
-    pub(super) async fn mark_read(
-        &self,
-        room: Option<String>,
-        with: Option<String>,
-        msg_id: u64,
-    ) -> Result<(), ApiError> {
-        let history = self.history()?;
-        let account = self.account_key()?;
-        let conv = match (&room, &with) {
-            (Some(room), None) => fold(room),
-            _ => self.conversation(history, &room, &with).await?,
-        };
-        history
-            .store
-            .mark_read(&account, &conv, msg_id)
-            .await
-            .map_err(internal)
-    }
-
-    /// `unread`: the account's conversations and what is unread in each.
-    pub(super) async fn unread(&self, id: Option<RequestId>) -> Result<ServerFrame, ApiError> {
-        let history = self.history()?;
-        let account = self.account_key()?;
-        let mut queries: Vec<UnreadQuery> = Vec::new();
-        let mut rooms = self.shared.hub.rooms_of(self.peer());
-        for room in history
-            .store
-            .remembered_rooms(&account)
-            .await
-            .map_err(internal)?
-        {
-            if !rooms.iter().any(|r| r.eq_ignore_ascii_case(&room)) {
-                rooms.push(room);
-            }
-        }
-        for room in rooms {
-            let floor = history
-                .store
-                .member_floor(&fold(&room), &account)
-                .await
-                .map_err(internal)?;
-            if floor == u64::MAX {
-                continue;
-            }
-            queries.push(UnreadQuery {
-                conv: fold(&room),
-                room: Some(room),
-                with: None,
-                floor,
-            });
-        }
-        for (conv, peer) in history
-            .store
-            .direct_conversations(&account)
-            .await
-            .map_err(internal)?
-        {
-            queries.push(UnreadQuery {
-                conv,
-                room: None,
-                with: Some(peer),
-                floor: 0,
-            });
-        }
-        let conversations = history
-            .store
-            .unread(&account, &queries)
-            .await
-            .map_err(internal)?;
-        Ok(ServerFrame::Unread { id, conversations })
-    }
-
     /// Notes a frame that may log in, before the pipeline sees it.
     pub(super) fn login_request(&self, frame: &Inbound) -> Option<LoginRequest> {
         self.shared.history.as_ref()?;
@@ -405,7 +58,8 @@ impl SessionTask {
 
     /// Remembers the rooms the account joined and forgets those it left.
     pub(super) async fn remember_rooms(&self, before: Vec<String>) {
-        let (Some(history), Ok(account)) = (&self.shared.history, self.account_key()) else {
+        let (Some(history), Ok(account)) = (&self.shared.history, self.context().account_key())
+        else {
             return;
         };
         let after = self.shared.hub.memberships_of(self.peer());
@@ -453,7 +107,7 @@ impl SessionTask {
         login: &LoginRequest,
         account: &str,
     ) -> Result<Vec<Payload>, ApiError> {
-        let history = self.history()?.clone();
+        let history = self.context().history()?.clone();
         let key = fold(account);
         let remembered = history
             .store
@@ -513,7 +167,7 @@ impl SessionTask {
                 front.push(Payload::encode(&ServerFrame::Message(message)));
             }
         }
-        front.push(Payload::encode(&self.unread(None).await?));
+        front.push(Payload::encode(&self.context().unread(None).await?));
         Ok(front)
     }
 
@@ -573,7 +227,7 @@ impl SessionTask {
             request: Request::Core(ClientFrame::Join { room: room.clone() }),
         };
         let joined = match self.shared.pipeline.process(&self.view, &mut frame).await {
-            Outcome::Continue => match self.shared.hub.join(self.peer(), &room) {
+            Verdict::Continue => match self.shared.hub.join(self.peer(), &room) {
                 Ok((name, members)) => {
                     self.reply(&ServerFrame::Joined {
                         id: None,
@@ -585,8 +239,8 @@ impl SessionTask {
                 }
                 Err(_) => false,
             },
-            Outcome::Done => self.shared.hub.is_member(self.peer(), &room),
-            Outcome::Reject(_) => false,
+            Verdict::Done => self.shared.hub.is_member(self.peer(), &room),
+            Verdict::Reject(_) => false,
         };
         if !joined {
             tracing::debug!(%account, %room, "a remembered room cannot be joined again; forgotten");
@@ -594,21 +248,5 @@ impl SessionTask {
                 tracing::warn!(error = %e, "cannot forget a room");
             }
         }
-    }
-}
-
-fn ack(
-    peer: &Arc<crate::hub::Peer>,
-    id: Option<RequestId>,
-    recipients: usize,
-    text: Option<String>,
-    stored: bool,
-) -> Ack {
-    Ack {
-        peer: peer.clone(),
-        id,
-        recipients,
-        text,
-        stored,
     }
 }

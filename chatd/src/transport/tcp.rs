@@ -16,7 +16,8 @@ use tokio_rustls::TlsAcceptor;
 
 use super::framing::{ReadReady, StreamConnection};
 use crate::metrics::Listener;
-use crate::session::{self, Shared};
+use crate::session;
+use crate::shared::{ConnectionSlot, Shared};
 
 /// Longest pause between accepts while the process is out of descriptors.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -125,7 +126,7 @@ fn serve_connection(
 /// it moves into (1.3 KB twice for TLS).
 fn serve_stream<S>(
     shared: Arc<Shared>,
-    slot: session::ConnectionSlot,
+    slot: ConnectionSlot,
     io: S,
     addr: SocketAddr,
     transport: Transport,

@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::session::{ConnectionSlot, Shared};
+use crate::shared::{ConnectionSlot, Shared};
 use crate::transport::tcp::{accept_each, configure_socket};
 
 /// The page may run only its own scripts and styles, talk only to its own

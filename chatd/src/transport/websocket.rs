@@ -22,7 +22,8 @@ use tokio_tungstenite::tungstenite;
 
 use super::writer::{FrameSink, Outgoing, Unsent};
 use crate::hub::Peer;
-use crate::session::{self, Connection, ConnectionSlot, ReadEvent, Shared};
+use crate::session::{self, Connection, ReadEvent};
+use crate::shared::{ConnectionSlot, Shared};
 
 /// tungstenite's read buffer per connection (it reads at most this much
 /// per system call; a message's payload gets room of its own).
@@ -39,14 +40,16 @@ const CLOSE_TOO_BIG: u16 = 1009;
 /// Runs one WebSocket session until it ends; `slot` is held throughout.
 /// `encrypted` tells whether it came over HTTPS; `token` is the resume token
 /// of the upgrade's cookie, used by a `resume` frame without `token`.
-pub async fn run_session(
+/// Not an `async fn`: its future holds the socket once, inside the
+/// connection (an `async fn` would keep its argument beside it).
+pub fn run_session(
     shared: Arc<Shared>,
     slot: ConnectionSlot,
     socket: WebSocket,
     addr: SocketAddr,
     encrypted: bool,
     token: Option<String>,
-) {
+) -> impl std::future::Future<Output = ()> + Send {
     let (peer, queue) = session::new_peer(&shared, Some(addr), Transport::WebSocket);
     if encrypted {
         peer.mark_encrypted();
@@ -64,10 +67,13 @@ pub async fn run_session(
         max_frame_bytes: shared.limits().max_frame_bytes,
         oversized: false,
     };
-    session::run(shared, peer, &mut conn).await;
-    drop(slot);
-    // Boxed: closing is rare, and its timers must not weigh on idle sessions.
-    Box::pin(conn.finish()).await;
+    async move {
+        session::run(shared, peer, &mut conn).await;
+        drop(slot);
+        // Boxed: closing is rare, and its timers must not weigh on idle
+        // sessions.
+        Box::pin(conn.finish()).await;
+    }
 }
 
 /// The socket, as the shared writer sees it.
