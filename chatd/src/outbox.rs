@@ -349,6 +349,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_idle_queue_holds_no_memory() {
+        let (tx, mut rx) = outbox(8, 1000);
+        for _ in 0..3 {
+            tx.push(frame(3)).unwrap();
+        }
+        let mut batch = Vec::new();
+        assert!(rx.recv_batch(&mut batch, 1000).await);
+        let waker = futures_util::task::noop_waker();
+        let pending = rx.poll_recv_batch(&mut Context::from_waker(&waker), &mut batch, 1000);
+        assert!(pending.is_pending(), "nothing is waiting");
+        let capacity = tx.inner.state.lock().unwrap().queue.capacity();
+        assert_eq!(
+            capacity, 0,
+            "the writer went idle: the queue's slots are freed"
+        );
+    }
+
+    #[tokio::test]
     async fn a_waiting_writer_is_woken() {
         let (tx, mut rx) = outbox(8, 1000);
         let writer = tokio::spawn(async move {

@@ -1,5 +1,5 @@
 //! One client session, from handshake to goodbye: reads frames, passes them
-//! through the pipeline, lets the core router act on what is left, and cleans
+//! through the pipeline, lets the core commands act on what is left, and cleans
 //! up. Transport-independent: it reads from a [`Connection`] and writes to
 //! the peer's queue, which the same connection drains to the socket while
 //! the session waits or works (one task per connection).

@@ -338,11 +338,14 @@ async fn upgrade(
         .write_buffer_size(super::writer::MAX_BATCH_BYTES)
         .on_failed_upgrade(move |e| tracing::info!(%addr, error = %e, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| {
+            // A task of its own, tracked so that shutdown waits for the
+            // session's goodbye: axum's upgrade task, which keeps the
+            // upgrade's state beside the future it awaits, ends at once.
             let tracker = shared.tracker.clone();
-            // Tracked so that shutdown waits for the session's goodbye.
-            tracker.track_future(crate::transport::websocket::run_session(
+            tracker.spawn(super::websocket::run_session(
                 shared, slot, socket, addr, encrypted, token,
-            ))
+            ));
+            std::future::ready(())
         })
 }
 
