@@ -93,6 +93,7 @@ pub use chat_protocol::{accounts, files, names, payload, protocol, rooms};
 pub use plugin as handler;
 
 pub use async_trait::async_trait;
+pub use chat_protocol::now_ms;
 /// The `serde` chatd is built with. Shared-library plugins derive through it
 /// (`#[serde(crate = "chat_api::serde")]`) so that they depend on `chat-api`
 /// alone and cannot pull in a different version.

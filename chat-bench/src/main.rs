@@ -20,6 +20,7 @@ mod fanout;
 mod history;
 mod logins;
 mod pingpong;
+mod relay;
 mod report;
 mod server;
 mod threads;
@@ -50,10 +51,18 @@ enum Workload {
     ThreadCost(threads::Args),
     /// The message log: write rate, page latency, bytes per message.
     History(history::Args),
+    /// The relay floor `pingpong --floor` starts (prints its address).
+    #[command(hide = true)]
+    RelayFloor(relay::Args),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let cli = match cli.workload {
+        // Runs on a runtime built as chatd builds its own.
+        Workload::RelayFloor(args) => return relay::run(args),
+        workload => Cli { workload },
+    };
     let threads = match &cli.workload {
         Workload::Fanout(a) => a.target.client_threads,
         Workload::Conns(a) => a.target.client_threads,
@@ -62,6 +71,7 @@ fn main() -> anyhow::Result<()> {
         Workload::Transfer(a) => a.target.client_threads,
         Workload::ThreadCost(_) => 1,
         Workload::History(a) => a.target.client_threads,
+        Workload::RelayFloor(_) => unreachable!("handled above"),
     };
     let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -82,6 +92,7 @@ fn main() -> anyhow::Result<()> {
             Workload::Logins(args) => logins::run(args).await,
             Workload::Transfer(args) => transfer::run(args).await,
             Workload::ThreadCost(args) => threads::run(args).await,
+            Workload::RelayFloor(_) => unreachable!("handled above"),
         }
     })
 }

@@ -1,5 +1,5 @@
 //! `pingpong`: two clients bounce a direct message back and forth; the
-//! round-trip time distribution is the server's latency floor.
+//! round-trip time distribution, beside the floor for the same path.
 
 use std::time::{Duration, Instant};
 
@@ -18,17 +18,73 @@ pub struct Args {
     /// Round trips to measure (after 200 warm-up ones).
     #[arg(long, default_value_t = 20_000)]
     pub count: usize,
-    /// Also measure the floor: the same message bounced over plain loopback
-    /// TCP between two blocking threads, without chatd. chatd's round trip
-    /// crosses loopback four times, the floor's twice.
+    /// Also measure the floor for the same path, in the same run: a minimal
+    /// relay (`relay-floor`: parse, route, encode once, write to the
+    /// recipient, ack the sender) on chatd's runtime setup and CPUs; and
+    /// plain loopback TCP between two blocking threads (the kernel alone).
     #[arg(long)]
     pub floor: bool,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !(args.floor && (args.target.tls || args.target.websocket)),
+        "--floor measures plaintext TCP only; run it without --tls and --websocket"
+    );
     let server = Server::start(&args.target)?;
-    let (mut a_read, mut a_write) = connect(&server.addr, "ping").await?;
-    let (mut b_read, mut b_write) = connect(&server.addr, "pong").await?;
+    let rtt = round_trips(&server.addr, args.count).await?;
+    println!(
+        "pingpong ({}): {} round trips: {}",
+        crate::server::transport_name(),
+        args.count,
+        report::describe(&rtt)
+    );
+    report::emit(json!({
+        "workload": "pingpong",
+        "transport": crate::server::transport_name(),
+        "round_trips": args.count,
+        "rtt": report::percentiles(&rtt),
+        "server": {"flavor": args.target.server_flavor, "threads": args.target.server_threads},
+    }));
+    if args.floor {
+        // The relay runs as chatd does: same runtime, same CPUs.
+        let relay = Relay::start(&args.target, server.pid)?;
+        let floor = round_trips(&relay.addr, args.count).await?;
+        let ratio =
+            |q: f64| rtt.value_at_quantile(q) as f64 / floor.value_at_quantile(q).max(1) as f64;
+        println!(
+            "  relay floor (same path, same runtime and CPUs{}): {}\n  chatd / floor: p50 {:.2}x, p99 {:.2}x",
+            relay.cpus.as_deref().map(|c| format!(", CPUs {c}")).unwrap_or_default(),
+            report::describe(&floor),
+            ratio(0.5),
+            ratio(0.99)
+        );
+        report::emit(json!({
+            "workload": "pingpong-floor",
+            "round_trips": args.count,
+            "rtt": report::percentiles(&floor),
+            "chatd_over_floor": {"p50": ratio(0.5), "p99": ratio(0.99)},
+        }));
+        drop(relay);
+        let loopback = tokio::task::spawn_blocking(move || tcp_floor(args.count)).await??;
+        println!(
+            "  plain loopback TCP echo between two threads (2 crossings): {}",
+            report::describe(&loopback)
+        );
+        report::emit(json!({
+            "workload": "pingpong-loopback",
+            "round_trips": args.count,
+            "rtt": report::percentiles(&loopback),
+        }));
+    }
+    Ok(())
+}
+
+/// `count` direct-message round trips (after 200 warm-up ones) between two
+/// clients of the server at `addr`.
+async fn round_trips(addr: &str, count: usize) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+    let (mut a_read, mut a_write) = connect(addr, "ping").await?;
+    let (mut b_read, mut b_write) = connect(addr, "pong").await?;
     // The echo side: every direct message goes straight back.
     let echo = tokio::spawn(async move {
         while let Some(line) = b_read.next_line().await? {
@@ -47,8 +103,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Ok::<_, anyhow::Error>(())
     });
     let mut rtt = report::histogram();
-    let started = Instant::now();
-    for i in 0..args.count + 200 {
+    for i in 0..count + 200 {
         let t0 = Instant::now();
         a_write
             .send(
@@ -69,33 +124,69 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             rtt.record(t0.elapsed().as_micros().max(1) as u64).ok();
         }
     }
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "pingpong ({}): {} round trips in {:.2}s: {}",
-        crate::server::transport_name(),
-        args.count,
-        secs,
-        report::describe(&rtt)
-    );
-    report::emit(json!({
-        "workload": "pingpong",
-        "transport": crate::server::transport_name(),
-        "round_trips": args.count,
-        "rtt": report::percentiles(&rtt),
-        "server": {"flavor": args.target.server_flavor, "threads": args.target.server_threads},
-    }));
     echo.abort();
-    if args.floor {
-        let floor = tokio::task::spawn_blocking(move || tcp_floor(args.count)).await??;
-        println!(
-            "  plain loopback TCP echo between two threads (2 crossings): {}",
-            report::describe(&floor)
-        );
-        report::emit(
-            json!({"workload": "pingpong-floor", "round_trips": args.count, "rtt": report::percentiles(&floor)}),
-        );
+    Ok(rtt)
+}
+
+/// The relay floor's process, stopped on drop.
+struct Relay {
+    addr: String,
+    /// The CPUs it was pinned to, when chatd was pinned.
+    cpus: Option<String>,
+    child: std::process::Child,
+}
+
+impl Relay {
+    fn start(target: &crate::server::Target, server_pid: Option<u32>) -> anyhow::Result<Relay> {
+        use std::io::BufRead;
+        let cpus = server_pid
+            .and_then(|pid| cpus_allowed(&pid.to_string()))
+            .filter(|theirs| cpus_allowed("self").as_ref() != Some(theirs));
+        let exe = std::env::current_exe()?;
+        let mut command = match &cpus {
+            Some(list) => {
+                let mut c = std::process::Command::new("taskset");
+                c.args(["-c", list]).arg(exe);
+                c
+            }
+            None => std::process::Command::new(exe),
+        };
+        let mut child = command
+            .args([
+                "relay-floor",
+                "--flavor",
+                &target.server_flavor,
+                "--threads",
+            ])
+            .arg(target.server_threads.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .context("cannot start the relay floor (is `taskset` installed?)")?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().context("no stdout")?).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("relay listening on ")
+            .with_context(|| format!("the relay floor said {line:?}"))?
+            .to_string();
+        Ok(Relay { addr, cpus, child })
     }
-    Ok(())
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A process's CPU list (`Cpus_allowed_list` in /proc/PID/status).
+fn cpus_allowed(pid: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .map(|v| v.trim().to_string())
 }
 
 /// Round trips of a small message between two blocking threads over

@@ -64,6 +64,7 @@ pub mod names;
 pub mod payload;
 pub mod protocol;
 pub mod rooms;
+pub mod time;
 
 pub use payload::Payload;
 pub use protocol::{
@@ -75,3 +76,4 @@ pub use protocol::{
 pub use serde;
 /// The `serde_json` frames are encoded with.
 pub use serde_json;
+pub use time::now_ms;

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
-use crate::session::Shared;
+use crate::shared::Shared;
 
 /// How long `/readyz` waits for the database before calling it unreachable.
 pub const DATABASE_PROBE_TIMEOUT: Duration = Duration::from_secs(2);

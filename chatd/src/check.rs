@@ -44,7 +44,7 @@ fn check_tls(config: &Config, problems: &mut Vec<String>) {
     let wanted = tls.listen.is_some() || config.web.tls;
     match (&tls.cert, &tls.key) {
         (Some(cert), Some(key)) if wanted => {
-            if let Err(e) = crate::tls::acceptor(cert, key) {
+            if let Err(e) = crate::transport::tls::acceptor(cert, key) {
                 problems.push(e.to_string());
             }
         }

@@ -3,11 +3,12 @@
 //! The chat daemon as a library, so that tests and benchmarks can run it
 //! in-process. Modules follow the flow of data:
 //!
-//! * [`listener`]: accept loops (plaintext and TLS), connection limits;
-//! * [`framing`]: bytes ⇄ frames, the per-connection writer task;
-//! * [`web`]: the browser app over HTTP(S) and the `/ws` upgrade;
-//! * [`websocket`]: the WebSocket transport (frame source and writer);
-//! * [`session`]: handshake, the frame loop, the core router;
+//! * [`transport`]: the wire: accept loops, TLS, newline framing, the
+//!   browser app's HTTP(S) and WebSocket, and the one connection task that
+//!   reads a session's frames and writes its queue;
+//! * [`session`]: handshake, the frame loop, login catch-up;
+//! * [`commands`]: the core commands, one function each;
+//! * [`shared`]: the state every session shares;
 //! * [`pipeline`]: the ordered plugins every frame passes through;
 //! * [`dynamic`]: loading third-party plugins from shared libraries;
 //! * [`hub`]: who is connected and where, and routing to recipients;
@@ -25,14 +26,13 @@
 pub mod admin;
 pub mod check;
 pub mod closer;
+pub mod commands;
 pub mod config;
 pub mod data_dir;
 pub mod dynamic;
-pub mod framing;
 pub mod history;
 pub mod host;
 pub mod hub;
-pub mod listener;
 pub mod message_ids;
 pub mod metrics;
 pub mod outbox;
@@ -41,11 +41,12 @@ pub mod reload;
 pub mod server;
 pub mod service;
 pub mod session;
+pub mod shared;
 pub mod stall_watch;
-pub mod tls;
-pub mod web;
-pub mod websocket;
+pub mod transport;
 
 pub use config::Config;
 pub use pipeline::PluginRegistry;
 pub use server::{start, start_with, RunningServer, StartError};
+/// Kept at the crate root for tools and tests that make certificates.
+pub use transport::tls;

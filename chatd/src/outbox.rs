@@ -9,7 +9,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
-use std::task::{Poll, Waker};
+use std::task::{Context, Poll, Waker};
 
 use chat_api::Payload;
 
@@ -201,22 +201,34 @@ impl OutboxReceiver {
     /// and its producer is gone. Cancel-safe: nothing is taken unless it
     /// returns.
     pub async fn recv_batch(&mut self, batch: &mut Vec<Payload>, max_bytes: usize) -> bool {
-        std::future::poll_fn(|cx| {
-            let mut state = self.inner.state.lock().unwrap();
-            if state.queue.is_empty() || state.held {
-                if !state.sender_alive {
-                    return Poll::Ready(false);
-                }
-                match &state.waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => state.waker = Some(cx.waker().clone()),
-                }
-                return Poll::Pending;
+        std::future::poll_fn(|cx| self.poll_recv_batch(cx, batch, max_bytes)).await
+    }
+
+    /// [`OutboxReceiver::recv_batch`] as a poll: `Pending` (with the
+    /// task's waker kept for the next push) while nothing may be taken.
+    pub fn poll_recv_batch(
+        &mut self,
+        cx: &mut Context<'_>,
+        batch: &mut impl Extend<Payload>,
+        max_bytes: usize,
+    ) -> Poll<bool> {
+        let mut state = self.inner.state.lock().unwrap();
+        if state.queue.is_empty() || state.held {
+            if !state.sender_alive {
+                return Poll::Ready(false);
             }
-            take(&mut state, batch, max_bytes);
-            Poll::Ready(true)
-        })
-        .await
+            if state.queue.is_empty() && state.queue.capacity() > 0 {
+                // The connection goes idle: it holds no queue memory.
+                state.queue = VecDeque::new();
+            }
+            match &state.waker {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                _ => state.waker = Some(cx.waker().clone()),
+            }
+            return Poll::Pending;
+        }
+        take(&mut state, batch, max_bytes);
+        Poll::Ready(true)
     }
 
     /// Moves every frame into `batch` until the producer is gone (the
@@ -224,13 +236,13 @@ impl OutboxReceiver {
     /// time limit: replies the session was still sending when it was told
     /// to close get out before the `bye`. Frames are in `batch` as soon as
     /// they are taken, so a timeout loses none of them.
-    pub async fn drain_until_released(&mut self, batch: &mut Vec<Payload>) {
-        while self.recv_batch(batch, usize::MAX).await {}
+    pub async fn drain_until_released(&mut self, batch: &mut impl Extend<Payload>) {
+        while std::future::poll_fn(|cx| self.poll_recv_batch(cx, batch, usize::MAX)).await {}
     }
 
     /// Moves up to `max_bytes` of waiting frames into `batch` without
     /// waiting; returns how many.
-    pub fn try_recv_batch(&mut self, batch: &mut Vec<Payload>, max_bytes: usize) -> usize {
+    pub fn try_recv_batch(&mut self, batch: &mut impl Extend<Payload>, max_bytes: usize) -> usize {
         let mut state = self.inner.state.lock().unwrap();
         take(&mut state, batch, max_bytes)
     }
@@ -238,7 +250,7 @@ impl OutboxReceiver {
 
 /// Takes frames from the front of `queue` while they fit in `max_bytes`
 /// (always at least one); gives the queue's memory back once it is empty.
-fn take(state: &mut State, batch: &mut Vec<Payload>, max_bytes: usize) -> usize {
+fn take(state: &mut State, batch: &mut impl Extend<Payload>, max_bytes: usize) -> usize {
     if state.held {
         return 0;
     }
@@ -251,7 +263,7 @@ fn take(state: &mut State, batch: &mut Vec<Payload>, max_bytes: usize) -> usize 
         }
         bytes += front.len();
         n += 1;
-        batch.push(queue.pop_front().expect("front exists"));
+        batch.extend(queue.pop_front());
     }
     if queue.is_empty() && queue.capacity() > 16 {
         *queue = VecDeque::new();
@@ -333,6 +345,24 @@ mod tests {
             writer.await.unwrap(),
             [1, 3, 4, 5, 2],
             "queued before, own replies, catch-up, then what others sent"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_idle_queue_holds_no_memory() {
+        let (tx, mut rx) = outbox(8, 1000);
+        for _ in 0..3 {
+            tx.push(frame(3)).unwrap();
+        }
+        let mut batch = Vec::new();
+        assert!(rx.recv_batch(&mut batch, 1000).await);
+        let waker = futures_util::task::noop_waker();
+        let pending = rx.poll_recv_batch(&mut Context::from_waker(&waker), &mut batch, 1000);
+        assert!(pending.is_pending(), "nothing is waiting");
+        let capacity = tx.inner.state.lock().unwrap().queue.capacity();
+        assert_eq!(
+            capacity, 0,
+            "the writer went idle: the queue's slots are freed"
         );
     }
 

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use chat_api::plugin_abi::panic_message;
 use chat_api::{
     ApiError, Delivery, ErrorCode, Inbound, MessageHandler, PluginConfig, PluginContext, Session,
     Verdict,
@@ -152,16 +153,6 @@ pub struct Stage {
     pub handler: Arc<dyn MessageHandler>,
     /// Its call counter and latency, when metrics are on.
     calls: Option<crate::metrics::PluginCalls>,
-}
-
-/// What became of a frame after the pipeline.
-pub enum Outcome {
-    /// Every handler passed it on: the core router handles it.
-    Continue,
-    /// A handler answered it.
-    Done,
-    /// A handler refused it (or failed): send this error.
-    Reject(ApiError),
 }
 
 /// The ordered handlers.
@@ -313,7 +304,7 @@ impl Pipeline {
     }
 
     /// Passes a frame through every handler in order.
-    pub async fn process(&self, session: &dyn Session, frame: &mut Inbound) -> Outcome {
+    pub async fn process(&self, session: &dyn Session, frame: &mut Inbound) -> Verdict {
         for stage in &self.stages {
             let started = stage.calls.as_ref().map(|_| std::time::Instant::now());
             let result = self
@@ -325,19 +316,18 @@ impl Pipeline {
             }
             match result {
                 Ok(Ok(Verdict::Continue)) => continue,
-                Ok(Ok(Verdict::Done)) => return Outcome::Done,
-                Ok(Ok(Verdict::Reject(error))) => return Outcome::Reject(error),
+                Ok(Ok(verdict)) => return verdict,
                 Ok(Err(error)) => {
                     tracing::error!(plugin = %stage.name, session = session.id(), frame = %frame.kind, %error, "plugin failed");
-                    return Outcome::Reject(internal(&stage.name));
+                    return Verdict::Reject(internal(&stage.name));
                 }
                 Err(panic) => {
-                    tracing::error!(plugin = %stage.name, session = session.id(), frame = %frame.kind, panic = %panic_message(&panic), "plugin panicked");
-                    return Outcome::Reject(internal(&stage.name));
+                    tracing::error!(plugin = %stage.name, session = session.id(), frame = %frame.kind, panic = %panic_message(&*panic), "plugin panicked");
+                    return Verdict::Reject(internal(&stage.name));
                 }
             }
         }
-        Outcome::Continue
+        Verdict::Continue
     }
 
     /// Runs every handler's session-start hook; the first failure ends the
@@ -354,7 +344,7 @@ impl Pipeline {
                     return Err(internal(&stage.name));
                 }
                 Err(panic) => {
-                    tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&panic), "plugin panicked at session start");
+                    tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&*panic), "plugin panicked at session start");
                     return Err(internal(&stage.name));
                 }
             }
@@ -369,7 +359,7 @@ impl Pipeline {
                 .guard(stage, stage.handler.on_session_end(session))
                 .await
             {
-                tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&panic), "plugin panicked at session end");
+                tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&*panic), "plugin panicked at session end");
             }
         }
     }
@@ -382,7 +372,7 @@ impl Pipeline {
                 .guard(stage, stage.handler.on_identity_change(session))
                 .await
             {
-                tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&panic), "plugin panicked on an identity change");
+                tracing::error!(plugin = %stage.name, session = session.id(), panic = %panic_message(&*panic), "plugin panicked on an identity change");
             }
         }
     }
@@ -395,7 +385,7 @@ impl Pipeline {
                 .guard(stage, stage.handler.on_delivered(session, delivery))
                 .await
             {
-                tracing::error!(plugin = %stage.name, session = session.id(), msg_id = delivery.msg_id, panic = %panic_message(&panic), "plugin panicked after a delivery");
+                tracing::error!(plugin = %stage.name, session = session.id(), msg_id = delivery.msg_id, panic = %panic_message(&*panic), "plugin panicked after a delivery");
             }
         }
     }
@@ -404,7 +394,7 @@ impl Pipeline {
     pub async fn shutdown(&self) {
         for stage in &self.stages {
             if let Err(panic) = self.guard(stage, stage.handler.on_shutdown()).await {
-                tracing::error!(plugin = %stage.name, panic = %panic_message(&panic), "plugin panicked at shutdown");
+                tracing::error!(plugin = %stage.name, panic = %panic_message(&*panic), "plugin panicked at shutdown");
             }
         }
     }
@@ -415,16 +405,6 @@ fn internal(plugin: &str) -> ApiError {
         ErrorCode::INTERNAL,
         format!("the server's '{plugin}' plugin failed on this request; it has been logged, try again later"),
     )
-}
-
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_string()
-    }
 }
 
 impl Pipeline {

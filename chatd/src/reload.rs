@@ -24,8 +24,8 @@ use chat_api::Reconfigured;
 
 use crate::config::{Config, PluginEntry};
 use crate::pipeline::PluginRegistry;
-use crate::session::Shared;
-use crate::tls::CertStore;
+use crate::shared::Shared;
+use crate::transport::tls::CertStore;
 
 /// What a server keeps to reload itself.
 pub(crate) struct ReloadState {
@@ -115,7 +115,8 @@ impl ReloadState {
             (Some(_), Some(cert), Some(key)) => {
                 let (cert, key) = (cert.clone(), key.clone());
                 let read = tokio::task::spawn_blocking(move || {
-                    crate::tls::load_certified_key(&cert, &key).map_err(|e| e.to_string())
+                    crate::transport::tls::load_certified_key(&cert, &key)
+                        .map_err(|e| e.to_string())
                 })
                 .await
                 .unwrap_or_else(|e| Err(format!("reading the certificate failed: {e}")));

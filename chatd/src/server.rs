@@ -12,10 +12,10 @@ use crate::config::Config;
 use crate::history::timed::TimedStore;
 use crate::host::ServerHost;
 use crate::hub::Hub;
-use crate::listener::{accept_loop, Security};
 use crate::metrics::Metrics;
 use crate::pipeline::{Pipeline, PipelineError, PluginRegistry};
-use crate::session::Shared;
+use crate::shared::Shared;
+use crate::transport::tcp::{accept_loop, Security};
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +27,7 @@ pub enum StartError {
         error: std::io::Error,
     },
     #[error(transparent)]
-    Tls(#[from] crate::tls::TlsError),
+    Tls(#[from] crate::transport::tls::TlsError),
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
     #[error(transparent)]
@@ -109,7 +109,7 @@ pub async fn start_with(
     // and HTTPS listeners, so that a reload renews both.
     let certs = match (&config.tls.cert, &config.tls.key) {
         (Some(cert), Some(key)) if config.tls.listen.is_some() || config.web.tls => {
-            Some(crate::tls::CertStore::load(cert, key)?)
+            Some(crate::transport::tls::CertStore::load(cert, key)?)
         }
         _ => None,
     };
@@ -243,7 +243,14 @@ pub async fn start_with(
         let server_names = config.web.server_names.clone();
         let shared2 = shared.clone();
         loops.push(tokio::spawn(async move {
-            crate::web::accept_loop(shared2, listener, web_acceptor, &origins, &server_names).await
+            crate::transport::web::accept_loop(
+                shared2,
+                listener,
+                web_acceptor,
+                &origins,
+                &server_names,
+            )
+            .await
         }));
     }
     let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());

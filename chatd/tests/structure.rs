@@ -19,3 +19,20 @@ fn the_server_modules_import_each_other_without_a_cycle() {
         );
     }
 }
+
+#[test]
+fn sessions_commands_and_the_hub_know_no_transport() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let graph = module_graph(&src);
+    assert!(
+        graph["transport"].contains("session"),
+        "the scan sees imports"
+    );
+    for module in ["session", "commands", "hub", "pipeline", "shared"] {
+        assert!(
+            !graph[module].contains("transport"),
+            "{module} imports crate::transport; it must stay independent of the wire \
+             (take a frame or a `session::Connection`, not a socket)"
+        );
+    }
+}

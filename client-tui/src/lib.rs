@@ -38,19 +38,14 @@ pub mod transfers;
 pub mod update;
 pub mod view;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use chat_client::ConnectOptions;
 
 use crate::settings::Settings;
 use crate::state::{ConvKind, Frontend, ServerInfo, State};
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use chat_protocol::now_ms;
 
 /// The initial state for `settings`: rooms to join are marked wanted, so the
 /// first connection's setup joins them, and the first one is shown.

@@ -20,7 +20,6 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use chat_api::names::{fold, validate_nick, validate_room};
 use chat_api::{
@@ -103,13 +102,7 @@ pub struct Accepted {
     pub recipients: usize,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+pub use chat_api::now_ms;
 
 /// Routing state shared by every session.
 pub struct Hub {
@@ -788,11 +781,10 @@ mod tests {
     use super::*;
     use crate::closer::Closer;
     use chat_api::Transport;
-    use tokio_util::sync::CancellationToken;
 
     fn peer(id: SessionId) -> (Arc<Peer>, crate::outbox::OutboxReceiver) {
         let (outbox, queue) = crate::outbox::outbox(64, 1 << 20);
-        let closer = Arc::new(Closer::new(CancellationToken::new()));
+        let closer = Arc::new(Closer::new());
         let peer = Arc::new(Peer::new(id, None, Transport::Tcp, outbox, closer));
         (peer, queue)
     }

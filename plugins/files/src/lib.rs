@@ -43,7 +43,6 @@ mod upload;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use chat_api::names::fold;
 use chat_api::{
@@ -379,8 +378,4 @@ pub(crate) fn reply<T: Serialize>(session: &dyn Session, frame: &T) {
     session.send(Payload::encode(frame));
 }
 
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub(crate) use chat_api::now_ms;

@@ -112,9 +112,7 @@ impl RoomsPlugin {
     }
 }
 
-fn now_ms() -> u64 {
-    u64::try_from(chatd_storage::now_ms()).unwrap_or(0)
-}
+use chat_api::now_ms;
 
 fn verdict(outcome: Outcome) -> HandlerResult {
     match outcome {

@@ -1,17 +1,23 @@
 //! Accept loops: one per listening socket. Each accepted connection gets its
 //! own task; the TLS handshake runs inside that task, never in the loop.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chat_api::{ErrorCode, Payload, ServerFrame, Transport};
+use futures_util::future::Either;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
+use super::framing::{ReadReady, StreamConnection};
 use crate::metrics::Listener;
-use crate::session::{self, Shared};
+use crate::session;
+use crate::shared::{ConnectionSlot, Shared};
 
 /// Longest pause between accepts while the process is out of descriptors.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -80,12 +86,14 @@ pub(crate) fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(24) | Some(23) | Some(105) | Some(12))
 }
 
-async fn serve_connection(
+/// Serves one accepted connection. Not an `async fn`, so that its future
+/// holds each branch's state once (see [`serve_stream`]).
+fn serve_connection(
     shared: Arc<Shared>,
     stream: TcpStream,
     addr: SocketAddr,
     security: Security,
-) {
+) -> impl Future<Output = ()> + Send {
     let Some(slot) = shared.admit() else {
         if let Some(metrics) = &shared.metrics {
             metrics.connection_refused(match security {
@@ -94,46 +102,74 @@ async fn serve_connection(
             });
         }
         refuse_full(&shared, stream, addr);
-        return;
+        return Either::Left(std::future::ready(()));
     };
     configure_socket(&stream, shared.limits().tcp_keepalive_secs);
-    match security {
-        Security::Plain => {
-            let (read, write) = stream.into_split();
-            session::run_stream(shared, slot, read, write, Some(addr), Transport::Tcp).await;
-        }
-        // Boxed: the TLS state is large, and a future is as large as its
-        // largest branch; plaintext connections must not pay for it.
-        Security::Tls(acceptor) => Box::pin(serve_tls(shared, slot, stream, addr, acceptor)).await,
+    Either::Right(match security {
+        Security::Plain => Either::Left(serve_stream(shared, slot, stream, addr, Transport::Tcp)),
+        // Both boxed, one after the other: plaintext connections must not
+        // pay for TLS, and an established TLS session must not keep the
+        // handshake's space.
+        Security::Tls(acceptor) => Either::Right(async move {
+            let handshake = Box::pin(tls_handshake(&shared, stream, addr, acceptor));
+            let Some(tls) = handshake.await else {
+                return;
+            };
+            Box::pin(serve_stream(shared, slot, tls, addr, Transport::Tls)).await
+        }),
+    })
+}
+
+/// Runs a session on a stream (TCP or TLS) in this one task, then says
+/// goodbye. Not an `async fn`: its future captures the connection once,
+/// where an `async fn` would keep its `io` argument beside the connection
+/// it moves into (1.3 KB twice for TLS).
+fn serve_stream<S>(
+    shared: Arc<Shared>,
+    slot: ConnectionSlot,
+    io: S,
+    addr: SocketAddr,
+    transport: Transport,
+) -> impl Future<Output = ()> + Send
+where
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send,
+{
+    let (peer, queue) = session::new_peer(&shared, Some(addr), transport);
+    let mut conn = StreamConnection::new(
+        io,
+        queue,
+        peer.closer.clone(),
+        shared.limits().max_frame_bytes,
+        transport == Transport::Tcp,
+    );
+    async move {
+        session::run(shared, peer, &mut conn).await;
+        drop(slot);
+        // Boxed: closing is rare, and its timers must not weigh on idle
+        // sessions.
+        Box::pin(conn.finish()).await
     }
 }
 
-async fn serve_tls(
-    shared: Arc<Shared>,
-    slot: session::ConnectionSlot,
+/// The TLS handshake, bounded by the handshake timeout; `None` if it failed.
+async fn tls_handshake(
+    shared: &Shared,
     stream: TcpStream,
     addr: SocketAddr,
     acceptor: TlsAcceptor,
-) {
+) -> Option<TlsStream<TcpStream>> {
     let timeout = shared.limits().handshake_timeout();
     let handshake = tokio::select! {
-        _ = shared.shutdown.cancelled() => return,
+        _ = shared.shutdown.cancelled() => return None,
         r = tokio::time::timeout(timeout, acceptor.accept(stream)) => r,
     };
     match handshake {
-        Ok(Ok(tls)) => {
-            let (read, write) = tokio::io::split(tls);
-            session::run_stream(shared, slot, read, write, Some(addr), Transport::Tls).await;
-        }
-        Ok(Err(e)) => {
-            tls_failed(&shared);
-            tracing::info!(%addr, error = %e, "TLS handshake failed")
-        }
-        Err(_) => {
-            tls_failed(&shared);
-            tracing::info!(%addr, "TLS handshake timed out")
-        }
+        Ok(Ok(tls)) => return Some(tls),
+        Ok(Err(e)) => tracing::info!(%addr, error = %e, "TLS handshake failed"),
+        Err(_) => tracing::info!(%addr, "TLS handshake timed out"),
     }
+    tls_failed(shared);
+    None
 }
 
 fn tls_failed(shared: &Shared) {

@@ -1,10 +1,10 @@
 //! The web listener: serves the browser app embedded in the binary,
-//! upgrades `/ws` to a WebSocket session (see [`crate::websocket`]), and
+//! upgrades `/ws` to a WebSocket session (see [`super::websocket`]), and
 //! keeps the app's resume token in an `HttpOnly` cookie (`/session`).
 //!
 //! HTTP and WebSocket framing come from hyper and tungstenite (through axum);
 //! this module only decides who may connect and what each path answers. The
-//! accept loop mirrors [`crate::listener`]: one task per connection, the TLS
+//! accept loop mirrors [`super::tcp`]: one task per connection, the TLS
 //! handshake inside that task, bounded by the handshake timeout.
 
 use std::net::SocketAddr;
@@ -24,8 +24,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::listener::{accept_each, configure_socket};
-use crate::session::{ConnectionSlot, Shared};
+use crate::shared::{ConnectionSlot, Shared};
+use crate::transport::tcp::{accept_each, configure_socket};
 
 /// The page may run only its own scripts and styles, talk only to its own
 /// origin, and be framed by nobody: injected markup can do nothing.
@@ -62,7 +62,7 @@ macro_rules! asset {
         Asset {
             path: concat!("/", $path),
             content_type: $type,
-            body: include_str!(concat!("../web/", $path)),
+            body: include_str!(concat!("../../web/", $path)),
         }
     };
 }
@@ -336,17 +336,20 @@ async fn upgrade(
         // tungstenite zero-fills its whole read buffer on every read, so
         // its 128 KiB default is resident for every idle connection; a
         // larger message grows it only while it is read.
-        .read_buffer_size(crate::websocket::READ_BUFFER_BYTES)
+        .read_buffer_size(crate::transport::websocket::READ_BUFFER_BYTES)
         // Frames queued between two flushes go out in one write (see
         // `run_writer`'s batches).
-        .write_buffer_size(crate::websocket::MAX_BATCH_BYTES)
+        .write_buffer_size(super::writer::MAX_BATCH_BYTES)
         .on_failed_upgrade(move |e| tracing::info!(%addr, error = %e, "WebSocket upgrade failed"))
         .on_upgrade(move |socket| {
+            // A task of its own, tracked so that shutdown waits for the
+            // session's goodbye: axum's upgrade task, which keeps the
+            // upgrade's state beside the future it awaits, ends at once.
             let tracker = shared.tracker.clone();
-            // Tracked so that shutdown waits for the session's goodbye.
-            tracker.track_future(crate::websocket::run_session(
+            tracker.spawn(super::websocket::run_session(
                 shared, slot, socket, addr, encrypted, token,
-            ))
+            ));
+            std::future::ready(())
         })
 }
 

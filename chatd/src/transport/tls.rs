@@ -23,10 +23,10 @@ pub enum TlsError {
         key: PathBuf,
         message: String,
     },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("cannot generate a certificate: {0}")]
     Generate(String),
@@ -135,18 +135,18 @@ pub fn generate_self_signed(dir: &Path, names: &[String]) -> Result<(PathBuf, Pa
         .map_err(|e| TlsError::Generate(e.to_string()))?;
     std::fs::create_dir_all(dir).map_err(|source| TlsError::Write {
         path: dir.to_path_buf(),
-        source,
+        error: source,
     })?;
     let cert_path = dir.join("cert.pem");
     let key_path = dir.join("key.pem");
     std::fs::write(&cert_path, certified.cert.pem()).map_err(|source| TlsError::Write {
         path: cert_path.clone(),
-        source,
+        error: source,
     })?;
     write_private(&key_path, certified.signing_key.serialize_pem().as_bytes()).map_err(
         |source| TlsError::Write {
             path: key_path.clone(),
-            source,
+            error: source,
         },
     )?;
     Ok((cert_path, key_path))
