@@ -113,74 +113,18 @@ pub async fn start_with(
         }
         _ => None,
     };
-    let tls = match (&config.tls.listen, &certs) {
-        (Some(addr), Some(certs)) => Some((*addr, certs.acceptor())),
-        _ => None,
-    };
-    let plain_listener = match config.server.listen {
-        Some(addr) => Some(bind(addr, "plaintext").await?),
-        None => None,
-    };
-    let tls_listener = match tls {
-        Some((addr, acceptor)) => Some((bind(addr, "TLS").await?, acceptor)),
-        None => None,
-    };
-    let web_acceptor = match (config.web.tls, &certs) {
-        (true, Some(certs)) => Some(certs.acceptor()),
-        _ => None,
-    };
-    let web_listener = match config.web.listen {
-        Some(addr) => Some(bind(addr, "web").await?),
-        None => None,
-    };
-    let admin_listener = match config.admin.listen {
-        Some(addr) => Some(bind(addr, "admin").await?),
-        None => None,
-    };
-    // One database for the history and every plugin that stores data;
-    // opened (and migrated) only when something needs it, so a guest-mode
-    // server without history needs no file.
-    let database = if config.history.enabled || registry.needs_database(&config) {
-        let options = config.database_options();
-        let db = chatd_storage::Database::open(&options).await?;
-        tracing::info!(path = %options.path.display(), "database ready");
-        Some(db)
-    } else {
-        None
-    };
+    let listeners = Listeners::bind(&config, certs.as_ref()).await?;
     let shutdown = tokio_util::sync::CancellationToken::new();
-    // Stops the history tasks again if a plugin refuses to start.
+    // Stops the history tasks again if a later step refuses to start.
     let stop_on_error = shutdown.clone().drop_guard();
     // Only counted when someone can read them (`[admin] listen`).
     let metrics = config.admin.listen.map(|_| Arc::new(Metrics::new()));
-    let store: Option<Arc<dyn crate::history::MessageStore>> = database.as_ref().map(|db| {
-        let store: Arc<dyn crate::history::MessageStore> =
-            Arc::new(crate::history::sqlite::SqliteStore::new(db.clone()));
-        match &metrics {
-            Some(metrics) => Arc::new(TimedStore::new(store, metrics)) as _,
-            None => store,
-        }
-    });
-    let ids = match &store {
-        Some(store) => crate::history::message_ids(store.clone(), shutdown.clone()).await?,
-        None => Arc::new(crate::message_ids::MessageIds::unpersisted(0)),
-    };
+    let storage = Storage::open(&config, &registry, metrics.as_ref(), &shutdown).await?;
     let hub = Arc::new(Hub::with_ids(
         config.limits.max_rooms_per_session,
         config.limits.max_rooms,
-        ids,
+        storage.ids.clone(),
     ));
-    let (history, log_writer) = match (&store, config.history.enabled) {
-        (Some(store), true) => {
-            let (history, writer) = crate::history::History::start(
-                store.clone(),
-                config.history.clone(),
-                shutdown.clone(),
-            );
-            (Some(history), Some(writer))
-        }
-        _ => (None, None),
-    };
     let host = Arc::new(ServerHost::new(
         hub.clone(),
         config.server.data_dir.clone(),
@@ -188,114 +132,267 @@ pub async fn start_with(
         config.limits.max_frame_bytes,
     ));
     let mut loader = crate::dynamic::load;
-    let mut pipeline =
-        match Pipeline::build(&config, &registry, host, database.as_ref(), &mut loader) {
-            Ok(pipeline) => pipeline,
-            Err(e) => {
-                // In order: the tasks that use the database stop, then it closes.
-                shutdown.cancel();
-                if let Some(db) = &database {
-                    db.close().await;
-                }
-                return Err(e.into());
+    let built = Pipeline::build(
+        &config,
+        &registry,
+        host,
+        storage.database.as_ref(),
+        &mut loader,
+    );
+    let mut pipeline = match built {
+        Ok(pipeline) => pipeline,
+        Err(e) => {
+            // In order: the tasks that use the database stop, then it closes.
+            shutdown.cancel();
+            if let Some(db) = &storage.database {
+                db.close().await;
             }
-        };
-
+            return Err(e.into());
+        }
+    };
     if let Some(metrics) = &metrics {
         pipeline.instrument(metrics);
     }
-
     stop_on_error.disarm();
     let shared = Arc::new(Shared::new(
         hub,
         pipeline,
         config.limits.clone(),
         config.server.broadcast,
-        history,
+        storage.history,
         shutdown,
         metrics.clone(),
     ));
-    let mut loops = Vec::new();
-    let tcp_addr = plain_listener.as_ref().and_then(|l| l.local_addr().ok());
-    let tls_addr = tls_listener.as_ref().and_then(|(l, _)| l.local_addr().ok());
-    if let Some(listener) = plain_listener {
-        tracing::info!(addr = %tcp_addr.unwrap(), "listening (plaintext)");
-        loops.push(tokio::spawn(accept_loop(
-            shared.clone(),
-            listener,
-            Security::Plain,
-        )));
-    }
-    if let Some((listener, acceptor)) = tls_listener {
-        tracing::info!(addr = %tls_addr.unwrap(), "listening (TLS)");
-        loops.push(tokio::spawn(accept_loop(
-            shared.clone(),
-            listener,
-            Security::Tls(acceptor),
-        )));
-    }
-    let web_addr = web_listener.as_ref().and_then(|l| l.local_addr().ok());
-    let web_tls = web_acceptor.is_some();
-    if let Some(listener) = web_listener {
-        let scheme = if web_tls { "https" } else { "http" };
-        tracing::info!(addr = %web_addr.unwrap(), "listening (web): open {scheme}://{}/ in a browser", web_addr.unwrap());
-        let origins = config.web.allowed_origins.clone();
-        let server_names = config.web.server_names.clone();
-        let shared2 = shared.clone();
-        loops.push(tokio::spawn(async move {
-            crate::transport::web::accept_loop(
-                shared2,
-                listener,
-                web_acceptor,
-                &origins,
-                &server_names,
-            )
-            .await
-        }));
-    }
-    let admin_addr = admin_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let (loops, addrs) = listeners.serve(&shared, &config);
     let admin_stop = tokio_util::sync::CancellationToken::new();
-    if let (Some(listener), Some(metrics)) = (admin_listener, metrics) {
-        let addr = admin_addr.unwrap();
-        if !addr.ip().is_loopback() {
-            tracing::warn!(%addr, "the admin listener is not on loopback: anyone who reaches it reads the metrics; firewall it");
+    let admin_addr = match (addrs.admin_listener, metrics) {
+        (Some(listener), Some(metrics)) => {
+            let admin = AdminParts {
+                listener,
+                metrics,
+                database: storage.database.clone(),
+                stop: admin_stop.clone(),
+            };
+            Some(serve_admin(&shared, &config, &addrs.bound, admin))
         }
-        tracing::info!(%addr, "listening (admin): http://{addr}/metrics, /healthz, /readyz");
-        let listeners = [("tcp", tcp_addr), ("tls", tls_addr), ("web", web_addr)]
-            .into_iter()
-            .filter_map(|(kind, addr)| Some((kind, addr?)))
-            .collect();
-        let admin = Arc::new(crate::admin::Admin {
-            shared: shared.clone(),
-            metrics,
-            database: database.clone(),
-            listeners,
-            plugins_enabled: config.enabled_plugins().map(|p| p.name.clone()).collect(),
-        });
-        // Not among `loops`: it answers (`/readyz` 503) while shutdown waits
-        // for the sessions, and stops once everything else has.
-        tokio::spawn(crate::admin::serve(admin, listener, admin_stop.clone()));
-    }
+        _ => None,
+    };
     tracing::info!(plugins = ?shared.pipeline.names(), "pipeline ready");
 
     let task = tokio::spawn(run_until_shutdown(
         shared.clone(),
         loops,
-        database,
-        log_writer,
+        storage.database,
+        storage.log_writer,
         data_lock,
         admin_stop,
     ));
     Ok(RunningServer {
-        tcp_addr,
-        tls_addr,
-        web_addr,
-        web_tls,
+        tcp_addr: addrs.bound.tcp,
+        tls_addr: addrs.bound.tls,
+        web_addr: addrs.bound.web,
+        web_tls: addrs.bound.web_tls,
         admin_addr,
         shared,
         reload: crate::reload::ReloadState::new(config, registry, certs),
         task,
     })
+}
+
+/// The listening sockets, bound before anything else is opened.
+struct Listeners {
+    plain: Option<TcpListener>,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    web: Option<(TcpListener, Option<tokio_rustls::TlsAcceptor>)>,
+    admin: Option<TcpListener>,
+}
+
+/// The addresses the listeners got (port 0 becomes a real port).
+struct BoundAddrs {
+    tcp: Option<SocketAddr>,
+    tls: Option<SocketAddr>,
+    web: Option<SocketAddr>,
+    web_tls: bool,
+}
+
+/// What [`Listeners::serve`] leaves for the admin listener.
+struct Served {
+    bound: BoundAddrs,
+    admin_listener: Option<TcpListener>,
+}
+
+impl Listeners {
+    async fn bind(
+        config: &Config,
+        certs: Option<&Arc<crate::transport::tls::CertStore>>,
+    ) -> Result<Listeners, StartError> {
+        let plain = match config.server.listen {
+            Some(addr) => Some(bind(addr, "plaintext").await?),
+            None => None,
+        };
+        let tls = match (config.tls.listen, certs) {
+            (Some(addr), Some(certs)) => Some((bind(addr, "TLS").await?, certs.acceptor())),
+            _ => None,
+        };
+        let web_acceptor = certs.filter(|_| config.web.tls).map(|c| c.acceptor());
+        let web = match config.web.listen {
+            Some(addr) => Some((bind(addr, "web").await?, web_acceptor)),
+            None => None,
+        };
+        let admin = match config.admin.listen {
+            Some(addr) => Some(bind(addr, "admin").await?),
+            None => None,
+        };
+        Ok(Listeners {
+            plain,
+            tls,
+            web,
+            admin,
+        })
+    }
+
+    /// Spawns an accept loop per chat listener (plaintext, TLS, web).
+    fn serve(self, shared: &Arc<Shared>, config: &Config) -> (Vec<JoinHandle<()>>, Served) {
+        let mut loops = Vec::new();
+        let tcp = self.plain.as_ref().and_then(|l| l.local_addr().ok());
+        let tls = self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok());
+        let web = self.web.as_ref().and_then(|(l, _)| l.local_addr().ok());
+        let web_tls = self.web.as_ref().is_some_and(|(_, a)| a.is_some());
+        if let (Some(listener), Some(addr)) = (self.plain, tcp) {
+            tracing::info!(%addr, "listening (plaintext)");
+            let accept = accept_loop(shared.clone(), listener, Security::Plain);
+            loops.push(tokio::spawn(accept));
+        }
+        if let (Some((listener, acceptor)), Some(addr)) = (self.tls, tls) {
+            tracing::info!(%addr, "listening (TLS)");
+            let accept = accept_loop(shared.clone(), listener, Security::Tls(acceptor));
+            loops.push(tokio::spawn(accept));
+        }
+        if let (Some((listener, acceptor)), Some(addr)) = (self.web, web) {
+            let scheme = if web_tls { "https" } else { "http" };
+            tracing::info!(%addr, "listening (web): open {scheme}://{addr}/ in a browser");
+            let origins = config.web.allowed_origins.clone();
+            let server_names = config.web.server_names.clone();
+            let shared = shared.clone();
+            loops.push(tokio::spawn(async move {
+                crate::transport::web::accept_loop(
+                    shared,
+                    listener,
+                    acceptor,
+                    &origins,
+                    &server_names,
+                )
+                .await
+            }));
+        }
+        let bound = BoundAddrs {
+            tcp,
+            tls,
+            web,
+            web_tls,
+        };
+        let served = Served {
+            bound,
+            admin_listener: self.admin,
+        };
+        (loops, served)
+    }
+}
+
+/// The database and what runs on it: the message store, the id allocator
+/// and the log writer.
+struct Storage {
+    database: Option<chatd_storage::Database>,
+    ids: Arc<crate::message_ids::MessageIds>,
+    history: Option<Arc<crate::history::History>>,
+    log_writer: Option<JoinHandle<()>>,
+}
+
+impl Storage {
+    /// One database for the history and every plugin that stores data;
+    /// opened (and migrated) only when something needs it, so a guest-mode
+    /// server without history needs no file.
+    async fn open(
+        config: &Config,
+        registry: &PluginRegistry,
+        metrics: Option<&Arc<Metrics>>,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> Result<Storage, StartError> {
+        let database = if config.history.enabled || registry.needs_database(config) {
+            let options = config.database_options();
+            let db = chatd_storage::Database::open(&options).await?;
+            tracing::info!(path = %options.path.display(), "database ready");
+            Some(db)
+        } else {
+            None
+        };
+        let store = database.as_ref().map(|db| {
+            let store: Arc<dyn crate::history::MessageStore> =
+                Arc::new(crate::history::sqlite::SqliteStore::new(db.clone()));
+            match metrics {
+                Some(metrics) => Arc::new(TimedStore::new(store, metrics)) as _,
+                None => store,
+            }
+        });
+        let ids = match &store {
+            Some(store) => crate::history::message_ids(store.clone(), shutdown.clone()).await?,
+            None => Arc::new(crate::message_ids::MessageIds::unpersisted(0)),
+        };
+        let (history, log_writer) = match (store, config.history.enabled) {
+            (Some(store), true) => {
+                let (history, writer) =
+                    crate::history::History::start(store, config.history.clone(), shutdown.clone());
+                (Some(history), Some(writer))
+            }
+            _ => (None, None),
+        };
+        Ok(Storage {
+            database,
+            ids,
+            history,
+            log_writer,
+        })
+    }
+}
+
+/// What the admin listener serves from.
+struct AdminParts {
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    database: Option<chatd_storage::Database>,
+    stop: tokio_util::sync::CancellationToken,
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz`; returns its address.
+fn serve_admin(
+    shared: &Arc<Shared>,
+    config: &Config,
+    bound: &BoundAddrs,
+    parts: AdminParts,
+) -> SocketAddr {
+    let addr = parts
+        .listener
+        .local_addr()
+        .expect("a bound listener has an address");
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the admin listener is not on loopback: anyone who reaches it reads the metrics; firewall it");
+    }
+    tracing::info!(%addr, "listening (admin): http://{addr}/metrics, /healthz, /readyz");
+    let listeners = [("tcp", bound.tcp), ("tls", bound.tls), ("web", bound.web)]
+        .into_iter()
+        .filter_map(|(kind, addr)| Some((kind, addr?)))
+        .collect();
+    let admin = Arc::new(crate::admin::Admin {
+        shared: shared.clone(),
+        metrics: parts.metrics,
+        database: parts.database,
+        listeners,
+        plugins_enabled: config.enabled_plugins().map(|p| p.name.clone()).collect(),
+    });
+    // Not among the accept loops: it answers (`/readyz` 503) while shutdown
+    // waits for the sessions, and stops once everything else has.
+    tokio::spawn(crate::admin::serve(admin, parts.listener, parts.stop));
+    addr
 }
 
 async fn bind(addr: SocketAddr, what: &'static str) -> Result<TcpListener, StartError> {

@@ -12,7 +12,7 @@ use chat_api::{ApiError, ErrorCode, Payload, RequestId, Session};
 
 use crate::file_name::check_file_name;
 use crate::transfer::{
-    is_transfer_id, new_transfer_id, usage, Entry, Meta, Outcome, Phase, Recipient,
+    is_transfer_id, new_transfer_id, usage, Entry, Meta, Outcome, Phase, Recipient, Usage,
 };
 use crate::{blocking, no_such_transfer, now_ms, reply, Files, User};
 
@@ -63,78 +63,13 @@ impl Files {
         {
             let mut registry = self.registry();
             let used = usage(&registry, &user.key);
-            if used.user_uploads >= limits.max_concurrent_uploads_per_user {
-                return Err(ApiError::new(
-                    codes::TOO_MANY_UPLOADS,
-                    format!(
-                        "you already have {} unfinished uploads (the limit); finish or cancel one first",
-                        used.user_uploads
-                    ),
-                ));
-            }
-            if used.user_files >= limits.max_files_per_user {
-                return Err(ApiError::new(
-                    codes::QUOTA_EXCEEDED,
-                    format!(
-                        "you already have {} files waiting on the server (the limit); cancel some or wait until they are fetched",
-                        used.user_files
-                    ),
-                ));
-            }
-            if used.user_bytes + offer.size > limits.per_user_quota {
-                return Err(ApiError::new(
-                    codes::QUOTA_EXCEEDED,
-                    format!(
-                        "this file ({} bytes) would take your stored files to {} bytes, over your quota of {} bytes; cancel some or wait until they are fetched",
-                        offer.size,
-                        used.user_bytes + offer.size,
-                        limits.per_user_quota
-                    ),
-                ));
-            }
-            if registry.len() >= limits.max_transfers as usize {
-                return Err(ApiError::new(
-                    codes::QUOTA_EXCEEDED,
-                    format!(
-                        "the server holds its maximum of {} transfers right now; try again later",
-                        limits.max_transfers
-                    ),
-                ));
-            }
-            if used.total_bytes + offer.size > limits.total_quota {
-                return Err(ApiError::new(
-                    codes::QUOTA_EXCEEDED,
-                    format!(
-                        "the server has no room for {} more bytes right now (total quota {} bytes); try again later",
-                        offer.size, limits.total_quota
-                    ),
-                ));
-            }
+            self.check_quotas(&used, registry.len(), offer.size)?;
             let mut entry = Entry::new(meta.clone(), 0);
             // Nobody may use it before its files exist.
             entry.busy = true;
             registry.insert(transfer.clone(), entry);
         }
-        let store = self.store.clone();
-        let created = blocking::run(&*self.host, move || store.create(&meta)).await;
-        let failure = match created {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(self.disk_error(&error, "creating the transfer")),
-            Err(panicked) => {
-                tracing::error!(%panicked, "creating a transfer");
-                Some(ApiError::new(
-                    ErrorCode::INTERNAL,
-                    "the server failed creating the transfer; try again later",
-                ))
-            }
-        };
-        if let Some(error) = failure {
-            let removed = self.registry().remove(&transfer);
-            if let Some(entry) = removed {
-                self.discard(entry).await;
-            }
-            return Err(error);
-        }
+        self.create_files(&transfer, meta).await?;
         if let Some(entry) = self.registry().get_mut(&transfer) {
             entry.busy = false;
         }
@@ -149,6 +84,82 @@ impl Files {
             },
         );
         Ok(())
+    }
+
+    /// Whether an upload of `size` bytes fits the owner's and the server's
+    /// limits (`used`: what the owner has; `transfers`: how many exist).
+    fn check_quotas(&self, used: &Usage, transfers: usize, size: u64) -> Result<(), ApiError> {
+        let limits = &self.settings;
+        if used.user_uploads >= limits.max_concurrent_uploads_per_user {
+            return Err(ApiError::new(
+                codes::TOO_MANY_UPLOADS,
+                format!(
+                    "you already have {} unfinished uploads (the limit); finish or cancel one first",
+                    used.user_uploads
+                ),
+            ));
+        }
+        if used.user_files >= limits.max_files_per_user {
+            return Err(ApiError::new(
+                codes::QUOTA_EXCEEDED,
+                format!(
+                    "you already have {} files waiting on the server (the limit); cancel some or wait until they are fetched",
+                    used.user_files
+                ),
+            ));
+        }
+        if used.user_bytes + size > limits.per_user_quota {
+            return Err(ApiError::new(
+                codes::QUOTA_EXCEEDED,
+                format!(
+                    "this file ({} bytes) would take your stored files to {} bytes, over your quota of {} bytes; cancel some or wait until they are fetched",
+                    size,
+                    used.user_bytes + size,
+                    limits.per_user_quota
+                ),
+            ));
+        }
+        if transfers >= limits.max_transfers as usize {
+            return Err(ApiError::new(
+                codes::QUOTA_EXCEEDED,
+                format!(
+                    "the server holds its maximum of {} transfers right now; try again later",
+                    limits.max_transfers
+                ),
+            ));
+        }
+        if used.total_bytes + size > limits.total_quota {
+            return Err(ApiError::new(
+                codes::QUOTA_EXCEEDED,
+                format!(
+                    "the server has no room for {} more bytes right now (total quota {} bytes); try again later",
+                    size, limits.total_quota
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Creates the transfer's files; on failure the reserved entry goes.
+    async fn create_files(self: &Arc<Self>, transfer: &str, meta: Meta) -> Result<(), ApiError> {
+        let store = self.store.clone();
+        let created = blocking::run(&*self.host, move || store.create(&meta)).await;
+        let failure = match created {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(error)) => self.disk_error(&error, "creating the transfer"),
+            Err(panicked) => {
+                tracing::error!(%panicked, "creating a transfer");
+                ApiError::new(
+                    ErrorCode::INTERNAL,
+                    "the server failed creating the transfer; try again later",
+                )
+            }
+        };
+        let removed = self.registry().remove(transfer);
+        if let Some(entry) = removed {
+            self.discard(entry).await;
+        }
+        Err(failure)
     }
 
     /// Checks the recipient of an offer; returns it in canonical form.
@@ -207,62 +218,10 @@ impl Files {
         chunk: FileChunk,
     ) -> Result<(), ApiError> {
         let user = self.user(session)?;
-        let chunk_size = self.settings.chunk_size as usize;
-        if chunk.data.len() > base64::encoded_len(chunk_size, true).unwrap_or(usize::MAX) {
-            return Err(bad_chunk(format!(
-                "the chunk is larger than the transfer's chunk_size of {chunk_size} bytes"
-            )));
-        }
         let transfer = chunk.transfer;
         let offset = chunk.offset;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(chunk.data.as_bytes())
-            .map_err(|e| bad_chunk(format!("the chunk's data is not base64: {e}")))?;
-        drop(chunk.data);
-        // The length check above only bounds the decoding work (base64 pads
-        // to whole groups); the limit is on the bytes themselves.
-        if bytes.len() > chunk_size {
-            return Err(bad_chunk(format!(
-                "the chunk holds {} bytes, more than the transfer's chunk_size of {chunk_size} bytes",
-                bytes.len()
-            )));
-        }
-        {
-            let mut registry = self.registry();
-            let entry = registry
-                .get_mut(&transfer)
-                .filter(|e| e.meta.owner == user.key)
-                .ok_or_else(|| no_such_transfer(&transfer))?;
-            if entry.meta.phase != Phase::Uploading {
-                return Err(ApiError::new(
-                    codes::WRONG_STATE,
-                    "the upload is already complete",
-                ));
-            }
-            if entry.busy {
-                return Err(busy());
-            }
-            if offset != entry.received {
-                return Err(ApiError::new(
-                    codes::BAD_OFFSET,
-                    format!(
-                        "expected the chunk at offset {}, got offset {offset} (chunks must arrive in order, once each)",
-                        entry.received
-                    ),
-                ));
-            }
-            let end = offset + bytes.len() as u64;
-            if end > entry.meta.size {
-                return Err(bad_chunk(format!(
-                    "the chunk ends at byte {end}, past the offered size of {} bytes",
-                    entry.meta.size
-                )));
-            }
-            if bytes.is_empty() && entry.meta.size != 0 {
-                return Err(bad_chunk("the chunk is empty".to_string()));
-            }
-            entry.busy = true;
-        }
+        let bytes = self.decode_chunk(chunk.data)?;
+        self.claim_for_chunk(&user, &transfer, offset, bytes.len() as u64)?;
         let store = self.store.clone();
         let len = bytes.len() as u64;
         let id_for_write = transfer.clone();
@@ -324,6 +283,74 @@ impl Files {
         }
     }
 
+    /// The bytes of a chunk's base64 `data`, at most `chunk_size` of them.
+    fn decode_chunk(&self, data: String) -> Result<Vec<u8>, ApiError> {
+        let chunk_size = self.settings.chunk_size as usize;
+        if data.len() > base64::encoded_len(chunk_size, true).unwrap_or(usize::MAX) {
+            return Err(bad_chunk(format!(
+                "the chunk is larger than the transfer's chunk_size of {chunk_size} bytes"
+            )));
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(data.as_bytes())
+            .map_err(|e| bad_chunk(format!("the chunk's data is not base64: {e}")))?;
+        // The length check above only bounds the decoding work (base64 pads
+        // to whole groups); the limit is on the bytes themselves.
+        if bytes.len() > chunk_size {
+            return Err(bad_chunk(format!(
+                "the chunk holds {} bytes, more than the transfer's chunk_size of {chunk_size} bytes",
+                bytes.len()
+            )));
+        }
+        Ok(bytes)
+    }
+
+    /// Checks that `len` bytes at `offset` are the next of `user`'s upload
+    /// and marks the transfer busy while they are written.
+    fn claim_for_chunk(
+        &self,
+        user: &User,
+        transfer: &str,
+        offset: u64,
+        len: u64,
+    ) -> Result<(), ApiError> {
+        let mut registry = self.registry();
+        let entry = registry
+            .get_mut(transfer)
+            .filter(|e| e.meta.owner == user.key)
+            .ok_or_else(|| no_such_transfer(transfer))?;
+        if entry.meta.phase != Phase::Uploading {
+            return Err(ApiError::new(
+                codes::WRONG_STATE,
+                "the upload is already complete",
+            ));
+        }
+        if entry.busy {
+            return Err(busy());
+        }
+        if offset != entry.received {
+            return Err(ApiError::new(
+                codes::BAD_OFFSET,
+                format!(
+                    "expected the chunk at offset {}, got offset {offset} (chunks must arrive in order, once each)",
+                    entry.received
+                ),
+            ));
+        }
+        let end = offset + len;
+        if end > entry.meta.size {
+            return Err(bad_chunk(format!(
+                "the chunk ends at byte {end}, past the offered size of {} bytes",
+                entry.meta.size
+            )));
+        }
+        if len == 0 && entry.meta.size != 0 {
+            return Err(bad_chunk("the chunk is empty".to_string()));
+        }
+        entry.busy = true;
+        Ok(())
+    }
+
     /// The last chunk is in: verify, publish, tell the recipients.
     async fn complete(
         self: &Arc<Self>,
@@ -334,6 +361,55 @@ impl Files {
         let Some(expected) = self.registry().get(transfer).map(|e| e.meta.sha256.clone()) else {
             return Err(no_such_transfer(transfer));
         };
+        self.verify_upload(transfer, expected).await?;
+        let (info, recipients) = {
+            let mut registry = self.registry();
+            let Some(entry) = registry.get_mut(transfer) else {
+                return Err(no_such_transfer(transfer));
+            };
+            let meta = &mut entry.meta;
+            meta.recipients = self.recipients_of(meta);
+            meta.phase = Phase::Complete;
+            meta.expires_at = now_ms() + self.expiry_ms();
+            entry.busy = false;
+            (meta.info(), meta.pending())
+        };
+        let saved = self.persist(transfer).await;
+        if let Err(error) = saved {
+            let api = self.disk_error(&error, "recording the finished upload");
+            self.remove(transfer, "failed", false).await;
+            return Err(api);
+        }
+        tracing::info!(%transfer, recipients = recipients.len(), "file complete");
+        reply(
+            session,
+            &FileComplete {
+                id,
+                transfer: transfer.to_string(),
+                size: info.size,
+                sha256: info.sha256.clone(),
+                recipients: recipients.iter().map(|(_, nick)| nick.clone()).collect(),
+            },
+        );
+        if recipients.is_empty() {
+            self.remove(transfer, "delivered", false).await;
+            return Ok(());
+        }
+        let notice = Payload::encode(&FileAvailable { file: info });
+        for (key, nick) in &recipients {
+            // Offline recipients find it with file_list.
+            self.notify(key, nick, notice.clone());
+        }
+        Ok(())
+    }
+
+    /// Hashes the uploaded bytes and publishes them if they are what was
+    /// offered; otherwise the transfer is deleted.
+    async fn verify_upload(
+        self: &Arc<Self>,
+        transfer: &str,
+        expected: String,
+    ) -> Result<(), ApiError> {
         let store = self.store.clone();
         let id_for_hash = transfer.to_string();
         let wanted = expected.clone();
@@ -369,64 +445,32 @@ impl Files {
                 format!("the uploaded bytes have SHA-256 {found}, not the offered {expected}; the transfer was deleted, offer the file again"),
             ));
         }
-        let (info, recipients) = {
-            let mut registry = self.registry();
-            let Some(entry) = registry.get_mut(transfer) else {
-                return Err(no_such_transfer(transfer));
-            };
-            let meta = &mut entry.meta;
-            meta.recipients = match (&meta.target.to, &meta.target.room) {
-                (Some(to), _) => vec![Recipient {
-                    key: self.recipient_key(to),
-                    nick: to.clone(),
-                    outcome: Outcome::Pending,
-                }],
-                (None, Some(room)) => self
-                    .host
-                    .room_members(room)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|m| fold(m) != fold(&meta.from) && fold(m) != meta.owner)
-                    .map(|m| Recipient {
-                        key: self.recipient_key(&m),
-                        nick: m,
-                        outcome: Outcome::Pending,
-                    })
-                    .collect(),
-                (None, None) => Vec::new(),
-            };
-            meta.phase = Phase::Complete;
-            meta.expires_at = now_ms() + self.expiry_ms();
-            entry.busy = false;
-            (meta.info(), meta.pending())
-        };
-        let saved = self.persist(transfer).await;
-        if let Err(error) = saved {
-            let api = self.disk_error(&error, "recording the finished upload");
-            self.remove(transfer, "failed", false).await;
-            return Err(api);
-        }
-        tracing::info!(%transfer, recipients = recipients.len(), "file complete");
-        reply(
-            session,
-            &FileComplete {
-                id,
-                transfer: transfer.to_string(),
-                size: info.size,
-                sha256: info.sha256.clone(),
-                recipients: recipients.iter().map(|(_, nick)| nick.clone()).collect(),
-            },
-        );
-        if recipients.is_empty() {
-            self.remove(transfer, "delivered", false).await;
-            return Ok(());
-        }
-        let notice = Payload::encode(&FileAvailable { file: info });
-        for (key, nick) in &recipients {
-            // Offline recipients find it with file_list.
-            self.notify(key, nick, notice.clone());
-        }
         Ok(())
+    }
+
+    /// Who a finished upload goes to: the user it names, or the room's
+    /// members other than the sender.
+    fn recipients_of(&self, meta: &Meta) -> Vec<Recipient> {
+        match (&meta.target.to, &meta.target.room) {
+            (Some(to), _) => vec![Recipient {
+                key: self.recipient_key(to),
+                nick: to.clone(),
+                outcome: Outcome::Pending,
+            }],
+            (None, Some(room)) => self
+                .host
+                .room_members(room)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| fold(m) != fold(&meta.from) && fold(m) != meta.owner)
+                .map(|m| Recipient {
+                    key: self.recipient_key(&m),
+                    nick: m,
+                    outcome: Outcome::Pending,
+                })
+                .collect(),
+            (None, None) => Vec::new(),
+        }
     }
 
     /// `file_resume`: where an interrupted upload continues.
