@@ -369,6 +369,14 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_history()?;
+        self.validate_limits()?;
+        self.validate_tls_and_web()?;
+        self.validate_listeners_and_plugins()
+    }
+
+    /// Checks `[history]`.
+    fn validate_history(&self) -> Result<(), ConfigError> {
         let h = &self.history;
         if h.max_page == 0 || h.max_page > 1000 {
             return Err(self.invalid(format!(
@@ -382,6 +390,11 @@ impl Config {
                     .into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Checks `[limits]`.
+    fn validate_limits(&self) -> Result<(), ConfigError> {
         let l = &self.limits;
         if l.max_frame_bytes < 256 {
             return Err(self.invalid(format!(
@@ -412,6 +425,11 @@ impl Config {
                     .into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Checks `[tls]`, `[database]` and `[web]`.
+    fn validate_tls_and_web(&self) -> Result<(), ConfigError> {
         if self.tls.listen.is_some() && (self.tls.cert.is_none() || self.tls.key.is_none()) {
             return Err(self.invalid(
                 "tls.listen is set but tls.cert or tls.key is missing; run `chatd gen-cert --out certs` for a development certificate".into(),
@@ -443,6 +461,11 @@ impl Config {
                 )));
             }
         }
+        Ok(())
+    }
+
+    /// Checks the listeners taken together, and the pipeline.
+    fn validate_listeners_and_plugins(&self) -> Result<(), ConfigError> {
         if let Some(admin) = self.admin.listen.filter(|a| a.port() != 0) {
             let others = [
                 ("server.listen", self.server.listen),

@@ -82,48 +82,18 @@ impl ReloadState {
         new: Config,
     ) -> Result<ReloadReport, ReloadError> {
         let state = self;
-        let unchanged: Vec<PluginEntry> = state
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .plugins
-            .clone();
         let invalid = |problems: Vec<String>| ReloadError::Invalid {
             source_name: new.source_name.clone(),
             problems,
         };
-        // The check reads files and builds plugins: off the runtime's
-        // worker threads.
-        let problems = {
-            let (config, registry) = (new.clone(), state.registry.clone());
-            let runtime = tokio::runtime::Handle::current();
-            tokio::task::spawn_blocking(move || {
-                let changed =
-                    |entry: &PluginEntry| !unchanged.iter().any(|old| same_entry(old, entry));
-                runtime.block_on(crate::check::check_with_plugins(
-                    &config, &registry, changed,
-                ))
-            })
-            .await
-            .unwrap_or_else(|e| vec![format!("the check of the new configuration failed: {e}")])
-        };
+        let problems = state.check(&new).await;
         if !problems.is_empty() {
             return Err(invalid(problems));
         }
-        // Read again even when the paths are unchanged: renewed in place.
-        let pair = match (&state.certs, &new.tls.cert, &new.tls.key) {
-            (Some(_), Some(cert), Some(key)) => {
-                let (cert, key) = (cert.clone(), key.clone());
-                let read = tokio::task::spawn_blocking(move || {
-                    crate::transport::tls::load_certified_key(&cert, &key)
-                        .map_err(|e| e.to_string())
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("reading the certificate failed: {e}")));
-                Some(read.map_err(|e| invalid(vec![e]))?)
-            }
-            _ => None,
-        };
+        let pair = state
+            .read_certificate(&new)
+            .await
+            .map_err(|e| invalid(vec![e]))?;
 
         let mut running = state.running.lock().unwrap_or_else(|e| e.into_inner());
         let cannot_compare = |e: toml::ser::Error| {
@@ -176,6 +146,46 @@ impl ReloadState {
             "configuration reloaded"
         );
         Ok(report)
+    }
+
+    /// The problems of `new`, checked as `chatd check-config` does, with
+    /// only the plugins whose entries changed built again. The check reads
+    /// files and builds plugins: off the runtime's worker threads.
+    async fn check(&self, new: &Config) -> Vec<String> {
+        let unchanged: Vec<PluginEntry> = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .plugins
+            .clone();
+        let (config, registry) = (new.clone(), self.registry.clone());
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let changed = |entry: &PluginEntry| !unchanged.iter().any(|old| same_entry(old, entry));
+            runtime.block_on(crate::check::check_with_plugins(
+                &config, &registry, changed,
+            ))
+        })
+        .await
+        .unwrap_or_else(|e| vec![format!("the check of the new configuration failed: {e}")])
+    }
+
+    /// The certificate and key `new` names, read again even when the paths
+    /// are unchanged (renewed in place); `None` without TLS.
+    async fn read_certificate(
+        &self,
+        new: &Config,
+    ) -> Result<Option<std::sync::Arc<rustls::sign::CertifiedKey>>, String> {
+        let (Some(_), Some(cert), Some(key)) = (&self.certs, &new.tls.cert, &new.tls.key) else {
+            return Ok(None);
+        };
+        let (cert, key) = (cert.clone(), key.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::transport::tls::load_certified_key(&cert, &key).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("reading the certificate failed: {e}")))
+        .map(Some)
     }
 
     /// Hands each enabled plugin whose table changed its new table, if the

@@ -171,6 +171,9 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// Every metric registered with its name and help text. One long list
+    /// on purpose: it is the exposition's table of contents, read (and
+    /// checked against docs/metrics.md) top to bottom.
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let r = &mut registry;
