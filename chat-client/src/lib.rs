@@ -63,6 +63,10 @@ pub enum ClientError {
     Refused { code: ErrorCode, message: String },
     #[error("no answer from the server within {0:?}")]
     Timeout(Duration),
+    /// Not sent: the server would discard it and could not say which
+    /// request its `frame_too_large` error answers.
+    #[error("the frame is {size} bytes, over the server's limit of {limit} bytes (max_frame_bytes in its welcome); send less at once")]
+    FrameTooLarge { size: usize, limit: usize },
 }
 
 /// A request the server refused or answered unexpectedly ([`accounts`],
@@ -461,9 +465,7 @@ impl Client {
     /// Sends a frame with a fresh id and returns the reply to it (which may
     /// be an `error` frame). Other frames are kept for [`recv`](Self::recv).
     pub async fn request(&mut self, frame: &ClientFrame) -> Result<Received, ClientError> {
-        let id = self.next_id();
-        self.writer.send(Some(id), frame).await?;
-        self.reply_to(id).await
+        self.request_json(frame).await
     }
 
     /// Like [`request`](Self::request) for plugin frames.
@@ -472,7 +474,14 @@ impl Client {
         frame: &T,
     ) -> Result<Received, ClientError> {
         let id = self.next_id();
-        self.writer.send_json(Some(id), frame).await?;
+        let line = encode_request(Some(id), frame);
+        // The newline does not count.
+        let size = line.len() - 1;
+        if size > self.welcome.max_frame_bytes {
+            let limit = self.welcome.max_frame_bytes;
+            return Err(ClientError::FrameTooLarge { size, limit });
+        }
+        self.writer.send_line(&line).await?;
         self.reply_to(id).await
     }
 

@@ -103,6 +103,31 @@ async fn oversized_frames_are_refused_without_buffering_them() {
     raw.ping_works().await;
 }
 
+/// A request too long for the server is refused by the client library at
+/// once: the server's `frame_too_large` could not name the request, so a
+/// client waiting for the reply would wait forever.
+#[tokio::test]
+async fn a_request_over_the_servers_limit_fails_at_once_in_the_client() {
+    let s = start(|c| c.limits.max_frame_bytes = 1024).await;
+    let mut client = Client::connect_as(&s.addr, "alice").await.unwrap();
+    let ping = ClientFrame::Ping {
+        token: Some(serde_json::json!("b".repeat(1100))),
+    };
+    let refused = tokio::time::timeout(WAIT, client.request(&ping))
+        .await
+        .expect("an answer, not a wait for a reply that cannot come");
+    assert!(
+        matches!(refused, Err(ClientError::FrameTooLarge { limit: 1024, .. })),
+        "{refused:?}"
+    );
+    // Nothing was sent: the connection is as it was.
+    let pong = client.request(&ClientFrame::Ping { token: None }).await;
+    assert!(
+        matches!(pong, Ok(Received::Core(ServerFrame::Pong { .. }))),
+        "{pong:?}"
+    );
+}
+
 #[tokio::test]
 async fn actions_in_the_wrong_state_are_explained() {
     let s = start(|_| {}).await;
