@@ -12,8 +12,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// chat-protocol's version, as chat-api's manifest names it.
-const PROTOCOL_VERSION: &str = "0.1.0";
+/// chat-protocol's version, from its manifest (the package's file name).
+fn protocol_version() -> String {
+    let manifest = std::fs::read_to_string(workspace().join("chat-protocol/Cargo.toml")).unwrap();
+    manifest
+        .lines()
+        .find_map(|line| line.strip_prefix("version = \""))
+        .and_then(|rest| rest.strip_suffix('"'))
+        .expect("chat-protocol's manifest has a version line")
+        .to_string()
+}
 
 fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -82,7 +90,7 @@ fn packaged_crates_build_outside_the_workspace() {
     );
     assert_success("cargo package -p chat-protocol -p chat-api", &output);
     let outside = tempfile::tempdir().unwrap();
-    let protocol = unpack("chat-protocol", PROTOCOL_VERSION, outside.path());
+    let protocol = unpack("chat-protocol", &protocol_version(), outside.path());
     let api = unpack("chat-api", env!("CARGO_PKG_VERSION"), outside.path());
 
     // The wire protocol alone, as clients build it.

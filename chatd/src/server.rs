@@ -113,7 +113,8 @@ pub async fn start_with(
         }
         _ => None,
     };
-    let listeners = Listeners::bind(&config, certs.as_ref()).await?;
+    let mut listeners = Listeners::bind(&config, certs.as_ref()).await?;
+    let admin_listener = listeners.admin.take();
     let shutdown = tokio_util::sync::CancellationToken::new();
     // Stops the history tasks again if a later step refuses to start.
     let stop_on_error = shutdown.clone().drop_guard();
@@ -163,9 +164,9 @@ pub async fn start_with(
         shutdown,
         metrics.clone(),
     ));
-    let (loops, addrs) = listeners.serve(&shared, &config);
+    let (loops, bound) = listeners.serve(&shared, &config);
     let admin_stop = tokio_util::sync::CancellationToken::new();
-    let admin_addr = match (addrs.admin_listener, metrics) {
+    let admin_addr = match (admin_listener, metrics) {
         (Some(listener), Some(metrics)) => {
             let admin = AdminParts {
                 listener,
@@ -173,7 +174,7 @@ pub async fn start_with(
                 database: storage.database.clone(),
                 stop: admin_stop.clone(),
             };
-            Some(serve_admin(&shared, &config, &addrs.bound, admin))
+            Some(serve_admin(&shared, &config, &bound, admin))
         }
         _ => None,
     };
@@ -188,10 +189,10 @@ pub async fn start_with(
         admin_stop,
     ));
     Ok(RunningServer {
-        tcp_addr: addrs.bound.tcp,
-        tls_addr: addrs.bound.tls,
-        web_addr: addrs.bound.web,
-        web_tls: addrs.bound.web_tls,
+        tcp_addr: bound.tcp,
+        tls_addr: bound.tls,
+        web_addr: bound.web,
+        web_tls: bound.web_tls,
         admin_addr,
         shared,
         reload: crate::reload::ReloadState::new(config, registry, certs),
@@ -213,12 +214,6 @@ struct BoundAddrs {
     tls: Option<SocketAddr>,
     web: Option<SocketAddr>,
     web_tls: bool,
-}
-
-/// What [`Listeners::serve`] leaves for the admin listener.
-struct Served {
-    bound: BoundAddrs,
-    admin_listener: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -252,7 +247,7 @@ impl Listeners {
     }
 
     /// Spawns an accept loop per chat listener (plaintext, TLS, web).
-    fn serve(self, shared: &Arc<Shared>, config: &Config) -> (Vec<JoinHandle<()>>, Served) {
+    fn serve(self, shared: &Arc<Shared>, config: &Config) -> (Vec<JoinHandle<()>>, BoundAddrs) {
         let mut loops = Vec::new();
         let tcp = self.plain.as_ref().and_then(|l| l.local_addr().ok());
         let tls = self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok());
@@ -291,11 +286,7 @@ impl Listeners {
             web,
             web_tls,
         };
-        let served = Served {
-            bound,
-            admin_listener: self.admin,
-        };
-        (loops, served)
+        (loops, bound)
     }
 }
 

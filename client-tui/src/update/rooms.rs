@@ -138,7 +138,11 @@ pub fn run(state: &mut State, command: RoomCommand, out: &mut Vec<NetCommand>) {
             send(state, &here, PendingKind::Other, frame, out);
         }
         RoomCommand::Invite { user, room } => {
-            let invite = About::new(invite_frame, user, "/invite NICK #ROOM");
+            let invite = About::new(
+                |room, user| RoomRequest::Invite { room, user },
+                user,
+                "/invite NICK #ROOM",
+            );
             about_user(
                 state,
                 room,
@@ -148,14 +152,22 @@ pub fn run(state: &mut State, command: RoomCommand, out: &mut Vec<NetCommand>) {
             )
         }
         RoomCommand::Revoke { user, room } => {
-            let revoke = About::new(revoke_frame, user, "/revoke NICK #ROOM");
+            let revoke = About::new(
+                |room, user| RoomRequest::Revoke { room, user },
+                user,
+                "/revoke NICK #ROOM",
+            );
             let done = |u: &str, r: &str| format!("withdrew the invitation of {u} to {r}");
             about_user(state, room, revoke, done, out)
         }
         RoomCommand::Kick { user, reason } => kick(state, false, user, reason, out),
         RoomCommand::Ban { user, reason } => kick(state, true, user, reason, out),
         RoomCommand::Unban(user) => {
-            let unban = About::new(unban_frame, user, "/join the room first");
+            let unban = About::new(
+                |room, user| RoomRequest::Unban { room, user },
+                user,
+                "/join the room first",
+            );
             about_user(
                 state,
                 None,
@@ -500,16 +512,4 @@ fn on_event(state: &mut State, note: RoomEventNote) {
         }
         _ => {}
     }
-}
-
-fn invite_frame(room: String, user: String) -> RoomRequest {
-    RoomRequest::Invite { room, user }
-}
-
-fn revoke_frame(room: String, user: String) -> RoomRequest {
-    RoomRequest::Revoke { room, user }
-}
-
-fn unban_frame(room: String, user: String) -> RoomRequest {
-    RoomRequest::Unban { room, user }
 }

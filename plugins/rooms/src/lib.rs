@@ -48,7 +48,7 @@ use std::sync::{Arc, RwLock};
 
 use chat_api::names::validate_room;
 use chat_api::{
-    async_trait, ClientFrame, ConfigError, HandlerResult, Host, Inbound, MessageHandler,
+    async_trait, now_ms, ClientFrame, ConfigError, HandlerResult, Host, Inbound, MessageHandler,
     PluginContext, Request, Session, Verdict,
 };
 use chatd_storage::{Database, StorageError};
@@ -111,8 +111,6 @@ impl RoomsPlugin {
             .contains(room_key))
     }
 }
-
-use chat_api::now_ms;
 
 fn verdict(outcome: Outcome) -> HandlerResult {
     match outcome {
