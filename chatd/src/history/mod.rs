@@ -153,7 +153,11 @@ async fn prune_periodically(
         }
         // Each chunk of a purge is its own transaction: stopping between
         // two loses nothing, and the database may close right after.
+        // Biased: when shutdown closes the database under a running prune,
+        // the prune's "closed pool" error and the cancellation are ready
+        // together; the cancellation wins, so a clean stop logs no warning.
         let pruned = tokio::select! {
+            biased;
             _ = shutdown.cancelled() => return,
             pruned = store.prune(retention, crate::hub::now_ms()) => pruned,
         };
