@@ -508,6 +508,10 @@ impl ErrorCode {
     pub const RATE_LIMITED: ErrorCode = ErrorCode::custom("rate_limited");
     /// The frame's type belongs to a plugin that is not enabled.
     pub const FEATURE_DISABLED: ErrorCode = ErrorCode::custom("feature_disabled");
+    /// The node cannot reach the rest of its cluster just now (NATS is
+    /// unreachable or did not store the message in time); nothing was
+    /// delivered beyond what the message says. Try again shortly.
+    pub const CLUSTER_UNAVAILABLE: ErrorCode = ErrorCode::custom("cluster_unavailable");
     /// Something failed inside the server; the request may be retried.
     pub const INTERNAL: ErrorCode = ErrorCode::custom("internal");
     /// In `bye`: the client did not read fast enough and its queue filled.

@@ -70,6 +70,7 @@ async fn readyz(State(admin): State<Arc<Admin>>) -> Response {
         ("listeners", listeners(&admin)),
         ("database", database(&admin).await),
         ("plugins", plugins(&admin)),
+        ("cluster", cluster(&admin)),
     ];
     let ready = checks.iter().all(|(_, r)| r.is_ok());
     let mut body = String::from(if ready { "ready\n" } else { "not ready\n" });
@@ -85,6 +86,15 @@ async fn readyz(State(admin): State<Arc<Admin>>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     plain(status, body)
+}
+
+/// Clustered: whether NATS is reachable (this node serves only its own
+/// users while it is not).
+fn cluster(admin: &Admin) -> Result<String, String> {
+    match &admin.shared.cluster {
+        Some(cluster) => cluster.health(),
+        None => Ok("single node".into()),
+    }
 }
 
 /// Bound at start, they accept until shutdown begins.

@@ -26,6 +26,7 @@
 pub mod admin;
 pub mod check;
 pub mod closer;
+pub mod cluster;
 pub mod commands;
 pub mod config;
 pub mod data_dir;

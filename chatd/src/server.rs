@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::history::timed::TimedStore;
 use crate::host::ServerHost;
@@ -34,6 +35,8 @@ pub enum StartError {
     DataDir(#[from] crate::data_dir::DataDirError),
     #[error(transparent)]
     Database(#[from] chatd_storage::StorageError),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     #[error("cannot start the message history: {0}")]
     History(#[from] crate::history::store::HistoryError),
 }
@@ -154,8 +157,22 @@ pub async fn start_with(
     if let Some(metrics) = &metrics {
         pipeline.instrument(metrics);
     }
+    let cluster = match &config.cluster {
+        Some(cluster) => match Cluster::start(cluster, hub.clone(), shutdown.clone()).await {
+            Ok(cluster) => Some(cluster),
+            Err(e) => {
+                shutdown.cancel();
+                pipeline.shutdown().await;
+                if let Some(db) = &storage.database {
+                    db.close().await;
+                }
+                return Err(e.into());
+            }
+        },
+        None => None,
+    };
     stop_on_error.disarm();
-    let shared = Arc::new(Shared::new(
+    let mut shared = Shared::new(
         hub,
         pipeline,
         config.limits.clone(),
@@ -163,7 +180,9 @@ pub async fn start_with(
         storage.history,
         shutdown,
         metrics.clone(),
-    ));
+    );
+    shared.cluster = cluster;
+    let shared = Arc::new(shared);
     let (loops, bound) = listeners.serve(&shared, &config);
     let admin_stop = tokio_util::sync::CancellationToken::new();
     let admin_addr = match (admin_listener, metrics) {

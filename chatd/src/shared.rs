@@ -24,6 +24,8 @@ pub struct Shared {
     broadcast: ArcSwap<BroadcastPolicy>,
     /// The message log, when `[history]` is enabled.
     pub history: Option<Arc<crate::history::History>>,
+    /// The other nodes, when `[cluster]` is configured.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// The `welcome` frame, encoded once at start.
     pub welcome: Payload,
     /// Frame types exempt from flood control because a plugin paces them
@@ -72,6 +74,7 @@ impl Shared {
             limits: ArcSwap::from_pointee(limits),
             broadcast: ArcSwap::from_pointee(broadcast),
             history,
+            cluster: None,
             welcome,
             shutdown,
             tracker: TaskTracker::new(),

@@ -28,6 +28,7 @@
 //! ```
 
 pub mod client;
+pub mod nats;
 pub mod process;
 pub mod proxy;
 pub mod server;

@@ -23,6 +23,18 @@ pub async fn say(
     delivered: &mut Option<Delivered>,
 ) -> Result<Option<ServerFrame>, ApiError> {
     check_text(&text)?;
+    if let Some(cluster) = &ctx.shared.cluster {
+        let (accepted, room) = cluster.say(ctx.peer, room, &text).await?;
+        let accepted = ctx.routed(Routed::Room, accepted);
+        let reply = sent(id, &accepted, changed);
+        *delivered = Some(Delivered::new(
+            MessageKind::Room,
+            Some(room),
+            accepted,
+            text,
+        ));
+        return Ok(reply);
+    }
     let (accepted, target, reply) = match &ctx.shared.history {
         None => {
             let mut target = None;
@@ -54,6 +66,18 @@ pub async fn msg(
     delivered: &mut Option<Delivered>,
 ) -> Result<Option<ServerFrame>, ApiError> {
     check_text(&text)?;
+    if let Some(cluster) = &ctx.shared.cluster {
+        let (accepted, to) = cluster.direct(ctx.peer, to, &text).await?;
+        let accepted = ctx.routed(Routed::Direct, accepted);
+        let reply = sent(id, &accepted, changed);
+        *delivered = Some(Delivered::new(
+            MessageKind::Direct,
+            Some(to),
+            accepted,
+            text,
+        ));
+        return Ok(reply);
+    }
     let (accepted, target, reply) = match &ctx.shared.history {
         None => {
             let mut target = None;
@@ -85,6 +109,12 @@ pub async fn broadcast(
 ) -> Result<Option<ServerFrame>, ApiError> {
     ctx.check_broadcast()?;
     check_text(&text)?;
+    if let Some(cluster) = &ctx.shared.cluster {
+        let accepted = ctx.routed(Routed::Broadcast, cluster.broadcast(ctx.peer, &text).await?);
+        let reply = sent(id, &accepted, changed);
+        *delivered = Some(Delivered::new(MessageKind::Broadcast, None, accepted, text));
+        return Ok(reply);
+    }
     let (accepted, reply) = match &ctx.shared.history {
         None => {
             let accepted = ctx.routed(

@@ -1,5 +1,6 @@
 //! `hello` (once only) and `nick`: who the session is.
 
+use chat_api::names::validate_nick;
 use chat_api::{ApiError, ErrorCode, Identity, RequestId, ServerFrame};
 
 use super::Context;
@@ -13,7 +14,7 @@ pub fn hello() -> ApiError {
 }
 
 /// `nick`: a guest nickname (accounts log in through the auth plugin).
-pub fn nick(
+pub async fn nick(
     ctx: Context<'_>,
     id: Option<RequestId>,
     nick: String,
@@ -23,7 +24,23 @@ pub fn nick(
         account: None,
         admin: false,
     };
-    ctx.shared.hub.set_identity(ctx.peer, identity, false)?;
+    let Some(cluster) = &ctx.shared.cluster else {
+        ctx.shared.hub.set_identity(ctx.peer, identity, false)?;
+        return Ok(ServerFrame::Ok {
+            id,
+            nick: Some(nick),
+        });
+    };
+    // Clustered: the name is claimed across every node first.
+    validate_nick(&nick).map_err(|e| ApiError::new(ErrorCode::INVALID_NICK, e.to_string()))?;
+    let revision = cluster.claim_nick(ctx.peer.id, &nick).await?;
+    match ctx.shared.hub.set_identity(ctx.peer, identity, false) {
+        Ok(()) => cluster.claimed(ctx.peer.id, &nick, revision),
+        Err(e) => {
+            cluster.unclaim(&nick, revision);
+            return Err(e);
+        }
+    }
     Ok(ServerFrame::Ok {
         id,
         nick: Some(nick),

@@ -54,7 +54,7 @@ pub async fn route(
     };
     Ok(match request {
         ClientFrame::Hello { .. } => return Err(identity::hello()),
-        ClientFrame::Nick { nick } => Some(identity::nick(ctx, id, nick)?),
+        ClientFrame::Nick { nick } => Some(identity::nick(ctx, id, nick).await?),
         ClientFrame::Join { room } => Some(rooms::join(ctx, id, &room)?),
         ClientFrame::Part { room } => Some(rooms::part(ctx, id, &room)?),
         ClientFrame::Users { room } => Some(rooms::users(ctx, id, room)?),

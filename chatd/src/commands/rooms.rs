@@ -6,7 +6,12 @@ use super::Context;
 
 /// `join`: enters a room (creating it), answered with its members.
 pub fn join(ctx: Context<'_>, id: Option<RequestId>, room: &str) -> Result<ServerFrame, ApiError> {
-    let (room, members) = ctx.shared.hub.join(ctx.peer, room)?;
+    let (room, mut members) = ctx.shared.hub.join(ctx.peer, room)?;
+    if let Some(cluster) = &ctx.shared.cluster {
+        if let Some((_, all)) = cluster.room_members(&room) {
+            members = all;
+        }
+    }
     Ok(ServerFrame::Joined {
         id,
         room,
@@ -28,14 +33,19 @@ pub fn users(
     room: Option<String>,
 ) -> Result<ServerFrame, ApiError> {
     let hub = &ctx.shared.hub;
+    let cluster = ctx.shared.cluster.as_ref();
     let Some(room) = room else {
         return Ok(ServerFrame::Users {
             id,
             room: None,
-            users: hub.users(),
+            users: cluster.map_or_else(|| hub.users(), |c| c.users()),
         });
     };
-    let (room, users) = hub.room_members(&room).ok_or_else(|| {
+    let members = match cluster {
+        Some(cluster) => cluster.room_members(&room),
+        None => hub.room_members(&room),
+    };
+    let (room, users) = members.ok_or_else(|| {
         ApiError::new(ErrorCode::NO_SUCH_ROOM, format!("there is no room {room}"))
     })?;
     Ok(ServerFrame::Users {
@@ -49,6 +59,9 @@ pub fn users(
 pub fn list(ctx: Context<'_>, id: Option<RequestId>) -> ServerFrame {
     ServerFrame::Rooms {
         id,
-        rooms: ctx.shared.hub.rooms(),
+        rooms: match &ctx.shared.cluster {
+            Some(cluster) => cluster.rooms(),
+            None => ctx.shared.hub.rooms(),
+        },
     }
 }

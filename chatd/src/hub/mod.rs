@@ -28,7 +28,11 @@ use chat_api::{
 };
 
 use crate::message_ids::MessageIds;
+pub mod events;
 pub mod peer;
+mod remote;
+
+pub use events::{HubEvent, HubObserver};
 
 pub(crate) use peer::Membership;
 pub use peer::{IdentityState, Peer};
@@ -67,6 +71,16 @@ impl<K: Hash + Eq, V: Clone> Sharded<K, V> {
                 f(v);
             }
         }
+    }
+
+    /// Every value, copied out so the caller may take locks that rank
+    /// before the shards' (a peer's identity) while using them.
+    fn values(&self) -> Vec<V> {
+        let mut all = Vec::new();
+        for shard in self.shards.iter() {
+            all.extend(shard.read().unwrap().values().cloned());
+        }
+        all
     }
 
     fn len(&self) -> usize {
@@ -119,6 +133,8 @@ pub struct Hub {
     max_rooms_per_session: AtomicUsize,
     /// Rooms that may exist at once (`limits.max_rooms`; changed by a reload).
     max_rooms: AtomicUsize,
+    /// Told of every nickname and room change (the cluster), when set.
+    observer: std::sync::OnceLock<Arc<dyn HubObserver>>,
 }
 
 impl Default for Hub {
@@ -177,6 +193,20 @@ impl Hub {
             ids,
             max_rooms_per_session: AtomicUsize::new(per_session),
             max_rooms: AtomicUsize::new(total),
+            observer: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sets the observer told of nickname and room changes (once; a second
+    /// call is ignored and returns false).
+    pub fn observe(&self, observer: Arc<dyn HubObserver>) -> bool {
+        self.observer.set(observer).is_ok()
+    }
+
+    /// Tells the observer, if any; `event` is only built when one listens.
+    fn notify(&self, event: impl FnOnce() -> HubEvent) {
+        if let Some(observer) = self.observer.get() {
+            observer.notify(event());
         }
     }
 
@@ -255,6 +285,19 @@ impl Hub {
             admin: identity.admin,
         });
         let old = current.replace(new.clone());
+        // Told under the identity lock, so events about one session keep
+        // their order.
+        match &old {
+            Some(old) if *old.nick != *new.nick => self.notify(|| HubEvent::Renamed {
+                session: peer.id,
+                nick: new.nick.to_string(),
+            }),
+            Some(_) => {}
+            None => self.notify(|| HubEvent::Online {
+                session: peer.id,
+                nick: new.nick.to_string(),
+            }),
+        }
         drop(current);
         if let Some(old) = &old {
             if old.key != key {
@@ -314,6 +357,7 @@ impl Hub {
                 PresenceEvent::Part,
                 Some("logged out"),
             );
+            self.notify(|| HubEvent::Offline { session: peer.id });
         }
     }
 
@@ -379,6 +423,10 @@ impl Hub {
                 room: room.clone(),
                 since: room.last_msg_id.load(Ordering::Relaxed),
             });
+            self.notify(|| HubEvent::Joined {
+                session: peer.id,
+                room: room.name.clone(),
+            });
         }
         let names = member_names(&members);
         Ok((room.name.clone(), names))
@@ -430,6 +478,12 @@ impl Hub {
         for member in members.iter() {
             member.deliver(payload.clone());
         }
+        self.notify(|| HubEvent::Left {
+            session: peer.id,
+            room: room.name.clone(),
+            event,
+            reason: reason.map(str::to_string),
+        });
         true
     }
 
@@ -616,6 +670,12 @@ impl Hub {
             if let Some(nick) = member.nick() {
                 let payload = presence(PresenceEvent::Part, &room.name, &nick, None, Some(reason));
                 member.deliver(payload);
+                self.notify(|| HubEvent::Left {
+                    session: member.id,
+                    room: room.name.clone(),
+                    event: PresenceEvent::Part,
+                    reason: Some(reason.to_string()),
+                });
             }
         }
     }
@@ -644,6 +704,7 @@ impl Hub {
                 PresenceEvent::Quit,
                 Some(reason),
             );
+            self.notify(|| HubEvent::Offline { session: peer.id });
         }
         drop(map);
         let mut shard = self.sessions.shard(&peer.id).write().unwrap();
@@ -653,12 +714,15 @@ impl Hub {
 
     /// Nicknames of everyone connected, sorted.
     pub fn users(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        self.nicks.for_each(|p| {
-            if let Some(n) = p.nick() {
-                names.push(n.to_string());
-            }
-        });
+        // Not under a shard's lock: reading an identity there could wait on
+        // a session renaming itself, which holds its identity while it
+        // waits for that shard.
+        let mut names: Vec<String> = self
+            .nicks
+            .values()
+            .iter()
+            .filter_map(|p| p.nick().map(|n| n.to_string()))
+            .collect();
         names.sort_unstable_by_key(|n| fold(n));
         names
     }

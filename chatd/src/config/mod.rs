@@ -9,9 +9,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+mod cluster;
+pub use cluster::ClusterConfig;
+
 /// The configuration committed as `chatd.toml`, embedded so that `chatd`
 /// runs with no file at all.
-pub const DEFAULT_CONFIG: &str = include_str!("../../chatd.toml");
+pub const DEFAULT_CONFIG: &str = include_str!("../../../chatd.toml");
 
 /// A configuration that could not be loaded; the message names the file and
 /// the key.
@@ -49,6 +52,9 @@ pub struct Config {
     pub history: HistoryConfig,
     #[serde(default)]
     pub admin: AdminConfig,
+    /// `[cluster]`: absent for a single node.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
     /// The handler pipeline, in order.
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<PluginEntry>,
@@ -372,7 +378,32 @@ impl Config {
         self.validate_history()?;
         self.validate_limits()?;
         self.validate_tls_and_web()?;
-        self.validate_listeners_and_plugins()
+        self.validate_listeners_and_plugins()?;
+        self.validate_cluster()
+    }
+
+    /// Checks `[cluster]`, and that what is enabled beside it works
+    /// clustered.
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        let Some(cluster) = &self.cluster else {
+            return Ok(());
+        };
+        if let Some(problem) = cluster.problem() {
+            return Err(self.invalid(problem));
+        }
+        if self.history.enabled {
+            return Err(self.invalid(
+                "[cluster] does not work with [history] yet (the shared message log is not built): set history.enabled = false, or run a single node".into(),
+            ));
+        }
+        for name in ["auth", "rooms", "files"] {
+            if self.enabled_plugins().any(|p| p.name == name) {
+                return Err(self.invalid(format!(
+                    "[cluster] does not work with the '{name}' plugin yet (its data is not shared between nodes): disable it, or run a single node"
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Checks `[history]`.

@@ -1,0 +1,392 @@
+//! Who is connected to the other nodes, and in which rooms: this node's
+//! copy, fed by their events in stream order, replaced whole by a node's
+//! state when this node catches up, and dropped with a node that stops
+//! sending heartbeats. Indexed by folded nickname and by room, so a direct
+//! message or a member list costs one lookup, not a walk of every user.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use chat_api::names::fold;
+use chat_api::{PresenceEvent, SessionId};
+
+use super::wire::{Event, NodeState};
+
+/// A presence change to tell this node's members of `room`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub room: String,
+    pub event: PresenceEvent,
+    pub nick: String,
+    pub new_nick: Option<String>,
+    pub reason: Option<String>,
+}
+
+impl Notice {
+    fn new(room: &str, event: PresenceEvent, nick: &str) -> Notice {
+        Notice {
+            room: room.to_string(),
+            event,
+            nick: nick.to_string(),
+            new_nick: None,
+            reason: None,
+        }
+    }
+}
+
+type Member = (String, SessionId);
+
+#[derive(Default)]
+struct User {
+    nick: String,
+    rooms: Vec<String>,
+}
+
+struct Node {
+    boot: u64,
+    last_seen: Instant,
+    users: HashMap<SessionId, User>,
+}
+
+#[derive(Default)]
+struct Remote {
+    nodes: HashMap<String, Node>,
+    /// Folded nickname → who holds it.
+    by_nick: HashMap<String, Member>,
+    /// Folded room name → (name as spelt, its members elsewhere).
+    rooms: HashMap<String, (String, HashSet<Member>)>,
+}
+
+/// What a heartbeat told.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// A node (or a new run of one) this node has no state of: ask it.
+    Unknown,
+    Known,
+}
+
+/// The other nodes' users and rooms.
+#[derive(Default)]
+pub struct Directory {
+    remote: RwLock<Remote>,
+}
+
+impl Directory {
+    /// Applies one event from another node; returns what this node's room
+    /// members are to be told.
+    pub fn apply(&self, event: &Event) -> Vec<Notice> {
+        let mut remote = self.remote.write().unwrap();
+        match event {
+            Event::Online {
+                node,
+                session,
+                nick,
+            } => {
+                remote.add_user(node, *session, nick);
+                Vec::new()
+            }
+            Event::Renamed {
+                node,
+                session,
+                nick,
+            } => remote.rename(node, *session, nick),
+            Event::Joined {
+                node,
+                session,
+                room,
+            } => remote.join(node, *session, room).into_iter().collect(),
+            Event::Left {
+                node,
+                session,
+                room,
+                event,
+                reason,
+            } => remote
+                .leave(node, *session, room)
+                .map(|nick| Notice {
+                    reason: reason.clone(),
+                    ..Notice::new(room, *event, &nick)
+                })
+                .into_iter()
+                .collect(),
+            Event::Offline { node, session } => {
+                remote.remove_user(node, *session);
+                Vec::new()
+            }
+            Event::State(state) => {
+                remote.replace(state);
+                Vec::new()
+            }
+            Event::Say { .. } | Event::Broadcast { .. } | Event::Direct { .. } => Vec::new(),
+        }
+    }
+
+    /// Replaces what is known of a node with its own account of itself.
+    pub fn replace(&self, state: &NodeState) {
+        self.remote.write().unwrap().replace(state);
+    }
+
+    /// Records a heartbeat. A node seen with a new boot has restarted: its
+    /// old sessions are dropped (their rooms are told, in the notices).
+    pub fn heartbeat(&self, node: &str, boot: u64, now: Instant) -> (Seen, Vec<Notice>) {
+        let mut remote = self.remote.write().unwrap();
+        match remote.nodes.get_mut(node) {
+            Some(known) if known.boot == boot => {
+                known.last_seen = now;
+                (Seen::Known, Vec::new())
+            }
+            // Heard of through an event before its first heartbeat.
+            Some(known) if known.boot == 0 => {
+                known.boot = boot;
+                known.last_seen = now;
+                (Seen::Unknown, Vec::new())
+            }
+            Some(_) => {
+                let notices = remote.drop_node(node, "the user's server restarted");
+                remote.nodes.insert(node.to_string(), Node::new(boot, now));
+                (Seen::Unknown, notices)
+            }
+            None => {
+                remote.nodes.insert(node.to_string(), Node::new(boot, now));
+                (Seen::Unknown, Vec::new())
+            }
+        }
+    }
+
+    /// Drops every node not heard from within `timeout`; returns their
+    /// names and what this node's rooms are to be told.
+    pub fn expire(&self, now: Instant, timeout: Duration) -> Vec<(String, Vec<Notice>)> {
+        let mut remote = self.remote.write().unwrap();
+        let dead: Vec<String> = remote
+            .nodes
+            .iter()
+            .filter(|(_, n)| now.duration_since(n.last_seen) > timeout)
+            .map(|(name, _)| name.clone())
+            .collect();
+        dead.into_iter()
+            .map(|name| {
+                let notices = remote.drop_node(&name, "the user's server stopped answering");
+                remote.nodes.remove(&name);
+                (name, notices)
+            })
+            .collect()
+    }
+
+    /// Counts every node as just heard from (after this node's own link
+    /// was down: their silence was ours).
+    pub fn touch_all(&self, now: Instant) {
+        for node in self.remote.write().unwrap().nodes.values_mut() {
+            node.last_seen = now;
+        }
+    }
+
+    /// The run of `node` this node hears from (0 if only its events were
+    /// heard so far); `None` for a node not heard from, or dropped.
+    pub fn boot_of(&self, node: &str) -> Option<u64> {
+        self.remote.read().unwrap().nodes.get(node).map(|n| n.boot)
+    }
+
+    /// The node and spelling of whoever holds `nick` elsewhere.
+    pub fn locate(&self, nick: &str) -> Option<(String, String)> {
+        let remote = self.remote.read().unwrap();
+        let (node, session) = remote.by_nick.get(&fold(nick))?;
+        let user = remote.nodes.get(node)?.users.get(session)?;
+        Some((node.clone(), user.nick.clone()))
+    }
+
+    /// Nicknames connected elsewhere.
+    pub fn users(&self) -> Vec<String> {
+        let remote = self.remote.read().unwrap();
+        remote
+            .nodes
+            .values()
+            .flat_map(|n| n.users.values().map(|u| u.nick.clone()))
+            .collect()
+    }
+
+    /// The room's members elsewhere, and its name as spelt there.
+    pub fn members(&self, room: &str) -> Option<(String, Vec<String>)> {
+        let remote = self.remote.read().unwrap();
+        let (name, members) = remote.rooms.get(&fold(room))?;
+        let nicks = members
+            .iter()
+            .filter_map(|(node, session)| {
+                Some(remote.nodes.get(node)?.users.get(session)?.nick.clone())
+            })
+            .collect();
+        Some((name.clone(), nicks))
+    }
+
+    /// Every room with members elsewhere: (name, members there).
+    pub fn rooms(&self) -> Vec<(String, usize)> {
+        let remote = self.remote.read().unwrap();
+        remote
+            .rooms
+            .values()
+            .map(|(name, members)| (name.clone(), members.len()))
+            .collect()
+    }
+
+    /// How many sessions are in `room` elsewhere.
+    pub fn member_count(&self, room: &str) -> usize {
+        let remote = self.remote.read().unwrap();
+        remote.rooms.get(&fold(room)).map_or(0, |(_, m)| m.len())
+    }
+
+    /// How many users are connected elsewhere.
+    pub fn user_count(&self) -> usize {
+        self.remote.read().unwrap().by_nick.len()
+    }
+
+    /// The other nodes this node hears from, sorted.
+    pub fn nodes(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.remote.read().unwrap().nodes.keys().cloned().collect();
+        names.sort();
+        names
+    }
+}
+
+impl Node {
+    fn new(boot: u64, now: Instant) -> Node {
+        Node {
+            boot,
+            last_seen: now,
+            users: HashMap::new(),
+        }
+    }
+}
+
+impl Remote {
+    /// The node's entry; one heard of first through an event (before its
+    /// heartbeat) counts as just seen, its boot learnt from that heartbeat.
+    fn node(&mut self, node: &str) -> &mut Node {
+        self.nodes
+            .entry(node.to_string())
+            .or_insert_with(|| Node::new(0, Instant::now()))
+    }
+
+    fn add_user(&mut self, node: &str, session: SessionId, nick: &str) {
+        self.node(node).users.insert(
+            session,
+            User {
+                nick: nick.to_string(),
+                rooms: Vec::new(),
+            },
+        );
+        self.by_nick.insert(fold(nick), (node.to_string(), session));
+    }
+
+    fn rename(&mut self, node: &str, session: SessionId, nick: &str) -> Vec<Notice> {
+        let member = (node.to_string(), session);
+        let Some(user) = self.node(node).users.get_mut(&session) else {
+            return Vec::new();
+        };
+        let old = std::mem::replace(&mut user.nick, nick.to_string());
+        let rooms = user.rooms.clone();
+        if self.by_nick.get(&fold(&old)) == Some(&member) {
+            self.by_nick.remove(&fold(&old));
+        }
+        self.by_nick.insert(fold(nick), member);
+        rooms
+            .iter()
+            .map(|room| Notice {
+                new_nick: Some(nick.to_string()),
+                ..Notice::new(room, PresenceEvent::Nick, &old)
+            })
+            .collect()
+    }
+
+    fn join(&mut self, node: &str, session: SessionId, room: &str) -> Option<Notice> {
+        let user = self.node(node).users.get_mut(&session)?;
+        if user.rooms.iter().any(|r| r.eq_ignore_ascii_case(room)) {
+            return None;
+        }
+        user.rooms.push(room.to_string());
+        let nick = user.nick.clone();
+        self.rooms
+            .entry(fold(room))
+            .or_insert_with(|| (room.to_string(), HashSet::new()))
+            .1
+            .insert((node.to_string(), session));
+        Some(Notice::new(room, PresenceEvent::Join, &nick))
+    }
+
+    /// Takes a session out of a room; its nickname if it was in it.
+    fn leave(&mut self, node: &str, session: SessionId, room: &str) -> Option<String> {
+        let user = self.node(node).users.get_mut(&session)?;
+        let before = user.rooms.len();
+        user.rooms.retain(|r| !r.eq_ignore_ascii_case(room));
+        if user.rooms.len() == before {
+            return None;
+        }
+        let nick = user.nick.clone();
+        let key = fold(room);
+        if let Some((_, members)) = self.rooms.get_mut(&key) {
+            members.remove(&(node.to_string(), session));
+            if members.is_empty() {
+                self.rooms.remove(&key);
+            }
+        }
+        Some(nick)
+    }
+
+    fn remove_user(&mut self, node: &str, session: SessionId) {
+        let Some(user) = self.node(node).users.remove(&session) else {
+            return;
+        };
+        let member = (node.to_string(), session);
+        for room in &user.rooms {
+            let key = fold(room);
+            if let Some((_, members)) = self.rooms.get_mut(&key) {
+                members.remove(&member);
+                if members.is_empty() {
+                    self.rooms.remove(&key);
+                }
+            }
+        }
+        if self.by_nick.get(&fold(&user.nick)) == Some(&member) {
+            self.by_nick.remove(&fold(&user.nick));
+        }
+    }
+
+    /// Removes a node's users; each room they were in is told they quit.
+    fn drop_node(&mut self, node: &str, reason: &str) -> Vec<Notice> {
+        let sessions: Vec<SessionId> = self
+            .nodes
+            .get(node)
+            .map(|n| n.users.keys().copied().collect())
+            .unwrap_or_default();
+        let mut notices = Vec::new();
+        for session in sessions {
+            if let Some(user) = self.nodes.get(node).and_then(|n| n.users.get(&session)) {
+                notices.extend(user.rooms.iter().map(|room| Notice {
+                    reason: Some(reason.to_string()),
+                    ..Notice::new(room, PresenceEvent::Quit, &user.nick)
+                }));
+            }
+            self.remove_user(node, session);
+        }
+        notices
+    }
+
+    fn replace(&mut self, state: &NodeState) {
+        let sessions: Vec<SessionId> = self
+            .nodes
+            .get(&state.node)
+            .map(|n| n.users.keys().copied().collect())
+            .unwrap_or_default();
+        for session in sessions {
+            self.remove_user(&state.node, session);
+        }
+        let node = self.node(&state.node);
+        node.boot = state.boot;
+        node.last_seen = Instant::now();
+        for user in &state.users {
+            self.add_user(&state.node, user.session, &user.nick);
+            for room in &user.rooms {
+                self.join(&state.node, user.session, room);
+            }
+        }
+    }
+}

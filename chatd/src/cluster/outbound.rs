@@ -1,0 +1,179 @@
+//! What this node publishes, in one order: the hub's changes (from the
+//! observer, which must not wait) and chat messages (whose senders wait for
+//! the stream's acknowledgement) share one bounded queue and one task, so
+//! a `join` reaches the stream before the message its session says next.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+
+use async_nats::jetstream;
+use async_nats::jetstream::context::{PublishAckFuture, PublishError};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use super::wire::{Event, NodeState, UserState};
+use super::Cluster;
+use crate::hub::{HubEvent, HubObserver};
+
+/// Events and messages waiting to be published. Past this, hub events are
+/// dropped and the node's whole state is published instead.
+pub const QUEUE: usize = 16_384;
+
+pub enum Outgoing {
+    /// A hub change, to every node.
+    Event(Event),
+    /// A chat message; `ack` gets the pending acknowledgement.
+    Message {
+        subject: String,
+        event: Event,
+        ack: oneshot::Sender<Result<PublishAckFuture, PublishError>>,
+    },
+}
+
+/// Turns the hub's events into the stream's.
+pub struct Observer {
+    cluster: Weak<Cluster>,
+    node: String,
+    queue: mpsc::Sender<Outgoing>,
+    overflowed: Arc<AtomicBool>,
+}
+
+impl Observer {
+    pub fn new(cluster: &Arc<Cluster>) -> Observer {
+        Observer {
+            cluster: Arc::downgrade(cluster),
+            node: cluster.node.clone(),
+            queue: cluster.outgoing.clone(),
+            overflowed: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
+
+impl HubObserver for Observer {
+    fn notify(&self, event: HubEvent) {
+        let node = self.node.clone();
+        let event = match event {
+            HubEvent::Online { session, nick } => Event::Online {
+                node,
+                session,
+                nick,
+            },
+            HubEvent::Renamed { session, nick } => Event::Renamed {
+                node,
+                session,
+                nick,
+            },
+            HubEvent::Joined { session, room } => Event::Joined {
+                node,
+                session,
+                room,
+            },
+            HubEvent::Left {
+                session,
+                room,
+                event,
+                reason,
+            } => Event::Left {
+                node,
+                session,
+                room,
+                event,
+                reason,
+            },
+            HubEvent::Offline { session } => {
+                if let Some(cluster) = self.cluster.upgrade() {
+                    cluster.session_gone(session);
+                }
+                Event::Offline { node, session }
+            }
+        };
+        if self.queue.try_send(Outgoing::Event(event)).is_err() {
+            // Full (NATS far behind): the others will get the whole state.
+            if !self.overflowed.swap(true, Ordering::Relaxed) {
+                tracing::warn!("the cluster's outgoing queue is full; this node will republish its whole state");
+            }
+            if let Some(cluster) = self.cluster.upgrade() {
+                cluster.resync.notify_one();
+            }
+        }
+    }
+}
+
+/// Starts the publishing task.
+pub fn start(
+    cluster: &Arc<Cluster>,
+    js: jetstream::Context,
+    queue: mpsc::Receiver<Outgoing>,
+    shutdown: CancellationToken,
+) {
+    tokio::spawn(publish_loop(cluster.clone(), js, queue, shutdown));
+}
+
+async fn publish_loop(
+    cluster: Arc<Cluster>,
+    js: jetstream::Context,
+    mut queue: mpsc::Receiver<Outgoing>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let item = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = cluster.resync.notified() => {
+                publish_state(&cluster, &js).await;
+                continue;
+            }
+            item = queue.recv() => match item {
+                Some(item) => item,
+                None => return,
+            },
+        };
+        match item {
+            Outgoing::Event(event) => {
+                // The acknowledgement is not awaited: a lost event is
+                // repaired by the state published when the link returns.
+                if let Err(error) = js.publish(cluster.names.fan.clone(), encode(&event)).await {
+                    tracing::debug!(%error, "a cluster event was not published");
+                }
+            }
+            Outgoing::Message {
+                subject,
+                event,
+                ack,
+            } => {
+                let _ = ack.send(js.publish(subject, encode(&event)).await);
+            }
+        }
+    }
+}
+
+/// Publishes everyone on this node, replacing what the others hold of it.
+async fn publish_state(cluster: &Cluster, js: &jetstream::Context) {
+    let event = Event::State(local_state(cluster));
+    if let Err(error) = js.publish(cluster.names.fan.clone(), encode(&event)).await {
+        tracing::warn!(%error, "this node's state was not published");
+    }
+}
+
+/// This node's sessions with a nickname, and their rooms.
+pub fn local_state(cluster: &Cluster) -> NodeState {
+    NodeState {
+        node: cluster.node.clone(),
+        boot: cluster.boot,
+        users: cluster
+            .hub
+            .local_users()
+            .into_iter()
+            .map(|u| UserState {
+                session: u.session,
+                nick: u.nick,
+                rooms: u.rooms,
+            })
+            .collect(),
+    }
+}
+
+pub fn encode<T: serde::Serialize>(value: &T) -> bytes::Bytes {
+    chat_api::serde_json::to_vec(value)
+        .expect("cluster events serialise")
+        .into()
+}

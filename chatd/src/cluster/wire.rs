@@ -1,0 +1,119 @@
+//! What nodes say to each other over NATS, as JSON: the events of the
+//! cluster's stream (chat messages and the hub's changes), heartbeats, the
+//! state a node answers with, and the value of a nickname claim.
+//!
+//! A field added later must be optional (`#[serde(default)]`), so nodes of
+//! neighbouring versions understand each other during a rolling upgrade.
+
+use chat_api::{PresenceEvent, SessionId};
+use serde::{Deserialize, Serialize};
+
+/// One entry of the cluster's stream. Room messages, broadcasts and the
+/// hub's changes go to every node (`<prefix>.fan`); a direct message to
+/// the node its recipient is on (`<prefix>.node.<name>`). The stream's
+/// sequence number is the message id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+pub enum Event {
+    Say {
+        node: String,
+        session: SessionId,
+        from: String,
+        room: String,
+        text: String,
+        ts: u64,
+    },
+    Broadcast {
+        node: String,
+        session: SessionId,
+        from: String,
+        text: String,
+        ts: u64,
+    },
+    Direct {
+        node: String,
+        from: String,
+        to: String,
+        text: String,
+        ts: u64,
+    },
+    Online {
+        node: String,
+        session: SessionId,
+        nick: String,
+    },
+    Renamed {
+        node: String,
+        session: SessionId,
+        nick: String,
+    },
+    Joined {
+        node: String,
+        session: SessionId,
+        room: String,
+    },
+    Left {
+        node: String,
+        session: SessionId,
+        room: String,
+        event: PresenceEvent,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    Offline {
+        node: String,
+        session: SessionId,
+    },
+    /// Everyone on `node` now, replacing what others held of it: sent after
+    /// the node (re)connects to NATS and when its event queue overflowed.
+    State(NodeState),
+}
+
+impl Event {
+    /// The node the event came from.
+    pub fn node(&self) -> &str {
+        match self {
+            Event::Say { node, .. }
+            | Event::Broadcast { node, .. }
+            | Event::Direct { node, .. }
+            | Event::Online { node, .. }
+            | Event::Renamed { node, .. }
+            | Event::Joined { node, .. }
+            | Event::Left { node, .. }
+            | Event::Offline { node, .. } => node,
+            Event::State(state) => &state.node,
+        }
+    }
+}
+
+/// A node's sessions with a nickname, and their rooms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeState {
+    pub node: String,
+    /// Which run of the node (its start time in ms): a node restarted under
+    /// the same name is a new one whose old sessions are gone.
+    pub boot: u64,
+    pub users: Vec<UserState>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserState {
+    pub session: SessionId,
+    pub nick: String,
+    pub rooms: Vec<String>,
+}
+
+/// Published by every node on `<prefix>.heartbeat` at a fixed interval.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub node: String,
+    pub boot: u64,
+}
+
+/// The value of a nickname's key in the claims bucket: who holds it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Claim {
+    pub node: String,
+    pub boot: u64,
+    pub session: SessionId,
+}

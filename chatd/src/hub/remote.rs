@@ -1,0 +1,96 @@
+//! Deliveries that another node sequenced: the cluster's consumer hands the
+//! hub messages and presence already encoded (once per node), and asks for
+//! this node's sessions to tell a node that is catching up.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use chat_api::names::fold;
+use chat_api::{Payload, PresenceEvent, SessionId};
+
+use super::{presence, Hub, Peer};
+
+/// One local session as other nodes' directories hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalUser {
+    pub session: SessionId,
+    pub nick: String,
+    /// The rooms it is in, as each room spells its name.
+    pub rooms: Vec<String>,
+}
+
+impl Hub {
+    /// Queues a room message for the room's members here, but `except`
+    /// (its sender, who gets `sent` instead); records its id as the room's
+    /// last, so a later joiner's live messages start after it. Returns how
+    /// many it was queued for.
+    pub fn deliver_sequenced(
+        &self,
+        room_name: &str,
+        msg_id: u64,
+        payload: &Payload,
+        except: Option<SessionId>,
+    ) -> usize {
+        let Some(room) = self.rooms.read().unwrap().get(&fold(room_name)).cloned() else {
+            return 0;
+        };
+        let members = room.members.lock().unwrap();
+        room.last_msg_id.store(msg_id, Ordering::Relaxed);
+        members
+            .iter()
+            .filter(|m| Some(m.id) != except && m.deliver(payload.clone()))
+            .count()
+    }
+
+    /// Queues a payload for the session holding `nick` here, if any.
+    pub fn deliver_to_nick(&self, nick: &str, payload: Payload) -> bool {
+        self.by_nick(nick).is_some_and(|peer| peer.deliver(payload))
+    }
+
+    /// Queues a payload for every session with a nickname here but `except`.
+    pub fn deliver_to_all_but(&self, payload: &Payload, except: Option<SessionId>) -> usize {
+        let mut n = 0;
+        self.nicks.for_each(|member| {
+            if Some(member.id) != except && member.deliver(payload.clone()) {
+                n += 1;
+            }
+        });
+        n
+    }
+
+    /// Tells this node's members of `room` about a presence change of a
+    /// user on another node.
+    pub fn deliver_remote_presence(
+        &self,
+        room: &str,
+        event: PresenceEvent,
+        nick: &str,
+        new_nick: Option<&str>,
+        reason: Option<&str>,
+    ) -> usize {
+        let payload = presence(event, room, nick, new_nick, reason);
+        self.deliver_to_room(room, &payload).unwrap_or(0)
+    }
+
+    /// How many sessions here are in the room.
+    pub fn local_member_count(&self, room_name: &str) -> usize {
+        let room = self.rooms.read().unwrap().get(&fold(room_name)).cloned();
+        room.map_or(0, |room| room.members.lock().unwrap().len())
+    }
+
+    /// Every session here with a nickname, and its rooms.
+    pub fn local_users(&self) -> Vec<LocalUser> {
+        // Copied out of the shards first: see `Hub::users`.
+        let peers: Vec<Arc<Peer>> = self.nicks.values();
+        peers
+            .iter()
+            .filter_map(|peer| {
+                Some(LocalUser {
+                    session: peer.id,
+                    nick: peer.nick()?.to_string(),
+                    rooms: self.rooms_of(peer),
+                })
+            })
+            .collect()
+    }
+}
