@@ -3,11 +3,14 @@
 //! nodes on loopback, clients spread over them.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chat_api::{ClientFrame, MessageKind, PresenceEvent, ServerFrame};
 use chat_client::{Client, ConnectOptions, Received};
 use chatd_testkit::nats::TempNats;
+use chatd_testkit::process::Chatd;
 use chatd_testkit::{client, error_code, expect_text, join, request, start_at, TestServer, WAIT};
 
 /// `[cluster]` for node `node` on `nats`, with a short heartbeat so that a
@@ -346,4 +349,314 @@ async fn members_on_every_node_see_a_room_in_one_order_under_concurrent_senders(
     for server in nodes {
         server.stop().await;
     }
+}
+
+/// A `chatd` process in the cluster, its config in its own directory.
+async fn node_process(nats: &TempNats, name: &str, dir: &std::path::Path) -> (Chatd, String) {
+    let config = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n{}",
+            dir.join(name),
+            cluster_toml(nats, name)
+        ),
+    )
+    .unwrap();
+    let chatd = Chatd::spawn(&config);
+    let addr = chatd.address("plaintext").await;
+    (chatd, addr)
+}
+
+/// Waits until `observer` sees `nick` quit; returns the reason given.
+async fn quit_reason(observer: &mut Client, nick: &str) -> Option<String> {
+    let frame = observer
+        .expect(WAIT, |f| {
+            matches!(f, Received::Core(ServerFrame::Presence(p))
+                if p.nick == nick && p.event == PresenceEvent::Quit)
+        })
+        .await
+        .unwrap_or_else(|e| panic!("waiting for {nick} to quit: {e}"));
+    match frame {
+        Received::Core(ServerFrame::Presence(p)) => p.reason,
+        _ => unreachable!(),
+    }
+}
+
+#[tokio::test]
+async fn a_node_killed_mid_conversation_loses_only_its_own_users_who_come_back_elsewhere() {
+    let Some(nats) = TempNats::start().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (a, a_addr) = node_process(&nats, "a", dir.path()).await;
+    let (b, b_addr) = node_process(&nats, "b", dir.path()).await;
+    let (mut c, c_addr) = node_process(&nats, "c", dir.path()).await;
+    let mut alice = client(&a_addr, "alice").await;
+    let mut bob = client(&b_addr, "bob").await;
+    let mut carol = client(&c_addr, "carol").await;
+    for user in [&mut alice, &mut bob, &mut carol] {
+        join(user, "#x").await;
+    }
+    for user in [&mut alice, &mut bob, &mut carol] {
+        await_users(user, Some("#x"), &["alice", "bob", "carol"]).await;
+    }
+    say(&mut carol, "#x", "before the crash").await;
+    expect_text(&mut alice, "before the crash").await;
+
+    c.child.start_kill().unwrap();
+    c.child.wait().await.unwrap();
+    // Within node_timeout_ms (1 s here) the others drop carol.
+    let started = std::time::Instant::now();
+    for user in [&mut alice, &mut bob] {
+        let reason = quit_reason(user, "carol").await;
+        assert_eq!(
+            reason.as_deref(),
+            Some("the user's server stopped answering")
+        );
+    }
+    eprintln!(
+        "carol was dropped {:?} after node c died",
+        started.elapsed()
+    );
+    await_users(&mut alice, None, &["alice", "bob"]).await;
+
+    // The others were not held up: they go on talking.
+    say(&mut alice, "#x", "still here").await;
+    expect_text(&mut bob, "still here").await;
+
+    // Carol reconnects to another node, under her name (the dead node's
+    // claim on it is taken over) and in her room again.
+    let mut carol = client(&b_addr, "carol").await;
+    join(&mut carol, "#x").await;
+    await_users(&mut alice, Some("#x"), &["alice", "bob", "carol"]).await;
+    say(&mut alice, "#x", "welcome back").await;
+    expect_text(&mut carol, "welcome back").await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test]
+async fn nodes_keep_serving_their_own_users_while_nats_restarts_and_then_recover() {
+    let Some(mut nats) = TempNats::start().await else {
+        return;
+    };
+    let with_admin = |name: &str| {
+        format!(
+            "{}[admin]\nlisten = \"127.0.0.1:0\"\n",
+            cluster_toml(&nats, name)
+        )
+    };
+    let a = start_at(
+        "127.0.0.1:0",
+        tempfile::tempdir().unwrap(),
+        &with_admin("a"),
+    )
+    .await;
+    let b = start_at(
+        "127.0.0.1:0",
+        tempfile::tempdir().unwrap(),
+        &with_admin("b"),
+    )
+    .await;
+    let mut alice = client(&a.addr, "alice").await;
+    let mut anna = client(&a.addr, "anna").await;
+    let mut bob = client(&b.addr, "bob").await;
+    for user in [&mut alice, &mut anna, &mut bob] {
+        join(user, "#x").await;
+    }
+    await_users(&mut alice, Some("#x"), &["alice", "anna", "bob"]).await;
+    await_users(&mut bob, Some("#x"), &["alice", "anna", "bob"]).await;
+    let admin = a.server.admin_addr.expect("admin listener");
+    let (status, _, body) = chatd_testkit::http_get(admin, "/readyz").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("cluster: ok (node a, 1 other node(s): b)"),
+        "{body}"
+    );
+
+    // Load through the restart: a sender on each node keeps talking in
+    // its own room; refusals (`cluster_unavailable`, for a message in
+    // flight when NATS went away) are allowed, stalls and crashes are not.
+    let stop_load = tokio_util::sync::CancellationToken::new();
+    let mut loaders = Vec::new();
+    let mut accepted_counts = Vec::new();
+    for (server, nick) in [(&a, "load_a"), (&b, "load_b")] {
+        let mut loader = client(&server.addr, nick).await;
+        join(&mut loader, "#load").await;
+        let stop = stop_load.clone();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        accepted_counts.push(accepted.clone());
+        loaders.push(tokio::spawn(async move {
+            while !stop.is_cancelled() {
+                let frame = ClientFrame::Say {
+                    room: "#load".into(),
+                    text: "load".into(),
+                };
+                if chatd_testkit::code_of(&request(&mut loader, frame).await).is_none() {
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let accepted_all = |at_least: Vec<usize>| {
+        let counts = accepted_counts.clone();
+        move || {
+            counts
+                .iter()
+                .zip(&at_least)
+                .all(|(c, min)| c.load(Ordering::Relaxed) > *min)
+        }
+    };
+    chatd_testkit::wait_until("the load flows", accepted_all(vec![0, 0])).await;
+
+    nats.kill().await;
+    // Node a says it is degraded...
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, _, body) = chatd_testkit::http_get(admin, "/readyz").await;
+        if status == 503 {
+            assert!(
+                body.contains(
+                    "cluster: FAILED: node a: NATS is unreachable; serving this node's users only"
+                ),
+                "{body}"
+            );
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz stayed {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...and its own users still talk to each other, without a stall.
+    for n in 0..20 {
+        say(&mut alice, "#x", &format!("local {n}")).await;
+        expect_text(&mut anna, &format!("local {n}")).await;
+    }
+    // A new name cannot be checked against the other nodes meanwhile.
+    let mut newcomer = anonymous(&a.addr).await;
+    let refused = request(
+        &mut newcomer,
+        ClientFrame::Nick {
+            nick: "newcomer".into(),
+        },
+    )
+    .await;
+    assert_eq!(error_code(&refused), "cluster_unavailable");
+
+    nats.restart().await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (status, _, body) = chatd_testkit::http_get(admin, "/readyz").await;
+        if status == 200 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz stayed {status}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Across nodes again, both ways, nobody dropped in between.
+    await_users(&mut bob, Some("#x"), &["alice", "anna", "bob"]).await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut n = 0;
+    loop {
+        // The stream's consumers may take a moment to be recreated: a
+        // message is sent until one arrives, then every later one must.
+        say(&mut alice, "#x", &format!("across {n}")).await;
+        let got = bob
+            .expect(Duration::from_millis(200), |f| {
+                matches!(f, Received::Core(ServerFrame::Message(m)) if m.text.starts_with("across"))
+            })
+            .await;
+        if got.is_ok() {
+            break;
+        }
+        n += 1;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "messages never crossed again"
+        );
+    }
+    say(&mut bob, "#x", "back from b").await;
+    expect_text(&mut alice, "back from b").await;
+    expect_text(&mut anna, "back from b").await;
+    request(
+        &mut newcomer,
+        ClientFrame::Nick {
+            nick: "newcomer".into(),
+        },
+    )
+    .await;
+    let now: Vec<usize> = accepted_counts
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .collect();
+    chatd_testkit::wait_until("the load flows again", accepted_all(now)).await;
+    stop_load.cancel();
+    for loader in loaders {
+        loader.await.unwrap();
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[test]
+fn what_does_not_work_clustered_yet_is_refused_by_name() {
+    let parse = |extra: &str| {
+        let text = format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n[cluster]\nnode = \"a\"\nnats = [\"nats://127.0.0.1:4222\"]\n{extra}"
+        );
+        chatd::Config::parse(&text, "test.toml", None).map_err(|e| e.to_string())
+    };
+    let history = parse("").unwrap_err();
+    assert!(
+        history.contains("[cluster] does not work with [history] yet"),
+        "{history}"
+    );
+    let auth = parse("[history]\nenabled = false\n[[plugin]]\nname = \"auth\"\n").unwrap_err();
+    assert!(
+        auth.contains("does not work with the 'auth' plugin yet"),
+        "{auth}"
+    );
+    assert!(parse("[history]\nenabled = false\n").is_ok());
+    let bad_node = chatd::Config::parse(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[history]\nenabled = false\n[cluster]\nnode = \"a.b\"\nnats = [\"nats://127.0.0.1:4222\"]\n",
+        "test.toml",
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        bad_node.contains("cluster.node = \"a.b\" must be 1 to 32 characters"),
+        "{bad_node}"
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_cannot_reach_nats_refuses_to_start_and_says_what_to_do() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[history]\nenabled = false\n[cluster]\nnode = \"a\"\nnats = [\"nats://127.0.0.1:{port}\"]\n",
+        dir.path()
+    );
+    let config = chatd::Config::parse(&text, "test.toml", None).unwrap();
+    let error = match chatd::start(config).await {
+        Ok(_) => panic!("started without NATS"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        error.starts_with(&format!("cannot reach NATS at nats://127.0.0.1:{port}: "))
+            && error.ends_with("start nats-server with JetStream (-js) there or fix cluster.nats"),
+        "{error}"
+    );
 }
