@@ -75,7 +75,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let gate = Arc::new(Semaphore::new(100));
     let mut joins = Vec::new();
     for i in 0..args.clients {
-        let addr = server.addr.clone();
+        let addr = server.addr_of(i).to_string();
         let gate = gate.clone();
         let bind = (args.sources > 0).then(|| {
             format!("127.0.0.{}:0", 2 + i % args.sources)
@@ -93,7 +93,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     }
     let connect_secs = connect_start.elapsed().as_secs_f64();
     // CPU is counted from here: sending and delivering only.
-    let before = server.pid.map(proc_stats).transpose()?;
+    let before = server_cpu_seconds(&server)?;
     let own_before = proc_stats(std::process::id())?;
 
     let stop = Arc::new(AtomicBool::new(false));
@@ -162,7 +162,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .load(Ordering::Acquire)
         .saturating_sub(start_ns)) as f64
         / 1e9;
-    let after = server.pid.map(proc_stats).transpose()?;
+    let after = server_cpu_seconds(&server)?;
     let client_cpu = proc_stats(std::process::id())?.cpu_seconds - own_before.cpu_seconds;
     let server_cpu = match (before, after) {
         (Some(b), Some(a)) => Some(a.cpu_seconds - b.cpu_seconds),
@@ -171,8 +171,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let deliveries_per_sec = received as f64 / elapsed.max(1e-9);
     let sends_per_sec = total_sent as f64 / args.duration;
     println!(
-        "fanout ({}): {} clients, {} senders, {:.1}s{}: {:.0} deliveries/s, {:.0} sends/s, lost {}, duplicated {}\n  latency {}\n  connect+join {:.2}s{}",
+        "fanout ({}{}): {} clients, {} senders, {:.1}s{}: {:.0} deliveries/s, {:.0} sends/s, lost {}, duplicated {}\n  latency {}\n  connect+join {:.2}s{}",
         crate::server::transport_name(),
+        match server.node_count() {
+            1 => String::new(),
+            n => format!(", {n} nodes"),
+        },
         args.clients,
         args.senders,
         args.duration,
@@ -189,6 +193,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     report::emit(json!({
         "workload": "fanout",
         "transport": crate::server::transport_name(),
+        "nodes": server.node_count(),
         "clients": args.clients,
         "senders": args.senders,
         "duration_s": args.duration,
@@ -507,4 +512,20 @@ async fn floor(args: Args) -> anyhow::Result<()> {
         "latency": report::percentiles(&latency),
     }));
     Ok(())
+}
+
+/// CPU time of every server process of the run (all nodes and NATS with
+/// `--nodes`); `None` when the server's pid is unknown.
+fn server_cpu_seconds(server: &Server) -> anyhow::Result<Option<crate::server::ProcStats>> {
+    let pids = server.pids();
+    if pids.is_empty() {
+        return Ok(None);
+    }
+    let mut total = crate::server::ProcStats::default();
+    for pid in pids {
+        let stats = proc_stats(pid)?;
+        total.cpu_seconds += stats.cpu_seconds;
+        total.rss_bytes += stats.rss_bytes;
+    }
+    Ok(Some(total))
 }

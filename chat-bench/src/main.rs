@@ -19,6 +19,7 @@ mod conns;
 mod fanout;
 mod history;
 mod logins;
+mod nats;
 mod pingpong;
 mod relay;
 mod report;

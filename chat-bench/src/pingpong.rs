@@ -10,6 +10,7 @@ use serde_json::json;
 
 use crate::report;
 use crate::server::{Server, Target};
+use chat_protocol::ServerFrame;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -31,8 +32,15 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         !(args.floor && (args.target.tls || args.target.websocket)),
         "--floor measures plaintext TCP only; run it without --tls and --websocket"
     );
+    if args.target.nodes > 1 {
+        anyhow::ensure!(
+            !args.floor,
+            "--floor measures a single node; run it without --nodes"
+        );
+        return cross_node(args).await;
+    }
     let server = Server::start(&args.target)?;
-    let rtt = round_trips(&server.addr, args.count).await?;
+    let rtt = round_trips(&server.addr, &server.addr, args.count).await?;
     println!(
         "pingpong ({}): {} round trips: {}",
         crate::server::transport_name(),
@@ -49,7 +57,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.floor {
         // The relay runs as chatd does: same runtime, same CPUs.
         let relay = Relay::start(&args.target, server.pid)?;
-        let floor = round_trips(&relay.addr, args.count).await?;
+        let floor = round_trips(&relay.addr, &relay.addr, args.count).await?;
         let ratio =
             |q: f64| rtt.value_at_quantile(q) as f64 / floor.value_at_quantile(q).max(1) as f64;
         println!(
@@ -80,11 +88,59 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `count` direct-message round trips (after 200 warm-up ones) between two
-/// clients of the server at `addr`.
-async fn round_trips(addr: &str, count: usize) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
-    let (mut a_read, mut a_write) = connect(addr, "ping").await?;
-    let (mut b_read, mut b_write) = connect(addr, "pong").await?;
+/// With `--nodes`: the same round trips on one standalone node (no
+/// cluster), between two clients of one clustered node, and between
+/// clients of two nodes, in one run; what the cross-node hop adds.
+async fn cross_node(args: Args) -> anyhow::Result<()> {
+    let single = Target {
+        nodes: 1,
+        history: "off".into(),
+        ..args.target.clone()
+    };
+    let standalone = {
+        let server = Server::start(&single)?;
+        round_trips(&server.addr, &server.addr, args.count).await?
+    };
+    let cluster = Server::start(&args.target)?;
+    let same = round_trips(cluster.addr_of(0), cluster.addr_of(0), args.count).await?;
+    let across = round_trips(cluster.addr_of(0), cluster.addr_of(1), args.count).await?;
+    let added =
+        |q: f64| across.value_at_quantile(q) as i64 - standalone.value_at_quantile(q) as i64;
+    println!(
+        "pingpong, {} nodes over NATS: {} round trips each\n  one standalone node (no cluster): {}\n  two clients of one clustered node: {}\n  clients of two nodes: {}\n  added by the cross-node hop (vs standalone): p50 {} µs, p99 {} µs",
+        cluster.node_count(),
+        args.count,
+        report::describe(&standalone),
+        report::describe(&same),
+        report::describe(&across),
+        added(0.5),
+        added(0.99),
+    );
+    report::emit(json!({
+        "workload": "pingpong-cluster",
+        "nodes": cluster.node_count(),
+        "round_trips": args.count,
+        "standalone": report::percentiles(&standalone),
+        "same_node": report::percentiles(&same),
+        "cross_node": report::percentiles(&across),
+        "added_us": {"p50": added(0.5), "p99": added(0.99)},
+    }));
+    Ok(())
+}
+
+/// `count` direct-message round trips (after 200 warm-up ones) between a
+/// client of the server at `ping_addr` and one at `pong_addr`.
+async fn round_trips(
+    ping_addr: &str,
+    pong_addr: &str,
+    count: usize,
+) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+    let (mut a_read, mut a_write) = connect(ping_addr, "ping").await?;
+    let (mut b_read, mut b_write) = connect(pong_addr, "pong").await?;
+    if ping_addr != pong_addr {
+        await_user(&mut a_read, &mut a_write, "pong").await?;
+        await_user(&mut b_read, &mut b_write, "ping").await?;
+    }
     // The echo side: every direct message goes straight back.
     let echo = tokio::spawn(async move {
         while let Some(line) = b_read.next_line().await? {
@@ -244,4 +300,26 @@ async fn connect(addr: &str, nick: &str) -> anyhow::Result<(Reader, Writer)> {
         String::from_utf8_lossy(&line)
     );
     Ok((reader, writer))
+}
+
+/// Waits (bounded) until the client's node lists `nick`: another node's
+/// user is known a moment after it took its name.
+async fn await_user(reader: &mut Reader, writer: &mut Writer, nick: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        writer
+            .send(Some(2), &ClientFrame::Users { room: None })
+            .await?;
+        let line = reader.next_line().await?.context("closed")?;
+        if let Ok(ServerFrame::Users { users, .. }) = serde_json::from_slice(&line) {
+            if users.iter().any(|u| u == nick) {
+                return Ok(());
+            }
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{nick} never appeared on the other node"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

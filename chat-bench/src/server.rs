@@ -49,6 +49,11 @@ pub struct Target {
     /// with --server, give --ca).
     #[arg(long)]
     pub tls: bool,
+    /// Spawned server: this many chatd nodes as one cluster, over a
+    /// nats-server (with JetStream) this tool starts too; history off.
+    /// Workloads spread their clients over the nodes (docs/scaling.md).
+    #[arg(long, default_value_t = 1, requires = "spawn")]
+    pub nodes: usize,
     /// PEM file of the CA (or self-signed certificate) to trust with --tls.
     #[arg(long, value_name = "FILE")]
     pub ca: Option<PathBuf>,
@@ -91,6 +96,10 @@ pub struct Server {
     pub pid: Option<u32>,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
+    /// With `--nodes`: the other nodes, and the NATS server under them
+    /// (declared last: stopped after the nodes).
+    others: Vec<Server>,
+    nats: Option<crate::nats::Nats>,
 }
 
 impl Server {
@@ -100,7 +109,59 @@ impl Server {
         Server::start_with(target, "")
     }
 
+    /// Starts the target's server(s): one chatd, or with `--nodes N` a
+    /// nats-server and N chatd nodes clustered over it.
     pub fn start_with(target: &Target, extra_config: &str) -> anyhow::Result<Server> {
+        if target.nodes <= 1 {
+            return Server::start_one(target, extra_config);
+        }
+        anyhow::ensure!(
+            !target.tls && !target.websocket,
+            "--nodes runs plaintext TCP only"
+        );
+        let nats = crate::nats::Nats::start()?;
+        let single = Target {
+            nodes: 1,
+            history: "off".into(),
+            ..target.clone()
+        };
+        let mut nodes = Vec::new();
+        for i in 0..target.nodes {
+            let cluster = format!(
+                "[cluster]\nnode = \"n{i}\"\nnats = [\"{}\"]\n{extra_config}",
+                nats.url()
+            );
+            nodes.push(Server::start_one(&single, &cluster)?);
+        }
+        let mut first = nodes.remove(0);
+        first.others = nodes;
+        first.nats = Some(nats);
+        Ok(first)
+    }
+
+    /// The address of node `i` (round robin over the nodes).
+    pub fn addr_of(&self, i: usize) -> &str {
+        match i % (1 + self.others.len()) {
+            0 => &self.addr,
+            n => &self.others[n - 1].addr,
+        }
+    }
+
+    /// How many nodes serve (1 without `--nodes`).
+    pub fn node_count(&self) -> usize {
+        1 + self.others.len()
+    }
+
+    /// Every server process this run measures: the nodes and NATS.
+    pub fn pids(&self) -> Vec<u32> {
+        self.pid
+            .into_iter()
+            .chain(self.others.iter().filter_map(|o| o.pid))
+            .chain(self.nats.as_ref().map(|n| n.pid()))
+            .collect()
+    }
+
+    fn start_one(target: &Target, extra_config: &str) -> anyhow::Result<Server> {
         let mut transport = ConnectOptions {
             tls: target.tls,
             ca: target.ca.clone(),
@@ -114,6 +175,8 @@ impl Server {
                 pid: target.server_pid,
                 child: None,
                 _dir: None,
+                others: Vec::new(),
+                nats: None,
             });
         }
         if !target.spawn {
@@ -218,6 +281,8 @@ impl Server {
             pid: Some(child.id()),
             child: Some(child),
             _dir: Some(dir),
+            others: Vec::new(),
+            nats: None,
         })
     }
 }
