@@ -65,6 +65,12 @@ impl MessageIds {
         self.last.load(Ordering::Relaxed)
     }
 
+    /// Counts `id`, handed out elsewhere (the cluster's stream), as used:
+    /// `last` never falls behind an id a client has seen.
+    pub fn observe(&self, id: u64) {
+        self.last.fetch_max(id, Ordering::Relaxed);
+    }
+
     /// The highest id reserved.
     pub fn limit(&self) -> u64 {
         self.limit.load(Ordering::Relaxed)

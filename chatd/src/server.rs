@@ -139,7 +139,7 @@ pub async fn start_with(
     let built = Pipeline::build(
         &config,
         &registry,
-        host,
+        host.clone(),
         storage.database.as_ref(),
         &mut loader,
     );
@@ -158,8 +158,18 @@ pub async fn start_with(
         pipeline.instrument(metrics);
     }
     let cluster = match &config.cluster {
-        Some(cluster) => match Cluster::start(cluster, hub.clone(), shutdown.clone()).await {
-            Ok(cluster) => Some(cluster),
+        Some(cluster) => match Cluster::start(
+            cluster,
+            hub.clone(),
+            storage.history.clone(),
+            shutdown.clone(),
+        )
+        .await
+        {
+            Ok(cluster) => {
+                host.attach_cluster(cluster.clone());
+                Some(cluster)
+            }
             Err(e) => {
                 shutdown.cancel();
                 pipeline.shutdown().await;

@@ -37,6 +37,11 @@ impl Notice {
 
 type Member = (String, SessionId);
 
+/// Remote session handles: the top bit, then the node's number above the
+/// session's own 40 bits.
+const REMOTE: u64 = 1 << 63;
+const SESSION_BITS: u32 = 40;
+
 #[derive(Default)]
 struct User {
     nick: String,
@@ -52,6 +57,8 @@ struct Node {
 #[derive(Default)]
 struct Remote {
     nodes: HashMap<String, Node>,
+    /// Every node name ever heard, by the number in its sessions' handles.
+    numbers: Vec<String>,
     /// Folded nickname → who holds it.
     by_nick: HashMap<String, Member>,
     /// Folded room name → (name as spelt, its members elsewhere).
@@ -118,7 +125,10 @@ impl Directory {
                 remote.replace(state);
                 Vec::new()
             }
-            Event::Say { .. } | Event::Broadcast { .. } | Event::Direct { .. } => Vec::new(),
+            Event::Say { .. }
+            | Event::Broadcast { .. }
+            | Event::Direct { .. }
+            | Event::Relay { .. } => Vec::new(),
         }
     }
 
@@ -185,6 +195,44 @@ impl Directory {
     /// heard so far); `None` for a node not heard from, or dropped.
     pub fn boot_of(&self, node: &str) -> Option<u64> {
         self.remote.read().unwrap().nodes.get(node).map(|n| n.boot)
+    }
+
+    /// A handle for a session of another node, unique on this one: the top
+    /// bit set (local session ids count up from 1 and never reach it), the
+    /// node's number, the session's id on its node.
+    pub fn handle(&self, node: &str, session: SessionId) -> Option<SessionId> {
+        if session >= 1 << SESSION_BITS {
+            return None;
+        }
+        let mut remote = self.remote.write().unwrap();
+        let number = match remote.numbers.iter().position(|n| n == node) {
+            Some(i) => i,
+            None => {
+                remote.numbers.push(node.to_string());
+                remote.numbers.len() - 1
+            }
+        };
+        Some(REMOTE | ((number as u64) << SESSION_BITS) | session)
+    }
+
+    /// The node and session a handle names, if it names one elsewhere.
+    pub fn resolve(&self, handle: SessionId) -> Option<(String, SessionId)> {
+        if handle & REMOTE == 0 {
+            return None;
+        }
+        let number = ((handle & !REMOTE) >> SESSION_BITS) as usize;
+        let node = self.remote.read().unwrap().numbers.get(number)?.clone();
+        Some((node, handle & ((1 << SESSION_BITS) - 1)))
+    }
+
+    /// The session holding `nick` elsewhere.
+    pub fn session_of(&self, nick: &str) -> Option<(String, SessionId)> {
+        self.remote
+            .read()
+            .unwrap()
+            .by_nick
+            .get(&fold(nick))
+            .cloned()
     }
 
     /// The node and spelling of whoever holds `nick` elsewhere.

@@ -123,6 +123,7 @@ fn handle(cluster: &Cluster, seq: u64, payload: &[u8]) {
     };
     let mine = event.node() == cluster.node;
     let hub = &cluster.hub;
+    hub.observe_message_id(seq);
     match event {
         Event::Say {
             session,
@@ -157,6 +158,7 @@ fn handle(cluster: &Cluster, seq: u64, payload: &[u8]) {
         }
         // This node's own changes: its sessions saw them from the hub.
         _ if mine => {}
+        Event::Relay { op, .. } => super::relay::execute(cluster, op),
         other => tell(cluster, cluster.directory.apply(&other)),
     }
 }

@@ -23,6 +23,7 @@ use super::Cluster;
 pub async fn start(
     cluster: &Arc<Cluster>,
     link: mpsc::UnboundedReceiver<async_nats::Event>,
+    history: Option<Arc<crate::history::History>>,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
     let client = &cluster.client;
@@ -32,6 +33,10 @@ pub async fn start(
         .map_err(|e| e.to_string())?;
     let requests = client
         .subscribe(cluster.names.state(&cluster.node))
+        .await
+        .map_err(|e| e.to_string())?;
+    let flushes = client
+        .subscribe(cluster.names.flush(&cluster.node))
         .await
         .map_err(|e| e.to_string())?;
     let run = |task| {
@@ -47,6 +52,11 @@ pub async fn start(
     run(Box::pin(listen(cluster.clone(), heartbeats)));
     run(Box::pin(answer(cluster.clone(), requests)));
     run(Box::pin(watch_link(cluster.clone(), link)));
+    run(Box::pin(super::flush::answer(
+        cluster.clone(),
+        history,
+        flushes,
+    )));
     Ok(())
 }
 

@@ -22,6 +22,8 @@ pub const QUEUE: usize = 16_384;
 pub enum Outgoing {
     /// A hub change, to every node.
     Event(Event),
+    /// An event to one subject; its acknowledgement is not awaited.
+    To { subject: String, event: Event },
     /// A chat message; `ack` gets the pending acknowledgement.
     Message {
         subject: String,
@@ -133,6 +135,11 @@ async fn publish_loop(
                 // repaired by the state published when the link returns.
                 if let Err(error) = js.publish(cluster.names.fan.clone(), encode(&event)).await {
                     tracing::debug!(%error, "a cluster event was not published");
+                }
+            }
+            Outgoing::To { subject, event } => {
+                if let Err(error) = js.publish(subject, encode(&event)).await {
+                    tracing::warn!(%error, "a request to another node was not published");
                 }
             }
             Outgoing::Message {

@@ -67,6 +67,53 @@ pub enum Event {
     /// Everyone on `node` now, replacing what others held of it: sent after
     /// the node (re)connects to NATS and when its event queue overflowed.
     State(NodeState),
+    /// A plugin's request (through its `Host`) that another node carries
+    /// out for its own users: to every node on `<prefix>.fan`, or to one.
+    Relay {
+        node: String,
+        op: Relay,
+    },
+}
+
+/// What a plugin asked of users or rooms that are (also) on another node.
+/// `frame` is an encoded frame's JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Relay {
+    ToSession {
+        session: SessionId,
+        frame: String,
+    },
+    ToUser {
+        nick: String,
+        frame: String,
+    },
+    ToRoom {
+        room: String,
+        frame: String,
+    },
+    ToAll {
+        frame: String,
+    },
+    Join {
+        session: SessionId,
+        room: String,
+    },
+    Leave {
+        session: SessionId,
+        room: String,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    CloseRoom {
+        room: String,
+        reason: String,
+    },
+    Disconnect {
+        session: SessionId,
+        code: String,
+        reason: String,
+    },
 }
 
 impl Event {
@@ -80,7 +127,8 @@ impl Event {
             | Event::Renamed { node, .. }
             | Event::Joined { node, .. }
             | Event::Left { node, .. }
-            | Event::Offline { node, .. } => node,
+            | Event::Offline { node, .. }
+            | Event::Relay { node, .. } => node,
             Event::State(state) => &state.node,
         }
     }

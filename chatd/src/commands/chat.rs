@@ -24,16 +24,15 @@ pub async fn say(
 ) -> Result<Option<ServerFrame>, ApiError> {
     check_text(&text)?;
     if let Some(cluster) = &ctx.shared.cluster {
-        let (accepted, room) = cluster.say(ctx.peer, room, &text).await?;
-        let accepted = ctx.routed(Routed::Room, accepted);
-        let reply = sent(id, &accepted, changed);
+        let out = ctx.say_clustered(cluster, id, room, &text, changed).await?;
+        let accepted = ctx.routed(Routed::Room, out.accepted);
         *delivered = Some(Delivered::new(
             MessageKind::Room,
-            Some(room),
+            out.target,
             accepted,
             text,
         ));
-        return Ok(reply);
+        return Ok(out.reply);
     }
     let (accepted, target, reply) = match &ctx.shared.history {
         None => {
@@ -67,16 +66,17 @@ pub async fn msg(
 ) -> Result<Option<ServerFrame>, ApiError> {
     check_text(&text)?;
     if let Some(cluster) = &ctx.shared.cluster {
-        let (accepted, to) = cluster.direct(ctx.peer, to, &text).await?;
-        let accepted = ctx.routed(Routed::Direct, accepted);
-        let reply = sent(id, &accepted, changed);
+        let out = ctx
+            .direct_clustered(cluster, id, to, &text, changed)
+            .await?;
+        let accepted = ctx.routed(Routed::Direct, out.accepted);
         *delivered = Some(Delivered::new(
             MessageKind::Direct,
-            Some(to),
+            out.target,
             accepted,
             text,
         ));
-        return Ok(reply);
+        return Ok(out.reply);
     }
     let (accepted, target, reply) = match &ctx.shared.history {
         None => {
@@ -110,10 +110,10 @@ pub async fn broadcast(
     ctx.check_broadcast()?;
     check_text(&text)?;
     if let Some(cluster) = &ctx.shared.cluster {
-        let accepted = ctx.routed(Routed::Broadcast, cluster.broadcast(ctx.peer, &text).await?);
-        let reply = sent(id, &accepted, changed);
+        let out = ctx.broadcast_clustered(cluster, id, &text, changed).await?;
+        let accepted = ctx.routed(Routed::Broadcast, out.accepted);
         *delivered = Some(Delivered::new(MessageKind::Broadcast, None, accepted, text));
-        return Ok(reply);
+        return Ok(out.reply);
     }
     let (accepted, reply) = match &ctx.shared.history {
         None => {
@@ -134,7 +134,7 @@ pub async fn broadcast(
 }
 
 /// The `sent` reply when no log stands between acceptance and the reply.
-fn sent(
+pub(super) fn sent(
     id: Option<RequestId>,
     accepted: &Accepted,
     changed: Option<String>,
@@ -280,7 +280,7 @@ impl Context<'_> {
     }
 
     /// Counts a message the hub accepted, with its deliveries.
-    fn routed(&self, kind: Routed, accepted: Accepted) -> Accepted {
+    pub(super) fn routed(&self, kind: Routed, accepted: Accepted) -> Accepted {
         if let Some(metrics) = &self.shared.metrics {
             metrics.routed(kind, accepted.recipients);
         }
@@ -330,7 +330,7 @@ fn check_text(text: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn ack(
+pub(super) fn ack(
     peer: &Arc<crate::hub::Peer>,
     id: Option<RequestId>,
     recipients: usize,

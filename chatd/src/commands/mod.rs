@@ -18,6 +18,7 @@ use crate::hub::{Accepted, Peer};
 use crate::shared::Shared;
 
 pub mod chat;
+pub mod clustered;
 pub mod connection;
 pub mod history;
 pub mod identity;

@@ -42,6 +42,12 @@ impl Hub {
             .count()
     }
 
+    /// Records an id the cluster's stream handed out, so that the hub's
+    /// last id (where a login's catch-up of direct messages ends) keeps up.
+    pub fn observe_message_id(&self, msg_id: u64) {
+        self.ids.observe(msg_id);
+    }
+
     /// Queues a payload for the session holding `nick` here, if any.
     pub fn deliver_to_nick(&self, nick: &str, payload: Payload) -> bool {
         self.by_nick(nick).is_some_and(|peer| peer.deliver(payload))

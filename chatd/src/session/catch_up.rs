@@ -119,8 +119,12 @@ impl SessionTask {
                 self.rejoin(&history, &key, room).await;
             }
         }
-        // Everything accepted before this point is in the store after this.
+        // Everything accepted before this point is in the store after this
+        // (on every node, when clustered).
         history.flush().await;
+        if let Some(cluster) = &self.shared.cluster {
+            cluster.flush_others().await;
+        }
         let pending = history.store.claim_pending(&key).await.map_err(internal)?;
         let mut front = Vec::new();
         if login.resume {

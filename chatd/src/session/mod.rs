@@ -99,6 +99,7 @@ pub async fn run(shared: Arc<Shared>, peer: Arc<Peer>, conn: &mut impl Connectio
         view: SessionView {
             peer: peer.clone(),
             hub: shared.hub.clone(),
+            cluster: shared.cluster.clone(),
             departed: None,
         },
         limiter: RateLimiter::new(&shared.limits()),
@@ -441,6 +442,8 @@ impl RateLimiter {
 pub struct SessionView {
     peer: Arc<Peer>,
     hub: Arc<Hub>,
+    /// The other nodes, when clustered: a login's name is claimed there.
+    cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Who the session was when it left the hub (which takes the identity
     /// away from the peer): what `on_session_end` reads.
     departed: Option<Arc<IdentityState>>,
@@ -479,7 +482,19 @@ impl chat_api::Session for SessionView {
         self.peer.deliver_own(payload)
     }
     fn set_identity(&self, identity: Identity, replace: bool) -> Result<(), ApiError> {
-        self.hub.set_identity(&self.peer, identity, replace)
+        let Some(cluster) = &self.cluster else {
+            return self.hub.set_identity(&self.peer, identity, replace);
+        };
+        if !replace && cluster.is_remote_user(&identity.nick) {
+            return Err(ApiError::new(
+                ErrorCode::NICK_TAKEN,
+                format!("the nickname '{}' is in use; choose another", identity.nick),
+            ));
+        }
+        let nick = identity.nick.clone();
+        self.hub.set_identity(&self.peer, identity, replace)?;
+        cluster.claim_for_login(self.peer.id, &nick, replace);
+        Ok(())
     }
     fn clear_identity(&self) {
         self.hub.clear_identity(&self.peer)
