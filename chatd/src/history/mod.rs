@@ -8,7 +8,7 @@
 //! and then sends each sender its `sent`. The hub knows nothing of this:
 //! it calls the recorder closure the session hands it.
 
-pub mod sqlite;
+pub mod sql;
 pub mod store;
 pub mod timed;
 pub mod writer;
