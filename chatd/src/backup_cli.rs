@@ -222,7 +222,10 @@ async fn check_backup(from: &Path, busy_timeout_ms: u64) -> anyhow::Result<()> {
             integrity.join("; ")
         );
     }
-    let known: Vec<i64> = chatd_storage::SQLITE_MIGRATOR.iter().map(|m| m.version).collect();
+    let known: Vec<i64> = chatd_storage::SQLITE_MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .collect();
     if versions.is_empty() {
         return Err(not_chatd("it has no applied migrations".to_string()));
     }

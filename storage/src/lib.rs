@@ -53,8 +53,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sqlx::any::AnyConnectOptions;
-use sqlx::AnyPool;
 use sqlx::migrate::Migrator;
+use sqlx::AnyPool;
 
 pub use sqlx;
 

@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyConnection, AnyPool};
 use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyConnection, AnyPool};
 use sqlx::{ConnectOptions as _, Connection as _, Executor as _};
 
 use crate::{advice, Backend, DatabaseOptions, StorageError};

@@ -15,6 +15,8 @@
 //!   demand, to test resuming;
 //! * [`process`]: the `chatd` binary as a child process, its log waited on
 //!   by content;
+//! * [`postgres`]: a real PostgreSQL server in a temporary directory, for
+//!   the tests of chatd on PostgreSQL (`[database] url`);
 //! * [`structure`]: a crate's module import graph, for the tests that keep
 //!   it free of cycles.
 //!
@@ -28,6 +30,7 @@
 //! ```
 
 pub mod client;
+pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod server;

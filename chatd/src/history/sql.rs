@@ -158,10 +158,7 @@ impl MessageStore for SqlStore {
             return Ok(());
         }
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
-        insert()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        insert().execute(&mut *tx).await.map_err(|e| self.err(e))?;
         for entry in entries {
             let id = to_i64(entry.message.msg_id);
             if let Some(account) = &entry.pending_for {
@@ -262,12 +259,13 @@ impl MessageStore for SqlStore {
         // The DELETE takes the write lock first: a concurrent login of the
         // same account waits and then finds nothing left to claim.
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
-        let ids: Vec<i64> =
-            sqlx::query_scalar("DELETE FROM pending_direct WHERE account_key = $1 RETURNING msg_id")
-                .bind(account)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM pending_direct WHERE account_key = $1 RETURNING msg_id",
+        )
+        .bind(account)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
         let mut messages = Vec::with_capacity(ids.len());
         for id in ids {
             let row = sqlx::query(
@@ -361,11 +359,13 @@ impl MessageStore for SqlStore {
     }
 
     async fn remembered_rooms(&self, account: &str) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT room FROM account_rooms WHERE account_key = $1 ORDER BY room_key")
-            .bind(account)
-            .fetch_all(self.db.pool())
-            .await
-            .map_err(|e| self.err(e))
+        sqlx::query_scalar(
+            "SELECT room FROM account_rooms WHERE account_key = $1 ORDER BY room_key",
+        )
+        .bind(account)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(|e| self.err(e))
     }
 
     async fn direct_conversations(&self, account: &str) -> Result<Vec<(String, String)>> {
