@@ -767,7 +767,11 @@ async fn library_plugin_storage_on_postgres_survives_a_restart() {
     let data = tempfile::tempdir().unwrap();
     let server = start(data.path(), &observer).await;
     let mut alice = connect(&server, "alice").await;
-    for (key, value) in [("seen/bob", "monday"), ("seen/carol", "today"), ("other", "x")] {
+    for (key, value) in [
+        ("seen/bob", "monday"),
+        ("seen/carol", "today"),
+        ("other", "x"),
+    ] {
         assert_eq!(kv(&mut alice, "put", key, value).await, Ok(json!(true)));
     }
     assert_eq!(
@@ -788,10 +792,7 @@ async fn library_plugin_storage_on_postgres_survives_a_restart() {
         kv(&mut alice, "list", "seen/", "").await,
         Ok(json!(["seen/bob", "seen/carol"]))
     );
-    assert_eq!(
-        kv(&mut alice, "delete", "other", "").await,
-        Ok(json!(true))
-    );
+    assert_eq!(kv(&mut alice, "delete", "other", "").await, Ok(json!(true)));
     assert_eq!(kv(&mut alice, "get", "other", "").await, Ok(Value::Null));
     server.stop().await;
 }

@@ -379,6 +379,46 @@ async fn two_servers_on_one_database_share_accounts_and_deliver_an_offline_messa
 }
 
 #[tokio::test]
+async fn servers_sharing_a_database_claim_disjoint_message_ids() {
+    use chatd::history::sql::SqlStore;
+    use chatd::history::MessageStore;
+    use chatd::message_ids::BLOCK;
+    use chatd_storage::{Database, DatabaseOptions};
+
+    let Some(pg) = postgres::shared().await else {
+        return;
+    };
+    let url = pg.create_database().await;
+    let open = || async {
+        SqlStore::new(
+            Database::open(&DatabaseOptions::postgres(&url))
+                .await
+                .unwrap(),
+        )
+    };
+    let (a, b) = (open().await, open().await);
+    // Two servers start at once: both read the same reservation, both
+    // claim a block after it.
+    let after = a.reserved_ids().await.unwrap();
+    assert_eq!(after, b.reserved_ids().await.unwrap());
+    let (a1, b1) = tokio::join!(a.reserve_ids(BLOCK, after), b.reserve_ids(BLOCK, after));
+    let (a1, b1) = (a1.unwrap(), b1.unwrap());
+    assert_ne!(a1, b1, "each got its own block");
+    assert_eq!(
+        a1.abs_diff(b1),
+        BLOCK,
+        "blocks side by side, not overlapping"
+    );
+    // A continues after its own block; B's lies in between, so A's next
+    // block starts after B's.
+    let a2 = a.reserve_ids(BLOCK, a1).await.unwrap();
+    assert!(a2 - BLOCK >= a1.max(b1), "{a1} {b1} {a2}");
+    // Restarted, a server starts after every reservation.
+    let c = open().await;
+    assert_eq!(c.reserved_ids().await.unwrap(), a2);
+}
+
+#[tokio::test]
 async fn the_cli_works_on_postgres_and_backup_points_to_pg_dump() {
     let Some(setup) = Setup::new(AUTH).await else {
         return;

@@ -93,6 +93,19 @@ fn insert_messages_sql(rows: usize) -> String {
     sql
 }
 
+/// Says loudly when messages were not stored because their id already was
+/// (never expected: ids are claimed in blocks no other server gets).
+fn report_skipped(entries: &[LogEntry], stored: u64) {
+    let skipped = (entries.len() as u64).saturating_sub(stored);
+    if skipped > 0 {
+        tracing::error!(
+            skipped,
+            first_id = entries.first().map(|e| e.message.msg_id),
+            "messages were not stored: their ids were already in the log (two servers handing out the same ids?); report this as a bug"
+        );
+    }
+}
+
 /// The values of [`insert_messages_sql`], row after row.
 fn message_arguments(entries: &[LogEntry]) -> AnyArguments {
     let mut args = AnyArguments::default();
@@ -122,15 +135,20 @@ impl MessageStore for SqlStore {
         Ok(reserved.max(max.unwrap_or(0)).max(0) as u64)
     }
 
-    async fn reserve_ids(&self, through: u64) -> Result<()> {
-        sqlx::query(
-            "UPDATE message_ids SET reserved_through = CASE WHEN reserved_through > $1 THEN reserved_through ELSE $1 END WHERE id = 1",
+    async fn reserve_ids(&self, count: u64, after: u64) -> Result<u64> {
+        // One statement: concurrent claims (another server on the same
+        // database) are serialised by the row's lock and never overlap.
+        let end: i64 = sqlx::query_scalar(
+            "UPDATE message_ids SET reserved_through =
+                 CASE WHEN reserved_through > $2 THEN reserved_through ELSE $2 END + $1
+             WHERE id = 1 RETURNING reserved_through",
         )
-        .bind(to_i64(through))
-        .execute(self.db.pool())
+        .bind(to_i64(count))
+        .bind(to_i64(after))
+        .fetch_one(self.db.pool())
         .await
         .map_err(|e| self.err(e))?;
-        Ok(())
+        Ok(end.max(0) as u64)
     }
 
     async fn append(&self, entries: &[LogEntry]) -> Result<()> {
@@ -151,14 +169,16 @@ impl MessageStore for SqlStore {
         if simple {
             // Room messages and broadcasts only: one statement is its own
             // transaction, and saves the BEGIN and COMMIT round trips.
-            insert()
+            let done = insert()
                 .execute(self.db.pool())
                 .await
                 .map_err(|e| self.err(e))?;
+            report_skipped(entries, done.rows_affected());
             return Ok(());
         }
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
-        insert().execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        let done = insert().execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        report_skipped(entries, done.rows_affected());
         for entry in entries {
             let id = to_i64(entry.message.msg_id);
             if let Some(account) = &entry.pending_for {
