@@ -1,6 +1,6 @@
 //! `chatd history ...`: the operator's hand on the message log. Safe while
-//! the server runs (SQLite in WAL mode with a busy timeout; deletions go in
-//! chunks so the server's writes never wait long).
+//! the server runs (SQLite in WAL mode with a busy timeout, or PostgreSQL;
+//! deletions go in chunks so the server's writes never wait long).
 
 use std::sync::Arc;
 

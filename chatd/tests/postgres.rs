@@ -379,6 +379,72 @@ async fn two_servers_on_one_database_share_accounts_and_deliver_an_offline_messa
 }
 
 #[tokio::test]
+async fn deleting_an_account_on_postgres_deletes_its_rooms_and_direct_messages() {
+    use chatd_storage::{sqlx, Database, DatabaseOptions};
+
+    let Some(setup) = Setup::new(&format!("{AUTH}{ROOMS}")).await else {
+        return;
+    };
+    let server = setup.start().await;
+    let (mut alice, _) = server.register("alice").await;
+    let (mut bob, _) = server.register("bob").await;
+    let (_carol, _) = server.register("carol").await;
+    let created = request(
+        &mut alice,
+        json!({"type": "room_create", "room": "#secret"}),
+    )
+    .await;
+    assert!(code(&created).is_none(), "{created:?}");
+    say(&mut alice, "#secret", "only for members").await;
+    for (from, to, text) in [
+        (&mut alice, "bob", "to bob"),
+        (&mut bob, "carol", "bob to carol"),
+    ] {
+        let sent = request(from, json!({"type": "msg", "to": to, "text": text})).await;
+        assert!(code(&sent).is_none(), "{sent:?}");
+    }
+    drop(alice);
+    let (ok, out) = setup.cli(&["user", "delete", "alice"], "");
+    assert!(ok, "{out}");
+    server.stop().await;
+
+    // What the database triggers did (the PostgreSQL twins of SQLite's).
+    let db = Database::open(&DatabaseOptions::postgres(&setup.url))
+        .await
+        .unwrap();
+    let count = |sql: &'static str| {
+        let db = db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(db.pool())
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM private_rooms").await,
+        0,
+        "the owner's room went"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM messages WHERE conv = '#secret'").await,
+        0,
+        "and its history"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM messages WHERE conv = 'alice bob'").await,
+        0,
+        "the account's direct messages went"
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM messages WHERE conv = 'bob carol'").await,
+        1,
+        "others' stay"
+    );
+    db.close().await;
+}
+
+#[tokio::test]
 async fn servers_sharing_a_database_claim_disjoint_message_ids() {
     use chatd::history::sql::SqlStore;
     use chatd::history::MessageStore;

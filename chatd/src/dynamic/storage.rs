@@ -1,7 +1,8 @@
 //! The key-value store of a shared-library plugin (`Host::kv_get` ...,
 //! plugin ABI 1.1): rows of the `plugin_kv` table in chatd's database,
 //! namespaced by the plugin's name in chatd.toml. A write is acknowledged
-//! once committed (WAL), so it survives a restart of chatd.
+//! once committed (SQLite WAL, or PostgreSQL), so it survives a restart of
+//! chatd.
 
 use chat_api::{StorageError, StorageErrorKind};
 use chatd_storage::sqlx;

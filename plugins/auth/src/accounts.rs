@@ -6,7 +6,7 @@
 //! their values as bound parameters, never spliced into SQL.
 
 use chat_api::names::{fold, validate_nick, NameError};
-use chatd_storage::{is_unique_violation, now_ms, Database, StorageError};
+use chatd_storage::{is_unique_violation, now_ms, Backend, Database, StorageError};
 use sqlx::Row;
 
 /// An account as listed (without its password hash).
@@ -153,7 +153,7 @@ impl Accounts {
             }
             Err(e) => return Err(self.err(e)),
         };
-        Self::log(&mut tx, &key, EventKind::Created, now)
+        self.log(&mut tx, &key, EventKind::Created, now)
             .await
             .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
@@ -167,12 +167,24 @@ impl Accounts {
         })
     }
 
+    /// Appends an event in the caller's transaction.
     async fn log(
+        &self,
         tx: &mut sqlx::AnyConnection,
         key: &str,
         kind: EventKind,
         at: i64,
     ) -> Result<(), sqlx::Error> {
+        if self.db.backend() == Backend::Postgres {
+            // Watchers read events by increasing `seq`. PostgreSQL hands out
+            // sequence numbers at insert time, so concurrent transactions
+            // could commit 6 before 5 and a watcher that saw 6 would skip 5;
+            // one event writer at a time (until commit) keeps both orders
+            // the same. (SQLite has a single writer anyway.)
+            sqlx::query("LOCK TABLE account_events IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
         sqlx::query("INSERT INTO account_events (name_key, event, at) VALUES ($1, $2, $3)")
             .bind(key)
             .bind(kind.as_str())
@@ -256,7 +268,7 @@ impl Accounts {
         if done.rows_affected() == 0 {
             return Err(AccountError::NotFound(name.to_string()));
         }
-        Self::log(&mut tx, &key, kind, now)
+        self.log(&mut tx, &key, kind, now)
             .await
             .map_err(|e| self.err(e))?;
         // A new password or a disabled account ends every "stay logged in":
