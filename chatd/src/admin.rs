@@ -115,11 +115,11 @@ async fn database(admin: &Admin) -> Result<String, String> {
         return Ok("none configured".into());
     };
     match tokio::time::timeout(DATABASE_PROBE_TIMEOUT, db.probe()).await {
-        Ok(Ok(())) => Ok(db.path().display().to_string()),
+        Ok(Ok(())) => Ok(db.name().to_string()),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!(
             "database {}: no answer within {} ms",
-            db.path().display(),
+            db.name(),
             DATABASE_PROBE_TIMEOUT.as_millis()
         )),
     }

@@ -2,7 +2,9 @@
 //! taken while the server runs (SQLite's `VACUUM INTO`, a snapshot in one
 //! read transaction), and putting such a copy back while it is stopped.
 //! The file spool (`data_dir/files`) is plain files: docs/operations.md
-//! says how to copy it.
+//! says how to copy it. A PostgreSQL database (`database.url`) is backed up
+//! with PostgreSQL's own tools (`pg_dump`, `pg_restore`); both commands
+//! refuse it and say so.
 
 use std::path::{Path, PathBuf};
 
@@ -21,9 +23,23 @@ const BEFORE_RESTORE: &str = "before-restore";
 /// how far the lost one got: past anything a server hands out in years.
 const UNKNOWN_IDS_JUMP: i64 = 1 << 40;
 
+/// The SQLite file of `config`, or an error that points a PostgreSQL
+/// deployment at PostgreSQL's tools.
+fn sqlite_file(config: &Config, command: &str) -> anyhow::Result<PathBuf> {
+    let options = config.database_options();
+    match options.sqlite_path() {
+        Some(path) => Ok(path.to_path_buf()),
+        None => bail!(
+            "chatd {command} copies the SQLite file, but {} sets database.url: the data is in PostgreSQL ({}); use `pg_dump --format=custom` to back it up and `pg_restore` to restore it (docs/operations.md)",
+            config.source_name,
+            options.display_name()
+        ),
+    }
+}
+
 /// Copies the database of `config` to `out`.
 pub fn backup(config: &Config, out: &Path, force: bool) -> anyhow::Result<()> {
-    let db = config.database_options().path;
+    let db = sqlite_file(config, "backup")?;
     if !db.exists() {
         bail!(
             "no database at {}: nothing to back up (is server.data_dir right in {}?)",
@@ -66,6 +82,7 @@ pub fn backup(config: &Config, out: &Path, force: bool) -> anyhow::Result<()> {
 /// Puts the backup `from` in place of the database of `config`; refused
 /// while a server holds the data directory.
 pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
+    let db = sqlite_file(config, "restore")?;
     let dir = &config.server.data_dir;
     let _lock = match chatd::data_dir::lock(dir) {
         Ok(lock) => lock,
@@ -77,7 +94,6 @@ pub fn restore(config: &Config, from: &Path) -> anyhow::Result<()> {
     };
     runtime()?.block_on(check_backup(from, config.database.busy_timeout_ms))?;
 
-    let db = config.database_options().path;
     // Read before any file is listed to move: opening it may leave WAL
     // files, which must move with it.
     let busy_ms = config.database.busy_timeout_ms;
@@ -206,7 +222,10 @@ async fn check_backup(from: &Path, busy_timeout_ms: u64) -> anyhow::Result<()> {
             integrity.join("; ")
         );
     }
-    let known: Vec<i64> = chatd_storage::MIGRATOR.iter().map(|m| m.version).collect();
+    let known: Vec<i64> = chatd_storage::SQLITE_MIGRATOR
+        .iter()
+        .map(|m| m.version)
+        .collect();
     if versions.is_empty() {
         return Err(not_chatd("it has no applied migrations".to_string()));
     }

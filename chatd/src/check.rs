@@ -32,7 +32,9 @@ pub async fn check_with_plugins(
     check_tls(config, &mut problems);
     check_admin(config, &mut problems);
     check_data_dir(&config.server.data_dir, &mut problems);
-    check_database_file(&config.database_options().path, &mut problems);
+    if let Some(path) = config.database_options().sqlite_path() {
+        check_database_file(path, &mut problems);
+    }
     let mut picked = config.clone();
     picked.plugins.retain(|entry| build(entry));
     check_plugins(&picked, registry, &mut problems).await;

@@ -1,13 +1,13 @@
 //! `chatd history ...`: the operator's hand on the message log. Safe while
-//! the server runs (SQLite in WAL mode with a busy timeout; deletions go in
-//! chunks so the server's writes never wait long).
+//! the server runs (SQLite in WAL mode with a busy timeout, or PostgreSQL;
+//! deletions go in chunks so the server's writes never wait long).
 
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use chat_api::names::{fold, validate_room};
 use chatd::config::Config;
-use chatd::history::sqlite::SqliteStore;
+use chatd::history::sql::SqlStore;
 use chatd::history::MessageStore;
 use chatd_storage::Database;
 use clap::Subcommand;
@@ -40,7 +40,7 @@ pub fn run(config: &Config, command: HistoryCommand) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let db = Database::open(&config.database_options()).await?;
-        let store: Arc<dyn MessageStore> = Arc::new(SqliteStore::new(db.clone()));
+        let store: Arc<dyn MessageStore> = Arc::new(SqlStore::new(db.clone()));
         let result = match (&room, before_ms) {
             (Some(room), _) => store.purge_room(&fold(room)).await,
             (None, Some(ts)) => store.purge_before(ts).await,

@@ -341,14 +341,14 @@ impl Storage {
         let database = if config.history.enabled || registry.needs_database(config) {
             let options = config.database_options();
             let db = chatd_storage::Database::open(&options).await?;
-            tracing::info!(path = %options.path.display(), "database ready");
+            tracing::info!(database = %db.name(), "database ready");
             Some(db)
         } else {
             None
         };
         let store = database.as_ref().map(|db| {
             let store: Arc<dyn crate::history::MessageStore> =
-                Arc::new(crate::history::sqlite::SqliteStore::new(db.clone()));
+                Arc::new(crate::history::sql::SqlStore::new(db.clone()));
             match metrics {
                 Some(metrics) => Arc::new(TimedStore::new(store, metrics)) as _,
                 None => store,

@@ -1,8 +1,9 @@
-//! `chatd user ...`: account administration on the server's database file.
+//! `chatd user ...`: account administration on the server's database (the
+//! SQLite file, or PostgreSQL with `[database] url`).
 //!
-//! Safe while the server runs: both use SQLite in WAL mode with a busy
-//! timeout, and the server polls the account events this writes, ending the
-//! sessions of accounts disabled or deleted here.
+//! Safe while the server runs: SQLite is in WAL mode with a busy timeout
+//! (PostgreSQL needs nothing), and the server polls the account events
+//! this writes, ending the sessions of accounts disabled or deleted here.
 
 use std::io::{BufRead, IsTerminal, Read};
 

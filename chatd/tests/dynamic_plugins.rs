@@ -751,3 +751,48 @@ async fn library_plugin_storage_survives_a_restart() {
     assert_eq!(kv(&mut alice, "get", "big", "").await, Ok(Value::Null));
     server.stop().await;
 }
+
+/// The same store on PostgreSQL (`[database] url`): what a library plugin
+/// put is there for the next server on the database.
+#[tokio::test]
+async fn library_plugin_storage_on_postgres_survives_a_restart() {
+    let Some(pg) = chatd_testkit::postgres::shared().await else {
+        return;
+    };
+    let url = toml::Value::String(pg.create_database().await);
+    let observer = format!(
+        "[database]\nurl = {url}\n{}",
+        plugin_entry("observer", &library("chatd-test-plugin-observer"), "")
+    );
+    let data = tempfile::tempdir().unwrap();
+    let server = start(data.path(), &observer).await;
+    let mut alice = connect(&server, "alice").await;
+    for (key, value) in [
+        ("seen/bob", "monday"),
+        ("seen/carol", "today"),
+        ("other", "x"),
+    ] {
+        assert_eq!(kv(&mut alice, "put", key, value).await, Ok(json!(true)));
+    }
+    assert_eq!(
+        kv(&mut alice, "put", "seen/bob", "tuesday").await,
+        Ok(json!(true))
+    );
+    server.stop().await;
+
+    // Another data directory: nothing local carries the values over.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let server = start(elsewhere.path(), &observer).await;
+    let mut alice = connect(&server, "alice").await;
+    assert_eq!(
+        kv(&mut alice, "get", "seen/bob", "").await,
+        Ok(json!("tuesday"))
+    );
+    assert_eq!(
+        kv(&mut alice, "list", "seen/", "").await,
+        Ok(json!(["seen/bob", "seen/carol"]))
+    );
+    assert_eq!(kv(&mut alice, "delete", "other", "").await, Ok(json!(true)));
+    assert_eq!(kv(&mut alice, "get", "other", "").await, Ok(Value::Null));
+    server.stop().await;
+}

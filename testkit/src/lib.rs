@@ -15,6 +15,9 @@
 //!   demand, to test resuming;
 //! * [`process`]: the `chatd` binary as a child process, its log waited on
 //!   by content;
+//! * [`nats`]: a real `nats-server` with JetStream, for the cluster's tests;
+//! * [`postgres`]: a real PostgreSQL server in a temporary directory, for
+//!   the tests of chatd on PostgreSQL (`[database] url`);
 //! * [`structure`]: a crate's module import graph, for the tests that keep
 //!   it free of cycles.
 //!
@@ -29,6 +32,7 @@
 
 pub mod client;
 pub mod nats;
+pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod server;

@@ -223,13 +223,20 @@ pub enum RuntimeFlavor {
     CurrentThread,
 }
 
-/// `[database]`: the SQLite file shared by every plugin that stores data
-/// (opened only when such a plugin is enabled, and by `chatd user`).
+/// `[database]`: the database shared by the message log and every plugin
+/// that stores data (opened only when one of them is enabled, and by
+/// `chatd user` / `chatd history`): an SQLite file, or PostgreSQL when
+/// `url` is set.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// The database file; a relative path is relative to `server.data_dir`.
+    /// The SQLite database file; a relative path is relative to
+    /// `server.data_dir`. Unused when `url` is set.
     pub path: PathBuf,
+    /// A PostgreSQL database (`postgres://USER:PASSWORD@HOST:PORT/NAME`)
+    /// instead of the SQLite file: what several chatd nodes share.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Connections in the pool.
     pub max_connections: u32,
     /// How long a write waits for another writer (e.g. `chatd user` while the
@@ -241,6 +248,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             path: PathBuf::from("chatd.db"),
+            url: None,
             max_connections: 4,
             busy_timeout_ms: 5000,
         }
@@ -469,6 +477,14 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(self.invalid("database.max_connections must be at least 1".into()));
         }
+        if let Some(url) = &self.database.url {
+            if !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
+                return Err(self.invalid(format!(
+                    "database.url = {:?} is not a PostgreSQL URL; write it as \"postgres://USER:PASSWORD@HOST:PORT/DATABASE\", or remove it to use the SQLite file database.path",
+                    chatd_storage::redact_password(url)
+                )));
+            }
+        }
         if self.web.tls && (self.tls.cert.is_none() || self.tls.key.is_none()) {
             return Err(self.invalid(
                 "web.tls = true needs tls.cert and tls.key; run `chatd gen-cert --out certs` for a development certificate".into(),
@@ -528,10 +544,15 @@ impl Config {
         Ok(())
     }
 
-    /// How to open the database (its path resolved against `data_dir`).
+    /// How to open the database: PostgreSQL at `database.url`, else the
+    /// SQLite file (its path resolved against `data_dir`).
     pub fn database_options(&self) -> chatd_storage::DatabaseOptions {
-        let mut options =
-            chatd_storage::DatabaseOptions::new(self.server.data_dir.join(&self.database.path));
+        let mut options = match &self.database.url {
+            Some(url) => chatd_storage::DatabaseOptions::postgres(url),
+            None => {
+                chatd_storage::DatabaseOptions::new(self.server.data_dir.join(&self.database.path))
+            }
+        };
         options.max_connections = self.database.max_connections;
         options.busy_timeout = Duration::from_millis(self.database.busy_timeout_ms);
         options

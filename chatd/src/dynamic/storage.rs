@@ -1,7 +1,8 @@
 //! The key-value store of a shared-library plugin (`Host::kv_get` ...,
 //! plugin ABI 1.1): rows of the `plugin_kv` table in chatd's database,
 //! namespaced by the plugin's name in chatd.toml. A write is acknowledged
-//! once committed (WAL), so it survives a restart of chatd.
+//! once committed (SQLite WAL, or PostgreSQL), so it survives a restart of
+//! chatd.
 
 use chat_api::{StorageError, StorageErrorKind};
 use chatd_storage::sqlx;
@@ -31,7 +32,7 @@ impl PluginStore {
 
     pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         check_key(key)?;
-        sqlx::query_scalar("SELECT value FROM plugin_kv WHERE plugin = ? AND key = ?")
+        sqlx::query_scalar("SELECT value FROM plugin_kv WHERE plugin = $1 AND key = $2")
             .bind(&self.plugin)
             .bind(key)
             .fetch_optional(self.db.pool())
@@ -50,8 +51,8 @@ impl PluginStore {
         // One statement, so that two puts at once cannot both pass the count.
         let written = sqlx::query(
             "INSERT INTO plugin_kv (plugin, key, value)
-             SELECT ?1, ?2, ?3
-             WHERE (SELECT count(*) FROM plugin_kv WHERE plugin = ?1 AND key <> ?2) < ?4
+             SELECT $1, $2, $3
+             WHERE (SELECT count(*) FROM plugin_kv WHERE plugin = $1 AND key <> $2) < $4
              ON CONFLICT (plugin, key) DO UPDATE SET value = excluded.value",
         )
         .bind(&self.plugin)
@@ -72,7 +73,7 @@ impl PluginStore {
 
     pub async fn delete(&self, key: &str) -> Result<bool, StorageError> {
         check_key(key)?;
-        let deleted = sqlx::query("DELETE FROM plugin_kv WHERE plugin = ? AND key = ?")
+        let deleted = sqlx::query("DELETE FROM plugin_kv WHERE plugin = $1 AND key = $2")
             .bind(&self.plugin)
             .bind(key)
             .execute(self.db.pool())
@@ -84,7 +85,7 @@ impl PluginStore {
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
         // `substr` rather than LIKE: keys may contain `%` and `_`.
         sqlx::query_scalar(
-            "SELECT key FROM plugin_kv WHERE plugin = ?1 AND substr(key, 1, length(?2)) = ?2 ORDER BY key",
+            "SELECT key FROM plugin_kv WHERE plugin = $1 AND substr(key, 1, length($2)) = $2 ORDER BY key",
         )
         .bind(&self.plugin)
         .bind(prefix)

@@ -8,7 +8,7 @@
 //! and then sends each sender its `sent`. The hub knows nothing of this:
 //! it calls the recorder closure the session hands it.
 
-pub mod sqlite;
+pub mod sql;
 pub mod store;
 pub mod timed;
 pub mod writer;
@@ -112,11 +112,10 @@ pub async fn message_ids(
     shutdown: CancellationToken,
 ) -> Result<Arc<MessageIds>, store::HistoryError> {
     let last = store.reserved_ids().await?;
-    let limit = last + BLOCK;
-    store.reserve_ids(limit).await?;
-    let ids = Arc::new(MessageIds::new(last, limit));
+    let end = store.reserve_ids(BLOCK, last).await?;
+    let ids = Arc::new(MessageIds::new(end - BLOCK, end));
     tracing::info!(
-        first = last + 1,
+        first = end - BLOCK + 1,
         "message ids continue after the last reserved"
     );
     let keeper = ids.clone();
@@ -126,9 +125,9 @@ pub async fn message_ids(
                 _ = shutdown.cancelled() => return,
                 _ = keeper.running_low() => {}
             }
-            let through = keeper.last().max(keeper.limit()) + BLOCK;
-            match store.reserve_ids(through).await {
-                Ok(()) => keeper.extend(through),
+            let after = keeper.last().max(keeper.limit());
+            match store.reserve_ids(BLOCK, after).await {
+                Ok(end) => keeper.add_block(end - BLOCK + 1, end),
                 Err(e) => {
                     tracing::error!(error = %e, "cannot reserve message ids; retrying in 1 s");
                     tokio::time::sleep(Duration::from_secs(1)).await;

@@ -89,8 +89,12 @@ pub trait MessageStore: Send + Sync {
     /// The highest id that may already have been handed out: ids are only
     /// used inside reservations, so the next run starts after it.
     async fn reserved_ids(&self) -> Result<u64>;
-    /// Records that ids up to `through` may be handed out.
-    async fn reserve_ids(&self, through: u64) -> Result<()>;
+    /// Claims the next `count` ids for this server, atomically (several
+    /// servers may share the database): the block continues after `after`
+    /// (this server's current reservation) unless another server claimed
+    /// past it meanwhile. Returns the last id of the block, whose first is
+    /// `end - count + 1`.
+    async fn reserve_ids(&self, count: u64, after: u64) -> Result<u64>;
     /// Stores a batch in one transaction (the group commit).
     async fn append(&self, entries: &[LogEntry]) -> Result<()>;
     /// A page of one conversation; nothing at or below `floor`.

@@ -59,8 +59,8 @@ impl MessageStore for TimedStore {
     async fn reserved_ids(&self) -> Result<u64> {
         self.timed(0, self.inner.reserved_ids()).await
     }
-    async fn reserve_ids(&self, through: u64) -> Result<()> {
-        self.timed(1, self.inner.reserve_ids(through)).await
+    async fn reserve_ids(&self, count: u64, after: u64) -> Result<u64> {
+        self.timed(1, self.inner.reserve_ids(count, after)).await
     }
     async fn append(&self, entries: &[LogEntry]) -> Result<()> {
         self.timed(2, self.inner.append(entries)).await

@@ -6,7 +6,7 @@
 //! their values as bound parameters, never spliced into SQL.
 
 use chat_api::names::{fold, validate_nick, NameError};
-use chatd_storage::{is_unique_violation, now_ms, Database, StorageError};
+use chatd_storage::{is_unique_violation, now_ms, Backend, Database, StorageError};
 use sqlx::Row;
 
 /// An account as listed (without its password hash).
@@ -99,7 +99,7 @@ macro_rules! account_columns {
     };
 }
 
-fn account_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Account, sqlx::Error> {
+fn account_from_row(row: &sqlx::any::AnyRow) -> Result<Account, sqlx::Error> {
     Ok(Account {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
@@ -135,8 +135,8 @@ impl Accounts {
         let key = fold(name);
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
-        let inserted = sqlx::query(
-            "INSERT INTO accounts (name, name_key, password_hash, admin, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+        let inserted: Result<i64, _> = sqlx::query_scalar(
+            "INSERT INTO accounts (name, name_key, password_hash, admin, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
         .bind(name)
         .bind(&key)
@@ -144,16 +144,16 @@ impl Accounts {
         .bind(i64::from(admin))
         .bind(now)
         .bind(now)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await;
         let id = match inserted {
-            Ok(done) => done.last_insert_rowid(),
+            Ok(id) => id,
             Err(e) if is_unique_violation(&e) => {
                 return Err(AccountError::Exists(name.to_string()))
             }
             Err(e) => return Err(self.err(e)),
         };
-        Self::log(&mut tx, &key, EventKind::Created, now)
+        self.log(&mut tx, &key, EventKind::Created, now)
             .await
             .map_err(|e| self.err(e))?;
         tx.commit().await.map_err(|e| self.err(e))?;
@@ -167,13 +167,25 @@ impl Accounts {
         })
     }
 
+    /// Appends an event in the caller's transaction.
     async fn log(
-        tx: &mut sqlx::SqliteConnection,
+        &self,
+        tx: &mut sqlx::AnyConnection,
         key: &str,
         kind: EventKind,
         at: i64,
     ) -> Result<(), sqlx::Error> {
-        sqlx::query("INSERT INTO account_events (name_key, event, at) VALUES (?, ?, ?)")
+        if self.db.backend() == Backend::Postgres {
+            // Watchers read events by increasing `seq`. PostgreSQL hands out
+            // sequence numbers at insert time, so concurrent transactions
+            // could commit 6 before 5 and a watcher that saw 6 would skip 5;
+            // one event writer at a time (until commit) keeps both orders
+            // the same. (SQLite has a single writer anyway.)
+            sqlx::query("LOCK TABLE account_events IN SHARE ROW EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO account_events (name_key, event, at) VALUES ($1, $2, $3)")
             .bind(key)
             .bind(kind.as_str())
             .bind(at)
@@ -189,7 +201,7 @@ impl Accounts {
         let row = sqlx::query(concat!(
             "SELECT ",
             account_columns!(),
-            ", password_hash FROM accounts WHERE name_key = ?"
+            ", password_hash FROM accounts WHERE name_key = $1"
         ))
         .bind(fold(name))
         .fetch_optional(self.db.pool())
@@ -212,7 +224,7 @@ impl Accounts {
 
     /// Whether an account holds this name.
     pub async fn exists(&self, name: &str) -> Result<bool, AccountError> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE name_key = ?")
+        let found: Option<i64> = sqlx::query_scalar("SELECT id FROM accounts WHERE name_key = $1")
             .bind(fold(name))
             .fetch_optional(self.db.pool())
             .await
@@ -256,13 +268,13 @@ impl Accounts {
         if done.rows_affected() == 0 {
             return Err(AccountError::NotFound(name.to_string()));
         }
-        Self::log(&mut tx, &key, kind, now)
+        self.log(&mut tx, &key, kind, now)
             .await
             .map_err(|e| self.err(e))?;
         // A new password or a disabled account ends every "stay logged in":
         // resume tokens are revoked with the change (deletion cascades).
         if matches!(kind, EventKind::PasswordChanged | EventKind::Disabled) {
-            sqlx::query("DELETE FROM resume_tokens WHERE account_key = ?")
+            sqlx::query("DELETE FROM resume_tokens WHERE account_key = $1")
                 .bind(&key)
                 .execute(&mut *tx)
                 .await
@@ -274,7 +286,7 @@ impl Accounts {
     pub async fn set_password_hash(&self, name: &str, hash: &str) -> Result<(), AccountError> {
         self.change(
             name,
-            "UPDATE accounts SET password_hash = ?3, updated_at = ?1 WHERE name_key = ?2",
+            "UPDATE accounts SET password_hash = $3, updated_at = $1 WHERE name_key = $2",
             Some(hash),
             EventKind::PasswordChanged,
         )
@@ -286,12 +298,12 @@ impl Accounts {
     pub async fn set_disabled(&self, name: &str, disabled: bool) -> Result<(), AccountError> {
         let (sql, kind) = if disabled {
             (
-                "UPDATE accounts SET disabled = 1, updated_at = ?1 WHERE name_key = ?2",
+                "UPDATE accounts SET disabled = 1, updated_at = $1 WHERE name_key = $2",
                 EventKind::Disabled,
             )
         } else {
             (
-                "UPDATE accounts SET disabled = 0, updated_at = ?1 WHERE name_key = ?2",
+                "UPDATE accounts SET disabled = 0, updated_at = $1 WHERE name_key = $2",
                 EventKind::Enabled,
             )
         };
@@ -302,7 +314,7 @@ impl Accounts {
     pub async fn delete(&self, name: &str) -> Result<(), AccountError> {
         self.change(
             name,
-            "DELETE FROM accounts WHERE name_key = ?2 AND ?1 IS NOT NULL",
+            "DELETE FROM accounts WHERE name_key = $2 AND $1 IS NOT NULL",
             None,
             EventKind::Deleted,
         )
@@ -315,7 +327,7 @@ impl Accounts {
     /// not undo a password change (by the user, or an operator's reset) made
     /// while it ran. Returns whether the hash was replaced.
     pub async fn renew_hash(&self, id: i64, old: &str, new: &str) -> Result<bool, AccountError> {
-        sqlx::query("UPDATE accounts SET password_hash = ? WHERE id = ? AND password_hash = ?")
+        sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2 AND password_hash = $3")
             .bind(new)
             .bind(id)
             .bind(old)
@@ -327,7 +339,7 @@ impl Accounts {
 
     /// Notes a successful login.
     pub async fn record_login(&self, id: i64) -> Result<(), AccountError> {
-        sqlx::query("UPDATE accounts SET last_login_at = ? WHERE id = ?")
+        sqlx::query("UPDATE accounts SET last_login_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id)
             .execute(self.db.pool())
@@ -351,7 +363,7 @@ impl Accounts {
         limit: i64,
     ) -> Result<Vec<AccountEvent>, AccountError> {
         let rows = sqlx::query(
-            "SELECT seq, name_key, event FROM account_events WHERE seq > ? ORDER BY seq LIMIT ?",
+            "SELECT seq, name_key, event FROM account_events WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(seq)
         .bind(limit)
@@ -375,7 +387,7 @@ impl Accounts {
 
     /// Deletes events older than `age_ms` (they have been acted upon).
     pub async fn prune_events(&self, age_ms: i64) -> Result<u64, AccountError> {
-        sqlx::query("DELETE FROM account_events WHERE at < ?")
+        sqlx::query("DELETE FROM account_events WHERE at < $1")
             .bind(now_ms() - age_ms)
             .execute(self.db.pool())
             .await

@@ -10,7 +10,7 @@
 //! * Passwords are stored as argon2id PHC strings ([`password`]); hashing
 //!   runs on the blocking pool, a bounded number at a time ([`hash_pool`]).
 //! * Failed logins back off per account and per address ([`throttle`]).
-//! * Accounts live in the server's SQLite database ([`accounts`]), which the
+//! * Accounts live in the server's database (SQLite or PostgreSQL) ([`accounts`]), which the
 //!   admin CLI (`chatd user ...`) edits too, even while the server runs; the
 //!   plugin watches for accounts the CLI disabled or deleted and ends their
 //!   sessions.
@@ -157,7 +157,7 @@ impl AuthPlugin {
             registration = ?inner.config.registration,
             allow_plaintext = inner.config.allow_plaintext,
             allow_guests = inner.config.allow_guests,
-            database = %inner.accounts.database().path().display(),
+            database = %inner.accounts.database().name(),
             "accounts enabled"
         );
         Ok(AuthPlugin { inner })

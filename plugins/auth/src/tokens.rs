@@ -80,7 +80,7 @@ impl Tokens {
     pub async fn issue(&self, account_key: &str) -> Result<Issued, StorageError> {
         let mut bytes = [0u8; 32];
         self.rng.fill(&mut bytes).map_err(|_| StorageError::Query {
-            path: self.db.path().to_path_buf(),
+            database: self.db.name().to_string(),
             reason: "the system's random number generator failed".to_string(),
         })?;
         let token = encode(&bytes);
@@ -88,7 +88,7 @@ impl Tokens {
         let now = now_ms();
         let expires_at = now.saturating_add(self.lifetime_ms);
         sqlx::query(
-            "INSERT INTO resume_tokens (token_hash, account_key, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO resume_tokens (token_hash, account_key, created_at, expires_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(&hash)
         .bind(account_key)
@@ -114,7 +114,7 @@ impl Tokens {
         let now = now_ms();
         let expires_at = now.saturating_add(self.lifetime_ms);
         let account: Option<String> = sqlx::query_scalar(
-            "UPDATE resume_tokens SET expires_at = ?1 WHERE token_hash = ?2 AND expires_at > ?3 RETURNING account_key",
+            "UPDATE resume_tokens SET expires_at = $1 WHERE token_hash = $2 AND expires_at > $3 RETURNING account_key",
         )
         .bind(expires_at)
         .bind(&hash)
@@ -123,7 +123,7 @@ impl Tokens {
         .await
         .map_err(|e| self.err(e))?;
         if account.is_none() {
-            sqlx::query("DELETE FROM resume_tokens WHERE token_hash = ?")
+            sqlx::query("DELETE FROM resume_tokens WHERE token_hash = $1")
                 .bind(&hash)
                 .execute(self.db.pool())
                 .await
@@ -134,7 +134,7 @@ impl Tokens {
 
     /// Revokes one token.
     pub async fn revoke(&self, hash: &[u8]) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM resume_tokens WHERE token_hash = ?")
+        sqlx::query("DELETE FROM resume_tokens WHERE token_hash = $1")
             .bind(hash)
             .execute(self.db.pool())
             .await
@@ -144,7 +144,7 @@ impl Tokens {
 
     /// Revokes every token of an account ("log out everywhere").
     pub async fn revoke_all(&self, account_key: &str) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM resume_tokens WHERE account_key = ?")
+        sqlx::query("DELETE FROM resume_tokens WHERE account_key = $1")
             .bind(account_key)
             .execute(self.db.pool())
             .await
@@ -154,7 +154,7 @@ impl Tokens {
 
     /// Deletes expired tokens.
     pub async fn prune(&self) -> Result<u64, StorageError> {
-        sqlx::query("DELETE FROM resume_tokens WHERE expires_at <= ?")
+        sqlx::query("DELETE FROM resume_tokens WHERE expires_at <= $1")
             .bind(now_ms())
             .execute(self.db.pool())
             .await

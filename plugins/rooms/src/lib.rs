@@ -15,7 +15,7 @@
 //! never in the hub room, so the core refuses their `say` as for any room
 //! they are not in.
 //!
-//! Rooms, roles, invitations and bans live in the server's SQLite database
+//! Rooms, roles, invitations and bans live in the server's database (SQLite or PostgreSQL)
 //! ([`store`]); every change of one room runs under that room's lock
 //! ([`locks`]), database first, hub second, so the two always agree.
 //!
@@ -81,7 +81,7 @@ impl RoomsPlugin {
         tracing::info!(
             max_rooms_per_owner = config.max_rooms_per_owner,
             max_members = config.max_members,
-            database = %db.path().display(),
+            database = %db.name(),
             "private rooms enabled"
         );
         Ok(RoomsPlugin {

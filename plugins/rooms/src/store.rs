@@ -1,4 +1,4 @@
-//! The private-room tables (`migrations/*_private_rooms.sql`): rooms,
+//! The private-room tables (`migrations/{sqlite,postgres}/*_private_rooms.sql`): rooms,
 //! members with their roles, invitations and bans, keyed by account.
 //!
 //! Every function takes folded names (room and account keys). Callers
@@ -97,7 +97,7 @@ impl RoomStore {
     }
 
     pub async fn find_room(&self, room_key: &str) -> Result<Option<RoomRow>, StorageError> {
-        let row = sqlx::query("SELECT id, name, topic FROM private_rooms WHERE name_key = ?")
+        let row = sqlx::query("SELECT id, name, topic FROM private_rooms WHERE name_key = $1")
             .bind(room_key)
             .fetch_optional(self.db.pool())
             .await
@@ -109,7 +109,7 @@ impl RoomStore {
 
     /// The display name of an account, if it exists.
     pub async fn account_name(&self, account_key: &str) -> Result<Option<String>, StorageError> {
-        sqlx::query_scalar("SELECT name FROM accounts WHERE name_key = ?")
+        sqlx::query_scalar("SELECT name FROM accounts WHERE name_key = $1")
             .bind(account_key)
             .fetch_optional(self.db.pool())
             .await
@@ -122,7 +122,7 @@ impl RoomStore {
         account_key: &str,
     ) -> Result<Option<Role>, StorageError> {
         let role: Option<String> = sqlx::query_scalar(
-            "SELECT role FROM private_room_members WHERE room_id = ? AND account_key = ?",
+            "SELECT role FROM private_room_members WHERE room_id = $1 AND account_key = $2",
         )
         .bind(room)
         .bind(account_key)
@@ -140,7 +140,7 @@ impl RoomStore {
         account_key: &str,
     ) -> Result<Option<u64>, StorageError> {
         let since: Option<i64> = sqlx::query_scalar(
-            "SELECT since_msg_id FROM private_room_members WHERE room_id = ? AND account_key = ?",
+            "SELECT since_msg_id FROM private_room_members WHERE room_id = $1 AND account_key = $2",
         )
         .bind(room)
         .bind(account_key)
@@ -152,7 +152,7 @@ impl RoomStore {
 
     pub async fn is_invited(&self, room: i64, account_key: &str) -> Result<bool, StorageError> {
         self.exists(
-            "SELECT 1 FROM private_room_invitations WHERE room_id = ? AND account_key = ?",
+            "SELECT 1 FROM private_room_invitations WHERE room_id = $1 AND account_key = $2",
             room,
             account_key,
         )
@@ -161,7 +161,7 @@ impl RoomStore {
 
     pub async fn is_banned(&self, room: i64, account_key: &str) -> Result<bool, StorageError> {
         self.exists(
-            "SELECT 1 FROM private_room_bans WHERE room_id = ? AND account_key = ?",
+            "SELECT 1 FROM private_room_bans WHERE room_id = $1 AND account_key = $2",
             room,
             account_key,
         )
@@ -181,8 +181,8 @@ impl RoomStore {
     /// Members plus pending invitations: what `max_members` bounds.
     pub async fn seats_taken(&self, room: i64) -> Result<i64, StorageError> {
         sqlx::query_scalar(
-            "SELECT (SELECT count(*) FROM private_room_members WHERE room_id = ?1) \
-                  + (SELECT count(*) FROM private_room_invitations WHERE room_id = ?1)",
+            "SELECT (SELECT count(*) FROM private_room_members WHERE room_id = $1) \
+                  + (SELECT count(*) FROM private_room_invitations WHERE room_id = $1)",
         )
         .bind(room)
         .fetch_one(self.db.pool())
@@ -192,7 +192,7 @@ impl RoomStore {
 
     /// Invitations waiting for an account (bounds invitation spam).
     pub async fn pending_invitations(&self, account_key: &str) -> Result<i64, StorageError> {
-        sqlx::query_scalar("SELECT count(*) FROM private_room_invitations WHERE account_key = ?")
+        sqlx::query_scalar("SELECT count(*) FROM private_room_invitations WHERE account_key = $1")
             .bind(account_key)
             .fetch_one(self.db.pool())
             .await
@@ -212,10 +212,11 @@ impl RoomStore {
     ) -> Result<RoomRow, CreateError> {
         let now = now_ms();
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
-        let inserted = sqlx::query(
+        let inserted: Result<Option<i64>, _> = sqlx::query_scalar(
             "INSERT INTO private_rooms (name, name_key, topic, created_at) \
-             SELECT ?, ?, ?, ? WHERE (SELECT count(*) FROM private_room_members \
-                                      WHERE account_key = ? AND role = 'owner') < ?",
+             SELECT $1, $2, $3, $4 WHERE (SELECT count(*) FROM private_room_members \
+                                      WHERE account_key = $5 AND role = 'owner') < $6 \
+             RETURNING id",
         )
         .bind(name)
         .bind(room_key)
@@ -223,16 +224,16 @@ impl RoomStore {
         .bind(now)
         .bind(owner_key)
         .bind(i64::from(max_owned))
-        .execute(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await;
         let id = match inserted {
-            Ok(done) if done.rows_affected() == 0 => return Err(CreateError::TooManyRooms),
-            Ok(done) => done.last_insert_rowid(),
+            Ok(None) => return Err(CreateError::TooManyRooms),
+            Ok(Some(id)) => id,
             Err(e) if is_unique_violation(&e) => return Err(CreateError::NameTaken),
             Err(e) => return Err(self.err(e).into()),
         };
         sqlx::query(
-            "INSERT INTO private_room_members (room_id, account_key, role, since, since_msg_id) VALUES (?, ?, 'owner', ?, (SELECT coalesce(max(msg_id), 0) FROM messages))",
+            "INSERT INTO private_room_members (room_id, account_key, role, since, since_msg_id) VALUES ($1, $2, 'owner', $3, (SELECT coalesce(max(msg_id), 0) FROM messages))",
         )
         .bind(id)
         .bind(owner_key)
@@ -251,8 +252,8 @@ impl RoomStore {
     /// Records an invitation (again: keeps the first). The account must exist.
     pub async fn invite(&self, room: i64, account_key: &str, by: &str) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT OR IGNORE INTO private_room_invitations (room_id, account_key, invited_by, invited_at) \
-             VALUES (?, ?, ?, ?)",
+            "INSERT INTO private_room_invitations (room_id, account_key, invited_by, invited_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .bind(room)
         .bind(account_key)
@@ -271,7 +272,7 @@ impl RoomStore {
         account_key: &str,
     ) -> Result<bool, StorageError> {
         let done = sqlx::query(
-            "DELETE FROM private_room_invitations WHERE room_id = ? AND account_key = ?",
+            "DELETE FROM private_room_invitations WHERE room_id = $1 AND account_key = $2",
         )
         .bind(room)
         .bind(account_key)
@@ -292,7 +293,7 @@ impl RoomStore {
     ) -> Result<Option<(String, i64)>, StorageError> {
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
         let invitation: Option<(String, i64)> = sqlx::query_as(
-            "DELETE FROM private_room_invitations WHERE room_id = ? AND account_key = ? RETURNING invited_by, invited_at",
+            "DELETE FROM private_room_invitations WHERE room_id = $1 AND account_key = $2 RETURNING invited_by, invited_at",
         )
         .bind(room)
         .bind(account_key)
@@ -303,7 +304,7 @@ impl RoomStore {
             return Ok(None);
         }
         sqlx::query(
-            "INSERT INTO private_room_members (room_id, account_key, role, since, since_msg_id) VALUES (?, ?, 'member', ?, (SELECT coalesce(max(msg_id), 0) FROM messages))",
+            "INSERT INTO private_room_members (room_id, account_key, role, since, since_msg_id) VALUES ($1, $2, 'member', $3, (SELECT coalesce(max(msg_id), 0) FROM messages))",
         )
         .bind(room)
         .bind(account_key)
@@ -324,7 +325,7 @@ impl RoomStore {
     ) -> Result<(), StorageError> {
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
         sqlx::query(
-            "DELETE FROM private_room_members WHERE room_id = ? AND account_key = ? AND role = 'member'",
+            "DELETE FROM private_room_members WHERE room_id = $1 AND account_key = $2 AND role = 'member'",
         )
         .bind(room)
         .bind(account_key)
@@ -332,7 +333,8 @@ impl RoomStore {
         .await
         .map_err(|e| self.err(e))?;
         sqlx::query(
-            "INSERT OR IGNORE INTO private_room_invitations (room_id, account_key, invited_by, invited_at) VALUES (?, ?, ?, ?)",
+            "INSERT INTO private_room_invitations (room_id, account_key, invited_by, invited_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
         )
         .bind(room)
         .bind(account_key)
@@ -347,7 +349,7 @@ impl RoomStore {
     /// Ends a membership; whether there was one.
     pub async fn remove_member(&self, room: i64, account_key: &str) -> Result<bool, StorageError> {
         let done = sqlx::query(
-            "DELETE FROM private_room_members WHERE room_id = ? AND account_key = ? AND role <> 'owner'",
+            "DELETE FROM private_room_members WHERE room_id = $1 AND account_key = $2 AND role <> 'owner'",
         )
         .bind(room)
         .bind(account_key)
@@ -368,8 +370,8 @@ impl RoomStore {
     ) -> Result<(), StorageError> {
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
         for sql in [
-            "DELETE FROM private_room_members WHERE room_id = ? AND account_key = ? AND role <> 'owner'",
-            "DELETE FROM private_room_invitations WHERE room_id = ? AND account_key = ?",
+            "DELETE FROM private_room_members WHERE room_id = $1 AND account_key = $2 AND role <> 'owner'",
+            "DELETE FROM private_room_invitations WHERE room_id = $1 AND account_key = $2",
         ] {
             sqlx::query(sql)
                 .bind(room)
@@ -379,8 +381,10 @@ impl RoomStore {
                 .map_err(|e| self.err(e))?;
         }
         sqlx::query(
-            "INSERT OR REPLACE INTO private_room_bans (room_id, account_key, banned_by, reason, banned_at) \
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO private_room_bans (room_id, account_key, banned_by, reason, banned_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (room_id, account_key) DO UPDATE SET banned_by = excluded.banned_by, \
+             reason = excluded.reason, banned_at = excluded.banned_at",
         )
         .bind(room)
         .bind(account_key)
@@ -396,7 +400,7 @@ impl RoomStore {
     /// Lifts a ban; whether there was one.
     pub async fn unban(&self, room: i64, account_key: &str) -> Result<bool, StorageError> {
         let done =
-            sqlx::query("DELETE FROM private_room_bans WHERE room_id = ? AND account_key = ?")
+            sqlx::query("DELETE FROM private_room_bans WHERE room_id = $1 AND account_key = $2")
                 .bind(room)
                 .bind(account_key)
                 .execute(self.db.pool())
@@ -406,7 +410,7 @@ impl RoomStore {
     }
 
     pub async fn set_topic(&self, room: i64, topic: Option<&str>) -> Result<(), StorageError> {
-        sqlx::query("UPDATE private_rooms SET topic = ? WHERE id = ?")
+        sqlx::query("UPDATE private_rooms SET topic = $1 WHERE id = $2")
             .bind(topic)
             .bind(room)
             .execute(self.db.pool())
@@ -424,8 +428,8 @@ impl RoomStore {
         role: Role,
     ) -> Result<bool, StorageError> {
         let done = sqlx::query(
-            "UPDATE private_room_members SET role = ? \
-             WHERE room_id = ? AND account_key = ? AND role <> 'owner'",
+            "UPDATE private_room_members SET role = $1 \
+             WHERE room_id = $2 AND account_key = $3 AND role <> 'owner'",
         )
         .bind(role.as_str())
         .bind(room)
@@ -440,13 +444,13 @@ impl RoomStore {
     /// moderator. One transaction, so the room always has one owner.
     pub async fn transfer(&self, room: i64, new_owner_key: &str) -> Result<(), StorageError> {
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
-        sqlx::query("UPDATE private_room_members SET role = 'moderator' WHERE room_id = ? AND role = 'owner'")
+        sqlx::query("UPDATE private_room_members SET role = 'moderator' WHERE room_id = $1 AND role = 'owner'")
             .bind(room)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
         sqlx::query(
-            "UPDATE private_room_members SET role = 'owner' WHERE room_id = ? AND account_key = ?",
+            "UPDATE private_room_members SET role = 'owner' WHERE room_id = $1 AND account_key = $2",
         )
         .bind(room)
         .bind(new_owner_key)
@@ -458,7 +462,7 @@ impl RoomStore {
 
     /// Deletes a room with its members, invitations and bans.
     pub async fn delete_room(&self, room: i64) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM private_rooms WHERE id = ?")
+        sqlx::query("DELETE FROM private_rooms WHERE id = $1")
             .bind(room)
             .execute(self.db.pool())
             .await
@@ -471,7 +475,7 @@ impl RoomStore {
         let rows = sqlx::query(
             "SELECT r.id, r.name, r.topic, m.role FROM private_room_members m \
              JOIN private_rooms r ON r.id = m.room_id \
-             WHERE m.account_key = ? ORDER BY r.name_key",
+             WHERE m.account_key = $1 ORDER BY r.name_key",
         )
         .bind(account_key)
         .fetch_all(self.db.pool())
@@ -493,7 +497,7 @@ impl RoomStore {
              FROM private_room_invitations i \
              JOIN private_rooms r ON r.id = i.room_id \
              LEFT JOIN accounts a ON a.name_key = i.invited_by \
-             WHERE i.account_key = ? ORDER BY i.invited_at, r.name_key",
+             WHERE i.account_key = $1 ORDER BY i.invited_at, r.name_key",
         )
         .bind(account_key)
         .fetch_all(self.db.pool())
@@ -516,7 +520,7 @@ impl RoomStore {
         let members = sqlx::query(
             "SELECT a.name, m.role FROM private_room_members m \
              JOIN accounts a ON a.name_key = m.account_key \
-             WHERE m.room_id = ? ORDER BY m.account_key",
+             WHERE m.room_id = $1 ORDER BY m.account_key",
         )
         .bind(room)
         .fetch_all(self.db.pool())
@@ -540,19 +544,19 @@ impl RoomStore {
             members,
             invited: names(
                 "SELECT a.name FROM private_room_invitations i \
-                 JOIN accounts a ON a.name_key = i.account_key WHERE i.room_id = ? ORDER BY i.account_key",
+                 JOIN accounts a ON a.name_key = i.account_key WHERE i.room_id = $1 ORDER BY i.account_key",
             )
             .await?,
             banned: names(
                 "SELECT a.name FROM private_room_bans b \
-                 JOIN accounts a ON a.name_key = b.account_key WHERE b.room_id = ? ORDER BY b.account_key",
+                 JOIN accounts a ON a.name_key = b.account_key WHERE b.room_id = $1 ORDER BY b.account_key",
             )
             .await?,
         })
     }
 }
 
-fn room_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RoomRow, sqlx::Error> {
+fn room_from_row(row: &sqlx::any::AnyRow) -> Result<RoomRow, sqlx::Error> {
     Ok(RoomRow {
         id: row.try_get("id")?,
         name: row.try_get("name")?,

@@ -1,8 +1,10 @@
-//! The message log in the server's SQLite database (the embedded default).
-//! Schema: `migrations/20261206010000_history.sql`.
+//! The message log in the server's database: the embedded SQLite file or
+//! PostgreSQL, through one set of queries (see the `chatd-storage` crate).
+//! Schema: `migrations/{sqlite,postgres}/20261206010000_history.sql`.
 
 use chat_api::{Message, MessageKind, UnreadEntry};
-use chatd_storage::sqlx::{self, QueryBuilder, Row, Sqlite};
+use chatd_storage::sqlx::any::{AnyArguments, AnyRow};
+use chatd_storage::sqlx::{self, Any, Arguments as _, Row};
 use chatd_storage::Database;
 
 use super::store::{
@@ -15,15 +17,15 @@ const UNREAD_CAP: i64 = 1000;
 /// held long while messages are being stored.
 const PRUNE_CHUNK: i64 = 5000;
 
-/// [`MessageStore`] on the server's SQLite database.
+/// [`MessageStore`] on the server's database (SQLite or PostgreSQL).
 #[derive(Clone, Debug)]
-pub struct SqliteStore {
+pub struct SqlStore {
     db: Database,
 }
 
-impl SqliteStore {
-    pub fn new(db: Database) -> SqliteStore {
-        SqliteStore { db }
+impl SqlStore {
+    pub fn new(db: Database) -> SqlStore {
+        SqlStore { db }
     }
 
     fn err(&self, e: sqlx::Error) -> HistoryError {
@@ -43,7 +45,7 @@ fn to_i64(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> Message {
+fn message_from_row(row: &AnyRow) -> Message {
     let kind = match row.get::<i64, _>("kind") {
         0 => MessageKind::Room,
         1 => MessageKind::Direct,
@@ -63,8 +65,66 @@ fn message_from_row(row: &sqlx::sqlite::SqliteRow) -> Message {
     message
 }
 
+/// `INSERT ... VALUES ($1, ..., $7), ($8, ...) ...` for `rows` messages
+/// (numbered placeholders: what both SQLite and PostgreSQL accept). An id
+/// already stored is skipped, as a retried batch would have it.
+fn insert_messages_sql(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::with_capacity(70 + rows * 40);
+    sql.push_str("INSERT INTO messages (msg_id, ts, kind, conv, sender, target, text) VALUES ");
+    for row in 0..rows {
+        let n = row * 7;
+        if row > 0 {
+            sql.push_str(", ");
+        }
+        let _ = write!(
+            sql,
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7
+        );
+    }
+    sql.push_str(" ON CONFLICT DO NOTHING");
+    sql
+}
+
+/// Says loudly when messages were not stored because their id already was
+/// (never expected: ids are claimed in blocks no other server gets).
+fn report_skipped(entries: &[LogEntry], stored: u64) {
+    let skipped = (entries.len() as u64).saturating_sub(stored);
+    if skipped > 0 {
+        tracing::error!(
+            skipped,
+            first_id = entries.first().map(|e| e.message.msg_id),
+            "messages were not stored: their ids were already in the log (two servers handing out the same ids?); report this as a bug"
+        );
+    }
+}
+
+/// The values of [`insert_messages_sql`], row after row.
+fn message_arguments(entries: &[LogEntry]) -> AnyArguments {
+    let mut args = AnyArguments::default();
+    for entry in entries {
+        let m = &entry.message;
+        // Encoding an integer or a string into AnyArguments cannot fail.
+        let _ = args.add(to_i64(m.msg_id));
+        let _ = args.add(to_i64(m.ts));
+        let _ = args.add(kind_code(m.kind));
+        let _ = args.add(entry.conv.as_str());
+        let _ = args.add(m.from.as_str());
+        let _ = args.add(m.room.as_deref().or(m.to.as_deref()));
+        let _ = args.add(m.text.as_str());
+    }
+    args
+}
+
 #[chat_api::async_trait]
-impl MessageStore for SqliteStore {
+impl MessageStore for SqlStore {
     async fn reserved_ids(&self) -> Result<u64> {
         let (reserved, max): (i64, Option<i64>) = sqlx::query_as(
             "SELECT (SELECT reserved_through FROM message_ids WHERE id = 1), (SELECT max(msg_id) FROM messages)",
@@ -75,15 +135,20 @@ impl MessageStore for SqliteStore {
         Ok(reserved.max(max.unwrap_or(0)).max(0) as u64)
     }
 
-    async fn reserve_ids(&self, through: u64) -> Result<()> {
-        sqlx::query(
-            "UPDATE message_ids SET reserved_through = max(reserved_through, ?) WHERE id = 1",
+    async fn reserve_ids(&self, count: u64, after: u64) -> Result<u64> {
+        // One statement: concurrent claims (another server on the same
+        // database) are serialised by the row's lock and never overlap.
+        let end: i64 = sqlx::query_scalar(
+            "UPDATE message_ids SET reserved_through =
+                 CASE WHEN reserved_through > $2 THEN reserved_through ELSE $2 END + $1
+             WHERE id = 1 RETURNING reserved_through",
         )
-        .bind(to_i64(through))
-        .execute(self.db.pool())
+        .bind(to_i64(count))
+        .bind(to_i64(after))
+        .fetch_one(self.db.pool())
         .await
         .map_err(|e| self.err(e))?;
-        Ok(())
+        Ok(end.max(0) as u64)
     }
 
     async fn append(&self, entries: &[LogEntry]) -> Result<()> {
@@ -91,44 +156,34 @@ impl MessageStore for SqliteStore {
             return Ok(());
         }
         // One multi-row INSERT per batch: a round trip per message to the
-        // database thread would cost more than the write itself.
-        let mut insert: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT OR IGNORE INTO messages (msg_id, ts, kind, conv, sender, target, text) ",
-        );
-        insert.push_values(entries, |mut row, entry| {
-            let m = &entry.message;
-            row.push_bind(to_i64(m.msg_id))
-                .push_bind(to_i64(m.ts))
-                .push_bind(kind_code(m.kind))
-                .push_bind(entry.conv.as_str())
-                .push_bind(m.from.as_str())
-                .push_bind(m.room.as_deref().or(m.to.as_deref()))
-                .push_bind(m.text.as_str());
-        });
+        // database would cost more than the write itself.
+        let insert = || {
+            sqlx::query_with(
+                sqlx::AssertSqlSafe(insert_messages_sql(entries.len())),
+                message_arguments(entries),
+            )
+        };
         let simple = entries
             .iter()
             .all(|e| e.pending_for.is_none() && e.parties.is_empty());
         if simple {
             // Room messages and broadcasts only: one statement is its own
             // transaction, and saves the BEGIN and COMMIT round trips.
-            insert
-                .build()
+            let done = insert()
                 .execute(self.db.pool())
                 .await
                 .map_err(|e| self.err(e))?;
+            report_skipped(entries, done.rows_affected());
             return Ok(());
         }
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
-        insert
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
+        let done = insert().execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        report_skipped(entries, done.rows_affected());
         for entry in entries {
             let id = to_i64(entry.message.msg_id);
             if let Some(account) = &entry.pending_for {
                 sqlx::query(
-                    "INSERT OR IGNORE INTO pending_direct (account_key, msg_id) VALUES (?, ?)",
+                    "INSERT INTO pending_direct (account_key, msg_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 )
                 .bind(account)
                 .bind(id)
@@ -138,8 +193,10 @@ impl MessageStore for SqliteStore {
             }
             for (account, peer) in &entry.parties {
                 sqlx::query(
-                    "INSERT INTO direct_conversations (account_key, conv, peer, last_msg_id) VALUES (?, ?, ?, ?)
-                     ON CONFLICT (account_key, conv) DO UPDATE SET peer = excluded.peer, last_msg_id = max(last_msg_id, excluded.last_msg_id)",
+                    "INSERT INTO direct_conversations (account_key, conv, peer, last_msg_id) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (account_key, conv) DO UPDATE SET peer = excluded.peer,
+                       last_msg_id = CASE WHEN direct_conversations.last_msg_id > excluded.last_msg_id
+                                     THEN direct_conversations.last_msg_id ELSE excluded.last_msg_id END",
                 )
                 .bind(account)
                 .bind(&entry.conv)
@@ -158,18 +215,22 @@ impl MessageStore for SqliteStore {
         let limit = i64::from(limit);
         let floor = to_i64(floor);
         // One more than asked tells whether more exist.
-        let (sql, bound) = match cursor {
+        let (sql, bound, floor) = match cursor {
             Cursor::Latest => (
-                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = ? AND msg_id > ? AND msg_id <= ? ORDER BY msg_id DESC LIMIT ?",
+                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = $1 AND msg_id > $2 AND msg_id <= $3 ORDER BY msg_id DESC LIMIT $4",
                 i64::MAX,
+                floor,
             ),
             Cursor::Before(id) => (
-                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = ? AND msg_id > ? AND msg_id < ? ORDER BY msg_id DESC LIMIT ?",
+                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = $1 AND msg_id > $2 AND msg_id < $3 ORDER BY msg_id DESC LIMIT $4",
                 to_i64(id),
+                floor,
             ),
             Cursor::After(id) => (
-                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = ? AND msg_id > max(?, ?) ORDER BY msg_id ASC LIMIT ?",
-                to_i64(id),
+                // The newer of the floor and the cursor bounds the page.
+                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = $1 AND msg_id > $2 AND msg_id <= $3 ORDER BY msg_id ASC LIMIT $4",
+                i64::MAX,
+                floor.max(to_i64(id)),
             ),
         };
         let rows = sqlx::query(sql)
@@ -196,7 +257,7 @@ impl MessageStore for SqliteStore {
         let mut all = Vec::new();
         for gap in gaps.iter().filter(|g| g.through > g.after) {
             let rows = sqlx::query(
-                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = ? AND msg_id > ? AND msg_id <= ? ORDER BY msg_id ASC LIMIT ?",
+                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE conv = $1 AND msg_id > $2 AND msg_id <= $3 ORDER BY msg_id ASC LIMIT $4",
             )
             .bind(&gap.conv)
             .bind(to_i64(gap.after))
@@ -218,16 +279,17 @@ impl MessageStore for SqliteStore {
         // The DELETE takes the write lock first: a concurrent login of the
         // same account waits and then finds nothing left to claim.
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
-        let ids: Vec<i64> =
-            sqlx::query_scalar("DELETE FROM pending_direct WHERE account_key = ? RETURNING msg_id")
-                .bind(account)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "DELETE FROM pending_direct WHERE account_key = $1 RETURNING msg_id",
+        )
+        .bind(account)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| self.err(e))?;
         let mut messages = Vec::with_capacity(ids.len());
         for id in ids {
             let row = sqlx::query(
-                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE msg_id = ?",
+                "SELECT msg_id, ts, kind, sender, target, text FROM messages WHERE msg_id = $1",
             )
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -241,7 +303,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn account_name(&self, name_key: &str) -> Result<Option<String>> {
-        sqlx::query_scalar("SELECT name FROM accounts WHERE name_key = ?")
+        sqlx::query_scalar("SELECT name FROM accounts WHERE name_key = $1")
             .bind(name_key)
             .fetch_optional(self.db.pool())
             .await
@@ -257,7 +319,7 @@ impl MessageStore for SqliteStore {
     ) -> Result<()> {
         let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
         sqlx::query(
-            "INSERT INTO account_rooms (account_key, room_key, room) VALUES (?, ?, ?)
+            "INSERT INTO account_rooms (account_key, room_key, room) VALUES ($1, $2, $3)
              ON CONFLICT (account_key, room_key) DO UPDATE SET room = excluded.room",
         )
         .bind(account)
@@ -267,7 +329,7 @@ impl MessageStore for SqliteStore {
         .await
         .map_err(|e| self.err(e))?;
         sqlx::query(
-            "INSERT OR IGNORE INTO read_markers (account_key, conv, msg_id) VALUES (?, ?, ?)",
+            "INSERT INTO read_markers (account_key, conv, msg_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
         .bind(account)
         .bind(room_key)
@@ -280,7 +342,7 @@ impl MessageStore for SqliteStore {
     }
 
     async fn forget_room(&self, account: &str, room_key: &str) -> Result<()> {
-        sqlx::query("DELETE FROM account_rooms WHERE account_key = ? AND room_key = ?")
+        sqlx::query("DELETE FROM account_rooms WHERE account_key = $1 AND room_key = $2")
             .bind(account)
             .bind(room_key)
             .execute(self.db.pool())
@@ -291,7 +353,7 @@ impl MessageStore for SqliteStore {
 
     async fn is_private_room(&self, room_key: &str) -> Result<bool> {
         let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM private_rooms WHERE name_key = ?")
+            sqlx::query_scalar("SELECT 1 FROM private_rooms WHERE name_key = $1")
                 .bind(room_key)
                 .fetch_optional(self.db.pool())
                 .await
@@ -301,8 +363,8 @@ impl MessageStore for SqliteStore {
 
     async fn member_floor(&self, room_key: &str, account: &str) -> Result<u64> {
         let row: Option<(Option<i64>,)> = sqlx::query_as(
-            "SELECT (SELECT m.since_msg_id FROM private_room_members m WHERE m.room_id = r.id AND m.account_key = ?)
-             FROM private_rooms r WHERE r.name_key = ?",
+            "SELECT (SELECT m.since_msg_id FROM private_room_members m WHERE m.room_id = r.id AND m.account_key = $1)
+             FROM private_rooms r WHERE r.name_key = $2",
         )
         .bind(account)
         .bind(room_key)
@@ -317,16 +379,18 @@ impl MessageStore for SqliteStore {
     }
 
     async fn remembered_rooms(&self, account: &str) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT room FROM account_rooms WHERE account_key = ? ORDER BY room_key")
-            .bind(account)
-            .fetch_all(self.db.pool())
-            .await
-            .map_err(|e| self.err(e))
+        sqlx::query_scalar(
+            "SELECT room FROM account_rooms WHERE account_key = $1 ORDER BY room_key",
+        )
+        .bind(account)
+        .fetch_all(self.db.pool())
+        .await
+        .map_err(|e| self.err(e))
     }
 
     async fn direct_conversations(&self, account: &str) -> Result<Vec<(String, String)>> {
         sqlx::query_as(
-            "SELECT conv, peer FROM direct_conversations WHERE account_key = ? ORDER BY last_msg_id DESC",
+            "SELECT conv, peer FROM direct_conversations WHERE account_key = $1 ORDER BY last_msg_id DESC",
         )
         .bind(account)
         .fetch_all(self.db.pool())
@@ -336,8 +400,9 @@ impl MessageStore for SqliteStore {
 
     async fn mark_read(&self, account: &str, conv: &str, msg_id: u64) -> Result<()> {
         sqlx::query(
-            "INSERT INTO read_markers (account_key, conv, msg_id) VALUES (?, ?, ?)
-             ON CONFLICT (account_key, conv) DO UPDATE SET msg_id = max(msg_id, excluded.msg_id)",
+            "INSERT INTO read_markers (account_key, conv, msg_id) VALUES ($1, $2, $3)
+             ON CONFLICT (account_key, conv) DO UPDATE SET msg_id = CASE WHEN read_markers.msg_id > excluded.msg_id
+                                                               THEN read_markers.msg_id ELSE excluded.msg_id END",
         )
         .bind(account)
         .bind(conv)
@@ -353,8 +418,8 @@ impl MessageStore for SqliteStore {
         for q in convs {
             let row = sqlx::query(
                 "SELECT
-                   coalesce((SELECT max(msg_id) FROM messages WHERE conv = ?1), 0) AS last,
-                   coalesce((SELECT msg_id FROM read_markers WHERE account_key = ?2 AND conv = ?1), 0) AS marker",
+                   coalesce((SELECT max(msg_id) FROM messages WHERE conv = $1), 0) AS last,
+                   coalesce((SELECT msg_id FROM read_markers WHERE account_key = $2 AND conv = $1), 0) AS marker",
             )
             .bind(&q.conv)
             .bind(account)
@@ -365,7 +430,7 @@ impl MessageStore for SqliteStore {
             let marker: i64 = row.get::<i64, _>("marker").max(to_i64(q.floor));
             let unread: i64 = if last > marker {
                 sqlx::query_scalar(
-                    "SELECT count(*) FROM (SELECT 1 FROM messages WHERE conv = ? AND msg_id > ? AND lower(sender) <> ? LIMIT ?)",
+                    "SELECT count(*) FROM (SELECT 1 FROM messages WHERE conv = $1 AND msg_id > $2 AND lower(sender) <> $3 LIMIT $4) AS capped",
                 )
                 .bind(&q.conv)
                 .bind(marker)
@@ -403,7 +468,7 @@ impl MessageStore for SqliteStore {
                 continue;
             }
             let over: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT conv, count(*) AS n FROM messages WHERE kind = ? GROUP BY conv HAVING n > ?",
+                "SELECT conv, count(*) AS n FROM messages WHERE kind = $1 GROUP BY conv HAVING count(*) > $2",
             )
             .bind(kind)
             .bind(to_i64(max))
@@ -415,7 +480,7 @@ impl MessageStore for SqliteStore {
                 while excess > 0 {
                     let chunk = excess.min(PRUNE_CHUNK);
                     let done = sqlx::query(
-                        "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE conv = ? ORDER BY msg_id ASC LIMIT ?)",
+                        "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE conv = $1 ORDER BY msg_id ASC LIMIT $2)",
                     )
                     .bind(&conv)
                     .bind(chunk)
@@ -436,7 +501,7 @@ impl MessageStore for SqliteStore {
 
     async fn purge_room(&self, room_key: &str) -> Result<u64> {
         self.delete_chunked(
-            "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE conv = ? AND kind = 0 LIMIT ?)",
+            "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE conv = $1 AND kind = 0 LIMIT $2)",
             room_key.to_string(),
         )
         .await
@@ -444,19 +509,19 @@ impl MessageStore for SqliteStore {
 
     async fn purge_before(&self, ts: u64) -> Result<u64> {
         self.delete_chunked(
-            "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE ts < ? LIMIT ?)",
+            "DELETE FROM messages WHERE msg_id IN (SELECT msg_id FROM messages WHERE ts < $1 LIMIT $2)",
             to_i64(ts),
         )
         .await
     }
 }
 
-impl SqliteStore {
+impl SqlStore {
     /// Runs a `DELETE ... LIMIT ?` (first parameter `key`) until it deletes
     /// nothing: small transactions, so the log writer never waits long.
     async fn delete_chunked<T>(&self, sql: &'static str, key: T) -> Result<u64>
     where
-        T: for<'q> sqlx::Encode<'q, Sqlite> + sqlx::Type<Sqlite> + Clone + Send + Sync,
+        T: for<'q> sqlx::Encode<'q, Any> + sqlx::Type<Any> + Clone + Send + Sync,
     {
         let mut deleted = 0;
         loop {
