@@ -107,7 +107,7 @@ pub use chat_protocol::{
     PROTOCOL_VERSION,
 };
 pub use plugin::{
-    BoxFuture, ConfigError, Delivery, HandlerError, HandlerResult, Host, Identity, LogLevel,
-    MessageHandler, PluginConfig, PluginContext, Reconfigured, Session, SessionId, StorageError,
-    StorageErrorKind, Transport, Verdict,
+    is_remote_session, BoxFuture, ConfigError, Delivery, HandlerError, HandlerResult, Host,
+    Identity, LogLevel, MessageHandler, PluginConfig, PluginContext, Reconfigured, Session,
+    SessionId, StorageError, StorageErrorKind, Transport, Verdict, REMOTE_SESSION,
 };

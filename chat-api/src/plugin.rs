@@ -22,6 +22,19 @@ use crate::protocol::{ApiError, Inbound, MessageKind, RequestId, RoomInfo, Serve
 /// runs).
 pub type SessionId = u64;
 
+/// The bit set in the id of a session connected to another node of a
+/// cluster (docs/scaling.md): [`Host::session_of`] may return such an id,
+/// and the `Host` calls that take a session (send, join, leave, disconnect)
+/// reach it there. A plugin's own per-session state never holds one (the
+/// other node's instance of the plugin sees that session's frames), so a
+/// plugin that acts only on sessions it has seen checks this first.
+pub const REMOTE_SESSION: SessionId = 1 << 63;
+
+/// Whether `id` names a session on another node (see [`REMOTE_SESSION`]).
+pub fn is_remote_session(id: SessionId) -> bool {
+    id & REMOTE_SESSION != 0
+}
+
 /// A boxed future, the currency of the [`Host`] scheduling methods.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 

@@ -605,7 +605,7 @@ async fn nodes_keep_serving_their_own_users_while_nats_restarts_and_then_recover
 }
 
 #[test]
-fn what_does_not_work_clustered_yet_is_refused_by_name() {
+fn what_needs_a_shared_database_or_does_not_work_clustered_is_refused_by_name() {
     let parse = |extra: &str| {
         let text = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n[cluster]\nnode = \"a\"\nnats = [\"nats://127.0.0.1:4222\"]\n{extra}"
@@ -614,13 +614,23 @@ fn what_does_not_work_clustered_yet_is_refused_by_name() {
     };
     let history = parse("").unwrap_err();
     assert!(
-        history.contains("[cluster] does not work with [history] yet"),
+        history.contains(
+            "[cluster] with [history] needs the nodes' shared database: set database.url"
+        ),
         "{history}"
     );
     let auth = parse("[history]\nenabled = false\n[[plugin]]\nname = \"auth\"\n").unwrap_err();
     assert!(
-        auth.contains("does not work with the 'auth' plugin yet"),
+        auth.contains("with the 'auth' plugin needs the nodes' shared database"),
         "{auth}"
+    );
+    let shared = "[database]\nurl = \"postgres://chatd:pw@127.0.0.1/chatd\"\n";
+    let accounts = "[[plugin]]\nname = \"auth\"\n[[plugin]]\nname = \"rooms\"\n";
+    assert!(parse(&format!("{shared}{accounts}")).is_ok());
+    let files = parse(&format!("{shared}[[plugin]]\nname = \"files\"\n")).unwrap_err();
+    assert!(
+        files.contains("does not work with the 'files' plugin yet"),
+        "{files}"
     );
     assert!(parse("[history]\nenabled = false\n").is_ok());
     let bad_node = chatd::Config::parse(

@@ -212,10 +212,7 @@ impl Cluster {
             pending.await.map_err(|e| e.to_string())
         };
         match tokio::time::timeout(self.publish_timeout, ack).await {
-            Ok(Ok(ack)) => {
-                self.hub.observe_message_id(ack.sequence);
-                Ok(ack.sequence)
-            }
+            Ok(Ok(ack)) => Ok(ack.sequence),
             Ok(Err(error)) => {
                 tracing::warn!(%error, "NATS did not store a message");
                 Err(unavailable("the message was not sent"))

@@ -39,7 +39,7 @@ type Member = (String, SessionId);
 
 /// Remote session handles: the top bit, then the node's number above the
 /// session's own 40 bits.
-const REMOTE: u64 = 1 << 63;
+const REMOTE: u64 = chat_api::REMOTE_SESSION;
 const SESSION_BITS: u32 = 40;
 
 #[derive(Default)]
@@ -181,6 +181,14 @@ impl Directory {
                 (name, notices)
             })
             .collect()
+    }
+
+    /// Drops what is known of a node (its users, silently), so that its
+    /// next heartbeat counts as a first one.
+    pub fn forget(&self, node: &str) {
+        let mut remote = self.remote.write().unwrap();
+        remote.drop_node(node, "");
+        remote.nodes.remove(node);
     }
 
     /// Counts every node as just heard from (after this node's own link

@@ -102,6 +102,10 @@ async fn read_loop(
                     let Ok(info) = message.info() else { continue };
                     last = info.stream_sequence;
                     handle(&cluster, last, &message.payload);
+                    if filter == cluster.names.fan {
+                        // Rooms created here from now on start after it.
+                        cluster.hub.sequenced(last);
+                    }
                 }
                 // The ordered consumer recovers by itself (it recreates
                 // itself after the last sequence it delivered).

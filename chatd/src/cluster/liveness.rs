@@ -115,19 +115,20 @@ async fn fetch_state(cluster: Arc<Cluster>, node: String) {
         .client
         .request(cluster.names.state(&node), bytes::Bytes::new());
     let reply = match tokio::time::timeout(Duration::from_secs(5), asked).await {
-        Ok(Ok(reply)) => reply,
-        Ok(Err(error)) => {
-            tracing::warn!(%error, node, "a cluster node did not send its state");
-            return;
-        }
-        Err(_) => {
-            tracing::warn!(node, "a cluster node did not send its state within 5 s");
-            return;
-        }
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(_) => Err("no answer within 5 s".to_string()),
     };
-    match chat_api::serde_json::from_slice::<NodeState>(&reply.payload) {
+    let state = reply.and_then(|reply| {
+        chat_api::serde_json::from_slice::<NodeState>(&reply.payload).map_err(|e| e.to_string())
+    });
+    match state {
         Ok(state) => cluster.directory.replace(&state),
-        Err(error) => tracing::warn!(%error, node, "a cluster node sent an unreadable state"),
+        Err(error) => {
+            // Forgotten, so that its next heartbeat asks again.
+            tracing::warn!(%error, node, "a cluster node did not send its state; asking again at its next heartbeat");
+            cluster.directory.forget(&node);
+        }
     }
 }
 

@@ -122,6 +122,8 @@ pub struct Cluster {
     pub(crate) degraded: AtomicBool,
     /// Woken when this node must publish its whole state.
     pub(crate) resync: Notify,
+    /// A republication of the state is scheduled.
+    pub(crate) resync_pending: AtomicBool,
     pub(crate) publish_timeout: Duration,
     /// Messages handed to NATS and not yet queued for the log.
     pub(crate) in_flight: flush::InFlight,
@@ -223,6 +225,7 @@ impl Cluster {
             claims: Mutex::new(HashMap::new()),
             degraded: AtomicBool::new(false),
             resync: Notify::new(),
+            resync_pending: AtomicBool::new(false),
             publish_timeout: Duration::from_millis(config.publish_timeout_ms),
             in_flight: flush::InFlight::default(),
             config: config.clone(),

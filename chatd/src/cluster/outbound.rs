@@ -101,64 +101,100 @@ impl HubObserver for Observer {
     }
 }
 
-/// Starts the publishing task.
+/// Starts the publishing task and the task that checks what NATS stored.
 pub fn start(
     cluster: &Arc<Cluster>,
     js: jetstream::Context,
     queue: mpsc::Receiver<Outgoing>,
     shutdown: CancellationToken,
 ) {
-    tokio::spawn(publish_loop(cluster.clone(), js, queue, shutdown));
+    let (acks, pending) = mpsc::channel(QUEUE);
+    tokio::spawn(check_acks(cluster.clone(), pending, shutdown.clone()));
+    tokio::spawn(publish_loop(cluster.clone(), js, queue, acks, shutdown));
 }
 
 async fn publish_loop(
     cluster: Arc<Cluster>,
     js: jetstream::Context,
     mut queue: mpsc::Receiver<Outgoing>,
+    acks: mpsc::Sender<PublishAckFuture>,
     shutdown: CancellationToken,
 ) {
     loop {
         let item = tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = cluster.resync.notified() => {
-                publish_state(&cluster, &js).await;
-                continue;
+                let event = Event::State(local_state(&cluster));
+                let subject = cluster.names.fan.clone();
+                Outgoing::To { subject, event }
             }
             item = queue.recv() => match item {
                 Some(item) => item,
                 None => return,
             },
         };
-        match item {
-            Outgoing::Event(event) => {
-                // The acknowledgement is not awaited: a lost event is
-                // repaired by the state published when the link returns.
-                if let Err(error) = js.publish(cluster.names.fan.clone(), encode(&event)).await {
-                    tracing::debug!(%error, "a cluster event was not published");
-                }
-            }
-            Outgoing::To { subject, event } => {
-                if let Err(error) = js.publish(subject, encode(&event)).await {
-                    tracing::warn!(%error, "a request to another node was not published");
-                }
-            }
+        let (subject, event) = match item {
             Outgoing::Message {
                 subject,
                 event,
                 ack,
             } => {
                 let _ = ack.send(js.publish(subject, encode(&event)).await);
+                continue;
             }
+            Outgoing::Event(event) => (cluster.names.fan.clone(), event),
+            Outgoing::To { subject, event } => (subject, event),
+        };
+        // Not waited for here (that would hold up the messages behind);
+        // `check_acks` does, in order.
+        let published = js.publish(subject, encode(&event)).await;
+        let checked = published.map(|ack| acks.try_send(ack).is_ok());
+        if !matches!(checked, Ok(true)) {
+            lost(&cluster);
         }
     }
 }
 
-/// Publishes everyone on this node, replacing what the others hold of it.
-async fn publish_state(cluster: &Cluster, js: &jetstream::Context) {
-    let event = Event::State(local_state(cluster));
-    if let Err(error) = js.publish(cluster.names.fan.clone(), encode(&event)).await {
-        tracing::warn!(%error, "this node's state was not published");
+/// Waits for NATS to confirm each event in turn; one it did not store
+/// (NATS restarting, its stream not back yet) means the others may now
+/// hold a wrong picture of this node, so its whole state follows.
+async fn check_acks(
+    cluster: Arc<Cluster>,
+    mut pending: mpsc::Receiver<PublishAckFuture>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let ack = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            ack = pending.recv() => match ack {
+                Some(ack) => ack,
+                None => return,
+            },
+        };
+        if ack.await.is_err() {
+            lost(&cluster);
+        }
     }
+}
+
+/// An event did not reach the stream: publish the whole state once NATS
+/// can take it (retried every half second while it cannot).
+fn lost(cluster: &Arc<Cluster>) {
+    if cluster
+        .resync_pending
+        .swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        return;
+    }
+    tracing::debug!("a cluster event was not stored; this node's state will be republished");
+    let cluster = cluster.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        cluster
+            .resync_pending
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+        cluster.resync.notify_one();
+    });
 }
 
 /// This node's sessions with a nickname, and their rooms.

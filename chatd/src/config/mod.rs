@@ -399,17 +399,24 @@ impl Config {
         if let Some(problem) = cluster.problem() {
             return Err(self.invalid(problem));
         }
-        if self.history.enabled {
+        // What nodes keep must be in one database they all reach.
+        let shared = self.database.url.is_some();
+        if self.history.enabled && !shared {
             return Err(self.invalid(
-                "[cluster] does not work with [history] yet (the shared message log is not built): set history.enabled = false, or run a single node".into(),
+                "[cluster] with [history] needs the nodes' shared database: set database.url = \"postgres://...\" (or history.enabled = false)".into(),
             ));
         }
-        for name in ["auth", "rooms", "files"] {
-            if self.enabled_plugins().any(|p| p.name == name) {
+        for name in ["auth", "rooms"] {
+            if !shared && self.enabled_plugins().any(|p| p.name == name) {
                 return Err(self.invalid(format!(
-                    "[cluster] does not work with the '{name}' plugin yet (its data is not shared between nodes): disable it, or run a single node"
+                    "[cluster] with the '{name}' plugin needs the nodes' shared database: set database.url = \"postgres://...\" (or disable the plugin)"
                 )));
             }
+        }
+        if self.enabled_plugins().any(|p| p.name == "files") {
+            return Err(self.invalid(
+                "[cluster] does not work with the 'files' plugin yet (a transfer's spool is on one node): disable it, or run a single node".into(),
+            ));
         }
         Ok(())
     }

@@ -135,6 +135,9 @@ pub struct Hub {
     max_rooms: AtomicUsize,
     /// Told of every nickname and room change (the cluster), when set.
     observer: std::sync::OnceLock<Arc<dyn HubObserver>>,
+    /// Clustered: the cluster's stream of rooms' messages has been
+    /// delivered here up to this id, so a room created now starts there.
+    sequenced_through: AtomicU64,
 }
 
 impl Default for Hub {
@@ -194,6 +197,7 @@ impl Hub {
             max_rooms_per_session: AtomicUsize::new(per_session),
             max_rooms: AtomicUsize::new(total),
             observer: std::sync::OnceLock::new(),
+            sequenced_through: AtomicU64::new(0),
         }
     }
 
@@ -408,7 +412,9 @@ impl Hub {
                     name: room_name.to_string(),
                     key,
                     members: Mutex::new(Vec::new()),
-                    last_msg_id: AtomicU64::new(0),
+                    // Clustered, messages up to here went to nobody on
+                    // this node (see `deliver_sequenced`).
+                    last_msg_id: AtomicU64::new(self.sequenced_through.load(Ordering::Relaxed)),
                 })
             })
             .clone();

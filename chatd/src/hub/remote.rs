@@ -31,7 +31,15 @@ impl Hub {
         payload: &Payload,
         except: Option<SessionId>,
     ) -> usize {
-        let Some(room) = self.rooms.read().unwrap().get(&fold(room_name)).cloned() else {
+        let room = {
+            let map = self.rooms.read().unwrap();
+            // Under the map's lock: a room created after this lookup starts
+            // after this message (its joiners' catch-up covers it), one
+            // created before gets it live.
+            self.sequenced_through.fetch_max(msg_id, Ordering::Relaxed);
+            map.get(&fold(room_name)).cloned()
+        };
+        let Some(room) = room else {
             return 0;
         };
         let members = room.members.lock().unwrap();
@@ -40,6 +48,12 @@ impl Hub {
             .iter()
             .filter(|m| Some(m.id) != except && m.deliver(payload.clone()))
             .count()
+    }
+
+    /// Records that the cluster's stream has been delivered here up to
+    /// `msg_id` (an entry that was not a room message).
+    pub fn sequenced(&self, msg_id: u64) {
+        self.sequenced_through.fetch_max(msg_id, Ordering::Relaxed);
     }
 
     /// Records an id the cluster's stream handed out, so that the hub's

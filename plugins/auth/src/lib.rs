@@ -295,8 +295,13 @@ impl Inner {
             EventKind::Deleted => "your account was deleted by an operator",
             EventKind::Created => {
                 // A guest holding a name that has just been registered
-                // must give it up.
-                if let Some(holder) = self.host.session_of(&event.name_key) {
+                // must give it up. A session on another node is that
+                // node's to judge (its instance sees the same event).
+                let holder = self
+                    .host
+                    .session_of(&event.name_key)
+                    .filter(|holder| !chat_api::is_remote_session(*holder));
+                if let Some(holder) = holder {
                     let is_account = self.logged_in.lock().unwrap().contains_key(&holder);
                     if !is_account {
                         self.host.disconnect(
