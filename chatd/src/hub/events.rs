@@ -1,7 +1,7 @@
 //! What the hub tells an observer about its sessions (nicknames taken and
 //! changed, rooms joined and left, departures), so another node's directory
-//! can follow this one's without the hub knowing who listens or how (the
-//! cluster, `crate::cluster`, publishes them over NATS).
+//! can follow this one's without the hub knowing who listens or how (a
+//! cluster publishes them over NATS).
 //!
 //! Events name sessions by id, not by nickname: a nickname released by one
 //! session may be taken by another before an observer has caught up, a
