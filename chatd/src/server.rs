@@ -460,6 +460,9 @@ async fn run_until_shutdown(
             "shutdown timeout: some connections did not finish flushing"
         );
     }
+    if let Some(cluster) = &shared.cluster {
+        cluster.leave().await;
+    }
     shared.pipeline.shutdown().await;
     // Every session has ended: store what is still queued before closing.
     if let Some(history) = &shared.history {

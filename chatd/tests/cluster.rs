@@ -670,3 +670,24 @@ async fn a_node_that_cannot_reach_nats_refuses_to_start_and_says_what_to_do() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_node_shut_down_gracefully_takes_its_users_out_of_the_others_lists_at_once() {
+    let Some(nats) = TempNats::start().await else {
+        return;
+    };
+    let a = node(&nats, "a").await;
+    let b = node(&nats, "b").await;
+    let mut alice = client(&a.addr, "alice").await;
+    let mut bob = client(&b.addr, "bob").await;
+    join(&mut alice, "#x").await;
+    join(&mut bob, "#x").await;
+    await_users(&mut alice, Some("#x"), &["alice", "bob"]).await;
+    b.stop().await;
+    // Told by the leaving node, not found out by its silence (which would
+    // say "the user's server stopped answering").
+    let reason = quit_reason(&mut alice, "bob").await;
+    assert_eq!(reason.as_deref(), Some("the server is shutting down"));
+    await_users(&mut alice, None, &["alice"]).await;
+    a.stop().await;
+}

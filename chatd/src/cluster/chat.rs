@@ -194,7 +194,7 @@ impl Cluster {
 
     /// Puts a message in the stream behind everything this node published
     /// before it; its stream sequence is the message id.
-    async fn publish(&self, subject: String, event: Event) -> Result<u64, ApiError> {
+    pub(crate) async fn publish(&self, subject: String, event: Event) -> Result<u64, ApiError> {
         let (ack_tx, ack_rx) = oneshot::channel();
         let queued = self.outgoing.send(Outgoing::Message {
             subject,

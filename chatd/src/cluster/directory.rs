@@ -125,6 +125,11 @@ impl Directory {
                 remote.replace(state);
                 Vec::new()
             }
+            Event::Leaving { node } => {
+                let notices = remote.drop_node(node, "the user's server shut down");
+                remote.nodes.remove(node);
+                notices
+            }
             Event::Say { .. }
             | Event::Broadcast { .. }
             | Event::Direct { .. }

@@ -109,8 +109,10 @@ pub fn start(
     shutdown: CancellationToken,
 ) {
     let (acks, pending) = mpsc::channel(QUEUE);
-    tokio::spawn(check_acks(cluster.clone(), pending, shutdown.clone()));
-    tokio::spawn(publish_loop(cluster.clone(), js, queue, acks, shutdown));
+    tokio::spawn(check_acks(cluster.clone(), pending, shutdown));
+    // Not stopped by the shutdown token: the departures of this node's
+    // sessions, and then its leaving, are published at shutdown.
+    tokio::spawn(publish_loop(cluster.clone(), js, queue, acks));
 }
 
 async fn publish_loop(
@@ -118,11 +120,9 @@ async fn publish_loop(
     js: jetstream::Context,
     mut queue: mpsc::Receiver<Outgoing>,
     acks: mpsc::Sender<PublishAckFuture>,
-    shutdown: CancellationToken,
 ) {
     loop {
         let item = tokio::select! {
-            _ = shutdown.cancelled() => return,
             _ = cluster.resync.notified() => {
                 let event = Event::State(local_state(&cluster));
                 let subject = cluster.names.fan.clone();

@@ -67,6 +67,10 @@ pub enum Event {
     /// Everyone on `node` now, replacing what others held of it: sent after
     /// the node (re)connects to NATS and when its event queue overflowed.
     State(NodeState),
+    /// The node is shutting down; its sessions have ended.
+    Leaving {
+        node: String,
+    },
     /// A plugin's request (through its `Host`) that another node carries
     /// out for its own users: to every node on `<prefix>.fan`, or to one.
     Relay {
@@ -128,7 +132,8 @@ impl Event {
             | Event::Joined { node, .. }
             | Event::Left { node, .. }
             | Event::Offline { node, .. }
-            | Event::Relay { node, .. } => node,
+            | Event::Relay { node, .. }
+            | Event::Leaving { node } => node,
             Event::State(state) => &state.node,
         }
     }
