@@ -314,6 +314,30 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(mode, "wal");
+        // Every connection of the pool has chatd's settings.
+        for _ in 0..4 {
+            let mut conns = Vec::new();
+            for _ in 0..4 {
+                conns.push(db.pool().acquire().await.unwrap());
+            }
+            for conn in &mut conns {
+                let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap();
+                assert_eq!(synchronous, 1, "NORMAL");
+                let keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap();
+                assert_eq!(keys, 1);
+                let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+                    .fetch_one(&mut **conn)
+                    .await
+                    .unwrap();
+                assert_eq!(busy, 5000);
+            }
+        }
         sqlx::query("INSERT INTO account_events (name_key, event, at) VALUES ('a', 'created', 1)")
             .execute(db.pool())
             .await
