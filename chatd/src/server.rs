@@ -102,9 +102,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 
 /// Starts a server with the given plugin registry.
 pub async fn start_with(
-    config: Config,
+    mut config: Config,
     registry: PluginRegistry,
 ) -> Result<RunningServer, StartError> {
+    name_transfers_after_the_node(&mut config);
     // Held until the server has shut down (it lives in the shutdown task).
     let data_lock = crate::data_dir::lock(&config.server.data_dir)?;
     // Certificates and addresses first: a refused start opens nothing that
@@ -193,6 +194,10 @@ pub async fn start_with(
     );
     shared.cluster = cluster;
     let shared = Arc::new(shared);
+    if let Some(cluster) = &shared.cluster {
+        let forwarded = crate::session::forwarded::Forwarded::new(&shared);
+        cluster.set_forwarded_frames(Arc::new(forwarded));
+    }
     let (loops, bound) = listeners.serve(&shared, &config);
     let admin_stop = tokio_util::sync::CancellationToken::new();
     let admin_addr = match (admin_listener, metrics) {
@@ -475,4 +480,20 @@ async fn run_until_shutdown(
     drop(data_lock);
     admin_stop.cancel();
     tracing::info!("shut down");
+}
+
+/// Clustered: the files plugin starts its transfer ids with this node's
+/// digits, so that another node knows where a transfer's bytes are
+/// (`cluster::relay::transfer_prefix`).
+fn name_transfers_after_the_node(config: &mut Config) {
+    let Some(cluster) = &config.cluster else {
+        return;
+    };
+    let prefix = crate::cluster::relay::transfer_prefix(&cluster.node);
+    for entry in config.plugins.iter_mut().filter(|p| p.name == "files") {
+        entry
+            .config
+            .get_or_insert_with(Default::default)
+            .insert("id_prefix".into(), toml::Value::String(prefix.clone()));
+    }
 }

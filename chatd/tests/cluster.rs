@@ -605,7 +605,7 @@ async fn nodes_keep_serving_their_own_users_while_nats_restarts_and_then_recover
 }
 
 #[test]
-fn what_needs_a_shared_database_or_does_not_work_clustered_is_refused_by_name() {
+fn what_needs_a_shared_database_is_refused_by_name() {
     let parse = |extra: &str| {
         let text = format!(
             "[server]\nlisten = \"127.0.0.1:0\"\n[cluster]\nnode = \"a\"\nnats = [\"nats://127.0.0.1:4222\"]\n{extra}"
@@ -627,11 +627,7 @@ fn what_needs_a_shared_database_or_does_not_work_clustered_is_refused_by_name() 
     let shared = "[database]\nurl = \"postgres://chatd:pw@127.0.0.1/chatd\"\n";
     let accounts = "[[plugin]]\nname = \"auth\"\n[[plugin]]\nname = \"rooms\"\n";
     assert!(parse(&format!("{shared}{accounts}")).is_ok());
-    let files = parse(&format!("{shared}[[plugin]]\nname = \"files\"\n")).unwrap_err();
-    assert!(
-        files.contains("does not work with the 'files' plugin yet"),
-        "{files}"
-    );
+    assert!(parse(&format!("{shared}[[plugin]]\nname = \"files\"\n")).is_ok());
     assert!(parse("[history]\nenabled = false\n").is_ok());
     let bad_node = chatd::Config::parse(
         "[server]\nlisten = \"127.0.0.1:0\"\n[history]\nenabled = false\n[cluster]\nnode = \"a.b\"\nnats = [\"nats://127.0.0.1:4222\"]\n",

@@ -421,3 +421,50 @@ async fn a_user_whose_node_was_killed_resumes_on_another_without_missing_a_messa
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn a_file_sent_on_one_node_is_downloaded_on_another() {
+    let Some((nats, url)) = infrastructure().await else {
+        return;
+    };
+    let files = "[[plugin]]\nname = \"files\"\n";
+    let start = |name: &'static str| {
+        let toml = format!("{}{files}", node_toml(&nats, &url, name));
+        async move { start_at("127.0.0.1:0", tempfile::tempdir().unwrap(), &toml).await }
+    };
+    let (a, b) = (start("a").await, start("b").await);
+    let (mut alice, _) = account(&a.addr, "register", "alice").await;
+    let (mut bob, _) = account(&b.addr, "register", "bob").await;
+    await_users(&mut alice, None, &["alice", "bob"]).await;
+
+    // 200 KB: several chunks, each relayed from node a to bob on node b.
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("notes.bin");
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(&source, &bytes).unwrap();
+    let to = chat_client::files::Recipient::User("bob".into());
+    let sent = tokio::time::timeout(
+        WAIT,
+        chat_client::files::upload(&mut alice, &source, &to, |_| {}),
+    )
+    .await
+    .expect("upload in time")
+    .expect("upload");
+    let announced = bob
+        .expect(WAIT, |f| chat_client::files::available(f).is_some())
+        .await
+        .expect("bob hears of the file on his node");
+    let file = chat_client::files::available(&announced).unwrap();
+    assert_eq!(file.transfer, sent.transfer);
+    let dest = dir.path().join("received.bin");
+    tokio::time::timeout(
+        WAIT,
+        chat_client::files::download(&mut bob, &file, &dest, |_| {}),
+    )
+    .await
+    .expect("download in time")
+    .expect("download through node b from node a");
+    assert_eq!(std::fs::read(&dest).unwrap(), bytes);
+    a.stop().await;
+    b.stop().await;
+}

@@ -162,7 +162,7 @@ fn handle(cluster: &Cluster, seq: u64, payload: &[u8]) {
         }
         // This node's own changes: its sessions saw them from the hub.
         _ if mine => {}
-        Event::Relay { op, .. } => super::relay::execute(cluster, op),
+        Event::Relay { op, node } => super::relay::execute(cluster, &node, op),
         other => tell(cluster, cluster.directory.apply(&other)),
     }
 }

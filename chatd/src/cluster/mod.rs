@@ -125,6 +125,8 @@ pub struct Cluster {
     /// A republication of the state is scheduled.
     pub(crate) resync_pending: AtomicBool,
     pub(crate) publish_timeout: Duration,
+    /// Handles frames other nodes forward (file transfers held here).
+    pub(crate) forwarded: std::sync::OnceLock<Arc<dyn relay::ForwardedFrames>>,
     /// Messages handed to NATS and not yet queued for the log.
     pub(crate) in_flight: flush::InFlight,
     pub(crate) config: ClusterConfig,
@@ -228,6 +230,7 @@ impl Cluster {
             resync_pending: AtomicBool::new(false),
             publish_timeout: Duration::from_millis(config.publish_timeout_ms),
             in_flight: flush::InFlight::default(),
+            forwarded: std::sync::OnceLock::new(),
             config: config.clone(),
         });
         // Reading first, so nothing published from here on is missed.

@@ -68,10 +68,96 @@ fn payload(frame: String) -> Payload {
     Payload::from_line(Bytes::from(line))
 }
 
+/// Handles frames other nodes forward (`Relay::Frame`) with this node's
+/// plugins; set by the session layer, which owns the pipeline.
+pub trait ForwardedFrames: Send + Sync {
+    fn handle(&self, from_node: String, forwarded: ForwardedFrame);
+}
+
+/// A frame another node's session sent about something this node holds.
+pub struct ForwardedFrame {
+    /// The session's handle here (see [`Cluster::resolve`]).
+    pub session: SessionId,
+    pub nick: String,
+    pub account: Option<String>,
+    pub admin: bool,
+    pub frame: String,
+}
+
+/// The hex digits that start every file transfer id of `node` (FNV-1a of
+/// its name): another node knows from a transfer id where its bytes are.
+pub fn transfer_prefix(node: &str) -> String {
+    let hash = node.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{hash:08x}")
+}
+
+impl Cluster {
+    /// The node holding the file transfer a frame names, when that is
+    /// another node: the frame is to be forwarded there.
+    pub fn owner_of(&self, kind: &str, transfer: Option<&str>) -> Option<String> {
+        if !kind.starts_with("file_") {
+            return None;
+        }
+        let transfer = transfer?;
+        if transfer.len() != 32 || transfer.starts_with(&transfer_prefix(&self.node)) {
+            return None;
+        }
+        self.directory
+            .nodes()
+            .into_iter()
+            .find(|node| transfer.starts_with(&transfer_prefix(node)))
+    }
+
+    /// Sends a session's frame to `node`, whose plugins answer it.
+    pub fn forward(&self, node: &str, peer: &crate::hub::Peer, frame: String) {
+        let identity = peer.identity();
+        let op = Relay::Frame {
+            session: peer.id,
+            nick: identity
+                .as_ref()
+                .map(|i| i.nick.to_string())
+                .unwrap_or_default(),
+            account: identity.as_ref().and_then(|i| i.account.clone()),
+            admin: identity.as_ref().is_some_and(|i| i.admin),
+            frame,
+        };
+        self.relay(Some(node), op);
+    }
+
+    /// Who handles forwarded frames (the session layer, once it exists).
+    pub fn set_forwarded_frames(&self, handler: std::sync::Arc<dyn ForwardedFrames>) {
+        let _ = self.forwarded.set(handler);
+    }
+}
+
 /// Carries out another node's request on this node's users.
-pub fn execute(cluster: &Cluster, op: Relay) {
+pub fn execute(cluster: &Cluster, from_node: &str, op: Relay) {
     let hub = &cluster.hub;
     match op {
+        Relay::Frame {
+            session,
+            nick,
+            account,
+            admin,
+            frame,
+        } => {
+            let (Some(handler), Some(session)) = (
+                cluster.forwarded.get(),
+                cluster.directory.handle(from_node, session),
+            ) else {
+                return;
+            };
+            let forwarded = ForwardedFrame {
+                session,
+                nick,
+                account,
+                admin,
+                frame,
+            };
+            handler.handle(from_node.to_string(), forwarded);
+        }
         Relay::ToSession { session, frame } => {
             if let Some(peer) = hub.session(session) {
                 peer.deliver(payload(frame));

@@ -113,6 +113,18 @@ pub enum Relay {
         room: String,
         reason: String,
     },
+    /// A frame of the sender's node's session `session` about something
+    /// this node holds (a file transfer), for this node's plugins to
+    /// handle as that session's; their replies go back as `ToSession`.
+    Frame {
+        session: SessionId,
+        nick: String,
+        #[serde(default)]
+        account: Option<String>,
+        #[serde(default)]
+        admin: bool,
+        frame: String,
+    },
     Disconnect {
         session: SessionId,
         code: String,

@@ -413,11 +413,6 @@ impl Config {
                 )));
             }
         }
-        if self.enabled_plugins().any(|p| p.name == "files") {
-            return Err(self.invalid(
-                "[cluster] does not work with the 'files' plugin yet (a transfer's spool is on one node): disable it, or run a single node".into(),
-            ));
-        }
         Ok(())
     }
 

@@ -19,6 +19,7 @@ use chat_api::{
 };
 
 mod catch_up;
+pub mod forwarded;
 
 use crate::closer::Closer;
 use crate::commands::{self, Context};
@@ -158,6 +159,23 @@ impl SessionTask {
             shared: &self.shared,
             peer: self.peer(),
         }
+    }
+
+    /// Clustered: a frame about a file transfer another node holds goes
+    /// to that node, whose plugins answer it (docs/scaling.md).
+    fn forward_if_held_elsewhere(&self, frame: &Inbound) -> bool {
+        let (Some(cluster), chat_api::Request::Custom(fields)) =
+            (&self.shared.cluster, &frame.request)
+        else {
+            return false;
+        };
+        let transfer = fields.get("transfer").and_then(|t| t.as_str());
+        let Some(node) = cluster.owner_of(&frame.kind, transfer) else {
+            return false;
+        };
+        let text = chat_api::serde_json::Value::Object(fields.clone()).to_string();
+        cluster.forward(&node, self.peer(), text);
+        true
     }
 
     fn reply(&self, frame: &ServerFrame) {
@@ -335,6 +353,9 @@ impl SessionTask {
             .metrics
             .as_ref()
             .and_then(|_| file_chunk_bytes(&frame));
+        if self.forward_if_held_elsewhere(&frame) {
+            return;
+        }
         match self.shared.pipeline.process(&self.view, &mut frame).await {
             Verdict::Continue => {
                 let id = frame.id;

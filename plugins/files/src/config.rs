@@ -42,6 +42,10 @@ pub struct FilesConfig {
     /// change at will, and tiny files hardly touch `total_quota`: this bounds
     /// the records and spool files a client can make the server hold.
     pub max_transfers: u32,
+    /// Set by chatd on a node of a cluster, not by hand: the hex digits
+    /// every transfer id of this node starts with, so that another node
+    /// knows where a transfer's bytes are (docs/scaling.md).
+    pub id_prefix: Option<String>,
 }
 
 impl Default for FilesConfig {
@@ -57,6 +61,7 @@ impl Default for FilesConfig {
             max_concurrent_uploads_per_user: 4,
             max_files_per_user: 100,
             max_transfers: 10_000,
+            id_prefix: None,
         }
     }
 }
@@ -65,6 +70,8 @@ impl Default for FilesConfig {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub dir: PathBuf,
+    /// What every new transfer id starts with (empty on a single node).
+    pub id_prefix: String,
     pub max_file_size: u64,
     pub per_user_quota: u64,
     pub total_quota: u64,
@@ -101,6 +108,17 @@ impl Settings {
                 max_chunk_for(max_frame)
             ));
         }
+        if let Some(prefix) = &c.id_prefix {
+            if prefix.len() > 16
+                || !prefix
+                    .bytes()
+                    .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            {
+                return invalid(format!(
+                    "id_prefix = {prefix:?} must be at most 16 lowercase hex digits (chatd sets it on a cluster's nodes)"
+                ));
+            }
+        }
         if !(1..=64).contains(&c.window) {
             return invalid(format!("window = {} must be 1 to 64", c.window));
         }
@@ -136,6 +154,7 @@ impl Settings {
             max_concurrent_uploads_per_user: c.max_concurrent_uploads_per_user,
             max_files_per_user: c.max_files_per_user,
             max_transfers: c.max_transfers,
+            id_prefix: c.id_prefix.unwrap_or_default(),
         })
     }
 

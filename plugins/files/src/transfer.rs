@@ -194,6 +194,13 @@ pub fn new_transfer_id() -> String {
     to_hex(&bytes)
 }
 
+/// A fresh transfer id starting with `prefix` (a node's, on a cluster);
+/// the rest stays random.
+pub fn new_transfer_id_with(prefix: &str) -> String {
+    let random = new_transfer_id();
+    format!("{prefix}{}", &random[prefix.len()..])
+}
+
 pub fn to_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -201,6 +208,13 @@ pub fn to_hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_nodes_ids_start_with_its_prefix_and_stay_ids() {
+        let id = new_transfer_id_with("0badcafe");
+        assert!(id.starts_with("0badcafe") && is_transfer_id(&id), "{id}");
+        assert_ne!(id, new_transfer_id_with("0badcafe"));
+    }
 
     #[test]
     fn ids_are_hex_and_distinct() {

@@ -12,7 +12,7 @@ use chat_api::{ApiError, ErrorCode, Payload, RequestId, Session};
 
 use crate::file_name::check_file_name;
 use crate::transfer::{
-    is_transfer_id, new_transfer_id, usage, Entry, Meta, Outcome, Phase, Recipient, Usage,
+    is_transfer_id, new_transfer_id_with, usage, Entry, Meta, Outcome, Phase, Recipient, Usage,
 };
 use crate::{blocking, no_such_transfer, now_ms, reply, Files, User};
 
@@ -46,7 +46,7 @@ impl Files {
             ));
         }
         let now = now_ms();
-        let transfer = new_transfer_id();
+        let transfer = new_transfer_id_with(&self.settings.id_prefix);
         let meta = Meta {
             transfer: transfer.clone(),
             owner: user.key.clone(),
