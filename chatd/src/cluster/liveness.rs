@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use tokio::sync::mpsc;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::directory::Seen;
@@ -22,7 +22,7 @@ use super::Cluster;
 /// Subscribes and starts the heartbeat, listener, state and link tasks.
 pub async fn start(
     cluster: &Arc<Cluster>,
-    link: mpsc::UnboundedReceiver<async_nats::Event>,
+    link: watch::Receiver<bool>,
     history: Option<Arc<crate::history::History>>,
     shutdown: CancellationToken,
 ) -> Result<(), String> {
@@ -145,24 +145,19 @@ async fn answer(cluster: Arc<Cluster>, mut requests: async_nats::Subscriber) {
 
 /// Follows the link to NATS: degraded while it is down; when it is back,
 /// the others' silence is forgiven and this node's state republished.
-async fn watch_link(cluster: Arc<Cluster>, mut link: mpsc::UnboundedReceiver<async_nats::Event>) {
-    while let Some(event) = link.recv().await {
-        match event {
-            async_nats::Event::Disconnected => {
-                if !cluster.degraded.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        "lost the link to NATS: serving this node's users only until it is back"
-                    );
-                }
+async fn watch_link(cluster: Arc<Cluster>, mut link: watch::Receiver<bool>) {
+    while link.changed().await.is_ok() {
+        let connected = *link.borrow_and_update();
+        if !connected {
+            if !cluster.degraded.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    "lost the link to NATS: serving this node's users only until it is back"
+                );
             }
-            async_nats::Event::Connected => {
-                if cluster.degraded.swap(false, Ordering::Relaxed) {
-                    tracing::info!("the link to NATS is back");
-                    cluster.directory.touch_all(Instant::now());
-                    cluster.resync.notify_one();
-                }
-            }
-            other => tracing::debug!(event = %other, "NATS"),
+        } else if cluster.degraded.swap(false, Ordering::Relaxed) {
+            tracing::info!("the link to NATS is back");
+            cluster.directory.touch_all(Instant::now());
+            cluster.resync.notify_one();
         }
     }
 }

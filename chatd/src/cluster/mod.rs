@@ -30,7 +30,7 @@ use std::time::Duration;
 use async_nats::jetstream;
 use chat_api::names::fold;
 use chat_api::{ApiError, ErrorCode, RoomInfo, SessionId};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ClusterConfig;
@@ -157,21 +157,13 @@ impl Cluster {
         shutdown: CancellationToken,
     ) -> Result<Arc<Cluster>, ClusterError> {
         let urls = config.nats.join(", ");
-        let (link_tx, link_rx) = mpsc::unbounded_channel();
-        let client = async_nats::ConnectOptions::new()
-            .name(format!("chatd {}", config.node))
-            .connection_timeout(Duration::from_secs(5))
-            .event_callback(move |event| {
-                let link_tx = link_tx.clone();
-                async move {
-                    let _ = link_tx.send(event);
-                }
-            })
-            .connect(config.nats.as_slice())
+        // The link's latest state (a watch: bounded, only the last counts).
+        let (link_tx, link_rx) = watch::channel(true);
+        let client = connect(config, link_tx)
             .await
-            .map_err(|e| ClusterError::Connect {
+            .map_err(|error| ClusterError::Connect {
                 urls: urls.clone(),
-                error: e.to_string(),
+                error,
             })?;
         let names = Names::new(&config.prefix);
         let js = jetstream::new(client.clone());
@@ -180,40 +172,9 @@ impl Cluster {
             what: what.to_string(),
             error,
         };
-        let stream = js
-            .get_or_create_stream(jetstream::stream::Config {
-                name: names.stream.clone(),
-                subjects: vec![names.fan.clone(), format!("{}*", names.node_prefix)],
-                storage: jetstream::stream::StorageType::File,
-                // The stream orders and carries messages between nodes; it
-                // is not the history. A node that was away resumes from it
-                // within this window.
-                max_age: Duration::from_secs(3600),
-                max_bytes: 1 << 30,
-                ..Default::default()
-            })
+        let (stream, nicks) = set_up(&js, &names)
             .await
-            .map_err(|e| setup(&format!("the stream {}", names.stream), e.to_string()))?;
-        // The bucket's stream made by hand, as a key-value bucket's is
-        // (`create_key_value` first asks for account details that
-        // nats-server 2.9 words differently).
-        js.get_or_create_stream(jetstream::stream::Config {
-            name: format!("KV_{}", names.bucket),
-            subjects: vec![format!("$KV.{}.>", names.bucket)],
-            max_messages_per_subject: 1,
-            storage: jetstream::stream::StorageType::File,
-            allow_rollup: true,
-            deny_delete: true,
-            allow_direct: true,
-            discard: jetstream::stream::DiscardPolicy::New,
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| setup(&format!("the bucket {}", names.bucket), e.to_string()))?;
-        let nicks = js
-            .get_key_value(&names.bucket)
-            .await
-            .map_err(|e| setup(&format!("the bucket {}", names.bucket), e.to_string()))?;
+            .map_err(|(what, error)| setup(&what, error))?;
         let (outgoing, queue) = mpsc::channel(outbound::QUEUE);
         let cluster = Arc::new(Cluster {
             node: config.node.clone(),
@@ -330,4 +291,75 @@ impl Cluster {
         infos.sort_by_key(|r| fold(&r.name));
         infos
     }
+}
+
+/// Connects to NATS; `link` follows the connection's state from then on.
+async fn connect(
+    config: &ClusterConfig,
+    link: watch::Sender<bool>,
+) -> Result<async_nats::Client, String> {
+    let link = Arc::new(link);
+    async_nats::ConnectOptions::new()
+        .name(format!("chatd {}", config.node))
+        .connection_timeout(Duration::from_secs(5))
+        .event_callback(move |event| {
+            let link = link.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => link.send_replace(true),
+                    async_nats::Event::Disconnected => link.send_replace(false),
+                    other => {
+                        tracing::debug!(event = %other, "NATS");
+                        return;
+                    }
+                };
+            }
+        })
+        .connect(config.nats.as_slice())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The stream that carries and orders everything between nodes, and the
+/// nickname bucket; created by the first node, found by the others.
+async fn set_up(
+    js: &jetstream::Context,
+    names: &Names,
+) -> Result<(jetstream::stream::Stream, jetstream::kv::Store), (String, String)> {
+    let stream = js
+        .get_or_create_stream(jetstream::stream::Config {
+            name: names.stream.clone(),
+            subjects: vec![names.fan.clone(), format!("{}*", names.node_prefix)],
+            storage: jetstream::stream::StorageType::File,
+            // The stream orders and carries messages between nodes; it is
+            // not the history. A node that was away resumes from it within
+            // this window.
+            max_age: Duration::from_secs(3600),
+            max_bytes: 1 << 30,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| (format!("the stream {}", names.stream), e.to_string()))?;
+    // The bucket's stream made by hand, as a key-value bucket's is
+    // (`create_key_value` first asks for account details that nats-server
+    // 2.9 words differently).
+    let bucket = |e: String| (format!("the bucket {}", names.bucket), e);
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: format!("KV_{}", names.bucket),
+        subjects: vec![format!("$KV.{}.>", names.bucket)],
+        max_messages_per_subject: 1,
+        storage: jetstream::stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: jetstream::stream::DiscardPolicy::New,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| bucket(e.to_string()))?;
+    let nicks = js
+        .get_key_value(&names.bucket)
+        .await
+        .map_err(|e| bucket(e.to_string()))?;
+    Ok((stream, nicks))
 }
