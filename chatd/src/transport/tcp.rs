@@ -11,10 +11,9 @@ use chat_api::{ErrorCode, Payload, ServerFrame, Transport};
 use futures_util::future::Either;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
-
 use super::framing::{ReadReady, StreamConnection};
+use super::tls::TlsAcceptor;
+use super::tls_stream::TlsStream;
 use crate::metrics::Listener;
 use crate::session;
 use crate::shared::{ConnectionSlot, Shared};
@@ -157,7 +156,7 @@ async fn tls_handshake(
     stream: TcpStream,
     addr: SocketAddr,
     acceptor: TlsAcceptor,
-) -> Option<TlsStream<TcpStream>> {
+) -> Option<TlsStream> {
     let timeout = shared.limits().handshake_timeout();
     let handshake = tokio::select! {
         _ = shared.shutdown.cancelled() => return None,
