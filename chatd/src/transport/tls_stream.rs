@@ -34,9 +34,14 @@ const RECORD_PLAINTEXT: usize = 16 * 1024;
 /// A TLS session over a TCP socket, after its handshake.
 pub struct TlsStream {
     tcp: TcpStream,
-    /// Boxed: the connection state is large, and a plaintext session's task
-    /// must not pay for it (the stream itself is moved into the task).
-    conn: Box<UnbufferedServerConnection>,
+    /// Boxed, so that the session's task (which holds the stream) is hardly
+    /// larger than a plaintext one's.
+    tls: Box<Tls>,
+}
+
+/// rustls's connection state and the bytes in flight.
+struct Tls {
+    conn: UnbufferedServerConnection,
     /// TLS bytes received and not yet processed (a partial record, or a
     /// handshake message spread over records); `None`, holding no memory,
     /// between records.
@@ -81,17 +86,19 @@ impl TlsStream {
         let conn = UnbufferedServerConnection::new(config).map_err(tls_error)?;
         let mut stream = TlsStream {
             tcp,
-            conn: Box::new(conn),
-            incoming: None,
-            plaintext: BytesMut::new(),
-            outgoing: BytesMut::new(),
-            peer_closed: false,
-            close_sent: false,
+            tls: Box::new(Tls {
+                conn,
+                incoming: None,
+                plaintext: BytesMut::new(),
+                outgoing: BytesMut::new(),
+                peer_closed: false,
+                close_sent: false,
+            }),
         };
         match std::future::poll_fn(|cx| stream.poll_handshake(cx)).await {
             Ok(()) => Ok(stream),
             Err(error) => {
-                stream.send_alert();
+                stream.tls.send_alert(&stream.tcp);
                 Err(error)
             }
         }
@@ -99,7 +106,7 @@ impl TlsStream {
 
     fn poll_handshake(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            let stop = self.process(Goal::Handshake)?;
+            let stop = self.tls.process(Goal::Handshake)?;
             // Our flight goes out before we wait for the peer's.
             ready!(self.poll_write_outgoing(cx))?;
             if stop == Stop::Done {
@@ -114,9 +121,46 @@ impl TlsStream {
         }
     }
 
+    /// Reads TLS bytes from the socket into `incoming`, allocating it only
+    /// now: room for the rest of the record in flight, at least a chunk.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        let incoming = self
+            .tls
+            .incoming
+            .get_or_insert_with(|| BytesMut::with_capacity(READ_CHUNK));
+        let wanted = match record_len(incoming) {
+            Some(len) => len.saturating_sub(incoming.len()).max(READ_CHUNK),
+            None => READ_CHUNK,
+        };
+        incoming.reserve(wanted);
+        let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.tcp), cx, incoming);
+        if incoming.is_empty() {
+            self.tls.incoming = None;
+        }
+        read
+    }
+
+    /// Writes `outgoing` to the socket; `Ready` once all of it is written
+    /// (its memory is then let go).
+    fn poll_write_outgoing(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let outgoing = &mut self.tls.outgoing;
+        while !outgoing.is_empty() {
+            let written = ready!(Pin::new(&mut self.tcp).poll_write(cx, outgoing))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            outgoing.advance(written);
+        }
+        *outgoing = BytesMut::new();
+        Poll::Ready(Ok(()))
+    }
+
+}
+
+impl Tls {
     /// After a failed handshake, rustls has queued an alert telling the
     /// peer why; it goes out if the socket takes it at once.
-    fn send_alert(&mut self) {
+    fn send_alert(&mut self, tcp: &TcpStream) {
         let mut incoming = self.incoming.take();
         let mut empty = [0u8; 0];
         let input = incoming.as_deref_mut().unwrap_or(&mut empty);
@@ -129,7 +173,7 @@ impl TlsStream {
                 Err(EncodeError::AlreadyEncoded) => Err(None),
             });
         }
-        let _ = self.tcp.try_write(&self.outgoing);
+        let _ = tcp.try_write(&self.outgoing);
     }
 
     /// Feeds the buffered TLS bytes to rustls until `goal` is reached or
@@ -235,38 +279,6 @@ impl TlsStream {
         }
     }
 
-    /// Reads TLS bytes from the socket into `incoming`, allocating it only
-    /// now: room for the rest of the record in flight, at least a chunk.
-    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        let incoming = self
-            .incoming
-            .get_or_insert_with(|| BytesMut::with_capacity(READ_CHUNK));
-        let wanted = match record_len(incoming) {
-            Some(len) => len.saturating_sub(incoming.len()).max(READ_CHUNK),
-            None => READ_CHUNK,
-        };
-        incoming.reserve(wanted);
-        let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.tcp), cx, incoming);
-        if incoming.is_empty() {
-            self.incoming = None;
-        }
-        read
-    }
-
-    /// Writes `outgoing` to the socket; `Ready` once all of it is written
-    /// (its memory is then let go).
-    fn poll_write_outgoing(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while !self.outgoing.is_empty() {
-            let written = ready!(Pin::new(&mut self.tcp).poll_write(cx, &self.outgoing))?;
-            if written == 0 {
-                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-            }
-            self.outgoing.advance(written);
-        }
-        self.outgoing = BytesMut::new();
-        Poll::Ready(Ok(()))
-    }
-
     /// Whether `incoming` starts with a whole record rustls can process
     /// without another read.
     fn has_whole_record(&self) -> bool {
@@ -284,19 +296,19 @@ impl AsyncRead for TlsStream {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         loop {
-            if !this.plaintext.is_empty() {
-                let n = this.plaintext.len().min(buf.remaining());
-                buf.put_slice(&this.plaintext[..n]);
-                this.plaintext.advance(n);
-                if this.plaintext.is_empty() {
-                    this.plaintext = BytesMut::new();
+            if !this.tls.plaintext.is_empty() {
+                let n = this.tls.plaintext.len().min(buf.remaining());
+                buf.put_slice(&this.tls.plaintext[..n]);
+                this.tls.plaintext.advance(n);
+                if this.tls.plaintext.is_empty() {
+                    this.tls.plaintext = BytesMut::new();
                 }
                 return Poll::Ready(Ok(()));
             }
-            if this.peer_closed {
+            if this.tls.peer_closed {
                 return Poll::Ready(Ok(()));
             }
-            if this.process(Goal::Read(buf))? == Stop::Done {
+            if this.tls.process(Goal::Read(buf))? == Stop::Done {
                 return Poll::Ready(Ok(()));
             }
             // Replies rustls owes the peer (a key update) go out when the
@@ -325,7 +337,7 @@ impl AsyncWrite for TlsStream {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        this.process(Goal::Write(buf))?;
+        this.tls.process(Goal::Write(buf))?;
         // One write for the batch now; the rest when the socket drains.
         if let Poll::Ready(Err(e)) = this.poll_write_outgoing(cx) {
             return Poll::Ready(Err(e));
@@ -339,10 +351,10 @@ impl AsyncWrite for TlsStream {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        if !this.close_sent {
+        if !this.tls.close_sent {
             ready!(this.poll_write_outgoing(cx))?;
-            this.process(Goal::Close)?;
-            this.close_sent = true;
+            this.tls.process(Goal::Close)?;
+            this.tls.close_sent = true;
         }
         ready!(this.poll_write_outgoing(cx))?;
         Pin::new(&mut this.tcp).poll_shutdown(cx)
@@ -354,7 +366,8 @@ impl ReadReady for TlsStream {
         if let Poll::Ready(Err(e)) = self.poll_write_outgoing(cx) {
             return Poll::Ready(Err(e));
         }
-        if !self.plaintext.is_empty() || self.peer_closed || self.has_whole_record() {
+        let tls = &self.tls;
+        if !tls.plaintext.is_empty() || tls.peer_closed || tls.has_whole_record() {
             return Poll::Ready(Ok(true));
         }
         // Waits in the socket's registration, holding no buffer.
