@@ -7,17 +7,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_api::{ErrorCode, Payload, ServerFrame, Transport};
-use futures_util::future::Either;
-use futures_util::FutureExt;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
 use super::framing::{ReadReady, StreamConnection};
 use super::tls::TlsAcceptor;
 use super::tls_stream::TlsStream;
 use crate::metrics::Listener;
 use crate::session;
 use crate::shared::{ConnectionSlot, Shared};
+use chat_api::{ErrorCode, Payload, ServerFrame, Transport};
+use futures_util::future::Either;
+use futures_util::FutureExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 
 /// Longest pause between accepts while the process is out of descriptors.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);

@@ -154,7 +154,6 @@ impl TlsStream {
         *outgoing = BytesMut::new();
         Poll::Ready(Ok(()))
     }
-
 }
 
 impl Tls {

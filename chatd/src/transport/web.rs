@@ -374,9 +374,15 @@ fn websocket_key(headers: &HeaderMap) -> Result<&HeaderValue, &'static str> {
         return Err("this is the WebSocket endpoint: the request's Connection header must include 'upgrade'");
     }
     if !has(header::UPGRADE, "websocket") {
-        return Err("this is the WebSocket endpoint: the request's Upgrade header must be 'websocket'");
+        return Err(
+            "this is the WebSocket endpoint: the request's Upgrade header must be 'websocket'",
+        );
     }
-    if headers.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
         return Err("this server speaks WebSocket version 13: send Sec-WebSocket-Version: 13");
     }
     headers
@@ -407,7 +413,9 @@ fn start_websocket(
             setup.read_ahead = parts.read_buf;
             tracker.spawn(run_session(shared, slot, parts.io.into_inner(), setup));
         }
-        Err(_) => tracing::error!(addr = %setup.addr, "WebSocket upgrade of an unknown connection type; closing"),
+        Err(_) => {
+            tracing::error!(addr = %setup.addr, "WebSocket upgrade of an unknown connection type; closing")
+        }
     }
 }
 

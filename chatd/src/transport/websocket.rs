@@ -247,7 +247,10 @@ where
 
     /// The next message from the input handed over so far; `Ok(None)` once
     /// it is used up.
-    fn next_message(&mut self, cx: &mut Context<'_>) -> Result<Option<Message>, tungstenite::Error> {
+    fn next_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Result<Option<Message>, tungstenite::Error> {
         if self.engine.is_none() && self.whole == 0 {
             return Ok(None);
         }
