@@ -234,14 +234,11 @@ impl Tls {
                 ConnectionState::WriteTraffic(mut traffic) => match &goal {
                     // TLS 1.3 lets the server write before the client's
                     // `Finished` has arrived: the handshake may go on.
-                    Goal::Handshake => {
-                        drop(traffic);
-                        Some(if self.conn.is_handshaking() {
-                            Stop::NeedInput
-                        } else {
-                            Stop::Done
-                        })
-                    }
+                    Goal::Handshake => Some(if self.conn.is_handshaking() {
+                        Stop::NeedInput
+                    } else {
+                        Stop::Done
+                    }),
                     Goal::Read(_) => Some(Stop::NeedInput),
                     Goal::Write(data) => {
                         let records = data.len().div_ceil(RECORD_PLAINTEXT);

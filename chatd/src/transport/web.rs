@@ -2,8 +2,10 @@
 //! upgrades `/ws` to a WebSocket session (see [`super::websocket`]), and
 //! keeps the app's resume token in an `HttpOnly` cookie (`/session`).
 //!
-//! HTTP and WebSocket framing come from hyper and tungstenite (through axum);
-//! this module only decides who may connect and what each path answers. The
+//! HTTP comes from hyper (routes from axum), WebSocket framing from
+//! tungstenite, which [`super::websocket`] drives on the socket itself once
+//! `/ws` has answered `101`; this module only checks the upgrade request,
+//! decides who may connect and what each path answers. The
 //! accept loop mirrors [`super::tcp`]: one task per connection, the TLS
 //! handshake inside that task, bounded by the handshake timeout.
 
@@ -339,6 +341,16 @@ async fn upgrade(
         token: resume_cookie(headers),
         read_ahead: Bytes::new(),
     };
+    if request
+        .extensions()
+        .get::<hyper::upgrade::OnUpgrade>()
+        .is_none()
+    {
+        return plain_text(
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded to a WebSocket (HTTP/1.1 is needed)\n".into(),
+        );
+    }
     let upgraded = hyper::upgrade::on(&mut request);
     let shared = state.shared.clone();
     // Tracked, so that shutdown waits for the session's goodbye; it ends
