@@ -467,6 +467,8 @@ where
 {
     fn poll_send(&mut self, cx: &mut Context<'_>, unsent: &mut Unsent) -> Poll<io::Result<()>> {
         let (engine, mut io) = self.engine(cx);
+        // Frames are taken only once the last batch is flushed (`Unsent`
+        // is not empty until then), so the engine holds one batch at most.
         while let Some(next) = unsent.frames.pop_front() {
             // A frame the socket could not take yet stays in the engine's
             // buffer, to go out with the flush.
@@ -476,7 +478,9 @@ where
                 Err(e) => return Poll::Ready(Err(io::Error::other(e))),
             }
         }
-        match engine.flush(&mut io) {
+        let flushed = engine.flush(&mut io);
+        unsent.unflushed = matches!(&flushed, Err(e) if would_block(e));
+        match flushed {
             Ok(()) => {}
             Err(e) if would_block(&e) => return Poll::Pending,
             Err(e) => return Poll::Ready(Err(io::Error::other(e))),
