@@ -13,8 +13,10 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use bytes::{Buf, BytesMut};
-use rustls::server::UnbufferedServerConnection;
-use rustls::unbuffered::{ConnectionState, EncodeError, EncryptError, UnbufferedStatus};
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{
+    ConnectionState, EncodeError, EncryptError, ReadTraffic, UnbufferedStatus,
+};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -186,20 +188,7 @@ impl Tls {
             let UnbufferedStatus { discard, state } = self.conn.process_tls_records(input);
             let step = match state.map_err(tls_error)? {
                 ConnectionState::ReadTraffic(mut traffic) => {
-                    let mut delivered = false;
-                    while let Some(record) = traffic.next_record() {
-                        let payload = record.map_err(tls_error)?.payload;
-                        let direct = match &mut goal {
-                            Goal::Read(buf) if self.plaintext.is_empty() => {
-                                let n = payload.len().min(buf.remaining());
-                                buf.put_slice(&payload[..n]);
-                                n
-                            }
-                            _ => 0,
-                        };
-                        self.plaintext.extend_from_slice(&payload[direct..]);
-                        delivered = true;
-                    }
+                    let delivered = take_records(&mut traffic, &mut goal, &mut self.plaintext)?;
                     match goal {
                         Goal::Read(_) if delivered => Some(Stop::Done),
                         _ => None,
@@ -369,6 +358,31 @@ impl ReadReady for TlsStream {
         // Waits in the socket's registration, holding no buffer.
         self.tcp.poll_read_ready(cx).map_ok(|()| true)
     }
+}
+
+/// Takes every decrypted record: into the reader's buffer if the goal is a
+/// read and nothing is waiting before them, the rest into `plaintext`.
+/// Returns whether there was any.
+fn take_records(
+    traffic: &mut ReadTraffic<'_, '_, ServerConnectionData>,
+    goal: &mut Goal<'_, '_>,
+    plaintext: &mut BytesMut,
+) -> io::Result<bool> {
+    let mut any = false;
+    while let Some(record) = traffic.next_record() {
+        let payload = record.map_err(tls_error)?.payload;
+        let direct = match goal {
+            Goal::Read(buf) if plaintext.is_empty() => {
+                let n = payload.len().min(buf.remaining());
+                buf.put_slice(&payload[..n]);
+                n
+            }
+            _ => 0,
+        };
+        plaintext.extend_from_slice(&payload[direct..]);
+        any = true;
+    }
+    Ok(any)
 }
 
 /// The length of the record `bytes` starts with, header included, once its
