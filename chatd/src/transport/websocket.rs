@@ -293,10 +293,12 @@ where
     fn missing_of_next_frame(&self) -> usize {
         let Some(input) = &self.input else { return 0 };
         let rest = &input[self.whole..];
-        match FrameHeader::parse(&mut Cursor::new(rest)) {
+        let mut cursor = Cursor::new(rest);
+        match FrameHeader::parse(&mut cursor) {
             Ok(Some((_, len))) => usize::try_from(len)
                 .unwrap_or(usize::MAX)
                 .min(self.max_frame_bytes)
+                .saturating_add(cursor.position() as usize)
                 .saturating_sub(rest.len()),
             _ => 0,
         }
