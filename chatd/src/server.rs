@@ -237,8 +237,8 @@ pub async fn start_with(
 /// The listening sockets, bound before anything else is opened.
 struct Listeners {
     plain: Option<TcpListener>,
-    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
-    web: Option<(TcpListener, Option<tokio_rustls::TlsAcceptor>)>,
+    tls: Option<(TcpListener, crate::transport::tls::TlsAcceptor)>,
+    web: Option<(TcpListener, Option<crate::transport::tls::TlsAcceptor>)>,
     admin: Option<TcpListener>,
 }
 

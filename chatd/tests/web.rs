@@ -1067,3 +1067,65 @@ async fn the_client_library_speaks_the_websocket_transport_plain_and_over_tls() 
         server.stop().await;
     }
 }
+
+/// Pings are answered with the same payload, and a message split into
+/// fragments arrives whole, though the server has answered a ping between
+/// them and the rest comes a byte at a time: the server lets go of the
+/// WebSocket engine only between messages, never with a message half read
+/// or a pong unsent.
+#[tokio::test]
+async fn pings_are_answered_and_fragmented_messages_arrive_whole() {
+    use tokio::io::AsyncWriteExt;
+    let (server, _dir) = start_server("").await;
+    let mut stream = raw_websocket(web_addr(&server)).await;
+    let hello = br#"{"type":"hello","protocol":1}"#;
+    let (first, rest) = hello.split_at(10);
+    let mut bytes = client_frame(0x01, first);
+    bytes.extend(client_frame(0x89, b"are you there"));
+    stream.write_all(&bytes).await.unwrap();
+    let pong = read_server_frames(&mut stream, 1).await;
+    assert_eq!(pong, [(0x8a, b"are you there".to_vec())]);
+    let mut bytes = client_frame(0x80, rest);
+    bytes.extend(client_frame(0x89, b"still there"));
+    for byte in bytes {
+        stream.write_all(&[byte]).await.unwrap();
+    }
+    let frames = read_server_frames(&mut stream, 2).await;
+    assert_eq!(
+        frames,
+        [(0x81, frames[0].1.clone()), (0x8a, b"still there".to_vec())],
+        "{frames:?}"
+    );
+    let welcome: Value = serde_json::from_slice(&frames[0].1).unwrap();
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    server.stop().await;
+}
+
+/// The next `count` frames the server sends: first byte (FIN and opcode)
+/// and payload.
+async fn read_server_frames(
+    stream: &mut tokio::net::TcpStream,
+    count: usize,
+) -> Vec<(u8, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let read = async {
+        let mut frames = Vec::new();
+        while frames.len() < count {
+            let mut head = [0u8; 2];
+            stream.read_exact(&mut head).await.unwrap();
+            let mut len = u64::from(head[1] & 0x7f);
+            if len == 126 {
+                let mut ext = [0u8; 2];
+                stream.read_exact(&mut ext).await.unwrap();
+                len = u64::from(u16::from_be_bytes(ext));
+            }
+            let mut payload = vec![0u8; len as usize];
+            stream.read_exact(&mut payload).await.unwrap();
+            frames.push((head[0], payload));
+        }
+        frames
+    };
+    tokio::time::timeout(WAIT, read)
+        .await
+        .expect("the server's frames did not arrive")
+}

@@ -40,10 +40,6 @@ impl ReadReady for tokio::net::TcpStream {
     }
 }
 
-// A TLS stream's readiness is not the socket's (rustls may hold plaintext
-// already, or need more records for any).
-impl<S> ReadReady for tokio_rustls::server::TlsStream<S> {}
-
 /// Splits a byte stream into lines of at most `max` bytes.
 pub struct FrameReader {
     /// Present only while unconsumed bytes are buffered.

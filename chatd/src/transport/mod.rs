@@ -5,6 +5,7 @@
 //!
 //! * [`tcp`]: accept loops (plaintext and TLS), connection limits;
 //! * [`tls`]: the server certificate, its reload, `chatd gen-cert`;
+//! * [`tls_stream`]: a TLS session that holds no buffer while idle;
 //! * [`framing`]: bytes ⇄ newline-delimited frames on a stream;
 //! * [`web`]: the browser app over HTTP(S) and the `/ws` upgrade;
 //! * [`websocket`]: one frame per WebSocket text message;
@@ -13,6 +14,7 @@
 pub mod framing;
 pub mod tcp;
 pub mod tls;
+pub mod tls_stream;
 pub mod web;
 pub mod websocket;
 pub mod writer;

@@ -7,17 +7,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chat_api::{ErrorCode, Payload, ServerFrame, Transport};
-use futures_util::future::Either;
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
-
 use super::framing::{ReadReady, StreamConnection};
+use super::tls::TlsAcceptor;
+use super::tls_stream::TlsStream;
 use crate::metrics::Listener;
 use crate::session;
 use crate::shared::{ConnectionSlot, Shared};
+use chat_api::{ErrorCode, Payload, ServerFrame, Transport};
+use futures_util::future::Either;
+use futures_util::FutureExt;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 
 /// Longest pause between accepts while the process is out of descriptors.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -107,16 +107,17 @@ fn serve_connection(
     configure_socket(&stream, shared.limits().tcp_keepalive_secs);
     Either::Right(match security {
         Security::Plain => Either::Left(serve_stream(shared, slot, stream, addr, Transport::Tcp)),
-        // Both boxed, one after the other: plaintext connections must not
-        // pay for TLS, and an established TLS session must not keep the
-        // handshake's space.
-        Security::Tls(acceptor) => Either::Right(async move {
-            let handshake = Box::pin(tls_handshake(&shared, stream, addr, acceptor));
-            let Some(tls) = handshake.await else {
-                return;
-            };
-            Box::pin(serve_stream(shared, slot, tls, addr, Transport::Tls)).await
-        }),
+        // The handshake is boxed: plaintext connections must not pay for
+        // it. The session then takes its place in the task (`then` keeps
+        // one or the other, never both), so an established TLS session
+        // keeps neither the handshake's space nor a box of its own.
+        Security::Tls(acceptor) => {
+            let handshake = Box::pin(tls_handshake(shared.clone(), stream, addr, acceptor));
+            Either::Right(handshake.then(move |tls| match tls {
+                Some(tls) => Either::Left(serve_stream(shared, slot, tls, addr, Transport::Tls)),
+                None => Either::Right(std::future::ready(())),
+            }))
+        }
     })
 }
 
@@ -153,11 +154,11 @@ where
 
 /// The TLS handshake, bounded by the handshake timeout; `None` if it failed.
 async fn tls_handshake(
-    shared: &Shared,
+    shared: Arc<Shared>,
     stream: TcpStream,
     addr: SocketAddr,
     acceptor: TlsAcceptor,
-) -> Option<TlsStream<TcpStream>> {
+) -> Option<TlsStream> {
     let timeout = shared.limits().handshake_timeout();
     let handshake = tokio::select! {
         _ = shared.shutdown.cancelled() => return None,
@@ -168,7 +169,7 @@ async fn tls_handshake(
         Ok(Err(e)) => tracing::info!(%addr, error = %e, "TLS handshake failed"),
         Err(_) => tracing::info!(%addr, "TLS handshake timed out"),
     }
-    tls_failed(shared);
+    tls_failed(&shared);
     None
 }
 

@@ -8,7 +8,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
-use tokio_rustls::TlsAcceptor;
+use tokio::net::TcpStream;
+
+use super::tls_stream::TlsStream;
 
 /// A TLS setup problem; the message names the file and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -70,7 +72,18 @@ impl CertStore {
             .expect("the ring provider supports TLS 1.2 and 1.3")
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
-        TlsAcceptor::from(Arc::new(config))
+        TlsAcceptor(Arc::new(config))
+    }
+}
+
+/// Runs the server side of TLS handshakes with one configuration.
+#[derive(Clone)]
+pub struct TlsAcceptor(Arc<rustls::ServerConfig>);
+
+impl TlsAcceptor {
+    /// The handshake on an accepted socket (the caller bounds its time).
+    pub async fn accept(&self, tcp: TcpStream) -> std::io::Result<TlsStream> {
+        TlsStream::accept(self.0.clone(), tcp).await
     }
 }
 

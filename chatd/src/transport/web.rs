@@ -2,8 +2,10 @@
 //! upgrades `/ws` to a WebSocket session (see [`super::websocket`]), and
 //! keeps the app's resume token in an `HttpOnly` cookie (`/session`).
 //!
-//! HTTP and WebSocket framing come from hyper and tungstenite (through axum);
-//! this module only decides who may connect and what each path answers. The
+//! HTTP comes from hyper (routes from axum), WebSocket framing from
+//! tungstenite, which [`super::websocket`] drives on the socket itself once
+//! `/ws` has answered `101`; this module only checks the upgrade request,
+//! decides who may connect and what each path answers. The
 //! accept loop mirrors [`super::tcp`]: one task per connection, the TLS
 //! handshake inside that task, bounded by the handshake timeout.
 
@@ -11,7 +13,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
-use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -22,10 +23,13 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
 
 use crate::shared::{ConnectionSlot, Shared};
 use crate::transport::tcp::{accept_each, configure_socket};
+use crate::transport::tls::TlsAcceptor;
+use crate::transport::tls_stream::TlsStream;
+use crate::transport::websocket::{run_session, WsSetup};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 /// The page may run only its own scripts and styles, talk only to its own
 /// origin, and be framed by nobody: injected markup can do nothing.
@@ -299,16 +303,20 @@ async fn serve_http<IO>(
     }
 }
 
-/// `GET /ws`: checks the origin and admission, then hands the socket to a
-/// session.
+/// `GET /ws`: checks the upgrade request, the origin and admission, answers
+/// `101`, then hands the socket to a session.
 async fn upgrade(
     State(state): State<Arc<WebState>>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Extension(held): Extension<HeldSlot>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    mut request: axum::extract::Request,
 ) -> Response {
-    if let Err(refusal) = check_origin(&state, &headers) {
+    let headers = request.headers();
+    let key = match websocket_key(headers) {
+        Ok(key) => derive_accept_key(key.as_bytes()),
+        Err(problem) => return plain_text(StatusCode::BAD_REQUEST, format!("{problem}\n")),
+    };
+    if let Err(refusal) = check_origin(&state, headers) {
         tracing::info!(%addr, origin = ?headers.get(header::ORIGIN), "WebSocket refused: origin not allowed");
         return plain_text(
             StatusCode::FORBIDDEN,
@@ -326,31 +334,101 @@ async fn upgrade(
             "this connection has already been upgraded\n".into(),
         );
     };
-    let max = state.shared.limits().max_frame_bytes;
+    let setup = WsSetup {
+        addr,
+        encrypted: state.scheme == "https",
+        // The app's resume token, for a `resume` frame without `token`.
+        token: resume_cookie(headers),
+        read_ahead: Bytes::new(),
+    };
+    if request
+        .extensions()
+        .get::<hyper::upgrade::OnUpgrade>()
+        .is_none()
+    {
+        return plain_text(
+            StatusCode::UPGRADE_REQUIRED,
+            "this connection cannot be upgraded to a WebSocket (HTTP/1.1 is needed)\n".into(),
+        );
+    }
+    let upgraded = hyper::upgrade::on(&mut request);
     let shared = state.shared.clone();
-    let encrypted = state.scheme == "https";
-    // The app's resume token, for a `resume` frame without `token`.
-    let token = resume_cookie(&headers);
-    ws.max_message_size(max)
-        .max_frame_size(max)
-        // tungstenite zero-fills its whole read buffer on every read, so
-        // its 128 KiB default is resident for every idle connection; a
-        // larger message grows it only while it is read.
-        .read_buffer_size(crate::transport::websocket::READ_BUFFER_BYTES)
-        // Frames queued between two flushes go out in one write (see
-        // `run_writer`'s batches).
-        .write_buffer_size(super::writer::MAX_BATCH_BYTES)
-        .on_failed_upgrade(move |e| tracing::info!(%addr, error = %e, "WebSocket upgrade failed"))
-        .on_upgrade(move |socket| {
-            // A task of its own, tracked so that shutdown waits for the
-            // session's goodbye: axum's upgrade task, which keeps the
-            // upgrade's state beside the future it awaits, ends at once.
-            let tracker = shared.tracker.clone();
-            tracker.spawn(super::websocket::run_session(
-                shared, slot, socket, addr, encrypted, token,
-            ));
-            std::future::ready(())
+    // Tracked, so that shutdown waits for the session's goodbye; it ends
+    // once the session has a task of its own.
+    state.shared.tracker.spawn(async move {
+        match upgraded.await {
+            Ok(upgraded) => start_websocket(shared, slot, upgraded, setup),
+            Err(e) => tracing::info!(%addr, error = %e, "WebSocket upgrade failed"),
+        }
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "websocket")
+        .header(header::SEC_WEBSOCKET_ACCEPT, key)
+        .body(Body::empty())
+        .expect("a valid response")
+}
+
+/// The checks RFC 6455 (§4.2.1) asks of an upgrade request; its key, or
+/// what is wrong.
+fn websocket_key(headers: &HeaderMap) -> Result<&HeaderValue, &'static str> {
+    let has = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value.to_str().is_ok_and(|value| {
+                value
+                    .split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case(token))
+            })
         })
+    };
+    if !has(header::CONNECTION, "upgrade") {
+        return Err("this is the WebSocket endpoint: the request's Connection header must include 'upgrade'");
+    }
+    if !has(header::UPGRADE, "websocket") {
+        return Err(
+            "this is the WebSocket endpoint: the request's Upgrade header must be 'websocket'",
+        );
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
+        return Err("this server speaks WebSocket version 13: send Sec-WebSocket-Version: 13");
+    }
+    headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .ok_or("the WebSocket upgrade request has no Sec-WebSocket-Key header")
+}
+
+/// Runs the session on the socket under the upgraded connection (TCP or
+/// TLS), in a task of its own: the session holds the socket itself, not
+/// the HTTP server's boxed wrapper of it.
+fn start_websocket(
+    shared: Arc<Shared>,
+    slot: ConnectionSlot,
+    upgraded: hyper::upgrade::Upgraded,
+    mut setup: WsSetup,
+) {
+    let tracker = shared.tracker.clone();
+    let upgraded = match upgraded.downcast::<TokioIo<TcpStream>>() {
+        Ok(parts) => {
+            setup.read_ahead = parts.read_buf;
+            tracker.spawn(run_session(shared, slot, parts.io.into_inner(), setup));
+            return;
+        }
+        Err(upgraded) => upgraded,
+    };
+    match upgraded.downcast::<TokioIo<TlsStream>>() {
+        Ok(parts) => {
+            setup.read_ahead = parts.read_buf;
+            tracker.spawn(run_session(shared, slot, parts.io.into_inner(), setup));
+        }
+        Err(_) => {
+            tracing::error!(addr = %setup.addr, "WebSocket upgrade of an unknown connection type; closing")
+        }
+    }
 }
 
 /// An origin [`check_origin`] refused, and the listener's own.

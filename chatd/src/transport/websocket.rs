@@ -3,31 +3,45 @@
 //! every other connection.
 //!
 //! [`WsConnection`] is the session's [`Connection`]: tungstenite's protocol
-//! engine, read and written by the session's one task without splitting
-//! the socket, and the writer every transport shares. Message size is
-//! bounded by tungstenite before a payload is buffered (`max_message_size`
-//! and `max_frame_size` are set to `limits.max_frame_bytes` at the upgrade).
+//! engine (`WebSocketContext`) over the socket (TCP or TLS), read and
+//! written by the session's one task, and the writer every transport shares.
+//! tungstenite keeps a read buffer and a write buffer for as long as its
+//! engine lives, so an idle connection holds no engine: chatd reads the
+//! socket itself (waiting for readiness first, as on TCP), hands tungstenite
+//! whole frames only, and lets go of the engine once everything handed over
+//! is read and everything written is flushed, with no message half received
+//! and no close under way. The engine is then in the state a new one starts
+//! in, so the next message gets a new one. Message size is bounded before a
+//! payload is buffered (`max_message_size` and `max_frame_size` are
+//! `limits.max_frame_bytes`).
 
-use std::io;
+use std::io::{self, Cursor, Read, Write};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 use chat_api::{ApiError, ErrorCode, Payload, ServerFrame, Transport};
-use futures_util::{Sink, Stream};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite;
+use tungstenite::protocol::frame::coding::OpCode;
+use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig, WebSocketContext};
+use tungstenite::{Message, Utf8Bytes};
 
-use super::writer::{FrameSink, Outgoing, Unsent};
+use super::framing::ReadReady;
+use super::writer::{FrameSink, Outgoing, Unsent, MAX_BATCH_BYTES};
 use crate::hub::Peer;
 use crate::session::{self, Connection, ReadEvent};
 use crate::shared::{ConnectionSlot, Shared};
 
-/// tungstenite's read buffer per connection (it reads at most this much
-/// per system call; a message's payload gets room of its own).
+/// tungstenite's read buffer while its engine lives (it copies at most this
+/// much of a handed-over frame per step; a payload gets room of its own).
 pub(crate) const READ_BUFFER_BYTES: usize = 1024;
+/// Bytes read from the socket per call once a frame is in flight (a frame's
+/// header asks for more when the frame is larger).
+const READ_CHUNK: usize = 2048;
 
 /// Close codes of RFC 6455 §7.4.1.
 const CLOSE_NORMAL: u16 = 1000;
@@ -37,34 +51,57 @@ const CLOSE_INVALID_DATA: u16 = 1007;
 const CLOSE_POLICY: u16 = 1008;
 const CLOSE_TOO_BIG: u16 = 1009;
 
+/// What a WebSocket session runs on, besides the socket.
+pub struct WsSetup {
+    pub addr: SocketAddr,
+    /// It came over HTTPS.
+    pub encrypted: bool,
+    /// The resume token of the upgrade's cookie, used by a `resume` frame
+    /// without `token`.
+    pub token: Option<String>,
+    /// Bytes the client sent after the upgrade request, read by the HTTP
+    /// server already.
+    pub read_ahead: Bytes,
+}
+
 /// Runs one WebSocket session until it ends; `slot` is held throughout.
-/// `encrypted` tells whether it came over HTTPS; `token` is the resume token
-/// of the upgrade's cookie, used by a `resume` frame without `token`.
 /// Not an `async fn`: its future holds the socket once, inside the
 /// connection (an `async fn` would keep its argument beside it).
-pub fn run_session(
+pub fn run_session<S>(
     shared: Arc<Shared>,
     slot: ConnectionSlot,
-    socket: WebSocket,
-    addr: SocketAddr,
-    encrypted: bool,
-    token: Option<String>,
-) -> impl std::future::Future<Output = ()> + Send {
-    let (peer, queue) = session::new_peer(&shared, Some(addr), Transport::WebSocket);
-    if encrypted {
+    io: S,
+    setup: WsSetup,
+) -> impl std::future::Future<Output = ()> + Send
+where
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send,
+{
+    let (peer, queue) = session::new_peer(&shared, Some(setup.addr), Transport::WebSocket);
+    if setup.encrypted {
         peer.mark_encrypted();
     }
-    if let Some(token) = token {
+    if let Some(token) = setup.token {
         peer.set_transport_token(&token);
     }
+    let max_frame_bytes = shared.limits().max_frame_bytes;
+    let mut socket = WsSocket {
+        io,
+        engine: None,
+        input: None,
+        whole: 0,
+        handed_over: false,
+        fragmented: false,
+        max_frame_bytes,
+        close_sent: false,
+    };
+    if !setup.read_ahead.is_empty() {
+        socket.input = Some(BytesMut::from(&setup.read_ahead[..]));
+        socket.scan_input();
+    }
     let mut conn = WsConnection {
-        socket: WsSocket {
-            socket,
-            close_sent: false,
-        },
+        socket,
         out: Outgoing::new(queue, peer.closer.clone()),
         peer: Some(peer.clone()),
-        max_frame_bytes: shared.limits().max_frame_bytes,
         oversized: false,
     };
     async move {
@@ -76,27 +113,239 @@ pub fn run_session(
     }
 }
 
-/// The socket, as the shared writer sees it.
-struct WsSocket {
-    socket: WebSocket,
-    /// The close frame has been handed to tungstenite.
+/// The socket and, while a message is in flight, tungstenite's engine.
+struct WsSocket<S> {
+    io: S,
+    /// Present only while something is being read or written.
+    engine: Option<Box<WebSocketContext>>,
+    /// Bytes read from the socket and not yet handed to the engine; `None`,
+    /// holding no memory, between frames.
+    input: Option<BytesMut>,
+    /// How many of `input`'s first bytes are whole frames the engine may
+    /// have (plus the header of a frame it will refuse as too large).
+    whole: usize,
+    /// Bytes were handed to the engine since it last ran out of them.
+    handed_over: bool,
+    /// The last data frame handed over was not its message's last.
+    fragmented: bool,
+    max_frame_bytes: usize,
+    /// The close frame has been handed to the engine.
     close_sent: bool,
 }
 
 /// One WebSocket session's connection.
-pub struct WsConnection {
-    socket: WsSocket,
+pub struct WsConnection<S> {
+    socket: WsSocket<S>,
     out: Outgoing,
     /// For replies the transport itself owes (a binary message), and to end
     /// the session when the socket can no longer be read. Let go before the
     /// goodbye, which waits for the session to release its queue.
     peer: Option<Arc<Peer>>,
-    max_frame_bytes: usize,
     /// A message was too large: the socket cannot be read any further.
     oversized: bool,
 }
 
-impl WsConnection {
+/// The engine's view of the socket: reads take handed-over input only,
+/// writes go to the socket; `WouldBlock` where the socket would wait (its
+/// waker is then registered with `cx`).
+struct EngineIo<'a, 'b, S> {
+    io: &'a mut S,
+    input: &'a mut Option<BytesMut>,
+    whole: &'a mut usize,
+    handed_over: &'a mut bool,
+    cx: &'a mut Context<'b>,
+}
+
+impl<S> Read for EngineIo<'_, '_, S> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let Some(input) = self.input.as_mut() else {
+            return Err(io::ErrorKind::WouldBlock.into());
+        };
+        let n = buf.len().min(*self.whole);
+        if n == 0 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        buf[..n].copy_from_slice(&input[..n]);
+        input.advance(n);
+        *self.whole -= n;
+        *self.handed_over = true;
+        if input.is_empty() {
+            *self.input = None;
+        }
+        Ok(n)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> Write for EngineIo<'_, '_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match Pin::new(&mut *self.io).poll_write(self.cx, buf) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match Pin::new(&mut *self.io).poll_flush(self.cx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+fn would_block(error: &tungstenite::Error) -> bool {
+    matches!(error, tungstenite::Error::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+impl<S> WsSocket<S>
+where
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin,
+{
+    /// The engine (a new one if there is none) and its view of the socket.
+    fn engine<'a, 'b>(
+        &'a mut self,
+        cx: &'a mut Context<'b>,
+    ) -> (&'a mut WebSocketContext, EngineIo<'a, 'b, S>) {
+        let max = self.max_frame_bytes;
+        let engine = self.engine.get_or_insert_with(|| {
+            let config = WebSocketConfig::default()
+                .read_buffer_size(READ_BUFFER_BYTES)
+                // Frames queued between two flushes go out in one write
+                // (see the writer's batches).
+                .write_buffer_size(MAX_BATCH_BYTES)
+                .max_message_size(Some(max))
+                .max_frame_size(Some(max));
+            Box::new(WebSocketContext::new(Role::Server, Some(config)))
+        });
+        let io = EngineIo {
+            io: &mut self.io,
+            input: &mut self.input,
+            whole: &mut self.whole,
+            handed_over: &mut self.handed_over,
+            cx,
+        };
+        (engine, io)
+    }
+
+    /// Lets go of the engine (and its buffers) if it holds nothing a new
+    /// one would not: no input, no message half received, nothing unwritten
+    /// (a queued pong included), no close under way.
+    fn release_if_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if self.engine.is_none() || self.handed_over || self.fragmented || self.input.is_some() {
+            return Ok(());
+        }
+        let (engine, mut io) = self.engine(cx);
+        if !engine.can_write() {
+            return Ok(());
+        }
+        match engine.flush(&mut io) {
+            Ok(()) => self.engine = None,
+            Err(e) if would_block(&e) => {}
+            Err(e) => return Err(io::Error::other(e)),
+        }
+        Ok(())
+    }
+
+    /// The next message from the input handed over so far; `Ok(None)` once
+    /// it is used up.
+    fn next_message(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Result<Option<Message>, tungstenite::Error> {
+        if self.engine.is_none() && self.whole == 0 {
+            return Ok(None);
+        }
+        let (engine, mut io) = self.engine(cx);
+        match engine.read(&mut io) {
+            Ok(message) => Ok(Some(message)),
+            Err(e) if would_block(&e) => {
+                self.handed_over = false;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads from the socket into `input`, allocating it only now.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.input.is_none() {
+            // An idle connection holds no buffer: wait for input first.
+            ready!(self.io.poll_read_ready(cx))?;
+        }
+        let missing = self.missing_of_next_frame();
+        let input = self
+            .input
+            .get_or_insert_with(|| BytesMut::with_capacity(READ_CHUNK));
+        input.reserve(missing.max(READ_CHUNK));
+        let read = tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, input);
+        if input.is_empty() {
+            self.input = None;
+        }
+        if let Poll::Ready(Ok(n)) = read {
+            if n > 0 {
+                self.scan_input();
+            }
+        }
+        read
+    }
+
+    /// Bytes still to read for the frame after the whole ones, if its
+    /// header is in.
+    fn missing_of_next_frame(&self) -> usize {
+        let Some(input) = &self.input else { return 0 };
+        let rest = &input[self.whole..];
+        let mut cursor = Cursor::new(rest);
+        match FrameHeader::parse(&mut cursor) {
+            Ok(Some((_, len))) => usize::try_from(len)
+                .unwrap_or(usize::MAX)
+                .min(self.max_frame_bytes)
+                .saturating_add(cursor.position() as usize)
+                .saturating_sub(rest.len()),
+            _ => 0,
+        }
+    }
+
+    /// Extends `whole` over the frames `input` now holds entirely; notes
+    /// whether a message is left half received.
+    fn scan_input(&mut self) {
+        let Some(input) = &self.input else { return };
+        loop {
+            let rest = &input[self.whole..];
+            if rest.is_empty() {
+                return;
+            }
+            let mut cursor = Cursor::new(rest);
+            let (header, len) = match FrameHeader::parse(&mut cursor) {
+                Ok(Some(parsed)) => parsed,
+                Ok(None) => return,
+                // The engine sees the same bytes and names the error.
+                Err(_) => {
+                    self.whole = input.len();
+                    return;
+                }
+            };
+            let header_len = cursor.position() as usize;
+            if len > self.max_frame_bytes as u64 {
+                // The engine refuses it from its header.
+                self.whole += header_len;
+                return;
+            }
+            let frame_len = header_len + len as usize;
+            if rest.len() < frame_len {
+                return;
+            }
+            // Control frames may come between a message's fragments.
+            if let OpCode::Data(_) = header.opcode {
+                self.fragmented = !header.is_final;
+            }
+            self.whole += frame_len;
+        }
+    }
+}
+
+impl<S> WsConnection<S>
+where
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send,
+{
     async fn finish(self) {
         let WsConnection {
             mut socket,
@@ -115,11 +364,11 @@ impl WsConnection {
             .expect("the peer is kept while the session runs")
     }
 
-    fn on_message(&mut self, message: Option<Result<Message, axum::Error>>) -> Option<ReadEvent> {
+    fn on_message(&mut self, message: Message) -> Option<ReadEvent> {
         match message {
-            None | Some(Ok(Message::Close(_))) => Some(ReadEvent::Eof),
-            Some(Ok(Message::Text(text))) => Some(ReadEvent::Frame(Bytes::from(text))),
-            Some(Ok(Message::Binary(_))) => {
+            Message::Close(_) => Some(ReadEvent::Eof),
+            Message::Text(text) => Some(ReadEvent::Frame(Bytes::from(text))),
+            Message::Binary(_) => {
                 self.peer().deliver(Payload::encode(&ServerFrame::error(
                     None,
                     &ApiError::new(
@@ -130,44 +379,48 @@ impl WsConnection {
                 None
             }
             // tungstenite answers pings itself.
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
-            Some(Err(error)) => Some(self.on_error(error)),
+            Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => None,
         }
     }
 
-    fn on_error(&mut self, error: axum::Error) -> ReadEvent {
-        let error = error.into_inner();
-        match error.downcast_ref::<tungstenite::Error>() {
+    fn on_error(&mut self, error: tungstenite::Error) -> ReadEvent {
+        match error {
             // The message was refused from its header, before being buffered.
             // The socket cannot resynchronise after that: the session ends,
             // and the client gets the error, then `bye`.
-            Some(tungstenite::Error::Capacity(_)) => {
+            tungstenite::Error::Capacity(_) => {
                 self.oversized = true;
                 ReadEvent::TooLarge
             }
             // The stream cannot be read past a broken message either: the
             // session ends with a `bye` naming the cause, and the close code
             // RFC 6455 gives it (1007, 1002), not as if the user quit.
-            Some(tungstenite::Error::Utf8(_)) => {
+            tungstenite::Error::Utf8(_) => {
                 self.peer().closer.close(
                     ErrorCode::MALFORMED_FRAME,
                     "a WebSocket text message was not valid UTF-8",
                 );
                 ReadEvent::Eof
             }
-            Some(tungstenite::Error::Protocol(violation)) => {
+            tungstenite::Error::Protocol(violation) => {
                 self.peer().closer.close(
                     ErrorCode::PROTOCOL_ERROR,
                     format!("WebSocket protocol error: {violation}"),
                 );
                 ReadEvent::Eof
             }
-            _ => ReadEvent::Failed(io::Error::other(error)),
+            tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
+                ReadEvent::Eof
+            }
+            other => ReadEvent::Failed(io::Error::other(other)),
         }
     }
 }
 
-impl Connection for WsConnection {
+impl<S> Connection for WsConnection<S>
+where
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin + Send,
+{
     fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<ReadEvent> {
         if self.out.poll_write(&mut self.socket, cx).is_ready() {
             return Poll::Ready(ReadEvent::Failed(io::ErrorKind::BrokenPipe.into()));
@@ -175,20 +428,31 @@ impl Connection for WsConnection {
         if self.oversized {
             // The session has queued its `frame_too_large` error by now;
             // closing after it keeps the error ahead of the `bye`.
+            let max = self.socket.max_frame_bytes;
             self.peer().closer.close(
                 ErrorCode::FRAME_TOO_LARGE,
-                format!(
-                    "a WebSocket message was longer than the server's {} bytes",
-                    self.max_frame_bytes
-                ),
+                format!("a WebSocket message was longer than the server's {max} bytes"),
             );
             return Poll::Ready(ReadEvent::Eof);
         }
         loop {
-            // Partial messages stay inside tungstenite across `Pending`.
-            let message = ready!(Pin::new(&mut self.socket.socket).poll_next(cx));
-            if let Some(event) = self.on_message(message) {
-                return Poll::Ready(event);
+            match self.socket.next_message(cx) {
+                Ok(Some(message)) => {
+                    if let Some(event) = self.on_message(message) {
+                        return Poll::Ready(event);
+                    }
+                    continue;
+                }
+                Ok(None) => {}
+                Err(error) => return Poll::Ready(self.on_error(error)),
+            }
+            if let Err(e) = self.socket.release_if_idle(cx) {
+                return Poll::Ready(ReadEvent::Failed(e));
+            }
+            match ready!(self.socket.poll_fill(cx)) {
+                Ok(0) => return Poll::Ready(ReadEvent::Eof),
+                Ok(_) => {}
+                Err(e) => return Poll::Ready(ReadEvent::Failed(e)),
             }
         }
     }
@@ -198,37 +462,56 @@ impl Connection for WsConnection {
     }
 }
 
-/// One text message per frame, one flush per batch.
-impl FrameSink for WsSocket {
+/// One text message per frame, one write and flush per batch.
+impl<S> FrameSink for WsSocket<S>
+where
+    S: AsyncRead + AsyncWrite + ReadReady + Unpin,
+{
     fn poll_send(&mut self, cx: &mut Context<'_>, unsent: &mut Unsent) -> Poll<io::Result<()>> {
-        let mut socket = Pin::new(&mut self.socket);
-        while let Some(next) = unsent.frames.front() {
-            ready!(socket.as_mut().poll_ready(cx)).map_err(io::Error::other)?;
-            let message = text(next);
-            unsent.frames.pop_front();
-            socket
-                .as_mut()
-                .start_send(message)
-                .map_err(io::Error::other)?;
+        let (engine, mut io) = self.engine(cx);
+        // Frames are taken only once the last batch is flushed (`Unsent`
+        // is not empty until then), so the engine holds one batch at most.
+        while let Some(next) = unsent.frames.pop_front() {
+            // A frame the socket could not take yet stays in the engine's
+            // buffer, to go out with the flush.
+            match engine.write(&mut io, text(&next)) {
+                Ok(()) => {}
+                Err(e) if would_block(&e) => {}
+                Err(e) => return Poll::Ready(Err(io::Error::other(e))),
+            }
         }
-        socket.poll_flush(cx).map_err(io::Error::other)
+        let flushed = engine.flush(&mut io);
+        unsent.unflushed = matches!(&flushed, Err(e) if would_block(e));
+        match flushed {
+            Ok(()) => {}
+            Err(e) if would_block(&e) => return Poll::Pending,
+            Err(e) => return Poll::Ready(Err(io::Error::other(e))),
+        }
+        self.release_if_idle(cx)?;
+        Poll::Ready(Ok(()))
     }
 
     fn poll_close(&mut self, cx: &mut Context<'_>, code: &ErrorCode) -> Poll<io::Result<()>> {
-        let mut socket = Pin::new(&mut self.socket);
-        if !self.close_sent {
-            ready!(socket.as_mut().poll_ready(cx)).map_err(io::Error::other)?;
-            socket
-                .as_mut()
-                .start_send(Message::Close(Some(CloseFrame {
-                    code: close_code(code),
+        let close_sent = std::mem::replace(&mut self.close_sent, true);
+        let (engine, mut io) = self.engine(cx);
+        let result = if close_sent {
+            engine.flush(&mut io)
+        } else {
+            engine.close(
+                &mut io,
+                Some(CloseFrame {
+                    code: close_code(code).into(),
                     // The close reason is limited to 123 bytes: the code fits.
                     reason: Utf8Bytes::from(code.as_str()),
-                })))
-                .map_err(io::Error::other)?;
-            self.close_sent = true;
+                }),
+            )
+        };
+        match result {
+            Ok(()) | Err(tungstenite::Error::ConnectionClosed) => {}
+            Err(e) if would_block(&e) => return Poll::Pending,
+            Err(e) => return Poll::Ready(Err(io::Error::other(e))),
         }
-        socket.poll_close(cx).map_err(io::Error::other)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 

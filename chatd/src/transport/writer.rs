@@ -35,11 +35,15 @@ pub struct Unsent {
     /// A stream's batch, from its first byte not yet written (empty, and
     /// holding no memory, between batches).
     pub bytes: Bytes,
+    /// Handed to the transport but not flushed yet (the socket was full):
+    /// the next batch waits, and the flush is tried again when the socket
+    /// can take more, even if nothing new is queued.
+    pub unflushed: bool,
 }
 
 impl Unsent {
     fn is_empty(&self) -> bool {
-        self.frames.is_empty() && self.bytes.is_empty()
+        self.frames.is_empty() && self.bytes.is_empty() && !self.unflushed
     }
 }
 
@@ -84,7 +88,9 @@ impl<S: AsyncWrite + Unpin> FrameSink for S {
             }
         }
         // TLS needs the flush; on TCP it is free.
-        Pin::new(self).poll_flush(cx)
+        let flushed = Pin::new(self).poll_flush(cx);
+        unsent.unflushed = flushed.is_pending();
+        flushed
     }
 
     fn poll_close(&mut self, cx: &mut Context<'_>, _code: &ErrorCode) -> Poll<io::Result<()>> {
