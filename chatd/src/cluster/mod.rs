@@ -306,13 +306,14 @@ async fn connect(
             let link = link.clone();
             async move {
                 match event {
-                    async_nats::Event::Connected => link.send_replace(true),
-                    async_nats::Event::Disconnected => link.send_replace(false),
-                    other => {
-                        tracing::debug!(event = %other, "NATS");
-                        return;
+                    async_nats::Event::Connected => {
+                        link.send_replace(true);
                     }
-                };
+                    async_nats::Event::Disconnected => {
+                        link.send_replace(false);
+                    }
+                    other => tracing::debug!(event = %other, "NATS"),
+                }
             }
         })
         .connect(config.nats.as_slice())

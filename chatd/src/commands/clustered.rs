@@ -152,17 +152,6 @@ impl Context<'_> {
             }
         };
         let Sent { accepted, message } = sent_now;
-        let their_party = match &account {
-            Some(_) => their_key.clone(),
-            None => format!("~{}", their_key),
-        };
-        let mut parties = Vec::new();
-        if me.account.is_some() {
-            parties.push((my_key.clone(), message.to.clone().unwrap_or_default()));
-        }
-        if account.is_some() {
-            parties.push((their_party.clone(), message.from.clone()));
-        }
         let target = message.to.clone();
         let stored_for_later = pending_for.is_some();
         let recipients = if stored_for_later {
@@ -170,11 +159,17 @@ impl Context<'_> {
         } else {
             accepted.recipients
         };
-        let entry = LogEntry {
-            conv: direct_conv(&my_key, &their_party),
+        let sender_is_account = me.account.is_some();
+        let entry = direct_entry(
             message,
+            &my_key,
+            sender_is_account,
+            &their_key,
+            account.is_some(),
+        );
+        let entry = LogEntry {
             pending_for,
-            parties,
+            ..entry
         };
         let ack = ack(self.peer, id, recipients, changed, stored_for_later);
         permit.send(LogCommand::Store(entry, Some(ack)));
@@ -183,6 +178,35 @@ impl Context<'_> {
             target,
             reply: None,
         })
+    }
+}
+
+/// A direct message's log entry: its conversation, and each party that is
+/// an account (whose list of conversations it joins).
+fn direct_entry(
+    message: chat_api::Message,
+    my_key: &str,
+    sender_is_account: bool,
+    their_key: &str,
+    recipient_is_account: bool,
+) -> LogEntry {
+    let their_party = match recipient_is_account {
+        true => their_key.to_string(),
+        // A guest elsewhere: a key no account can have.
+        false => format!("~{their_key}"),
+    };
+    let mut parties = Vec::new();
+    if sender_is_account {
+        parties.push((my_key.to_string(), message.to.clone().unwrap_or_default()));
+    }
+    if recipient_is_account {
+        parties.push((their_party.clone(), message.from.clone()));
+    }
+    LogEntry {
+        conv: direct_conv(my_key, &their_party),
+        message,
+        pending_for: None,
+        parties,
     }
 }
 
