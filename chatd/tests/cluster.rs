@@ -644,12 +644,12 @@ fn what_needs_a_shared_database_is_refused_by_name() {
 
 #[tokio::test]
 async fn a_node_that_cannot_reach_nats_refuses_to_start_and_says_what_to_do() {
-    // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port nobody listens on, held (bound, never listening) for the
+    // test, so no other test's listener can take it meanwhile.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = held.local_addr().unwrap().as_socket().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = {:?}\n[history]\nenabled = false\n[cluster]\nnode = \"a\"\nnats = [\"nats://127.0.0.1:{port}\"]\n",

@@ -530,12 +530,13 @@ async fn a_bad_url_or_an_unreachable_server_is_refused_clearly() {
         "no password in messages: {error}"
     );
 
-    // A port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port nobody listens on, held (bound, never listening) for the
+    // test: a port merely found free could be taken by another test's
+    // listener before the server tries it.
+    let held = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    held.bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let port = held.local_addr().unwrap().as_socket().unwrap().port();
     let setup = Setup::with_url(
         &format!("postgres://chatd:secret@127.0.0.1:{port}/chatd"),
         AUTH,

@@ -44,15 +44,21 @@ impl TempNats {
             return None;
         };
         let store = tempfile::tempdir().expect("temp dir for JetStream");
-        let port = free_port();
         let mut nats = TempNats {
             child: None,
             binary,
-            port,
+            port: 0,
             store,
         };
-        nats.launch().await;
-        Some(nats)
+        // A port found free may be taken by another test before the server
+        // binds it: then another one.
+        for _ in 0..5 {
+            nats.port = free_port();
+            if nats.try_launch().await {
+                return Some(nats);
+            }
+        }
+        panic!("nats-server did not start on any of 5 free ports");
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -63,6 +69,15 @@ impl TempNats {
     /// Starts the process on this port and store; returns once it says it
     /// is ready.
     async fn launch(&mut self) {
+        assert!(
+            self.try_launch().await,
+            "nats-server on port {} did not become ready",
+            self.port
+        );
+    }
+
+    /// Starts the process; whether it said it is ready (bounded by WAIT).
+    async fn try_launch(&mut self) -> bool {
         let mut child = Command::new(&self.binary)
             .args([
                 "-a",
@@ -89,14 +104,14 @@ impl TempNats {
             false
         })
         .await;
-        assert!(
-            ready == Ok(true),
-            "nats-server on port {} did not become ready",
-            self.port
-        );
+        if ready != Ok(true) {
+            let _ = child.kill().await;
+            return false;
+        }
         // Keep draining its log so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.child = Some(child);
+        true
     }
 
     /// Kills the server (SIGKILL) and waits for it to exit.

@@ -313,6 +313,13 @@ impl SessionTask {
             self.peer().hold_deliveries();
         }
         let rooms_before = self.room_snapshot(&frame.kind);
+        // An account's room change is answered once it is remembered: the
+        // reply waits in the held queue, so a crash cannot lose a room
+        // whose `joined` the client saw.
+        let hold_for_rooms = rooms_before.is_some() && login.is_none();
+        if hold_for_rooms {
+            self.peer().hold_deliveries();
+        }
         let identity_before = self.peer().identity();
         let login_kind = LoginKind::of(&frame.kind);
         self.handle(frame).await;
@@ -332,6 +339,9 @@ impl SessionTask {
         }
         if let Some(before) = rooms_before {
             self.remember_rooms(before).await;
+        }
+        if hold_for_rooms {
+            self.peer().release_deliveries(Vec::new());
         }
         if let Some(login) = login {
             let account = identity_after.as_ref().and_then(|i| i.account.clone());
