@@ -8,10 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chat_api::{ClientFrame, MessageKind, PresenceEvent, ServerFrame};
-use chat_client::{Client, ConnectOptions, Received};
+use chat_client::{Client, Received};
 use chatd_testkit::nats::TempNats;
 use chatd_testkit::process::Chatd;
-use chatd_testkit::{client, error_code, expect_text, join, request, start_at, TestServer, WAIT};
+use chatd_testkit::{
+    anonymous, await_users, client, error_code, expect_text, join, request, start_at, TestServer,
+    WAIT,
+};
 
 /// `[cluster]` for node `node` on `nats`, with a short heartbeat so that a
 /// dead node is noticed quickly.
@@ -39,29 +42,18 @@ async fn three_nodes(nats: &TempNats) -> [TestServer; 3] {
     ]
 }
 
-/// Asks `client` for `users [room]` until the answer is `expected` (the
-/// other nodes' events reach this node's directory shortly after they
-/// happen), bounded by WAIT.
-async fn await_users(client: &mut Client, room: Option<&str>, expected: &[&str]) {
+/// Asks `/readyz` until it answers `status` (bounded by WAIT): a node's
+/// link to NATS is told to no client. Returns the body.
+async fn await_readyz(admin: std::net::SocketAddr, status: u16) -> String {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let reply = request(
-            client,
-            ClientFrame::Users {
-                room: room.map(String::from),
-            },
-        )
-        .await;
-        let users = match &reply {
-            Received::Core(ServerFrame::Users { users, .. }) => users.clone(),
-            _ => Vec::new(),
-        };
-        if users == expected {
-            return;
+        let (got, _, body) = chatd_testkit::http_get(admin, "/readyz").await;
+        if got == status {
+            return body;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "users {room:?} stayed {users:?}, expected {expected:?}"
+            "/readyz stayed {got}: {body}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -192,14 +184,6 @@ async fn users_on_three_nodes_message_each_other_in_rooms_directly_and_all_at_on
     for server in [a, b, c] {
         server.stop().await;
     }
-}
-
-/// A connection that has said `hello` but chosen no nickname yet.
-async fn anonymous(addr: &str) -> Client {
-    tokio::time::timeout(WAIT, Client::connect(addr, &ConnectOptions::default()))
-        .await
-        .expect("connect in time")
-        .expect("connect")
 }
 
 #[tokio::test]
@@ -512,24 +496,13 @@ async fn nodes_keep_serving_their_own_users_while_nats_restarts_and_then_recover
 
     nats.kill().await;
     // Node a says it is degraded...
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (status, _, body) = chatd_testkit::http_get(admin, "/readyz").await;
-        if status == 503 {
-            assert!(
-                body.contains(
-                    "cluster: FAILED: node a: NATS is unreachable; serving this node's users only"
-                ),
-                "{body}"
-            );
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "/readyz stayed {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let body = await_readyz(admin, 503).await;
+    assert!(
+        body.contains(
+            "cluster: FAILED: node a: NATS is unreachable; serving this node's users only"
+        ),
+        "{body}"
+    );
     // ...and its own users still talk to each other, without a stall.
     for n in 0..20 {
         say(&mut alice, "#x", &format!("local {n}")).await;
@@ -547,18 +520,7 @@ async fn nodes_keep_serving_their_own_users_while_nats_restarts_and_then_recover
     assert_eq!(error_code(&refused), "cluster_unavailable");
 
     nats.restart().await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let (status, _, body) = chatd_testkit::http_get(admin, "/readyz").await;
-        if status == 200 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "/readyz stayed {status}: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    await_readyz(admin, 200).await;
     // Across nodes again, both ways, nobody dropped in between.
     await_users(&mut bob, Some("#x"), &["alice", "anna", "bob"]).await;
     let deadline = tokio::time::Instant::now() + WAIT;

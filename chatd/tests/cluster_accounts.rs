@@ -3,14 +3,15 @@
 //! over NATS, three chatd nodes. Real `nats-server` and PostgreSQL from
 //! Debian's packages, started by the test kit.
 
-use std::time::Duration;
-
-use chat_api::{ClientFrame, Message, ServerFrame};
-use chat_client::{Client, ConnectOptions, Received};
+use chat_api::{ClientFrame, ServerFrame};
+use chat_client::{Client, Received};
 use chatd_testkit::nats::TempNats;
 use chatd_testkit::process::Chatd;
-use chatd_testkit::{postgres, start_at, TestServer, AUTH_PLUGIN, WAIT};
-use serde_json::{json, Value};
+use chatd_testkit::{
+    anonymous, await_users, code_of, expect_text, join, postgres, request, request_json,
+    resume_token, start_at, TestServer, AUTH_PLUGIN, WAIT,
+};
+use serde_json::json;
 
 /// NATS and a fresh PostgreSQL database, or `None` (skipped) outside CI
 /// when either is not installed.
@@ -35,129 +36,28 @@ async fn node(nats: &TempNats, url: &str, name: &str) -> TestServer {
     start_at("127.0.0.1:0", dir, &node_toml(nats, url, name)).await
 }
 
-async fn connect(addr: &str) -> Client {
-    tokio::time::timeout(WAIT, Client::connect(addr, &ConnectOptions::default()))
-        .await
-        .expect("connect in time")
-        .expect("connect")
-}
-
-async fn request(c: &mut Client, frame: Value) -> Received {
-    tokio::time::timeout(WAIT, c.request_json(&frame))
-        .await
-        .expect("reply in time")
-        .expect("reply")
-}
-
-async fn core(c: &mut Client, frame: ClientFrame) -> Received {
-    match tokio::time::timeout(WAIT, c.request(&frame))
-        .await
-        .expect("reply in time")
-    {
-        Ok(r) => r,
-        Err(e) => {
-            let rest = c.sync().await;
-            panic!("{frame:?}: {e}; {rest:?}")
-        }
-    }
-}
-
-fn token_of(reply: &Received) -> String {
-    match reply {
-        Received::Custom { kind, fields } if kind == "logged_in" => fields["resume_token"]
-            .as_str()
-            .expect("logged_in carries a resume token")
-            .to_string(),
-        other => panic!("expected logged_in, got {other:?}"),
-    }
-}
-
 /// `register` (`login`) on `addr`: the client and its resume token.
 async fn account(addr: &str, kind: &str, name: &str) -> (Client, String) {
-    let mut c = connect(addr).await;
-    let reply = request(
-        &mut c,
-        json!({"type": kind, "user": name, "password": "a password"}),
-    )
-    .await;
-    let token = token_of(&reply);
+    let mut c = anonymous(addr).await;
+    let frame = json!({"type": kind, "user": name, "password": "a password"});
+    let token = resume_token(&request_json(&mut c, frame).await);
     (c, token)
-}
-
-fn error_code(r: &Received) -> Option<&str> {
-    match r {
-        Received::Core(ServerFrame::Error { code, .. }) => Some(code.as_str()),
-        _ => None,
-    }
-}
-
-async fn join(c: &mut Client, room: &str) {
-    let reply = core(c, ClientFrame::Join { room: room.into() }).await;
-    assert!(
-        matches!(reply, Received::Core(ServerFrame::Joined { .. })),
-        "{reply:?}"
-    );
 }
 
 /// `say`; the id its `sent` (sent once stored) gives.
 async fn say(c: &mut Client, room: &str, text: &str) -> u64 {
-    let reply = core(
-        c,
-        ClientFrame::Say {
-            room: room.into(),
-            text: text.into(),
-        },
-    )
-    .await;
-    match reply {
+    let frame = ClientFrame::Say {
+        room: room.into(),
+        text: text.into(),
+    };
+    match request(c, frame).await {
         Received::Core(ServerFrame::Sent { msg_id, .. }) => msg_id,
         other => panic!("expected sent, got {other:?}"),
     }
 }
 
-async fn expect_message(c: &mut Client, text: &str) -> Message {
-    let text = text.to_string();
-    match c
-        .expect(
-            WAIT,
-            |f| matches!(f, Received::Core(ServerFrame::Message(m)) if m.text == text),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("waiting for {text:?}: {e}"))
-    {
-        Received::Core(ServerFrame::Message(m)) => m,
-        _ => unreachable!(),
-    }
-}
-
-/// Asks for `users [room]` until the answer is `expected` (bounded).
-async fn await_users(c: &mut Client, room: Option<&str>, expected: &[&str]) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let reply = core(
-            c,
-            ClientFrame::Users {
-                room: room.map(String::from),
-            },
-        )
-        .await;
-        let users = match &reply {
-            Received::Core(ServerFrame::Users { users, .. }) => users.clone(),
-            _ => Vec::new(),
-        };
-        if users == expected {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "users {room:?} stayed {users:?}, expected {expected:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn history(c: &mut Client, room: &str) -> Vec<(u64, String)> {
-    match request(c, json!({"type": "history", "room": room})).await {
+    match request_json(c, json!({"type": "history", "room": room})).await {
         Received::Core(ServerFrame::History { messages, .. }) => {
             messages.into_iter().map(|m| (m.msg_id, m.text)).collect()
         }
@@ -203,9 +103,9 @@ async fn accounts_history_and_offline_messages_are_one_across_nodes() {
     // Messages are stored once, under the stream's id, and read back the
     // same from any node.
     let one = say(&mut alice, "#x", "one").await;
-    assert_eq!(expect_message(&mut bob, "one").await.msg_id, one);
+    assert_eq!(expect_text(&mut bob, "one").await.msg_id, one);
     let two = say(&mut bob, "#x", "two").await;
-    expect_message(&mut alice, "two").await;
+    expect_text(&mut alice, "two").await;
     let (mut carol, _) = account(&a.addr, "register", "carol").await;
     join(&mut carol, "#x").await;
     let page = history(&mut carol, "#x").await;
@@ -216,7 +116,7 @@ async fn accounts_history_and_offline_messages_are_one_across_nodes() {
     let (dave, _) = account(&b.addr, "register", "dave").await;
     drop(dave);
     await_users(&mut alice, None, &["alice", "bob", "carol"]).await;
-    let reply = core(
+    let reply = request(
         &mut alice,
         ClientFrame::Msg {
             to: "Dave".into(),
@@ -236,7 +136,7 @@ async fn accounts_history_and_offline_messages_are_one_across_nodes() {
         "{reply:?}"
     );
     let (mut dave, _) = account(&c.addr, "login", "dave").await;
-    let got = expect_message(&mut dave, "see you at 10").await;
+    let got = expect_text(&mut dave, "see you at 10").await;
     assert_eq!(got.from, "alice");
 
     // Logging in on another node ends the first session, as on one node.
@@ -249,7 +149,7 @@ async fn accounts_history_and_offline_messages_are_one_across_nodes() {
     );
     join(&mut bob_again, "#x").await;
     say(&mut alice, "#x", "three").await;
-    expect_message(&mut bob_again, "three").await;
+    expect_text(&mut bob_again, "three").await;
     await_users(&mut carol, None, &["alice", "bob", "carol", "dave"]).await;
     for server in [a, b, c] {
         server.stop().await;
@@ -270,19 +170,19 @@ async fn private_rooms_work_across_nodes() {
     let (mut guest, _) = account(&b.addr, "register", "guest").await;
     let (mut outsider, _) = account(&c.addr, "register", "outsider").await;
     await_users(&mut owner, None, &["guest", "outsider", "owner"]).await;
-    let created = request(
+    let created = request_json(
         &mut owner,
         json!({"type": "room_create", "room": "#secret"}),
     )
     .await;
-    assert_eq!(error_code(&created), None, "{created:?}");
+    assert_eq!(code_of(&created), None, "{created:?}");
     // The invitation reaches the invitee on another node.
-    let invited = request(
+    let invited = request_json(
         &mut owner,
         json!({"type": "room_invite", "room": "#secret", "user": "guest"}),
     )
     .await;
-    assert_eq!(error_code(&invited), None, "{invited:?}");
+    assert_eq!(code_of(&invited), None, "{invited:?}");
     guest
         .expect(
             WAIT,
@@ -291,27 +191,27 @@ async fn private_rooms_work_across_nodes() {
         .await
         .expect("the invitee hears of it on its node");
     join(&mut guest, "#secret").await;
-    let refused = core(
+    let refused = request(
         &mut outsider,
         ClientFrame::Join {
             room: "#secret".into(),
         },
     )
     .await;
-    assert!(error_code(&refused).is_some(), "{refused:?}");
+    assert!(code_of(&refused).is_some(), "{refused:?}");
     await_users(&mut owner, Some("#secret"), &["guest", "owner"]).await;
     say(&mut owner, "#secret", "for members").await;
-    expect_message(&mut guest, "for members").await;
+    expect_text(&mut guest, "for members").await;
 
     // A kick on one node takes the member on another out of the room.
-    let kicked = request(
+    let kicked = request_json(
         &mut owner,
         json!({"type": "room_kick", "room": "#secret", "user": "guest"}),
     )
     .await;
-    assert_eq!(error_code(&kicked), None, "{kicked:?}");
+    assert_eq!(code_of(&kicked), None, "{kicked:?}");
     await_users(&mut owner, Some("#secret"), &["owner"]).await;
-    let after = core(
+    let after = request(
         &mut guest,
         ClientFrame::Say {
             room: "#secret".into(),
@@ -319,7 +219,7 @@ async fn private_rooms_work_across_nodes() {
         },
     )
     .await;
-    assert_eq!(error_code(&after), Some("not_in_room"));
+    assert_eq!(code_of(&after), Some("not_in_room"));
     for server in [a, b, c] {
         server.stop().await;
     }
@@ -364,7 +264,7 @@ async fn a_user_whose_node_was_killed_resumes_on_another_without_missing_a_messa
     // account, so the node may die right after it.
     await_users(&mut alice, Some("#x"), &["alice", "carol"]).await;
     say(&mut alice, "#x", "before").await;
-    let seen = expect_message(&mut carol, "before").await.msg_id;
+    let seen = expect_text(&mut carol, "before").await.msg_id;
 
     // Node c dies mid-conversation; alice goes on talking.
     c.child.start_kill().unwrap();
@@ -385,7 +285,7 @@ async fn a_user_whose_node_was_killed_resumes_on_another_without_missing_a_messa
     // the catch-up, and whatever node b had not yet read from the stream
     // when she came back comes live right after; nothing twice, nothing
     // left out, in order.
-    let mut carol = connect(&b_addr).await;
+    let mut carol = anonymous(&b_addr).await;
     let frame = json!({"type": "resume", "id": 1, "token": token, "last_msg_id": seen});
     carol
         .writer
@@ -415,7 +315,7 @@ async fn a_user_whose_node_was_killed_resumes_on_another_without_missing_a_messa
     assert_eq!(got, sent);
     // And she is back in her room, live.
     say(&mut alice, "#x", "welcome back").await;
-    expect_message(&mut carol, "welcome back").await;
+    expect_text(&mut carol, "welcome back").await;
     a.stop().await;
     b.stop().await;
 }

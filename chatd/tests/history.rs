@@ -104,7 +104,7 @@ impl Server {
             .request_json(&json!({"type": "register", "user": name, "password": "a password"}))
             .await
             .unwrap();
-        let token = token_of(&reply);
+        let token = chatd_testkit::resume_token(&reply);
         (c, token)
     }
 
@@ -114,23 +114,13 @@ impl Server {
             .request_json(&json!({"type": "login", "user": name, "password": "a password"}))
             .await
             .unwrap();
-        let token = token_of(&reply);
+        let token = chatd_testkit::resume_token(&reply);
         (c, token)
     }
 
     async fn stop(self) {
         self.server.hub().check_invariants().unwrap();
         self.server.stop().await;
-    }
-}
-
-fn token_of(reply: &Received) -> String {
-    match reply {
-        Received::Custom { kind, fields } if kind == "logged_in" => fields["resume_token"]
-            .as_str()
-            .expect("logged_in carries a resume token")
-            .to_string(),
-        other => panic!("expected logged_in, got {other:?}"),
     }
 }
 

@@ -111,12 +111,12 @@ impl Server {
     /// Registers `name`: the client and its resume token.
     async fn register(&self, name: &str) -> (Client, String) {
         let (c, reply) = self.account("register", name, "a password").await;
-        (c, token_of(&reply))
+        (c, chatd_testkit::resume_token(&reply))
     }
 
     async fn login(&self, name: &str) -> (Client, String) {
         let (c, reply) = self.account("login", name, "a password").await;
-        (c, token_of(&reply))
+        (c, chatd_testkit::resume_token(&reply))
     }
 
     /// Waits until `nick` has no session here any more.
@@ -134,16 +134,6 @@ impl Server {
     async fn stop(self) {
         self.server.hub().check_invariants().unwrap();
         self.server.stop().await;
-    }
-}
-
-fn token_of(reply: &Received) -> String {
-    match reply {
-        Received::Custom { kind, fields } if kind == "logged_in" => fields["resume_token"]
-            .as_str()
-            .expect("logged_in carries a resume token")
-            .to_string(),
-        other => panic!("expected logged_in, got {other:?}"),
     }
 }
 

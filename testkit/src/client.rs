@@ -18,6 +18,54 @@ pub async fn client(addr: &str, nick: &str) -> Client {
         .expect("connect")
 }
 
+/// A connection that has said `hello` but chosen no nickname yet.
+pub async fn anonymous(addr: &str) -> Client {
+    tokio::time::timeout(
+        WAIT,
+        Box::pin(Client::connect(
+            addr,
+            &chat_client::ConnectOptions::default(),
+        )),
+    )
+    .await
+    .expect("connect in time")
+    .expect("connect")
+}
+
+/// The resume token of a `logged_in` reply; fails the test on anything else.
+pub fn resume_token(reply: &Received) -> String {
+    match reply {
+        Received::Custom { kind, fields } if kind == "logged_in" => fields["resume_token"]
+            .as_str()
+            .expect("logged_in carries a resume token")
+            .to_string(),
+        other => panic!("expected logged_in, got {other:?}"),
+    }
+}
+
+/// Asks for `users [room]` until the answer is `expected`, bounded by
+/// [`WAIT`]: for lists no frame announces (on a cluster, another node's
+/// users appear a moment after they arrive there).
+pub async fn await_users(client: &mut Client, room: Option<&str>, expected: &[&str]) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let room_name = room.map(String::from);
+        let reply = request(client, ClientFrame::Users { room: room_name }).await;
+        let users = match &reply {
+            Received::Core(ServerFrame::Users { users, .. }) => users.clone(),
+            _ => Vec::new(),
+        };
+        if users == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "users {room:?} stayed {users:?}, expected {expected:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Joins `room`; returns its members.
 pub async fn join(client: &mut Client, room: &str) -> Vec<String> {
     match client

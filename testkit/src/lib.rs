@@ -49,3 +49,13 @@ pub use web::*;
 /// Upper bound for anything a test waits for: long enough for a loaded CI
 /// machine, short enough that a hang fails the test instead of the run.
 pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A test needs a program that is not installed (`why` says which and how
+/// to get it): outside CI the test says so and is skipped (the caller
+/// returns); under `CI=true`, where `.ci/run` installs it, it fails.
+pub fn skip_unless_ci(why: &str) {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("{why} (CI=true: a missing dependency is a failure)");
+    }
+    eprintln!("skipping: {why}");
+}

@@ -42,12 +42,7 @@ impl Cluster {
         text: &str,
         fallback: Fallback,
     ) -> Result<Sent, ApiError> {
-        let found = self
-            .hub
-            .rooms_of(peer)
-            .into_iter()
-            .find(|r| r.eq_ignore_ascii_case(room));
-        let room_name = match found {
+        let room_name = match self.hub.room_name_of(peer, room) {
             Some(name) if self.is_connected() => name,
             Some(_) if fallback == Fallback::Refuse => {
                 return Err(unavailable("the message was not sent"))
@@ -182,7 +177,7 @@ impl Cluster {
             ts,
         };
         let msg_id = self.publish(self.names.fan.clone(), event).await?;
-        let recipients = self.hub.users().len().saturating_sub(1) + self.directory.user_count();
+        let recipients = self.hub.user_count().saturating_sub(1) + self.directory.user_count();
         let message = Message::new(msg_id, ts, MessageKind::Broadcast, from.to_string(), text);
         let accepted = Accepted {
             msg_id,

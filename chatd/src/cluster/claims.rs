@@ -31,14 +31,9 @@ impl Cluster {
         {
             return Ok(0);
         }
-        let claim = chat_api::serde_json::to_vec(&Claim {
-            node: self.node.clone(),
-            boot: self.boot,
-            session,
-        })
-        .expect("a claim serialises");
+        let claim = self.claim_value(session);
         use jetstream::kv::CreateErrorKind;
-        match self.nicks.create(&key, claim.clone().into()).await {
+        match self.nicks.create(&key, claim.clone()).await {
             Ok(revision) => return Ok(revision),
             Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
             Err(e) => {
@@ -63,7 +58,7 @@ impl Cluster {
             return Err(nick_taken(nick));
         }
         self.nicks
-            .update(&key, claim.into(), entry.revision)
+            .update(&key, claim, entry.revision)
             .await
             .map_err(|_| nick_taken(nick))
     }

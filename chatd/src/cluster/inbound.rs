@@ -71,6 +71,7 @@ async fn read_loop(
 ) {
     let mut last = 0;
     let mut consumer = Some(first);
+    let is_fan = filter == cluster.names.fan;
     loop {
         let current = match consumer.take() {
             Some(c) => c,
@@ -102,7 +103,7 @@ async fn read_loop(
                     let Ok(info) = message.info() else { continue };
                     last = info.stream_sequence;
                     handle(&cluster, last, &message.payload);
-                    if filter == cluster.names.fan {
+                    if is_fan {
                         // Rooms created here from now on start after it.
                         cluster.hub.sequenced(last);
                     }

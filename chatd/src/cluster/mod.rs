@@ -125,6 +125,8 @@ pub struct Cluster {
     /// A republication of the state is scheduled.
     pub(crate) resync_pending: AtomicBool,
     pub(crate) publish_timeout: Duration,
+    /// What this node's file transfer ids start with.
+    pub(crate) transfer_prefix: String,
     /// Handles frames other nodes forward (file transfers held here).
     pub(crate) forwarded: std::sync::OnceLock<Arc<dyn relay::ForwardedFrames>>,
     /// Messages handed to NATS and not yet queued for the log.
@@ -192,6 +194,7 @@ impl Cluster {
             publish_timeout: Duration::from_millis(config.publish_timeout_ms),
             in_flight: flush::InFlight::default(),
             forwarded: std::sync::OnceLock::new(),
+            transfer_prefix: relay::transfer_prefix(&config.node),
             config: config.clone(),
         });
         // Reading first, so nothing published from here on is missed.

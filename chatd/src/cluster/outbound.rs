@@ -20,9 +20,8 @@ use crate::hub::{HubEvent, HubObserver};
 pub const QUEUE: usize = 16_384;
 
 pub enum Outgoing {
-    /// A hub change, to every node.
-    Event(Event),
-    /// An event to one subject; its acknowledgement is not awaited.
+    /// An event to a subject (a hub change to every node, a request to
+    /// one); its acknowledgement is checked, not awaited.
     To { subject: String, event: Event },
     /// A chat message; `ack` gets the pending acknowledgement.
     Message {
@@ -36,6 +35,8 @@ pub enum Outgoing {
 pub struct Observer {
     cluster: Weak<Cluster>,
     node: String,
+    /// `<prefix>.fan`, where every hub change goes.
+    fan: String,
     queue: mpsc::Sender<Outgoing>,
     overflowed: Arc<AtomicBool>,
 }
@@ -45,6 +46,7 @@ impl Observer {
         Observer {
             cluster: Arc::downgrade(cluster),
             node: cluster.node.clone(),
+            fan: cluster.names.fan.clone(),
             queue: cluster.outgoing.clone(),
             overflowed: Arc::new(AtomicBool::new(false)),
         }
@@ -89,7 +91,12 @@ impl HubObserver for Observer {
                 Event::Offline { node, session }
             }
         };
-        if self.queue.try_send(Outgoing::Event(event)).is_err() {
+        let subject = self.fan.clone();
+        if self
+            .queue
+            .try_send(Outgoing::To { subject, event })
+            .is_err()
+        {
             // Full (NATS far behind): the others will get the whole state.
             if !self.overflowed.swap(true, Ordering::Relaxed) {
                 tracing::warn!("the cluster's outgoing queue is full; this node will republish its whole state");
@@ -142,7 +149,6 @@ async fn publish_loop(
                 let _ = ack.send(js.publish(subject, encode(&event)).await);
                 continue;
             }
-            Outgoing::Event(event) => (cluster.names.fan.clone(), event),
             Outgoing::To { subject, event } => (subject, event),
         };
         // Not waited for here (that would hold up the messages behind);

@@ -101,7 +101,7 @@ impl Cluster {
             return None;
         }
         let transfer = transfer?;
-        if transfer.len() != 32 || transfer.starts_with(&transfer_prefix(&self.node)) {
+        if transfer.len() != 32 || transfer.starts_with(&self.transfer_prefix) {
             return None;
         }
         self.directory

@@ -5,6 +5,7 @@
 
 use chat_api::names::{fold, validate_nick};
 use chat_api::{ApiError, ErrorCode, RequestId, ServerFrame};
+use tokio::sync::mpsc;
 
 use super::chat::{ack, sent};
 use super::history::internal;
@@ -38,30 +39,12 @@ impl Context<'_> {
         text: &str,
         changed: Option<String>,
     ) -> Result<Outcome, ApiError> {
-        let permit = match &self.shared.history {
-            Some(history) => Some(history.reserve().await?),
-            None => None,
-        };
+        let permit = self.log_slot().await?;
         let _flight = cluster.in_flight.begin();
-        let Sent { accepted, message } =
-            cluster.say(self.peer, room, text, self.fallback()).await?;
-        let target = message.room.clone();
-        let Some(permit) = permit else {
-            let reply = sent(id, &accepted, changed);
-            return Ok(Outcome {
-                accepted,
-                target,
-                reply,
-            });
-        };
+        let sent = cluster.say(self.peer, room, text, self.fallback()).await?;
+        let target = sent.message.room.clone();
         let conv = fold(target.as_deref().unwrap_or(room));
-        let ack = ack(self.peer, id, accepted.recipients, changed, false);
-        permit.send(LogCommand::Store(LogEntry::new(message, conv), Some(ack)));
-        Ok(Outcome {
-            accepted,
-            target,
-            reply: None,
-        })
+        Ok(self.answer(permit, id, sent, changed, conv, target))
     }
 
     /// `broadcast` on a clustered node.
@@ -72,29 +55,46 @@ impl Context<'_> {
         text: &str,
         changed: Option<String>,
     ) -> Result<Outcome, ApiError> {
-        let permit = match &self.shared.history {
-            Some(history) => Some(history.reserve().await?),
-            None => None,
-        };
+        let permit = self.log_slot().await?;
         let _flight = cluster.in_flight.begin();
-        let Sent { accepted, message } =
-            cluster.broadcast(self.peer, text, self.fallback()).await?;
-        let Some(permit) = permit else {
-            let reply = sent(id, &accepted, changed);
-            return Ok(Outcome {
-                accepted,
-                target: None,
-                reply,
-            });
+        let sent = cluster.broadcast(self.peer, text, self.fallback()).await?;
+        let conv = BROADCAST_CONV.to_string();
+        Ok(self.answer(permit, id, sent, changed, conv, None))
+    }
+
+    /// A slot in the log writer's queue, when history is on (taken before
+    /// the message goes out, so a full queue slows only this sender).
+    async fn log_slot(&self) -> Result<Option<mpsc::Permit<'_, LogCommand>>, ApiError> {
+        match &self.shared.history {
+            Some(history) => Ok(Some(history.reserve().await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `sent` now without history; with it, the message goes to the log
+    /// under `conv` and `sent` follows once it is stored.
+    fn answer(
+        &self,
+        permit: Option<mpsc::Permit<'_, LogCommand>>,
+        id: Option<RequestId>,
+        Sent { accepted, message }: Sent,
+        changed: Option<String>,
+        conv: String,
+        target: Option<String>,
+    ) -> Outcome {
+        let reply = match permit {
+            None => sent(id, &accepted, changed),
+            Some(permit) => {
+                let ack = ack(self.peer, id, accepted.recipients, changed, false);
+                permit.send(LogCommand::Store(LogEntry::new(message, conv), Some(ack)));
+                None
+            }
         };
-        let ack = ack(self.peer, id, accepted.recipients, changed, false);
-        let entry = LogEntry::new(message, BROADCAST_CONV.to_string());
-        permit.send(LogCommand::Store(entry, Some(ack)));
-        Ok(Outcome {
+        Outcome {
             accepted,
-            target: None,
-            reply: None,
-        })
+            target,
+            reply,
+        }
     }
 
     /// `msg` on a clustered node: to whoever holds the name on any node;

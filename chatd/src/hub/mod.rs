@@ -628,24 +628,14 @@ impl Hub {
         let nick = peer.nick().ok_or_else(nick_required)?;
         let (mut accepted, payload, message) =
             self.message(MessageKind::Broadcast, &nick, None, None, text);
-        self.nicks.for_each(|member| {
-            if member.id != peer.id && member.deliver(payload.clone()) {
-                accepted.recipients += 1;
-            }
-        });
+        accepted.recipients = self.deliver_to_all_but(&payload, Some(peer.id));
         record(message, &accepted);
         Ok(accepted)
     }
 
     /// Queues a payload for every session with a nickname; returns how many.
     pub fn deliver_to_all(&self, payload: &Payload) -> usize {
-        let mut n = 0;
-        self.nicks.for_each(|member| {
-            if member.deliver(payload.clone()) {
-                n += 1;
-            }
-        });
-        n
+        self.deliver_to_all_but(payload, None)
     }
 
     /// Queues a payload for every member of a room; returns how many.

@@ -92,6 +92,22 @@ impl Hub {
         self.deliver_to_room(room, &payload).unwrap_or(0)
     }
 
+    /// The name of the room `room_name` as spelt, if the session is in it
+    /// (compared in place, as `say` does: no list of its rooms per message).
+    pub fn room_name_of(&self, peer: &Peer, room_name: &str) -> Option<String> {
+        peer.rooms
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|m| m.room.key.eq_ignore_ascii_case(room_name))
+            .map(|m| m.room.name.clone())
+    }
+
+    /// How many sessions here have a nickname.
+    pub fn user_count(&self) -> usize {
+        self.nicks.len()
+    }
+
     /// How many sessions here are in the room.
     pub fn local_member_count(&self, room_name: &str) -> usize {
         let room = self.rooms.read().unwrap().get(&fold(room_name)).cloned();
