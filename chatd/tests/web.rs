@@ -1129,3 +1129,78 @@ async fn read_server_frames(
         .await
         .expect("the server's frames did not arrive")
 }
+
+/// A ping that arrives while the server is part way through writing a
+/// batch of large messages (the client is not reading) is answered between
+/// whole frames: every frame the client then reads is well formed, every
+/// message arrives, and the pong comes once.
+#[tokio::test]
+async fn a_pong_owed_in_the_middle_of_a_large_batch_goes_out_between_whole_frames() {
+    use tokio::io::AsyncWriteExt;
+    let (server, _dir) = start_server("[limits]\nframes_per_second = 0\n").await;
+    let mut stream = raw_websocket(web_addr(&server)).await;
+    for frame in [
+        json!({"type": "hello", "protocol": 1}),
+        json!({"type": "nick", "nick": "reader"}),
+        json!({"type": "join", "room": "#big"}),
+    ] {
+        let text = frame.to_string();
+        stream
+            .write_all(&client_frame(0x81, text.as_bytes()))
+            .await
+            .unwrap();
+    }
+    // welcome, ok, joined
+    read_server_frames(&mut stream, 3).await;
+    let mut sender = Client::connect_as(&tcp_addr(&server), "sender")
+        .await
+        .unwrap();
+    sender
+        .request_ok(&ClientFrame::Join {
+            room: "#big".into(),
+        })
+        .await
+        .unwrap();
+    // More than loopback's socket buffers hold, less than the reader's queue.
+    let messages = 100;
+    for i in 0..messages {
+        sender
+            .request_ok(&ClientFrame::Say {
+                room: "#big".into(),
+                text: format!("{i:03}{}", "z".repeat(60_000)),
+            })
+            .await
+            .unwrap();
+    }
+    stream
+        .write_all(&client_frame(0x89, b"mid-batch"))
+        .await
+        .unwrap();
+    let mut texts = 0;
+    let mut pongs = 0;
+    while texts < messages {
+        let (first, payload) = read_server_frames(&mut stream, 1).await.remove(0);
+        match first {
+            0x81 => {
+                let frame: Value = serde_json::from_slice(&payload).expect("a whole JSON frame");
+                if frame["type"] == "presence" {
+                    continue; // the sender joining
+                }
+                assert_eq!(frame["type"], "message", "{frame}");
+                let text = frame["text"].as_str().unwrap();
+                assert_eq!(text[..3].parse::<usize>().unwrap(), texts);
+                texts += 1;
+            }
+            0x8a => {
+                assert_eq!(payload, b"mid-batch");
+                pongs += 1;
+            }
+            other => panic!("unexpected frame {other:#x}"),
+        }
+    }
+    if pongs == 0 {
+        let (first, payload) = read_server_frames(&mut stream, 1).await.remove(0);
+        assert_eq!((first, payload.as_slice()), (0x8a, &b"mid-batch"[..]));
+    }
+    server.stop().await;
+}

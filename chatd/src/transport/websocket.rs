@@ -93,6 +93,7 @@ where
         fragmented: false,
         max_frame_bytes,
         close_sent: false,
+        batch_partly_written: false,
     };
     if !setup.read_ahead.is_empty() {
         socket.input = Some(BytesMut::from(&setup.read_ahead[..]));
@@ -131,6 +132,9 @@ struct WsSocket<S> {
     max_frame_bytes: usize,
     /// The close frame has been handed to the engine.
     close_sent: bool,
+    /// A batch of message frames is partly written: the engine may not
+    /// write (a pong) until it is done, or frames would interleave.
+    batch_partly_written: bool,
 }
 
 /// One WebSocket session's connection.
@@ -153,6 +157,8 @@ struct EngineIo<'a, 'b, S> {
     input: &'a mut Option<BytesMut>,
     whole: &'a mut usize,
     handed_over: &'a mut bool,
+    /// Writes wait while a batch of message frames is partly written.
+    hold_writes: bool,
     cx: &'a mut Context<'b>,
 }
 
@@ -178,6 +184,10 @@ impl<S> Read for EngineIo<'_, '_, S> {
 
 impl<S: AsyncWrite + Unpin> Write for EngineIo<'_, '_, S> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.hold_writes {
+            // Tried again once the batch is written (see `poll_send`).
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         match Pin::new(&mut *self.io).poll_write(self.cx, buf) {
             Poll::Ready(result) => result,
             Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
@@ -221,6 +231,7 @@ where
             input: &mut self.input,
             whole: &mut self.whole,
             handed_over: &mut self.handed_over,
+            hold_writes: self.batch_partly_written,
             cx,
         };
         (engine, io)
@@ -243,6 +254,19 @@ where
             Err(e) => return Err(io::Error::other(e)),
         }
         Ok(())
+    }
+
+    /// Writes out whatever the engine holds, if there is an engine.
+    fn poll_flush_engine(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.engine.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        let (engine, mut io) = self.engine(cx);
+        match engine.flush(&mut io) {
+            Ok(()) => Poll::Ready(Ok(())),
+            Err(e) if would_block(&e) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(io::Error::other(e))),
+        }
     }
 
     /// The next message from the input handed over so far; `Ok(None)` once
@@ -462,31 +486,61 @@ where
     }
 }
 
-/// One text message per frame, one write and flush per batch.
+/// Message frames as the payloads carry them (built once for every
+/// recipient), one write and flush per batch, as on a stream; the engine
+/// writes only its own frames (pongs, the close), never in the middle of a
+/// batch.
 impl<S> FrameSink for WsSocket<S>
 where
     S: AsyncRead + AsyncWrite + ReadReady + Unpin,
 {
     fn poll_send(&mut self, cx: &mut Context<'_>, unsent: &mut Unsent) -> Poll<io::Result<()>> {
-        let (engine, mut io) = self.engine(cx);
-        // Frames are taken only once the last batch is flushed (`Unsent`
-        // is not empty until then), so the engine holds one batch at most.
-        while let Some(next) = unsent.frames.pop_front() {
-            // A frame the socket could not take yet stays in the engine's
-            // buffer, to go out with the flush.
-            match engine.write(&mut io, text(&next)) {
-                Ok(()) => {}
-                Err(e) if would_block(&e) => {}
-                Err(e) => return Poll::Ready(Err(io::Error::other(e))),
+        loop {
+            if unsent.bytes.is_empty() {
+                // What the engine owes (a pong) goes out whole, between
+                // batches.
+                match self.poll_flush_engine(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {
+                        unsent.unflushed = true;
+                        return Poll::Pending;
+                    }
+                }
+                unsent.bytes = match unsent.frames.len() {
+                    0 => break,
+                    // The common quiet case: one frame, written without copying.
+                    1 => unsent
+                        .frames
+                        .pop_front()
+                        .expect("one frame")
+                        .into_websocket_frame(),
+                    _ => {
+                        let len = unsent.frames.iter().map(|p| p.len() + 9).sum();
+                        let mut batch = BytesMut::with_capacity(len);
+                        for payload in unsent.frames.drain(..) {
+                            payload.extend_websocket_frame(&mut batch);
+                        }
+                        batch.freeze()
+                    }
+                };
+            }
+            self.batch_partly_written = true;
+            let written = ready!(Pin::new(&mut self.io).poll_write(cx, &unsent.bytes))?;
+            if written == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            unsent.bytes.advance(written);
+            if unsent.bytes.is_empty() {
+                // Lets go of the batch's memory.
+                unsent.bytes = Bytes::new();
+                self.batch_partly_written = false;
             }
         }
-        let flushed = engine.flush(&mut io);
-        unsent.unflushed = matches!(&flushed, Err(e) if would_block(e));
-        match flushed {
-            Ok(()) => {}
-            Err(e) if would_block(&e) => return Poll::Pending,
-            Err(e) => return Poll::Ready(Err(io::Error::other(e))),
-        }
+        // TLS needs the flush; on TCP it is free.
+        let flushed = Pin::new(&mut self.io).poll_flush(cx);
+        unsent.unflushed = flushed.is_pending();
+        ready!(flushed)?;
         self.release_if_idle(cx)?;
         Poll::Ready(Ok(()))
     }
@@ -525,13 +579,4 @@ fn close_code(code: &ErrorCode) -> u16 {
         "protocol_error" => CLOSE_PROTOCOL_ERROR,
         _ => CLOSE_NORMAL,
     }
-}
-
-/// A payload as a text message, without copying it.
-fn text(payload: &Payload) -> Message {
-    let json = payload.line().slice(..payload.json().len());
-    // Encoded frames are UTF-8; a plugin's hand-made payload might not be.
-    let text = Utf8Bytes::try_from(json.clone())
-        .unwrap_or_else(|_| Utf8Bytes::from(String::from_utf8_lossy(&json).into_owned()));
-    Message::Text(text)
 }
