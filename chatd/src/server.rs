@@ -472,6 +472,7 @@ async fn run_until_shutdown(
     // Every session has ended: store what is still queued before closing.
     if let Some(history) = &shared.history {
         history.flush().await;
+        history.store.close().await;
     }
     drop(log_writer);
     if let Some(db) = database {

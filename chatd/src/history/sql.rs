@@ -4,7 +4,10 @@
 
 use chat_api::{Message, MessageKind, UnreadEntry};
 use chatd_storage::sqlx::any::{AnyArguments, AnyRow};
-use chatd_storage::sqlx::{self, Any, Arguments as _, Row};
+use std::sync::{Arc, Mutex};
+
+use chatd_storage::sqlx::pool::PoolConnection;
+use chatd_storage::sqlx::{self, Any, Arguments as _, Connection as _, Row};
 use chatd_storage::{Backend, Database};
 
 use super::store::{
@@ -21,11 +24,96 @@ const PRUNE_CHUNK: i64 = 5000;
 #[derive(Clone, Debug)]
 pub struct SqlStore {
     db: Database,
+    /// The connection the log writer keeps between batches: taken out for
+    /// a batch and put back after it (never locked across a query), so
+    /// that each commit skips the pool's checkout and, on SQLite, finds its
+    /// page cache still valid (a connection that another one wrote behind
+    /// must reload it).
+    writer: Arc<Mutex<KeptConnection>>,
+}
+
+#[derive(Debug, Default)]
+struct KeptConnection {
+    conn: Option<PoolConnection<Any>>,
+    /// The store is closed: a connection goes back to the pool after its
+    /// batch (the pool's close waits for every connection it lent).
+    closed: bool,
 }
 
 impl SqlStore {
     pub fn new(db: Database) -> SqlStore {
-        SqlStore { db }
+        SqlStore {
+            db,
+            writer: Arc::default(),
+        }
+    }
+
+    /// The log writer's connection, from the pool the first time (and
+    /// after an error, which lets the one in use go).
+    async fn writer_connection(&self) -> Result<PoolConnection<Any>> {
+        let kept = self.writer.lock().expect("never poisoned").conn.take();
+        match kept {
+            Some(conn) => Ok(conn),
+            None => self.db.pool().acquire().await.map_err(|e| self.err(e)),
+        }
+    }
+
+    /// Stores a batch on `conn` (see [`MessageStore::append`]).
+    async fn append_on(&self, conn: &mut PoolConnection<Any>, entries: &[LogEntry]) -> Result<()> {
+        // One multi-row INSERT per batch: a round trip per message to the
+        // database would cost more than the write itself.
+        let insert = || {
+            sqlx::query_with(
+                sqlx::AssertSqlSafe(insert_messages_sql(entries.len(), self.db.backend())),
+                message_arguments(entries),
+            )
+        };
+        let simple = entries
+            .iter()
+            .all(|e| e.pending_for.is_none() && e.parties.is_empty());
+        if simple {
+            // Room messages and broadcasts only: one statement is its own
+            // transaction, and saves the BEGIN and COMMIT round trips.
+            let done = insert()
+                .execute(&mut **conn)
+                .await
+                .map_err(|e| self.err(e))?;
+            report_skipped(entries, done.rows_affected());
+            return Ok(());
+        }
+        let mut tx = conn.begin().await.map_err(|e| self.err(e))?;
+        let done = insert().execute(&mut *tx).await.map_err(|e| self.err(e))?;
+        report_skipped(entries, done.rows_affected());
+        for entry in entries {
+            let id = to_i64(entry.message.msg_id);
+            if let Some(account) = &entry.pending_for {
+                sqlx::query(
+                    "INSERT INTO pending_direct (account_key, msg_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                )
+                .bind(account)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            }
+            for (account, peer) in &entry.parties {
+                sqlx::query(
+                    "INSERT INTO direct_conversations (account_key, conv, peer, last_msg_id) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (account_key, conv) DO UPDATE SET peer = excluded.peer,
+                       last_msg_id = CASE WHEN direct_conversations.last_msg_id > excluded.last_msg_id
+                                     THEN direct_conversations.last_msg_id ELSE excluded.last_msg_id END",
+                )
+                .bind(account)
+                .bind(&entry.conv)
+                .bind(peer)
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| self.err(e))?;
+            }
+        }
+        tx.commit().await.map_err(|e| self.err(e))?;
+        Ok(())
     }
 
     fn err(&self, e: sqlx::Error) -> HistoryError {
@@ -164,62 +252,20 @@ impl MessageStore for SqlStore {
         if entries.is_empty() {
             return Ok(());
         }
-        // One multi-row INSERT per batch: a round trip per message to the
-        // database would cost more than the write itself.
-        let insert = || {
-            sqlx::query_with(
-                sqlx::AssertSqlSafe(insert_messages_sql(entries.len(), self.db.backend())),
-                message_arguments(entries),
-            )
-        };
-        let simple = entries
-            .iter()
-            .all(|e| e.pending_for.is_none() && e.parties.is_empty());
-        if simple {
-            // Room messages and broadcasts only: one statement is its own
-            // transaction, and saves the BEGIN and COMMIT round trips.
-            let done = insert()
-                .execute(self.db.pool())
-                .await
-                .map_err(|e| self.err(e))?;
-            report_skipped(entries, done.rows_affected());
-            return Ok(());
+        let mut conn = self.writer_connection().await?;
+        let appended = self.append_on(&mut conn, entries).await;
+        let mut kept = self.writer.lock().expect("never poisoned");
+        if appended.is_ok() && !kept.closed {
+            kept.conn = Some(conn);
         }
-        let mut tx = self.db.pool().begin().await.map_err(|e| self.err(e))?;
-        let done = insert().execute(&mut *tx).await.map_err(|e| self.err(e))?;
-        report_skipped(entries, done.rows_affected());
-        for entry in entries {
-            let id = to_i64(entry.message.msg_id);
-            if let Some(account) = &entry.pending_for {
-                sqlx::query(
-                    "INSERT INTO pending_direct (account_key, msg_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                )
-                .bind(account)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-            }
-            for (account, peer) in &entry.parties {
-                sqlx::query(
-                    "INSERT INTO direct_conversations (account_key, conv, peer, last_msg_id) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (account_key, conv) DO UPDATE SET peer = excluded.peer,
-                       last_msg_id = CASE WHEN direct_conversations.last_msg_id > excluded.last_msg_id
-                                     THEN direct_conversations.last_msg_id ELSE excluded.last_msg_id END",
-                )
-                .bind(account)
-                .bind(&entry.conv)
-                .bind(peer)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| self.err(e))?;
-            }
-        }
-        tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(())
+        appended
     }
 
+    async fn close(&self) {
+        let mut kept = self.writer.lock().expect("never poisoned");
+        kept.closed = true;
+        kept.conn = None;
+    }
     async fn page(&self, conv: &str, cursor: Cursor, limit: u32, floor: u64) -> Result<Page> {
         let limit = i64::from(limit);
         let floor = to_i64(floor);

@@ -97,6 +97,10 @@ pub trait MessageStore: Send + Sync {
     async fn reserve_ids(&self, count: u64, after: u64) -> Result<u64>;
     /// Stores a batch in one transaction (the group commit).
     async fn append(&self, entries: &[LogEntry]) -> Result<()>;
+    /// Lets go of what the store keeps between batches (the log writer's
+    /// connection), before the database is closed; a later batch takes
+    /// what it needs for itself only.
+    async fn close(&self) {}
     /// A page of one conversation; nothing at or below `floor`.
     async fn page(&self, conv: &str, cursor: Cursor, limit: u32, floor: u64) -> Result<Page>;
     /// Messages in the gaps, oldest first, at most `limit`; and whether

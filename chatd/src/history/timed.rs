@@ -65,6 +65,9 @@ impl MessageStore for TimedStore {
     async fn append(&self, entries: &[LogEntry]) -> Result<()> {
         self.timed(2, self.inner.append(entries)).await
     }
+    async fn close(&self) {
+        self.inner.close().await
+    }
     async fn page(&self, conv: &str, cursor: Cursor, limit: u32, floor: u64) -> Result<Page> {
         self.timed(3, self.inner.page(conv, cursor, limit, floor))
             .await
