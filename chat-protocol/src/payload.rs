@@ -7,9 +7,6 @@ use tungstenite::protocol::frame::FrameHeader;
 
 /// The longest header of an unmasked WebSocket frame (RFC 6455 §5.2).
 const MAX_WEBSOCKET_HEADER: usize = 10;
-/// The first byte of a final, unmasked text frame's header; never the first
-/// byte of a JSON object (`{`), so it tells the two layouts apart.
-const FINAL_TEXT: u8 = 0x81;
 
 /// One frame, already encoded for every transport.
 ///
@@ -21,7 +18,13 @@ const FINAL_TEXT: u8 = 0x81;
 /// neither is built per recipient; one made from a line
 /// ([`Payload::from_line`]) holds the line only.
 #[derive(Clone)]
-pub struct Payload(Bytes);
+pub struct Payload {
+    bytes: Bytes,
+    /// Bytes of WebSocket header before the line (0 for a bare line).
+    /// Kept here, not read from the buffer, so that the writers' and the
+    /// queues' length checks never touch the payload's memory.
+    header_len: u8,
+}
 
 impl Payload {
     /// Encodes `frame` as one JSON line, preceded by the header of the
@@ -45,29 +48,37 @@ impl Payload {
         let mut bytes = Bytes::from(buf);
         // Moves the start without a copy or a second allocation.
         bytes.advance(start);
-        Payload(bytes)
+        Payload {
+            bytes,
+            header_len: header_len as u8,
+        }
     }
 
     /// Wraps bytes that already hold one JSON object followed by `\n`.
     pub fn from_line(line: Bytes) -> Payload {
         debug_assert!(line.ends_with(b"\n"));
-        Payload(line)
+        Payload {
+            bytes: line,
+            header_len: 0,
+        }
     }
 
     /// The whole line, newline included (what stream transports write).
+    #[inline]
     pub fn line(&self) -> &[u8] {
-        &self.0[self.header_len()..]
+        &self.bytes[usize::from(self.header_len)..]
     }
 
     /// The line as shared bytes, without copying it.
+    #[inline]
     pub fn into_line(self) -> Bytes {
-        let header_len = self.header_len();
-        let mut bytes = self.0;
-        bytes.advance(header_len);
+        let mut bytes = self.bytes;
+        bytes.advance(usize::from(self.header_len));
         bytes
     }
 
     /// The JSON text without the trailing newline.
+    #[inline]
     pub fn json(&self) -> &[u8] {
         let line = self.line();
         line.strip_suffix(b"\n").unwrap_or(line)
@@ -75,21 +86,22 @@ impl Payload {
 
     /// The WebSocket text frame that carries the JSON, if it was built with
     /// the payload (always, for [`Payload::encode`]).
+    #[inline]
     pub fn websocket_frame(&self) -> Option<&[u8]> {
-        if self.header_len() == 0 {
+        if self.header_len == 0 {
             return None;
         }
-        Some(self.0.strip_suffix(b"\n").unwrap_or(&self.0))
+        Some(self.bytes.strip_suffix(b"\n").unwrap_or(&self.bytes))
     }
 
     /// The WebSocket text frame as shared bytes: without copying when it
     /// was built with the payload, else built now (a line from elsewhere
     /// that is not UTF-8 is sent with its invalid bytes replaced).
     pub fn into_websocket_frame(self) -> Bytes {
-        if self.header_len() == 0 {
+        if self.header_len == 0 {
             return Bytes::from(build_websocket_frame(self.json()));
         }
-        let mut bytes = self.0;
+        let mut bytes = self.bytes;
         bytes.truncate(bytes.len() - 1);
         bytes
     }
@@ -104,25 +116,15 @@ impl Payload {
     }
 
     /// Length of the line in bytes, newline included.
+    #[inline]
     pub fn len(&self) -> usize {
-        self.0.len() - self.header_len()
+        self.bytes.len() - usize::from(self.header_len)
     }
 
     /// Whether the payload is empty (never true for encoded frames).
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Bytes of WebSocket header before the line (0 for a bare line).
-    fn header_len(&self) -> usize {
-        match self.0.first() {
-            Some(&FINAL_TEXT) => match self.0.get(1) {
-                Some(126) => 4,
-                Some(127) => 10,
-                _ => 2,
-            },
-            _ => 0,
-        }
     }
 }
 
