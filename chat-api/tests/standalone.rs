@@ -38,6 +38,9 @@ fn cargo(dir: &Path, args: &[&str]) -> Output {
     Command::new(cargo)
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", target_dir())
+        // Outside the workspace its profile does not apply: no debug info
+        // keeps this build's gigabytes off CI's disk.
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
         .args(args)
         .output()
         .expect("cargo can be run")

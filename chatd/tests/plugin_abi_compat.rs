@@ -56,6 +56,8 @@ fn build_compat_plugin(toolchain: &Path) -> PathBuf {
     let output = Command::new(toolchain.join("bin/cargo"))
         .current_dir(&crate_dir)
         .env("CARGO_TARGET_DIR", &target_dir)
+        // Outside the workspace its profile does not apply (CI's disk).
+        .env("CARGO_PROFILE_DEV_DEBUG", "false")
         // Whatever the outer build set must not leak into this one.
         .env_remove("RUSTC")
         .env_remove("RUSTC_WRAPPER")
