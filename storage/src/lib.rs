@@ -9,7 +9,9 @@
 //!   SQLite, no system library needed. WAL journal, so readers never wait
 //!   for the writer and a second process can work on the file safely; a
 //!   busy timeout instead of instant "database is locked" errors when both
-//!   write at once; `synchronous = NORMAL`.
+//!   write at once; `synchronous = NORMAL`. sqlx runs each connection on a
+//!   thread of its own; those threads run at nice 10, below the server's,
+//!   so that a commit never delays a delivery (`threads.rs`).
 //! * **PostgreSQL** (`[database] url = "postgres://..."`): for several chatd
 //!   nodes sharing one database. A commit is durable (PostgreSQL's default
 //!   `synchronous_commit`).
@@ -47,6 +49,7 @@
 
 mod advice;
 mod open;
+mod threads;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -295,6 +298,42 @@ mod tests {
         .fetch_all(db.pool())
         .await
         .unwrap()
+    }
+
+    /// Storage must never delay delivery: every connection's SQLite thread
+    /// runs below the runtime's priority. Also fails if sqlx renames its
+    /// threads and the lowering silently stops finding them.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn sqlite_threads_run_below_the_runtimes_priority() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(&DatabaseOptions::new(dir.path().join("chatd.db")))
+            .await
+            .unwrap();
+        let mut conns = Vec::new();
+        for _ in 0..4 {
+            conns.push(db.pool().acquire().await.unwrap());
+        }
+        // Other tests of this process may be opening databases meanwhile:
+        // count the lowered threads rather than demand that all are.
+        let nice = |tid| {
+            // SAFETY: reads a thread's nice value; no memory of ours.
+            unsafe { libc::getpriority(libc::PRIO_PROCESS, tid) }
+        };
+        let threads = threads::sqlite_threads();
+        let lowered = threads
+            .iter()
+            .filter(|&&t| nice(t) == threads::NICE)
+            .count();
+        assert!(
+            lowered >= 4,
+            "{lowered} of the SQLite threads {threads:?} are lowered"
+        );
+        // The runtime's own thread is left alone.
+        let mine = nice(0);
+        assert_eq!(mine, 0);
+        drop(conns);
+        db.close().await;
     }
 
     #[tokio::test]

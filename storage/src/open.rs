@@ -60,7 +60,14 @@ pub(crate) async fn sqlite(
         .map_err(|e| open_error(advice::describe(Backend::Sqlite, &e)))?;
     let pool = AnyPoolOptions::new()
         .max_connections(options.max_connections.max(1))
-        .after_connect(move |conn, _meta| Box::pin(set_pragmas(conn, busy_ms)))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                set_pragmas(conn, busy_ms).await?;
+                // The connection's thread exists now.
+                crate::threads::lower_sqlite_threads();
+                Ok(())
+            })
+        })
         .connect_with(connect.clone())
         .await
         .map_err(|e| open_error(advice::describe(Backend::Sqlite, &e)))?;
