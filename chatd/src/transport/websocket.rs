@@ -486,10 +486,10 @@ where
     }
 }
 
-/// Message frames as the payloads carry them (built once for every
-/// recipient), one write and flush per batch, as on a stream; the engine
-/// writes only its own frames (pongs, the close), never in the middle of a
-/// batch.
+/// Message frames put together straight into one buffer per batch (a
+/// payload's JSON behind its frame header), one write and flush per batch,
+/// as on a stream; the engine writes only its own frames (pongs, the
+/// close), never in the middle of a batch.
 impl<S> FrameSink for WsSocket<S>
 where
     S: AsyncRead + AsyncWrite + ReadReady + Unpin,
@@ -507,23 +507,19 @@ where
                         return Poll::Pending;
                     }
                 }
-                unsent.bytes = match unsent.frames.len() {
-                    0 => break,
-                    // The common quiet case: one frame, written without copying.
-                    1 => unsent
-                        .frames
-                        .pop_front()
-                        .expect("one frame")
-                        .into_websocket_frame(),
-                    _ => {
-                        let len = unsent.frames.iter().map(|p| p.len() + 9).sum();
-                        let mut batch = BytesMut::with_capacity(len);
-                        for payload in unsent.frames.drain(..) {
-                            payload.extend_websocket_frame(&mut batch);
-                        }
-                        batch.freeze()
-                    }
-                };
+                if unsent.frames.is_empty() {
+                    break;
+                }
+                let len = unsent
+                    .frames
+                    .iter()
+                    .map(Payload::websocket_frame_capacity)
+                    .sum();
+                let mut batch = BytesMut::with_capacity(len);
+                for payload in unsent.frames.drain(..) {
+                    payload.extend_websocket_frame(&mut batch);
+                }
+                unsent.bytes = batch.freeze();
             }
             self.batch_partly_written = true;
             let written = ready!(Pin::new(&mut self.io).poll_write(cx, &unsent.bytes))?;

@@ -66,7 +66,7 @@ impl<S: AsyncWrite + Unpin> FrameSink for S {
                 unsent.bytes = match unsent.frames.len() {
                     0 => break,
                     // The common quiet case: one frame, written without copying.
-                    1 => unsent.frames.pop_front().expect("one frame").into_line(),
+                    1 => unsent.frames.pop_front().expect("one frame").line().clone(),
                     _ => {
                         let len = unsent.frames.iter().map(Payload::len).sum();
                         let mut batch = BytesMut::with_capacity(len);
