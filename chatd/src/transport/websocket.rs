@@ -2,9 +2,11 @@
 //! without the newline) per text message, through the same session code as
 //! every other connection.
 //!
-//! [`WsConnection`] is the session's [`Connection`]: tungstenite's protocol
-//! engine (`WebSocketContext`) over the socket (TCP or TLS), read and
-//! written by the session's one task, and the writer every transport shares.
+//! [`WsConnection`] is the session's [`Connection`]: the socket (TCP or
+//! TLS), read by the session's one task through tungstenite's protocol
+//! engine (`WebSocketContext`), which also writes its own frames (pongs, the
+//! close), and written by the writer every transport shares, which puts the
+//! message frames together itself (see `poll_send`).
 //! tungstenite keeps a read buffer and a write buffer for as long as its
 //! engine lives, so an idle connection holds no engine: chatd reads the
 //! socket itself (waiting for readiness first, as on TCP), hands tungstenite
@@ -219,8 +221,8 @@ where
         let engine = self.engine.get_or_insert_with(|| {
             let config = WebSocketConfig::default()
                 .read_buffer_size(READ_BUFFER_BYTES)
-                // Frames queued between two flushes go out in one write
-                // (see the writer's batches).
+                // Only its own frames (pongs, the close) are written through
+                // it; they go out with the next flush.
                 .write_buffer_size(MAX_BATCH_BYTES)
                 .max_message_size(Some(max))
                 .max_frame_size(Some(max));
