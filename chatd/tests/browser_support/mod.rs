@@ -208,14 +208,23 @@ pub fn msg(kind: &str, from: &str, own: bool, text: &str) -> Value {
     json!({"kind": kind, "from": from, "own": own, "text": text})
 }
 
+/// Clicks the element `css` finds. The app may re-render it between the
+/// find and the click (a presence update redraws the member list): a stale
+/// element is found again, a bounded number of times, as a user would click
+/// the redrawn button.
 pub async fn click(browser: &fantoccini::Client, css: &str) {
-    browser
-        .find(Locator::Css(css))
-        .await
-        .unwrap_or_else(|e| panic!("{css}: {e}"))
-        .click()
-        .await
-        .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    for _ in 0..5 {
+        let element = browser
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+        match element.click().await {
+            Ok(_) => return,
+            Err(e) if e.is_stale_element_reference() => continue,
+            Err(e) => panic!("click {css}: {e}"),
+        }
+    }
+    panic!("click {css}: the element was redrawn under every one of 5 clicks");
 }
 
 pub async fn type_into(browser: &fantoccini::Client, css: &str, keys: &str) {
