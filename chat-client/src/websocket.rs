@@ -15,7 +15,6 @@
 
 use std::io::{self, Cursor, Read, Write};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 
@@ -25,6 +24,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::{Control, Data, OpC
 use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketContext};
 use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_util::io::poll_read_buf;
 
 use crate::ClientError;
 
@@ -51,7 +51,7 @@ where
             .map_err(|e| ClientError::Protocol(format!("WebSocket handshake with {url}: {e}")))?;
     let UpToHeaderEnd { stream, held, .. } = socket.into_inner();
     let (read, write) = tokio::io::split(stream);
-    let owed = Arc::new(Owed::default());
+    let owed = OwedPong::default();
     Ok((
         WsRead {
             io: read,
@@ -126,7 +126,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for UpToHeaderEnd<S> {
         }
         if this.held.is_empty() {
             this.held.reserve(READ_CHUNK);
-            ready!(read_into(&mut this.stream, cx, &mut this.held))?;
+            ready!(poll_read_buf(
+                Pin::new(&mut this.stream),
+                cx,
+                &mut this.held
+            ))?;
         }
         let n = this.releasable(this.held.len().min(buf.remaining()));
         buf.put_slice(&this.held[..n]);
@@ -153,28 +157,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for UpToHeaderEnd<S> {
     }
 }
 
-/// Reads what the stream has into `into`'s spare capacity.
-fn read_into<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    cx: &mut Context<'_>,
-    into: &mut BytesMut,
-) -> Poll<io::Result<usize>> {
-    let spare = into.spare_capacity_mut();
-    let mut buf = ReadBuf::uninit(spare);
-    ready!(Pin::new(stream).poll_read(cx, &mut buf))?;
-    let n = buf.filled().len();
-    // SAFETY: `poll_read` initialised the first `n` spare bytes.
-    unsafe { into.set_len(into.len() + n) };
-    Poll::Ready(Ok(n))
-}
-
-/// Replies the reading half owes the server, sent by the writing half.
-#[derive(Default)]
-struct Owed {
-    any: AtomicBool,
-    /// The payload of the last ping not yet answered.
-    pong: Mutex<Option<Bytes>>,
-}
+/// The payload of the last ping the reading half has not seen answered;
+/// the writing half sends the pong.
+type OwedPong = Arc<Mutex<Option<Bytes>>>;
 
 /// The receiving half: text messages as lines.
 pub struct WsRead<S> {
@@ -188,7 +173,7 @@ pub struct WsRead<S> {
     newline_due: bool,
     /// The server's close frame has come: the stream is at its end.
     closed: bool,
-    owed: Arc<Owed>,
+    owed: OwedPong,
 }
 
 impl<S: AsyncRead + Unpin> WsRead<S> {
@@ -251,10 +236,7 @@ impl<S: AsyncRead + Unpin> WsRead<S> {
                 self.input.advance(header_len);
                 let payload = self.input.split_to(len).freeze();
                 match control {
-                    Control::Ping => {
-                        *self.owed.pong.lock().expect("never poisoned") = Some(payload);
-                        self.owed.any.store(true, Ordering::Release);
-                    }
+                    Control::Ping => *self.owed.lock().expect("never poisoned") = Some(payload),
                     Control::Close => self.closed = true,
                     _ => {}
                 }
@@ -285,7 +267,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for WsRead<S> {
             // never all of it at once), or another chunk.
             this.input
                 .reserve(this.payload_left.clamp(READ_CHUNK, MAX_READ_CHUNK));
-            if ready!(read_into(&mut this.io, cx, &mut this.input))? == 0 {
+            if ready!(poll_read_buf(Pin::new(&mut this.io), cx, &mut this.input))? == 0 {
                 return Poll::Ready(Ok(()));
             }
         }
@@ -299,7 +281,7 @@ pub struct WsWrite<S> {
     engine: WebSocketContext,
     /// The start of a line not yet complete.
     line: Vec<u8>,
-    owed: Arc<Owed>,
+    owed: OwedPong,
 }
 
 /// The engine's view of the write half (`WouldBlock` where it would wait;
@@ -337,40 +319,27 @@ fn would_block(error: &tungstenite::Error) -> bool {
 }
 
 impl<S: AsyncWrite> WsWrite<S> {
-    /// Hands the engine the pong the reading half owes, if any.
-    fn answer_ping(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        if !self.owed.any.swap(false, Ordering::AcqRel) {
-            return Ok(());
-        }
-        let Some(ping) = self.owed.pong.lock().expect("never poisoned").take() else {
-            return Ok(());
-        };
-        let mut io = EngineIo {
+    /// The engine and its view of the write half.
+    fn engine<'a, 'b>(
+        &'a mut self,
+        cx: &'a mut Context<'b>,
+    ) -> (&'a mut WebSocketContext, EngineIo<'a, 'b, S>) {
+        let io = EngineIo {
             io: &mut self.io,
             cx,
         };
-        pass(self.engine.write(&mut io, Message::Pong(ping)))
+        (&mut self.engine, io)
     }
 
-    /// Hands the engine `message`, after any pong owed (a frame the socket
-    /// cannot take yet stays in the engine).
-    fn write_message(&mut self, cx: &mut Context<'_>, message: Message) -> io::Result<()> {
-        self.answer_ping(cx)?;
-        let mut io = EngineIo {
-            io: &mut self.io,
-            cx,
-        };
-        pass(self.engine.write(&mut io, message))
-    }
-
-    /// Writes out and flushes everything the engine holds.
+    /// Writes out and flushes everything the engine holds, after handing
+    /// it the pong the reading half owes, if any.
     fn poll_engine_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.answer_ping(cx)?;
-        let mut io = EngineIo {
-            io: &mut self.io,
-            cx,
-        };
-        match self.engine.flush(&mut io) {
+        let ping = self.owed.lock().expect("never poisoned").take();
+        let (engine, mut io) = self.engine(cx);
+        if let Some(ping) = ping {
+            pass(engine.write(&mut io, Message::Pong(ping)))?;
+        }
+        match engine.flush(&mut io) {
             Ok(()) => Poll::Ready(Ok(())),
             Err(e) if would_block(&e) => Poll::Pending,
             Err(e) => Poll::Ready(Err(io::Error::other(e))),
@@ -409,7 +378,9 @@ impl<S: AsyncWrite> AsyncWrite for WsWrite<S> {
         line.extend_from_slice(&buf[..taken - 1]);
         let text = String::from_utf8(line)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "frames are UTF-8 text"))?;
-        self.write_message(cx, Message::text(text))?;
+        // A frame the socket cannot take yet stays in the engine.
+        let (engine, mut io) = self.engine(cx);
+        pass(engine.write(&mut io, Message::text(text)))?;
         Poll::Ready(Ok(taken))
     }
 
@@ -419,12 +390,9 @@ impl<S: AsyncWrite> AsyncWrite for WsWrite<S> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
-        let mut io = EngineIo {
-            io: &mut this.io,
-            cx,
-        };
+        let (engine, mut io) = this.engine(cx);
         // Sends the close frame once, then waits for it to be written.
-        match this.engine.close(&mut io, None) {
+        match engine.close(&mut io, None) {
             Ok(()) | Err(tungstenite::Error::ConnectionClosed) => {}
             Err(tungstenite::Error::AlreadyClosed) => {}
             Err(e) if would_block(&e) => return Poll::Pending,
