@@ -54,30 +54,7 @@ impl Setup {
 
     /// Runs `chatd ARGS` on this setup's config.
     fn cli(&self, args: &[&str], stdin: &str) -> (bool, String) {
-        use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        chatd_testkit::process::chatd_cli(&self.config_path, args, stdin)
     }
 }
 

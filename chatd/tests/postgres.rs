@@ -7,7 +7,6 @@
 //! `CI=true`, where they fail.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use chat_api::{ClientFrame, Message, ServerFrame};
@@ -63,27 +62,7 @@ impl Setup {
 
     /// Runs `chatd ARGS` on this setup's config; success and all output.
     fn cli(&self, args: &[&str], stdin: &str) -> (bool, String) {
-        use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_chatd"))
-            .arg("--config")
-            .arg(&self.config_path)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut input = child.stdin.take().unwrap();
-        input.write_all(stdin.as_bytes()).unwrap();
-        drop(input);
-        let out = child.wait_with_output().unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.success(), text)
+        chatd_testkit::process::chatd_cli(&self.config_path, args, stdin)
     }
 }
 

@@ -165,6 +165,33 @@ impl Chatd {
     }
 }
 
+/// Runs `chatd --config CONFIG ARGS` to completion with `stdin` as its
+/// input (a password, say): success and stdout + stderr.
+pub fn chatd_cli(config: &Path, args: &[&str], stdin: &str) -> (bool, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(chatd_binary())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// Runs `chatd ARGS` in `dir` to completion: success and stdout + stderr.
 pub async fn chatd(args: &[&str], dir: &Path) -> (bool, String) {
     let out = Command::new(chatd_binary())
