@@ -128,6 +128,8 @@ pub async fn message_ids(
             let after = keeper.last().max(keeper.limit());
             match store.reserve_ids(BLOCK, after).await {
                 Ok(end) => keeper.add_block(end - BLOCK + 1, end),
+                // The database closed under it at shutdown (see pruning).
+                Err(_) if shutdown.is_cancelled() => return,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot reserve message ids; retrying in 1 s");
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -152,9 +154,6 @@ async fn prune_periodically(
         }
         // Each chunk of a purge is its own transaction: stopping between
         // two loses nothing, and the database may close right after.
-        // Biased: when shutdown closes the database under a running prune,
-        // the prune's "closed pool" error and the cancellation are ready
-        // together; the cancellation wins, so a clean stop logs no warning.
         let pruned = tokio::select! {
             biased;
             _ = shutdown.cancelled() => return,
@@ -163,6 +162,11 @@ async fn prune_periodically(
         match pruned {
             Ok(0) => {}
             Ok(n) => tracing::info!(deleted = n, "history pruned"),
+            // Shutdown may cancel on another thread and close the database
+            // in the middle of this task's poll, after its check above; the
+            // prune then fails with "closed pool". A clean stop logs no
+            // warning, so the cancellation is checked again.
+            Err(_) if shutdown.is_cancelled() => return,
             Err(e) => tracing::warn!(error = %e, "history pruning failed; will retry"),
         }
     }
