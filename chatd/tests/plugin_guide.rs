@@ -146,6 +146,9 @@ async fn the_guide_from_cargo_new_to_enabled_works_as_written() {
                 let ran = Command::new("sh")
                     .args(["-c", &command])
                     .current_dir(&cwd)
+                    // The guide's reader builds into the crate's own
+                    // `target/`, whatever the tester's environment says.
+                    .env_remove("CARGO_TARGET_DIR")
                     .env("HOME", &home)
                     .envs(tool_homes())
                     .env("PATH", &path)
