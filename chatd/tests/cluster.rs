@@ -649,3 +649,57 @@ async fn a_node_shut_down_gracefully_takes_its_users_out_of_the_others_lists_at_
     await_users(&mut alice, None, &["alice"]).await;
     a.stop().await;
 }
+
+/// A node's state (everyone on it, with their rooms) can be larger than
+/// one NATS message (`max_payload`: 1 MB by default, some ten thousand
+/// users; 4 KB here). It goes in pages: a node started later sees every
+/// user and room member of the large one, and after NATS restarts (when
+/// each node republishes its state on the stream) the picture is whole
+/// and current.
+#[tokio::test]
+async fn a_node_with_more_users_than_one_nats_message_holds_is_seen_whole() {
+    let Some(mut nats) = TempNats::start_with("max_payload: 4096\n").await else {
+        return;
+    };
+    let a = node(&nats, "a").await;
+    let mut members = Vec::new();
+    for i in 0..80 {
+        let nick = format!("member{i:02}");
+        let mut member = client(&a.addr, &nick).await;
+        join(&mut member, "#everyone").await;
+        join(
+            &mut member,
+            &format!("#a-room-with-a-rather-long-name-{i:02}"),
+        )
+        .await;
+        members.push((nick, member));
+    }
+    let b = node(&nats, "b").await;
+    let mut bob = client(&b.addr, "bob").await;
+    let expected = |members: &[(String, Client)]| {
+        let mut names: Vec<String> = members.iter().map(|(nick, _)| nick.clone()).collect();
+        names.push("bob".into());
+        names.sort();
+        names
+    };
+    let names = expected(&members);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    await_users(&mut bob, None, &names).await;
+    join(&mut bob, "#everyone").await;
+    await_users(&mut bob, Some("#everyone"), &names).await;
+    await_users(&mut members[0].1, Some("#everyone"), &names).await;
+
+    // A quarter of them leave while NATS is down; when it is back, node a
+    // republishes its state (in pages) and node b holds exactly the rest.
+    nats.kill().await;
+    let leaving: Vec<(String, Client)> = members.drain(..20).collect();
+    drop(leaving);
+    let names = expected(&members);
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    // Node a has seen them go (bob stays listed: nobody is judged while
+    // the link is down).
+    await_users(&mut members[0].1, Some("#everyone"), &names).await;
+    nats.restart().await;
+    await_users(&mut bob, Some("#everyone"), &names).await;
+    await_users(&mut bob, None, &names).await;
+}

@@ -20,6 +20,8 @@ pub struct TempNats {
     binary: PathBuf,
     pub port: u16,
     store: tempfile::TempDir,
+    /// A configuration file, if the test gave one.
+    config: Option<PathBuf>,
 }
 
 /// Where `nats-server` is, if installed.
@@ -35,16 +37,28 @@ impl TempNats {
     /// Starts a server, or `None` (the caller skips) when none is
     /// installed outside CI.
     pub async fn start() -> Option<TempNats> {
+        TempNats::start_with("").await
+    }
+
+    /// Starts a server with `config` as its configuration file (e.g.
+    /// `max_payload: 4096`); empty for none.
+    pub async fn start_with(config: &str) -> Option<TempNats> {
         let Some(binary) = find_binary() else {
             crate::skip_unless_ci("nats-server is not installed (apt-get install nats-server)");
             return None;
         };
         let store = tempfile::tempdir().expect("temp dir for JetStream");
+        let config = (!config.is_empty()).then(|| {
+            let path = store.path().join("nats.conf");
+            std::fs::write(&path, config).expect("write nats.conf");
+            path
+        });
         let mut nats = TempNats {
             child: None,
             binary,
             port: 0,
             store,
+            config,
         };
         // A port found free may be taken by another test before the server
         // binds it: then another one.
@@ -84,6 +98,11 @@ impl TempNats {
                 "-sd",
             ])
             .arg(self.store.path())
+            .args(
+                self.config
+                    .iter()
+                    .flat_map(|c| [std::ffi::OsStr::new("-c"), c.as_os_str()]),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

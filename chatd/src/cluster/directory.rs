@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use chat_api::names::fold;
 use chat_api::{PresenceEvent, SessionId};
 
+use super::pages::Pages;
 use super::wire::{Event, NodeState};
 
 /// A presence change to tell this node's members of `room`.
@@ -63,6 +64,8 @@ struct Remote {
     by_nick: HashMap<String, Member>,
     /// Folded room name → (name as spelt, its members elsewhere).
     rooms: HashMap<String, (String, HashSet<Member>)>,
+    /// States from the stream whose last page has not come yet.
+    pages: Pages,
 }
 
 /// What a heartbeat told.
@@ -121,8 +124,10 @@ impl Directory {
                 remote.remove_user(node, *session);
                 Vec::new()
             }
-            Event::State(state) => {
-                remote.replace(state);
+            Event::State(page) => {
+                if let Some(state) = remote.pages.add(page) {
+                    remote.replace(&state);
+                }
                 Vec::new()
             }
             Event::Leaving { node } => {
@@ -135,11 +140,6 @@ impl Directory {
             | Event::Direct { .. }
             | Event::Relay { .. } => Vec::new(),
         }
-    }
-
-    /// Replaces what is known of a node with its own account of itself.
-    pub fn replace(&self, state: &NodeState) {
-        self.remote.write().unwrap().replace(state);
     }
 
     /// Records a heartbeat. A node seen with a new boot has restarted: its
@@ -413,6 +413,7 @@ impl Remote {
 
     /// Removes a node's users; each room they were in is told they quit.
     fn drop_node(&mut self, node: &str, reason: &str) -> Vec<Notice> {
+        self.pages.forget(node);
         let sessions: Vec<SessionId> = self
             .nodes
             .get(node)

@@ -1,8 +1,9 @@
 //! Which nodes are alive: every node publishes a heartbeat each
 //! `heartbeat_ms` on `<prefix>.heartbeat`; one not heard from within
 //! `node_timeout_ms` is dropped, its users leaving this node's rooms and
-//! lists. A node heard of for the first time (or restarted) is asked for
-//! its whole state on `<prefix>.state.<name>`. While this node's own link
+//! lists. A node heard of for the first time (or restarted) is asked on
+//! `<prefix>.state.<name>` to publish its whole state on the stream. While
+//! this node's own link
 //! is down it judges nobody: the silence is its own.
 
 use std::sync::atomic::Ordering;
@@ -15,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::directory::Seen;
 use super::inbound::tell;
-use super::outbound::{encode, local_state};
-use super::wire::{Heartbeat, NodeState};
+use super::outbound::encode;
+use super::wire::Heartbeat;
 use super::Cluster;
 
 /// Subscribes and starts the heartbeat, listener, state and link tasks.
@@ -109,36 +110,34 @@ async fn listen(cluster: Arc<Cluster>, mut heartbeats: async_nats::Subscriber) {
     }
 }
 
-/// Asks `node` for everyone on it.
+/// Asks `node` to publish its whole state. It comes on the stream, in
+/// order with that node's events: a state sent straight back could be
+/// overtaken by events published after it was taken and then undo them
+/// (a member who joined a room just then would vanish from it here).
 async fn fetch_state(cluster: Arc<Cluster>, node: String) {
     let asked = cluster
         .client
         .request(cluster.names.state(&node), bytes::Bytes::new());
-    let reply = match tokio::time::timeout(Duration::from_secs(5), asked).await {
-        Ok(Ok(reply)) => Ok(reply),
+    let answered = match tokio::time::timeout(Duration::from_secs(5), asked).await {
+        Ok(Ok(_)) => Ok(()),
         Ok(Err(error)) => Err(error.to_string()),
         Err(_) => Err("no answer within 5 s".to_string()),
     };
-    let state = reply.and_then(|reply| {
-        chat_api::serde_json::from_slice::<NodeState>(&reply.payload).map_err(|e| e.to_string())
-    });
-    match state {
-        Ok(state) => cluster.directory.replace(&state),
-        Err(error) => {
-            // Forgotten, so that its next heartbeat asks again.
-            tracing::warn!(%error, node, "a cluster node did not send its state; asking again at its next heartbeat");
-            cluster.directory.forget(&node);
-        }
+    if let Err(error) = answered {
+        // Forgotten, so that its next heartbeat asks again.
+        tracing::warn!(%error, node, "a cluster node did not answer a request for its state; asking again at its next heartbeat");
+        cluster.directory.forget(&node);
     }
 }
 
-/// Answers other nodes' requests for this node's state.
+/// Answers other nodes' requests for this node's state: the publisher
+/// puts it on the stream (once for requests that come together).
 async fn answer(cluster: Arc<Cluster>, mut requests: async_nats::Subscriber) {
     while let Some(request) = requests.next().await {
+        cluster.resync.notify_one();
         let Some(reply) = request.reply else { continue };
-        let state = encode(&local_state(&cluster));
-        if let Err(error) = cluster.client.publish(reply, state).await {
-            tracing::debug!(%error, "the state reply was not sent");
+        if let Err(error) = cluster.client.publish(reply, bytes::Bytes::new()).await {
+            tracing::debug!(%error, "the answer to a state request was not sent");
         }
     }
 }

@@ -11,7 +11,8 @@
 //!   it once for all its recipients.
 //! * **Directory.** Each node keeps the other nodes' users and rooms
 //!   (`directory.rs`), from their events, a node's whole state when it is
-//!   first heard of (a request to `<prefix>.state.<node>`), and drops a
+//!   first heard of (asked for on `<prefix>.state.<node>`, published on the
+//!   stream in order with its events, in pages: `pages.rs`), and drops a
 //!   node not heard from within `node_timeout_ms` (`liveness.rs`).
 //! * **Nicknames.** A JetStream key-value bucket holds one key per folded
 //!   nickname: `create` succeeds for exactly one claimant. A claim held by
@@ -43,6 +44,7 @@ mod flush;
 mod inbound;
 mod liveness;
 mod outbound;
+mod pages;
 pub mod relay;
 pub mod wire;
 

@@ -129,35 +129,45 @@ async fn publish_loop(
     acks: mpsc::Sender<PublishAckFuture>,
 ) {
     loop {
-        let item = tokio::select! {
+        tokio::select! {
             _ = cluster.resync.notified() => {
-                let event = Event::State(local_state(&cluster));
-                let subject = cluster.names.fan.clone();
-                Outgoing::To { subject, event }
+                for page in state_pages(&cluster) {
+                    let subject = cluster.names.fan.clone();
+                    let event = Event::State(page);
+                    publish(&cluster, &js, &acks, Outgoing::To { subject, event }).await;
+                }
             }
             item = queue.recv() => match item {
-                Some(item) => item,
+                Some(item) => publish(&cluster, &js, &acks, item).await,
                 None => return,
             },
-        };
-        let (subject, event) = match item {
-            Outgoing::Message {
-                subject,
-                event,
-                ack,
-            } => {
-                let _ = ack.send(js.publish(subject, encode(&event)).await);
-                continue;
-            }
-            Outgoing::To { subject, event } => (subject, event),
-        };
-        // Not waited for here (that would hold up the messages behind);
-        // `check_acks` does, in order.
-        let published = js.publish(subject, encode(&event)).await;
-        let checked = published.map(|ack| acks.try_send(ack).is_ok());
-        if !matches!(checked, Ok(true)) {
-            lost(&cluster);
         }
+    }
+}
+
+async fn publish(
+    cluster: &Arc<Cluster>,
+    js: &jetstream::Context,
+    acks: &mpsc::Sender<PublishAckFuture>,
+    item: Outgoing,
+) {
+    let (subject, event) = match item {
+        Outgoing::Message {
+            subject,
+            event,
+            ack,
+        } => {
+            let _ = ack.send(js.publish(subject, encode(&event)).await);
+            return;
+        }
+        Outgoing::To { subject, event } => (subject, event),
+    };
+    // Not waited for here (that would hold up the messages behind);
+    // `check_acks` does, in order.
+    let published = js.publish(subject, encode(&event)).await;
+    let checked = published.map(|ack| acks.try_send(ack).is_ok());
+    if !matches!(checked, Ok(true)) {
+        lost(cluster);
     }
 }
 
@@ -203,9 +213,10 @@ fn lost(cluster: &Arc<Cluster>) {
     });
 }
 
-/// This node's sessions with a nickname, and their rooms.
-pub fn local_state(cluster: &Cluster) -> NodeState {
-    NodeState {
+/// This node's sessions with a nickname, and their rooms, in pages that
+/// each fit in one NATS message.
+pub fn state_pages(cluster: &Cluster) -> Vec<NodeState> {
+    let state = NodeState {
         node: cluster.node.clone(),
         boot: cluster.boot,
         users: cluster
@@ -218,7 +229,15 @@ pub fn local_state(cluster: &Cluster) -> NodeState {
                 rooms: u.rooms,
             })
             .collect(),
-    }
+        part: 0,
+        more: false,
+    };
+    let max_payload = match cluster.client.server_info().max_payload {
+        // Not told yet: NATS's default.
+        0 => 1 << 20,
+        max => max,
+    };
+    super::pages::split(state, max_payload)
 }
 
 pub fn encode<T: serde::Serialize>(value: &T) -> bytes::Bytes {

@@ -159,6 +159,13 @@ pub struct NodeState {
     /// the same name is a new one whose old sessions are gone.
     pub boot: u64,
     pub users: Vec<UserState>,
+    /// This page's number: a state too large for one NATS message is sent
+    /// in pages, back to back (`pages.rs`); 0 for the first or only one.
+    #[serde(default)]
+    pub part: u32,
+    /// More pages of this state follow.
+    #[serde(default)]
+    pub more: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
