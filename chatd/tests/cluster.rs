@@ -703,3 +703,26 @@ async fn a_node_with_more_users_than_one_nats_message_holds_is_seen_whole() {
     await_users(&mut bob, Some("#everyone"), &names).await;
     await_users(&mut bob, None, &names).await;
 }
+
+/// A node of the previous version reads another node's state from the
+/// answer to its request on `<prefix>.state.<node>`. During a rolling
+/// upgrade the answer still carries it, marked as also on the stream
+/// (where nodes of this version take it from, in order with the events).
+#[tokio::test]
+async fn the_answer_to_a_state_request_still_carries_the_state_for_older_nodes() {
+    let Some(nats) = TempNats::start().await else {
+        return;
+    };
+    let a = node(&nats, "a").await;
+    let mut alice = client(&a.addr, "alice").await;
+    join(&mut alice, "#x").await;
+    let older_node = async_nats::connect(nats.url()).await.unwrap();
+    let asked = older_node.request("chatd.state.a", bytes::Bytes::new());
+    let reply = tokio::time::timeout(WAIT, asked).await.unwrap().unwrap();
+    let state: chat_api::serde_json::Value =
+        chat_api::serde_json::from_slice(&reply.payload).unwrap();
+    assert_eq!(state["node"], "a", "{state}");
+    assert_eq!(state["on_stream"], true, "{state}");
+    assert_eq!(state["users"][0]["nick"], "alice", "{state}");
+    assert_eq!(state["users"][0]["rooms"][0], "#x", "{state}");
+}

@@ -142,6 +142,11 @@ impl Directory {
         }
     }
 
+    /// Replaces what is known of a node with its own account of itself.
+    pub fn replace(&self, state: &NodeState) {
+        self.remote.write().unwrap().replace(state);
+    }
+
     /// Records a heartbeat. A node seen with a new boot has restarted: its
     /// old sessions are dropped (their rooms are told, in the notices).
     pub fn heartbeat(&self, node: &str, boot: u64, now: Instant) -> (Seen, Vec<Notice>) {

@@ -16,8 +16,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::directory::Seen;
 use super::inbound::tell;
-use super::outbound::encode;
-use super::wire::Heartbeat;
+use super::outbound::{encode, state_pages};
+use super::wire::{Heartbeat, NodeState};
 use super::Cluster;
 
 /// Subscribes and starts the heartbeat, listener, state and link tasks.
@@ -118,25 +118,36 @@ async fn fetch_state(cluster: Arc<Cluster>, node: String) {
     let asked = cluster
         .client
         .request(cluster.names.state(&node), bytes::Bytes::new());
-    let answered = match tokio::time::timeout(Duration::from_secs(5), asked).await {
-        Ok(Ok(_)) => Ok(()),
+    let answer = match tokio::time::timeout(Duration::from_secs(5), asked).await {
+        Ok(Ok(reply)) => chat_api::serde_json::from_slice::<NodeState>(&reply.payload)
+            .map_err(|e| format!("unreadable answer: {e}")),
         Ok(Err(error)) => Err(error.to_string()),
         Err(_) => Err("no answer within 5 s".to_string()),
     };
-    if let Err(error) = answered {
-        // Forgotten, so that its next heartbeat asks again.
-        tracing::warn!(%error, node, "a cluster node did not answer a request for its state; asking again at its next heartbeat");
-        cluster.directory.forget(&node);
+    match answer {
+        Ok(state) if state.on_stream => {}
+        // A node of the previous version, which sends its state only here.
+        Ok(state) => cluster.directory.replace(&state),
+        Err(error) => {
+            // Forgotten, so that its next heartbeat asks again.
+            tracing::warn!(%error, node, "a cluster node did not answer a request for its state; asking again at its next heartbeat");
+            cluster.directory.forget(&node);
+        }
     }
 }
 
 /// Answers other nodes' requests for this node's state: the publisher
-/// puts it on the stream (once for requests that come together).
+/// puts it on the stream (once for requests that come together). The
+/// answer carries its first page too, for nodes of the previous version.
 async fn answer(cluster: Arc<Cluster>, mut requests: async_nats::Subscriber) {
     while let Some(request) = requests.next().await {
         cluster.resync.notify_one();
         let Some(reply) = request.reply else { continue };
-        if let Err(error) = cluster.client.publish(reply, bytes::Bytes::new()).await {
+        let Some(mut first) = state_pages(&cluster).into_iter().next() else {
+            continue;
+        };
+        first.on_stream = true;
+        if let Err(error) = cluster.client.publish(reply, encode(&first)).await {
             tracing::debug!(%error, "the answer to a state request was not sent");
         }
     }

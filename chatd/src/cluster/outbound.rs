@@ -231,6 +231,7 @@ pub fn state_pages(cluster: &Cluster) -> Vec<NodeState> {
             .collect(),
         part: 0,
         more: false,
+        on_stream: false,
     };
     let max_payload = match cluster.client.server_info().max_payload {
         // Not told yet: NATS's default.

@@ -39,6 +39,7 @@ pub fn split(state: NodeState, max_payload: usize) -> Vec<NodeState> {
             users,
             part: i as u32,
             more: i < last,
+            on_stream: false,
         })
         .collect()
 }
@@ -99,6 +100,7 @@ mod tests {
                 .collect(),
             part: 0,
             more: false,
+            on_stream: false,
         }
     }
 

@@ -166,6 +166,11 @@ pub struct NodeState {
     /// More pages of this state follow.
     #[serde(default)]
     pub more: bool,
+    /// A copy sent as the answer to a state request, for nodes of the
+    /// previous version, which read the state from the answer: the state
+    /// itself is on the stream (`liveness.rs`).
+    #[serde(default)]
+    pub on_stream: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
