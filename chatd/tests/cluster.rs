@@ -693,6 +693,7 @@ async fn a_node_with_more_users_than_one_nats_message_holds_is_seen_whole() {
     // republishes its state (in pages) and node b holds exactly the rest.
     nats.kill().await;
     let leaving: Vec<(String, Client)> = members.drain(..20).collect();
+    let left: Vec<String> = leaving.iter().map(|(nick, _)| nick.clone()).collect();
     drop(leaving);
     let names = expected(&members);
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -702,6 +703,10 @@ async fn a_node_with_more_users_than_one_nats_message_holds_is_seen_whole() {
     nats.restart().await;
     await_users(&mut bob, Some("#everyone"), &names).await;
     await_users(&mut bob, None, &names).await;
+    // Bob's client was told of each of them leaving, as if he had seen it.
+    for nick in &left {
+        quit_reason(&mut bob, nick).await;
+    }
 }
 
 /// A node of the previous version reads another node's state from the

@@ -124,12 +124,10 @@ impl Directory {
                 remote.remove_user(node, *session);
                 Vec::new()
             }
-            Event::State(page) => {
-                if let Some(state) = remote.pages.add(page) {
-                    remote.replace(&state);
-                }
-                Vec::new()
-            }
+            Event::State(page) => match remote.pages.add(page) {
+                Some(state) => remote.replace(&state),
+                None => Vec::new(),
+            },
             Event::Leaving { node } => {
                 let notices = remote.drop_node(node, "the user's server shut down");
                 remote.nodes.remove(node);
@@ -142,9 +140,10 @@ impl Directory {
         }
     }
 
-    /// Replaces what is known of a node with its own account of itself.
-    pub fn replace(&self, state: &NodeState) {
-        self.remote.write().unwrap().replace(state);
+    /// Replaces what is known of a node with its own account of itself;
+    /// returns what this node's rooms are to be told of the differences.
+    pub fn replace(&self, state: &NodeState) -> Vec<Notice> {
+        self.remote.write().unwrap().replace(state)
     }
 
     /// Records a heartbeat. A node seen with a new boot has restarted: its
@@ -437,23 +436,156 @@ impl Remote {
         notices
     }
 
-    fn replace(&mut self, state: &NodeState) {
-        let sessions: Vec<SessionId> = self
-            .nodes
-            .get(&state.node)
-            .map(|n| n.users.keys().copied().collect())
-            .unwrap_or_default();
-        for session in sessions {
-            self.remove_user(&state.node, session);
-        }
+    /// Makes what is known of a node its own account of itself; returns
+    /// what this node's rooms are to be told of the differences (changes
+    /// whose events this node missed, while NATS was away): who is gone,
+    /// renamed, or left or joined which room. A change already told by its
+    /// event is no difference here, so nothing is told twice.
+    fn replace(&mut self, state: &NodeState) -> Vec<Notice> {
         let node = self.node(&state.node);
         node.boot = state.boot;
         node.last_seen = Instant::now();
+        let now: HashSet<SessionId> = state.users.iter().map(|u| u.session).collect();
+        let gone: Vec<SessionId> = node
+            .users
+            .keys()
+            .filter(|session| !now.contains(session))
+            .copied()
+            .collect();
+        let mut notices = Vec::new();
+        for session in gone {
+            if let Some(user) = self.nodes[&state.node].users.get(&session) {
+                notices.extend(user.rooms.iter().map(|room| Notice {
+                    reason: Some(GONE_UNSEEN.to_string()),
+                    ..Notice::new(room, PresenceEvent::Quit, &user.nick)
+                }));
+            }
+            self.remove_user(&state.node, session);
+        }
         for user in &state.users {
-            self.add_user(&state.node, user.session, &user.nick);
+            let known = self.nodes[&state.node].users.get(&user.session);
+            let (nick, rooms) = match known {
+                Some(known) => (known.nick.clone(), known.rooms.clone()),
+                None => {
+                    self.add_user(&state.node, user.session, &user.nick);
+                    (user.nick.clone(), Vec::new())
+                }
+            };
+            if nick != user.nick {
+                notices.extend(self.rename(&state.node, user.session, &user.nick));
+            }
+            for room in rooms.iter().filter(|r| !contains(&user.rooms, r)) {
+                if let Some(nick) = self.leave(&state.node, user.session, room) {
+                    notices.push(Notice::new(room, PresenceEvent::Part, &nick));
+                }
+            }
             for room in &user.rooms {
-                self.join(&state.node, user.session, room);
+                notices.extend(self.join(&state.node, user.session, room));
             }
         }
+        notices
+    }
+}
+
+/// The reason told with the `quit` of a user a node's state no longer
+/// lists: they left while this node was not hearing from theirs.
+pub const GONE_UNSEEN: &str = "the user left while the servers were out of touch";
+
+/// Whether `rooms` holds `room` (room names compare without case).
+fn contains(rooms: &[String], room: &str) -> bool {
+    rooms.iter().any(|r| r.eq_ignore_ascii_case(room))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::wire::UserState;
+
+    fn online(directory: &Directory, session: SessionId, nick: &str, rooms: &[&str]) {
+        let node = "a".to_string();
+        directory.apply(&Event::Online {
+            node: node.clone(),
+            session,
+            nick: nick.into(),
+        });
+        for room in rooms {
+            directory.apply(&Event::Joined {
+                node: node.clone(),
+                session,
+                room: room.to_string(),
+            });
+        }
+    }
+
+    fn state(users: &[(SessionId, &str, &[&str])]) -> Event {
+        Event::State(NodeState {
+            node: "a".into(),
+            boot: 1,
+            users: users
+                .iter()
+                .map(|(session, nick, rooms)| UserState {
+                    session: *session,
+                    nick: nick.to_string(),
+                    rooms: rooms.iter().map(|r| r.to_string()).collect(),
+                })
+                .collect(),
+            part: 0,
+            more: false,
+            on_stream: false,
+        })
+    }
+
+    fn told(notices: &[Notice]) -> Vec<String> {
+        let mut told: Vec<String> = notices
+            .iter()
+            .map(|n| {
+                let to = n.new_nick.as_deref().map(|new| format!(" -> {new}"));
+                let why = n.reason.as_deref().map(|r| format!(" ({r})"));
+                format!(
+                    "{} {:?} {}{}{}",
+                    n.room,
+                    n.event,
+                    n.nick,
+                    to.unwrap_or_default(),
+                    why.unwrap_or_default()
+                )
+            })
+            .collect();
+        told.sort();
+        told
+    }
+
+    /// While NATS was away this node missed node a's events; a's state
+    /// then tells its rooms what changed, each change once.
+    #[test]
+    fn a_state_tells_the_rooms_what_its_missed_events_would_have() {
+        let directory = Directory::default();
+        online(&directory, 1, "ann", &["#x"]);
+        online(&directory, 2, "bea", &["#x", "#y"]);
+        online(&directory, 3, "cy", &["#y"]);
+        let notices = directory.apply(&state(&[
+            (2, "beatrice", &["#y", "#z"]),
+            (3, "cy", &["#y"]),
+            (4, "dan", &["#x"]),
+        ]));
+        assert_eq!(
+            told(&notices),
+            [
+                "#x Join dan",
+                "#x Nick bea -> beatrice",
+                "#x Part beatrice",
+                "#x Quit ann (the user left while the servers were out of touch)",
+                "#y Nick bea -> beatrice",
+                "#z Join beatrice",
+            ]
+        );
+        assert_eq!(directory.users(), ["beatrice", "cy", "dan"]);
+        // The same state again is no news.
+        let again = directory.apply(&state(&[
+            (2, "beatrice", &["#y", "#z"]),
+            (3, "cy", &["#y"]),
+            (4, "dan", &["#x"]),
+        ]));
+        assert_eq!(told(&again), Vec::<String>::new());
     }
 }

@@ -127,7 +127,10 @@ async fn fetch_state(cluster: Arc<Cluster>, node: String) {
     match answer {
         Ok(state) if state.on_stream => {}
         // A node of the previous version, which sends its state only here.
-        Ok(state) => cluster.directory.replace(&state),
+        Ok(state) => {
+            let notices = cluster.directory.replace(&state);
+            tell(&cluster, notices);
+        }
         Err(error) => {
             // Forgotten, so that its next heartbeat asks again.
             tracing::warn!(%error, node, "a cluster node did not answer a request for its state; asking again at its next heartbeat");
