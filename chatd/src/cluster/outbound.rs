@@ -131,6 +131,15 @@ async fn publish_loop(
     loop {
         tokio::select! {
             _ = cluster.resync.notified() => {
+                // The events of changes already made go first, so that the
+                // state comes after every event of a change it shows (one
+                // of them after it would only repeat it; see `directory`).
+                for _ in 0..queue.len() {
+                    match queue.try_recv() {
+                        Ok(item) => publish(&cluster, &js, &acks, item).await,
+                        Err(_) => break,
+                    }
+                }
                 for page in state_pages(&cluster) {
                     let subject = cluster.names.fan.clone();
                     let event = Event::State(page);
