@@ -489,7 +489,7 @@ impl Remote {
 
 /// The reason told with the `quit` of a user a node's state no longer
 /// lists: they left while this node was not hearing from theirs.
-pub const GONE_UNSEEN: &str = "the user left while the servers were out of touch";
+const GONE_UNSEEN: &str = "the user left while the servers were out of touch";
 
 /// Whether `rooms` holds `room` (room names compare without case).
 fn contains(rooms: &[String], room: &str) -> bool {
@@ -579,7 +579,9 @@ mod tests {
                 "#z Join beatrice",
             ]
         );
-        assert_eq!(directory.users(), ["beatrice", "cy", "dan"]);
+        let mut users = directory.users();
+        users.sort();
+        assert_eq!(users, ["beatrice", "cy", "dan"]);
         // The same state again is no news.
         let again = directory.apply(&state(&[
             (2, "beatrice", &["#y", "#z"]),
