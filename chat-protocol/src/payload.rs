@@ -36,10 +36,10 @@ impl Payload {
     /// can then send the payload as text.
     pub fn from_line(line: Bytes) -> Payload {
         debug_assert!(line.ends_with(b"\n"));
-        if std::str::from_utf8(&line).is_ok() {
-            return Payload(line);
+        match String::from_utf8_lossy(&line) {
+            std::borrow::Cow::Borrowed(_) => Payload(line),
+            std::borrow::Cow::Owned(valid) => Payload(Bytes::from(valid)),
         }
-        Payload(Bytes::from(String::from_utf8_lossy(&line).into_owned()))
     }
 
     /// The whole line, newline included (what stream transports write).

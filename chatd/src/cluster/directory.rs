@@ -445,11 +445,11 @@ impl Remote {
         let node = self.node(&state.node);
         node.boot = state.boot;
         node.last_seen = Instant::now();
-        let now: HashSet<SessionId> = state.users.iter().map(|u| u.session).collect();
+        let listed: HashSet<SessionId> = state.users.iter().map(|u| u.session).collect();
         let gone: Vec<SessionId> = node
             .users
             .keys()
-            .filter(|session| !now.contains(session))
+            .filter(|session| !listed.contains(session))
             .copied()
             .collect();
         let mut notices = Vec::new();

@@ -3,8 +3,7 @@
 //! `node_timeout_ms` is dropped, its users leaving this node's rooms and
 //! lists. A node heard of for the first time (or restarted) is asked on
 //! `<prefix>.state.<name>` to publish its whole state on the stream. While
-//! this node's own link
-//! is down it judges nobody: the silence is its own.
+//! this node's own link is down it judges nobody: the silence is its own.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -146,9 +145,8 @@ async fn answer(cluster: Arc<Cluster>, mut requests: async_nats::Subscriber) {
     while let Some(request) = requests.next().await {
         cluster.resync.notify_one();
         let Some(reply) = request.reply else { continue };
-        let Some(mut first) = state_pages(&cluster).into_iter().next() else {
-            continue;
-        };
+        // There is always a first page, if only an empty one.
+        let mut first = state_pages(&cluster).swap_remove(0);
         first.on_stream = true;
         if let Err(error) = cluster.client.publish(reply, encode(&first)).await {
             tracing::debug!(%error, "the answer to a state request was not sent");

@@ -16,19 +16,20 @@ const ENVELOPE: usize = 1024;
 /// even with no users; a user larger than a page gets a page of their own).
 pub fn split(state: NodeState, max_payload: usize) -> Vec<NodeState> {
     let budget = max_payload.saturating_sub(ENVELOPE + state.node.len());
-    let mut pages = vec![Vec::new()];
+    let mut pages = Vec::new();
+    let mut page = Vec::new();
     let mut size = 0;
     for user in state.users {
         // Measured as written; a comma between entries.
         let len = chat_api::serde_json::to_vec(&user).map_or(0, |json| json.len()) + 1;
-        let page = pages.last_mut().expect("at least one page");
         if !page.is_empty() && size + len > budget {
-            pages.push(Vec::new());
+            pages.push(std::mem::take(&mut page));
             size = 0;
         }
         size += len;
-        pages.last_mut().expect("at least one page").push(user);
+        page.push(user);
     }
+    pages.push(page);
     let last = pages.len() - 1;
     pages
         .into_iter()

@@ -2,10 +2,10 @@
 //! PostgreSQL, through one set of queries (see the `chatd-storage` crate).
 //! Schema: `migrations/{sqlite,postgres}/20261206010000_history.sql`.
 
-use chat_api::{Message, MessageKind, UnreadEntry};
-use chatd_storage::sqlx::any::{AnyArguments, AnyRow};
 use std::sync::{Arc, Mutex};
 
+use chat_api::{Message, MessageKind, UnreadEntry};
+use chatd_storage::sqlx::any::{AnyArguments, AnyRow};
 use chatd_storage::sqlx::pool::PoolConnection;
 use chatd_storage::sqlx::{self, Any, Arguments as _, Connection as _, Row};
 use chatd_storage::{Backend, Database};
@@ -266,6 +266,7 @@ impl MessageStore for SqlStore {
         kept.closed = true;
         kept.conn = None;
     }
+
     async fn page(&self, conv: &str, cursor: Cursor, limit: u32, floor: u64) -> Result<Page> {
         let limit = i64::from(limit);
         let floor = to_i64(floor);
